@@ -1,0 +1,19 @@
+// Subcommands of the `bitsim` program. Each registers its options on the CLI11 app and returns the
+// function that runs it; a run returns the process exit status (0 ok, 2 bad input or usage).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace bitsim::cli {
+
+using Runner = std::function<int()>;
+
+// Exit status for bad input, bad options and unusable formats (formats.md section 3).
+inline constexpr int kExitBadInput = 2;
+
+Runner add_quantize_command(CLI::App& app);
+Runner add_formats_command(CLI::App& app);
+
+}  // namespace bitsim::cli

@@ -1,0 +1,29 @@
+// bitsim: bit-accurate simulation of low-precision number formats and training.
+#include "apps/bitsim/commands.hpp"
+
+#include <iostream>
+
+int main(int argc, char** argv) {
+  CLI::App app{"bitsim: bit-accurate simulator for low-precision number formats and neural-network training"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "bitsim 0.1.0");
+
+  bitsim::cli::Runner quantize = bitsim::cli::add_quantize_command(app);
+  bitsim::cli::Runner formats = bitsim::cli::add_formats_command(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "bitsim: " << e.what() << "\nRun 'bitsim --help' for usage.\n";
+    return bitsim::cli::kExitBadInput;
+  }
+  if (app.got_subcommand("quantize")) return quantize();
+  if (app.got_subcommand("formats")) return formats();
+  return bitsim::cli::kExitBadInput;
+}

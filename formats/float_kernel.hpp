@@ -1,0 +1,240 @@
+// Fast rounding of IEEE binary32/binary64 inputs to a float format, by integer operations on the
+// input's bit pattern. Internal to formats/; the public entry point is Quantizer.
+//
+// The kernel is valid when every value of the target format (subnormals included) is exactly
+// representable in T: then every rounding candidate is a T value and the rounded magnitude can be
+// formed by masking and adding on T's bit pattern (a carry out of the fraction correctly bumps the
+// exponent). All per-format constants are hoisted into FloatConsts; the per-element function is
+// branch-free so the array loops vectorize (variable shifts are AVX2 vpsrlv/vpsllv).
+#pragma once
+
+#include "formats/format.hpp"
+#include "formats/ieee_bits.hpp"
+#include "formats/rounding.hpp"
+
+#include <algorithm>
+#include <cstdint>
+
+namespace bitsim::formats::detail {
+
+// True when all values of f are exactly representable in T (see header comment).
+template <class T> bool float_fits(const FloatFormat& f) {
+  using C = Ieee<T>;
+  if (f.m > C::P - 1) return false;
+  if (f.e + f.m > 63) return false;
+  const std::int64_t emin = f.emin();
+  const std::int64_t min_quantum = emin - f.m;
+  if (min_quantum < C::EMIN - (C::P - 1)) return false;
+  // exponent of the largest finite value (and of the first grid point above it, which the kernel forms
+  // on overflow: it must not exceed T's Inf pattern).
+  const std::uint64_t max_idx = f.max_finite_index();
+  const std::int64_t field = static_cast<std::int64_t>(max_idx >> f.m);
+  const std::int64_t emax = (field == 0 ? emin : field - f.bias);
+  return emax <= C::EMAX;
+}
+
+template <class T> struct FloatConsts {
+  using C = IeeeConst<T>;
+  using U = typename C::U;
+  using S = typename C::S;
+
+  S emin, M;
+  U max_bits;          // T bits of the largest finite magnitude
+  U min_normal_bits;   // T bits of 2^emin
+  U min_sub_bits;      // T bits of 2^(emin - M), the smallest subnormal
+  U overflow_bits;     // T bits (magnitude, or QNAN) the overflow policy gives
+  bool overflow_is_nan;
+  bool subnormals;
+  bool fnuz;
+  bool has_nan;
+  bool m_is_zero;
+  int sr_bits;
+  // codes
+  std::uint64_t max_index, sign_code, nan_code, inf_code, overflow_code;
+
+  explicit FloatConsts(const FloatFormat& f, int sr_bits_ = 32) {
+    emin = static_cast<S>(f.emin());
+    M = f.m;
+    const std::uint64_t mi = f.max_finite_index();
+    const std::int64_t field = static_cast<std::int64_t>(mi >> f.m);
+    const std::uint64_t frac = mi & ((std::uint64_t{1} << f.m) - 1);
+    // Products of an integer below 2^P and a power of two, exact in T by float_fits.
+    if (field == 0) {
+      max_bits = to_bits<T>(static_cast<T>(frac) * from_bits<T>(pow2_bits<T>(f.emin() - f.m)));
+    } else {
+      const T sig = static_cast<T>((std::uint64_t{1} << f.m) + frac);
+      max_bits = to_bits<T>(sig * from_bits<T>(pow2_bits<T>(field - f.bias - f.m)));
+    }
+    min_normal_bits = pow2_bits<T>(f.emin());
+    min_sub_bits = pow2_bits<T>(f.emin() - f.m);
+    overflow_is_nan = f.overflow == FloatOverflow::nan;
+    overflow_bits = f.overflow == FloatOverflow::inf ? C::EXPMASK : f.overflow == FloatOverflow::nan ? C::QNAN : max_bits;
+    subnormals = f.subnormals;
+    fnuz = f.special == Special::fnuz;
+    has_nan = f.has_nan();
+    m_is_zero = f.m == 0;
+    sr_bits = sr_bits_;
+    max_index = mi;
+    sign_code = std::uint64_t{1} << (f.e + f.m);
+    switch (f.special) {
+      case Special::ieee: nan_code = f.m >= 1 ? ((((std::uint64_t{1} << f.e) - 1) << f.m) | (std::uint64_t{1} << (f.m - 1))) : 0; break;
+      case Special::fn: nan_code = (std::uint64_t{1} << (f.e + f.m)) - 1; break;
+      case Special::fnuz: nan_code = sign_code; break;
+      case Special::none: nan_code = 0; break;
+    }
+    inf_code = ((std::uint64_t{1} << f.e) - 1) << f.m;
+    overflow_code = f.overflow == FloatOverflow::inf ? inf_code : f.overflow == FloatOverflow::nan ? nan_code : max_index;
+  }
+};
+
+// Everything one rounding produces; array loops use only `bits`, the compiler drops the rest.
+template <class T> struct FloatRounded {
+  typename Ieee<T>::U bits;   // the result as T bits (sign included)
+  std::uint64_t code;         // the format's code
+  bool inexact, overflow, underflow, invalid, nan_input;
+};
+
+// Rounds one element. `word` is its random word (used only by MODE == sr).
+template <class T, Rounding MODE>
+[[gnu::always_inline]] inline FloatRounded<T> round_float(const FloatConsts<T>& k, T x, std::uint32_t word) {
+  using C = IeeeConst<T>;
+  using U = typename C::U;
+  using S = typename C::S;
+  constexpr int P = C::P;
+
+  const U u = to_bits<T>(x);
+  const U sign = u & C::SIGN;
+  const U a = u & C::ABS;
+  const bool neg = sign != 0;
+  const bool special = a >= C::EXPMASK;
+  const bool is_nan = a > C::EXPMASK;
+  const S ef = static_cast<S>(a >> (P - 1));
+  // Unbiased exponent floor(log2|x|); a subnormal input is normalised by an exact multiply.
+  const T scaled = from_bits<T>(a) * from_bits<T>(static_cast<U>(static_cast<U>(C::BIAS + P - 1) << (P - 1)));
+  const S e_sub = static_cast<S>(to_bits<T>(scaled) >> (P - 1)) - C::BIAS - (P - 1);
+  const S e_true = ef != 0 ? ef - C::BIAS : e_sub;
+  const U sig = ef != 0 ? ((a & C::FRAC) | C::IMPLICIT) : a;
+  const S qf = (ef != 0 ? ef - C::BIAS : static_cast<S>(C::EMIN)) - (P - 1);
+  const S eq = std::max(e_true, k.emin);
+  const S qt = eq - k.M;
+  const S s_raw = qt - qf;                           // number of input bits to drop (>= 0 under float_fits)
+  const S s = std::clamp<S>(s_raw, 0, P + 1);        // beyond P+1 the kept part is 0 and rem < half
+  const U rem = sig & ((U{1} << s) - 1);
+  const U kept = sig >> s;
+  const U half = s > 0 ? U{1} << (s - 1) : U{0};
+  const bool nonzero_rem = rem != 0;
+
+  bool up;
+  if constexpr (MODE == Rounding::rne) {
+    const U parity = k.m_is_zero ? static_cast<U>((eq - k.emin) + static_cast<S>(kept)) & 1 : kept & 1;
+    up = nonzero_rem && (rem > half || (rem == half && parity != 0));
+  } else if constexpr (MODE == Rounding::rna) {
+    up = nonzero_rem && rem >= half;
+  } else if constexpr (MODE == Rounding::rtz) {
+    up = false;
+  } else if constexpr (MODE == Rounding::rup) {
+    up = nonzero_rem && !neg;
+  } else if constexpr (MODE == Rounding::rdn) {
+    up = nonzero_rem && neg;
+  } else {
+    // f = floor(t * 2^R) with t = rem / 2^s_raw; up when f + r >= 2^R, i.e. f > (2^R - 1) - r.
+    const int R = k.sr_bits;
+    const std::uint64_t r = word >> (32 - R);
+    const std::uint64_t maskR = (std::uint64_t{1} << R) - 1;
+    const S sh = s_raw - R;
+    std::uint64_t f;
+    if (sh >= 0) f = sh >= 64 ? 0 : static_cast<std::uint64_t>(rem) >> sh;
+    else f = static_cast<std::uint64_t>(rem) << (-sh);
+    // rem above was taken with s clamped at P+1; when s_raw > P+1, rem = sig (all bits dropped) too.
+    up = f > maskR - r;
+  }
+
+  // Rounded magnitude in T bits.
+  U rb;
+  if (s <= P - 1) {
+    rb = (a & ~((U{1} << s) - 1)) + (up ? (U{1} << s) : U{0});
+  } else {
+    rb = up ? k.min_sub_bits : U{0};
+  }
+  const bool ovf = !special && rb > k.max_bits;
+  const bool toward_zero = MODE == Rounding::rtz || (MODE == Rounding::rup && neg) || (MODE == Rounding::rdn && !neg);
+  const bool flush = !k.subnormals && rb != 0 && rb < k.min_normal_bits;
+
+  U mag = rb;
+  if (flush) mag = 0;
+  if (ovf) mag = toward_zero ? k.max_bits : k.overflow_bits;
+  if (special) mag = is_nan ? C::QNAN : k.overflow_bits;
+  const bool result_nan = mag == C::QNAN;
+  const bool drop_sign = result_nan || (k.fnuz && mag == 0);
+
+  FloatRounded<T> out;
+  out.bits = mag | (drop_sign ? U{0} : sign);
+
+  // Code: magnitude index = ((eq - emin) << M) + kept + up on the normal or subnormal grid.
+  std::uint64_t index = (static_cast<std::uint64_t>(eq - k.emin) << k.M) + static_cast<std::uint64_t>(kept) + (up ? 1u : 0u);
+  if (flush) index = 0;
+  if (ovf) index = toward_zero ? k.max_index : k.overflow_code;
+  if (special) index = is_nan ? k.nan_code : k.overflow_code;
+  const bool code_nan = result_nan;
+  out.code = (code_nan || (k.fnuz && index == 0) || !neg) ? index : (index | k.sign_code);
+  if (code_nan) out.code = k.nan_code;
+
+  out.nan_input = is_nan;
+  out.invalid = special && !is_nan && (k.overflow_bits != C::EXPMASK);
+  out.overflow = ovf;
+  out.inexact = !special && (nonzero_rem || ovf || flush);
+  // Tininess after rounding is computed by the caller that needs flags (see float_tiny).
+  out.underflow = flush;
+  return out;
+}
+
+// Tininess after rounding for a finite non-zero input: the magnitude rounded to M+1 significant bits
+// with unbounded exponent range is below 2^emin. Only the scalar path with flags calls this.
+template <class T, Rounding MODE>
+bool float_tiny(const FloatConsts<T>& k, T x, std::uint32_t word) {
+  using C = IeeeConst<T>;
+  using U = typename C::U;
+  using S = typename C::S;
+  constexpr int P = C::P;
+  const U u = to_bits<T>(x);
+  const U a = u & C::ABS;
+  const bool neg = (u & C::SIGN) != 0;
+  const S ef = static_cast<S>(a >> (P - 1));
+  S e_true;
+  if (ef != 0) e_true = ef - C::BIAS;
+  else e_true = static_cast<S>(C::EMIN - (P - 1) + (C::W - 1 - std::countl_zero(a)));
+  if (e_true >= k.emin) return false;
+  if (e_true < k.emin - 1) return true;
+  // e_true == emin - 1: tiny unless the significand rounds up to 2^(M+1) (value 2^emin).
+  const U sig = ef != 0 ? ((a & C::FRAC) | C::IMPLICIT) : a;
+  const S qf = (ef != 0 ? ef - C::BIAS : static_cast<S>(C::EMIN)) - (P - 1);
+  const S s = (e_true - k.M) - qf;
+  if (s <= 0) return true;  // exact at this precision, and below 2^emin
+  const U kept = s >= C::W ? U{0} : sig >> s;
+  const U rem = s >= C::W ? sig : sig & ((U{1} << s) - 1);
+  const bool nonzero = rem != 0;
+  bool up;
+  if constexpr (MODE == Rounding::rne || MODE == Rounding::rna) {
+    const bool above_half = s > C::W ? false : (s == C::W ? false : rem > (U{1} << (s - 1)));
+    const bool at_half = s <= C::W - 1 && rem == (U{1} << (s - 1));
+    const bool odd = k.m_is_zero ? (((e_true - k.emin) & 1) == 0) : (kept & 1) != 0;
+    up = above_half || (at_half && (MODE == Rounding::rna || odd));
+  } else if constexpr (MODE == Rounding::rtz) {
+    up = false;
+  } else if constexpr (MODE == Rounding::rup) {
+    up = nonzero && !neg;
+  } else if constexpr (MODE == Rounding::rdn) {
+    up = nonzero && neg;
+  } else {
+    const int R = k.sr_bits;
+    const std::uint64_t r = word >> (32 - R);
+    const std::uint64_t maskR = (std::uint64_t{1} << R) - 1;
+    const S sh = s - R;
+    std::uint64_t f = sh >= 0 ? (sh >= 64 ? 0 : static_cast<std::uint64_t>(rem) >> sh) : static_cast<std::uint64_t>(rem) << (-sh);
+    up = f > maskR - r;
+  }
+  const std::uint64_t rounded = static_cast<std::uint64_t>(kept) + (up ? 1 : 0);
+  return rounded < (std::uint64_t{2} << k.M);
+}
+
+}  // namespace bitsim::formats::detail

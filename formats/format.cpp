@@ -1,0 +1,347 @@
+#include "formats/format.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+
+namespace bitsim::formats {
+
+bool FloatFormat::has_nan() const {
+  switch (special) {
+    case Special::ieee: return m >= 1;
+    case Special::fn:
+    case Special::fnuz: return true;
+    case Special::none: return false;
+  }
+  return false;
+}
+
+std::uint64_t FloatFormat::max_finite_index() const {
+  const std::uint64_t frac_ones = (std::uint64_t{1} << m) - 1;
+  const std::uint64_t top_field = (std::uint64_t{1} << e) - 1;
+  switch (special) {
+    case Special::ieee: return e == 1 ? frac_ones : ((top_field - 1) << m) | frac_ones;
+    case Special::fn:
+      if (m == 0) return top_field - 1;
+      return (top_field << m) | (frac_ones - 1);
+    case Special::fnuz:
+    case Special::none: return (top_field << m) | frac_ones;
+  }
+  return 0;
+}
+
+namespace {
+
+int ceil_log2_count(std::uint64_t count) {  // ceil(log2(count)) for count >= 1
+  int bits = 0;
+  while (bits < 64 && (std::uint64_t{1} << bits) < count) ++bits;
+  return bits;
+}
+
+}  // namespace
+
+int LogFormat::width() const { return 1 + ceil_log2_count(static_cast<std::uint64_t>(hi - lo) + 1); }
+int MidriseFormat::width() const { return ceil_log2_count(static_cast<std::uint64_t>(hi - lo) + 1); }
+
+int Format::width() const {
+  return std::visit([](const auto& f) { return f.width(); }, v_);
+}
+
+namespace {
+
+const char* special_name(Special s) {
+  switch (s) {
+    case Special::ieee: return "ieee";
+    case Special::fn: return "fn";
+    case Special::fnuz: return "fnuz";
+    case Special::none: return "none";
+  }
+  return "?";
+}
+
+const char* overflow_name(FloatOverflow o) {
+  switch (o) {
+    case FloatOverflow::inf: return "inf";
+    case FloatOverflow::nan: return "nan";
+    case FloatOverflow::saturate: return "saturate";
+  }
+  return "?";
+}
+
+std::int64_t default_bias(int e, Special special) {
+  std::int64_t half = std::int64_t{1} << (e - 1);
+  return special == Special::fnuz ? half : half - 1;
+}
+
+FloatOverflow default_overflow(Special special) {
+  return special == Special::ieee ? FloatOverflow::inf : FloatOverflow::saturate;
+}
+
+std::string to_string_float(const FloatFormat& f) {
+  std::string s = fmt::format("float(e={},m={}", f.e, f.m);
+  if (f.bias != default_bias(f.e, f.special)) s += fmt::format(",bias={}", f.bias);
+  if (!f.subnormals) s += ",subnormals=no";
+  if (f.special != Special::ieee) s += fmt::format(",special={}", special_name(f.special));
+  if (f.overflow != default_overflow(f.special)) s += fmt::format(",overflow={}", overflow_name(f.overflow));
+  return s + ")";
+}
+
+std::string to_string_fixed(const FixedFormat& f) {
+  std::string s = fmt::format("fixed(i={},f={}", f.i, f.f);
+  if (!f.is_signed) s += ",signed=no";
+  if (f.overflow == FixedOverflow::wrap) s += ",overflow=wrap";
+  return s + ")";
+}
+
+std::string to_string_log(const LogFormat& f) {
+  std::string s = fmt::format("log(k={},lo={},hi={},scale={}", f.k, f.lo, f.hi, exact_decimal_to_string(f.scale));
+  if (f.offset != 0) s += fmt::format(",offset={}", exact_decimal_to_string(f.offset));
+  return s + ")";
+}
+
+std::string to_string_midrise(const MidriseFormat& f) {
+  return fmt::format("midrise(s={},lo={},hi={})", exact_decimal_to_string(f.s), f.lo, f.hi);
+}
+
+// ---- parsing --------------------------------------------------------------------------------------
+
+// The key=value arguments of one constructor call, each used at most once.
+class Arguments {
+ public:
+  Arguments(std::string constructor, std::map<std::string, std::string> kv)
+      : ctor_(std::move(constructor)), kv_(std::move(kv)) {}
+
+  std::optional<std::string> take(const std::string& key) {
+    auto it = kv_.find(key);
+    if (it == kv_.end()) return std::nullopt;
+    std::string v = it->second;
+    kv_.erase(it);
+    return v;
+  }
+  std::string require(const std::string& key) {
+    auto v = take(key);
+    if (!v) throw FormatError(fmt::format("{}: missing required key '{}'", ctor_, key));
+    return *v;
+  }
+  std::int64_t integer(const std::string& key, const std::string& text) const {
+    auto v = parse_int64(text);
+    if (!v) throw FormatError(fmt::format("{}: key '{}': '{}' is not an integer", ctor_, key, text));
+    return *v;
+  }
+  Rational decimal(const std::string& key, const std::string& text) const {
+    auto v = parse_exact_decimal(text);
+    if (!v) throw FormatError(fmt::format("{}: key '{}': '{}' is not a decimal number", ctor_, key, text));
+    return *v;
+  }
+  bool yes_no(const std::string& key, const std::string& text) const {
+    if (text == "yes") return true;
+    if (text == "no") return false;
+    throw FormatError(fmt::format("{}: key '{}': expected yes or no, got '{}'", ctor_, key, text));
+  }
+  [[noreturn]] void out_of_range(const std::string& key, const std::string& why) const {
+    throw FormatError(fmt::format("{}: key '{}' out of range: {}", ctor_, key, why));
+  }
+  void finish() const {
+    if (!kv_.empty()) throw FormatError(fmt::format("{}: unknown key '{}'", ctor_, kv_.begin()->first));
+  }
+  const std::string& ctor() const { return ctor_; }
+
+ private:
+  std::string ctor_;
+  std::map<std::string, std::string> kv_;
+};
+
+FloatFormat parse_float(Arguments& a) {
+  FloatFormat f;
+  std::string e_text = a.require("e"), m_text = a.require("m");
+  std::int64_t e = a.integer("e", e_text), m = a.integer("m", m_text);
+  if (e < 1 || e > 15) a.out_of_range("e", fmt::format("{} (must be 1..15)", e));
+  if (m < 0 || m > 112) a.out_of_range("m", fmt::format("{} (must be 0..112)", m));
+  f.e = static_cast<int>(e);
+  f.m = static_cast<int>(m);
+  if (auto s = a.take("special")) {
+    if (*s == "ieee") f.special = Special::ieee;
+    else if (*s == "fn") f.special = Special::fn;
+    else if (*s == "fnuz") f.special = Special::fnuz;
+    else if (*s == "none") f.special = Special::none;
+    else throw FormatError(fmt::format("float: key 'special': expected ieee, fn, fnuz or none, got '{}'", *s));
+  }
+  f.bias = default_bias(f.e, f.special);
+  if (auto b = a.take("bias")) {
+    f.bias = a.integer("bias", *b);
+    // Keep every exponent computation far inside int64.
+    if (f.bias < -(std::int64_t{1} << 40) || f.bias > (std::int64_t{1} << 40))
+      a.out_of_range("bias", fmt::format("{} (must be within +-2^40)", f.bias));
+  }
+  if (auto s = a.take("subnormals")) f.subnormals = a.yes_no("subnormals", *s);
+  f.overflow = default_overflow(f.special);
+  if (auto o = a.take("overflow")) {
+    if (*o == "inf") f.overflow = FloatOverflow::inf;
+    else if (*o == "nan") f.overflow = FloatOverflow::nan;
+    else if (*o == "saturate") f.overflow = FloatOverflow::saturate;
+    else throw FormatError(fmt::format("float: key 'overflow': expected inf, nan or saturate, got '{}'", *o));
+    if (f.overflow == FloatOverflow::inf && f.special != Special::ieee)
+      throw FormatError(fmt::format("float: key 'overflow': overflow=inf needs special=ieee (special={} has no infinity)",
+                                    special_name(f.special)));
+    if (f.overflow == FloatOverflow::nan && !f.has_nan())
+      throw FormatError(fmt::format("float: key 'overflow': overflow=nan needs a format with a NaN encoding "
+                                    "(special={}, m={} has none)",
+                                    special_name(f.special), f.m));
+  }
+  a.finish();
+  return f;
+}
+
+FixedFormat parse_fixed(Arguments& a) {
+  FixedFormat f;
+  std::string i_text = a.require("i"), f_text = a.require("f");
+  std::int64_t i = a.integer("i", i_text), fr = a.integer("f", f_text);
+  if (auto s = a.take("signed")) f.is_signed = a.yes_no("signed", *s);
+  if (auto o = a.take("overflow")) {
+    if (*o == "saturate") f.overflow = FixedOverflow::saturate;
+    else if (*o == "wrap") f.overflow = FixedOverflow::wrap;
+    else throw FormatError(fmt::format("fixed: key 'overflow': expected saturate or wrap, got '{}'", *o));
+  }
+  a.finish();
+  if (i < -100000 || i > 100000) a.out_of_range("i", fmt::format("{}", i));
+  if (fr < -100000 || fr > 100000) a.out_of_range("f", fmt::format("{}", fr));
+  std::int64_t width = (f.is_signed ? 1 : 0) + i + fr;
+  if (width < 1 || width > 64)
+    a.out_of_range(i < 0 || i > 64 ? "i" : "f", fmt::format("width {}+i+f = {} (must be 1..64)", f.is_signed ? 1 : 0, width));
+  f.i = static_cast<int>(i);
+  f.f = static_cast<int>(fr);
+  return f;
+}
+
+constexpr std::int64_t kGrahamIndexLimit = std::int64_t{1} << 40;
+
+LogFormat parse_log(Arguments& a) {
+  LogFormat f;
+  std::string k_text = a.require("k"), lo_text = a.require("lo"), hi_text = a.require("hi"),
+              scale_text = a.require("scale");
+  f.k = a.integer("k", k_text);
+  f.lo = a.integer("lo", lo_text);
+  f.hi = a.integer("hi", hi_text);
+  f.scale = a.decimal("scale", scale_text);
+  if (auto o = a.take("offset")) f.offset = a.decimal("offset", *o);
+  a.finish();
+  if (f.k < 1 || f.k > 1000000) a.out_of_range("k", fmt::format("{} (must be 1..10^6)", f.k));
+  if (f.scale <= 0) a.out_of_range("scale", "must be > 0");
+  if (f.lo < -kGrahamIndexLimit || f.lo > kGrahamIndexLimit) a.out_of_range("lo", "must be within +-2^40");
+  if (f.hi < -kGrahamIndexLimit || f.hi > kGrahamIndexLimit) a.out_of_range("hi", "must be within +-2^40");
+  if (f.lo > f.hi) a.out_of_range("hi", fmt::format("hi={} is below lo={}", f.hi, f.lo));
+  return f;
+}
+
+MidriseFormat parse_midrise(Arguments& a) {
+  MidriseFormat f;
+  std::string s_text = a.require("s"), lo_text = a.require("lo"), hi_text = a.require("hi");
+  f.s = a.decimal("s", s_text);
+  f.lo = a.integer("lo", lo_text);
+  f.hi = a.integer("hi", hi_text);
+  a.finish();
+  if (f.s <= 0) a.out_of_range("s", "must be > 0");
+  if (f.lo < -kGrahamIndexLimit || f.lo > kGrahamIndexLimit) a.out_of_range("lo", "must be within +-2^40");
+  if (f.hi < -kGrahamIndexLimit || f.hi > kGrahamIndexLimit) a.out_of_range("hi", "must be within +-2^40");
+  if (f.hi <= f.lo) a.out_of_range("hi", fmt::format("hi={} must be above lo={}", f.hi, f.lo));
+  return f;
+}
+
+std::string strip_spaces(std::string_view s) {
+  std::string out;
+  for (char c : s)
+    if (c != ' ' && c != '\t') out += c;
+  return out;
+}
+
+Format parse_constructor(const std::string& spec) {
+  auto open = spec.find('(');
+  if (open == std::string::npos || spec.back() != ')')
+    throw FormatError(fmt::format("unknown format '{}' (not an alias; constructors look like float(e=4,m=3))", spec));
+  std::string name = spec.substr(0, open);
+  std::string body = spec.substr(open + 1, spec.size() - open - 2);
+  if (name != "float" && name != "fixed" && name != "log" && name != "midrise")
+    throw FormatError(fmt::format("unknown format constructor '{}' (expected float, fixed, log or midrise)", name));
+  std::map<std::string, std::string> kv;
+  if (!body.empty()) {
+    std::size_t pos = 0;
+    while (true) {
+      std::size_t comma = body.find(',', pos);
+      std::string item = body.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+      auto eq = item.find('=');
+      if (eq == std::string::npos || eq == 0)
+        throw FormatError(fmt::format("{}: malformed argument '{}' (expected key=value)", name, item));
+      std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+      if (value.empty()) throw FormatError(fmt::format("{}: key '{}' has no value", name, key));
+      if (!kv.emplace(key, value).second) throw FormatError(fmt::format("{}: repeated key '{}'", name, key));
+      if (comma == std::string::npos) break;
+      pos = comma + 1;
+    }
+  }
+  Arguments args(name, std::move(kv));
+  if (name == "float") return Format(parse_float(args));
+  if (name == "fixed") return Format(parse_fixed(args));
+  if (name == "log") return Format(parse_log(args));
+  return Format(parse_midrise(args));
+}
+
+}  // namespace
+
+const std::vector<AliasEntry>& format_aliases() {
+  static const std::vector<AliasEntry> table = {
+      {"fp64", "float(e=11,m=52)"},
+      {"fp32", "float(e=8,m=23)"},
+      {"fp16", "float(e=5,m=10)"},
+      {"bf16", "float(e=8,m=7)"},
+      {"tf32", "float(e=8,m=10)"},
+      {"fp8_e5m2", "float(e=5,m=2)"},
+      {"fp8_e4m3", "float(e=4,m=3,special=fn)"},
+      {"fp8_e4m3fnuz", "float(e=4,m=3,special=fnuz)"},
+      {"fp8_e5m2fnuz", "float(e=5,m=2,special=fnuz)"},
+      {"fp6_e3m2", "float(e=3,m=2,special=none)"},
+      {"fp6_e2m3", "float(e=2,m=3,special=none)"},
+      {"fp4_e2m1", "float(e=2,m=1,special=none)"},
+      {"int8", "fixed(i=7,f=0)"},
+      {"int16", "fixed(i=15,f=0)"},
+      {"int32", "fixed(i=31,f=0)"},
+      {"uint8", "fixed(i=8,f=0,signed=no)"},
+      {"graham_L2", "log(k=1,lo=-1,hi=0,scale=1.034,offset=0.5)"},
+      {"graham_L3", "log(k=1,lo=-1,hi=2,scale=1.316)"},
+      {"graham_L4", "log(k=1,lo=-3,hi=4,scale=1.36)"},
+      {"graham_L5", "log(k=2,lo=-6,hi=9,scale=1.177)"},
+      {"graham_U4", "midrise(s=2,lo=-8,hi=7)"},
+      {"graham_U5", "midrise(s=3,lo=-16,hi=15)"},
+      {"graham_U8", "midrise(s=8,lo=-128,hi=127)"},
+      {"graham_O4", "sign(x) * (a^(1/2 + clamp(floor(log_a(1+|x|)), 0, 7)) - 1), a = 1.29"},
+  };
+  return table;
+}
+
+std::string Format::to_string() const {
+  return std::visit(
+      [](const auto& f) -> std::string {
+        using T = std::decay_t<decltype(f)>;
+        if constexpr (std::is_same_v<T, FloatFormat>) return to_string_float(f);
+        else if constexpr (std::is_same_v<T, FixedFormat>) return to_string_fixed(f);
+        else if constexpr (std::is_same_v<T, LogFormat>) return to_string_log(f);
+        else if constexpr (std::is_same_v<T, MidriseFormat>) return to_string_midrise(f);
+        else return "graham_O4";
+      },
+      v_);
+}
+
+Format parse_format(std::string_view text) {
+  std::string spec = strip_spaces(text);
+  if (spec.empty()) throw FormatError("empty format name");
+  if (spec == "graham_O4") return Format(O4Format{}, "graham_O4");
+  for (const auto& a : format_aliases())
+    if (a.alias == spec) {
+      Format f = parse_constructor(a.meaning);
+      return Format(f.variant(), a.alias);
+    }
+  return parse_constructor(spec);
+}
+
+}  // namespace bitsim::formats

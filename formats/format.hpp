@@ -1,0 +1,131 @@
+// Runtime number-format descriptors, parsed from and printed back to the spec strings of
+// shared/spec/formats.md section 1 (e.g. "float(e=4,m=3,special=fn)", "fixed(i=7,f=0)", "graham_L4").
+//
+// A Format is a plain value: users choose formats in configs at run time. Parsing validates every key
+// and range; errors throw FormatError whose message names the offending key. to_string() prints the
+// canonical constructor form (required keys, then the non-default optional keys, in the spec's order),
+// which parses back to an equal Format.
+#pragma once
+
+#include "formats/exact_number.hpp"
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace bitsim::formats {
+
+class FormatError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Which encodings of a float format are not finite numbers (formats.md section 1).
+enum class Special { ieee, fn, fnuz, none };
+// What a float result beyond the largest finite value becomes.
+enum class FloatOverflow { inf, nan, saturate };
+// What a fixed-point code outside the code range becomes.
+enum class FixedOverflow { saturate, wrap };
+
+// One sign bit, e exponent bits, m fraction bits; value of exponent field k >= 1 is 1.f * 2^(k-bias),
+// of field 0 is 0.f * 2^(1-bias).
+struct FloatFormat {
+  int e = 0;
+  int m = 0;
+  std::int64_t bias = 0;
+  bool subnormals = true;
+  Special special = Special::ieee;
+  FloatOverflow overflow = FloatOverflow::inf;
+
+  int width() const { return 1 + e + m; }
+  std::int64_t emin() const { return 1 - bias; }  // exponent of the smallest normal
+  bool has_nan() const;
+  bool has_inf() const { return special == Special::ieee; }
+  // Magnitude index (= code without the sign bit) of the largest finite value; the grid of
+  // magnitudes is indexed 0 (zero), 1 (smallest subnormal), ... in code order.
+  std::uint64_t max_finite_index() const;
+  bool operator==(const FloatFormat&) const = default;
+};
+
+// value = code * 2^-f; signed codes are two's complement of width 1+i+f, unsigned codes of width i+f.
+struct FixedFormat {
+  int i = 0;
+  int f = 0;
+  bool is_signed = true;
+  FixedOverflow overflow = FixedOverflow::saturate;
+
+  int width() const { return (is_signed ? 1 : 0) + i + f; }
+  bool operator==(const FixedFormat&) const = default;
+};
+
+// Graham 2017 logarithmic format: n = clamp(floor(k*log2(scale*|x|)), lo, hi),
+// value = sign(x) * 2^(offset + n/k). scale and offset are exact decimal rationals.
+struct LogFormat {
+  std::int64_t k = 1;
+  std::int64_t lo = 0;
+  std::int64_t hi = 0;
+  Rational scale = 1;
+  Rational offset = 0;
+
+  int width() const;  // 1 + ceil(log2(hi-lo+1))
+  bool operator==(const LogFormat&) const = default;
+};
+
+// Graham 2017 uniform mid-rise format: value = (1/2 + clamp(floor(s*x), lo, hi)) / s.
+struct MidriseFormat {
+  Rational s = 1;
+  std::int64_t lo = 0;
+  std::int64_t hi = 1;
+
+  int width() const;  // ceil(log2(hi-lo+1))
+  bool operator==(const MidriseFormat&) const = default;
+};
+
+// Graham's O4: sign(x) * (a^(1/2 + clamp(floor(log_a(1+|x|)), 0, 7)) - 1), a = 129/100 exactly.
+struct O4Format {
+  static Rational base() { return Rational(129, 100); }
+  int width() const { return 4; }
+  bool operator==(const O4Format&) const = default;
+};
+
+using FormatVariant = std::variant<FloatFormat, FixedFormat, LogFormat, MidriseFormat, O4Format>;
+
+class Format {
+ public:
+  Format() = default;
+  explicit Format(FormatVariant v, std::string alias = {}) : v_(std::move(v)), alias_(std::move(alias)) {}
+
+  const FormatVariant& variant() const { return v_; }
+  template <class T> bool is() const { return std::holds_alternative<T>(v_); }
+  template <class T> const T& as() const { return std::get<T>(v_); }
+
+  int width() const;
+  bool is_graham() const { return is<LogFormat>() || is<MidriseFormat>() || is<O4Format>(); }
+  // The alias it was parsed from ("fp8_e4m3"), or empty.
+  const std::string& alias() const { return alias_; }
+  // The alias if there is one, else the canonical constructor form.
+  std::string name() const { return alias_.empty() ? to_string() : alias_; }
+  // Canonical constructor form; for graham_O4 the alias itself (it has no constructor).
+  std::string to_string() const;
+
+  bool operator==(const Format& o) const { return v_ == o.v_; }
+
+ private:
+  FormatVariant v_;
+  std::string alias_;
+};
+
+// Parses an alias or constructor string. Throws FormatError naming the key or token that is wrong.
+Format parse_format(std::string_view spec);
+
+struct AliasEntry {
+  std::string alias;
+  std::string meaning;  // constructor form (or a description for graham_O4)
+};
+// Every alias of formats.md, in the spec's order.
+const std::vector<AliasEntry>& format_aliases();
+
+}  // namespace bitsim::formats

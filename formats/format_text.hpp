@@ -1,0 +1,29 @@
+// Text forms shared by the command line and test benches (formats.md section 3): numbers read as
+// strtod does, values printed as C99 hex floats, codes as fixed-width hex.
+#pragma once
+
+#include "formats/exact_number.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace bitsim::formats {
+
+// A number as `bitsim quantize` reads it: surrounding spaces ignored; decimal or C99 hex float, or
+// nan / inf / infinity with an optional sign (case-insensitive); the nearest double as strtod gives
+// (so 1e400 is inf). nullopt for anything else, including an empty string.
+std::optional<double> parse_number(std::string_view text);
+
+// A value as C99 "%a", or "nan", "inf", "-inf".
+std::string format_hex_value(double v);
+
+// A code as "0x" followed by ceil(width/4) lower-case hex digits.
+std::string format_code(const BigInt& code, int width);
+std::string format_code(std::uint64_t code, int width);
+
+// Upper-case hex digits without 0x, zero-padded to `digits` (TestFloat's line format).
+std::string format_hex_upper(const BigInt& value, int digits);
+
+}  // namespace bitsim::formats

@@ -1,0 +1,49 @@
+// The golden path: quantize and decode written directly from shared/spec/formats.md on exact
+// arithmetic (Boost.Multiprecision integers and rationals). It is slow and meant to be obviously
+// correct; the fast kernels in quantizer.hpp are tested against it. It also serves formats wider
+// than double (float up to e=15, m=112) whose codes do not fit 64 bits.
+#pragma once
+
+#include "formats/exact_number.hpp"
+#include "formats/format.hpp"
+#include "formats/rounding.hpp"
+
+#include <optional>
+
+namespace bitsim::formats {
+
+enum class ValueKind { finite, infinite, nan };
+
+// One quantized element.
+struct GoldenResult {
+  ValueKind kind = ValueKind::finite;
+  bool negative = false;             // sign of the value (false for NaN, which is canonical)
+  std::optional<BigInt> code;        // the bit pattern; empty for Graham's +-0 ("none")
+  std::optional<Rational> exact;     // the exact magnitude when it is rational (finite values only)
+  double value = 0;                  // the value as the nearest double (ties to even), +-inf beyond range
+  std::uint8_t flags = 0;            // flag:: bits
+};
+
+// Quantizes x (a double, taken exactly) with the given rounding; `word` is the random word of this
+// element for sr. Throws QuantizeError for inputs the format cannot take and for a rounding mode
+// the format does not allow (Graham formats take only rne).
+GoldenResult golden_quantize(const Format& format, double x, RoundingSpec rounding, std::uint32_t word = 0);
+
+// Decodes a code of the format (code < 2^width). Graham codes decode to their non-zero values.
+GoldenResult golden_decode(const Format& format, const BigInt& code);
+
+// Facts about a float or fixed format, exact (for `bitsim formats describe`).
+struct FormatFacts {
+  std::optional<Rational> smallest_subnormal;  // floats with subnormals; fixed: the quantum
+  std::optional<Rational> smallest_normal;     // floats only
+  Rational largest_finite;
+  std::optional<Rational> epsilon;             // floats: 2^-m; fixed: the quantum
+  std::optional<Rational> most_negative;       // fixed: value of the lowest code
+};
+FormatFacts golden_facts(const Format& format);
+
+// For Graham formats: the nearest double of 2^(num/den) for an integer fraction, and of sqrt(r) - 1;
+// exposed for tests. Computed by bisection over doubles with exact comparisons.
+double golden_nearest_double_pow2(const BigInt& num, const BigInt& den);
+
+}  // namespace bitsim::formats

@@ -1,0 +1,422 @@
+#include "formats/quantizer.hpp"
+
+#include "formats/fixed_kernel.hpp"
+#include "formats/float_kernel.hpp"
+#include "formats/golden.hpp"
+#include "formats/graham_tables.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <cmath>
+#include <limits>
+
+namespace bitsim::formats {
+
+using namespace detail;
+
+enum class Family { floating, fixed, graham };
+
+struct Quantizer::Impl {
+  Family family;
+  bool fits_float = false, fits_double = false;
+  std::optional<FloatConsts<float>> ff;
+  std::optional<FloatConsts<double>> fd;
+  std::optional<FixedConsts> fixed;
+  double fixed_scale_d = 1;  // 2^-f
+  float fixed_scale_f = 1;
+  std::optional<GrahamTable<float>> gf;
+  std::optional<GrahamTable<double>> gd;
+  bool graham_has_nan_error = true;
+};
+
+namespace {
+
+// Calls fn.template operator()<MODE>() with the rounding mode as a compile-time constant, so the
+// per-element kernels are specialised once per call instead of branching per element.
+template <class Fn> decltype(auto) with_mode(Rounding mode, Fn&& fn) {
+  switch (mode) {
+    case Rounding::rne: return fn.template operator()<Rounding::rne>();
+    case Rounding::rna: return fn.template operator()<Rounding::rna>();
+    case Rounding::rtz: return fn.template operator()<Rounding::rtz>();
+    case Rounding::rup: return fn.template operator()<Rounding::rup>();
+    case Rounding::rdn: return fn.template operator()<Rounding::rdn>();
+    case Rounding::sr: break;
+  }
+  return fn.template operator()<Rounding::sr>();
+}
+
+[[noreturn]] void throw_bad_element(const Format& f, std::size_t index, double x) {
+  if (std::isnan(x))
+    throw QuantizeError(fmt::format("element {}: NaN input, but format {} has no NaN", index, f.name()));
+  throw QuantizeError(fmt::format("element {}: infinite input, but format {} wraps and cannot take an infinity", index,
+                                  f.name()));
+}
+
+// ---- array loops -----------------------------------------------------------------------------------
+
+template <class T, Rounding MODE>
+bool float_values(const FloatConsts<T>& k, const T* in, T* out, const std::uint32_t* words, std::size_t n) {
+  bool nan_seen = false;
+  for (std::size_t i = 0; i < n; ++i) {
+    const FloatRounded<T> r = round_float<T, MODE>(k, in[i], MODE == Rounding::sr ? words[i] : 0u);
+    out[i] = from_bits<T>(r.bits);
+    nan_seen |= r.nan_input;
+  }
+  return nan_seen && !k.has_nan;
+}
+
+template <class T, Rounding MODE>
+bool fixed_values(const FixedConsts& k, T scale, const T* in, T* out, const std::uint32_t* words, std::size_t n) {
+  bool bad = false;
+  for (std::size_t i = 0; i < n; ++i) {
+    const FixedRounded r = round_fixed<T, MODE>(k, in[i], MODE == Rounding::sr ? words[i] : 0u);
+    // Bad elements (NaN; Inf under wrap) are marked NaN for the caller's error scan.
+    out[i] = (r.nan_input | r.inf_wrap_error) ? std::numeric_limits<T>::quiet_NaN() : static_cast<T>(r.value_code) * scale;
+    bad |= r.nan_input | r.inf_wrap_error;
+  }
+  return bad;
+}
+
+template <class T> bool graham_values(const GrahamTable<T>& t, const T* in, T* out, std::size_t n) {
+  bool bad = false;
+  for (std::size_t i = 0; i < n; ++i) {
+    const T x = in[i];
+    if (std::isnan(x)) {
+      out[i] = x;
+      bad = true;
+      continue;
+    }
+    if (t.on_magnitude && x == 0) {
+      out[i] = x;  // +-0 stays +-0 (no code)
+      continue;
+    }
+    std::int64_t idx;
+    if (std::isinf(x)) idx = (t.on_magnitude || x > 0) ? t.hi : t.lo;
+    else idx = graham_index(t, x).n;
+    const T v = t.value[static_cast<std::size_t>(idx - t.lo)];
+    out[i] = (t.on_magnitude && std::signbit(x)) ? -v : v;
+  }
+  return bad;
+}
+
+}  // namespace
+
+// ---- construction ----------------------------------------------------------------------------------
+
+Quantizer::Quantizer(const Format& format, RoundingSpec rounding)
+    : format_(format), rounding_(rounding), impl_(std::make_unique<Impl>()) {
+  if (rounding.mode == Rounding::sr && (rounding.sr_bits < 1 || rounding.sr_bits > 32))
+    throw QuantizeError(fmt::format("--sr-bits must be 1..32, got {}", rounding.sr_bits));
+  Impl& im = *impl_;
+  if (format.is<FloatFormat>()) {
+    im.family = Family::floating;
+    const auto& f = format.as<FloatFormat>();
+    im.fits_float = float_fits<float>(f);
+    im.fits_double = float_fits<double>(f);
+    if (im.fits_float) im.ff.emplace(f, rounding.sr_bits);
+    if (im.fits_double) im.fd.emplace(f, rounding.sr_bits);
+  } else if (format.is<FixedFormat>()) {
+    im.family = Family::fixed;
+    const auto& f = format.as<FixedFormat>();
+    im.fits_float = fixed_fits<float>(f);
+    im.fits_double = fixed_fits<double>(f);
+    im.fixed.emplace(f, rounding.sr_bits);
+    if (im.fits_double) im.fixed_scale_d = std::ldexp(1.0, -f.f);
+    if (im.fits_float) im.fixed_scale_f = std::ldexp(1.0f, -f.f);
+  } else {
+    im.family = Family::graham;
+    if (rounding.mode != Rounding::rne)
+      throw QuantizeError(fmt::format("format {} defines its own rounding; rounding mode {} is not allowed (only rne)",
+                                      format.name(), rounding_name(rounding.mode)));
+    std::int64_t count = 8;
+    if (format.is<LogFormat>()) count = format.as<LogFormat>().hi - format.as<LogFormat>().lo + 1;
+    if (format.is<MidriseFormat>()) count = format.as<MidriseFormat>().hi - format.as<MidriseFormat>().lo + 1;
+    if (count <= kMaxGrahamTable) {
+      im.gf.emplace(build_graham_table<float>(format));
+      im.gd.emplace(build_graham_table<double>(format));
+      im.fits_float = im.fits_double = true;
+    }
+  }
+}
+
+Quantizer::~Quantizer() = default;
+Quantizer::Quantizer(Quantizer&&) noexcept = default;
+Quantizer& Quantizer::operator=(Quantizer&&) noexcept = default;
+
+bool Quantizer::supports_float_arrays() const { return impl_->fits_float; }
+bool Quantizer::supports_double_arrays() const { return impl_->fits_double; }
+bool Quantizer::scalar_is_fast() const { return impl_->fits_double; }
+
+// ---- scalar ----------------------------------------------------------------------------------------
+
+Quantized Quantizer::quantize(double x, std::uint32_t word) const {
+  const Impl& im = *impl_;
+  if (!im.fits_double) {
+    GoldenResult g = golden_quantize(format_, x, rounding_, word);
+    Quantized q;
+    if (g.code) {
+      if (*g.code > std::numeric_limits<std::uint64_t>::max())
+        throw QuantizeError(fmt::format("format {} has codes wider than 64 bits; use the golden path", format_.name()));
+      q.code = static_cast<std::uint64_t>(*g.code);
+    }
+    q.value = g.value;
+    q.flags = g.flags;
+    return q;
+  }
+  Quantized q;
+  switch (im.family) {
+    case Family::floating: {
+      const auto& k = *im.fd;
+      with_mode(rounding_.mode, [&]<Rounding MODE>() {
+        const FloatRounded<double> r = round_float<double, MODE>(k, x, word);
+        if (r.nan_input && !k.has_nan)
+          throw QuantizeError(fmt::format("NaN input, but format {} has no NaN", format_.name()));
+        q.code = r.code;
+        q.value = from_bits<double>(r.bits);
+        std::uint8_t flags = 0;
+        if (r.invalid) flags |= flag::invalid;
+        if (r.overflow) flags |= flag::overflow;
+        if (r.inexact) flags |= flag::inexact;
+        if (r.inexact && (r.underflow || (!r.overflow && x != 0 && float_tiny<double, MODE>(k, x, word))))
+          flags |= flag::underflow;
+        q.flags = flags;
+      });
+      return q;
+    }
+    case Family::fixed: {
+      const auto& k = *im.fixed;
+      with_mode(rounding_.mode, [&]<Rounding MODE>() {
+        const FixedRounded r = round_fixed<double, MODE>(k, x, word);
+        if (r.nan_input || r.inf_wrap_error) throw_bad_element(format_, 0, x);
+        q.code = r.code;
+        q.value = static_cast<double>(r.value_code) * im.fixed_scale_d;
+        std::uint8_t flags = 0;
+        if (r.invalid) flags |= flag::invalid;
+        if (r.overflow) flags |= flag::overflow;
+        if (r.inexact) flags |= flag::inexact;
+        q.flags = flags;
+      });
+      return q;
+    }
+    case Family::graham: {
+      const auto& t = *im.gd;
+      if (std::isnan(x)) throw QuantizeError(fmt::format("NaN input, but format {} has no NaN", format_.name()));
+      if (t.on_magnitude && x == 0) {
+        q.value = x;
+        return q;
+      }
+      std::int64_t n;
+      std::uint8_t flags = 0;
+      if (std::isinf(x)) {
+        n = (t.on_magnitude || x > 0) ? t.hi : t.lo;
+        flags = flag::invalid;
+      } else {
+        const GrahamLookup l = graham_index(t, x);
+        n = l.n;
+        const std::size_t i = static_cast<std::size_t>(n - t.lo);
+        const double mag = t.on_magnitude ? std::fabs(x) : x;
+        const bool exact = t.value_exact[i] && t.value[i] == mag;
+        if (!exact) flags |= flag::inexact;
+        if (l.overflow) flags |= flag::overflow | flag::inexact;
+        if (l.underflow_raw && !exact) flags |= flag::underflow;
+      }
+      const std::size_t i = static_cast<std::size_t>(n - t.lo);
+      const double v = t.value[i];
+      const bool neg = t.on_magnitude && std::signbit(x);
+      q.value = neg ? -v : v;
+      q.code = t.on_magnitude ? (static_cast<std::uint64_t>(n - t.lo) | (neg ? t.sign_code : 0))
+                              : static_cast<std::uint64_t>(n - t.lo);
+      q.flags = flags;
+      return q;
+    }
+  }
+  return q;
+}
+
+// ---- arrays ----------------------------------------------------------------------------------------
+
+namespace {
+
+template <class T>
+void check_array_args(const Quantizer& qz, bool fits, std::size_t in_size, std::size_t out_size, std::size_t words_size) {
+  if (!fits)
+    throw QuantizeError(fmt::format("format {} has values that {} cannot hold exactly; use {}", qz.format().name(),
+                                    sizeof(T) == 4 ? "float" : "double",
+                                    sizeof(T) == 4 ? "double arrays or the scalar quantize()" : "the scalar quantize()"));
+  if (in_size != out_size) throw QuantizeError(fmt::format("input has {} elements, output {}", in_size, out_size));
+  if (qz.rounding().mode == Rounding::sr && words_size < in_size)
+    throw QuantizeError(fmt::format("stochastic rounding needs one random word per element: {} words for {} elements",
+                                    words_size, in_size));
+}
+
+}  // namespace
+
+template <class T>
+static void quantize_array(const Quantizer& qz, const Quantizer::Impl& im, std::span<const T> in, std::span<T> out,
+                           std::span<const std::uint32_t> words) {
+  const bool fits = sizeof(T) == 4 ? im.fits_float : im.fits_double;
+  check_array_args<T>(qz, fits, in.size(), out.size(), words.size());
+  const std::uint32_t* w = words.empty() ? nullptr : words.data();
+  bool bad = false;
+  switch (im.family) {
+    case Family::floating: {
+      const FloatConsts<T>* k;
+      if constexpr (sizeof(T) == 4) k = &*im.ff;
+      else k = &*im.fd;
+      bad = with_mode(qz.rounding().mode, [&]<Rounding MODE>() { return float_values<T, MODE>(*k, in.data(), out.data(), w, in.size()); });
+      break;
+    }
+    case Family::fixed: {
+      T scale;
+      if constexpr (sizeof(T) == 4) scale = im.fixed_scale_f;
+      else scale = im.fixed_scale_d;
+      bad = with_mode(qz.rounding().mode,
+                      [&]<Rounding MODE>() { return fixed_values<T, MODE>(*im.fixed, scale, in.data(), out.data(), w, in.size()); });
+      break;
+    }
+    case Family::graham: {
+      if constexpr (sizeof(T) == 4) bad = graham_values<T>(*im.gf, in.data(), out.data(), in.size());
+      else bad = graham_values<T>(*im.gd, in.data(), out.data(), in.size());
+      break;
+    }
+  }
+  if (bad) {
+    // Rare: name the first offending element. The output may alias the input, so scan the output,
+    // where the loops left a NaN for every bad element (and for no good one: bad only arises in
+    // formats without NaN).
+    for (std::size_t i = 0; i < out.size(); ++i)
+      if (std::isnan(out[i]))
+        throw QuantizeError(fmt::format("element {}: format {} cannot take this input (NaN{})", i, qz.format().name(),
+                                        im.family == Family::fixed ? ", or an infinity under overflow=wrap" : ""));
+  }
+}
+
+void Quantizer::quantize(std::span<const float> in, std::span<float> out, std::span<const std::uint32_t> words) const {
+  quantize_array<float>(*this, *impl_, in, out, words);
+}
+void Quantizer::quantize(std::span<const double> in, std::span<double> out, std::span<const std::uint32_t> words) const {
+  quantize_array<double>(*this, *impl_, in, out, words);
+}
+
+template <class T>
+static void quantize_philox(const Quantizer& qz, const Quantizer::Impl& im, std::span<const T> in, std::span<T> out,
+                            const PhiloxWords& rng, std::uint64_t first) {
+  if (qz.rounding().mode != Rounding::sr) {
+    quantize_array<T>(qz, im, in, out, {});
+    return;
+  }
+  if (in.size() != out.size()) throw QuantizeError(fmt::format("input has {} elements, output {}", in.size(), out.size()));
+  constexpr std::size_t kBlock = 2048;
+  std::array<std::uint32_t, kBlock> words;
+  for (std::size_t j = 0; j < in.size(); j += kBlock) {
+    const std::size_t n = std::min(kBlock, in.size() - j);
+    rng.fill(first + j, std::span(words.data(), n));
+    try {
+      quantize_array<T>(qz, im, in.subspan(j, n), out.subspan(j, n), std::span<const std::uint32_t>(words.data(), n));
+    } catch (const QuantizeError& e) {
+      throw QuantizeError(fmt::format("{} (block starting at element {})", e.what(), j));
+    }
+  }
+}
+
+void Quantizer::quantize(std::span<const float> in, std::span<float> out, const PhiloxWords& rng, std::uint64_t first) const {
+  quantize_philox<float>(*this, *impl_, in, out, rng, first);
+}
+void Quantizer::quantize(std::span<const double> in, std::span<double> out, const PhiloxWords& rng, std::uint64_t first) const {
+  quantize_philox<double>(*this, *impl_, in, out, rng, first);
+}
+
+// ---- encode / decode -------------------------------------------------------------------------------
+
+template <class T> static T graham_decode(const GrahamTable<T>& t, std::uint64_t code) {
+  std::uint64_t idx = code;
+  bool neg = false;
+  if (t.on_magnitude && (code & t.sign_code)) {
+    neg = true;
+    idx = code & ~t.sign_code;
+  }
+  if (idx >= t.value.size()) throw QuantizeError(fmt::format("code 0x{:x} is not used by this format", code));
+  return neg ? -t.value[idx] : t.value[idx];
+}
+
+// Value of a float-format code; exact in double when the format fits double.
+static double float_decode(const FloatConsts<double>& k, const FloatFormat& f, std::uint64_t code) {
+  const bool neg = (code & k.sign_code) != 0;
+  const std::uint64_t idx = code & (k.sign_code - 1);
+  if (k.has_nan && code == k.nan_code) return std::numeric_limits<double>::quiet_NaN();
+  const std::uint64_t field = idx >> f.m, frac = idx & ((std::uint64_t{1} << f.m) - 1);
+  const std::uint64_t top = (std::uint64_t{1} << f.e) - 1;
+  switch (f.special) {
+    case Special::ieee:
+      if (field == top) return frac == 0 ? (neg ? -HUGE_VAL : HUGE_VAL) : std::numeric_limits<double>::quiet_NaN();
+      break;
+    case Special::fn:
+      if (idx == (k.sign_code - 1)) return std::numeric_limits<double>::quiet_NaN();
+      break;
+    case Special::fnuz:
+    case Special::none: break;
+  }
+  double mag;
+  if (field == 0) mag = std::ldexp(static_cast<double>(frac), static_cast<int>(f.emin() - f.m));
+  else mag = std::ldexp(static_cast<double>((std::uint64_t{1} << f.m) + frac), static_cast<int>(static_cast<std::int64_t>(field) - f.bias - f.m));
+  return neg ? -mag : mag;
+}
+
+template <class T>
+static void encode_array(const Quantizer& qz, std::span<const T> in, std::span<std::uint64_t> codes,
+                         std::span<const std::uint32_t> words) {
+  if (in.size() != codes.size()) throw QuantizeError(fmt::format("input has {} elements, codes {}", in.size(), codes.size()));
+  if (qz.rounding().mode == Rounding::sr && words.size() < in.size())
+    throw QuantizeError(fmt::format("stochastic rounding needs one random word per element: {} words for {} elements",
+                                    words.size(), in.size()));
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    Quantized q;
+    try {
+      q = qz.quantize(static_cast<double>(in[i]), words.empty() ? 0u : words[i]);
+    } catch (const QuantizeError& e) {
+      throw QuantizeError(fmt::format("element {}: {}", i, e.what()));
+    }
+    if (!q.code) throw QuantizeError(fmt::format("element {}: zero has no code in format {}", i, qz.format().name()));
+    codes[i] = *q.code;
+  }
+}
+
+void Quantizer::encode(std::span<const float> in, std::span<std::uint64_t> codes, std::span<const std::uint32_t> words) const {
+  encode_array<float>(*this, in, codes, words);
+}
+void Quantizer::encode(std::span<const double> in, std::span<std::uint64_t> codes, std::span<const std::uint32_t> words) const {
+  encode_array<double>(*this, in, codes, words);
+}
+
+double Quantizer::decode(std::uint64_t code) const {
+  const int w = format_.width();
+  if (w < 64 && code >> w) throw QuantizeError(fmt::format("code 0x{:x} does not fit width {} of {}", code, w, format_.name()));
+  const Impl& im = *impl_;
+  if (im.family == Family::graham && im.gd) return graham_decode(*im.gd, code);
+  if (im.family == Family::floating && im.fd) return float_decode(*im.fd, format_.as<FloatFormat>(), code);
+  if (im.family == Family::fixed && im.fits_double) {
+    std::int64_t c = static_cast<std::int64_t>(code);
+    if (im.fixed->is_signed && (code >> (w - 1)) & 1) c = static_cast<std::int64_t>(code | ~im.fixed->width_mask);
+    return static_cast<double>(c) * im.fixed_scale_d;
+  }
+  return golden_decode(format_, BigInt(code)).value;
+}
+
+void Quantizer::decode(std::span<const std::uint64_t> codes, std::span<double> out) const {
+  if (codes.size() != out.size()) throw QuantizeError("decode: codes and output differ in size");
+  for (std::size_t i = 0; i < codes.size(); ++i) out[i] = decode(codes[i]);
+}
+
+void Quantizer::decode(std::span<const std::uint64_t> codes, std::span<float> out) const {
+  if (!impl_->fits_float) throw QuantizeError(fmt::format("format {} has values that float cannot hold", format_.name()));
+  if (codes.size() != out.size()) throw QuantizeError("decode: codes and output differ in size");
+  if (impl_->gf) {  // Graham values are rounded per type: use the float table, not the double one
+    for (std::size_t i = 0; i < codes.size(); ++i) out[i] = graham_decode(*impl_->gf, codes[i]);
+    return;
+  }
+  // Float and fixed values that fit float are exact doubles, so the conversion is exact.
+  for (std::size_t i = 0; i < codes.size(); ++i) out[i] = static_cast<float>(decode(codes[i]));
+}
+
+}  // namespace bitsim::formats

@@ -1,0 +1,112 @@
+#include "formats/random_words.hpp"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <stdexcept>
+
+namespace bitsim::formats {
+
+namespace {
+
+// Philox4x32 round constants (Salmon et al., SC'11).
+constexpr std::uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;
+constexpr std::uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
+
+struct Block {
+  std::uint32_t w[4];
+};
+
+inline Block philox_block(std::uint64_t counter, std::uint32_t k0, std::uint32_t k1) {
+  std::uint32_t c0 = static_cast<std::uint32_t>(counter), c1 = static_cast<std::uint32_t>(counter >> 32), c2 = 0,
+                c3 = 0;
+  for (int round = 0; round < 10; ++round) {
+    std::uint64_t p0 = std::uint64_t{kMul0} * c0, p1 = std::uint64_t{kMul1} * c2;
+    std::uint32_t hi0 = static_cast<std::uint32_t>(p0 >> 32), lo0 = static_cast<std::uint32_t>(p0);
+    std::uint32_t hi1 = static_cast<std::uint32_t>(p1 >> 32), lo1 = static_cast<std::uint32_t>(p1);
+    std::uint32_t n0 = hi1 ^ c1 ^ k0, n1 = lo1, n2 = hi0 ^ c3 ^ k1, n3 = lo0;
+    c0 = n0;
+    c1 = n1;
+    c2 = n2;
+    c3 = n3;
+    k0 += kWeyl0;
+    k1 += kWeyl1;
+  }
+  return Block{{c0, c1, c2, c3}};
+}
+
+}  // namespace
+
+std::uint32_t PhiloxWords::word(std::uint64_t index) const {
+  Block b = philox_block(index / 4, static_cast<std::uint32_t>(seed_), static_cast<std::uint32_t>(seed_ >> 32));
+  return b.w[index % 4];
+}
+
+void PhiloxWords::fill(std::uint64_t first, std::span<std::uint32_t> out) const {
+  const auto k0 = static_cast<std::uint32_t>(seed_), k1 = static_cast<std::uint32_t>(seed_ >> 32);
+  std::size_t j = 0;
+  // Leading partial block.
+  while (j < out.size() && (first + j) % 4 != 0) {
+    out[j] = word(first + j);
+    ++j;
+  }
+  // Whole blocks: independent iterations, so the compiler can vectorize across blocks.
+  const std::size_t whole = (out.size() - j) / 4;
+  std::uint32_t* dst = out.data() + j;
+  const std::uint64_t counter0 = (first + j) / 4;
+  for (std::size_t b = 0; b < whole; ++b) {
+    Block blk = philox_block(counter0 + b, k0, k1);
+    dst[4 * b + 0] = blk.w[0];
+    dst[4 * b + 1] = blk.w[1];
+    dst[4 * b + 2] = blk.w[2];
+    dst[4 * b + 3] = blk.w[3];
+  }
+  j += 4 * whole;
+  for (; j < out.size(); ++j) out[j] = word(first + j);
+}
+
+bool parse_word(const std::string& raw, std::uint32_t& out) {
+  std::size_t b = raw.find_first_not_of(" \t\r"), e = raw.find_last_not_of(" \t\r");
+  if (b == std::string::npos) return false;
+  std::string s = raw.substr(b, e - b + 1);
+  int base = 10;
+  std::size_t start = 0;
+  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+    base = 16;
+    start = 2;
+  }
+  if (start == s.size()) return false;
+  std::uint64_t v = 0;
+  for (std::size_t i = start; i < s.size(); ++i) {
+    char c = s[i];
+    int d;
+    if (c >= '0' && c <= '9') d = c - '0';
+    else if (base == 16 && c >= 'a' && c <= 'f') d = c - 'a' + 10;
+    else if (base == 16 && c >= 'A' && c <= 'F') d = c - 'A' + 10;
+    else return false;
+    v = v * static_cast<std::uint64_t>(base) + static_cast<std::uint64_t>(d);
+    if (v > 0xFFFFFFFFull) return false;
+  }
+  out = static_cast<std::uint32_t>(v);
+  return true;
+}
+
+std::vector<std::uint32_t> read_words_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(fmt::format("cannot open random-words file '{}'", path));
+  std::vector<std::uint32_t> words;
+  std::string line;
+  std::size_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    std::uint32_t w;
+    if (!parse_word(line, w))
+      throw std::runtime_error(fmt::format("{}:{}: not an unsigned 32-bit word (decimal or 0x-hex below 2^32): '{}'",
+                                           path, line_no, line));
+    words.push_back(w);
+  }
+  return words;
+}
+
+}  // namespace bitsim::formats

@@ -1,0 +1,37 @@
+// Sources of the 32-bit random words consumed by stochastic rounding (formats.md section 2):
+// every element i consumes exactly one word, whatever its value.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace bitsim::formats {
+
+// Philox4x32-10 with key (seed mod 2^32, seed div 2^32): element i uses output word i mod 4 of the
+// block with counter (i div 4, 0, 0, 0). Counter-based, so any element's word is computable directly
+// and results do not depend on how work is split across threads.
+class PhiloxWords {
+ public:
+  explicit PhiloxWords(std::uint64_t seed = 0) : seed_(seed) {}
+  std::uint64_t seed() const { return seed_; }
+
+  // The word of element `index`.
+  std::uint32_t word(std::uint64_t index) const;
+  // out[j] = word(first + j); the bulk loop is written to vectorize.
+  void fill(std::uint64_t first, std::span<std::uint32_t> out) const;
+
+ private:
+  std::uint64_t seed_;
+};
+
+// Reads a words file: one unsigned 32-bit word per line, decimal or 0x/0X hex; blank lines skipped;
+// surrounding spaces ignored. Throws std::runtime_error naming the file and line of a bad word
+// (malformed, or >= 2^32).
+std::vector<std::uint32_t> read_words_file(const std::string& path);
+
+// Parses one word as read_words_file does; returns false when malformed or out of range.
+bool parse_word(const std::string& text, std::uint32_t& out);
+
+}  // namespace bitsim::formats

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs, with apt, exactly the Debian 12 packages bitsim needs that are not installed yet.
+# Safe to run again: when everything is present it changes nothing and touches no package list.
+# Must run as root (or with sudo available); CI and fresh machines run it as root.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config      # compiler, build system
+  libeigen3-dev                         # dense linear algebra (sim/)
+  libhdf5-dev                           # HDF5 C++ API (analysis/)
+  libboost-dev                          # Boost.Multiprecision: the exact golden path (formats/)
+  libfmt-dev                            # formatting
+  catch2                                # unit tests (Catch2 v2)
+  libbenchmark-dev                      # Google Benchmark (bench/)
+  libcli11-dev                          # command-line parsing (apps/)
+  librandom123-dev                      # Philox4x32-10 for stochastic rounding (formats/)
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

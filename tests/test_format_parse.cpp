@@ -1,0 +1,76 @@
+// Format names: parsing, validation errors that name the key, and print/parse round trip.
+#include "format_corpus.hpp"
+
+#include "formats/format.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace bitsim::formats;
+
+TEST_CASE("every alias parses to its constructor and round-trips", "[parse]") {
+  for (const auto& a : format_aliases()) {
+    const Format f = parse_format(a.alias);
+    CHECK(f.alias() == a.alias);
+    if (a.alias != "graham_O4") {
+      CHECK(f.to_string() == a.meaning);
+      CHECK(parse_format(a.meaning) == f);
+    }
+    CHECK(parse_format(f.to_string()) == f);
+  }
+}
+
+TEST_CASE("constructor forms round-trip through their canonical text", "[parse]") {
+  for (const auto& spec : bitsim::test::small_formats()) {
+    const Format f = parse_format(spec);
+    INFO(spec << " -> " << f.to_string());
+    CHECK(parse_format(f.to_string()) == f);
+    CHECK(parse_format(f.to_string()).to_string() == f.to_string());
+  }
+  // Keys in any order, spaces ignored, defaults made explicit.
+  CHECK(parse_format(" float( m = 3 , e = 4 , special = fn ) ") == parse_format("fp8_e4m3"));
+  CHECK(parse_format("float(e=5,m=2,bias=15,subnormals=yes,special=ieee,overflow=inf)").to_string() == "float(e=5,m=2)");
+  CHECK(parse_format("float(e=4,m=3,special=fnuz)").as<FloatFormat>().bias == 8);
+  CHECK(parse_format("log(k=1,lo=-3,hi=4,scale=1.360)") == parse_format("graham_L4"));
+  CHECK(parse_format("fixed(i=-3,f=10)").width() == 8);
+  CHECK(parse_format("log(k=1,lo=0,hi=0,scale=1)").width() == 1);
+  CHECK(parse_format("graham_L5").width() == 5);
+  CHECK(parse_format("graham_U8").width() == 8);
+  CHECK(parse_format("float(e=15,m=112)").width() == 128);
+}
+
+TEST_CASE("invalid format names are errors that name the key", "[parse][errors]") {
+  auto error_of = [](const std::string& spec) -> std::string {
+    try {
+      (void)parse_format(spec);
+    } catch (const FormatError& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  using Catch::Contains;
+  CHECK_THAT(error_of("float(e=4)"), Contains("'m'"));
+  CHECK_THAT(error_of("float(e=4,m=3,e=2)"), Contains("repeated key 'e'"));
+  CHECK_THAT(error_of("float(e=4,m=3,x=1)"), Contains("unknown key 'x'"));
+  CHECK_THAT(error_of("float(e=0,m=3)"), Contains("'e'"));
+  CHECK_THAT(error_of("float(e=16,m=3)"), Contains("'e'"));
+  CHECK_THAT(error_of("float(e=4,m=113)"), Contains("'m'"));
+  CHECK_THAT(error_of("float(e=4,m=3,special=fn,overflow=inf)"), Contains("'overflow'"));
+  CHECK_THAT(error_of("float(e=4,m=0,overflow=nan)"), Contains("'overflow'"));
+  CHECK_THAT(error_of("float(e=3,m=2,special=none,overflow=nan)"), Contains("'overflow'"));
+  CHECK_THAT(error_of("float(e=4,m=3,subnormals=maybe)"), Contains("'subnormals'"));
+  CHECK_THAT(error_of("float(e=4.0,m=3)"), Contains("'e'"));
+  CHECK_THAT(error_of("fixed(i=40,f=40)"), Contains("width"));
+  CHECK_THAT(error_of("fixed(i=-1,f=0)"), Contains("width"));
+  CHECK_THAT(error_of("fixed(i=7,f=0,signed=maybe)"), Contains("'signed'"));
+  CHECK_THAT(error_of("log(k=0,lo=-1,hi=1,scale=1)"), Contains("'k'"));
+  CHECK_THAT(error_of("log(k=1,lo=2,hi=1,scale=1)"), Contains("'hi'"));
+  CHECK_THAT(error_of("log(k=1,lo=-1,hi=1,scale=0)"), Contains("'scale'"));
+  CHECK_THAT(error_of("log(k=1,lo=-1,hi=1,scale=1/2)"), Contains("'scale'"));
+  CHECK_THAT(error_of("log(k=1,lo=-1,hi=1,scale=0x2)"), Contains("'scale'"));
+  CHECK_THAT(error_of("midrise(s=2,lo=3,hi=3)"), Contains("'hi'"));
+  CHECK_THAT(error_of("fp8"), Contains("unknown format"));
+  CHECK_THAT(error_of("Float(e=4,m=3)"), Contains("unknown format constructor"));
+  CHECK_THAT(error_of("float(e=4,m=3"), Contains("unknown format"));
+  CHECK_THAT(error_of("float(e=4,,m=3)"), Contains("malformed"));
+  CHECK_THAT(error_of(""), Contains("empty"));
+}
