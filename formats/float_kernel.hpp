@@ -17,6 +17,10 @@
 
 namespace bitsim::formats::detail {
 
+// min/max by value: std::min/max return references, whose address selection blocks vectorization.
+template <class V> [[gnu::always_inline]] inline V vmin(V a, V b) { return a < b ? a : b; }
+template <class V> [[gnu::always_inline]] inline V vmax(V a, V b) { return a > b ? a : b; }
+
 // True when all values of f are exactly representable in T (see header comment).
 template <class T> bool float_fits(const FloatFormat& f) {
   using C = Ieee<T>;
@@ -95,12 +99,15 @@ template <class T> struct FloatRounded {
 };
 
 // Rounds one element. `word` is its random word (used only by MODE == sr).
+// Written without branches (selects and bitwise logic on bools only) and with every integer in T's
+// own width where the array loops need it, so that GCC if-converts and vectorizes those loops.
 template <class T, Rounding MODE>
 [[gnu::always_inline]] inline FloatRounded<T> round_float(const FloatConsts<T>& k, T x, std::uint32_t word) {
   using C = IeeeConst<T>;
   using U = typename C::U;
   using S = typename C::S;
   constexpr int P = C::P;
+  constexpr int W = C::W;
 
   const U u = to_bits<T>(x);
   const U sign = u & C::SIGN;
@@ -109,80 +116,82 @@ template <class T, Rounding MODE>
   const bool special = a >= C::EXPMASK;
   const bool is_nan = a > C::EXPMASK;
   const S ef = static_cast<S>(a >> (P - 1));
-  // Unbiased exponent floor(log2|x|); a subnormal input is normalised by an exact multiply.
+  const bool normal = ef != 0;
+  // Unbiased exponent floor(log2|x|); a subnormal input is normalised by an exact multiply by 2^(P-1).
   const T scaled = from_bits<T>(a) * from_bits<T>(static_cast<U>(static_cast<U>(C::BIAS + P - 1) << (P - 1)));
   const S e_sub = static_cast<S>(to_bits<T>(scaled) >> (P - 1)) - C::BIAS - (P - 1);
-  const S e_true = ef != 0 ? ef - C::BIAS : e_sub;
-  const U sig = ef != 0 ? ((a & C::FRAC) | C::IMPLICIT) : a;
-  const S qf = (ef != 0 ? ef - C::BIAS : static_cast<S>(C::EMIN)) - (P - 1);
-  const S eq = std::max(e_true, k.emin);
-  const S qt = eq - k.M;
-  const S s_raw = qt - qf;                           // number of input bits to drop (>= 0 under float_fits)
-  const S s = std::clamp<S>(s_raw, 0, P + 1);        // beyond P+1 the kept part is 0 and rem < half
-  const U rem = sig & ((U{1} << s) - 1);
+  const S e_true = normal ? ef - C::BIAS : e_sub;
+  const U sig = normal ? ((a & C::FRAC) | C::IMPLICIT) : a;
+  const S qf = (normal ? ef - C::BIAS : static_cast<S>(C::EMIN)) - (P - 1);
+  const S eq = vmax<S>(e_true, k.emin);
+  // s_raw = number of input bits to drop (>= 0 under float_fits); beyond P+1 the kept part is 0.
+  const S s_raw = vmax<S>(eq - k.M - qf, 0);
+  const S s = vmin<S>(s_raw, P + 1);
+  const U low_mask = (U{1} << s) - 1;
+  const U rem = sig & low_mask;
   const U kept = sig >> s;
-  const U half = s > 0 ? U{1} << (s - 1) : U{0};
+  const U half = (U{1} << s) >> 1;
   const bool nonzero_rem = rem != 0;
 
   bool up;
   if constexpr (MODE == Rounding::rne) {
-    const U parity = k.m_is_zero ? static_cast<U>((eq - k.emin) + static_cast<S>(kept)) & 1 : kept & 1;
-    up = nonzero_rem && (rem > half || (rem == half && parity != 0));
+    const U parity = k.m_is_zero ? (static_cast<U>(eq - k.emin) + kept) & 1 : kept & 1;
+    up = (rem > half) | ((rem == half) & nonzero_rem & (parity != 0));
   } else if constexpr (MODE == Rounding::rna) {
-    up = nonzero_rem && rem >= half;
+    up = nonzero_rem & (rem >= half);
   } else if constexpr (MODE == Rounding::rtz) {
     up = false;
   } else if constexpr (MODE == Rounding::rup) {
-    up = nonzero_rem && !neg;
+    up = nonzero_rem & !neg;
   } else if constexpr (MODE == Rounding::rdn) {
-    up = nonzero_rem && neg;
+    up = nonzero_rem & neg;
   } else {
-    // f = floor(t * 2^R) with t = rem / 2^s_raw; up when f + r >= 2^R, i.e. f > (2^R - 1) - r.
-    const int R = k.sr_bits;
-    const std::uint64_t r = word >> (32 - R);
-    const std::uint64_t maskR = (std::uint64_t{1} << R) - 1;
-    const S sh = s_raw - R;
-    std::uint64_t f;
-    if (sh >= 0) f = sh >= 64 ? 0 : static_cast<std::uint64_t>(rem) >> sh;
-    else f = static_cast<std::uint64_t>(rem) << (-sh);
-    // rem above was taken with s clamped at P+1; when s_raw > P+1, rem = sig (all bits dropped) too.
-    up = f > maskR - r;
+    // With t = rem / 2^S (S = s_raw) and f = floor(t * 2^R), the result rounds up iff f + r >= 2^R.
+    // S <= R: iff (r >> (R-S)) > (2^S - 1) - rem.   S > R: iff (rem >> (S-R)) > (2^R - 1) - r.
+    // (rem = sig mod 2^S also when S > P+1, since sig < 2^P.) Every shift stays below W.
+    const S R = k.sr_bits;
+    const U r = static_cast<U>(word >> (32 - R));
+    const U mask_R = static_cast<U>((std::uint64_t{1} << R) - 1);
+    const bool s_le_r = s_raw <= R;
+    const U mask_S = s_raw >= W ? ~U{0} : static_cast<U>((U{1} << vmin<S>(s_raw, W - 1)) - 1);
+    const U lhs = s_le_r ? static_cast<U>(r >> vmin<S>(R - s_raw, W - 1)) : static_cast<U>(rem >> vmin<S>(s_raw - R, W - 1));
+    const U rhs = s_le_r ? static_cast<U>(mask_S - rem) : static_cast<U>(mask_R - r);
+    // R - s_raw = 32 (s_raw = 0) would need a shift by 32: there is nothing to round then.
+    up = (s_raw > 0) & (lhs > rhs);
   }
 
-  // Rounded magnitude in T bits.
-  U rb;
-  if (s <= P - 1) {
-    rb = (a & ~((U{1} << s) - 1)) + (up ? (U{1} << s) : U{0});
-  } else {
-    rb = up ? k.min_sub_bits : U{0};
-  }
-  const bool ovf = !special && rb > k.max_bits;
+  // Rounded magnitude in T bits: clear the dropped bits and add one input quantum-step of the target
+  // (a carry out of the fraction bumps the exponent); when every bit is dropped the only non-zero
+  // candidate is the smallest subnormal.
+  const bool all_dropped = s > P - 1;
+  const U trunc = all_dropped ? U{0} : (a & ~low_mask);
+  const U step = all_dropped ? k.min_sub_bits : (U{1} << s);
+  const U rb = trunc + (up ? step : U{0});
+  const bool ovf = !special & (rb > k.max_bits);
   const bool toward_zero = MODE == Rounding::rtz || (MODE == Rounding::rup && neg) || (MODE == Rounding::rdn && !neg);
-  const bool flush = !k.subnormals && rb != 0 && rb < k.min_normal_bits;
+  const bool flush = !k.subnormals & (rb != 0) & (rb < k.min_normal_bits);
 
-  U mag = rb;
-  if (flush) mag = 0;
-  if (ovf) mag = toward_zero ? k.max_bits : k.overflow_bits;
-  if (special) mag = is_nan ? C::QNAN : k.overflow_bits;
+  U mag = flush ? U{0} : rb;
+  mag = ovf ? (toward_zero ? k.max_bits : k.overflow_bits) : mag;
+  mag = special ? (is_nan ? C::QNAN : k.overflow_bits) : mag;
   const bool result_nan = mag == C::QNAN;
-  const bool drop_sign = result_nan || (k.fnuz && mag == 0);
+  const bool drop_sign = result_nan | (k.fnuz & (mag == 0));
 
   FloatRounded<T> out;
   out.bits = mag | (drop_sign ? U{0} : sign);
 
   // Code: magnitude index = ((eq - emin) << M) + kept + up on the normal or subnormal grid.
   std::uint64_t index = (static_cast<std::uint64_t>(eq - k.emin) << k.M) + static_cast<std::uint64_t>(kept) + (up ? 1u : 0u);
-  if (flush) index = 0;
-  if (ovf) index = toward_zero ? k.max_index : k.overflow_code;
-  if (special) index = is_nan ? k.nan_code : k.overflow_code;
-  const bool code_nan = result_nan;
-  out.code = (code_nan || (k.fnuz && index == 0) || !neg) ? index : (index | k.sign_code);
-  if (code_nan) out.code = k.nan_code;
+  index = flush ? 0 : index;
+  index = ovf ? (toward_zero ? k.max_index : k.overflow_code) : index;
+  index = special ? (is_nan ? k.nan_code : k.overflow_code) : index;
+  const bool unsigned_code = result_nan | (k.fnuz & (index == 0)) | !neg;
+  out.code = result_nan ? k.nan_code : (unsigned_code ? index : (index | k.sign_code));
 
   out.nan_input = is_nan;
-  out.invalid = special && !is_nan && (k.overflow_bits != C::EXPMASK);
+  out.invalid = special & (!is_nan) & (k.overflow_bits != C::EXPMASK);
   out.overflow = ovf;
-  out.inexact = !special && (nonzero_rem || ovf || flush);
+  out.inexact = (!special) & (nonzero_rem | ovf | flush);
   // Tininess after rounding is computed by the caller that needs flags (see float_tiny).
   out.underflow = flush;
   return out;

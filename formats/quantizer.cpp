@@ -4,6 +4,7 @@
 #include "formats/float_kernel.hpp"
 #include "formats/golden.hpp"
 #include "formats/graham_tables.hpp"
+#include "formats/simd_kernels.hpp"
 
 #include <fmt/format.h>
 
@@ -56,9 +57,15 @@ template <class Fn> decltype(auto) with_mode(Rounding mode, Fn&& fn) {
 // ---- array loops -----------------------------------------------------------------------------------
 
 template <class T, Rounding MODE>
-bool float_values(const FloatConsts<T>& k, const T* in, T* out, const std::uint32_t* words, std::size_t n) {
+bool float_values(const FloatConsts<T>& consts, const T* in, T* out, const std::uint32_t* words, std::size_t n) {
+  const FloatConsts<T> k = consts;  // a local copy: its fields stay in registers
+  constexpr std::size_t L = Lanes<T>::L;
+  typename Lanes<T>::S nan_lanes{};
+  std::size_t i = 0;
+  for (; i + L <= n; i += L) nan_lanes |= round_float_lanes<T, MODE>(k, in + i, out + i, MODE == Rounding::sr ? words + i : nullptr);
   bool nan_seen = false;
-  for (std::size_t i = 0; i < n; ++i) {
+  for (int l = 0; l < static_cast<int>(L); ++l) nan_seen |= nan_lanes[l] != 0;
+  for (; i < n; ++i) {
     const FloatRounded<T> r = round_float<T, MODE>(k, in[i], MODE == Rounding::sr ? words[i] : 0u);
     out[i] = from_bits<T>(r.bits);
     nan_seen |= r.nan_input;
@@ -67,35 +74,45 @@ bool float_values(const FloatConsts<T>& k, const T* in, T* out, const std::uint3
 }
 
 template <class T, Rounding MODE>
-bool fixed_values(const FixedConsts& k, T scale, const T* in, T* out, const std::uint32_t* words, std::size_t n) {
+bool fixed_values(const FixedConsts& consts, T scale, const T* in, T* out, const std::uint32_t* words, std::size_t n) {
+  const FixedConsts k = consts;
+  constexpr std::size_t L = Lanes<T>::L;
+  typename Lanes<T>::S bad_lanes{};
+  std::size_t i = 0;
+  for (; i + L <= n; i += L) bad_lanes |= round_fixed_lanes<T, MODE>(k, scale, in + i, out + i, MODE == Rounding::sr ? words + i : nullptr);
   bool bad = false;
-  for (std::size_t i = 0; i < n; ++i) {
+  for (int l = 0; l < static_cast<int>(L); ++l) bad |= bad_lanes[l] != 0;
+  for (; i < n; ++i) {
     const FixedRounded r = round_fixed<T, MODE>(k, in[i], MODE == Rounding::sr ? words[i] : 0u);
     // Bad elements (NaN; Inf under wrap) are marked NaN for the caller's error scan.
-    out[i] = (r.nan_input | r.inf_wrap_error) ? std::numeric_limits<T>::quiet_NaN() : static_cast<T>(r.value_code) * scale;
-    bad |= r.nan_input | r.inf_wrap_error;
+    const bool is_bad = r.nan_input | r.inf_wrap_error;
+    out[i] = is_bad ? std::numeric_limits<T>::quiet_NaN() : static_cast<T>(r.value_code) * scale;
+    bad |= is_bad;
   }
   return bad;
 }
 
+template <class T> T graham_value(const GrahamTable<T>& t, T x) {
+  if (std::isnan(x) || (t.on_magnitude && x == 0)) return x;  // NaN is reported; +-0 has no code
+  std::int64_t idx;
+  if (std::isinf(x)) idx = (t.on_magnitude || x > 0) ? t.hi : t.lo;
+  else idx = graham_index(t, x).n;
+  const T v = t.value[static_cast<std::size_t>(idx - t.lo)];
+  return (t.on_magnitude && std::signbit(x)) ? -v : v;
+}
+
 template <class T> bool graham_values(const GrahamTable<T>& t, const T* in, T* out, std::size_t n) {
+  constexpr std::size_t L = Lanes<T>::L;
+  std::size_t i = 0;
   bool bad = false;
-  for (std::size_t i = 0; i < n; ++i) {
-    const T x = in[i];
-    if (std::isnan(x)) {
-      out[i] = x;
-      bad = true;
-      continue;
-    }
-    if (t.on_magnitude && x == 0) {
-      out[i] = x;  // +-0 stays +-0 (no code)
-      continue;
-    }
-    std::int64_t idx;
-    if (std::isinf(x)) idx = (t.on_magnitude || x > 0) ? t.hi : t.lo;
-    else idx = graham_index(t, x).n;
-    const T v = t.value[static_cast<std::size_t>(idx - t.lo)];
-    out[i] = (t.on_magnitude && std::signbit(x)) ? -v : v;
+  if (t.value.size() <= kGrahamLanesMax) {
+    typename Lanes<T>::S nan_lanes{};
+    for (; i + L <= n; i += L) nan_lanes |= graham_lanes<T>(t, in + i, out + i);
+    for (int l = 0; l < static_cast<int>(L); ++l) bad |= nan_lanes[l] != 0;
+  }
+  for (; i < n; ++i) {
+    bad |= std::isnan(in[i]);
+    out[i] = graham_value(t, in[i]);
   }
   return bad;
 }

@@ -74,10 +74,10 @@ TEST_CASE("formats wider than double are served by the golden path", "[golden]")
   CHECK(third.value == 1.0 / 3.0);
   // 2^-1074 is normal in binary128: exponent field -1074 + 16383 = 15309, fraction 0.
   const GoldenResult small = golden_quantize(f, std::ldexp(1.0, -1074), {});
-  CHECK(*small.code == BigInt(15309) << 112);
+  CHECK(format_code(*small.code, 128) == format_code(BigInt(15309) << 112, 128));
   CHECK(small.value == std::ldexp(1.0, -1074));
   // The largest finite binary128 does not fit a double: it prints as inf, its code is exact.
   const GoldenResult big = golden_quantize(f, HUGE_VAL, {});
-  CHECK(*big.code == (((BigInt(1) << 15) - 1) << 112));
+  CHECK(format_code(*big.code, 128) == format_code(((BigInt(1) << 15) - 1) << 112, 128));
   CHECK(big.value == HUGE_VAL);
 }
