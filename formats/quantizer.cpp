@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <mutex>
 #include <cmath>
 #include <limits>
 
@@ -28,8 +29,15 @@ struct Quantizer::Impl {
   float fixed_scale_f = 1;
   std::optional<GrahamTable<float>> gf;
   std::optional<GrahamTable<double>> gd;
-  bool graham_has_nan_error = true;
+  // Decode tables for widths up to kDecodeTableBits, built on the first array decode.
+  mutable std::once_flag lut_once;
+  mutable std::vector<double> lut_d;
+  mutable std::vector<float> lut_f;
+  mutable std::vector<std::uint8_t> lut_used;  // 0 for codes the format does not use
 };
+
+// Widths up to this many bits decode arrays through a table of every code's value.
+constexpr int kDecodeTableBits = 16;
 
 namespace {
 
@@ -380,30 +388,72 @@ static double float_decode(const FloatConsts<double>& k, const FloatFormat& f, s
   return neg ? -mag : mag;
 }
 
+// Codes for an array: the family and rounding mode are resolved once, then one loop per case.
 template <class T>
-static void encode_array(const Quantizer& qz, std::span<const T> in, std::span<std::uint64_t> codes,
-                         std::span<const std::uint32_t> words) {
+static void encode_array(const Quantizer& qz, const Quantizer::Impl& im, std::span<const T> in,
+                         std::span<std::uint64_t> codes, std::span<const std::uint32_t> words) {
   if (in.size() != codes.size()) throw QuantizeError(fmt::format("input has {} elements, codes {}", in.size(), codes.size()));
-  if (qz.rounding().mode == Rounding::sr && words.size() < in.size())
+  const bool sr = qz.rounding().mode == Rounding::sr;
+  if (sr && words.size() < in.size())
     throw QuantizeError(fmt::format("stochastic rounding needs one random word per element: {} words for {} elements",
                                     words.size(), in.size()));
+  auto word = [&](std::size_t i) { return sr ? words[i] : 0u; };
+  auto fail = [&](std::size_t i, const char* why) {
+    throw QuantizeError(fmt::format("element {}: {} ({})", i, why, qz.format().name()));
+  };
+  if (im.fits_double && im.family == Family::floating) {
+    const FloatConsts<double> k = *im.fd;
+    with_mode(qz.rounding().mode, [&]<Rounding MODE>() {
+      for (std::size_t i = 0; i < in.size(); ++i) {
+        const FloatRounded<double> r = round_float<double, MODE>(k, static_cast<double>(in[i]), word(i));
+        if (r.nan_input && !k.has_nan) fail(i, "NaN input, but the format has no NaN");
+        codes[i] = r.code;
+      }
+    });
+    return;
+  }
+  if (im.fits_double && im.family == Family::fixed) {
+    const FixedConsts k = *im.fixed;
+    with_mode(qz.rounding().mode, [&]<Rounding MODE>() {
+      for (std::size_t i = 0; i < in.size(); ++i) {
+        const FixedRounded r = round_fixed<double, MODE>(k, static_cast<double>(in[i]), word(i));
+        if (r.nan_input) fail(i, "NaN input, but fixed point has no NaN");
+        if (r.inf_wrap_error) fail(i, "infinite input, but the format wraps");
+        codes[i] = r.code;
+      }
+    });
+    return;
+  }
+  if (im.family == Family::graham && im.gd) {
+    const GrahamTable<double>& t = *im.gd;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      const double x = static_cast<double>(in[i]);
+      if (std::isnan(x)) fail(i, "NaN input, but the format has no NaN");
+      if (t.on_magnitude && x == 0) fail(i, "zero has no code in this format");
+      const std::int64_t n = std::isinf(x) ? ((t.on_magnitude || x > 0) ? t.hi : t.lo) : graham_index(t, x).n;
+      const bool neg = t.on_magnitude && std::signbit(x);
+      codes[i] = static_cast<std::uint64_t>(n - t.lo) | (neg ? t.sign_code : 0);
+    }
+    return;
+  }
+  // Formats beyond the fast kernels: the golden path, element by element.
   for (std::size_t i = 0; i < in.size(); ++i) {
     Quantized q;
     try {
-      q = qz.quantize(static_cast<double>(in[i]), words.empty() ? 0u : words[i]);
+      q = qz.quantize(static_cast<double>(in[i]), word(i));
     } catch (const QuantizeError& e) {
       throw QuantizeError(fmt::format("element {}: {}", i, e.what()));
     }
-    if (!q.code) throw QuantizeError(fmt::format("element {}: zero has no code in format {}", i, qz.format().name()));
+    if (!q.code) fail(i, "zero has no code in this format");
     codes[i] = *q.code;
   }
 }
 
 void Quantizer::encode(std::span<const float> in, std::span<std::uint64_t> codes, std::span<const std::uint32_t> words) const {
-  encode_array<float>(*this, in, codes, words);
+  encode_array<float>(*this, *impl_, in, codes, words);
 }
 void Quantizer::encode(std::span<const double> in, std::span<std::uint64_t> codes, std::span<const std::uint32_t> words) const {
-  encode_array<double>(*this, in, codes, words);
+  encode_array<double>(*this, *impl_, in, codes, words);
 }
 
 double Quantizer::decode(std::uint64_t code) const {
@@ -420,20 +470,62 @@ double Quantizer::decode(std::uint64_t code) const {
   return golden_decode(format_, BigInt(code)).value;
 }
 
-void Quantizer::decode(std::span<const std::uint64_t> codes, std::span<double> out) const {
+// Fills the decode tables (every code's value as double and as float) for a narrow format.
+static void build_decode_tables(const Quantizer& q, const Quantizer::Impl& im) {
+  const std::size_t n = std::size_t{1} << q.format().width();
+  im.lut_d.resize(n);
+  im.lut_used.assign(n, 1);
+  if (im.fits_float) im.lut_f.resize(n);
+  for (std::size_t c = 0; c < n; ++c) {
+    try {
+      im.lut_d[c] = q.decode(c);
+      if (im.fits_float) im.lut_f[c] = im.gf ? graham_decode(*im.gf, c) : static_cast<float>(im.lut_d[c]);
+    } catch (const QuantizeError&) {
+      im.lut_used[c] = 0;
+      im.lut_d[c] = std::numeric_limits<double>::quiet_NaN();
+      if (im.fits_float) im.lut_f[c] = std::numeric_limits<float>::quiet_NaN();
+    }
+  }
+}
+
+template <class T>
+static void decode_array(const Quantizer& q, const Quantizer::Impl& im, std::span<const std::uint64_t> codes, std::span<T> out) {
   if (codes.size() != out.size()) throw QuantizeError("decode: codes and output differ in size");
-  for (std::size_t i = 0; i < codes.size(); ++i) out[i] = decode(codes[i]);
+  const int w = q.format().width();
+  if (w > kDecodeTableBits) {
+    for (std::size_t i = 0; i < codes.size(); ++i) out[i] = static_cast<T>(q.decode(codes[i]));
+    return;
+  }
+  std::call_once(im.lut_once, [&] { build_decode_tables(q, im); });
+  const T* table;
+  if constexpr (sizeof(T) == 4) table = im.lut_f.data();
+  else table = im.lut_d.data();
+  const std::uint64_t mask = (std::uint64_t{1} << w) - 1;
+  std::uint64_t out_of_range = 0;
+  std::uint8_t all_used = 1;
+  const std::uint8_t* used = im.lut_used.data();
+  for (std::size_t i = 0; i < codes.size(); ++i) {
+    out_of_range |= codes[i] & ~mask;
+    out[i] = table[codes[i] & mask];
+    all_used &= used[codes[i] & mask];
+  }
+  if (out_of_range != 0 || !all_used)
+    for (std::size_t i = 0; i < codes.size(); ++i) (void)q.decode(codes[i]);  // throws naming the bad code
+}
+
+void Quantizer::decode(std::span<const std::uint64_t> codes, std::span<double> out) const {
+  decode_array<double>(*this, *impl_, codes, out);
 }
 
 void Quantizer::decode(std::span<const std::uint64_t> codes, std::span<float> out) const {
   if (!impl_->fits_float) throw QuantizeError(fmt::format("format {} has values that float cannot hold", format_.name()));
-  if (codes.size() != out.size()) throw QuantizeError("decode: codes and output differ in size");
-  if (impl_->gf) {  // Graham values are rounded per type: use the float table, not the double one
+  if (format_.width() > kDecodeTableBits && impl_->gf) {  // Graham values are rounded per type: use the float table
+    if (codes.size() != out.size()) throw QuantizeError("decode: codes and output differ in size");
     for (std::size_t i = 0; i < codes.size(); ++i) out[i] = graham_decode(*impl_->gf, codes[i]);
     return;
   }
-  // Float and fixed values that fit float are exact doubles, so the conversion is exact.
-  for (std::size_t i = 0; i < codes.size(); ++i) out[i] = static_cast<float>(decode(codes[i]));
+  // Float and fixed values that fit float are exact doubles, so the conversion in the table is exact.
+  decode_array<float>(*this, *impl_, codes, out);
 }
 
 }  // namespace bitsim::formats

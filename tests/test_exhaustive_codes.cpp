@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <numeric>
 
 using namespace bitsim::formats;
 using bitsim::test::same_double;
@@ -111,4 +112,56 @@ TEST_CASE("decode, encode round-trip and ordering over every code of formats up 
     REQUIRE(bad == 0);
   }
   CHECK(codes_checked > 500000);
+}
+
+TEST_CASE("array encode and decode agree with the golden path over every code", "[exhaustive][arrays]") {
+  for (const auto& spec : bitsim::test::small_formats()) {
+    const Format f = parse_format(spec);
+    INFO("format " << spec);
+    const Quantizer q(f);
+    std::vector<std::uint64_t> codes;
+    std::vector<double> expected;
+    std::vector<double> values;          // finite values that round-trip to their own code
+    std::vector<std::uint64_t> value_codes;
+    for (const auto& [code, g] : bitsim::test::all_codes(f)) {
+      codes.push_back(code);
+      expected.push_back(g.value);
+      const bool flushed = f.is<FloatFormat>() && !f.as<FloatFormat>().subnormals && g.value != 0 &&
+                           std::fabs(g.value) < std::ldexp(1.0, static_cast<int>(f.as<FloatFormat>().emin()));
+      if (g.kind == ValueKind::finite && !flushed) {
+        values.push_back(g.value);
+        value_codes.push_back(code);
+      }
+    }
+    std::vector<double> decoded(codes.size());
+    q.decode(codes, decoded);
+    for (std::size_t i = 0; i < codes.size(); ++i) REQUIRE(same_double(decoded[i], expected[i]));
+    if (q.supports_float_arrays() && !f.is_graham()) {
+      std::vector<float> decoded_f(codes.size());
+      q.decode(codes, std::span<float>(decoded_f));
+      for (std::size_t i = 0; i < codes.size(); ++i) REQUIRE(same_double(decoded_f[i], static_cast<float>(expected[i])));
+    }
+    std::vector<std::uint64_t> encoded(values.size());
+    q.encode(std::span<const double>(values), encoded);
+    REQUIRE(encoded == value_codes);
+  }
+  // Codes outside the width, and codes a Graham format does not use, are errors.
+  const Quantizer e4m3(parse_format("fp8_e4m3"));
+  std::vector<std::uint64_t> bad = {1, 0x100};
+  std::vector<double> out(2);
+  REQUIRE_THROWS_AS(e4m3.decode(bad, out), QuantizeError);
+  const Quantizer u5(parse_format("graham_U5"));
+  std::vector<std::uint64_t> all32(32);
+  std::iota(all32.begin(), all32.end(), 0);
+  std::vector<double> out32(32);
+  REQUIRE_NOTHROW(u5.decode(all32, out32));
+  const Quantizer l3(parse_format("graham_L3"));  // 3 bits: sign + 2-bit index over 4 values: all used
+  const Quantizer odd(parse_format("log(k=1,lo=0,hi=2,scale=1)"));  // 3 values in a 2-bit index: 0b11 unused
+  std::vector<std::uint64_t> unused = {3};
+  std::vector<double> out1(1);
+  REQUIRE_THROWS_AS(odd.decode(unused, out1), QuantizeError);
+  // A Graham zero has no code.
+  std::vector<double> zero = {0.0};
+  std::vector<std::uint64_t> zc(1);
+  REQUIRE_THROWS_WITH(l3.encode(std::span<const double>(zero), zc), Catch::Contains("zero has no code"));
 }
