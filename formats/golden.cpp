@@ -128,25 +128,25 @@ GoldenResult float_overflow_result(const FloatFormat& f, bool negative, bool tow
   return r;
 }
 
-GoldenResult golden_float(const FloatFormat& f, double x, RoundingSpec rs, std::uint32_t word) {
+GoldenResult golden_float(const FloatFormat& f, const ExactInput& x, RoundingSpec rs, std::uint32_t word) {
   FloatGrid g{f};
-  if (std::isnan(x)) return float_special_nan(f);
-  const bool negative = std::signbit(x);
-  if (std::isinf(x)) {
+  if (x.is_nan()) return float_special_nan(f);
+  const bool negative = x.negative;
+  if (x.is_inf()) {
     // Not rounded: the overflow policy's value, in every rounding mode.
     GoldenResult r = float_overflow_result(f, negative, false);
     if (r.kind != ValueKind::infinite) r.flags = flag::invalid;
     return r;
   }
   GoldenResult r;
-  if (x == 0) {
+  if (x.is_zero()) {
     r.negative = negative && f.special != Special::fnuz;
     r.code = r.negative ? g.sign_bit() : BigInt(0);
     r.exact = Rational(0);
     r.value = signed_value(r.negative, 0.0);
     return r;
   }
-  const Rational ax = rational_from_double(std::fabs(x));
+  const Rational ax = x.magnitude;
   const std::int64_t emin = f.emin();
   // Neighbouring grid points d <= |x| < u on the grid with subnormals and unbounded exponent.
   const std::int64_t e = floor_log2(ax);
@@ -221,18 +221,18 @@ GoldenResult fixed_from_code_value(const FixedFormat& f, const BigInt& signed_co
   return r;
 }
 
-GoldenResult golden_fixed(const FixedFormat& f, double x, RoundingSpec rs, std::uint32_t word) {
+GoldenResult golden_fixed(const FixedFormat& f, const ExactInput& x, RoundingSpec rs, std::uint32_t word) {
   const FixedRange range = fixed_range(f);
-  if (std::isnan(x)) throw QuantizeError(fmt::format("NaN input: fixed-point format {} has no NaN", Format(f).to_string()));
-  if (std::isinf(x)) {
+  if (x.is_nan()) throw QuantizeError(fmt::format("NaN input: fixed-point format {} has no NaN", Format(f).to_string()));
+  if (x.is_inf()) {
     if (f.overflow == FixedOverflow::wrap)
       throw QuantizeError(fmt::format("infinite input: fixed-point format {} wraps and cannot saturate an infinity",
                                       Format(f).to_string()));
-    GoldenResult r = fixed_from_code_value(f, x > 0 ? range.hi : range.lo);
+    GoldenResult r = fixed_from_code_value(f, !x.negative ? range.hi : range.lo);
     r.flags = flag::invalid;
     return r;
   }
-  const Rational y = rational_from_double(x) * pow2(f.f);
+  const Rational y = x.signed_value() * pow2(f.f);
   const BigInt d = floor_of(y);
   const Rational t = y - Rational(d);
   BigInt code = d;
@@ -369,22 +369,22 @@ void check_graham_rounding(const Format& fmt_, RoundingSpec rs) {
                                     fmt_.name(), rounding_name(rs.mode)));
 }
 
-GoldenResult golden_log(const LogFormat& f, double x) {
-  if (std::isnan(x)) throw QuantizeError(fmt::format("NaN input: format {} has no NaN", Format(f).to_string()));
+GoldenResult golden_log(const LogFormat& f, const ExactInput& x) {
+  if (x.is_nan()) throw QuantizeError(fmt::format("NaN input: format {} has no NaN", Format(f).to_string()));
   GoldenResult r;
-  r.negative = std::signbit(x);
-  if (x == 0) {
+  r.negative = x.negative;
+  if (x.is_zero()) {
     r.exact = Rational(0);
     r.value = signed_value(r.negative, 0.0);
     return r;  // no code
   }
   std::int64_t n;
   std::uint8_t flags = 0;
-  if (std::isinf(x)) {
+  if (x.is_inf()) {
     n = f.hi;
     flags = flag::invalid;
   } else {
-    const Rational y = f.scale * rational_from_double(std::fabs(x));
+    const Rational y = f.scale * x.magnitude;
     // floor(k*log2(y)) = floor(log2(y^k)), exactly.
     const std::int64_t raw = floor_log2(rational_pow(y, static_cast<std::uint64_t>(f.k)));
     n = std::clamp(raw, f.lo, f.hi);
@@ -392,8 +392,8 @@ GoldenResult golden_log(const LogFormat& f, double x) {
     if (raw < f.lo) flags |= flag::underflow;
   }
   auto [value, exact] = log_value(f, n);
-  const bool value_is_input = !std::isinf(x) && exact && *exact == rational_from_double(std::fabs(x));
-  if (!std::isinf(x) && !value_is_input) flags |= flag::inexact;
+  const bool value_is_input = !x.is_inf() && exact && *exact == x.magnitude;
+  if (!x.is_inf() && !value_is_input) flags |= flag::inexact;
   if (!(flags & flag::inexact)) flags &= static_cast<std::uint8_t>(~flag::underflow);
   const int w = Format(f).width();
   r.code = BigInt(n - f.lo) | (r.negative ? pow2_int(w - 1) : BigInt(0));
@@ -403,23 +403,23 @@ GoldenResult golden_log(const LogFormat& f, double x) {
   return r;
 }
 
-GoldenResult golden_o4(double x) {
-  if (std::isnan(x)) throw QuantizeError("NaN input: format graham_O4 has no NaN");
+GoldenResult golden_o4(const ExactInput& x) {
+  if (x.is_nan()) throw QuantizeError("NaN input: format graham_O4 has no NaN");
   GoldenResult r;
-  r.negative = std::signbit(x);
-  if (x == 0) {
+  r.negative = x.negative;
+  if (x.is_zero()) {
     r.exact = Rational(0);
     r.value = signed_value(r.negative, 0.0);
     return r;
   }
   std::int64_t n = 0;
   std::uint8_t flags = 0;
-  if (std::isinf(x)) {
+  if (x.is_inf()) {
     n = 7;
     flags = flag::invalid;
   } else {
     // floor(log_a(1+|x|)) = the largest j with a^j <= 1+|x|; stop once past the clamp at 7.
-    const Rational y = 1 + rational_from_double(std::fabs(x));
+    const Rational y = 1 + x.magnitude;
     std::int64_t raw = 0;
     while (raw <= 7 && rational_pow(O4Format::base(), static_cast<std::uint64_t>(raw + 1)) <= y) ++raw;
     n = std::min<std::int64_t>(raw, 7);
@@ -432,15 +432,15 @@ GoldenResult golden_o4(double x) {
   return r;
 }
 
-GoldenResult golden_midrise(const MidriseFormat& f, double x) {
-  if (std::isnan(x)) throw QuantizeError(fmt::format("NaN input: format {} has no NaN", Format(f).to_string()));
+GoldenResult golden_midrise(const MidriseFormat& f, const ExactInput& x) {
+  if (x.is_nan()) throw QuantizeError(fmt::format("NaN input: format {} has no NaN", Format(f).to_string()));
   std::int64_t n;
   std::uint8_t flags = 0;
-  if (std::isinf(x)) {
-    n = x > 0 ? f.hi : f.lo;
+  if (x.is_inf()) {
+    n = !x.negative ? f.hi : f.lo;
     flags = flag::invalid;
   } else {
-    const BigInt raw = floor_of(f.s * rational_from_double(x));
+    const BigInt raw = floor_of(f.s * x.signed_value());
     if (raw > f.hi) {
       n = f.hi;
       flags |= flag::overflow | flag::inexact;
@@ -453,7 +453,7 @@ GoldenResult golden_midrise(const MidriseFormat& f, double x) {
   }
   GoldenResult r;
   const Rational v = Rational(2 * BigInt(n) + 1) / (2 * f.s);
-  if (!std::isinf(x) && v != rational_from_double(x)) flags |= flag::inexact;
+  if (!x.is_inf() && v != x.signed_value()) flags |= flag::inexact;
   if (!(flags & flag::inexact)) flags &= static_cast<std::uint8_t>(~flag::underflow);
   r.negative = v < 0;
   r.exact = r.negative ? Rational(-v) : v;
@@ -465,9 +465,25 @@ GoldenResult golden_midrise(const MidriseFormat& f, double x) {
 
 }  // namespace
 
+ExactInput ExactInput::from_double(double x) {
+  ExactInput in;
+  in.negative = std::signbit(x) && !std::isnan(x);
+  if (std::isnan(x)) in.kind = ValueKind::nan;
+  else if (std::isinf(x)) in.kind = ValueKind::infinite;
+  else in.magnitude = rational_from_double(std::fabs(x));
+  return in;
+}
+
+ExactInput ExactInput::from_rational(const Rational& v, bool negative_zero) {
+  ExactInput in;
+  in.negative = v < 0 || (v == 0 && negative_zero);
+  in.magnitude = v < 0 ? Rational(-v) : v;
+  return in;
+}
+
 double golden_nearest_double_pow2(const BigInt& num, const BigInt& den) { return nearest_pow2_fraction(num, den); }
 
-GoldenResult golden_quantize(const Format& format, double x, RoundingSpec rs, std::uint32_t word) {
+GoldenResult golden_quantize_exact(const Format& format, const ExactInput& x, RoundingSpec rs, std::uint32_t word) {
   if (rs.mode == Rounding::sr && (rs.sr_bits < 1 || rs.sr_bits > 32))
     throw QuantizeError(fmt::format("sr bits must be 1..32, got {}", rs.sr_bits));
   if (format.is_graham()) check_graham_rounding(format, rs);
@@ -481,6 +497,10 @@ GoldenResult golden_quantize(const Format& format, double x, RoundingSpec rs, st
         else return golden_o4(x);
       },
       format.variant());
+}
+
+GoldenResult golden_quantize(const Format& format, double x, RoundingSpec rs, std::uint32_t word) {
+  return golden_quantize_exact(format, ExactInput::from_double(x), rs, word);
 }
 
 GoldenResult golden_decode(const Format& format, const BigInt& code) {

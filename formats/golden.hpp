@@ -14,6 +14,7 @@ namespace bitsim::formats {
 
 enum class ValueKind { finite, infinite, nan };
 
+
 // One quantized element.
 struct GoldenResult {
   ValueKind kind = ValueKind::finite;
@@ -23,6 +24,23 @@ struct GoldenResult {
   double value = 0;                  // the value as the nearest double (ties to even), +-inf beyond range
   std::uint8_t flags = 0;            // flag:: bits
 };
+
+// An exact input value: a NaN, a signed infinity, or a signed rational (zero keeps its sign).
+struct ExactInput {
+  ValueKind kind = ValueKind::finite;
+  bool negative = false;
+  Rational magnitude;  // finite values only, >= 0
+
+  static ExactInput from_double(double x);
+  static ExactInput from_rational(const Rational& v, bool negative_zero = false);
+  bool is_nan() const { return kind == ValueKind::nan; }
+  bool is_inf() const { return kind == ValueKind::infinite; }
+  bool is_zero() const { return kind == ValueKind::finite && magnitude == 0; }
+  Rational signed_value() const { return negative ? Rational(-magnitude) : magnitude; }
+};
+
+// Quantizes an exact value (e.g. an exact sum of products) with the given rounding; as below.
+GoldenResult golden_quantize_exact(const Format& format, const ExactInput& x, RoundingSpec rounding, std::uint32_t word = 0);
 
 // Quantizes x (a double, taken exactly) with the given rounding; `word` is the random word of this
 // element for sr. Throws QuantizeError for inputs the format cannot take and for a rounding mode
