@@ -1,0 +1,417 @@
+#include "sim/gemm.hpp"
+
+#include "formats/golden.hpp"
+#include "formats/quantizer.hpp"
+#include "sim/eigen_gemm.hpp"
+#include "sim/gemm_fp32_kernel.hpp"
+
+#include <fmt/format.h>
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <exception>
+#include <limits>
+#include <thread>
+
+namespace bitsim::sim {
+
+using formats::Format;
+using formats::FloatFormat;
+using formats::FixedFormat;
+using formats::Quantizer;
+using formats::Rounding;
+
+const char* gemm_path_name(GemmPath p) {
+  switch (p) {
+    case GemmPath::exact_sum_eigen_float: return "exact-sum (Eigen, float)";
+    case GemmPath::exact_sum_eigen_double: return "exact-sum (Eigen, double)";
+    case GemmPath::fp32_sequential: return "fp32 sequential (native float)";
+    case GemmPath::exact_kernel: return "exact kernel (TwoSum, round to odd)";
+    case GemmPath::reference: return "golden reference";
+  }
+  return "?";
+}
+
+void validate(const GemmConfig& c) {
+  auto check = [](const Format& f, const char* option) {
+    if (f.is_graham()) throw GemmError(fmt::format("{}: Graham format {} is not allowed in gemm", option, f.name()));
+    if (f.width() > 64) throw GemmError(fmt::format("{}: format {} is wider than 64 bits", option, f.name()));
+  };
+  check(c.a_format, "--a-format");
+  check(c.b_format, "--b-format");
+  check(c.out_format, "--out-format");
+  if (c.product) check(*c.product, "--product");
+  if (c.acc) check(*c.acc, "--acc");
+  if (c.rounding == Rounding::sr) throw GemmError("--rounding: sr is not defined for gemm");
+  if (c.acc && c.order == AccOrder::blocked && c.chunk < 1) throw GemmError("--order blocked needs --chunk N with N >= 1");
+}
+
+namespace {
+
+// ---- facts about formats ------------------------------------------------------------------------------
+
+// Significant bits of the format's values (float: m+1; fixed: magnitude bits).
+int precision_bits(const Format& f) {
+  if (f.is<FloatFormat>()) return f.as<FloatFormat>().m + 1;
+  const auto& x = f.as<FixedFormat>();
+  return x.is_signed ? x.width() - 1 : x.width();
+}
+
+// log2 of the smallest non-zero magnitude (its quantum) and of an upper bound of the largest.
+struct Range {
+  std::int64_t min_quantum_log2;
+  double max_log2;
+};
+Range range_of(const Format& f) {
+  if (f.is<FloatFormat>()) {
+    const auto& x = f.as<FloatFormat>();
+    const std::int64_t field = static_cast<std::int64_t>(x.max_finite_index() >> x.m);
+    return {x.emin() - x.m, static_cast<double>((field == 0 ? x.emin() : field - x.bias) + 1)};
+  }
+  const auto& x = f.as<FixedFormat>();
+  return {-static_cast<std::int64_t>(x.f), static_cast<double>((x.is_signed ? x.width() : x.width() + 1) - x.f)};
+}
+
+// Products of values of a and b are exact in the IEEE type with P significand bits and exponent range.
+bool products_exact(const Format& a, const Format& b, int P, int min_quantum, int emax) {
+  const Range ra = range_of(a), rb = range_of(b);
+  return precision_bits(a) + precision_bits(b) <= P && ra.min_quantum_log2 + rb.min_quantum_log2 >= min_quantum &&
+         ra.max_log2 + rb.max_log2 <= emax;
+}
+
+bool is_fp32(const Format& f) {
+  if (!f.is<FloatFormat>()) return false;
+  const auto& x = f.as<FloatFormat>();
+  return x == FloatFormat{8, 23, 127, true, formats::Special::ieee, formats::FloatOverflow::inf};
+}
+
+// Exponent of the least significant set bit of a finite non-zero double.
+int lsb_exponent(double v) {
+  int e;
+  const double m = std::frexp(std::fabs(v), &e);  // v = m * 2^e, m in [0.5, 1)
+  const auto mant = static_cast<std::uint64_t>(std::ldexp(m, 53));
+  return e - 53 + std::countr_zero(mant);
+}
+
+struct DataFacts {
+  bool all_finite = true;
+  bool all_zero = true;
+  double max_abs = 0;
+  int min_lsb = std::numeric_limits<int>::max();
+};
+DataFacts facts_of(const std::vector<double>& v) {
+  DataFacts f;
+  for (double x : v) {
+    if (!std::isfinite(x)) {
+      f.all_finite = false;
+      continue;
+    }
+    if (x == 0) continue;
+    f.all_zero = false;
+    f.max_abs = std::max(f.max_abs, std::fabs(x));
+    f.min_lsb = std::min(f.min_lsb, lsb_exponent(x));
+  }
+  return f;
+}
+
+// Whether an accumulator format holds every multiple of 2^q_log2 up to `bound` exactly.
+bool acc_holds(const Format& acc, int q_log2, double bound) {
+  const double blog = std::log2(bound);
+  if (acc.is<FloatFormat>()) {
+    const auto& x = acc.as<FloatFormat>();
+    if (x.emin() - x.m > q_log2) return false;
+    if (std::floor(blog) + 1 - x.m > q_log2) return false;  // quantum at the bound (with a margin)
+    return range_of(acc).max_log2 - 1 > blog + 1;             // bound well below the largest finite
+  }
+  const auto& x = acc.as<FixedFormat>();
+  if (!x.is_signed) return false;  // negative partial sums would saturate at 0
+  return -x.f <= q_log2 && blog + 1 < x.width() - 1 - x.f;
+}
+
+// ---- errors ---------------------------------------------------------------------------------------------
+
+[[noreturn]] void rethrow_at(const char* what, std::int64_t i, std::int64_t j, const std::exception& e) {
+  throw GemmError(fmt::format("{}[{}][{}]: {}", what, i, j, e.what()));
+}
+
+// Quantizes a matrix to its input format with rne, reporting errors as M[row][col].
+std::vector<double> quantize_input(const Format& f, const Matrix& m, const char* name) {
+  const Quantizer q(f);
+  std::vector<double> out(m.data.size());
+  for (std::size_t e = 0; e < m.data.size(); ++e) {
+    try {
+      out[e] = q.quantize(m.data[e]).value;
+    } catch (const formats::QuantizeError& err) {
+      rethrow_at(name, static_cast<std::int64_t>(e) / m.cols, static_cast<std::int64_t>(e) % m.cols, err);
+    }
+  }
+  return out;
+}
+
+// ---- exact kernel -----------------------------------------------------------------------------------------
+
+// x = hi + lo exactly (|lo| <= ulp(hi)/2, hi normal): the double nearest x toward zero with its last bit
+// forced to 1. Rounding it to any format of at most 51 significant bits gives the correctly rounded x,
+// in every rounding mode (Boldo & Melquiond, "Emulation of FMA and correctly rounded sums").
+double round_to_odd(double hi, double lo) {
+  std::uint64_t bits;
+  std::memcpy(&bits, &hi, 8);
+  const bool toward_zero_is_below = std::signbit(lo) != std::signbit(hi);
+  std::uint64_t t = toward_zero_is_below ? bits - 1 : bits;  // magnitude bits: -1 is one ulp toward zero
+  t |= 1;
+  double v;
+  std::memcpy(&v, &t, 8);
+  return v;
+}
+
+struct NeedsReference {};  // thrown by the exact kernel when an element is outside its proof
+
+class AccAdder {
+ public:
+  AccAdder(const Format& acc, Rounding mode) : q_(acc, {mode, 32}), mode_(mode) {
+    if (acc.is<FixedFormat>()) {
+      const auto& x = acc.as<FixedFormat>();
+      fixed_ = true;
+      wrap_ = x.overflow == formats::FixedOverflow::wrap;
+      safe_log2_ = 50 - x.f;  // below 2^(51-F) a double has >= 2 bits beyond the fixed grid
+    }
+  }
+  // round_acc(s + p) for values of the accumulator (s) and products (p), both exact doubles.
+  double add_round(double s, double p) const {
+    double v;
+    if (!std::isfinite(s) || !std::isfinite(p)) {
+      v = s + p;  // IEEE: NaN, or the infinity (Inf + -Inf = NaN), as gemm.md rule 3 says
+    } else {
+      const double hi = s + p;
+      if (std::isinf(hi)) {
+        v = std::copysign(std::numeric_limits<double>::max(), hi);  // beyond every format that fits double
+      } else {
+        const double z = hi - s;  // TwoSum (Knuth): lo is the exact error of hi
+        const double lo = (s - (hi - z)) + (p - z);
+        if (lo == 0) {
+          v = hi;
+          if (hi == 0 && mode_ == Rounding::rdn && !(s == 0 && !std::signbit(s) && p == 0 && !std::signbit(p)))
+            v = -0.0;  // rule 3: under rdn a zero sum is -0 unless every addend is +0
+        } else {
+          v = round_to_odd(hi, lo);
+        }
+      }
+    }
+    if (fixed_ && wrap_ && std::isfinite(v) && v != 0 && std::ilogb(v) > safe_log2_) throw NeedsReference{};
+    return q_.quantize(v).value;
+  }
+  double round(double p) const { return q_.quantize(p).value; }
+
+ private:
+  Quantizer q_;
+  Rounding mode_;
+  bool fixed_ = false, wrap_ = false;
+  int safe_log2_ = 0;
+};
+
+bool exact_kernel_applies(const GemmConfig& c) {
+  if (!c.acc) return false;
+  if (c.order == AccOrder::blocked && c.chunk != 1) return false;
+  const Format& acc = *c.acc;
+  if (acc.is<FloatFormat>() && acc.as<FloatFormat>().m > 49) return false;
+  if (acc.is<FixedFormat>() && acc.width() > 50) return false;
+  for (const Format* f : {&c.a_format, &c.b_format, &c.out_format, &acc})
+    if (!Quantizer(*f).supports_double_arrays()) return false;
+  if (c.product && !Quantizer(*c.product).supports_double_arrays()) return false;
+  return products_exact(c.a_format, c.b_format, 53, -1074, 1023);
+}
+
+struct Pairwise {
+  const AccAdder& add;
+  const double* p;
+  double tree(std::size_t lo, std::size_t n) const {  // gemm.md rule 7
+    if (n == 1) return p[lo];
+    std::size_t h = 1;
+    while (h * 2 < n) h *= 2;
+    return add.add_round(tree(lo, h), tree(lo + h, n - h));
+  }
+};
+
+// Runs body(begin, end) on up to `threads` threads, each on a contiguous block of rows, and rethrows the
+// error of the lowest failing block (= the first error in row-major order).
+template <class Body> void for_row_ranges(std::int64_t rows, int threads, Body body) {
+  const int t = std::max(1, std::min<int>(threads, static_cast<int>(rows)));
+  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(t));
+  auto run = [&](int id) {
+    const std::int64_t begin = rows * id / t, end = rows * (id + 1) / t;
+    try {
+      body(begin, end);
+    } catch (...) {
+      errors[static_cast<std::size_t>(id)] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int id = 1; id < t; ++id) pool.emplace_back(run, id);
+  run(0);
+  for (auto& th : pool) th.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+template <class Body> void for_rows(std::int64_t rows, int threads, Body body) {
+  for_row_ranges(rows, threads, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) body(i);
+  });
+}
+
+// Fills values and codes of C from accumulated values (exact doubles of the accumulator or exact sums).
+void round_output(const GemmConfig& c, const std::vector<double>& acc, std::int64_t cols, GemmResult& r) {
+  const Quantizer q(c.out_format, {c.rounding, 32});
+  for (std::size_t e = 0; e < acc.size(); ++e) {
+    try {
+      const formats::Quantized o = q.quantize(acc[e]);
+      r.values.data[e] = o.value;
+      r.codes[e] = *o.code;
+    } catch (const formats::QuantizeError& err) {
+      throw GemmError(fmt::format("C[{}][{}]: rounding to the output format: {}", static_cast<std::int64_t>(e) / cols,
+                                  static_cast<std::int64_t>(e) % cols, err.what()));
+    }
+  }
+}
+
+// One element of C through the golden reference (on the original, unquantized inputs).
+void reference_element(const GemmConfig& c, const Matrix& a, const Matrix& b, std::int64_t i, std::int64_t j, GemmResult& r) {
+  Matrix row(1, a.cols), col(b.rows, 1);
+  for (std::int64_t k = 0; k < a.cols; ++k) {
+    row(0, k) = a(i, k);
+    col(k, 0) = b(k, j);
+  }
+  GemmResult one;
+  try {
+    one = gemm_reference(c, row, col);
+  } catch (const GemmError& e) {
+    throw GemmError(fmt::format("C[{}][{}]: {}", i, j, e.what()));
+  }
+  r.values(i, j) = one.values(0, 0);
+  r.codes[static_cast<std::size_t>(i * b.cols + j)] = one.codes[0];
+}
+
+}  // namespace
+
+GemmResult gemm(const GemmConfig& c, const Matrix& a, const Matrix& b, int threads) {
+  validate(c);
+  if (a.cols != b.rows) throw GemmError(fmt::format("columns of A ({}) != rows of B ({})", a.cols, b.rows));
+  if (a.rows == 0 || a.cols == 0 || b.cols == 0) throw GemmError("empty matrix");
+  for (const Format* f : {&c.a_format, &c.b_format})
+    if (!Quantizer(*f).supports_double_arrays()) return gemm_reference(c, a, b);
+
+  const std::int64_t M = a.rows, K = a.cols, N = b.cols;
+  const std::vector<double> qa = quantize_input(c.a_format, a, "A");
+  const std::vector<double> qb = quantize_input(c.b_format, b, "B");
+  GemmResult r;
+  r.values = Matrix(M, N);
+  r.codes.assign(static_cast<std::size_t>(M * N), 0);
+  const bool out_fits = Quantizer(c.out_format).supports_double_arrays();
+
+  // Exact-sum fast path: every partial sum (any order) is exact in float or double and in the
+  // accumulator, so every accumulation order gives the exact sum.
+  const DataFacts fa = facts_of(qa), fb = facts_of(qb);
+  if (out_fits && !c.product && fa.all_finite && fb.all_finite && !fa.all_zero && !fb.all_zero) {
+    const int q = fa.min_lsb + fb.min_lsb;
+    const double bound = static_cast<double>(K) * fa.max_abs * fb.max_abs;
+    const double blog = std::log2(bound);
+    const bool in_float = blog + 1 < 24 + q && std::min(fa.min_lsb, fb.min_lsb) >= -149 && blog < 120 &&
+                          std::max(fa.max_abs, fb.max_abs) < 1e38;
+    const bool in_double = blog + 1 < 53 + q && q >= -1074 && blog < 1000;
+    const bool acc_ok = !c.acc || acc_holds(*c.acc, q, bound);
+    if (acc_ok && (in_float || in_double)) {
+      std::vector<double> sums(static_cast<std::size_t>(M * N));
+      if (in_float) {
+        const std::vector<float> af(qa.begin(), qa.end()), bf(qb.begin(), qb.end());
+        std::vector<float> cf(static_cast<std::size_t>(M * N));
+        eigen_gemm_f32(af.data(), bf.data(), cf.data(), M, K, N);
+        sums.assign(cf.begin(), cf.end());
+        r.path = GemmPath::exact_sum_eigen_float;
+      } else {
+        eigen_gemm_f64(qa.data(), qb.data(), sums.data(), M, K, N);
+        r.path = GemmPath::exact_sum_eigen_double;
+      }
+      // The exact sum is the accumulator's value; the accumulator's rounding is the identity here.
+      round_output(c, sums, N, r);
+      // A zero sum's sign follows gemm.md rule 3 from the products' zero signs (no rounding happens
+      // inside the accumulation on this path): under rdn it is -0 unless every product is +0; otherwise
+      // it is +0, except for the pairwise tree, whose root is -0 when every leaf is -0.
+      const Quantizer out(c.out_format, {c.rounding, 32});
+      for (std::int64_t e = 0; e < M * N; ++e) {
+        if (sums[static_cast<std::size_t>(e)] != 0) continue;
+        const std::int64_t i = e / N, j = e % N;
+        bool all_pos_zero = true, all_neg_zero = true;
+        for (std::int64_t k = 0; k < K; ++k) {
+          const double pk = qa[static_cast<std::size_t>(i * K + k)] * qb[static_cast<std::size_t>(k * N + j)];
+          all_pos_zero = all_pos_zero && pk == 0 && !std::signbit(pk);
+          all_neg_zero = all_neg_zero && pk == 0 && std::signbit(pk);
+        }
+        bool negative;
+        if (c.rounding == Rounding::rdn) negative = !all_pos_zero;
+        else negative = c.acc && c.order == AccOrder::pairwise && all_neg_zero;
+        const formats::Quantized o = out.quantize(negative ? -0.0 : 0.0);
+        r.values(i, j) = o.value;
+        r.codes[static_cast<std::size_t>(e)] = *o.code;
+      }
+      return r;
+    }
+  }
+
+  // fp32 sequential fast path: native float additions in k order are round_fp32(s + p_k) with rne.
+  if (out_fits && c.acc && is_fp32(*c.acc) && c.rounding == Rounding::rne && !c.product &&
+      (c.order == AccOrder::sequential || (c.order == AccOrder::blocked && c.chunk == 1)) &&
+      Quantizer(c.a_format).supports_float_arrays() && Quantizer(c.b_format).supports_float_arrays() &&
+      products_exact(c.a_format, c.b_format, 24, -149, 127)) {
+    std::vector<float> af(qa.begin(), qa.end()), bf(qb.begin(), qb.end()), cf(static_cast<std::size_t>(M * N));
+    for_row_ranges(M, threads, [&](std::int64_t begin, std::int64_t end) {
+      gemm_fp32_sequential_rows(af.data(), bf.data(), cf.data(), begin, end, K, N);
+    });
+    std::vector<double> acc(cf.begin(), cf.end());
+    round_output(c, acc, N, r);
+    r.path = GemmPath::fp32_sequential;
+    return r;
+  }
+
+  if (exact_kernel_applies(c)) {
+    const AccAdder adder(*c.acc, c.rounding);
+    std::optional<Quantizer> prod;
+    if (c.product) prod.emplace(*c.product, formats::RoundingSpec{c.rounding, 32});
+    const Quantizer out(c.out_format, {c.rounding, 32});
+    std::vector<std::uint8_t> fallback(static_cast<std::size_t>(M * N), 0);
+    for_rows(M, threads, [&](std::int64_t i) {
+      std::vector<double> p(static_cast<std::size_t>(K));
+      for (std::int64_t j = 0; j < N; ++j) {
+        try {
+          for (std::int64_t k = 0; k < K; ++k) {
+            double pk = qa[static_cast<std::size_t>(i * K + k)] * qb[static_cast<std::size_t>(k * N + j)];  // exact
+            if (prod) pk = prod->quantize(pk).value;
+            p[static_cast<std::size_t>(k)] = pk;
+          }
+          double s;
+          if (c.order == AccOrder::pairwise) {
+            s = K == 1 ? adder.round(p[0]) : Pairwise{adder, p.data()}.tree(0, static_cast<std::size_t>(K));
+          } else {
+            s = 0.0;
+            for (std::int64_t k = 0; k < K; ++k) s = adder.add_round(s, p[static_cast<std::size_t>(k)]);
+          }
+          const formats::Quantized o = out.quantize(s);
+          r.values(i, j) = o.value;
+          r.codes[static_cast<std::size_t>(i * N + j)] = *o.code;
+        } catch (const NeedsReference&) {
+          fallback[static_cast<std::size_t>(i * N + j)] = 1;
+        } catch (const formats::QuantizeError& e) {
+          throw GemmError(fmt::format("C[{}][{}]: {}", i, j, e.what()));
+        }
+      }
+    });
+    for (std::int64_t e = 0; e < M * N; ++e)
+      if (fallback[static_cast<std::size_t>(e)]) reference_element(c, a, b, e / N, e % N, r);
+    r.path = GemmPath::exact_kernel;
+    return r;
+  }
+
+  return gemm_reference(c, a, b);
+}
+
+}  // namespace bitsim::sim

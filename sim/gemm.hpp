@@ -1,0 +1,78 @@
+// GEMM with explicit rounding points, following shared/spec/gemm.md exactly:
+//   C[i][j] = round_out( accumulate_k( round_prod( round_A(A[i][k]) * round_B(B[k][j]) ) ) )
+// Inputs are rounded to their formats with rne; products are exact (IEEE specials) or rounded once to
+// a product format; the accumulator is `exact` (one rounding at the end) or a format with an order:
+// sequential (s = round_acc(s + p_k) from +0), pairwise (a balanced binary tree, gemm.md rule 7) or
+// blocked (exact chunk sums, one rounding per chunk); finally a rounding to the output format.
+//
+// gemm() picks the fastest path that is provably bit-identical to gemm_reference():
+//   * exact-sum fast path: when every partial sum is exact in float or double (a bound computed from
+//     the actual data and K) and the accumulator holds every partial sum exactly, the order does not
+//     matter and Eigen's GEMM gives the exact sum, rounded once;
+//   * fp32 sequential fast path: accumulator fp32 with rne and products exact in float: native float
+//     additions in k order are exactly round_acc(s + p_k);
+//   * exact kernel: TwoSum and round-to-odd, then the format's rounding (sequential and pairwise,
+//     accumulators of at most 50 significant bits), else the golden reference per element.
+// Results never depend on the path or on the thread count.
+#pragma once
+
+#include "formats/format.hpp"
+#include "formats/rounding.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace bitsim::sim {
+
+class GemmError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class AccOrder { sequential, pairwise, blocked };
+
+struct GemmConfig {
+  formats::Format a_format;
+  formats::Format b_format;
+  std::optional<formats::Format> product;  // empty: exact products
+  std::optional<formats::Format> acc;      // empty: exact accumulation (order ignored)
+  AccOrder order = AccOrder::sequential;
+  std::int64_t chunk = 0;                  // blocked: products per chunk (>= 1)
+  formats::Format out_format;
+  formats::Rounding rounding = formats::Rounding::rne;  // products, accumulator and output (not sr)
+};
+
+// Throws GemmError naming the option that is wrong (Graham formats, sr, blocked without chunk, ...).
+void validate(const GemmConfig& config);
+
+// Dense row-major matrix of doubles.
+struct Matrix {
+  std::int64_t rows = 0, cols = 0;
+  std::vector<double> data;
+  Matrix() = default;
+  Matrix(std::int64_t r, std::int64_t c) : rows(r), cols(c), data(static_cast<std::size_t>(r * c), 0.0) {}
+  double& operator()(std::int64_t i, std::int64_t j) { return data[static_cast<std::size_t>(i * cols + j)]; }
+  double operator()(std::int64_t i, std::int64_t j) const { return data[static_cast<std::size_t>(i * cols + j)]; }
+};
+
+enum class GemmPath { exact_sum_eigen_float, exact_sum_eigen_double, fp32_sequential, exact_kernel, reference };
+const char* gemm_path_name(GemmPath p);
+
+struct GemmResult {
+  Matrix values;                     // C as the nearest doubles of its exact values
+  std::vector<std::uint64_t> codes;  // C's codes in the output format, row-major
+  GemmPath path = GemmPath::reference;
+};
+
+// C = A x B under `config` on `threads` threads (results identical for any thread count).
+// Throws GemmError for mismatched shapes and for values a rounding cannot take (gemm.md rule 4),
+// naming the row and column of C.
+GemmResult gemm(const GemmConfig& config, const Matrix& a, const Matrix& b, int threads = 1);
+
+// The golden reference: gemm.md rule by rule on exact rationals (slow; any format size).
+GemmResult gemm_reference(const GemmConfig& config, const Matrix& a, const Matrix& b);
+
+}  // namespace bitsim::sim

@@ -1,0 +1,65 @@
+#include "sim/gemm_fp32_kernel.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace bitsim::sim {
+
+namespace {
+
+using V16 = float __attribute__((vector_size(64)));
+constexpr int kRows = 8;      // register block: 8 rows x 32 columns = 16 vector accumulators
+constexpr int kCols = 32;
+
+inline V16 load(const float* p) {
+  V16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store(float* p, V16 v) { std::memcpy(p, &v, sizeof v); }
+
+// Fused multiply-add is allowed here on purpose: the products are exact in float, so
+// fma(a, b, s) = round(s + a*b) = round(s + round(a*b)), bit for bit. (The project compiles with
+// -ffp-contract=off everywhere else.)
+__attribute__((optimize("fp-contract=fast"))) void block(const float* a, const float* b, float* c, std::int64_t K,
+                                                         std::int64_t N, int rows) {
+  V16 acc[kRows][2];
+  for (int r = 0; r < kRows; ++r) acc[r][0] = acc[r][1] = V16{};
+  for (std::int64_t k = 0; k < K; ++k) {
+    const V16 b0 = load(b + k * N), b1 = load(b + k * N + 16);
+    for (int r = 0; r < kRows; ++r) {
+      if (r >= rows) break;
+      const float av = a[r * K + k];
+      acc[r][0] = acc[r][0] + av * b0;
+      acc[r][1] = acc[r][1] + av * b1;
+    }
+  }
+  for (int r = 0; r < rows; ++r) {
+    store(c + r * N, acc[r][0]);
+    store(c + r * N + 16, acc[r][1]);
+  }
+}
+
+__attribute__((optimize("fp-contract=fast"))) void tail_columns(const float* a, const float* b, float* c, std::int64_t K,
+                                                                std::int64_t N, int rows, std::int64_t j0) {
+  for (int r = 0; r < rows; ++r)
+    for (std::int64_t j = j0; j < N; ++j) {
+      float s = 0.0f;
+      for (std::int64_t k = 0; k < K; ++k) s = s + a[r * K + k] * b[k * N + j];
+      c[r * N + j] = s;
+    }
+}
+
+}  // namespace
+
+void gemm_fp32_sequential_rows(const float* a, const float* b, float* c, std::int64_t row_begin, std::int64_t row_end,
+                               std::int64_t K, std::int64_t N) {
+  for (std::int64_t i = row_begin; i < row_end; i += kRows) {
+    const int rows = static_cast<int>(std::min<std::int64_t>(kRows, row_end - i));
+    std::int64_t j = 0;
+    for (; j + kCols <= N; j += kCols) block(a + i * K, b + j, c + i * N + j, K, N, rows);
+    if (j < N) tail_columns(a + i * K, b, c + i * N, K, N, rows, j);
+  }
+}
+
+}  // namespace bitsim::sim
