@@ -12,6 +12,7 @@
 #include <cstring>
 #include <exception>
 #include <limits>
+#include <span>
 #include <thread>
 
 namespace bitsim::sim {
@@ -86,47 +87,68 @@ bool is_fp32(const Format& f) {
   return x == FloatFormat{8, 23, 127, true, formats::Special::ieee, formats::FloatOverflow::inf};
 }
 
-// Exponent of the least significant set bit of a finite non-zero double.
-int lsb_exponent(double v) {
-  int e;
-  const double m = std::frexp(std::fabs(v), &e);  // v = m * 2^e, m in [0.5, 1)
-  const auto mant = static_cast<std::uint64_t>(std::ldexp(m, 53));
-  return e - 53 + std::countr_zero(mant);
-}
-
 struct DataFacts {
   bool all_finite = true;
   bool all_zero = true;
   double max_abs = 0;
-  int min_lsb = std::numeric_limits<int>::max();
+  int min_lsb = std::numeric_limits<int>::max();  // exponent of the lowest set bit over non-zero values
 };
+
+// One pass over the bit patterns: largest magnitude, lowest set bit, finiteness.
 DataFacts facts_of(const std::vector<double>& v) {
   DataFacts f;
+  std::uint64_t max_bits = 0;
   for (double x : v) {
-    if (!std::isfinite(x)) {
+    std::uint64_t u;
+    std::memcpy(&u, &x, 8);
+    u &= 0x7FFFFFFFFFFFFFFFull;
+    if (u >= 0x7FF0000000000000ull) {
       f.all_finite = false;
       continue;
     }
-    if (x == 0) continue;
-    f.all_zero = false;
-    f.max_abs = std::max(f.max_abs, std::fabs(x));
-    f.min_lsb = std::min(f.min_lsb, lsb_exponent(x));
+    if (u == 0) continue;
+    max_bits = std::max(max_bits, u);
+    const int ef = static_cast<int>(u >> 52);
+    const std::uint64_t mant = ef ? ((u & 0xFFFFFFFFFFFFFull) | (1ull << 52)) : u;
+    f.min_lsb = std::min(f.min_lsb, (ef ? ef : 1) - 1075 + std::countr_zero(mant));
   }
+  f.all_zero = max_bits == 0;
+  std::memcpy(&f.max_abs, &max_bits, 8);
   return f;
 }
 
-// Whether an accumulator format holds every multiple of 2^q_log2 up to `bound` exactly.
-bool acc_holds(const Format& acc, int q_log2, double bound) {
-  const double blog = std::log2(bound);
+// The cheap variant: largest magnitude and finiteness from one vectorizable scan of the bit patterns,
+// the lowest set bit bounded by the format's quantum (the smallest subnormal, or 2^-f for fixed point).
+DataFacts magnitude_facts(const Format& f, const std::vector<double>& v) {
+  std::uint64_t max_bits = 0;
+  for (double x : v) {
+    std::uint64_t u;
+    std::memcpy(&u, &x, 8);
+    max_bits = std::max<std::uint64_t>(max_bits, u & 0x7FFFFFFFFFFFFFFFull);
+  }
+  DataFacts d;
+  d.all_finite = max_bits < 0x7FF0000000000000ull;
+  d.all_zero = max_bits == 0;
+  std::memcpy(&d.max_abs, &max_bits, 8);
+  const std::int64_t quantum = range_of(f).min_quantum_log2;
+  d.min_lsb = static_cast<int>(std::clamp<std::int64_t>(quantum, -100000, 100000));
+  return d;
+}
+
+// Whether an accumulator format holds every multiple of 2^q_log2 of magnitude below `bound` exactly
+// (then rounding a partial sum to it is the identity).
+bool acc_holds(const Format& acc, int q_log2, long double bound) {
   if (acc.is<FloatFormat>()) {
     const auto& x = acc.as<FloatFormat>();
-    if (x.emin() - x.m > q_log2) return false;
-    if (std::floor(blog) + 1 - x.m > q_log2) return false;  // quantum at the bound (with a margin)
-    return range_of(acc).max_log2 - 1 > blog + 1;             // bound well below the largest finite
+    const formats::Quantizer qz(acc);
+    if (!qz.supports_double_arrays()) return false;
+    // the grid below 2^(emin) has quantum 2^(emin-m); above, M+1 significant bits; and no overflow
+    const long double largest = formats::Quantizer(acc).decode(x.max_finite_index());
+    return x.emin() - x.m <= q_log2 && bound < std::ldexp(1.0L, x.m + 1 + q_log2) && bound < largest;
   }
   const auto& x = acc.as<FixedFormat>();
   if (!x.is_signed) return false;  // negative partial sums would saturate at 0
-  return -x.f <= q_log2 && blog + 1 < x.width() - 1 - x.f;
+  return -x.f <= q_log2 && bound < std::ldexp(1.0L, x.width() - 1 - x.f);
 }
 
 // ---- errors ---------------------------------------------------------------------------------------------
@@ -135,16 +157,22 @@ bool acc_holds(const Format& acc, int q_log2, double bound) {
   throw GemmError(fmt::format("{}[{}][{}]: {}", what, i, j, e.what()));
 }
 
-// Quantizes a matrix to its input format with rne, reporting errors as M[row][col].
+// Quantizes a matrix to its input format with rne (vectorized array kernel), reporting errors as
+// M[row][col].
 std::vector<double> quantize_input(const Format& f, const Matrix& m, const char* name) {
   const Quantizer q(f);
   std::vector<double> out(m.data.size());
-  for (std::size_t e = 0; e < m.data.size(); ++e) {
-    try {
-      out[e] = q.quantize(m.data[e]).value;
-    } catch (const formats::QuantizeError& err) {
-      rethrow_at(name, static_cast<std::int64_t>(e) / m.cols, static_cast<std::int64_t>(e) % m.cols, err);
+  try {
+    q.quantize(std::span<const double>(m.data), std::span<double>(out));
+  } catch (const formats::QuantizeError&) {
+    for (std::size_t e = 0; e < m.data.size(); ++e) {  // name the first bad element
+      try {
+        (void)q.quantize(m.data[e]);
+      } catch (const formats::QuantizeError& err) {
+        rethrow_at(name, static_cast<std::int64_t>(e) / m.cols, static_cast<std::int64_t>(e) % m.cols, err);
+      }
     }
+    throw;
   }
   return out;
 }
@@ -260,18 +288,23 @@ template <class Body> void for_rows(std::int64_t rows, int threads, Body body) {
   });
 }
 
-// Fills values and codes of C from accumulated values (exact doubles of the accumulator or exact sums).
-void round_output(const GemmConfig& c, const std::vector<double>& acc, std::int64_t cols, GemmResult& r) {
+// Fills values (and codes, when requested) of C from accumulated values: exact doubles of the
+// accumulator, or exact sums. Uses the vectorized array kernels.
+void round_output(const GemmConfig& c, const std::vector<double>& acc, std::int64_t cols, GemmResult& r, bool want_codes) {
   const Quantizer q(c.out_format, {c.rounding, 32});
-  for (std::size_t e = 0; e < acc.size(); ++e) {
-    try {
-      const formats::Quantized o = q.quantize(acc[e]);
-      r.values.data[e] = o.value;
-      r.codes[e] = *o.code;
-    } catch (const formats::QuantizeError& err) {
-      throw GemmError(fmt::format("C[{}][{}]: rounding to the output format: {}", static_cast<std::int64_t>(e) / cols,
-                                  static_cast<std::int64_t>(e) % cols, err.what()));
+  try {
+    q.quantize(std::span<const double>(acc), std::span<double>(r.values.data));
+    if (want_codes) q.encode(std::span<const double>(acc), std::span<std::uint64_t>(r.codes));
+  } catch (const formats::QuantizeError&) {
+    for (std::size_t e = 0; e < acc.size(); ++e) {
+      try {
+        (void)q.quantize(acc[e]);
+      } catch (const formats::QuantizeError& err) {
+        throw GemmError(fmt::format("C[{}][{}]: rounding to the output format: {}", static_cast<std::int64_t>(e) / cols,
+                                    static_cast<std::int64_t>(e) % cols, err.what()));
+      }
     }
+    throw;
   }
 }
 
@@ -289,37 +322,43 @@ void reference_element(const GemmConfig& c, const Matrix& a, const Matrix& b, st
     throw GemmError(fmt::format("C[{}][{}]: {}", i, j, e.what()));
   }
   r.values(i, j) = one.values(0, 0);
-  r.codes[static_cast<std::size_t>(i * b.cols + j)] = one.codes[0];
+  if (!r.codes.empty()) r.codes[static_cast<std::size_t>(i * b.cols + j)] = one.codes[0];
 }
 
 }  // namespace
 
-GemmResult gemm(const GemmConfig& c, const Matrix& a, const Matrix& b, int threads) {
+GemmResult gemm(const GemmConfig& c, const Matrix& a, const Matrix& b, int threads, bool want_codes) {
   validate(c);
   if (a.cols != b.rows) throw GemmError(fmt::format("columns of A ({}) != rows of B ({})", a.cols, b.rows));
   if (a.rows == 0 || a.cols == 0 || b.cols == 0) throw GemmError("empty matrix");
   for (const Format* f : {&c.a_format, &c.b_format})
-    if (!Quantizer(*f).supports_double_arrays()) return gemm_reference(c, a, b);
+    if (!Quantizer(*f).supports_double_arrays()) {
+      GemmResult ref = gemm_reference(c, a, b);
+      if (!want_codes) ref.codes.clear();
+      return ref;
+    }
 
   const std::int64_t M = a.rows, K = a.cols, N = b.cols;
   const std::vector<double> qa = quantize_input(c.a_format, a, "A");
   const std::vector<double> qb = quantize_input(c.b_format, b, "B");
   GemmResult r;
   r.values = Matrix(M, N);
-  r.codes.assign(static_cast<std::size_t>(M * N), 0);
+  if (want_codes) r.codes.assign(static_cast<std::size_t>(M * N), 0);
   const bool out_fits = Quantizer(c.out_format).supports_double_arrays();
 
   // Exact-sum fast path: every partial sum (any order) is exact in float or double and in the
-  // accumulator, so every accumulation order gives the exact sum.
-  const DataFacts fa = facts_of(qa), fb = facts_of(qb);
+  // accumulator, so every accumulation order gives the exact sum. Tried first with the formats' quanta
+  // and the data's largest magnitudes (one cheap scan), later with the data's actual lowest bits.
+  auto try_exact_sum = [&](const DataFacts& fa, const DataFacts& fb) -> bool {
   if (out_fits && !c.product && fa.all_finite && fb.all_finite && !fa.all_zero && !fb.all_zero) {
     const int q = fa.min_lsb + fb.min_lsb;
-    const double bound = static_cast<double>(K) * fa.max_abs * fb.max_abs;
-    const double blog = std::log2(bound);
-    const bool in_float = blog + 1 < 24 + q && std::min(fa.min_lsb, fb.min_lsb) >= -149 && blog < 120 &&
-                          std::max(fa.max_abs, fb.max_abs) < 1e38;
-    const bool in_double = blog + 1 < 53 + q && q >= -1074 && blog < 1000;
-    const bool acc_ok = !c.acc || acc_holds(*c.acc, q, bound);
+    // Every product is a multiple of 2^q and every partial sum is at most K * max|A| * max|B| in magnitude.
+    // long double rounding is monotone, so `bound < 2^x` below never accepts a true bound >= 2^x.
+    const long double bound_ld = static_cast<long double>(K) * static_cast<long double>(fa.max_abs) * static_cast<long double>(fb.max_abs);
+    const bool in_float = bound_ld < std::ldexp(1.0L, 24 + q) && std::min(fa.min_lsb, fb.min_lsb) >= -149 &&
+                          bound_ld < std::ldexp(1.0L, 127) && std::max(fa.max_abs, fb.max_abs) < 1e38;
+    const bool in_double = bound_ld < std::ldexp(1.0L, 53 + q) && q >= -1074 && bound_ld < std::ldexp(1.0L, 1000);
+    const bool acc_ok = !c.acc || acc_holds(*c.acc, q, bound_ld);
     if (acc_ok && (in_float || in_double)) {
       std::vector<double> sums(static_cast<std::size_t>(M * N));
       if (in_float) {
@@ -333,7 +372,7 @@ GemmResult gemm(const GemmConfig& c, const Matrix& a, const Matrix& b, int threa
         r.path = GemmPath::exact_sum_eigen_double;
       }
       // The exact sum is the accumulator's value; the accumulator's rounding is the identity here.
-      round_output(c, sums, N, r);
+      round_output(c, sums, N, r, want_codes);
       // A zero sum's sign follows gemm.md rule 3 from the products' zero signs (no rounding happens
       // inside the accumulation on this path): under rdn it is -0 unless every product is +0; otherwise
       // it is +0, except for the pairwise tree, whose root is -0 when every leaf is -0.
@@ -352,11 +391,14 @@ GemmResult gemm(const GemmConfig& c, const Matrix& a, const Matrix& b, int threa
         else negative = c.acc && c.order == AccOrder::pairwise && all_neg_zero;
         const formats::Quantized o = out.quantize(negative ? -0.0 : 0.0);
         r.values(i, j) = o.value;
-        r.codes[static_cast<std::size_t>(e)] = *o.code;
+        if (want_codes) r.codes[static_cast<std::size_t>(e)] = *o.code;
       }
-      return r;
+      return true;
     }
   }
+  return false;
+  };
+  if (try_exact_sum(magnitude_facts(c.a_format, qa), magnitude_facts(c.b_format, qb))) return r;
 
   // fp32 sequential fast path: native float additions in k order are round_fp32(s + p_k) with rne.
   if (out_fits && c.acc && is_fp32(*c.acc) && c.rounding == Rounding::rne && !c.product &&
@@ -364,14 +406,17 @@ GemmResult gemm(const GemmConfig& c, const Matrix& a, const Matrix& b, int threa
       Quantizer(c.a_format).supports_float_arrays() && Quantizer(c.b_format).supports_float_arrays() &&
       products_exact(c.a_format, c.b_format, 24, -149, 127)) {
     std::vector<float> af(qa.begin(), qa.end()), bf(qb.begin(), qb.end()), cf(static_cast<std::size_t>(M * N));
+    const PackedPanelsB packed = pack_b_panels(bf.data(), K, N);
     for_row_ranges(M, threads, [&](std::int64_t begin, std::int64_t end) {
-      gemm_fp32_sequential_rows(af.data(), bf.data(), cf.data(), begin, end, K, N);
+      gemm_fp32_sequential_rows(af.data(), bf.data(), packed, cf.data(), begin, end, K, N);
     });
     std::vector<double> acc(cf.begin(), cf.end());
-    round_output(c, acc, N, r);
+    round_output(c, acc, N, r, want_codes);
     r.path = GemmPath::fp32_sequential;
     return r;
   }
+
+  if (try_exact_sum(facts_of(qa), facts_of(qb))) return r;
 
   if (exact_kernel_applies(c)) {
     const AccAdder adder(*c.acc, c.rounding);
@@ -397,7 +442,7 @@ GemmResult gemm(const GemmConfig& c, const Matrix& a, const Matrix& b, int threa
           }
           const formats::Quantized o = out.quantize(s);
           r.values(i, j) = o.value;
-          r.codes[static_cast<std::size_t>(i * N + j)] = *o.code;
+          if (want_codes) r.codes[static_cast<std::size_t>(i * N + j)] = *o.code;
         } catch (const NeedsReference&) {
           fallback[static_cast<std::size_t>(i * N + j)] = 1;
         } catch (const formats::QuantizeError& e) {
@@ -411,7 +456,9 @@ GemmResult gemm(const GemmConfig& c, const Matrix& a, const Matrix& b, int threa
     return r;
   }
 
-  return gemm_reference(c, a, b);
+  GemmResult ref = gemm_reference(c, a, b);
+  if (!want_codes) ref.codes.clear();
+  return ref;
 }
 
 }  // namespace bitsim::sim

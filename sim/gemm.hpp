@@ -63,14 +63,14 @@ const char* gemm_path_name(GemmPath p);
 
 struct GemmResult {
   Matrix values;                     // C as the nearest doubles of its exact values
-  std::vector<std::uint64_t> codes;  // C's codes in the output format, row-major
+  std::vector<std::uint64_t> codes;  // C's codes in the output format, row-major (empty unless requested)
   GemmPath path = GemmPath::reference;
 };
 
 // C = A x B under `config` on `threads` threads (results identical for any thread count).
 // Throws GemmError for mismatched shapes and for values a rounding cannot take (gemm.md rule 4),
 // naming the row and column of C.
-GemmResult gemm(const GemmConfig& config, const Matrix& a, const Matrix& b, int threads = 1);
+GemmResult gemm(const GemmConfig& config, const Matrix& a, const Matrix& b, int threads = 1, bool want_codes = true);
 
 // The golden reference: gemm.md rule by rule on exact rationals (slow; any format size).
 GemmResult gemm_reference(const GemmConfig& config, const Matrix& a, const Matrix& b);

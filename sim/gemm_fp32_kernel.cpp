@@ -8,7 +8,7 @@ namespace bitsim::sim {
 namespace {
 
 using V16 = float __attribute__((vector_size(64)));
-constexpr int kRows = 8;      // register block: 8 rows x 32 columns = 16 vector accumulators
+constexpr int kRows = 8;   // register block: 8 rows x 32 columns = 16 vector accumulators
 constexpr int kCols = 32;
 
 inline V16 load(const float* p) {
@@ -20,18 +20,18 @@ inline void store(float* p, V16 v) { std::memcpy(p, &v, sizeof v); }
 
 // Fused multiply-add is allowed here on purpose: the products are exact in float, so
 // fma(a, b, s) = round(s + a*b) = round(s + round(a*b)), bit for bit. (The project compiles with
-// -ffp-contract=off everywhere else.)
-__attribute__((optimize("fp-contract=fast"))) void block(const float* a, const float* b, float* c, std::int64_t K,
+// -ffp-contract=off everywhere else.) Each accumulator lane sees its k terms in increasing k.
+__attribute__((optimize("fp-contract=fast"))) void block(const float* ap, const float* bp, float* c, std::int64_t K,
                                                          std::int64_t N, int rows) {
   V16 acc[kRows][2];
   for (int r = 0; r < kRows; ++r) acc[r][0] = acc[r][1] = V16{};
   for (std::int64_t k = 0; k < K; ++k) {
-    const V16 b0 = load(b + k * N), b1 = load(b + k * N + 16);
+    const V16 b0 = load(bp + k * kCols), b1 = load(bp + k * kCols + 16);
+    const float* a = ap + k * kRows;
+#pragma GCC unroll 8
     for (int r = 0; r < kRows; ++r) {
-      if (r >= rows) break;
-      const float av = a[r * K + k];
-      acc[r][0] = acc[r][0] + av * b0;
-      acc[r][1] = acc[r][1] + av * b1;
+      acc[r][0] = acc[r][0] + a[r] * b0;
+      acc[r][1] = acc[r][1] + a[r] * b1;
     }
   }
   for (int r = 0; r < rows; ++r) {
@@ -52,13 +52,29 @@ __attribute__((optimize("fp-contract=fast"))) void tail_columns(const float* a, 
 
 }  // namespace
 
-void gemm_fp32_sequential_rows(const float* a, const float* b, float* c, std::int64_t row_begin, std::int64_t row_end,
-                               std::int64_t K, std::int64_t N) {
+PackedPanelsB pack_b_panels(const float* b, std::int64_t K, std::int64_t N) {
+  PackedPanelsB p;
+  p.K = K;
+  p.N = N;
+  p.panels = N / kCols;
+  p.data.resize(static_cast<std::size_t>(p.panels * K * kCols));
+  for (std::int64_t q = 0; q < p.panels; ++q)
+    for (std::int64_t k = 0; k < K; ++k)
+      std::memcpy(&p.data[static_cast<std::size_t>((q * K + k) * kCols)], b + k * N + q * kCols, kCols * sizeof(float));
+  return p;
+}
+
+void gemm_fp32_sequential_rows(const float* a, const float* b, const PackedPanelsB& packed, float* c,
+                               std::int64_t row_begin, std::int64_t row_end, std::int64_t K, std::int64_t N) {
+  std::vector<float> ap(static_cast<std::size_t>(K * kRows));
   for (std::int64_t i = row_begin; i < row_end; i += kRows) {
     const int rows = static_cast<int>(std::min<std::int64_t>(kRows, row_end - i));
-    std::int64_t j = 0;
-    for (; j + kCols <= N; j += kCols) block(a + i * K, b + j, c + i * N + j, K, N, rows);
-    if (j < N) tail_columns(a + i * K, b, c + i * N, K, N, rows, j);
+    // A block k-major, rows beyond the matrix zero (their results are computed and dropped).
+    for (std::int64_t k = 0; k < K; ++k)
+      for (int r = 0; r < kRows; ++r) ap[static_cast<std::size_t>(k * kRows + r)] = r < rows ? a[(i + r) * K + k] : 0.0f;
+    for (std::int64_t q = 0; q < packed.panels; ++q)
+      block(ap.data(), &packed.data[static_cast<std::size_t>(q * K * kCols)], c + i * N + q * kCols, K, N, rows);
+    if (packed.panels * kCols < N) tail_columns(a + i * K, b, c + i * N, K, N, rows, packed.panels * kCols);
   }
 }
 

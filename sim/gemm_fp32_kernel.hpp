@@ -1,16 +1,25 @@
-// GEMM rows with fp32 accumulation in k order, for inputs whose products are exact in float:
+// GEMM with fp32 accumulation in k order, for inputs whose products are exact in float:
 //   C[i][j] = (((+0 + A[i][0]*B[0][j]) + A[i][1]*B[1][j]) + ...), each addition an IEEE float
 // addition (round to nearest even), i.e. exactly gemm.md's sequential order with an fp32 accumulator.
-// Row-major A (rows x K), B (K x N), C (rows x N). Internal to sim/.
+// Row-major A (M x K), B (K x N), C (M x N). Internal to sim/.
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace bitsim::sim {
 
-// Computes rows [row_begin, row_end) of C. Every product must be exact in float (the caller checks
-// the formats), which is what makes a fused multiply-add here identical to multiply-then-add.
-void gemm_fp32_sequential_rows(const float* a, const float* b, float* c, std::int64_t row_begin, std::int64_t row_end,
-                               std::int64_t K, std::int64_t N);
+// B rearranged into panels of 32 columns, each panel K rows of 32 contiguous floats (the kernel's
+// register block), built once per GEMM and shared by all threads.
+struct PackedPanelsB {
+  std::int64_t K = 0, N = 0, panels = 0;  // panels = N / 32 (columns beyond are the tail)
+  std::vector<float> data;
+};
+PackedPanelsB pack_b_panels(const float* b, std::int64_t K, std::int64_t N);
+
+// Computes rows [row_begin, row_end) of C. Every product must be exact in float (the caller checks the
+// formats), which is what makes a fused multiply-add here identical to multiply-then-add.
+void gemm_fp32_sequential_rows(const float* a, const float* b, const PackedPanelsB& packed, float* c,
+                               std::int64_t row_begin, std::int64_t row_end, std::int64_t K, std::int64_t N);
 
 }  // namespace bitsim::sim

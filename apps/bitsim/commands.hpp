@@ -15,5 +15,6 @@ inline constexpr int kExitBadInput = 2;
 
 Runner add_quantize_command(CLI::App& app);
 Runner add_formats_command(CLI::App& app);
+Runner add_gemm_command(CLI::App& app);
 
 }  // namespace bitsim::cli

@@ -1,0 +1,44 @@
+#include "apps/bitsim/matrix_text.hpp"
+
+#include "formats/format_text.hpp"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace bitsim::cli {
+
+sim::Matrix read_text_matrix(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(fmt::format("{}: cannot open", path));
+  sim::Matrix m;
+  std::string line;
+  std::size_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    std::istringstream tokens(line);
+    std::string token;
+    std::int64_t cols = 0;
+    std::vector<double> row;
+    while (tokens >> token) {
+      ++cols;
+      auto v = formats::parse_number(token);
+      if (!v)
+        throw std::runtime_error(fmt::format("{}: row {} (line {}), column {}: cannot parse '{}' as a number", path,
+                                             m.rows + 1, line_no, cols, token));
+      row.push_back(*v);
+    }
+    if (cols == 0) continue;  // blank line
+    if (m.rows > 0 && cols != m.cols)
+      throw std::runtime_error(fmt::format("{}: row {} (line {}) has {} columns, row 1 has {}", path, m.rows + 1, line_no,
+                                           cols, m.cols));
+    m.cols = cols;
+    ++m.rows;
+    m.data.insert(m.data.end(), row.begin(), row.end());
+  }
+  if (m.rows == 0) throw std::runtime_error(fmt::format("{}: empty matrix", path));
+  return m;
+}
+
+}  // namespace bitsim::cli

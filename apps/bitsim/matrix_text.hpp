@@ -1,0 +1,17 @@
+// Text matrices for `bitsim gemm`: whitespace-separated numbers, one row per line, each read as
+// `bitsim quantize` reads a number (decimal or C99 hex float, nan, inf, -inf; the nearest double);
+// blank lines are skipped.
+#pragma once
+
+#include "sim/gemm.hpp"
+
+#include <stdexcept>
+#include <string>
+
+namespace bitsim::cli {
+
+// Throws std::runtime_error naming the file, row and column of the problem (unreadable file,
+// unparsable number, ragged rows, empty matrix).
+sim::Matrix read_text_matrix(const std::string& path);
+
+}  // namespace bitsim::cli
