@@ -170,7 +170,10 @@ Quantizer::Quantizer(Quantizer&&) noexcept = default;
 Quantizer& Quantizer::operator=(Quantizer&&) noexcept = default;
 
 bool Quantizer::supports_float_arrays() const { return impl_->fits_float; }
-bool Quantizer::supports_double_arrays() const { return impl_->fits_double; }
+// Graham formats too large for a table are served element by element by the golden path: double arrays
+// take the golden nearest doubles; float arrays are refused (a nearest double cast to float could round
+// twice).
+bool Quantizer::supports_double_arrays() const { return impl_->fits_double || (impl_->family == Family::graham && !impl_->gd); }
 bool Quantizer::scalar_is_fast() const { return impl_->fits_double; }
 
 // ---- scalar ----------------------------------------------------------------------------------------
@@ -265,10 +268,15 @@ namespace {
 
 template <class T>
 void check_array_args(const Quantizer& qz, bool fits, std::size_t in_size, std::size_t out_size, std::size_t words_size) {
-  if (!fits)
+  if (!fits) {
+    if (qz.format().is_graham())
+      throw QuantizeError(fmt::format("format {} has too many indices for the fast tables; float arrays are not "
+                                      "supported for it (use double arrays, served by the golden path)",
+                                      qz.format().name()));
     throw QuantizeError(fmt::format("format {} has values that {} cannot hold exactly; use {}", qz.format().name(),
                                     sizeof(T) == 4 ? "float" : "double",
                                     sizeof(T) == 4 ? "double arrays or the scalar quantize()" : "the scalar quantize()"));
+  }
   if (in_size != out_size) throw QuantizeError(fmt::format("input has {} elements, output {}", in_size, out_size));
   if (qz.rounding().mode == Rounding::sr && words_size < in_size)
     throw QuantizeError(fmt::format("stochastic rounding needs one random word per element: {} words for {} elements",
@@ -280,6 +288,19 @@ void check_array_args(const Quantizer& qz, bool fits, std::size_t in_size, std::
 template <class T>
 static void quantize_array(const Quantizer& qz, const Quantizer::Impl& im, std::span<const T> in, std::span<T> out,
                            std::span<const std::uint32_t> words) {
+  if constexpr (sizeof(T) == 8) {
+    if (im.family == Family::graham && !im.gd) {  // no table: the golden path, element by element
+      if (in.size() != out.size()) throw QuantizeError(fmt::format("input has {} elements, output {}", in.size(), out.size()));
+      for (std::size_t i = 0; i < in.size(); ++i) {
+        try {
+          out[i] = qz.quantize(in[i]).value;
+        } catch (const QuantizeError& e) {
+          throw QuantizeError(fmt::format("element {}: {}", i, e.what()));
+        }
+      }
+      return;
+    }
+  }
   const bool fits = sizeof(T) == 4 ? im.fits_float : im.fits_double;
   check_array_args<T>(qz, fits, in.size(), out.size(), words.size());
   const std::uint32_t* w = words.empty() ? nullptr : words.data();

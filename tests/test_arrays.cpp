@@ -162,3 +162,14 @@ TEST_CASE("array kernels equal the scalar path on dense normal-range data (the v
   INFO("compared " << compared);
   REQUIRE(bad == 0);
 }
+
+TEST_CASE("Graham formats beyond the table size: double arrays through the golden path", "[arrays]") {
+  const Quantizer q(parse_format("midrise(s=1,lo=-5000,hi=5000)"));
+  CHECK(q.supports_double_arrays());
+  CHECK_FALSE(q.supports_float_arrays());
+  std::vector<double> in = {1.5, 3.0, -7.2, 1e9}, out(4);
+  q.quantize(std::span<const double>(in), std::span<double>(out));
+  CHECK(out == std::vector<double>{1.5, 3.5, -7.5, 5000.5});  // (1/2 + floor(x)) clamped to [-5000, 5000]
+  std::vector<float> inf(2), outf(2);
+  CHECK_THROWS_WITH(q.quantize(std::span<const float>(inf), std::span<float>(outf)), Catch::Contains("too many indices"));
+}

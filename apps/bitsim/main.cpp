@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   bitsim::cli::Runner quantize = bitsim::cli::add_quantize_command(app);
   bitsim::cli::Runner formats = bitsim::cli::add_formats_command(app);
   bitsim::cli::Runner gemm = bitsim::cli::add_gemm_command(app);
+  bitsim::cli::Runner golden = bitsim::cli::add_golden_command(app);
 
   try {
     app.parse(argc, argv);
@@ -27,5 +28,6 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("quantize")) return quantize();
   if (app.got_subcommand("formats")) return formats();
   if (app.got_subcommand("gemm")) return gemm();
+  if (app.got_subcommand("golden")) return golden();
   return bitsim::cli::kExitBadInput;
 }

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# `bitsim formats list | describe` (formats.md section 4) and the help screens.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+# ---- formats list: every alias of the spec table, with its constructor form ----------------------
+run '' formats list
+if [ "$RC" -eq 0 ]; then pass; else fail "formats list: exit status $RC"; fi
+# alias -> constructor, copied from the table in shared/spec/formats.md
+while read -r alias ctor; do
+  line=$(grep -E "^[[:space:]]*$alias([[:space:]]|$)" <<<"$OUT" || true)
+  if [ -z "$line" ]; then fail "formats list: alias $alias missing"; continue; fi
+  if [ -n "$ctor" ] && ! tr -d ' \t' <<<"$line" | grep -qF -- "$ctor"; then
+    fail "formats list: $alias does not show $ctor: $line"
+    continue
+  fi
+  pass
+done <<'EOF'
+fp64 float(e=11,m=52)
+fp32 float(e=8,m=23)
+fp16 float(e=5,m=10)
+bf16 float(e=8,m=7)
+tf32 float(e=8,m=10)
+fp8_e5m2 float(e=5,m=2)
+fp8_e4m3 float(e=4,m=3,special=fn)
+fp8_e4m3fnuz float(e=4,m=3,special=fnuz)
+fp8_e5m2fnuz float(e=5,m=2,special=fnuz)
+fp6_e3m2 float(e=3,m=2,special=none)
+fp6_e2m3 float(e=2,m=3,special=none)
+fp4_e2m1 float(e=2,m=1,special=none)
+int8 fixed(i=7,f=0)
+int16 fixed(i=15,f=0)
+int32 fixed(i=31,f=0)
+uint8 fixed(i=8,f=0,signed=no)
+graham_L2 log(k=1,lo=-1,hi=0,scale=1.034,offset=0.5)
+graham_L3 log(k=1,lo=-1,hi=2,scale=1.316)
+graham_L4 log(k=1,lo=-3,hi=4,scale=1.36)
+graham_L5 log(k=2,lo=-6,hi=9,scale=1.177)
+graham_U4 midrise(s=2,lo=-8,hi=7)
+graham_U5 midrise(s=3,lo=-16,hi=15)
+graham_U8 midrise(s=8,lo=-128,hi=127)
+graham_O4
+EOF
+
+# ---- formats describe -------------------------------------------------------------------------------
+# fp8_e4m3: largest finite 448, smallest subnormal 2^-9, smallest normal 2^-6, epsilon 2^-3, and a
+# table of all 256 codes (0x7e = 448, 0x7f = NaN, 0x01 = 2^-9, 0x80 = -0).
+run '' formats describe fp8_e4m3
+if [ "$RC" -eq 0 ] && [ -z "$ERR" ]; then pass; else fail "describe fp8_e4m3: exit status $RC, stderr $ERR"; fi
+field() { grep -iE "^[[:space:]]*$1" <<<"$OUT" || true; }
+has() {  # has NAME TEXT ERE
+  if grep -Eq -- "$3" <<<"$2"; then pass; else fail "describe: $1: '$2' does not match /$3/"; fi
+}
+has "largest finite" "$(field 'largest finite')" '(^|[^0-9.])448([^0-9.]|$)|0x1\.cp\+8'
+has "smallest subnormal" "$(field 'smallest subnormal')" '0x1p-9|2\^-9|0\.001953125'
+has "smallest normal" "$(field 'smallest normal')" '0x1p-6|2\^-6|0\.015625'
+has "machine epsilon" "$(field '(machine )?epsilon')" '0x1p-3|2\^-3|0\.125'
+has "width" "$(field width)" '(^|[^0-9])8([^0-9]|$)'
+has "bias" "$(field bias)" '(^|[^0-9])7([^0-9]|$)'
+rows=$(grep -E '^0x[0-9a-f]{2}[[:space:]]' <<<"$OUT" || true)
+if [ "$(grep -c . <<<"$rows")" -eq 256 ]; then pass; else fail "describe fp8_e4m3: $(grep -c . <<<"$rows") code rows, expected 256"; fi
+row() { grep -E "^$1[[:space:]]" <<<"$rows" || true; }
+has "row 0x7e" "$(row 0x7e)" '(^|[^0-9.])448([^0-9.]|$)|0x1\.cp\+8'
+has "row 0x7f" "$(row 0x7f)" '(^|[^a-z])nan'
+has "row 0xff" "$(row 0xff)" '(^|[^a-z])nan'
+has "row 0x01" "$(row 0x01)" '0x1p-9|0\.001953125'
+has "row 0x38" "$(row 0x38)" '0x1p\+0'
+has "row 0x80" "$(row 0x80)" '-0x0p\+0|-0([^.0-9x]|$)'
+has "row 0xfe" "$(row 0xfe)" '-0x1\.cp\+8|-448'
+
+# fp8_e5m2: largest 57344, Inf 0x7c / 0xfc; fp16 is wider than 8 bits: no code table.
+run '' formats describe fp8_e5m2
+has "e5m2 largest" "$(field 'largest finite')" '57344|0x1\.cp\+15'
+has "e5m2 inf" "$(grep -iE 'inf' <<<"$OUT" | grep -E '0x7c' || true)" '0xfc'
+run '' formats describe fp16
+if [ "$RC" -eq 0 ] && ! grep -Eq '^0x[0-9a-f]{4}[[:space:]]' <<<"$OUT"; then pass; else fail "describe fp16: rc $RC or a code table"; fi
+has "fp16 largest" "$(field 'largest finite')" '65504|0x1\.ffcp\+15'
+# Narrow Graham and fixed formats also get their table: 16 codes for graham_L4, 256 for int8.
+run '' formats describe graham_L4
+if [ "$RC" -eq 0 ] && [ "$(grep -cE '^0x[0-9a-f][[:space:]]' <<<"$OUT")" -eq 16 ]; then pass; else fail "describe graham_L4: rc $RC"$'\n'"$OUT"; fi
+run '' formats describe int8
+if [ "$RC" -eq 0 ] && [ "$(grep -cE '^0x[0-9a-f]{2}[[:space:]]' <<<"$OUT")" -eq 256 ]; then pass; else fail "describe int8: rc $RC"; fi
+expect_error "describe invalid format" '' '' "$(printf '(^|[^A-Za-z])m([^A-Za-z]|$)')" formats describe 'float(e=4)'
+
+# ---- help -----------------------------------------------------------------------------------------
+run '' --help
+if [ "$RC" -eq 0 ] && grep -q quantize <<<"$OUT" && grep -q formats <<<"$OUT"; then pass; else fail "bitsim --help: rc $RC"; fi
+run '' quantize --help
+if [ "$RC" -eq 0 ] && grep -q -- --format <<<"$OUT" && grep -q -- --rounding <<<"$OUT"; then pass; else fail "bitsim quantize --help: rc $RC"; fi
+run '' formats --help
+if [ "$RC" -eq 0 ] && grep -q describe <<<"$OUT"; then pass; else fail "bitsim formats --help: rc $RC"; fi
+
+finish
