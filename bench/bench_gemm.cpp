@@ -56,6 +56,24 @@ void BM_emulated(benchmark::State& state, const char* in, const char* acc, const
   state.SetLabel(gemm_path_name(path));
 }
 
+// The float interface (what layers call): float inputs and outputs, as the Eigen fp32 baseline has.
+void BM_emulated_f32(benchmark::State& state, const char* in, const char* acc, const char* out, bool integers, double sigma) {
+  const std::int64_t n = state.range(0);
+  const Matrix a = random_matrix(n, n, sigma, integers, 1), b = random_matrix(n, n, sigma, integers, 2);
+  std::vector<float> af(a.data.begin(), a.data.end()), bf(b.data.begin(), b.data.end()), cf(static_cast<std::size_t>(n * n));
+  GemmConfig c;
+  c.a_format = c.b_format = parse_format(in);
+  c.acc = parse_format(acc);
+  c.out_format = parse_format(out);
+  GemmPath path{};
+  for (auto _ : state) {
+    path = gemm_f32(c, af.data(), bf.data(), cf.data(), n, n, n, static_cast<int>(state.range(1)));
+    benchmark::DoNotOptimize(cf.data());
+  }
+  set_flops(state, n);
+  state.SetLabel(gemm_path_name(path));
+}
+
 void BM_reference(benchmark::State& state) {
   const std::int64_t n = state.range(0);
   const Matrix a = random_matrix(n, n, 1, false, 1), b = random_matrix(n, n, 1, false, 2);
@@ -77,6 +95,9 @@ BENCHMARK_CAPTURE(BM_emulated, fp8_e4m3_fp32acc, "fp8_e4m3", "fp32", "fp32", fal
 BENCHMARK_CAPTURE(BM_emulated, fp8_e4m3_fp32acc_2threads, "fp8_e4m3", "fp32", "fp32", false, 1.0)->Args({512, 2})->Unit(benchmark::kMillisecond);
 // fp8_e4m3 with an fp16 accumulator: the exact kernel (TwoSum, round to odd, fp16 rounding per add).
 BENCHMARK_CAPTURE(BM_emulated, fp8_e4m3_fp16acc_exact_kernel, "fp8_e4m3", "fp16", "fp16", false, 1.0)->Args({128, 1})->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_emulated_f32, int8_fp32acc, "int8", "fp32", "fp32", true, 30.0)->Args({512, 1})->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_emulated_f32, fp8_e4m3_fp32acc, "fp8_e4m3", "fp32", "fp32", false, 1.0)->Args({512, 1})->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_emulated_f32, fp8_e4m3_fp32acc_2threads, "fp8_e4m3", "fp32", "fp32", false, 1.0)->Args({512, 2})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_reference)->Arg(24)->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

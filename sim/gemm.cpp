@@ -461,4 +461,117 @@ GemmResult gemm(const GemmConfig& c, const Matrix& a, const Matrix& b, int threa
   return ref;
 }
 
+namespace {
+
+// The zero-sign rule of the exact-sum path (see gemm()): under rdn a zero sum is -0 unless every
+// product is +0; otherwise +0, except the pairwise root over leaves that are all -0.
+template <class T>
+bool zero_sum_is_negative(const GemmConfig& c, const T* qa, const T* qb, std::int64_t i, std::int64_t j, std::int64_t K,
+                          std::int64_t N) {
+  bool all_pos_zero = true, all_neg_zero = true;
+  for (std::int64_t k = 0; k < K; ++k) {
+    const T pk = qa[i * K + k] * qb[k * N + j];
+    all_pos_zero = all_pos_zero && pk == 0 && !std::signbit(pk);
+    all_neg_zero = all_neg_zero && pk == 0 && std::signbit(pk);
+  }
+  if (c.rounding == Rounding::rdn) return !all_pos_zero;
+  return c.acc && c.order == AccOrder::pairwise && all_neg_zero;
+}
+
+// Quantizes a float array to a format with the vectorized kernel, naming the first bad element.
+void quantize_floats(const Quantizer& q, const float* in, float* out, std::int64_t count, std::int64_t cols, const char* name) {
+  try {
+    q.quantize(std::span<const float>(in, static_cast<std::size_t>(count)), std::span<float>(out, static_cast<std::size_t>(count)));
+  } catch (const formats::QuantizeError&) {
+    for (std::int64_t e = 0; e < count; ++e) {
+      try {
+        (void)q.quantize(static_cast<double>(in[e]));
+      } catch (const formats::QuantizeError& err) {
+        rethrow_at(name, e / cols, e % cols, err);
+      }
+    }
+    throw;
+  }
+}
+
+}  // namespace
+
+GemmPath gemm_f32(const GemmConfig& c, const float* a, const float* b, float* out, std::int64_t M, std::int64_t K,
+                  std::int64_t N, int threads) {
+  validate(c);
+  if (M < 1 || K < 1 || N < 1) throw GemmError("empty matrix");
+  const Quantizer qza(c.a_format), qzb(c.b_format), qzo(c.out_format, {c.rounding, 32});
+  if (!qzo.supports_float_arrays())
+    throw GemmError(fmt::format("--out-format: {} has values that float cannot hold; use gemm()", c.out_format.name()));
+  const bool inputs_float = qza.supports_float_arrays() && qzb.supports_float_arrays();
+  if (inputs_float) {
+    std::vector<float> qa(static_cast<std::size_t>(M * K)), qb(static_cast<std::size_t>(K * N));
+    quantize_floats(qza, a, qa.data(), M * K, K, "A");
+    quantize_floats(qzb, b, qb.data(), K * N, N, "B");
+    auto scan = [](const Format& f, const std::vector<float>& v) {
+      std::uint32_t max_bits = 0;
+      for (float x : v) {
+        std::uint32_t u;
+        std::memcpy(&u, &x, 4);
+        max_bits = std::max<std::uint32_t>(max_bits, u & 0x7FFFFFFFu);
+      }
+      DataFacts d;
+      d.all_finite = max_bits < 0x7F800000u;
+      d.all_zero = max_bits == 0;
+      float m;
+      std::memcpy(&m, &max_bits, 4);
+      d.max_abs = m;
+      d.min_lsb = static_cast<int>(std::clamp<std::int64_t>(range_of(f).min_quantum_log2, -100000, 100000));
+      return d;
+    };
+    const DataFacts fa = scan(c.a_format, qa), fb = scan(c.b_format, qb);
+    const std::size_t count = static_cast<std::size_t>(M * N);
+    // Exact-sum path in float (see gemm()).
+    if (!c.product && fa.all_finite && fb.all_finite && !fa.all_zero && !fb.all_zero) {
+      const int q = fa.min_lsb + fb.min_lsb;
+      const long double bound = static_cast<long double>(K) * static_cast<long double>(fa.max_abs) * static_cast<long double>(fb.max_abs);
+      if (bound < std::ldexp(1.0L, 24 + q) && std::min(fa.min_lsb, fb.min_lsb) >= -149 && bound < std::ldexp(1.0L, 127) &&
+          (!c.acc || acc_holds(*c.acc, q, bound))) {
+        eigen_gemm_f32(qa.data(), qb.data(), out, M, K, N);
+        for (std::size_t e = 0; e < count; ++e)
+          if (out[e] == 0) {
+            const auto i = static_cast<std::int64_t>(e) / N, j = static_cast<std::int64_t>(e) % N;
+            out[e] = zero_sum_is_negative(c, qa.data(), qb.data(), i, j, K, N) ? -0.0f : 0.0f;
+          }
+        qzo.quantize(std::span<const float>(out, count), std::span<float>(out, count));
+        return GemmPath::exact_sum_eigen_float;
+      }
+    }
+    // fp32 sequential path (see gemm()).
+    if (c.acc && is_fp32(*c.acc) && c.rounding == Rounding::rne && !c.product &&
+        (c.order == AccOrder::sequential || (c.order == AccOrder::blocked && c.chunk == 1)) &&
+        products_exact(c.a_format, c.b_format, 24, -149, 127)) {
+      const PackedPanelsB packed = pack_b_panels(qb.data(), K, N);
+      for_row_ranges(M, threads, [&](std::int64_t begin, std::int64_t end) {
+        gemm_fp32_sequential_rows(qa.data(), qb.data(), packed, out, begin, end, K, N);
+      });
+      try {
+        qzo.quantize(std::span<const float>(out, count), std::span<float>(out, count));
+      } catch (const formats::QuantizeError&) {
+        for (std::size_t e = 0; e < count; ++e) {
+          try {
+            (void)qzo.quantize(static_cast<double>(out[e]));
+          } catch (const formats::QuantizeError& err) {
+            rethrow_at("C", static_cast<std::int64_t>(e) / N, static_cast<std::int64_t>(e) % N, err);
+          }
+        }
+        throw;
+      }
+      return GemmPath::fp32_sequential;
+    }
+  }
+  // Everything else: the double interface (values of C are exact in float, so the cast is exact).
+  Matrix ad(M, K), bd(K, N);
+  for (std::int64_t e = 0; e < M * K; ++e) ad.data[static_cast<std::size_t>(e)] = a[e];
+  for (std::int64_t e = 0; e < K * N; ++e) bd.data[static_cast<std::size_t>(e)] = b[e];
+  const GemmResult r = gemm(c, ad, bd, threads, false);
+  for (std::int64_t e = 0; e < M * N; ++e) out[e] = static_cast<float>(r.values.data[static_cast<std::size_t>(e)]);
+  return r.path;
+}
+
 }  // namespace bitsim::sim

@@ -72,6 +72,12 @@ struct GemmResult {
 // naming the row and column of C.
 GemmResult gemm(const GemmConfig& config, const Matrix& a, const Matrix& b, int threads = 1, bool want_codes = true);
 
+// The float interface used by layers: row-major float A (M x K), B (K x N) and C (M x N), the values of C
+// identical to gemm()'s. The output format's values must be exact in float (else GemmError). Fast paths
+// run on the float buffers directly; other cases go through gemm(). Returns the path taken.
+GemmPath gemm_f32(const GemmConfig& config, const float* a, const float* b, float* c, std::int64_t M, std::int64_t K,
+                  std::int64_t N, int threads = 1);
+
 // The golden reference: gemm.md rule by rule on exact rationals (slow; any format size).
 GemmResult gemm_reference(const GemmConfig& config, const Matrix& a, const Matrix& b);
 

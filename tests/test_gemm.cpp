@@ -207,3 +207,35 @@ TEST_CASE("results are identical for 1 and 2 threads", "[gemm][threads]") {
     REQUIRE(std::memcmp(one.values.data.data(), two.values.data.data(), one.values.data.size() * sizeof(double)) == 0);
   }
 }
+
+TEST_CASE("the float interface equals the double interface", "[gemm]") {
+  std::mt19937_64 rng(8);
+  const char* ins[] = {"fp8_e4m3", "int8", "fp8_e5m2", "bf16", "fp4_e2m1"};
+  const char* accs[] = {"fp32", "int32", "fp16", "bf16"};
+  std::map<GemmPath, int> paths;
+  for (int trial = 0; trial < 200; ++trial) {
+    GemmConfig c;
+    c.a_format = parse_format(ins[rng() % 5]);
+    c.b_format = parse_format(ins[rng() % 5]);
+    if (rng() % 6) c.acc = parse_format(accs[rng() % 4]);
+    c.order = static_cast<AccOrder>(rng() % 2);
+    c.out_format = parse_format(rng() % 2 ? "bf16" : "fp32");
+    c.rounding = trial % 4 == 0 ? Rounding::rdn : Rounding::rne;
+    const std::int64_t M = 1 + static_cast<std::int64_t>(rng() % 9), K = 1 + static_cast<std::int64_t>(rng() % 70),
+                       N = 1 + static_cast<std::int64_t>(rng() % 40);
+    Matrix a(M, K), b(K, N);
+    std::normal_distribution<double> nd(0.0, trial % 3 == 0 ? 20.0 : 1.0);
+    for (auto* m : {&a, &b})
+      for (double& x : m->data) x = static_cast<float>(trial % 3 == 0 ? std::round(nd(rng)) : nd(rng));
+    std::vector<float> af(a.data.begin(), a.data.end()), bf(b.data.begin(), b.data.end()), cf(static_cast<std::size_t>(M * N));
+    const GemmPath p = gemm_f32(c, af.data(), bf.data(), cf.data(), M, K, N, 1 + trial % 2);
+    ++paths[p];
+    const GemmResult r = gemm(c, a, b);
+    for (std::size_t e = 0; e < cf.size(); ++e) {
+      INFO("trial " << trial << " path " << gemm_path_name(p) << " element " << e);
+      REQUIRE(same(static_cast<double>(cf[e]), r.values.data[e]));
+    }
+  }
+  CHECK(paths[GemmPath::exact_sum_eigen_float] > 0);
+  CHECK(paths[GemmPath::fp32_sequential] > 0);
+}
