@@ -2,6 +2,7 @@
 // with the golden reference recomputed from the stored raw inputs; errors leave no bundle behind.
 #include "formats/format.hpp"
 #include "formats/format_text.hpp"
+#include "sim/conv2d.hpp"
 #include "sim/gemm.hpp"
 
 #include <H5Cpp.h>
@@ -93,5 +94,39 @@ TEST_CASE("bitsim golden errors leave nothing behind", "[golden][bundle][errors]
                            dir.string() + " 2> /dev/null";
   CHECK(WEXITSTATUS(std::system(cmd2.c_str())) == 2);
   CHECK(fs::exists(dir / "keep.txt"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("bitsim golden conv bundles agree with the convolution kernels", "[golden][bundle]") {
+  const fs::path dir = fs::temp_directory_path() / "bitsim_test_conv_bundle";
+  fs::remove_all(dir);
+  const std::string cmd = std::string(BITSIM_BINARY) +
+                          " golden conv --n 2 --c 4 --h 5 --w 5 --k 6 --kh 3 --kw 3 --stride 2 --pad 1 --groups 2"
+                          " --a-format fp8_e4m3 --b-format fp8_e5m2 --acc fp16 --out-format bf16 --seed 4 --out " +
+                          dir.string() + " > /dev/null";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  H5::H5File f((dir / "bundle.h5").string(), H5F_ACC_RDONLY);
+  sim::GemmConfig c;
+  c.a_format = formats::parse_format("fp8_e4m3");
+  c.b_format = formats::parse_format("fp8_e5m2");
+  c.acc = formats::parse_format("fp16");
+  c.out_format = formats::parse_format("bf16");
+  sim::Conv2dParams p;
+  p.stride_h = p.stride_w = 2;
+  p.pad_h = p.pad_w = 1;
+  p.groups = 2;
+  const sim::Nchw xs{2, 4, 5, 5}, ws{6, 2, 3, 3}, ys{2, 6, 3, 3};
+  const sim::NchwArray x(xs, read_dataset<double>(f, "/inputs/x_raw/values", H5::PredType::NATIVE_DOUBLE));
+  const sim::NchwArray w(ws, read_dataset<double>(f, "/inputs/w_raw/values", H5::PredType::NATIVE_DOUBLE));
+  const sim::NchwArray dy(ys, read_dataset<double>(f, "/inputs/dy_raw/values", H5::PredType::NATIVE_DOUBLE));
+  CHECK(read_dataset<double>(f, "/outputs/y/values", H5::PredType::NATIVE_DOUBLE) == sim::conv2d_forward(c, x, w, p).data);
+  CHECK(read_dataset<double>(f, "/outputs/dx/values", H5::PredType::NATIVE_DOUBLE) ==
+        sim::conv2d_backward_input(c, dy, w, xs, p).data);
+  CHECK(read_dataset<double>(f, "/outputs/dw/values", H5::PredType::NATIVE_DOUBLE) ==
+        sim::conv2d_backward_weight(c, x, dy, ws, p).data);
+  const auto y_codes = read_dataset<std::uint64_t>(f, "/outputs/y/codes", H5::PredType::NATIVE_UINT64);
+  const auto y_hex = lines_of(dir / "y.hex");
+  REQUIRE(y_hex.size() == 108);
+  CHECK(y_hex[50] == formats::format_code(y_codes[50], 16).substr(2));
   fs::remove_all(dir);
 }

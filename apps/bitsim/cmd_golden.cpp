@@ -4,12 +4,14 @@
 #include "apps/bitsim/golden_bundle.hpp"
 #include "formats/quantizer.hpp"
 #include "formats/random_words.hpp"
+#include "sim/conv2d.hpp"
 #include "sim/gemm.hpp"
 
 #include <fmt/format.h>
 
 #include <cmath>
 #include <iostream>
+#include <map>
 #include <memory>
 
 namespace bitsim::cli {
@@ -73,8 +75,8 @@ BundleTensor tensor_of(const std::string& name, const std::string& role, std::ve
   return t;
 }
 
-int run_golden_gemm(const GoldenGemmOptions& o) {
-  sim::GemmConfig c;
+// Builds and validates the GemmConfig from the shared options; returns an error message or "".
+std::string build_config(const GoldenGemmOptions& o, sim::GemmConfig& c) {
   try {
     c.a_format = formats::parse_format(o.a_format);
     c.b_format = formats::parse_format(o.b_format);
@@ -82,25 +84,121 @@ int run_golden_gemm(const GoldenGemmOptions& o) {
     if (o.acc != "exact") c.acc = formats::parse_format(o.acc);
     c.out_format = formats::parse_format(o.out_format);
   } catch (const formats::FormatError& e) {
-    return fail(e.what());
+    return e.what();
   }
   if (o.order == "sequential") c.order = sim::AccOrder::sequential;
   else if (o.order == "pairwise") c.order = sim::AccOrder::pairwise;
   else if (o.order == "blocked") c.order = sim::AccOrder::blocked;
-  else return fail(fmt::format("--order: unknown order '{}'", o.order));
+  else return fmt::format("--order: unknown order '{}'", o.order);
   c.chunk = o.chunk;
   auto mode = formats::parse_rounding(o.rounding);
-  if (!mode) return fail(fmt::format("--rounding: unknown mode '{}'", o.rounding));
+  if (!mode) return fmt::format("--rounding: unknown mode '{}'", o.rounding);
   c.rounding = *mode;
-  if (o.m < 1 || o.k < 1 || o.n < 1) return fail("--m, --k and --n must be >= 1");
-  if (o.m * o.k > (1 << 24) || o.k * o.n > (1 << 24)) return fail("matrices above 2^24 elements are not supported");
-  if (o.dist != "normal" && o.dist != "uniform") return fail(fmt::format("--dist: expected normal or uniform, got '{}'", o.dist));
-  if (!(o.scale > 0) || !std::isfinite(o.scale)) return fail("--scale must be a positive finite number");
+  if (o.dist != "normal" && o.dist != "uniform") return fmt::format("--dist: expected normal or uniform, got '{}'", o.dist);
+  if (!(o.scale > 0) || !std::isfinite(o.scale)) return "--scale must be a positive finite number";
   try {
     sim::validate(c);
   } catch (const sim::GemmError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::map<std::string, std::string> config_attributes(const GoldenGemmOptions& o, const sim::GemmConfig& c) {
+  return {{"a_format", c.a_format.to_string()},
+          {"b_format", c.b_format.to_string()},
+          {"product", c.product ? c.product->to_string() : "exact"},
+          {"acc", c.acc ? c.acc->to_string() : "exact"},
+          {"order", o.order},
+          {"chunk", std::to_string(o.chunk)},
+          {"out_format", c.out_format.to_string()},
+          {"rounding", o.rounding},
+          {"seed", std::to_string(o.seed)},
+          {"dist", fmt::format("{} scale {}", o.dist, o.scale)},
+          {"generator", "bitsim 0.1.0"}};
+}
+
+BundleTensor output_tensor(const std::string& name, std::vector<std::int64_t> shape, const formats::Format& f,
+                           const std::vector<double>& values) {
+  // Output values are exact values of f: encoding them is exact (no second rounding).
+  return tensor_of(name, "output", std::move(shape), f, values, true);
+}
+
+struct GoldenConvOptions {
+  GoldenGemmOptions g;
+  std::int64_t n = 2, c = 4, h = 6, w = 6, k = 4, kh = 3, kw = 3;
+  std::int64_t stride = 1, pad = 1, dilation = 1, groups = 1;
+};
+
+int run_golden_conv(const GoldenConvOptions& o) {
+  sim::GemmConfig c;
+  if (std::string err = build_config(o.g, c); !err.empty()) return fail(err);
+  for (auto [v, name] : {std::pair{o.n, "--n"}, {o.c, "--c"}, {o.h, "--h"}, {o.w, "--w"}, {o.k, "--k"}, {o.kh, "--kh"},
+                         {o.kw, "--kw"}, {o.stride, "--stride"}, {o.dilation, "--dilation"}, {o.groups, "--groups"}})
+    if (v < 1 || v > 4096) return fail(fmt::format("{} {}: must be 1..4096", name, v));
+  if (o.pad < 0 || o.pad > 4096) return fail(fmt::format("--pad {}: must be 0..4096", o.pad));
+  sim::Conv2dParams p;
+  p.stride_h = p.stride_w = o.stride;
+  p.pad_h = p.pad_w = o.pad;
+  p.dilation_h = p.dilation_w = o.dilation;
+  p.groups = o.groups;
+  const sim::Nchw xs{o.n, o.c, o.h, o.w}, ws{o.k, o.groups > 0 ? o.c / o.groups : 0, o.kh, o.kw};
+  if (o.c % o.groups != 0 || o.k % o.groups != 0)
+    return fail(fmt::format("--groups {} must divide --c {} and --k {}", o.groups, o.c, o.k));
+  sim::Nchw ys;
+  try {
+    ys = sim::conv2d_output_shape(xs, ws, p);
+  } catch (const std::exception& e) {
     return fail(e.what());
   }
+  if (xs.numel() > (1 << 22) || ys.numel() > (1 << 22)) return fail("tensors above 2^22 elements are not supported");
+  const sim::NchwArray x(xs, random_values(xs.numel(), o.g.seed, 0, o.g.dist, o.g.scale));
+  const sim::NchwArray w(ws, random_values(ws.numel(), o.g.seed, 1, o.g.dist, o.g.scale));
+  const sim::NchwArray dy(ys, random_values(ys.numel(), o.g.seed, 2, o.g.dist, o.g.scale));
+  sim::NchwArray y, dx, dw;
+  try {
+    y = sim::conv2d_forward(c, x, w, p);
+    dx = sim::conv2d_backward_input(c, dy, w, xs, p);
+    dw = sim::conv2d_backward_weight(c, x, dy, ws, p);
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+  auto dims = [](const sim::Nchw& s) { return std::vector<std::int64_t>{s.n, s.c, s.h, s.w}; };
+  Bundle bundle;
+  bundle.kind = "conv2d";
+  bundle.attributes = config_attributes(o.g, c);
+  bundle.attributes["stride"] = std::to_string(o.stride);
+  bundle.attributes["padding"] = std::to_string(o.pad);
+  bundle.attributes["dilation"] = std::to_string(o.dilation);
+  bundle.attributes["groups"] = std::to_string(o.groups);
+  bundle.attributes["semantics"] =
+      "sim/conv2d.hpp: y = conv(x, w) with A = x (a_format), B = w (b_format); dx from A = dy (a_format), B = w "
+      "(b_format); dw from A = dy (a_format), B = x (b_format); each element one gemm.md dot product";
+  const formats::Format fp64 = formats::parse_format("fp64");
+  try {
+    bundle.tensors.push_back(tensor_of("x_raw", "input", dims(xs), fp64, x.data, false));
+    bundle.tensors.push_back(tensor_of("w_raw", "input", dims(ws), fp64, w.data, false));
+    bundle.tensors.push_back(tensor_of("dy_raw", "input", dims(ys), fp64, dy.data, false));
+    bundle.tensors.push_back(tensor_of("x_a", "input", dims(xs), c.a_format, x.data, true));
+    bundle.tensors.push_back(tensor_of("x_b", "input", dims(xs), c.b_format, x.data, true));
+    bundle.tensors.push_back(tensor_of("w_b", "input", dims(ws), c.b_format, w.data, true));
+    bundle.tensors.push_back(tensor_of("dy_a", "input", dims(ys), c.a_format, dy.data, true));
+    bundle.tensors.push_back(output_tensor("y", dims(ys), c.out_format, y.data));
+    bundle.tensors.push_back(output_tensor("dx", dims(xs), c.out_format, dx.data));
+    bundle.tensors.push_back(output_tensor("dw", dims(ws), c.out_format, dw.data));
+    write_bundle(bundle, o.g.out);
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+  std::cout << fmt::format("wrote {} (bundle.h5, hex files of x, w, dy, y, dx, dw, manifest.txt)\n", o.g.out);
+  return 0;
+}
+
+int run_golden_gemm(const GoldenGemmOptions& o) {
+  sim::GemmConfig c;
+  if (std::string err = build_config(o, c); !err.empty()) return fail(err);
+  if (o.m < 1 || o.k < 1 || o.n < 1) return fail("--m, --k and --n must be >= 1");
+  if (o.m * o.k > (1 << 24) || o.k * o.n > (1 << 24)) return fail("matrices above 2^24 elements are not supported");
   sim::Matrix a(o.m, o.k), b(o.k, o.n);
   a.data = random_values(o.m * o.k, o.seed, 0, o.dist, o.scale);
   b.data = random_values(o.k * o.n, o.seed, 1, o.dist, o.scale);
@@ -112,18 +210,8 @@ int run_golden_gemm(const GoldenGemmOptions& o) {
   }
   Bundle bundle;
   bundle.kind = "gemm";
-  bundle.attributes = {{"a_format", c.a_format.to_string()},
-                       {"b_format", c.b_format.to_string()},
-                       {"product", c.product ? c.product->to_string() : "exact"},
-                       {"acc", c.acc ? c.acc->to_string() : "exact"},
-                       {"order", o.order},
-                       {"chunk", std::to_string(o.chunk)},
-                       {"out_format", c.out_format.to_string()},
-                       {"rounding", o.rounding},
-                       {"seed", std::to_string(o.seed)},
-                       {"dist", fmt::format("{} scale {}", o.dist, o.scale)},
-                       {"semantics", "shared/spec/gemm.md: C = round_out(acc(round_prod(round_A(a) * round_B(b))))"},
-                       {"generator", "bitsim 0.1.0"}};
+  bundle.attributes = config_attributes(o, c);
+  bundle.attributes["semantics"] = "shared/spec/gemm.md: C = round_out(acc(round_prod(round_A(a) * round_B(b))))";
   try {
     bundle.tensors.push_back(tensor_of("A_raw", "input", {o.m, o.k}, formats::parse_format("fp64"), a.data, false));
     bundle.tensors.push_back(tensor_of("A", "input", {o.m, o.k}, c.a_format, a.data, true));
@@ -147,6 +235,22 @@ int run_golden_gemm(const GoldenGemmOptions& o) {
   return 0;
 }
 
+// The options shared by every bundle kind: formats, accumulation, rounding, inputs and output directory.
+void add_product_options(CLI::App* cmd, GoldenGemmOptions& o, const char* a_help, const char* b_help, const char* out_help) {
+  cmd->add_option("--a-format", o.a_format, a_help)->required();
+  cmd->add_option("--b-format", o.b_format, b_help)->required();
+  cmd->add_option("--product", o.product, "exact (default) or a product format");
+  cmd->add_option("--acc", o.acc, "exact or the accumulator format")->required();
+  cmd->add_option("--order", o.order, "sequential (default), pairwise or blocked");
+  cmd->add_option("--chunk", o.chunk, "chunk length for blocked");
+  cmd->add_option("--out-format", o.out_format, out_help)->required();
+  cmd->add_option("--rounding", o.rounding, "rne (default), rna, rtz, rup, rdn");
+  cmd->add_option("--seed", o.seed, "seed of the Philox4x32-10 input generator (default 0)");
+  cmd->add_option("--dist", o.dist, "normal (default) or uniform");
+  cmd->add_option("--scale", o.scale, "standard deviation (normal) or half-width (uniform) of the raw inputs (default 1)");
+  cmd->add_option("--out", o.out, "bundle directory to create")->required();
+}
+
 }  // namespace
 
 Runner add_golden_command(CLI::App& app) {
@@ -157,20 +261,25 @@ Runner add_golden_command(CLI::App& app) {
   g->add_option("--m", o->m, "rows of A and C (default 4)");
   g->add_option("--k", o->k, "columns of A, rows of B (default 16)");
   g->add_option("--n", o->n, "columns of B and C (default 4)");
-  g->add_option("--a-format", o->a_format, "format of A")->required();
-  g->add_option("--b-format", o->b_format, "format of B")->required();
-  g->add_option("--product", o->product, "exact (default) or a product format");
-  g->add_option("--acc", o->acc, "exact or the accumulator format")->required();
-  g->add_option("--order", o->order, "sequential (default), pairwise or blocked");
-  g->add_option("--chunk", o->chunk, "chunk length for blocked");
-  g->add_option("--out-format", o->out_format, "format of C")->required();
-  g->add_option("--rounding", o->rounding, "rne (default), rna, rtz, rup, rdn");
-  g->add_option("--seed", o->seed, "seed of the Philox4x32-10 input generator (default 0)");
-  g->add_option("--dist", o->dist, "normal (default) or uniform");
-  g->add_option("--scale", o->scale, "standard deviation (normal) or half-width (uniform) of the raw inputs (default 1)");
-  g->add_option("--out", o->out, "bundle directory to create")->required();
-  return [o, g] {
+  add_product_options(g, *o, "format of A", "format of B", "format of C");
+  auto co = std::make_shared<GoldenConvOptions>();
+  CLI::App* v = cmd->add_subcommand("conv", "A conv2d layer: forward, input and weight gradients, random inputs from a seed");
+  v->add_option("--n", co->n, "batch (default 2)");
+  v->add_option("--c", co->c, "input channels (default 4)");
+  v->add_option("--h", co->h, "input height (default 6)");
+  v->add_option("--w", co->w, "input width (default 6)");
+  v->add_option("--k", co->k, "output channels (default 4)");
+  v->add_option("--kh", co->kh, "kernel height (default 3)");
+  v->add_option("--kw", co->kw, "kernel width (default 3)");
+  v->add_option("--stride", co->stride, "stride (default 1)");
+  v->add_option("--pad", co->pad, "zero padding (default 1)");
+  v->add_option("--dilation", co->dilation, "dilation (default 1)");
+  v->add_option("--groups", co->groups, "groups (default 1)");
+  add_product_options(v, co->g, "format of each product's A operand (x forward; dy backward)",
+                      "format of each product's B operand (w; x for the weight gradient)", "format of y, dx and dw");
+  return [o, g, co, v] {
     if (g->parsed()) return run_golden_gemm(*o);
+    if (v->parsed()) return run_golden_conv(*co);
     return kExitBadInput;
   };
 }

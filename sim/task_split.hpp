@@ -1,0 +1,41 @@
+// Deterministic split of independent tasks over threads, for kernels built from many GEMMs
+// (conv2d.cpp, elementwise.cpp). Internal to sim/.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <exception>
+#include <thread>
+#include <vector>
+
+namespace bitsim::sim::detail {
+
+// Runs task(t, inner_threads) for t = 0 .. count-1. With at least as many tasks as threads, thread b
+// runs the contiguous block [count*b/T, count*(b+1)/T) in increasing order with inner_threads = 1;
+// otherwise the tasks run one after the other on the calling thread with inner_threads = threads (for
+// gemm()'s own row split). Tasks must write disjoint outputs, so the result never depends on the split.
+// A block stops at its first failing task; the exception rethrown is that of the lowest failing
+// task, which is the same task the sequential run would stop at.
+template <class Task> void run_tasks(std::int64_t count, int threads, Task task) {
+  const int t = std::max(1, threads);
+  if (t == 1 || count < t) {
+    for (std::int64_t i = 0; i < count; ++i) task(i, t);
+    return;
+  }
+  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(t));
+  auto run = [&](int b) {
+    try {
+      for (std::int64_t i = count * b / t, end = count * (b + 1) / t; i < end; ++i) task(i, 1);
+    } catch (...) {
+      errors[static_cast<std::size_t>(b)] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int b = 1; b < t; ++b) pool.emplace_back(run, b);
+  run(0);
+  for (auto& th : pool) th.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+}  // namespace bitsim::sim::detail
