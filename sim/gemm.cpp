@@ -400,11 +400,10 @@ GemmResult gemm(const GemmConfig& c, const Matrix& a, const Matrix& b, int threa
   };
   if (try_exact_sum(magnitude_facts(c.a_format, qa), magnitude_facts(c.b_format, qb))) return r;
 
-  // fp32 sequential fast path: native float additions in k order are round_fp32(s + p_k) with rne.
+  // fp32 sequential fast path: a float fused multiply-add in k order is round_fp32(s + exact p_k), rne.
   if (out_fits && c.acc && is_fp32(*c.acc) && c.rounding == Rounding::rne && !c.product &&
       (c.order == AccOrder::sequential || (c.order == AccOrder::blocked && c.chunk == 1)) &&
-      Quantizer(c.a_format).supports_float_arrays() && Quantizer(c.b_format).supports_float_arrays() &&
-      products_exact(c.a_format, c.b_format, 24, -149, 127)) {
+      Quantizer(c.a_format).supports_float_arrays() && Quantizer(c.b_format).supports_float_arrays()) {
     std::vector<float> af(qa.begin(), qa.end()), bf(qb.begin(), qb.end()), cf(static_cast<std::size_t>(M * N));
     const PackedPanelsB packed = pack_b_panels(bf.data(), K, N);
     for_row_ranges(M, threads, [&](std::int64_t begin, std::int64_t end) {
@@ -544,8 +543,7 @@ GemmPath gemm_f32(const GemmConfig& c, const float* a, const float* b, float* ou
     }
     // fp32 sequential path (see gemm()).
     if (c.acc && is_fp32(*c.acc) && c.rounding == Rounding::rne && !c.product &&
-        (c.order == AccOrder::sequential || (c.order == AccOrder::blocked && c.chunk == 1)) &&
-        products_exact(c.a_format, c.b_format, 24, -149, 127)) {
+        (c.order == AccOrder::sequential || (c.order == AccOrder::blocked && c.chunk == 1))) {
       const PackedPanelsB packed = pack_b_panels(qb.data(), K, N);
       for_row_ranges(M, threads, [&](std::int64_t begin, std::int64_t end) {
         gemm_fp32_sequential_rows(qa.data(), qb.data(), packed, out, begin, end, K, N);

@@ -1,7 +1,10 @@
 #include "sim/gemm_fp32_kernel.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+
+#include <immintrin.h>
 
 namespace bitsim::sim {
 
@@ -18,11 +21,35 @@ inline V16 load(const float* p) {
 }
 inline void store(float* p, V16 v) { std::memcpy(p, &v, sizeof v); }
 
-// Fused multiply-add is allowed here on purpose: the products are exact in float, so
-// fma(a, b, s) = round(s + a*b) = round(s + round(a*b)), bit for bit. (The project compiles with
-// -ffp-contract=off everywhere else.) Each accumulator lane sees its k terms in increasing k.
-__attribute__((optimize("fp-contract=fast"))) void block(const float* ap, const float* bp, float* c, std::int64_t K,
-                                                         std::int64_t N, int rows) {
+// s + a*b with one rounding (IEEE fusedMultiplyAdd), lane by lane. This is gemm.md rule 6 for an fp32
+// accumulator with exact products and rne: round_fp32(s + exact(a*b)), whatever a and b are, including
+// overflow, underflow, infinities, NaN and the sign of zero. Written with explicit FMA instructions
+// (never left to compiler contraction, which the project disables with -ffp-contract=off).
+inline V16 fused(V16 a, V16 b, V16 s) {
+#if defined(__AVX512F__)
+  return reinterpret_cast<V16>(_mm512_fmadd_ps(reinterpret_cast<__m512>(a), reinterpret_cast<__m512>(b), reinterpret_cast<__m512>(s)));
+#elif defined(__FMA__)
+  __m256 lo_a, hi_a, lo_b, hi_b, lo_s, hi_s;
+  std::memcpy(&lo_a, &a, 32);
+  std::memcpy(&hi_a, reinterpret_cast<const char*>(&a) + 32, 32);
+  std::memcpy(&lo_b, &b, 32);
+  std::memcpy(&hi_b, reinterpret_cast<const char*>(&b) + 32, 32);
+  std::memcpy(&lo_s, &s, 32);
+  std::memcpy(&hi_s, reinterpret_cast<const char*>(&s) + 32, 32);
+  const __m256 lo = _mm256_fmadd_ps(lo_a, lo_b, lo_s), hi = _mm256_fmadd_ps(hi_a, hi_b, hi_s);
+  V16 r;
+  std::memcpy(&r, &lo, 32);
+  std::memcpy(reinterpret_cast<char*>(&r) + 32, &hi, 32);
+  return r;
+#else
+  V16 r;
+  for (int i = 0; i < 16; ++i) r[i] = std::fma(a[i], b[i], s[i]);
+  return r;
+#endif
+}
+
+// Each accumulator lane adds its k terms in increasing k, one fused rounding per term.
+void block(const float* ap, const float* bp, float* c, std::int64_t K, std::int64_t N, int rows) {
   V16 acc[kRows][2];
   for (int r = 0; r < kRows; ++r) acc[r][0] = acc[r][1] = V16{};
   for (std::int64_t k = 0; k < K; ++k) {
@@ -30,8 +57,9 @@ __attribute__((optimize("fp-contract=fast"))) void block(const float* ap, const 
     const float* a = ap + k * kRows;
 #pragma GCC unroll 8
     for (int r = 0; r < kRows; ++r) {
-      acc[r][0] = acc[r][0] + a[r] * b0;
-      acc[r][1] = acc[r][1] + a[r] * b1;
+      const V16 av = V16{} + a[r];
+      acc[r][0] = fused(av, b0, acc[r][0]);
+      acc[r][1] = fused(av, b1, acc[r][1]);
     }
   }
   for (int r = 0; r < rows; ++r) {
@@ -40,12 +68,11 @@ __attribute__((optimize("fp-contract=fast"))) void block(const float* ap, const 
   }
 }
 
-__attribute__((optimize("fp-contract=fast"))) void tail_columns(const float* a, const float* b, float* c, std::int64_t K,
-                                                                std::int64_t N, int rows, std::int64_t j0) {
+void tail_columns(const float* a, const float* b, float* c, std::int64_t K, std::int64_t N, int rows, std::int64_t j0) {
   for (int r = 0; r < rows; ++r)
     for (std::int64_t j = j0; j < N; ++j) {
       float s = 0.0f;
-      for (std::int64_t k = 0; k < K; ++k) s = s + a[r * K + k] * b[k * N + j];
+      for (std::int64_t k = 0; k < K; ++k) s = std::fma(a[r * K + k], b[k * N + j], s);
       c[r * N + j] = s;
     }
 }

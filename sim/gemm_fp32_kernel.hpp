@@ -1,6 +1,7 @@
-// GEMM with fp32 accumulation in k order, for inputs whose products are exact in float:
-//   C[i][j] = (((+0 + A[i][0]*B[0][j]) + A[i][1]*B[1][j]) + ...), each addition an IEEE float
-// addition (round to nearest even), i.e. exactly gemm.md's sequential order with an fp32 accumulator.
+// GEMM with fp32 accumulation in k order and exact products, for float inputs:
+//   C[i][j] = fma(A[i][K-1], B[K-1][j], ... fma(A[i][1], B[1][j], fma(A[i][0], B[0][j], +0)))
+// each fused multiply-add rounding s + exact(a*b) once to nearest even: exactly gemm.md's sequential
+// order with exact products and an fp32 accumulator under rne.
 // Row-major A (M x K), B (K x N), C (M x N). Internal to sim/.
 #pragma once
 
