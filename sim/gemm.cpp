@@ -4,6 +4,7 @@
 #include "formats/quantizer.hpp"
 #include "sim/eigen_gemm.hpp"
 #include "sim/gemm_fp32_kernel.hpp"
+#include "sim/task_split.hpp"
 
 #include <fmt/format.h>
 
@@ -261,25 +262,9 @@ struct Pairwise {
   }
 };
 
-// Runs body(begin, end) on up to `threads` threads, each on a contiguous block of rows, and rethrows the
-// error of the lowest failing block (= the first error in row-major order).
+// Rows of C split over threads in contiguous blocks (results never depend on the split).
 template <class Body> void for_row_ranges(std::int64_t rows, int threads, Body body) {
-  const int t = std::max(1, std::min<int>(threads, static_cast<int>(rows)));
-  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(t));
-  auto run = [&](int id) {
-    const std::int64_t begin = rows * id / t, end = rows * (id + 1) / t;
-    try {
-      body(begin, end);
-    } catch (...) {
-      errors[static_cast<std::size_t>(id)] = std::current_exception();
-    }
-  };
-  std::vector<std::thread> pool;
-  for (int id = 1; id < t; ++id) pool.emplace_back(run, id);
-  run(0);
-  for (auto& th : pool) th.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
+  detail::run_blocks(rows, threads, body);
 }
 
 template <class Body> void for_rows(std::int64_t rows, int threads, Body body) {
