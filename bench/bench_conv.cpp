@@ -22,7 +22,8 @@ NchwArray random_array(Nchw s, unsigned seed) {
   NchwArray a(s);
   std::mt19937 rng(seed);
   std::normal_distribution<double> nd(0.0, 1.0);
-  for (double& v : a.data) v = nd(rng);
+  // Float values, as a training step holds activations, weights and gradients.
+  for (double& v : a.data) v = static_cast<float>(nd(rng));
   return a;
 }
 

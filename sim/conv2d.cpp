@@ -1,5 +1,7 @@
 #include "sim/conv2d.hpp"
 
+#include "formats/quantizer.hpp"
+
 #include "formats/format.hpp"
 #include "sim/elementwise.hpp"
 #include "sim/task_split.hpp"
@@ -60,8 +62,27 @@ Geometry geometry(const Nchw& x, const Nchw& w, const Conv2dParams& p, const cha
 
 void check_data(const NchwArray& a, const char* op, const char* name) { check_nchw(a, fmt::format("{}: {}", op, name).c_str()); }
 
+// Whether every value is a float (then the float interface gives the same results).
+bool all_floats(const std::vector<double>& v) {
+  std::uint32_t differ = 0;
+  for (double x : v) differ |= static_cast<double>(static_cast<float>(x)) != x && x == x;
+  return differ == 0;
+}
+
 GemmResult run_gemm(const GemmConfig& c, const Matrix& a, const Matrix& b, int threads, const std::string& where) {
   try {
+    // Float operands (as in training, where activations and weights are floats) take gemm_f32, which
+    // runs the fast paths on float buffers; its values are identical to gemm()'s.
+    if (formats::Quantizer(c.out_format).supports_float_arrays() && all_floats(a.data) && all_floats(b.data)) {
+      const std::vector<float> af(a.data.begin(), a.data.end()), bf(b.data.begin(), b.data.end());
+      std::vector<float> cf(static_cast<std::size_t>(a.rows * b.cols));
+      const GemmPath path = gemm_f32(c, af.data(), bf.data(), cf.data(), a.rows, a.cols, b.cols, threads);
+      GemmResult r;
+      r.values = Matrix(a.rows, b.cols);
+      r.values.data.assign(cf.begin(), cf.end());
+      r.path = path;
+      return r;
+    }
     return gemm(c, a, b, threads, /*want_codes=*/false);
   } catch (const GemmError& e) {
     throw GemmError(fmt::format("{}: {}", where, e.what()));
