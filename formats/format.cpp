@@ -1,5 +1,7 @@
 #include "formats/format.hpp"
 
+#include "formats/spec_arguments.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -107,51 +109,7 @@ std::string to_string_midrise(const MidriseFormat& f) {
 
 // ---- parsing --------------------------------------------------------------------------------------
 
-// The key=value arguments of one constructor call, each used at most once.
-class Arguments {
- public:
-  Arguments(std::string constructor, std::map<std::string, std::string> kv)
-      : ctor_(std::move(constructor)), kv_(std::move(kv)) {}
-
-  std::optional<std::string> take(const std::string& key) {
-    auto it = kv_.find(key);
-    if (it == kv_.end()) return std::nullopt;
-    std::string v = it->second;
-    kv_.erase(it);
-    return v;
-  }
-  std::string require(const std::string& key) {
-    auto v = take(key);
-    if (!v) throw FormatError(fmt::format("{}: missing required key '{}'", ctor_, key));
-    return *v;
-  }
-  std::int64_t integer(const std::string& key, const std::string& text) const {
-    auto v = parse_int64(text);
-    if (!v) throw FormatError(fmt::format("{}: key '{}': '{}' is not an integer", ctor_, key, text));
-    return *v;
-  }
-  Rational decimal(const std::string& key, const std::string& text) const {
-    auto v = parse_exact_decimal(text);
-    if (!v) throw FormatError(fmt::format("{}: key '{}': '{}' is not a decimal number", ctor_, key, text));
-    return *v;
-  }
-  bool yes_no(const std::string& key, const std::string& text) const {
-    if (text == "yes") return true;
-    if (text == "no") return false;
-    throw FormatError(fmt::format("{}: key '{}': expected yes or no, got '{}'", ctor_, key, text));
-  }
-  [[noreturn]] void out_of_range(const std::string& key, const std::string& why) const {
-    throw FormatError(fmt::format("{}: key '{}' out of range: {}", ctor_, key, why));
-  }
-  void finish() const {
-    if (!kv_.empty()) throw FormatError(fmt::format("{}: unknown key '{}'", ctor_, kv_.begin()->first));
-  }
-  const std::string& ctor() const { return ctor_; }
-
- private:
-  std::string ctor_;
-  std::map<std::string, std::string> kv_;
-};
+using Arguments = SpecArguments<FormatError>;
 
 FloatFormat parse_float(Arguments& a) {
   FloatFormat f;
@@ -249,12 +207,6 @@ MidriseFormat parse_midrise(Arguments& a) {
   return f;
 }
 
-std::string strip_spaces(std::string_view s) {
-  std::string out;
-  for (char c : s)
-    if (c != ' ' && c != '\t') out += c;
-  return out;
-}
 
 Format parse_constructor(const std::string& spec) {
   auto open = spec.find('(');

@@ -1,6 +1,7 @@
 #include "sim/tensor_policy.hpp"
 
 #include "formats/quantizer.hpp"
+#include "formats/spec_arguments.hpp"
 #include "sim/scale_math.hpp"
 
 #include <fmt/format.h>
@@ -12,6 +13,7 @@ namespace bitsim::sim {
 using formats::FixedFormat;
 using formats::FloatFormat;
 using formats::Format;
+using formats::strip_spaces;
 
 namespace {
 
@@ -38,62 +40,28 @@ void check_axis(std::optional<int> axis, const std::string& ctor) {
     throw PolicyError(fmt::format("{}: key 'axis' out of range: {} (must be 0..3)", ctor, *axis));
 }
 
-std::string strip_spaces(std::string_view s) {
-  std::string out;
-  for (char c : s)
-    if (c != ' ' && c != '\t') out += c;
-  return out;
-}
 
-// The key=value arguments of one policy constructor, each taken at most once.
-class Arguments {
+// The key=value arguments of one policy constructor (the formats library's parser, throwing
+// PolicyError), with the two kinds of value only policies have: a nested format and an axis.
+class Arguments : public formats::SpecArguments<PolicyError> {
  public:
-  Arguments(std::string ctor, std::map<std::string, std::string> kv) : ctor_(std::move(ctor)), kv_(std::move(kv)) {}
-  std::optional<std::string> take(const std::string& key) {
-    auto it = kv_.find(key);
-    if (it == kv_.end()) return std::nullopt;
-    std::string v = it->second;
-    kv_.erase(it);
-    return v;
-  }
-  std::string require(const std::string& key) {
-    auto v = take(key);
-    if (!v) throw PolicyError(fmt::format("{}: missing required key '{}'", ctor_, key));
-    return *v;
-  }
-  std::int64_t integer(const std::string& key, const std::string& text) const {
-    auto v = formats::parse_int64(text);
-    if (!v) throw PolicyError(fmt::format("{}: key '{}': '{}' is not an integer", ctor_, key, text));
-    return *v;
-  }
-  bool yes_no(const std::string& key, const std::string& text) const {
-    if (text == "yes") return true;
-    if (text == "no") return false;
-    throw PolicyError(fmt::format("{}: key '{}': expected yes or no, got '{}'", ctor_, key, text));
-  }
+  using SpecArguments::SpecArguments;
   Format format(const std::string& key, const std::string& text) const {
     try {
       return formats::parse_format(text);
     } catch (const PolicyError&) {
       throw;
     } catch (const formats::FormatError& e) {
-      throw PolicyError(fmt::format("{}: key '{}': {}", ctor_, key, e.what()));
+      throw PolicyError(fmt::format("{}: key '{}': {}", ctor(), key, e.what()));
     }
   }
   std::optional<int> axis() {
     auto a = take("axis");
     if (!a) return std::nullopt;
     const std::int64_t v = integer("axis", *a);
-    if (v < 0 || v >= 4) throw PolicyError(fmt::format("{}: key 'axis' out of range: {} (must be 0..3)", ctor_, v));
+    if (v < 0 || v >= 4) throw PolicyError(fmt::format("{}: key 'axis' out of range: {} (must be 0..3)", ctor(), v));
     return static_cast<int>(v);
   }
-  void finish() const {
-    if (!kv_.empty()) throw PolicyError(fmt::format("{}: unknown key '{}'", ctor_, kv_.begin()->first));
-  }
-
- private:
-  std::string ctor_;
-  std::map<std::string, std::string> kv_;
 };
 
 // Splits "name(k=v,k=v)" at the commas outside parentheses (a value may itself be a format
