@@ -14,6 +14,7 @@
 #include <exception>
 #include <limits>
 #include <span>
+#include <type_traits>
 #include <thread>
 
 namespace bitsim::sim {
@@ -120,17 +121,22 @@ DataFacts facts_of(const std::vector<double>& v) {
 
 // The cheap variant: largest magnitude and finiteness from one vectorizable scan of the bit patterns,
 // the lowest set bit bounded by the format's quantum (the smallest subnormal, or 2^-f for fixed point).
-DataFacts magnitude_facts(const Format& f, const std::vector<double>& v) {
-  std::uint64_t max_bits = 0;
-  for (double x : v) {
-    std::uint64_t u;
-    std::memcpy(&u, &x, 8);
-    max_bits = std::max<std::uint64_t>(max_bits, u & 0x7FFFFFFFFFFFFFFFull);
+// (float or double data: the scan works on T's bit patterns, IEEE order = magnitude order.)
+template <class T> DataFacts magnitude_facts(const Format& f, const std::vector<T>& v) {
+  using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  constexpr U kAbs = static_cast<U>(~U{0} >> 1), kInf = sizeof(T) == 4 ? U{0x7F800000u} : static_cast<U>(0x7FF0000000000000ull);
+  U max_bits = 0;
+  for (T x : v) {
+    U u;
+    std::memcpy(&u, &x, sizeof u);
+    max_bits = std::max<U>(max_bits, u & kAbs);
   }
   DataFacts d;
-  d.all_finite = max_bits < 0x7FF0000000000000ull;
+  d.all_finite = max_bits < kInf;
   d.all_zero = max_bits == 0;
-  std::memcpy(&d.max_abs, &max_bits, 8);
+  T m;
+  std::memcpy(&m, &max_bits, sizeof m);
+  d.max_abs = static_cast<double>(m);
   const std::int64_t quantum = range_of(f).min_quantum_log2;
   d.min_lsb = static_cast<int>(std::clamp<std::int64_t>(quantum, -100000, 100000));
   return d;
@@ -492,23 +498,7 @@ GemmPath gemm_f32(const GemmConfig& c, const float* a, const float* b, float* ou
     std::vector<float> qa(static_cast<std::size_t>(M * K)), qb(static_cast<std::size_t>(K * N));
     quantize_floats(qza, a, qa.data(), M * K, K, "A");
     quantize_floats(qzb, b, qb.data(), K * N, N, "B");
-    auto scan = [](const Format& f, const std::vector<float>& v) {
-      std::uint32_t max_bits = 0;
-      for (float x : v) {
-        std::uint32_t u;
-        std::memcpy(&u, &x, 4);
-        max_bits = std::max<std::uint32_t>(max_bits, u & 0x7FFFFFFFu);
-      }
-      DataFacts d;
-      d.all_finite = max_bits < 0x7F800000u;
-      d.all_zero = max_bits == 0;
-      float m;
-      std::memcpy(&m, &max_bits, 4);
-      d.max_abs = m;
-      d.min_lsb = static_cast<int>(std::clamp<std::int64_t>(range_of(f).min_quantum_log2, -100000, 100000));
-      return d;
-    };
-    const DataFacts fa = scan(c.a_format, qa), fb = scan(c.b_format, qb);
+    const DataFacts fa = magnitude_facts(c.a_format, qa), fb = magnitude_facts(c.b_format, qb);
     const std::size_t count = static_cast<std::size_t>(M * N);
     // Exact-sum path in float (see gemm()).
     if (!c.product && fa.all_finite && fb.all_finite && !fa.all_zero && !fb.all_zero) {
