@@ -55,11 +55,10 @@ template <class Fn> decltype(auto) with_mode(Rounding mode, Fn&& fn) {
   return fn.template operator()<Rounding::sr>();
 }
 
-[[noreturn]] void throw_bad_element(const Format& f, std::size_t index, double x) {
-  if (std::isnan(x))
-    throw QuantizeError(fmt::format("element {}: NaN input, but format {} has no NaN", index, f.name()));
-  throw QuantizeError(fmt::format("element {}: infinite input, but format {} wraps and cannot take an infinity", index,
-                                  f.name()));
+// The error of a scalar input a fixed-point format cannot take (array calls add the element index).
+[[noreturn]] void throw_bad_fixed_input(const Format& f, double x) {
+  if (std::isnan(x)) throw QuantizeError(fmt::format("NaN input, but format {} has no NaN", f.name()));
+  throw QuantizeError(fmt::format("infinite input, but format {} wraps and cannot take an infinity", f.name()));
 }
 
 // ---- array loops -----------------------------------------------------------------------------------
@@ -216,7 +215,7 @@ Quantized Quantizer::quantize(double x, std::uint32_t word) const {
       const auto& k = *im.fixed;
       with_mode(rounding_.mode, [&]<Rounding MODE>() {
         const FixedRounded r = round_fixed<double, MODE>(k, x, word);
-        if (r.nan_input || r.inf_wrap_error) throw_bad_element(format_, 0, x);
+        if (r.nan_input || r.inf_wrap_error) throw_bad_fixed_input(format_, x);
         q.code = r.code;
         q.value = static_cast<double>(r.value_code) * im.fixed_scale_d;
         std::uint8_t flags = 0;
