@@ -1,5 +1,7 @@
 #include "sim/elementwise.hpp"
 
+#include "sim/exact_double.hpp"
+
 #include "formats/golden.hpp"
 #include "formats/quantizer.hpp"
 #include "sim/conv2d.hpp"
@@ -22,20 +24,7 @@ using formats::Rounding;
 
 namespace {
 
-// x = hi + lo exactly (hi = fl(x) normal, lo != 0, |lo| <= ulp(hi)/2): the double nearest x toward zero
-// with its last bit forced to 1 (round to odd). It lies strictly between the same two neighbours of
-// every coarser grid as x does, and is never on a midpoint of a grid at least 2 bits coarser, so
-// rounding it gives the rounding of x (Boldo & Melquiond, "Emulation of FMA and correctly rounded
-// sums"); the same holds for sr's floor(t * 2^R) when the 2^-R sub-grid is >= 2 bits coarser.
-double round_to_odd(double hi, double lo) {
-  std::uint64_t bits;
-  std::memcpy(&bits, &hi, 8);
-  if (std::signbit(lo) != std::signbit(hi)) bits -= 1;  // one ulp toward zero (magnitude bits)
-  bits |= 1;
-  double v;
-  std::memcpy(&v, &bits, 8);
-  return v;
-}
+using detail::round_to_odd;
 
 ExactInput exact_of_double(double x) { return ExactInput::from_double(x); }
 
@@ -144,18 +133,14 @@ template <class B> std::vector<double> add_impl(const OutSpec& out, std::span<co
   std::vector<std::size_t> golden;
   for (std::size_t e = 0; e < n; ++e) {
     const double x = a[e], y = b(e);
-    double s = x + y;
+    const auto [s, lo] = detail::two_sum(x, y);
     if (!std::isfinite(s)) {
       if (std::isfinite(x) && std::isfinite(y)) golden.push_back(e);  // exact sum beyond the double range
       else v[e] = s;                                                  // NaN or an infinity, as IEEE
       continue;
     }
-    const double z = s - x;  // TwoSum (Knuth): lo is the exact error of s
-    const double lo = (x - (s - z)) + (y - z);
     if (lo == 0) {
-      // gemm.md rule 3: a zero sum is -0 only if both addends are -0, or under rdn unless both are +0.
-      if (s == 0 && r.mode() == Rounding::rdn && !(x == 0 && !std::signbit(x) && y == 0 && !std::signbit(y))) s = -0.0;
-      v[e] = s;
+      v[e] = s == 0 ? detail::zero_sum(s, x, y, r.mode()) : s;
     } else if (r.odd_ok(s)) {
       v[e] = round_to_odd(s, lo);
     } else {

@@ -3,6 +3,7 @@
 #include "formats/golden.hpp"
 #include "formats/quantizer.hpp"
 #include "sim/eigen_gemm.hpp"
+#include "sim/exact_double.hpp"
 #include "sim/gemm_fp32_kernel.hpp"
 #include "sim/task_split.hpp"
 
@@ -186,20 +187,6 @@ std::vector<double> quantize_input(const Format& f, const Matrix& m, const char*
 
 // ---- exact kernel -----------------------------------------------------------------------------------------
 
-// x = hi + lo exactly (|lo| <= ulp(hi)/2, hi normal): the double nearest x toward zero with its last bit
-// forced to 1. Rounding it to any format of at most 51 significant bits gives the correctly rounded x,
-// in every rounding mode (Boldo & Melquiond, "Emulation of FMA and correctly rounded sums").
-double round_to_odd(double hi, double lo) {
-  std::uint64_t bits;
-  std::memcpy(&bits, &hi, 8);
-  const bool toward_zero_is_below = std::signbit(lo) != std::signbit(hi);
-  std::uint64_t t = toward_zero_is_below ? bits - 1 : bits;  // magnitude bits: -1 is one ulp toward zero
-  t |= 1;
-  double v;
-  std::memcpy(&v, &t, 8);
-  return v;
-}
-
 struct NeedsReference {};  // thrown by the exact kernel when an element is outside its proof
 
 class AccAdder {
@@ -222,15 +209,9 @@ class AccAdder {
       if (std::isinf(hi)) {
         v = std::copysign(std::numeric_limits<double>::max(), hi);  // beyond every format that fits double
       } else {
-        const double z = hi - s;  // TwoSum (Knuth): lo is the exact error of hi
-        const double lo = (s - (hi - z)) + (p - z);
-        if (lo == 0) {
-          v = hi;
-          if (hi == 0 && mode_ == Rounding::rdn && !(s == 0 && !std::signbit(s) && p == 0 && !std::signbit(p)))
-            v = -0.0;  // rule 3: under rdn a zero sum is -0 unless every addend is +0
-        } else {
-          v = round_to_odd(hi, lo);
-        }
+        const double lo = detail::two_sum(s, p).lo;
+        if (lo != 0) v = detail::round_to_odd(hi, lo);
+        else v = hi == 0 ? detail::zero_sum(hi, s, p, mode_) : hi;
       }
     }
     if (fixed_ && wrap_ && std::isfinite(v) && v != 0 && std::ilogb(v) > safe_log2_) throw NeedsReference{};
