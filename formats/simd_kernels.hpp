@@ -100,6 +100,19 @@ template <class V> [[gnu::always_inline]] inline V vclamp(V v, V lo, V hi) {
   return sel<V>(v > hi, hi, v);
 }
 
+// The rounding decision of the five deterministic modes on a magnitude's dropped bits: rem (the dropped
+// bits), half (the weight of the first dropped bit), parity (the kept part's last bit, for ties to
+// even) and neg (the sign). Shared by the float and fixed lane kernels; sr is decided by each.
+template <Rounding MODE, class U, class S>
+[[gnu::always_inline]] inline S round_up_lanes(U rem, U half, U parity, S neg) {
+  [[maybe_unused]] const S nonzero = rem != 0;
+  if constexpr (MODE == Rounding::rne) return (rem > half) | ((rem == half) & nonzero & (parity != 0));
+  else if constexpr (MODE == Rounding::rna) return nonzero & (rem >= half);
+  else if constexpr (MODE == Rounding::rtz) return splat<S>(0);
+  else if constexpr (MODE == Rounding::rup) return nonzero & ~neg;
+  else return nonzero & neg;  // rdn
+}
+
 // ---- float formats ---------------------------------------------------------------------------------
 
 // Rounds Lanes<T>::L elements; returns the NaN-input mask (for the caller's error check).
@@ -161,20 +174,11 @@ template <class T, Rounding MODE>
   const U rem = d.sig & low_mask;
   const U kept = d.sig >> su;
   const U half = (one << su) >> 1;
-  const S nonzero = rem != 0;
 
   S up;
-  if constexpr (MODE == Rounding::rne) {
+  if constexpr (MODE != Rounding::sr) {
     const U parity = k.m_is_zero ? ((vcast<U>(eq - k.emin) + kept) & 1) : (kept & 1);
-    up = (rem > half) | ((rem == half) & nonzero & (parity != 0));
-  } else if constexpr (MODE == Rounding::rna) {
-    up = nonzero & (rem >= half);
-  } else if constexpr (MODE == Rounding::rtz) {
-    up = splat<S>(0);
-  } else if constexpr (MODE == Rounding::rup) {
-    up = nonzero & ~d.neg;
-  } else if constexpr (MODE == Rounding::rdn) {
-    up = nonzero & d.neg;
+    up = round_up_lanes<MODE>(rem, half, parity, d.neg);
   } else {
     const int R = k.sr_bits;
     const U r = load_words<T>(words) >> (32 - R);
@@ -276,16 +280,8 @@ template <class T, Rounding MODE>
   const S nonzero = rem != 0;
 
   S up;
-  if constexpr (MODE == Rounding::rne) {
-    up = (rem > half) | ((rem == half) & nonzero & ((kept & 1) != 0));
-  } else if constexpr (MODE == Rounding::rna) {
-    up = nonzero & (rem >= half);
-  } else if constexpr (MODE == Rounding::rtz) {
-    up = splat<S>(0);
-  } else if constexpr (MODE == Rounding::rup) {
-    up = nonzero & ~d.neg;
-  } else if constexpr (MODE == Rounding::rdn) {
-    up = nonzero & d.neg;
+  if constexpr (MODE != Rounding::sr) {
+    up = round_up_lanes<MODE>(rem, half, kept & 1, d.neg);
   } else {
     // f = floor(frac * 2^R), frac = rem / 2^right. y >= 0: up iff f + r >= 2^R.
     // y < 0: the magnitude goes up iff r < ceil(frac * 2^R).
