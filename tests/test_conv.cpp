@@ -7,6 +7,8 @@
 #include "formats/format.hpp"
 #include "formats/golden.hpp"
 
+#include "gemm_config.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -19,21 +21,10 @@ using namespace bitsim::sim;
 using bitsim::formats::parse_format;
 using bitsim::formats::Rounding;
 
+using bitsim::test::config;
+
 namespace {
 
-GemmConfig config(const char* a, const char* b, const char* acc, AccOrder order, const char* out, Rounding mode = Rounding::rne,
-                  std::int64_t chunk = 0, const char* product = nullptr) {
-  GemmConfig c;
-  c.a_format = parse_format(a);
-  c.b_format = parse_format(b);
-  if (acc) c.acc = parse_format(acc);
-  if (product) c.product = parse_format(product);
-  c.order = order;
-  c.chunk = chunk;
-  c.out_format = parse_format(out);
-  c.rounding = mode;
-  return c;
-}
 
 bool same(double x, double y) {
   if (std::isnan(x) || std::isnan(y)) return std::isnan(x) && std::isnan(y);

@@ -5,6 +5,8 @@
 
 #include "formats/format.hpp"
 
+#include "gemm_config.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -17,21 +19,10 @@ using bitsim::formats::Format;
 using bitsim::formats::parse_format;
 using bitsim::formats::Rounding;
 
+using bitsim::test::config;
+
 namespace {
 
-GemmConfig config(const char* a, const char* b, const char* acc, AccOrder order, const char* out,
-                  Rounding mode = Rounding::rne, std::int64_t chunk = 0, const char* product = nullptr) {
-  GemmConfig c;
-  c.a_format = parse_format(a);
-  c.b_format = parse_format(b);
-  if (acc) c.acc = parse_format(acc);
-  if (product) c.product = parse_format(product);
-  c.order = order;
-  c.chunk = chunk;
-  c.out_format = parse_format(out);
-  c.rounding = mode;
-  return c;
-}
 
 // A 1xK row times a Kx1 column of ones: the accumulation of the row's values.
 double dot_with_ones(const GemmConfig& c, const std::vector<double>& row) {
