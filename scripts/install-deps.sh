@@ -14,6 +14,9 @@ packages=(
   libbenchmark-dev                      # Google Benchmark (bench/)
   libcli11-dev                          # command-line parsing (apps/)
   librandom123-dev                      # Philox4x32-10 for stochastic rounding (formats/)
+  libtomlplusplus-dev                   # TOML experiment configs (sim/config)
+  zlib1g-dev                            # reading the gzip-compressed IDX datasets
+  dataset-fashion-mnist                 # the main job's dataset (/usr/share/datasets/fashion-mnist)
 )
 
 missing=()

@@ -17,5 +17,6 @@ Runner add_quantize_command(CLI::App& app);
 Runner add_formats_command(CLI::App& app);
 Runner add_gemm_command(CLI::App& app);
 Runner add_golden_command(CLI::App& app);
+Runner add_train_command(CLI::App& app);
 
 }  // namespace bitsim::cli

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   bitsim::cli::Runner formats = bitsim::cli::add_formats_command(app);
   bitsim::cli::Runner gemm = bitsim::cli::add_gemm_command(app);
   bitsim::cli::Runner golden = bitsim::cli::add_golden_command(app);
+  bitsim::cli::Runner train = bitsim::cli::add_train_command(app);
 
   try {
     app.parse(argc, argv);
@@ -29,5 +30,6 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("formats")) return formats();
   if (app.got_subcommand("gemm")) return gemm();
   if (app.got_subcommand("golden")) return golden();
+  if (app.got_subcommand("train")) return train();
   return bitsim::cli::kExitBadInput;
 }

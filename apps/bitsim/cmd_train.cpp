@@ -1,0 +1,65 @@
+// `bitsim train CONFIG [--set key=value ...] [--resume] [--threads N]`: trains as the TOML config says
+// (sim/train/config.hpp, docs/training.md) and writes the run folder (sim/train/trainer.hpp).
+#include "apps/bitsim/commands.hpp"
+#include "sim/data/dataset.hpp"
+#include "sim/train/checkpoint.hpp"
+#include "sim/train/config.hpp"
+#include "sim/train/trainer.hpp"
+
+#include <fmt/format.h>
+
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace bitsim::cli {
+
+namespace {
+struct TrainArgs {
+  std::string config;
+  std::vector<std::string> sets;
+  bool resume = false, overwrite = false, quiet = false, no_progress = false;
+  int threads = 0;
+};
+}  // namespace
+
+Runner add_train_command(CLI::App& app) {
+  auto args = std::make_shared<TrainArgs>();
+  CLI::App* cmd = app.add_subcommand("train", "Train a model as a TOML config describes (docs/training.md)");
+  cmd->add_option("config", args->config, "experiment config (TOML)")->required();
+  cmd->add_option("--set", args->sets, "override a config key: key.path=value (value in TOML syntax, or a bare string)")
+      ->take_all();
+  cmd->add_flag("--resume", args->resume, "continue from the run folder's checkpoint (bit-identical to an uninterrupted run)");
+  cmd->add_flag("--overwrite", args->overwrite, "start afresh even if the run folder holds a checkpoint");
+  cmd->add_option("--threads", args->threads, "worker threads (default: the config's, else all cores; results do not depend on it)")
+      ->check(CLI::Range(1, 1024));
+  cmd->add_flag("--no-progress", args->no_progress, "no progress bar");
+  cmd->add_flag("--quiet", args->quiet, "no per-epoch lines on stdout");
+  return [args]() -> int {
+    try {
+      const sim::train::TrainConfig c = sim::train::load_config(args->config, args->sets);
+      sim::train::TrainOptions o;
+      o.resume = args->resume;
+      o.overwrite = args->overwrite;
+      o.threads = args->threads;
+      o.progress = !args->no_progress;
+      o.log = args->quiet ? nullptr : &std::cout;
+      const sim::train::TrainResult r = sim::train::run_training(c, o);
+      if (!args->quiet) {
+        if (r.finished)
+          fmt::print("done: {} steps, test accuracy {:.2f}% (loss {:.4f}), {:.1f} s of training; results in {}/\n", r.steps,
+                     100 * r.test_accuracy, r.test_loss, r.train_seconds, c.run_dir);
+        else
+          fmt::print("stopped after {} steps (train.stop_after_steps); resume with --resume; checkpoint in {}/\n", r.steps,
+                     c.run_dir);
+      }
+      return 0;
+    } catch (const std::exception& e) {
+      std::cerr << "bitsim train: " << e.what() << "\n";
+      return kExitBadInput;
+    }
+  };
+}
+
+}  // namespace bitsim::cli

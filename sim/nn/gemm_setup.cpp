@@ -1,0 +1,35 @@
+#include "sim/nn/gemm_setup.hpp"
+
+#include "sim/nn/role.hpp"
+
+namespace bitsim::sim::nn {
+
+GemmSetup::GemmSetup() : acc(formats::parse_format("fp32")) {}
+
+bool GemmSetup::is_fast() const {
+  return !product && acc && is_fp32(*acc) &&
+         (order == AccOrder::sequential || (order == AccOrder::blocked && chunk == 1));
+}
+
+GemmConfig GemmSetup::config() const {
+  GemmConfig c;
+  c.a_format = c.b_format = c.out_format = formats::parse_format("fp32");
+  c.product = product;
+  c.acc = acc;
+  c.order = order;
+  c.chunk = chunk;
+  c.rounding = formats::Rounding::rne;
+  return c;
+}
+
+std::string GemmSetup::describe() const {
+  std::string s = "acc=" + (acc ? acc->name() : std::string("exact"));
+  if (product) s += " product=" + product->name();
+  if (acc) {
+    s += order == AccOrder::sequential ? " order=sequential" : order == AccOrder::pairwise ? " order=pairwise" : " order=blocked";
+    if (order == AccOrder::blocked) s += " chunk=" + std::to_string(chunk);
+  }
+  return s;
+}
+
+}  // namespace bitsim::sim::nn

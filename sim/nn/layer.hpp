@@ -1,0 +1,82 @@
+// A layer of the training engine: forward, backward, its parameters and its role roundings.
+//
+// Rounding points common to every layer (the per-layer ones are documented in its header):
+//   * forward output  -> roles[A]   (every layer's output is an activation)
+//   * input gradient  -> roles[E]   (what the layer propagates backward)
+//   * parameter gradient -> roles[G]
+//   * before each step's forward, every parameter's stored value is rounded to roles[W]; forward and
+//     backward read that rounded copy (Param::used()), the optimizer updates the stored value.
+// Arithmetic inside a layer is fp32 unless the layer says otherwise; products of matrices follow the
+// layer's GemmSetup (sim/nn/gemm_setup.hpp). Layers never allocate per element and keep their scratch
+// buffers between steps.
+#pragma once
+
+#include "sim/nn/ftensor.hpp"
+#include "sim/nn/gemm_setup.hpp"
+#include "sim/nn/role.hpp"
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace bitsim::sim::nn {
+
+// What a layer needs to know about the step it is part of.
+struct StepContext {
+  bool training = true;       // batch statistics and saved state for backward (false: inference)
+  std::uint64_t step = 0;     // global optimizer step (keys the stochastic-rounding streams)
+  std::uint64_t seed = 0;     // the run's seed
+  int threads = 1;            // results never depend on it
+  std::int64_t node = 0;      // index of the layer in the model (keys its rounding sites)
+
+  // Seed of the stochastic-rounding stream of one site of this layer at this step.
+  std::uint64_t seed_for(Role r, int slot = 0) const { return site_seed(seed, step, site_id(node, r, slot)); }
+};
+
+struct Param {
+  std::string name;     // "weight", "bias", "gamma", "beta"
+  FTensor value;        // the stored (master) values the optimizer updates
+  FTensor rounded;      // value rounded to W (only filled when W is not the identity)
+  FTensor grad;         // dL/dparam, rounded to G
+  FTensor momentum;     // optimizer state, rounded to M
+  bool w_identity = true;
+  // What forward and backward read: value rounded to the layer's W role.
+  const FTensor& used() const { return w_identity ? value : rounded; }
+};
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+  // "conv", "linear", ...: the type name of the model description.
+  virtual const char* kind() const = 0;
+  // Output shape for the given input shapes; throws KernelShapeError naming the layer when they do
+  // not fit. Called once when the model is built.
+  virtual Nchw output_shape(std::span<const Nchw> in) const = 0;
+  // Number of inputs (1, or 2 for the residual add).
+  virtual int arity() const { return 1; }
+  // y = layer(inputs), then rounded to roles[A]. Input tensors stay alive and unchanged until backward.
+  virtual void forward(const StepContext& ctx, std::span<const FTensor* const> in, FTensor& out) = 0;
+  // From dy = dL/dy, fills dx[i] (resized here) for each input whose pointer is not null, rounded to
+  // roles[E], and every parameter's grad rounded to roles[G].
+  virtual void backward(const StepContext& ctx, const FTensor& dy, std::span<FTensor* const> dx) = 0;
+  // Trainable parameters (stable order: it is the checkpoint and optimizer order).
+  virtual std::vector<Param*> params() { return {}; }
+  // Non-trainable state that is part of a checkpoint (batch-norm running statistics).
+  virtual std::vector<FTensor*> buffers() { return {}; }
+  // Multiply-accumulate count of one forward pass per sample (for throughput reports).
+  virtual double forward_macs_per_sample() const { return 0; }
+
+  // Rounds every parameter's stored value to roles[W] (called once per step before forward).
+  void round_weights(const StepContext& ctx);
+
+  std::string name;
+  RoleSet roles;
+  GemmSetup gemm;
+
+ protected:
+  // Rounds `t` with role r at slot `slot`; `what` names the tensor in errors.
+  void round(const StepContext& ctx, Role r, FTensor& t, int slot = 0) const;
+};
+
+}  // namespace bitsim::sim::nn

@@ -1,0 +1,96 @@
+#include "sim/nn/linear_layer.hpp"
+
+#include "sim/nn/panel_gemm.hpp"
+#include "sim/task_split.hpp"
+
+namespace bitsim::sim::nn {
+
+void matmul(const GemmSetup& setup, const float* a, const float* b, float* c, std::int64_t M, std::int64_t K,
+            std::int64_t N, int threads) {
+  if (!setup.is_fast()) {
+    gemm_f32(setup.config(), a, b, c, M, K, N, threads);
+    return;
+  }
+  Panels panels;
+  pack_panels(b, N, K, N, panels);
+  // Split the rows of C when there are enough of them, else the column panels.
+  if (M >= 8 * threads || panels.count < threads) {
+    detail::run_blocks((M + 7) / 8, threads, [&](std::int64_t b0, std::int64_t b1) {
+      const std::int64_t r0 = b0 * 8, r1 = std::min(M, b1 * 8);
+      gemm_panels(a + r0 * K, K, r1 - r0, panels, c + r0 * N, N, false);
+    });
+  } else {
+    detail::run_blocks(panels.count, threads,
+                       [&](std::int64_t q0, std::int64_t q1) { gemm_panels(a, K, M, panels, c, N, false, q0, q1); });
+  }
+}
+
+LinearLayer::LinearLayer(const LinearSpec& spec) : spec_(spec) {
+  if (spec.in_features < 1 || spec.out_features < 1) throw KernelShapeError("linear: features must be >= 1");
+  weight_.name = "weight";
+  weight_.value = FTensor(Nchw{spec.out_features, spec.in_features, 1, 1});
+  if (spec.bias) {
+    bias_.name = "bias";
+    bias_.value = FTensor(Nchw{1, spec.out_features, 1, 1});
+  }
+}
+
+std::vector<Param*> LinearLayer::params() {
+  if (spec_.bias) return {&weight_, &bias_};
+  return {&weight_};
+}
+
+Nchw LinearLayer::output_shape(std::span<const Nchw> in) const {
+  const std::int64_t f = in[0].c * in[0].h * in[0].w;
+  if (f != spec_.in_features)
+    throw KernelShapeError(name + ": input has " + std::to_string(f) + " features (shape " + in[0].to_string() +
+                           "), the layer expects " + std::to_string(spec_.in_features));
+  return Nchw{in[0].n, spec_.out_features, 1, 1};
+}
+
+void LinearLayer::forward(const StepContext& ctx, std::span<const FTensor* const> in, FTensor& out) {
+  const FTensor& x = *in[0];
+  input_ = &x;
+  const std::int64_t N = x.shape.n, F = spec_.in_features, O = spec_.out_features;
+  out.reshape(Nchw{N, O, 1, 1});
+  // W^T (F x O) so that y = x W^T is a plain row-major product.
+  scratch_.resize(static_cast<std::size_t>(F * O));
+  const float* w = weight_.used().ptr();
+  for (std::int64_t o = 0; o < O; ++o)
+    for (std::int64_t f = 0; f < F; ++f) scratch_[static_cast<std::size_t>(f * O + o)] = w[o * F + f];
+  matmul(gemm, x.ptr(), scratch_.data(), out.ptr(), N, F, O, ctx.threads);
+  if (spec_.bias) {
+    const float* b = bias_.used().ptr();
+    for (std::int64_t n = 0; n < N; ++n)
+      for (std::int64_t o = 0; o < O; ++o) out.data[static_cast<std::size_t>(n * O + o)] += b[o];
+  }
+  round(ctx, Role::A, out);
+}
+
+void LinearLayer::backward(const StepContext& ctx, const FTensor& dy, std::span<FTensor* const> dx) {
+  const FTensor& x = *input_;
+  const std::int64_t N = x.shape.n, F = spec_.in_features, O = spec_.out_features;
+  // dW = dy^T x: A = dy^T (O x N), B = x (N x F).
+  scratch_.resize(static_cast<std::size_t>(O * N));
+  for (std::int64_t n = 0; n < N; ++n)
+    for (std::int64_t o = 0; o < O; ++o) scratch_[static_cast<std::size_t>(o * N + n)] = dy.data[static_cast<std::size_t>(n * O + o)];
+  weight_.grad.reshape(weight_.value.shape);
+  matmul(gemm, scratch_.data(), x.ptr(), weight_.grad.ptr(), O, N, F, ctx.threads);
+  round(ctx, Role::G, weight_.grad, 0);
+  if (spec_.bias) {
+    bias_.grad.reshape(bias_.value.shape);
+    for (std::int64_t o = 0; o < O; ++o) {
+      float acc = 0.0f;
+      for (std::int64_t n = 0; n < N; ++n) acc += dy.data[static_cast<std::size_t>(n * O + o)];
+      bias_.grad.data[static_cast<std::size_t>(o)] = acc;
+    }
+    round(ctx, Role::G, bias_.grad, 1);
+  }
+  if (dx[0]) {
+    dx[0]->reshape(x.shape);
+    matmul(gemm, dy.ptr(), weight_.used().ptr(), dx[0]->ptr(), N, O, F, ctx.threads);
+    round(ctx, Role::E, *dx[0]);
+  }
+}
+
+}  // namespace bitsim::sim::nn

@@ -1,0 +1,45 @@
+// Fully connected layer: y[n][o] = sum_f x[n][f] * W[o][f] (+ bias[o]), the input flattened to
+// F = C*H*W features per sample (so no separate flatten is needed in front of it).
+//
+// Dot products (one per element, order of k spelt out, computed by the layer's GemmSetup):
+//   forward         y[n][o]  over f = 0..F-1     (sim::gemm of x and W^T)
+//   input gradient  dx[n][f] over o = 0..O-1     (dy times W)
+//   weight gradient dW[o][f] over n = 0..N-1     (dy^T times x)
+//   bias gradient   db[o]    over n = 0..N-1, fp32 additions from +0
+// Rounding points: output (+ bias, one float addition) -> A; dx -> E; dW, db -> G.
+#pragma once
+
+#include "sim/nn/layer.hpp"
+
+namespace bitsim::sim::nn {
+
+struct LinearSpec {
+  std::int64_t in_features = 0, out_features = 0;
+  bool bias = true;
+};
+
+class LinearLayer final : public Layer {
+ public:
+  explicit LinearLayer(const LinearSpec& spec);
+  const char* kind() const override { return "linear"; }
+  Nchw output_shape(std::span<const Nchw> in) const override;
+  void forward(const StepContext& ctx, std::span<const FTensor* const> in, FTensor& out) override;
+  void backward(const StepContext& ctx, const FTensor& dy, std::span<FTensor* const> dx) override;
+  std::vector<Param*> params() override;
+  double forward_macs_per_sample() const override {
+    return static_cast<double>(spec_.in_features) * static_cast<double>(spec_.out_features);
+  }
+
+ private:
+  LinearSpec spec_;
+  Param weight_, bias_;
+  const FTensor* input_ = nullptr;
+  std::vector<float> scratch_;
+};
+
+// C (M x N) = A (M x K) x B (K x N), all row-major floats, under `setup`, on `threads` threads:
+// the engine's kernel for the default setup, sim::gemm_f32 otherwise (same bits for the default).
+void matmul(const GemmSetup& setup, const float* a, const float* b, float* c, std::int64_t M, std::int64_t K,
+            std::int64_t N, int threads);
+
+}  // namespace bitsim::sim::nn

@@ -1,0 +1,287 @@
+#include "sim/nn/model.hpp"
+
+#include "formats/random_words.hpp"
+#include "sim/nn/batchnorm_layer.hpp"
+#include "sim/nn/conv_layer.hpp"
+#include "sim/nn/linear_layer.hpp"
+#include "sim/nn/simple_layers.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <map>
+#include <numbers>
+#include <set>
+#include <stdexcept>
+
+namespace bitsim::sim::nn {
+
+// ---- running -------------------------------------------------------------------------------------
+const FTensor& Model::forward(StepContext ctx, const FTensor& x) {
+  out_.resize(nodes_.size());
+  for (std::size_t j = 0; j < nodes_.size(); ++j) {
+    ctx.node = static_cast<std::int64_t>(j);
+    const FTensor* in[2] = {nullptr, nullptr};
+    for (std::size_t i = 0; i < nodes_[j].inputs.size(); ++i) {
+      const int src = nodes_[j].inputs[i];
+      in[i] = src < 0 ? &x : &out_[static_cast<std::size_t>(src)];
+    }
+    nodes_[j].layer->forward(ctx, std::span<const FTensor* const>(in, nodes_[j].inputs.size()), out_[j]);
+  }
+  return out_.back();
+}
+
+void Model::backward(StepContext ctx, const FTensor& dlogits) {
+  grad_.resize(nodes_.size());
+  std::vector<bool> started(nodes_.size(), false);
+  grad_.back() = dlogits;
+  started.back() = true;
+  for (std::size_t jj = nodes_.size(); jj-- > 0;) {
+    Node& node = nodes_[jj];
+    ctx.node = static_cast<std::int64_t>(jj);
+    if (!started[jj]) continue;  // nothing depends on this output (cannot happen in a built model)
+    if (node.consumers > 1) {
+      const RoleRounding& e = node.layer->roles[Role::E];
+      if (!e.is_identity()) e.apply(grad_[jj].span(), ctx.seed_for(Role::E, 7), (node.layer->name + " E (sum)").c_str());
+    }
+    FTensor* dx[2] = {nullptr, nullptr};
+    bool add_into[2] = {false, false};
+    for (std::size_t i = 0; i < node.inputs.size(); ++i) {
+      const int src = node.inputs[i];
+      if (src < 0) continue;
+      if (!started[static_cast<std::size_t>(src)]) {
+        dx[i] = &grad_[static_cast<std::size_t>(src)];
+      } else {
+        dx[i] = &tmp_[i];
+        add_into[i] = true;
+      }
+    }
+    node.layer->backward(ctx, grad_[jj], std::span<FTensor* const>(dx, node.inputs.size()));
+    for (std::size_t i = 0; i < node.inputs.size(); ++i) {
+      const int src = node.inputs[i];
+      if (src < 0) continue;
+      FTensor& g = grad_[static_cast<std::size_t>(src)];
+      if (add_into[i])
+        for (std::size_t e = 0; e < g.data.size(); ++e) g.data[e] += tmp_[i].data[e];
+      started[static_cast<std::size_t>(src)] = true;
+    }
+  }
+}
+
+void Model::round_weights(StepContext ctx) {
+  for (std::size_t j = 0; j < nodes_.size(); ++j) {
+    ctx.node = static_cast<std::int64_t>(j);
+    nodes_[j].layer->round_weights(ctx);
+  }
+}
+
+std::vector<std::pair<std::string, Param*>> Model::parameters() {
+  std::vector<std::pair<std::string, Param*>> r;
+  for (auto& n : nodes_)
+    for (Param* p : n.layer->params()) r.emplace_back(n.layer->name + "." + p->name, p);
+  return r;
+}
+
+std::vector<std::pair<std::string, FTensor*>> Model::buffers() {
+  std::vector<std::pair<std::string, FTensor*>> r;
+  for (auto& n : nodes_) {
+    int i = 0;
+    for (FTensor* b : n.layer->buffers()) r.emplace_back(n.layer->name + ".buffer" + std::to_string(i++), b);
+  }
+  return r;
+}
+
+std::int64_t Model::parameter_count() {
+  std::int64_t c = 0;
+  for (auto& [name, p] : parameters()) c += p->value.numel();
+  return c;
+}
+
+double Model::forward_macs_per_sample() const {
+  double m = 0;
+  for (const auto& n : nodes_) m += n.layer->forward_macs_per_sample();
+  return m;
+}
+
+std::string Model::summary() {
+  std::string s = fmt::format("{:>4}  {:<22} {:<10} {:<10} {:<18} {:>9}  {}\n", "node", "name", "kind", "inputs",
+                              "output (1 sample)", "params", "formats (roles not fp32; gemm)");
+  for (std::size_t j = 0; j < nodes_.size(); ++j) {
+    Node& n = nodes_[j];
+    std::string ins;
+    for (int i : n.inputs) {
+      if (!ins.empty()) ins += ",";
+      ins += i < 0 ? std::string("input") : std::to_string(i);
+    }
+    std::int64_t pc = 0;
+    for (Param* p : n.layer->params()) pc += p->value.numel();
+    std::string roles;
+    for (int r = 0; r < kRoleCount; ++r) {
+      const RoleRounding& rr = n.layer->roles[static_cast<Role>(r)];
+      if (!(is_fp32(rr.format()) && rr.rounding().mode == formats::Rounding::rne))
+        roles += fmt::format("{}={} ", role_name(static_cast<Role>(r)), rr.describe());
+    }
+    if (!n.layer->params().empty() || std::string(n.layer->kind()) == "gap" || std::string(n.layer->kind()) == "avgpool") {
+      if (!n.layer->gemm.is_fast()) roles += n.layer->gemm.describe();
+    }
+    const Nchw o = n.out_shape;
+    s += fmt::format("{:>4}  {:<22} {:<10} {:<10} {:<18} {:>9}  {}\n", j, n.layer->name, n.layer->kind(), ins,
+                     fmt::format("{}x{}x{}", o.c, o.h, o.w), pc, roles.empty() ? "-" : roles);
+  }
+  return s;
+}
+
+// ---- building ------------------------------------------------------------------------------------
+namespace {
+
+struct Builder {
+  Model& model;
+  std::vector<Model::Node>& nodes;
+  const std::function<void(Layer&)>& configure;
+  std::set<std::string> names;
+
+  Nchw shape_of(int node, const Nchw& input) const { return node < 0 ? input : nodes[static_cast<std::size_t>(node)].out_shape; }
+
+  static std::string prefix_of(const std::string& type) {
+    static const std::map<std::string, std::string> p = {
+        {"conv", "conv"}, {"linear", "fc"},       {"batchnorm", "bn"},     {"relu", "relu"}, {"maxpool", "pool"},
+        {"avgpool", "avgpool"}, {"gap", "gap"}, {"flatten", "flatten"}, {"residual", "block"}};
+    auto it = p.find(type);
+    if (it == p.end())
+      throw std::invalid_argument("unknown layer type '" + type +
+                                  "' (known: conv, linear, batchnorm, relu, maxpool, avgpool, gap, flatten, residual)");
+    return it->second;
+  }
+
+  int add_node(std::unique_ptr<Layer> layer, const std::string& name, std::vector<int> inputs, const Nchw& input) {
+    if (!names.insert(name).second) throw std::invalid_argument("layer name '" + name + "' is used twice");
+    layer->name = name;
+    std::vector<Nchw> in_shapes;
+    for (int i : inputs) in_shapes.push_back(shape_of(i, input));
+    Model::Node node;
+    try {
+      node.out_shape = layer->output_shape(in_shapes);
+    } catch (const std::exception& e) {
+      throw std::invalid_argument(std::string(e.what()).find(name) == std::string::npos ? name + ": " + e.what() : e.what());
+    }
+    configure(*layer);
+    for (int i : inputs)
+      if (i >= 0) ++nodes[static_cast<std::size_t>(i)].consumers;
+    node.layer = std::move(layer);
+    node.inputs = std::move(inputs);
+    nodes.push_back(std::move(node));
+    return static_cast<int>(nodes.size()) - 1;
+  }
+
+  // Appends `layers` reading `from`; returns the last node (or `from` when empty).
+  int chain(const std::vector<LayerSpec>& layers, int from, const std::string& scope, const Nchw& input,
+            std::map<std::string, int>& counters) {
+    int cur = from;
+    for (const LayerSpec& s : layers) {
+      const std::string prefix = prefix_of(s.type);
+      const std::string local = s.name.empty() ? prefix + std::to_string(++counters[prefix]) : s.name;
+      const std::string name = scope.empty() ? local : scope + "." + local;
+      const Nchw in = shape_of(cur, input);
+      auto need_out = [&]() {
+        if (!s.out || *s.out < 1) throw std::invalid_argument(name + " (" + s.type + "): `out` must be given and >= 1");
+        return *s.out;
+      };
+      if (s.type == "residual") {
+        std::map<std::string, int> inner;
+        const int pre = chain(s.pre, cur, name, input, inner);
+        const int body = chain(s.body, pre, name, input, inner);
+        if (s.shortcut_from != "input" && s.shortcut_from != "pre")
+          throw std::invalid_argument(name + ": shortcut_from must be \"input\" or \"pre\", not \"" + s.shortcut_from + "\"");
+        const int sc = chain(s.shortcut, s.shortcut_from == "pre" ? pre : cur, name, input, inner);
+        if (body == sc) throw std::invalid_argument(name + ": a residual block needs a non-empty body");
+        cur = add_node(std::make_unique<AddLayer>(), name + ".add", {body, sc}, input);
+        continue;
+      }
+      std::unique_ptr<Layer> layer;
+      if (s.type == "conv") {
+        ConvSpec c;
+        c.in_channels = in.c;
+        c.out_channels = need_out();
+        c.kernel_h = c.kernel_w = s.kernel.value_or(3);
+        c.stride = s.stride.value_or(1);
+        c.pad = s.pad.value_or(c.kernel_h / 2);
+        c.bias = s.bias.value_or(false);
+        layer = std::make_unique<ConvLayer>(c);
+      } else if (s.type == "linear") {
+        LinearSpec l;
+        l.in_features = in.c * in.h * in.w;
+        l.out_features = need_out();
+        l.bias = s.bias.value_or(true);
+        layer = std::make_unique<LinearLayer>(l);
+      } else if (s.type == "batchnorm") {
+        BatchNormSpec b;
+        b.channels = in.c;
+        b.eps = s.eps.value_or(1e-5);
+        b.momentum = s.momentum.value_or(0.1);
+        layer = std::make_unique<BatchNormLayer>(b);
+      } else if (s.type == "relu") {
+        layer = std::make_unique<ReluLayer>();
+      } else if (s.type == "flatten") {
+        layer = std::make_unique<FlattenLayer>();
+      } else if (s.type == "maxpool" || s.type == "avgpool" || s.type == "gap") {
+        PoolSpec p;
+        p.global = s.type == "gap";
+        p.kernel = s.kernel.value_or(2);
+        p.stride = s.stride.value_or(p.kernel);
+        p.pad = s.pad.value_or(0);
+        if (s.type == "maxpool") layer = std::make_unique<MaxPoolLayer>(p);
+        else layer = std::make_unique<AvgPoolLayer>(p);
+      }
+      cur = add_node(std::move(layer), name, {cur}, input);
+    }
+    return cur;
+  }
+};
+
+}  // namespace
+
+Model build_model(const ModelSpec& spec, const Nchw& input, const std::function<void(Layer&)>& configure) {
+  Model m;
+  m.input_shape_ = Nchw{1, input.c, input.h, input.w};
+  check_shape(m.input_shape_, "model input");
+  if (spec.layers.empty()) throw std::invalid_argument("model '" + spec.name + "' has no layers");
+  Builder b{m, m.nodes_, configure, {}};
+  std::map<std::string, int> counters;
+  b.chain(spec.layers, -1, "", m.input_shape_, counters);
+  m.loss_error = m.nodes_.back().layer->roles[Role::E];
+  return m;
+}
+
+void initialize(Model& model, std::uint64_t seed) {
+  std::uint64_t index = 0;
+  for (auto& node : model.nodes()) {
+    Layer& l = *node.layer;
+    const std::string kind = l.kind();
+    for (Param* p : l.params()) {
+      ++index;
+      FTensor& v = p->value;
+      if (p->name == "weight") {
+        const double fan_in = static_cast<double>(v.shape.c * v.shape.h * v.shape.w);
+        // He normal for convolutions (ReLU follows); LeCun normal (std sqrt(1 / fan_in)) for fully
+        // connected layers, whose output feeds a BN or the softmax directly: keeps the initial logits O(1).
+        const double sd = std::sqrt((kind == "conv" ? 2.0 : 1.0) / fan_in);
+        const formats::PhiloxWords rng(seed * 0x9E3779B97F4A7C15ull + index);
+        for (std::size_t i = 0; i < v.data.size(); ++i) {
+          const double u1 = (static_cast<double>(rng.word(2 * i)) + 0.5) / 4294967296.0;
+          const double u2 = (static_cast<double>(rng.word(2 * i + 1)) + 0.5) / 4294967296.0;
+          v.data[i] = static_cast<float>(sd * std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2));
+        }
+      } else {
+        std::fill(v.data.begin(), v.data.end(), p->name == "gamma" ? 1.0f : 0.0f);
+      }
+      p->momentum = FTensor(v.shape);
+    }
+    int bi = 0;
+    for (FTensor* b : l.buffers()) {
+      std::fill(b->data.begin(), b->data.end(), bi == 1 ? 1.0f : 0.0f);
+      ++bi;
+    }
+  }
+}
+
+}  // namespace bitsim::sim::nn

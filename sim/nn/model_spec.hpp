@@ -1,0 +1,46 @@
+// The declarative description of a model: a list of layer descriptions, nested for residual blocks.
+// Built-in models (model_zoo.hpp) are produced as such descriptions, and users write the same thing in
+// TOML ([[model.layers]] tables, sim/train/config.hpp); build_model() (model.hpp) turns either into a
+// graph of layers. Input channels and features are inferred from the shapes, so a description only
+// says what each layer produces.
+//
+// Layer types and their keys (unset keys take the defaults shown):
+//   conv       out, kernel = 3, stride = 1, pad = kernel / 2, bias = false
+//   linear     out, bias = true
+//   batchnorm  eps = 1e-5, momentum = 0.1
+//   relu, flatten, gap (global average pool)
+//   maxpool, avgpool   kernel = 2, stride = kernel, pad = 0
+//   residual   body = [...], shortcut = [...] (empty: identity), pre = [...] (applied to the block
+//              input first), shortcut_from = "input" | "pre" (which tensor the shortcut reads);
+//              the block's output is add(body(pre(x)), shortcut(...)).
+// Names: a layer without a `name` gets <prefix><count> with prefixes conv, fc, bn, relu, pool,
+// avgpool, gap, flatten, block, counted from 1 per prefix within its scope; layers inside a block are
+// named "<block>.<name>" (e.g. "block4.conv2"), the block's add is "<block>.add". Names must be unique.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace bitsim::sim::nn {
+
+struct LayerSpec {
+  std::string type;
+  std::string name;
+  std::optional<std::int64_t> out, kernel, stride, pad;
+  std::optional<bool> bias;
+  std::optional<double> eps, momentum;
+  std::vector<LayerSpec> body, shortcut, pre;
+  std::string shortcut_from = "input";
+};
+
+struct ModelSpec {
+  std::string name;  // "cnn", "resnet20", ... or "custom"
+  std::vector<LayerSpec> layers;
+};
+
+// One line per layer, indented for blocks: the resolved description written into the run folder.
+std::string describe_spec(const std::vector<LayerSpec>& layers, int indent = 0);
+
+}  // namespace bitsim::sim::nn

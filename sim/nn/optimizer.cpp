@@ -1,0 +1,60 @@
+#include "sim/nn/optimizer.hpp"
+
+#include <cmath>
+#include <numbers>
+
+namespace bitsim::sim::nn {
+
+void sgd_step(Model& model, const SgdConfig& c, double lr, StepContext ctx) {
+  const float mu = static_cast<float>(c.momentum), lrf = static_cast<float>(lr);
+  for (std::size_t j = 0; j < model.nodes().size(); ++j) {
+    Layer& layer = *model.nodes()[j].layer;
+    ctx.node = static_cast<std::int64_t>(j);
+    int slot = 0;
+    for (Param* p : layer.params()) {
+      const bool decays = p->name == "weight" || c.decay_bn_and_bias;
+      const float wd = decays ? static_cast<float>(c.weight_decay) : 0.0f;
+      const std::size_t n = p->value.data.size();
+      if (p->momentum.data.size() != n) p->momentum = FTensor(p->value.shape);
+      float* w = p->value.ptr();
+      float* m = p->momentum.ptr();
+      const float* g = p->grad.ptr();
+      for (std::size_t i = 0; i < n; ++i) {
+        const float gi = g[i] + wd * w[i];
+        m[i] = mu * m[i] + gi;
+      }
+      layer.roles[Role::M].apply(p->momentum.span(), ctx.seed_for(Role::M, slot), (layer.name + " M").c_str());
+      // u is formed in the gradient buffer (no longer needed after this step).
+      float* u = p->grad.ptr();
+      for (std::size_t i = 0; i < n; ++i) {
+        const float gi = g[i] + wd * w[i];
+        const float d = c.nesterov ? gi + mu * m[i] : m[i];
+        u[i] = lrf * d;
+      }
+      layer.roles[Role::U].apply(p->grad.span(), ctx.seed_for(Role::U, slot), (layer.name + " U").c_str());
+      for (std::size_t i = 0; i < n; ++i) w[i] = w[i] - u[i];
+      if (!c.master_weights)
+        layer.roles[Role::W].apply(p->value.span(), ctx.seed_for(Role::W, 8 + slot), (layer.name + " W (stored)").c_str());
+      ++slot;
+    }
+  }
+}
+
+double learning_rate(const ScheduleConfig& s, std::int64_t step, std::int64_t steps_per_epoch, std::int64_t total_steps) {
+  const double warm = s.warmup_epochs * static_cast<double>(steps_per_epoch);
+  const double t = static_cast<double>(step);
+  if (warm > 0 && t < warm) return s.lr * (t + 1) / warm;
+  if (s.type == "constant") return s.lr;
+  if (s.type == "step") {
+    double lr = s.lr;
+    for (double m : s.milestones)
+      if (t >= m * static_cast<double>(steps_per_epoch)) lr *= s.gamma;
+    return lr;
+  }
+  // cosine from the end of the warm-up to the last step
+  const double span = std::max(1.0, static_cast<double>(total_steps) - warm);
+  const double x = std::min(1.0, (t - warm) / span);
+  return s.final_lr + (s.lr - s.final_lr) * 0.5 * (1 + std::cos(std::numbers::pi * x));
+}
+
+}  // namespace bitsim::sim::nn

@@ -1,0 +1,38 @@
+// SGD with momentum (PyTorch's formulation), optional Nesterov, and L2 weight decay, with the update
+// and momentum roles of each layer (role.hpp). Per parameter element, in fp32 (no fused operations):
+//   g = grad + wd * w                    (grad already rounded to G; w the stored value)
+//   m = round_M(mu * m + g)
+//   d = nesterov ? g + mu * m : m
+//   u = round_U(lr * d)
+//   w = w - u, then round_W(w) when master_weights is false (the weights are stored in W's format,
+//       as WAGEUBN does); with master_weights (default) the stored weights stay fp32.
+// With mu = 0 the momentum buffer is still kept (m = round_M(g)), so the formula has one shape.
+#pragma once
+
+#include "sim/nn/model.hpp"
+
+namespace bitsim::sim::nn {
+
+struct SgdConfig {
+  double momentum = 0.9;
+  bool nesterov = false;
+  double weight_decay = 5e-4;
+  bool decay_bn_and_bias = true;  // weight decay on batch-norm gamma/beta and biases too (PyTorch's default)
+  bool master_weights = true;
+};
+
+// One optimizer step on every parameter of `model` with learning rate lr. ctx keys the sr streams.
+void sgd_step(Model& model, const SgdConfig& config, double lr, StepContext ctx);
+
+// Learning-rate schedule over optimizer steps (steps_per_epoch converts epochs).
+struct ScheduleConfig {
+  std::string type = "cosine";    // constant | step | cosine
+  double lr = 0.1;                // base learning rate
+  double warmup_epochs = 0;       // linear ramp from lr/warmup steps to lr over these epochs
+  std::vector<double> milestones; // step: epochs at which lr is multiplied by gamma
+  double gamma = 0.1;
+  double final_lr = 0;            // cosine: value at the last step
+};
+double learning_rate(const ScheduleConfig& s, std::int64_t step, std::int64_t steps_per_epoch, std::int64_t total_steps);
+
+}  // namespace bitsim::sim::nn

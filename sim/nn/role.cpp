@@ -1,0 +1,77 @@
+#include "sim/nn/role.hpp"
+
+#include "formats/random_words.hpp"
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+#include <vector>
+
+namespace bitsim::sim::nn {
+
+namespace {
+constexpr const char* kNames[kRoleCount] = {"W", "A", "G", "E", "U", "M", "BN_STAT", "BN_NORM"};
+
+std::uint64_t splitmix(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+}  // namespace
+
+const char* role_name(Role r) { return kNames[static_cast<int>(r)]; }
+
+std::optional<Role> parse_role(std::string_view name) {
+  for (int i = 0; i < kRoleCount; ++i)
+    if (name == kNames[i]) return static_cast<Role>(i);
+  return std::nullopt;
+}
+
+bool is_fp32(const formats::Format& f) {
+  if (!f.is<formats::FloatFormat>()) return false;
+  return f.as<formats::FloatFormat>() ==
+         formats::FloatFormat{8, 23, 127, true, formats::Special::ieee, formats::FloatOverflow::inf};
+}
+
+RoleRounding::RoleRounding() : format_(formats::parse_format("fp32")) {}
+
+RoleRounding::RoleRounding(const formats::Format& format, formats::RoundingSpec rounding, const std::string& what)
+    : format_(format), rounding_(rounding) {
+  try {
+    quantizer_ = std::make_shared<const formats::Quantizer>(format, rounding);
+  } catch (const std::exception& e) {
+    throw std::invalid_argument(what + e.what());
+  }
+  if (!quantizer_->supports_float_arrays())
+    throw std::invalid_argument(what + fmt::format("format {} has values a float cannot hold; the training engine "
+                                                   "computes in fp32, so role formats must fit in float",
+                                                   format.name()));
+  // fp32 with a deterministic rounding is the identity on floats (every float is already a value).
+  identity_ = is_fp32(format) && rounding.mode != formats::Rounding::sr;
+}
+
+std::string RoleRounding::describe() const {
+  std::string s = format_.name();
+  if (rounding_.mode == formats::Rounding::sr) return s + fmt::format(" sr(R={})", rounding_.sr_bits);
+  if (rounding_.mode != formats::Rounding::rne) s += std::string(" ") + formats::rounding_name(rounding_.mode);
+  return s;
+}
+
+void RoleRounding::apply(std::span<float> x, std::uint64_t seed, const char* what) const {
+  if (identity_ || x.empty()) return;
+  try {
+    if (rounding_.mode == formats::Rounding::sr)
+      quantizer_->quantize(std::span<const float>(x), x, formats::PhiloxWords(seed), 0);
+    else
+      quantizer_->quantize(std::span<const float>(x), x);
+  } catch (const formats::QuantizeError& e) {
+    throw formats::QuantizeError(std::string(what) + ": " + e.what());
+  }
+}
+
+std::uint64_t site_seed(std::uint64_t run_seed, std::uint64_t step, std::uint64_t site) {
+  return splitmix(splitmix(splitmix(run_seed) ^ step) ^ site);
+}
+
+}  // namespace bitsim::sim::nn

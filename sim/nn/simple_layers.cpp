@@ -1,0 +1,214 @@
+#include "sim/nn/simple_layers.hpp"
+
+#include "sim/task_split.hpp"
+
+#include <cmath>
+#include <cstring>
+
+namespace bitsim::sim::nn {
+
+// ---- relu ----------------------------------------------------------------------------------------
+void ReluLayer::forward(const StepContext& ctx, std::span<const FTensor* const> in, FTensor& out) {
+  const FTensor& x = *in[0];
+  input_ = &x;
+  out.reshape(x.shape);
+  const std::size_t n = x.data.size();
+  const float* xp = x.ptr();
+  float* yp = out.ptr();
+  for (std::size_t i = 0; i < n; ++i) yp[i] = xp[i] > 0.0f || std::isnan(xp[i]) ? xp[i] : 0.0f;
+  round(ctx, Role::A, out);
+}
+
+void ReluLayer::backward(const StepContext& ctx, const FTensor& dy, std::span<FTensor* const> dx) {
+  if (!dx[0]) return;
+  const FTensor& x = *input_;
+  dx[0]->reshape(x.shape);
+  const std::size_t n = x.data.size();
+  const float* xp = x.ptr();
+  const float* dp = dy.ptr();
+  float* op = dx[0]->ptr();
+  for (std::size_t i = 0; i < n; ++i) op[i] = std::isnan(xp[i]) ? xp[i] : xp[i] > 0.0f ? dp[i] : 0.0f;
+  round(ctx, Role::E, *dx[0]);
+}
+
+// ---- flatten -------------------------------------------------------------------------------------
+void FlattenLayer::forward(const StepContext& ctx, std::span<const FTensor* const> in, FTensor& out) {
+  in_shape_ = in[0]->shape;
+  out.shape = output_shape(std::span<const Nchw>(&in_shape_, 1));
+  out.data = in[0]->data;
+  round(ctx, Role::A, out);
+}
+
+void FlattenLayer::backward(const StepContext& ctx, const FTensor& dy, std::span<FTensor* const> dx) {
+  if (!dx[0]) return;
+  dx[0]->shape = in_shape_;
+  dx[0]->data = dy.data;
+  round(ctx, Role::E, *dx[0]);
+}
+
+// ---- add -----------------------------------------------------------------------------------------
+Nchw AddLayer::output_shape(std::span<const Nchw> in) const {
+  if (!(in[0] == in[1]))
+    throw KernelShapeError(name + ": the two inputs have shapes " + in[0].to_string() + " and " + in[1].to_string());
+  return in[0];
+}
+
+void AddLayer::forward(const StepContext& ctx, std::span<const FTensor* const> in, FTensor& out) {
+  const FTensor &a = *in[0], &b = *in[1];
+  out.reshape(a.shape);
+  const std::size_t n = a.data.size();
+  for (std::size_t i = 0; i < n; ++i) out.data[i] = a.data[i] + b.data[i];
+  round(ctx, Role::A, out);
+}
+
+void AddLayer::backward(const StepContext& ctx, const FTensor& dy, std::span<FTensor* const> dx) {
+  for (int i = 0; i < 2; ++i)
+    if (dx[static_cast<std::size_t>(i)]) {
+      *dx[static_cast<std::size_t>(i)] = dy;
+      round(ctx, Role::E, *dx[static_cast<std::size_t>(i)], i);
+    }
+}
+
+// ---- pooling -------------------------------------------------------------------------------------
+namespace {
+std::int64_t pooled(std::int64_t size, std::int64_t k, std::int64_t s, std::int64_t p) { return (size + 2 * p - k) / s + 1; }
+
+void check_pool(const PoolSpec& s, const char* what) {
+  if (s.global) return;
+  if (s.kernel < 1 || s.stride < 1 || s.pad < 0 || s.pad >= s.kernel)
+    throw KernelShapeError(std::string(what) + ": kernel and stride must be >= 1 and 0 <= pad < kernel");
+}
+}  // namespace
+
+MaxPoolLayer::MaxPoolLayer(const PoolSpec& spec) : spec_(spec) { check_pool(spec, "maxpool"); }
+
+Nchw MaxPoolLayer::output_shape(std::span<const Nchw> in) const {
+  const Nchw& x = in[0];
+  if (x.h + 2 * spec_.pad < spec_.kernel || x.w + 2 * spec_.pad < spec_.kernel)
+    throw KernelShapeError(name + ": input " + x.to_string() + " is smaller than the window");
+  return Nchw{x.n, x.c, pooled(x.h, spec_.kernel, spec_.stride, spec_.pad), pooled(x.w, spec_.kernel, spec_.stride, spec_.pad)};
+}
+
+void MaxPoolLayer::forward(const StepContext& ctx, std::span<const FTensor* const> in, FTensor& out) {
+  const FTensor& x = *in[0];
+  in_shape_ = x.shape;
+  const Nchw ys = output_shape(std::span<const Nchw>(&x.shape, 1));
+  out.reshape(ys);
+  argmax_.resize(static_cast<std::size_t>(ys.numel()));
+  const std::int64_t H = x.shape.h, W = x.shape.w, OH = ys.h, OW = ys.w, k = spec_.kernel, s = spec_.stride, p = spec_.pad;
+  const std::int64_t planes = ys.n * ys.c;
+  detail::run_blocks(planes, ctx.threads, [&](std::int64_t b0, std::int64_t b1) {
+    for (std::int64_t pl = b0; pl < b1; ++pl) {
+      const float* xp = x.ptr() + pl * H * W;
+      for (std::int64_t oh = 0; oh < OH; ++oh)
+        for (std::int64_t ow = 0; ow < OW; ++ow) {
+          std::int32_t best = -1;
+          float bv = 0;
+          for (std::int64_t kh = 0; kh < k; ++kh) {
+            const std::int64_t ih = oh * s - p + kh;
+            if (ih < 0 || ih >= H) continue;
+            for (std::int64_t kw = 0; kw < k; ++kw) {
+              const std::int64_t iw = ow * s - p + kw;
+              if (iw < 0 || iw >= W) continue;
+              const float v = xp[ih * W + iw];
+              if (best >= 0 && std::isnan(bv)) continue;  // the first NaN wins
+              if (best < 0 || std::isnan(v) || v > bv) {
+                best = static_cast<std::int32_t>(ih * W + iw);
+                bv = v;
+              }
+            }
+          }
+          const std::int64_t e = (pl * OH + oh) * OW + ow;
+          out.data[static_cast<std::size_t>(e)] = bv;
+          argmax_[static_cast<std::size_t>(e)] = best;
+        }
+    }
+  });
+  round(ctx, Role::A, out);
+}
+
+void MaxPoolLayer::backward(const StepContext& ctx, const FTensor& dy, std::span<FTensor* const> dx) {
+  if (!dx[0]) return;
+  FTensor& g = *dx[0];
+  g.reshape(in_shape_);
+  std::fill(g.data.begin(), g.data.end(), 0.0f);
+  const std::int64_t HW = in_shape_.h * in_shape_.w, OHW = dy.shape.h * dy.shape.w;
+  const std::int64_t planes = dy.shape.n * dy.shape.c;
+  detail::run_blocks(planes, ctx.threads, [&](std::int64_t b0, std::int64_t b1) {
+    for (std::int64_t pl = b0; pl < b1; ++pl)
+      for (std::int64_t e = 0; e < OHW; ++e) {
+        const std::size_t o = static_cast<std::size_t>(pl * OHW + e);
+        g.data[static_cast<std::size_t>(pl * HW + argmax_[o])] += dy.data[o];
+      }
+  });
+  round(ctx, Role::E, g);
+}
+
+AvgPoolLayer::AvgPoolLayer(const PoolSpec& spec) : spec_(spec) { check_pool(spec, "avgpool"); }
+
+AvgPoolLayer::Window AvgPoolLayer::window(const Nchw& x) const {
+  if (spec_.global) return Window{x.h, x.w, 1, 0};
+  return Window{spec_.kernel, spec_.kernel, spec_.stride, spec_.pad};
+}
+
+Nchw AvgPoolLayer::output_shape(std::span<const Nchw> in) const {
+  const Nchw& x = in[0];
+  const Window w = window(x);
+  if (x.h + 2 * w.pad < w.kh || x.w + 2 * w.pad < w.kw)
+    throw KernelShapeError(name + ": input " + x.to_string() + " is smaller than the window");
+  return Nchw{x.n, x.c, pooled(x.h, w.kh, w.stride, w.pad), pooled(x.w, w.kw, w.stride, w.pad)};
+}
+
+void AvgPoolLayer::forward(const StepContext& ctx, std::span<const FTensor* const> in, FTensor& out) {
+  const FTensor& x = *in[0];
+  in_shape_ = x.shape;
+  const Window wd = window(x.shape);
+  const Nchw ys = output_shape(std::span<const Nchw>(&x.shape, 1));
+  out.reshape(ys);
+  const float wt = static_cast<float>(1.0 / static_cast<double>(wd.kh * wd.kw));
+  const std::int64_t H = x.shape.h, W = x.shape.w, OH = ys.h, OW = ys.w;
+  detail::run_blocks(ys.n * ys.c, ctx.threads, [&](std::int64_t b0, std::int64_t b1) {
+    for (std::int64_t pl = b0; pl < b1; ++pl) {
+      const float* xp = x.ptr() + pl * H * W;
+      for (std::int64_t oh = 0; oh < OH; ++oh)
+        for (std::int64_t ow = 0; ow < OW; ++ow) {
+          float s = 0.0f;
+          for (std::int64_t kh = 0; kh < wd.kh; ++kh)
+            for (std::int64_t kw = 0; kw < wd.kw; ++kw) {
+              const std::int64_t ih = oh * wd.stride - wd.pad + kh, iw = ow * wd.stride - wd.pad + kw;
+              const float v = ih >= 0 && ih < H && iw >= 0 && iw < W ? xp[ih * W + iw] : 0.0f;
+              s = std::fma(v, wt, s);
+            }
+          out.data[static_cast<std::size_t>((pl * OH + oh) * OW + ow)] = s;
+        }
+    }
+  });
+  round(ctx, Role::A, out);
+}
+
+void AvgPoolLayer::backward(const StepContext& ctx, const FTensor& dy, std::span<FTensor* const> dx) {
+  if (!dx[0]) return;
+  FTensor& g = *dx[0];
+  g.reshape(in_shape_);
+  std::fill(g.data.begin(), g.data.end(), 0.0f);
+  const Window wd = window(in_shape_);
+  const float wt = static_cast<float>(1.0 / static_cast<double>(wd.kh * wd.kw));
+  const std::int64_t H = in_shape_.h, W = in_shape_.w, OH = dy.shape.h, OW = dy.shape.w;
+  detail::run_blocks(dy.shape.n * dy.shape.c, ctx.threads, [&](std::int64_t b0, std::int64_t b1) {
+    for (std::int64_t pl = b0; pl < b1; ++pl) {
+      float* gp = g.ptr() + pl * H * W;
+      for (std::int64_t oh = 0; oh < OH; ++oh)
+        for (std::int64_t ow = 0; ow < OW; ++ow) {
+          const float d = dy.data[static_cast<std::size_t>((pl * OH + oh) * OW + ow)];
+          for (std::int64_t kh = 0; kh < wd.kh; ++kh)
+            for (std::int64_t kw = 0; kw < wd.kw; ++kw) {
+              const std::int64_t ih = oh * wd.stride - wd.pad + kh, iw = ow * wd.stride - wd.pad + kw;
+              if (ih >= 0 && ih < H && iw >= 0 && iw < W) gp[ih * W + iw] = std::fma(d, wt, gp[ih * W + iw]);
+            }
+        }
+    }
+  });
+  round(ctx, Role::E, g);
+}
+
+}  // namespace bitsim::sim::nn

@@ -1,0 +1,44 @@
+// Checkpoints: everything a run needs to continue bit-identically (stored weights, momentum buffers,
+// batch-norm running statistics, the optimizer step, the data stream's epoch and position, the current
+// epoch's running sums, and the metrics rows written so far), plus the resolved config it was made with.
+//
+// File layout (little-endian): "BITSIMCK", u32 version, then length-prefixed sections, then a 64-bit
+// FNV-1a checksum of everything before it. Writing goes to "<path>.tmp", is flushed and fsync'ed, then
+// renamed over <path>: a run killed at any moment leaves either the previous checkpoint or the new one,
+// never a torn file. Reading verifies magic, version, checksum, and that every tensor's name and size
+// match the model; any mismatch is a CheckpointError naming the file and what differs.
+#pragma once
+
+#include "sim/nn/model.hpp"
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace bitsim::sim::train {
+
+class CheckpointError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct RunState {
+  std::uint64_t step = 0;           // optimizer steps done
+  std::uint64_t data_epoch = 0;     // BatchStream::State
+  std::int64_t data_position = 0;
+  double epoch_loss_sum = 0;        // running sums of the current epoch
+  std::int64_t epoch_correct = 0, epoch_samples = 0, epoch_steps = 0;
+  double elapsed_seconds = 0;       // training time before this checkpoint
+  std::string metrics_csv;          // metrics rows written so far (header included)
+};
+
+void save_checkpoint(const std::string& path, const std::string& resolved_config, nn::Model& model, const RunState& state);
+// Loads into `model` (which must have been built from the same config) and returns the run state.
+// Throws CheckpointError, also when the checkpoint's config differs from `resolved_config`.
+RunState load_checkpoint(const std::string& path, const std::string& resolved_config, nn::Model& model);
+
+// Writes `text` to `path` atomically (temp file, fsync, rename). Throws std::runtime_error naming the
+// file on any failure, leaving the previous file in place.
+void write_file_atomically(const std::string& path, const std::string& text);
+
+}  // namespace bitsim::sim::train

@@ -1,0 +1,457 @@
+#include "sim/train/config.hpp"
+
+#include "formats/format.hpp"
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <set>
+#include <sstream>
+
+namespace bitsim::sim::train {
+
+namespace {
+
+// One TOML table being read: remembers which keys were read, so the rest can be reported as unknown.
+class Section {
+ public:
+  Section(const toml::table* t, std::string path, const std::string& file) : t_(t), path_(std::move(path)), file_(file) {}
+
+  const toml::node* get(const std::string& key) {
+    used_.insert(key);
+    return t_ ? t_->get(key) : nullptr;
+  }
+  std::string key_path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+
+  [[noreturn]] void fail(const toml::node* n, const std::string& key, const std::string& msg) const {
+    const auto line = n ? n->source().begin.line : (t_ ? t_->source().begin.line : 0);
+    throw ConfigError(fmt::format("{}:{}: key '{}': {}", file_, line, key_path(key), msg));
+  }
+
+  std::int64_t integer(const std::string& key, std::int64_t def, std::int64_t lo, std::int64_t hi) {
+    const toml::node* n = get(key);
+    if (!n) return def;
+    const auto v = n->value<std::int64_t>();
+    if (!n->is_integer() || !v) fail(n, key, "must be an integer");
+    if (*v < lo || *v > hi) fail(n, key, fmt::format("{} is out of range [{}, {}]", *v, lo, hi));
+    return *v;
+  }
+  double real(const std::string& key, double def, double lo, double hi) {
+    const toml::node* n = get(key);
+    if (!n) return def;
+    if (!n->is_number()) fail(n, key, "must be a number");
+    const double v = *n->value<double>();
+    if (!std::isfinite(v) || v < lo || v > hi) fail(n, key, fmt::format("{} is out of range [{}, {}]", v, lo, hi));
+    return v;
+  }
+  bool boolean(const std::string& key, bool def) {
+    const toml::node* n = get(key);
+    if (!n) return def;
+    if (!n->is_boolean()) fail(n, key, "must be true or false");
+    return *n->value<bool>();
+  }
+  std::string string(const std::string& key, const std::string& def, const std::vector<std::string>& allowed = {}) {
+    const toml::node* n = get(key);
+    if (!n) return def;
+    if (!n->is_string()) fail(n, key, "must be a string");
+    std::string v = *n->value<std::string>();
+    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
+      std::string list;
+      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+      fail(n, key, fmt::format("'{}' is not one of: {}", v, list));
+    }
+    return v;
+  }
+  Section table(const std::string& key) {
+    const toml::node* n = get(key);
+    if (n && !n->is_table()) fail(n, key, "must be a table");
+    return Section(n ? n->as_table() : nullptr, key_path(key), file_);
+  }
+  // Reports the first key that was not read.
+  void finish() const {
+    if (!t_) return;
+    for (auto&& [k, v] : *t_)
+      if (!used_.count(std::string(k.str())))
+        throw ConfigError(fmt::format("{}:{}: unknown key '{}'", file_, v.source().begin.line, key_path(std::string(k.str()))));
+  }
+  const toml::table* raw() const { return t_; }
+  const std::string& file() const { return file_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  const toml::table* t_;
+  std::string path_;
+  const std::string& file_;
+  std::set<std::string> used_;
+};
+
+formats::Format format_from(Section& s, const toml::node* n, const std::string& key) {
+  if (!n->is_string()) s.fail(n, key, "must be a format string (e.g. \"fp8_e4m3\")");
+  try {
+    return formats::parse_format(*n->value<std::string>());
+  } catch (const std::exception& e) {
+    s.fail(n, key, e.what());
+  }
+}
+
+nn::RoleRounding role_from(Section& s, const toml::node* n, const std::string& key) {
+  formats::Format f;
+  formats::RoundingSpec r;
+  if (n->is_table()) {
+    Section t(n->as_table(), s.key_path(key), s.file());
+    const toml::node* fn = t.get("format");
+    if (!fn) s.fail(n, key, "needs a `format`");
+    f = format_from(t, fn, "format");
+    const std::string mode = t.string("rounding", "rne", {"rne", "rna", "rtz", "rup", "rdn", "sr"});
+    r.mode = *formats::parse_rounding(mode);
+    r.sr_bits = static_cast<int>(t.integer("sr_bits", 32, 1, 32));
+    t.finish();
+  } else {
+    f = format_from(s, n, key);
+  }
+  try {
+    return nn::RoleRounding(f, r);
+  } catch (const std::exception& e) {
+    s.fail(n, key, e.what());
+  }
+}
+
+void read_level(Section& s, FormatLevel& level) {
+  for (int r = 0; r < nn::kRoleCount; ++r) {
+    const std::string key = nn::role_name(static_cast<nn::Role>(r));
+    if (const toml::node* n = s.get(key)) level.roles[static_cast<std::size_t>(r)] = role_from(s, n, key);
+  }
+  for (const char* key : {"acc", "product"}) {
+    if (const toml::node* n = s.get(key)) {
+      std::optional<formats::Format> f;
+      if (!(n->is_string() && *n->value<std::string>() == "exact")) f = format_from(s, n, key);
+      if (f && f->is_graham()) s.fail(n, key, "Graham formats cannot be accumulators or products");
+      (std::string(key) == "acc" ? level.acc : level.product) = f;
+    }
+  }
+  if (s.get("order")) {
+    const std::string o = s.string("order", "sequential", {"sequential", "pairwise", "blocked"});
+    level.order = o == "sequential" ? AccOrder::sequential : o == "pairwise" ? AccOrder::pairwise : AccOrder::blocked;
+  }
+  if (s.get("chunk")) level.chunk = s.integer("chunk", 1, 1, std::int64_t{1} << 40);
+}
+
+std::vector<nn::LayerSpec> read_layers(const toml::node* n, Section& owner, const std::string& key);
+
+nn::LayerSpec read_layer(const toml::table& t, const std::string& path, const std::string& file) {
+  Section s(&t, path, file);
+  nn::LayerSpec l;
+  l.type = s.string("type", "", {"conv", "linear", "batchnorm", "relu", "maxpool", "avgpool", "gap", "flatten", "residual"});
+  if (l.type.empty()) s.fail(nullptr, "type", "every layer needs a `type`");
+  l.name = s.string("name", "");
+  if (s.get("out")) l.out = s.integer("out", 1, 1, std::int64_t{1} << 24);
+  if (s.get("kernel")) l.kernel = s.integer("kernel", 1, 1, 64);
+  if (s.get("stride")) l.stride = s.integer("stride", 1, 1, 64);
+  if (s.get("pad")) l.pad = s.integer("pad", 0, 0, 64);
+  if (s.get("bias")) l.bias = s.boolean("bias", false);
+  if (s.get("eps")) l.eps = s.real("eps", 1e-5, 1e-30, 1);
+  if (s.get("momentum")) l.momentum = s.real("momentum", 0.1, 0, 1);
+  if (l.type == "residual") {
+    l.body = read_layers(s.get("body"), s, "body");
+    l.shortcut = read_layers(s.get("shortcut"), s, "shortcut");
+    l.pre = read_layers(s.get("pre"), s, "pre");
+    l.shortcut_from = s.string("shortcut_from", "input", {"input", "pre"});
+  }
+  s.finish();
+  return l;
+}
+
+std::vector<nn::LayerSpec> read_layers(const toml::node* n, Section& owner, const std::string& key) {
+  std::vector<nn::LayerSpec> out;
+  if (!n) return out;
+  const toml::array* a = n->as_array();
+  if (!a) owner.fail(n, key, "must be an array of tables ([[...]] or [{...}, ...])");
+  for (std::size_t i = 0; i < a->size(); ++i) {
+    const toml::node& e = *a->get(i);
+    if (!e.is_table()) owner.fail(&e, key, fmt::format("element {} is not a table", i));
+    out.push_back(read_layer(*e.as_table(), fmt::format("{}[{}]", owner.key_path(key), i), owner.file()));
+  }
+  return out;
+}
+
+// key.path=value into the table; value parsed as TOML, else taken as a string.
+void apply_set(toml::table& root, const std::string& set) {
+  const auto eq = set.find('=');
+  if (eq == std::string::npos || eq == 0) throw ConfigError("--set '" + set + "': expected key.path=value");
+  const std::string path = set.substr(0, eq), value = set.substr(eq + 1);
+  std::vector<std::string> keys;
+  std::stringstream ss(path);
+  for (std::string k; std::getline(ss, k, '.');) {
+    if (k.empty()) throw ConfigError("--set '" + set + "': empty key in '" + path + "'");
+    keys.push_back(k);
+  }
+  toml::table* t = &root;
+  for (std::size_t i = 0; i + 1 < keys.size(); ++i) {
+    toml::node* n = t->get(keys[i]);
+    if (!n) {
+      t->insert_or_assign(keys[i], toml::table{});
+      n = t->get(keys[i]);
+    }
+    if (!n->is_table()) throw ConfigError("--set '" + set + "': '" + keys[i] + "' is not a table");
+    t = n->as_table();
+  }
+  try {
+    toml::table parsed = toml::parse("v = " + value);
+    t->insert_or_assign(keys.back(), *parsed.get("v"));
+  } catch (const toml::parse_error&) {
+    t->insert_or_assign(keys.back(), value);
+  }
+}
+
+TrainConfig read(const toml::table& root, const std::string& file) {
+  TrainConfig c;
+  c.source = file;
+  Section top(&root, "", file);
+  c.name = top.string("name", "run");
+  c.seed = static_cast<std::uint64_t>(top.integer("seed", 1, 0, std::numeric_limits<std::int64_t>::max()));
+  c.threads = static_cast<int>(top.integer("threads", 0, 0, 1024));
+
+  Section model = top.table("model");
+  std::vector<std::string> models = {"mlp", "cnn", "resnet20", "preact_resnet20", "custom"};
+  c.model = model.string("name", "cnn", models);
+  c.width = model.integer("width", 0, 0, 1 << 20);
+  c.layers = read_layers(model.get("layers"), model, "layers");
+  if (c.model == "custom" && c.layers.empty()) model.fail(nullptr, "layers", "model 'custom' needs [[model.layers]]");
+  if (c.model != "custom" && !c.layers.empty())
+    model.fail(model.get("layers"), "layers", "give either a built-in `name` or name = \"custom\" with layers");
+  model.finish();
+
+  Section data = top.table("data");
+  c.dataset = data.string("dataset", "fashion-mnist", {"fashion-mnist", "cifar10"});
+  c.data_dir = data.string("dir", "");
+  c.batch = data.integer("batch", 128, 2, 1 << 20);
+  c.test_batch = data.integer("test_batch", 1000, 1, 1 << 20);
+  c.crop_pad = data.integer("crop_pad", 0, 0, 64);
+  c.flip = data.boolean("flip", false);
+  c.normalize = data.boolean("normalize", true);
+  c.limit_train = data.integer("limit_train", 0, 0, std::int64_t{1} << 40);
+  c.limit_test = data.integer("limit_test", 0, 0, std::int64_t{1} << 40);
+  data.finish();
+
+  Section tr = top.table("train");
+  c.epochs = tr.integer("epochs", 10, 1, 100000);
+  c.stop_after_steps = tr.integer("stop_after_steps", 0, 0, std::int64_t{1} << 50);
+  c.checkpoint_every_steps = tr.integer("checkpoint_every_steps", 0, 0, std::int64_t{1} << 50);
+  c.drop_last = tr.boolean("drop_last", true);
+  tr.finish();
+
+  Section opt = top.table("optimizer");
+  c.schedule.lr = opt.real("lr", 0.1, 0, 1e6);
+  c.sgd.momentum = opt.real("momentum", 0.9, 0, 1);
+  c.sgd.nesterov = opt.boolean("nesterov", false);
+  c.sgd.weight_decay = opt.real("weight_decay", 5e-4, 0, 1e3);
+  c.sgd.decay_bn_and_bias = opt.boolean("decay_bn_and_bias", true);
+  c.sgd.master_weights = opt.boolean("master_weights", true);
+  opt.finish();
+
+  Section sch = top.table("schedule");
+  c.schedule.type = sch.string("type", "cosine", {"constant", "step", "cosine"});
+  c.schedule.warmup_epochs = sch.real("warmup_epochs", 0, 0, 1e6);
+  c.schedule.gamma = sch.real("gamma", 0.1, 0, 1e6);
+  c.schedule.final_lr = sch.real("final_lr", 0, 0, 1e6);
+  if (const toml::node* n = sch.get("milestones")) {
+    const toml::array* a = n->as_array();
+    if (!a) sch.fail(n, "milestones", "must be an array of epochs");
+    for (const auto& e : *a) {
+      if (!e.is_number()) sch.fail(&e, "milestones", "must hold numbers");
+      c.schedule.milestones.push_back(*e.value<double>());
+    }
+  }
+  sch.finish();
+
+  Section fm = top.table("formats");
+  read_level(fm, c.formats);
+  if (const toml::node* n = fm.get("override")) {
+    const toml::array* a = n->as_array();
+    if (!a) fm.fail(n, "override", "must be an array of tables ([[formats.override]])");
+    for (std::size_t i = 0; i < a->size(); ++i) {
+      const toml::node& e = *a->get(i);
+      if (!e.is_table()) fm.fail(&e, "override", fmt::format("element {} is not a table", i));
+      Section o(e.as_table(), fmt::format("formats.override[{}]", i), file);
+      FormatOverride fo;
+      const toml::node* ln = o.get("layers");
+      if (!ln) o.fail(&e, "layers", "each override needs `layers` (a name pattern or a list of them)");
+      if (ln->is_string()) fo.layers.push_back(*ln->value<std::string>());
+      else if (const toml::array* la = ln->as_array()) {
+        for (const auto& x : *la) {
+          if (!x.is_string()) o.fail(&x, "layers", "must hold strings");
+          fo.layers.push_back(*x.value<std::string>());
+        }
+      } else o.fail(ln, "layers", "must be a string or an array of strings");
+      read_level(o, fo.level);
+      o.finish();
+      c.overrides.push_back(std::move(fo));
+    }
+  }
+  fm.finish();
+
+  Section run = top.table("run");
+  c.run_dir = run.string("dir", "");
+  run.finish();
+  top.finish();
+  if (c.run_dir.empty()) c.run_dir = "runs/" + c.name;
+  return c;
+}
+
+void merge(FormatLevel& into, const FormatLevel& from) {
+  for (std::size_t r = 0; r < into.roles.size(); ++r)
+    if (from.roles[r]) into.roles[r] = from.roles[r];
+  if (from.acc) into.acc = from.acc;
+  if (from.product) into.product = from.product;
+  if (from.order) into.order = from.order;
+  if (from.chunk) into.chunk = from.chunk;
+}
+
+std::string quote(const std::string& s) {
+  std::string o = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') o += '\\';
+    o += ch;
+  }
+  return o + "\"";
+}
+
+std::string role_toml(const nn::RoleRounding& r) {
+  if (r.rounding().mode == formats::Rounding::rne) return quote(r.format().name());
+  std::string s = "{ format = " + quote(r.format().name()) + ", rounding = \"" + formats::rounding_name(r.rounding().mode) + "\"";
+  if (r.rounding().mode == formats::Rounding::sr) s += ", sr_bits = " + std::to_string(r.rounding().sr_bits);
+  return s + " }";
+}
+
+std::string level_toml(const FormatLevel& l) {
+  std::string s;
+  for (int r = 0; r < nn::kRoleCount; ++r)
+    if (l.roles[static_cast<std::size_t>(r)])
+      s += fmt::format("{} = {}\n", nn::role_name(static_cast<nn::Role>(r)), role_toml(*l.roles[static_cast<std::size_t>(r)]));
+  if (l.acc) s += fmt::format("acc = {}\n", quote(*l.acc ? (*l.acc)->name() : "exact"));
+  if (l.product) s += fmt::format("product = {}\n", quote(*l.product ? (*l.product)->name() : "exact"));
+  if (l.order)
+    s += fmt::format("order = \"{}\"\n", *l.order == AccOrder::sequential ? "sequential" : *l.order == AccOrder::pairwise ? "pairwise" : "blocked");
+  if (l.chunk) s += fmt::format("chunk = {}\n", *l.chunk);
+  return s;
+}
+
+std::string layers_toml(const std::vector<nn::LayerSpec>& layers) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    const nn::LayerSpec& l = layers[i];
+    s += i ? ", " : "";
+    s += "{ type = " + quote(l.type);
+    if (!l.name.empty()) s += ", name = " + quote(l.name);
+    if (l.out) s += fmt::format(", out = {}", *l.out);
+    if (l.kernel) s += fmt::format(", kernel = {}", *l.kernel);
+    if (l.stride) s += fmt::format(", stride = {}", *l.stride);
+    if (l.pad) s += fmt::format(", pad = {}", *l.pad);
+    if (l.bias) s += fmt::format(", bias = {}", *l.bias);
+    if (l.eps) s += fmt::format(", eps = {}", *l.eps);
+    if (l.momentum) s += fmt::format(", momentum = {}", *l.momentum);
+    if (l.type == "residual") {
+      s += ", body = " + layers_toml(l.body);
+      if (!l.shortcut.empty()) s += ", shortcut = " + layers_toml(l.shortcut);
+      if (!l.pre.empty()) s += ", pre = " + layers_toml(l.pre);
+      s += ", shortcut_from = " + quote(l.shortcut_from);
+    }
+    s += " }";
+  }
+  return s + "]";
+}
+
+}  // namespace
+
+TrainConfig parse_config(const std::string& text, const std::string& source_name, const std::vector<std::string>& sets) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source_name);
+  } catch (const toml::parse_error& e) {
+    throw ConfigError(fmt::format("{}:{}: {}", source_name, e.source().begin.line, e.description()));
+  }
+  for (const auto& s : sets) apply_set(root, s);
+  return read(root, source_name);
+}
+
+TrainConfig load_config(const std::string& path, const std::vector<std::string>& sets) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(path + ": cannot open the config file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), path, sets);
+}
+
+std::string to_toml(const TrainConfig& c) {
+  std::string s;
+  s += fmt::format("name = {}\nseed = {}\nthreads = {}\n\n", quote(c.name), c.seed, c.threads);
+  s += fmt::format("[model]\nname = {}\nwidth = {}\n", quote(c.model), c.width);
+  if (!c.layers.empty()) s += "layers = " + layers_toml(c.layers) + "\n";
+  s += fmt::format("\n[data]\ndataset = {}\ndir = {}\nbatch = {}\ntest_batch = {}\ncrop_pad = {}\nflip = {}\nnormalize = {}\n"
+                   "limit_train = {}\nlimit_test = {}\n",
+                   quote(c.dataset), quote(c.data_dir), c.batch, c.test_batch, c.crop_pad, c.flip, c.normalize,
+                   c.limit_train, c.limit_test);
+  s += fmt::format("\n[train]\nepochs = {}\nstop_after_steps = {}\ncheckpoint_every_steps = {}\ndrop_last = {}\n", c.epochs,
+                   c.stop_after_steps, c.checkpoint_every_steps, c.drop_last);
+  s += fmt::format("\n[optimizer]\nlr = {}\nmomentum = {}\nnesterov = {}\nweight_decay = {}\ndecay_bn_and_bias = {}\n"
+                   "master_weights = {}\n",
+                   c.schedule.lr, c.sgd.momentum, c.sgd.nesterov, c.sgd.weight_decay, c.sgd.decay_bn_and_bias,
+                   c.sgd.master_weights);
+  std::string ms;
+  for (double m : c.schedule.milestones) ms += (ms.empty() ? "" : ", ") + fmt::format("{}", m);
+  s += fmt::format("\n[schedule]\ntype = {}\nwarmup_epochs = {}\nmilestones = [{}]\ngamma = {}\nfinal_lr = {}\n",
+                   quote(c.schedule.type), c.schedule.warmup_epochs, ms, c.schedule.gamma, c.schedule.final_lr);
+  s += "\n[formats]\n" + level_toml(c.formats);
+  for (const auto& o : c.overrides) {
+    std::string ls;
+    for (const auto& p : o.layers) ls += (ls.empty() ? "" : ", ") + quote(p);
+    s += "\n[[formats.override]]\nlayers = [" + ls + "]\n" + level_toml(o.level);
+  }
+  s += fmt::format("\n[run]\ndir = {}\n", quote(c.run_dir));
+  return s;
+}
+
+bool name_matches(const std::string& pattern, const std::string& name) {
+  // Iterative glob with backtracking on the last '*'.
+  std::size_t p = 0, n = 0, star = std::string::npos, mark = 0;
+  while (n < name.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = n;
+    } else if (p < pattern.size() && pattern[p] == name[n]) {
+      ++p;
+      ++n;
+    } else if (star != std::string::npos) {
+      p = star + 1;
+      n = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+void configure_layer(const TrainConfig& c, nn::Layer& layer) {
+  FormatLevel l = c.formats;
+  for (const auto& o : c.overrides)
+    for (const auto& pat : o.layers)
+      if (name_matches(pat, layer.name)) {
+        merge(l, o.level);
+        break;
+      }
+  for (std::size_t r = 0; r < l.roles.size(); ++r)
+    if (l.roles[r]) layer.roles.by_role[r] = *l.roles[r];
+  if (l.acc) layer.gemm.acc = *l.acc;
+  if (l.product) layer.gemm.product = *l.product;
+  if (l.order) layer.gemm.order = *l.order;
+  if (l.chunk) layer.gemm.chunk = *l.chunk;
+  if (layer.gemm.order == AccOrder::blocked && layer.gemm.chunk < 1)
+    throw ConfigError(c.source + ": layer " + layer.name + ": order = \"blocked\" needs `chunk`");
+}
+
+}  // namespace bitsim::sim::train

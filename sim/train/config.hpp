@@ -1,0 +1,94 @@
+// A training experiment as data: the TOML file read by `bitsim train` (docs/training.md lists every
+// key). Loading checks every key: an unknown key, a value of the wrong type or out of range is an error
+// naming the file, the line and the key. `--set key=value` overrides are applied to the parsed TOML
+// before it is read (value parsed as TOML, or taken as a string when it is not TOML).
+#pragma once
+
+#include "sim/nn/gemm_setup.hpp"
+#include "sim/nn/layer.hpp"
+#include "sim/nn/model_spec.hpp"
+#include "sim/nn/optimizer.hpp"
+#include "sim/nn/role.hpp"
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace bitsim::sim::train {
+
+// A bad configuration: the message names the file, line and key.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Role formats and GEMM setup given at one level ([formats] or one [[formats.override]]); unset
+// entries inherit from the level below (override -> [formats] -> fp32).
+struct FormatLevel {
+  std::array<std::optional<nn::RoleRounding>, nn::kRoleCount> roles;
+  std::optional<std::optional<formats::Format>> acc;      // inner empty: exact accumulation
+  std::optional<std::optional<formats::Format>> product;  // inner empty: exact products
+  std::optional<AccOrder> order;
+  std::optional<std::int64_t> chunk;
+};
+
+struct FormatOverride {
+  std::vector<std::string> layers;  // layer-name patterns ('*' matches any run of characters)
+  FormatLevel level;
+};
+
+struct TrainConfig {
+  std::string source;  // the file it was read from
+  std::string name = "run";
+  std::uint64_t seed = 1;
+  int threads = 0;  // 0: all hardware threads
+
+  // [model]
+  std::string model = "cnn";  // a built-in name, or "custom" with `layers`
+  std::int64_t width = 0;
+  std::vector<nn::LayerSpec> layers;
+
+  // [data]
+  std::string dataset = "fashion-mnist";  // fashion-mnist | cifar10
+  std::string data_dir;                   // empty: the dataset's default directory
+  std::int64_t batch = 128, test_batch = 1000;
+  std::int64_t crop_pad = 0;
+  bool flip = false;
+  bool normalize = true;
+  std::int64_t limit_train = 0, limit_test = 0;  // 0: all samples (smaller for smoke runs)
+
+  // [train]
+  std::int64_t epochs = 10;
+  std::int64_t stop_after_steps = 0;       // > 0: stop (with a checkpoint) after this many steps
+  std::int64_t checkpoint_every_steps = 0; // 0: at the end of every epoch only
+  bool drop_last = true;
+
+  nn::SgdConfig sgd;            // [optimizer]
+  nn::ScheduleConfig schedule;  // [schedule] (+ optimizer.lr)
+
+  FormatLevel formats;                  // [formats]
+  std::vector<FormatOverride> overrides;  // [[formats.override]]
+
+  std::string run_dir;  // [run] dir; empty: runs/<name>
+};
+
+// Reads a config file with `sets` ("key.path=value") applied. Throws ConfigError.
+TrainConfig load_config(const std::string& path, const std::vector<std::string>& sets = {});
+// Parses TOML text as if read from `source_name` (tests).
+TrainConfig parse_config(const std::string& text, const std::string& source_name, const std::vector<std::string>& sets = {});
+
+// The fully resolved configuration as TOML (every key, defaults filled in): written to the run folder
+// and loadable again. Resuming requires the checkpoint's resolved config to equal this text.
+std::string to_toml(const TrainConfig& c);
+
+// Assigns roles and the GEMM setup to `layer` from [formats] and the overrides matching its name (in
+// file order, later ones winning key by key).
+void configure_layer(const TrainConfig& c, nn::Layer& layer);
+
+// Whether `name` matches `pattern` ('*' = any run of characters, including dots).
+bool name_matches(const std::string& pattern, const std::string& name);
+
+}  // namespace bitsim::sim::train

@@ -1,0 +1,284 @@
+#include "sim/train/trainer.hpp"
+
+#include "sim/data/batches.hpp"
+#include "sim/data/cifar.hpp"
+#include "sim/data/idx.hpp"
+#include "sim/data/normalize.hpp"
+#include "sim/nn/loss.hpp"
+#include "sim/nn/model.hpp"
+#include "sim/nn/model_zoo.hpp"
+#include "sim/nn/optimizer.hpp"
+#include "sim/train/checkpoint.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <ostream>
+#include <thread>
+#include <unistd.h>
+
+namespace bitsim::sim::train {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+data::DatasetSplit load_data(const TrainConfig& c) {
+  data::DatasetSplit d;
+  if (c.dataset == "fashion-mnist") d = data::load_fashion_mnist(c.data_dir.empty() ? data::kFashionMnistDir : c.data_dir);
+  else {
+    if (c.data_dir.empty())
+      throw ConfigError(c.source + ": data.dataset = \"cifar10\" needs data.dir (the folder holding data_batch_1.bin ... "
+                                   "test_batch.bin)");
+    d = data::load_cifar10(c.data_dir);
+  }
+  auto limit = [](data::Dataset& s, std::int64_t n) {
+    if (n <= 0 || n >= s.count) return;
+    const std::int64_t per = s.channels * s.height * s.width;
+    s.count = n;
+    s.images.resize(static_cast<std::size_t>(n * per));
+    s.labels.resize(static_cast<std::size_t>(n));
+  };
+  limit(d.train, c.limit_train);
+  limit(d.test, c.limit_test);
+  if (c.normalize) {
+    const data::Normalization stats = data::channel_stats(d.train);
+    data::normalize(d.train, stats);
+    data::normalize(d.test, stats);
+  }
+  if (d.train.count < c.batch && c.drop_last)
+    throw ConfigError(fmt::format("{}: data.batch = {} is larger than the {} training samples (with train.drop_last)",
+                                  c.source, c.batch, d.train.count));
+  return d;
+}
+
+std::string digest(nn::Model& m) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  auto mix = [&](const std::vector<float>& v) {
+    const auto* p = reinterpret_cast<const unsigned char*>(v.data());
+    for (std::size_t i = 0; i < v.size() * sizeof(float); ++i) {
+      h ^= p[i];
+      h *= 0x100000001b3ull;
+    }
+  };
+  for (auto& [n, p] : m.parameters()) {
+    mix(p->value.data);
+    mix(p->momentum.data);
+  }
+  for (auto& [n, b] : m.buffers()) mix(b->data);
+  return fmt::format("{:016x}", h);
+}
+
+struct EvalResult {
+  double loss = 0, accuracy = 0;
+};
+
+EvalResult evaluate(nn::Model& model, const data::Dataset& test, const TrainConfig& c, int threads, std::uint64_t step) {
+  data::BatchStream stream(test, c.test_batch, c.seed, false, data::Augment{}, false);
+  data::Batch b;
+  nn::FTensor x;
+  double loss_sum = 0;
+  std::int64_t correct = 0, count = 0, index = 0;
+  while (stream.next(b)) {
+    nn::StepContext ctx;
+    ctx.training = false;
+    ctx.seed = c.seed;
+    ctx.threads = threads;
+    // Keys of evaluation rounding sites: disjoint from training steps (top bit set).
+    ctx.step = (std::uint64_t{1} << 63) | (step << 20) | static_cast<std::uint64_t>(index++);
+    x.shape = Nchw{b.size, b.channels, b.height, b.width};
+    x.data.swap(b.images);
+    const nn::FTensor& logits = model.forward(ctx, x);
+    const nn::LossResult r = nn::softmax_cross_entropy(logits, b.labels, nullptr, model.loss_error, 0);
+    x.data.swap(b.images);
+    loss_sum += r.loss * static_cast<double>(b.size);
+    correct += r.correct;
+    count += b.size;
+  }
+  return {loss_sum / static_cast<double>(count), static_cast<double>(correct) / static_cast<double>(count)};
+}
+
+class Progress {
+ public:
+  Progress(bool enabled, std::int64_t steps_per_epoch, std::int64_t epochs)
+      : enabled_(enabled), tty_(isatty(2) != 0), spe_(steps_per_epoch), epochs_(epochs) {}
+  void update(std::int64_t epoch, std::int64_t in_epoch, double loss, double acc, double img_per_s, bool force = false) {
+    if (!enabled_) return;
+    const auto now = Clock::now();
+    if (tty_) {
+      if (!force && now - last_ < std::chrono::milliseconds(200)) return;
+      last_ = now;
+      const int width = 24, fill = static_cast<int>(width * in_epoch / std::max<std::int64_t>(1, spe_));
+      std::fprintf(stderr, "\repoch %lld/%lld [%s%s] %lld/%lld  loss %.4f  acc %5.2f%%  %.0f img/s   ",
+                   static_cast<long long>(epoch + 1), static_cast<long long>(epochs_), std::string(fill, '#').c_str(),
+                   std::string(width - fill, '.').c_str(), static_cast<long long>(in_epoch), static_cast<long long>(spe_),
+                   loss, 100 * acc, img_per_s);
+      std::fflush(stderr);
+    } else {
+      const std::int64_t tenth = std::max<std::int64_t>(1, spe_ / 10);
+      if (!force && in_epoch % tenth != 0) return;
+      std::fprintf(stderr, "epoch %lld/%lld step %lld/%lld loss %.4f acc %.2f%% %.0f img/s\n",
+                   static_cast<long long>(epoch + 1), static_cast<long long>(epochs_), static_cast<long long>(in_epoch),
+                   static_cast<long long>(spe_), loss, 100 * acc, img_per_s);
+    }
+  }
+  void end_line() {
+    if (enabled_ && tty_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  bool enabled_, tty_;
+  std::int64_t spe_, epochs_;
+  Clock::time_point last_{};
+};
+
+}  // namespace
+
+std::string identity_config(const TrainConfig& c) {
+  TrainConfig k = c;
+  k.threads = 0;
+  k.stop_after_steps = 0;
+  k.checkpoint_every_steps = 0;
+  return to_toml(k);
+}
+
+TrainResult run_training(const TrainConfig& c, const TrainOptions& o) {
+  namespace fs = std::filesystem;
+  const int threads = o.threads > 0 ? o.threads : c.threads > 0 ? c.threads : std::max(1u, std::thread::hardware_concurrency());
+  const std::string dir = c.run_dir;
+  const std::string ckpt = dir + "/checkpoint.bin";
+  if (!o.resume && !o.overwrite && fs::exists(ckpt))
+    throw std::runtime_error(fmt::format("{} already holds a checkpoint: use --resume to continue it, --overwrite to "
+                                         "start again, or --set run.dir=... for a new run",
+                                         dir));
+  data::DatasetSplit d = load_data(c);
+  nn::Model model = build_model(
+      c.model == "custom" ? nn::ModelSpec{"custom", c.layers} : nn::builtin_model(c.model, d.train.classes, c.width),
+      Nchw{1, d.train.channels, d.train.height, d.train.width}, [&](nn::Layer& l) { configure_layer(c, l); });
+  nn::initialize(model, c.seed);
+
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw std::runtime_error(fmt::format("{}: cannot create the run folder: {}", dir, ec.message()));
+  const std::string resolved = to_toml(c), identity = identity_config(c);
+  write_file_atomically(dir + "/config.toml", resolved);
+  write_file_atomically(dir + "/model.txt", model.summary());
+
+  RunState st;
+  st.metrics_csv = "epoch,step,lr,train_loss,train_accuracy,test_loss,test_accuracy,epoch_seconds,train_images_per_s\n";
+  if (o.resume) st = load_checkpoint(ckpt, identity, model);
+
+  data::Augment aug;
+  aug.crop_pad = static_cast<int>(c.crop_pad);
+  aug.flip = c.flip;
+  data::BatchStream stream(d.train, c.batch, c.seed, true, aug, c.drop_last);
+  stream.restore({st.data_epoch, st.data_position});
+  const std::int64_t spe = stream.batches_per_epoch();
+  const std::int64_t total = spe * c.epochs;
+  if (o.log)
+    *o.log << fmt::format("{}: {} on {} ({} train / {} test samples), {} parameters, {} steps of batch {}, {} threads\n",
+                          c.name, c.model, c.dataset, d.train.count, d.test.count, model.parameter_count(), total,
+                          c.batch, threads);
+
+  Progress progress(o.progress, spe, c.epochs);
+  data::Batch batch;
+  nn::FTensor x, dlogits;
+  TrainResult result;
+  double epoch_seconds = 0;
+  auto checkpoint = [&]() {
+    const data::BatchStream::State s = stream.state();
+    st.data_epoch = s.epoch;
+    st.data_position = s.position;
+    save_checkpoint(ckpt, identity, model, st);
+  };
+  while (static_cast<std::int64_t>(st.step) < total) {
+    if (!stream.next(batch) && !stream.next(batch)) throw std::runtime_error("data stream returned no batch");
+    const auto t0 = Clock::now();
+    nn::StepContext ctx;
+    ctx.training = true;
+    ctx.step = st.step;
+    ctx.seed = c.seed;
+    ctx.threads = threads;
+    x.shape = Nchw{batch.size, batch.channels, batch.height, batch.width};
+    x.data.swap(batch.images);
+    model.round_weights(ctx);
+    const nn::FTensor& logits = model.forward(ctx, x);
+    ctx.node = static_cast<std::int64_t>(model.nodes().size());
+    const nn::LossResult lr_loss = nn::softmax_cross_entropy(logits, batch.labels, &dlogits, model.loss_error,
+                                                             ctx.seed_for(nn::Role::E, 0));
+    model.backward(ctx, dlogits);
+    const double lr = nn::learning_rate(c.schedule, static_cast<std::int64_t>(st.step), spe, total);
+    nn::sgd_step(model, c.sgd, lr, ctx);
+    x.data.swap(batch.images);
+    const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+    epoch_seconds += dt;
+    st.elapsed_seconds += dt;
+    ++st.step;
+    ++st.epoch_steps;
+    st.epoch_loss_sum += lr_loss.loss * static_cast<double>(batch.size);
+    st.epoch_correct += lr_loss.correct;
+    st.epoch_samples += batch.size;
+    const std::int64_t epoch = (static_cast<std::int64_t>(st.step) - 1) / spe;
+    const double ips = epoch_seconds > 0 ? static_cast<double>(st.epoch_samples) / epoch_seconds : 0;
+    progress.update(epoch, st.epoch_steps, st.epoch_loss_sum / static_cast<double>(st.epoch_samples),
+                    static_cast<double>(st.epoch_correct) / static_cast<double>(st.epoch_samples), ips);
+    if (!std::isfinite(lr_loss.loss))
+      throw std::runtime_error(fmt::format("step {}: the loss is {} (training diverged; lower optimizer.lr or check the "
+                                           "formats)",
+                                           st.step, lr_loss.loss));
+    if (st.epoch_steps == spe) {
+      progress.update(epoch, st.epoch_steps, st.epoch_loss_sum / static_cast<double>(st.epoch_samples),
+                      static_cast<double>(st.epoch_correct) / static_cast<double>(st.epoch_samples), ips, true);
+      progress.end_line();
+      const EvalResult ev = evaluate(model, d.test, c, threads, st.step);
+      const double train_loss = st.epoch_loss_sum / static_cast<double>(st.epoch_samples);
+      const double train_acc = static_cast<double>(st.epoch_correct) / static_cast<double>(st.epoch_samples);
+      st.metrics_csv += fmt::format("{},{},{:.6g},{:.6f},{:.6f},{:.6f},{:.6f},{:.3f},{:.1f}\n", epoch + 1, st.step, lr,
+                                    train_loss, train_acc, ev.loss, ev.accuracy, epoch_seconds, ips);
+      if (o.log)
+        *o.log << fmt::format("epoch {}/{}: train loss {:.4f} acc {:.2f}% | test loss {:.4f} acc {:.2f}% | {:.1f} s, {:.0f} img/s\n",
+                              epoch + 1, c.epochs, train_loss, 100 * train_acc, ev.loss, 100 * ev.accuracy,
+                              epoch_seconds, ips)
+               << std::flush;
+      result.test_accuracy = ev.accuracy;
+      result.test_loss = ev.loss;
+      st.epoch_loss_sum = 0;
+      st.epoch_correct = st.epoch_samples = st.epoch_steps = 0;
+      epoch_seconds = 0;
+      write_file_atomically(dir + "/metrics.csv", st.metrics_csv);
+      checkpoint();
+    } else if (c.checkpoint_every_steps > 0 && st.step % static_cast<std::uint64_t>(c.checkpoint_every_steps) == 0) {
+      checkpoint();
+    }
+    if (c.stop_after_steps > 0 && static_cast<std::int64_t>(st.step) >= c.stop_after_steps &&
+        static_cast<std::int64_t>(st.step) < total) {
+      progress.end_line();
+      checkpoint();
+      result.steps = static_cast<std::int64_t>(st.step);
+      result.train_seconds = st.elapsed_seconds;
+      result.weights_digest = digest(model);
+      return result;
+    }
+  }
+  // A resumed run that was already complete re-evaluates, so result.json always has the figures.
+  if (result.test_accuracy == 0) {
+    const EvalResult ev = evaluate(model, d.test, c, threads, st.step);
+    result.test_accuracy = ev.accuracy;
+    result.test_loss = ev.loss;
+  }
+  result.finished = true;
+  result.steps = static_cast<std::int64_t>(st.step);
+  result.train_seconds = st.elapsed_seconds;
+  result.weights_digest = digest(model);
+  write_file_atomically(dir + "/result.json",
+                        fmt::format("{{\n  \"name\": \"{}\",\n  \"model\": \"{}\",\n  \"dataset\": \"{}\",\n  \"epochs\": {},\n"
+                                    "  \"steps\": {},\n  \"seed\": {},\n  \"threads\": {},\n  \"test_accuracy\": {:.6f},\n"
+                                    "  \"test_loss\": {:.6f},\n  \"train_seconds\": {:.3f},\n  \"weights_digest\": \"{}\"\n}}\n",
+                                    c.name, c.model, c.dataset, c.epochs, result.steps, c.seed, threads,
+                                    result.test_accuracy, result.test_loss, result.train_seconds, result.weights_digest));
+  return result;
+}
+
+}  // namespace bitsim::sim::train
