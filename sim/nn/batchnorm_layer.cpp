@@ -6,6 +6,41 @@
 
 namespace bitsim::sim::nn {
 
+namespace {
+
+// Eight interleaved double partial sums: element i of a plane goes into partial i mod 8 (the tail
+// of a plane into partials 0..r-1). A fixed order, written so that the compiler vectorizes it.
+struct Sum8 {
+  double lane[8] = {};
+  void add(const float* p, std::int64_t n) {
+    std::int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      for (int l = 0; l < 8; ++l) lane[l] += p[i + l];
+    for (int l = 0; i < n; ++i, ++l) lane[l] += p[i];
+  }
+  void add_sq_dev(const float* p, std::int64_t n, double m) {
+    std::int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      for (int l = 0; l < 8; ++l) {
+        const double d = p[i + l] - m;
+        lane[l] += d * d;
+      }
+    for (int l = 0; i < n; ++i, ++l) {
+      const double d = p[i] - m;
+      lane[l] += d * d;
+    }
+  }
+  void add_prod(const float* p, const float* q, std::int64_t n) {
+    std::int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      for (int l = 0; l < 8; ++l) lane[l] += static_cast<double>(p[i + l]) * q[i + l];
+    for (int l = 0; i < n; ++i, ++l) lane[l] += static_cast<double>(p[i]) * q[i];
+  }
+  double total() const { return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7])); }
+};
+
+}  // namespace
+
 BatchNormLayer::BatchNormLayer(const BatchNormSpec& spec) : spec_(spec) {
   if (spec.channels < 1) throw KernelShapeError("batchnorm: channels must be >= 1");
   if (!(spec.eps > 0)) throw KernelShapeError("batchnorm: eps must be > 0");
@@ -38,22 +73,12 @@ void BatchNormLayer::forward(const StepContext& ctx, std::span<const FTensor* co
   if (ctx.training) {
     detail::run_blocks(C, ctx.threads, [&](std::int64_t c0, std::int64_t c1) {
       for (std::int64_t c = c0; c < c1; ++c) {
-        double s = 0;
-        for (std::int64_t n = 0; n < N; ++n) {
-          const float* p = x.ptr() + (n * C + c) * HW;
-          for (std::int64_t i = 0; i < HW; ++i) s += p[i];
-        }
-        const double m = s / static_cast<double>(M);
-        double ss = 0;
-        for (std::int64_t n = 0; n < N; ++n) {
-          const float* p = x.ptr() + (n * C + c) * HW;
-          for (std::int64_t i = 0; i < HW; ++i) {
-            const double d = p[i] - m;
-            ss += d * d;
-          }
-        }
+        Sum8 s, ss;
+        for (std::int64_t n = 0; n < N; ++n) s.add(x.ptr() + (n * C + c) * HW, HW);
+        const double m = s.total() / static_cast<double>(M);
+        for (std::int64_t n = 0; n < N; ++n) ss.add_sq_dev(x.ptr() + (n * C + c) * HW, HW, m);
         mean[static_cast<std::size_t>(c)] = m;
-        var[static_cast<std::size_t>(c)] = ss / static_cast<double>(M);
+        var[static_cast<std::size_t>(c)] = ss.total() / static_cast<double>(M);
       }
     });
     const double mom = spec_.momentum, unbias = static_cast<double>(M) / static_cast<double>(M - 1);
@@ -106,17 +131,14 @@ void BatchNormLayer::backward(const StepContext& ctx, const FTensor& dy, std::sp
   std::vector<double> sum_dy(static_cast<std::size_t>(C)), sum_dy_xhat(static_cast<std::size_t>(C));
   detail::run_blocks(C, ctx.threads, [&](std::int64_t c0, std::int64_t c1) {
     for (std::int64_t c = c0; c < c1; ++c) {
-      double s1 = 0, s2 = 0;
+      Sum8 s1, s2;
       for (std::int64_t n = 0; n < N; ++n) {
         const std::int64_t off = (n * C + c) * HW;
-        for (std::int64_t i = 0; i < HW; ++i) {
-          const double d = dy.data[static_cast<std::size_t>(off + i)];
-          s1 += d;
-          s2 += d * x_hat_.data[static_cast<std::size_t>(off + i)];
-        }
+        s1.add(dy.ptr() + off, HW);
+        s2.add_prod(dy.ptr() + off, x_hat_.ptr() + off, HW);
       }
-      sum_dy[static_cast<std::size_t>(c)] = s1;
-      sum_dy_xhat[static_cast<std::size_t>(c)] = s2;
+      sum_dy[static_cast<std::size_t>(c)] = s1.total();
+      sum_dy_xhat[static_cast<std::size_t>(c)] = s2.total();
     }
   });
   for (std::int64_t c = 0; c < C; ++c) {

@@ -1,7 +1,9 @@
 // Batch normalization (Ioffe & Szegedy 2015), per channel over N*H*W values (so also after a linear
 // layer, whose output is [N, C, 1, 1]), split into normalization and affine steps (Graham 2017):
 //
-//   training:  mean_c = sum x / M,  var_c = sum (x - mean_c)^2 / M   (double, fixed order n, h, w)
+//   training:  mean_c = sum x / M,  var_c = sum (x - mean_c)^2 / M   (double; every sum here is taken
+//              in one fixed order: 8 interleaved partial sums, element i of each (n, c) plane into
+//              partial i mod 8, planes in increasing n, partials combined as ((0+1)+(2+3))+((4+5)+(6+7)))
 //              running_mean = (1 - momentum) running_mean + momentum mean_c, running_var likewise with
 //              the unbiased variance M/(M-1) var_c (PyTorch's convention)
 //   inference: mean_c = running_mean, var_c = running_var
@@ -9,7 +11,7 @@
 //   x_hat = round_BN_NORM(float((x - mu_c) * r_c))        (fp32: one subtraction, one multiplication)
 //   y = round_A(gamma_c * x_hat + beta_c)                   (fp32: one multiplication, one addition)
 // Backward reads the stored (rounded) x_hat and r_c, as Graham 2017 eq. (2) proposes:
-//   dbeta_c = sum dy,  dgamma_c = sum dy * x_hat             (double, order n, h, w) -> G
+//   dbeta_c = sum dy,  dgamma_c = sum dy * x_hat             (double, the same order) -> G
 //   dx = r_c * (gamma_c dy - (gamma_c dbeta_c + x_hat gamma_c dgamma_c) / M)  (double, rounded to
 //        float) -> E
 // With no rounding (fp32 roles) this is the exact gradient of the forward pass up to fp32 rounding.

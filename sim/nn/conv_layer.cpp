@@ -1,6 +1,7 @@
 #include "sim/nn/conv_layer.hpp"
 
 #include "sim/conv2d.hpp"
+#include "sim/nn/im2col.hpp"
 #include "sim/task_split.hpp"
 
 #include <algorithm>
@@ -75,30 +76,16 @@ void ConvLayer::forward(const StepContext& ctx, std::span<const FTensor* const> 
 
 void ConvLayer::forward_fast(const StepContext& ctx, const FTensor& x, FTensor& y) {
   const std::int64_t C = x.shape.c, H = x.shape.h, W = x.shape.w, KH = spec_.kernel_h, KW = spec_.kernel_w;
-  const std::int64_t OH = y.shape.h, OW = y.shape.w, P = OH * OW, K = C * KH * KW, s = spec_.stride, p = spec_.pad;
+  const std::int64_t OH = y.shape.h, OW = y.shape.w, P = OH * OW, K = C * KH * KW;
   const float* w = weight_.used().ptr();
   const float* bias = spec_.bias ? bias_.used().ptr() : nullptr;
   detail::run_blocks(x.shape.n, ctx.threads, [&](std::int64_t n0, std::int64_t n1) {
+    std::vector<float> rows(static_cast<std::size_t>(K * P));
     Panels col;
-    col.resize(K, P);
-    col.clear_padding();
     for (std::int64_t n = n0; n < n1; ++n) {
-      const float* xn = x.ptr() + n * C * H * W;
-      // im2col straight into panels: B[k][pos], k = (ci, kh, kw), pos = (oh, ow); +0 in the padding.
-      for (std::int64_t ci = 0; ci < C; ++ci)
-        for (std::int64_t kh = 0; kh < KH; ++kh)
-          for (std::int64_t kw = 0; kw < KW; ++kw) {
-            const std::int64_t k = (ci * KH + kh) * KW + kw;
-            for (std::int64_t oh = 0; oh < OH; ++oh) {
-              const std::int64_t ih = oh * s - p + kh;
-              const bool row_in = ih >= 0 && ih < H;
-              for (std::int64_t ow = 0; ow < OW; ++ow) {
-                const std::int64_t iw = ow * s - p + kw, pos = oh * OW + ow;
-                const float v = row_in && iw >= 0 && iw < W ? xn[(ci * H + ih) * W + iw] : 0.0f;
-                col.data[static_cast<std::size_t>((pos / kPanelWidth) * K * kPanelWidth + k * kPanelWidth + pos % kPanelWidth)] = v;
-              }
-            }
-          }
+      // B[k][pos], k = (ci, kh, kw), pos = (oh, ow): conv2d.hpp's forward order of k.
+      im2col_rows(x.ptr() + n * C * H * W, H, W, KH, KW, OH, OW, spec_.stride, spec_.pad, 0, K, rows.data());
+      pack_panels(rows.data(), P, K, P, col);
       float* yn = y.ptr() + n * spec_.out_channels * P;
       gemm_panels(w, K, spec_.out_channels, col, yn, P, false);
       if (bias)
@@ -136,7 +123,7 @@ void ConvLayer::backward_input_fast(const StepContext& ctx, const FTensor& dy, F
   const Nchw xs = input_->shape;
   dx.reshape(xs);
   const std::int64_t C = xs.c, H = xs.h, W = xs.w, KH = spec_.kernel_h, KW = spec_.kernel_w, CO = spec_.out_channels;
-  const std::int64_t OH = dy.shape.h, OW = dy.shape.w, s = spec_.stride, p = spec_.pad;
+  const std::int64_t OH = dy.shape.h, OW = dy.shape.w;
   const std::int64_t K = CO * KH * KW, P = H * W;
   // A' [ci][k'], k' = (co, kh', kw'), holds w[co][ci][KH-1-kh'][KW-1-kw'].
   flipped_.resize(static_cast<std::size_t>(C * K));
@@ -148,27 +135,11 @@ void ConvLayer::backward_input_fast(const StepContext& ctx, const FTensor& dy, F
           flipped_[static_cast<std::size_t>(ci * K + (co * KH + a) * KW + b)] =
               w[((co * C + ci) * KH + (KH - 1 - a)) * KW + (KW - 1 - b)];
   detail::run_blocks(xs.n, ctx.threads, [&](std::int64_t n0, std::int64_t n1) {
+    std::vector<float> rows(static_cast<std::size_t>(K * P));
     Panels col;
-    col.resize(K, P);
-    col.clear_padding();
     for (std::int64_t n = n0; n < n1; ++n) {
-      const float* dyn = dy.ptr() + n * CO * OH * OW;
-      for (std::int64_t co = 0; co < CO; ++co)
-        for (std::int64_t a = 0; a < KH; ++a)
-          for (std::int64_t b = 0; b < KW; ++b) {
-            const std::int64_t k = (co * KH + a) * KW + b, kh = KH - 1 - a, kw = KW - 1 - b;
-            for (std::int64_t ih = 0; ih < H; ++ih) {
-              const std::int64_t th = ih + p - kh;
-              const bool row_ok = th >= 0 && th % s == 0 && th / s < OH;
-              const std::int64_t oh = row_ok ? th / s : 0;
-              for (std::int64_t iw = 0; iw < W; ++iw) {
-                const std::int64_t tw = iw + p - kw, pos = ih * W + iw;
-                const bool ok = row_ok && tw >= 0 && tw % s == 0 && tw / s < OW;
-                const float v = ok ? dyn[(co * OH + oh) * OW + tw / s] : 0.0f;
-                col.data[static_cast<std::size_t>((pos / kPanelWidth) * K * kPanelWidth + k * kPanelWidth + pos % kPanelWidth)] = v;
-              }
-            }
-          }
+      im2col_transposed_rows(dy.ptr() + n * CO * OH * OW, CO, OH, OW, KH, KW, H, W, spec_.stride, spec_.pad, rows.data());
+      pack_panels(rows.data(), P, K, P, col);
       gemm_panels(flipped_.data(), K, C, col, dx.ptr() + n * C * P, P, false);
     }
   });
@@ -177,38 +148,26 @@ void ConvLayer::backward_input_fast(const StepContext& ctx, const FTensor& dy, F
 void ConvLayer::backward_weight_fast(const StepContext& ctx, const FTensor& x, const FTensor& dy) {
   const std::int64_t N = x.shape.n, C = x.shape.c, H = x.shape.h, W = x.shape.w, KH = spec_.kernel_h,
                      KW = spec_.kernel_w, CO = spec_.out_channels;
-  const std::int64_t OH = dy.shape.h, OW = dy.shape.w, P = OH * OW, K = C * KH * KW, s = spec_.stride, p = spec_.pad;
+  const std::int64_t OH = dy.shape.h, OW = dy.shape.w, P = OH * OW, K = C * KH * KW;
   weight_.grad.reshape(weight_.value.shape);
-  const std::int64_t panels = (K + kPanelWidth - 1) / kPanelWidth;
-  // Columns of dW (k = ci, kh, kw) in panels of 32, split over threads; each element's chain runs
-  // through the images in order n = 0..N-1 and positions (oh, ow) within each.
-  detail::run_blocks(panels, ctx.threads, [&](std::int64_t q0, std::int64_t q1) {
-    Panels colt;
-    colt.resize(P, K);  // B = im2col transposed: P rows (positions) x K columns
+  // dW^T [k][co] = chain over (n, oh, ow) of col_n[k][pos] * dy_n[co][pos]: A = im2col rows (K x P), B =
+  // dy_n^T (P x CO). Each element's chain runs through the images in order n = 0..N-1 (accumulating
+  // into C) and the positions within each, as conv2d.hpp specifies; rows k are split over threads.
+  transposed_grad_.resize(static_cast<std::size_t>(K * CO));
+  const std::int64_t blocks = (K + 7) / 8;
+  detail::run_blocks(blocks, ctx.threads, [&](std::int64_t b0, std::int64_t b1) {
+    const std::int64_t k0 = b0 * 8, k1 = std::min(K, b1 * 8);
+    std::vector<float> rows(static_cast<std::size_t>((k1 - k0) * P));
+    Panels dyt;
     for (std::int64_t n = 0; n < N; ++n) {
-      const float* xn = x.ptr() + n * C * H * W;
-      for (std::int64_t q = q0; q < q1; ++q) {
-        float* panel = colt.panel(q);
-        for (std::int64_t j = 0; j < kPanelWidth; ++j) {
-          const std::int64_t k = q * kPanelWidth + j;
-          if (k >= K) {
-            for (std::int64_t pos = 0; pos < P; ++pos) panel[pos * kPanelWidth + j] = 0.0f;
-            continue;
-          }
-          const std::int64_t ci = k / (KH * KW), kh = (k / KW) % KH, kw = k % KW;
-          for (std::int64_t oh = 0; oh < OH; ++oh) {
-            const std::int64_t ih = oh * s - p + kh;
-            const bool row_in = ih >= 0 && ih < H;
-            for (std::int64_t ow = 0; ow < OW; ++ow) {
-              const std::int64_t iw = ow * s - p + kw;
-              panel[(oh * OW + ow) * kPanelWidth + j] = row_in && iw >= 0 && iw < W ? xn[(ci * H + ih) * W + iw] : 0.0f;
-            }
-          }
-        }
-      }
-      gemm_panels(dy.ptr() + n * CO * P, P, CO, colt, weight_.grad.ptr(), K, n > 0, q0, q1);
+      im2col_rows(x.ptr() + n * C * H * W, H, W, KH, KW, OH, OW, spec_.stride, spec_.pad, k0, k1, rows.data());
+      pack_panels_transposed(dy.ptr() + n * CO * P, P, P, CO, dyt);
+      gemm_panels(rows.data(), P, k1 - k0, dyt, transposed_grad_.data() + k0 * CO, CO, n > 0);
     }
   });
+  for (std::int64_t co = 0; co < CO; ++co)
+    for (std::int64_t k = 0; k < K; ++k)
+      weight_.grad.data[static_cast<std::size_t>(co * K + k)] = transposed_grad_[static_cast<std::size_t>(k * CO + co)];
   if (spec_.bias) {
     // db[co]: the chain over (n, oh, ow) of dy * 1 in fp32 (a float addition is that fused step).
     bias_.grad.reshape(bias_.value.shape);

@@ -4,9 +4,9 @@
 // gradient: co, kh', kw' over the flipped kernel; weight gradient: the whole batch n, oh, ow), computed
 // by the layer's GemmSetup and rounded to fp32, so the results are bit-identical to conv2d_forward /
 // conv2d_backward_input / conv2d_backward_weight with GemmSetup::config() (tested). With the default
-// setup the engine's panel kernel computes them: im2col is written straight into its panel layout,
-// the forward and input gradient run image by image over threads, and the weight gradient carries
-// one fp32 accumulation chain through the batch image by image, its columns split over threads.
+// setup the engine's panel kernel computes them from im2col operands (im2col.hpp): the forward and
+// input gradient run image by image over threads, and the weight gradient carries one fp32
+// accumulation chain per element through the batch image by image, its rows split over threads.
 // Rounding points: output (+ bias, one float addition) -> A; dx -> E; dW, dbias -> G.
 #pragma once
 
@@ -42,7 +42,8 @@ class ConvLayer final : public Layer {
   Param weight_, bias_;
   const FTensor* input_ = nullptr;  // forward input, kept for the weight gradient
   double macs_ = 0;
-  std::vector<float> flipped_;      // input-gradient weights [ci][co][kh'][kw']
+  std::vector<float> flipped_;          // input-gradient weights [ci][co][kh'][kw']
+  std::vector<float> transposed_grad_;  // dW^T [k][co] while the weight gradient accumulates
 };
 
 }  // namespace bitsim::sim::nn

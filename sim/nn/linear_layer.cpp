@@ -6,13 +6,21 @@
 namespace bitsim::sim::nn {
 
 void matmul(const GemmSetup& setup, const float* a, const float* b, float* c, std::int64_t M, std::int64_t K,
-            std::int64_t N, int threads) {
+            std::int64_t N, int threads, bool b_transposed) {
   if (!setup.is_fast()) {
-    gemm_f32(setup.config(), a, b, c, M, K, N, threads);
+    if (!b_transposed) {
+      gemm_f32(setup.config(), a, b, c, M, K, N, threads);
+      return;
+    }
+    std::vector<float> bt(static_cast<std::size_t>(K * N));
+    for (std::int64_t j = 0; j < N; ++j)
+      for (std::int64_t k = 0; k < K; ++k) bt[static_cast<std::size_t>(k * N + j)] = b[j * K + k];
+    gemm_f32(setup.config(), a, bt.data(), c, M, K, N, threads);
     return;
   }
   Panels panels;
-  pack_panels(b, N, K, N, panels);
+  if (b_transposed) pack_panels_transposed(b, K, K, N, panels);
+  else pack_panels(b, N, K, N, panels);
   // Split the rows of C when there are enough of them, else the column panels.
   if (M >= 8 * threads || panels.count < threads) {
     detail::run_blocks((M + 7) / 8, threads, [&](std::int64_t b0, std::int64_t b1) {
@@ -53,12 +61,8 @@ void LinearLayer::forward(const StepContext& ctx, std::span<const FTensor* const
   input_ = &x;
   const std::int64_t N = x.shape.n, F = spec_.in_features, O = spec_.out_features;
   out.reshape(Nchw{N, O, 1, 1});
-  // W^T (F x O) so that y = x W^T is a plain row-major product.
-  scratch_.resize(static_cast<std::size_t>(F * O));
-  const float* w = weight_.used().ptr();
-  for (std::int64_t o = 0; o < O; ++o)
-    for (std::int64_t f = 0; f < F; ++f) scratch_[static_cast<std::size_t>(f * O + o)] = w[o * F + f];
-  matmul(gemm, x.ptr(), scratch_.data(), out.ptr(), N, F, O, ctx.threads);
+  // y = x W^T: W (O x F) is B^T.
+  matmul(gemm, x.ptr(), weight_.used().ptr(), out.ptr(), N, F, O, ctx.threads, true);
   if (spec_.bias) {
     const float* b = bias_.used().ptr();
     for (std::int64_t n = 0; n < N; ++n)

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <numbers>
@@ -26,7 +27,12 @@ const FTensor& Model::forward(StepContext ctx, const FTensor& x) {
       const int src = nodes_[j].inputs[i];
       in[i] = src < 0 ? &x : &out_[static_cast<std::size_t>(src)];
     }
+    const auto t0 = timing_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     nodes_[j].layer->forward(ctx, std::span<const FTensor* const>(in, nodes_[j].inputs.size()), out_[j]);
+    if (timing_) {
+      fwd_ms_.resize(nodes_.size());
+      fwd_ms_[j] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    }
   }
   return out_.back();
 }
@@ -56,7 +62,12 @@ void Model::backward(StepContext ctx, const FTensor& dlogits) {
         add_into[i] = true;
       }
     }
+    const auto t0 = timing_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     node.layer->backward(ctx, grad_[jj], std::span<FTensor* const>(dx, node.inputs.size()));
+    if (timing_) {
+      bwd_ms_.resize(nodes_.size());
+      bwd_ms_[jj] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    }
     for (std::size_t i = 0; i < node.inputs.size(); ++i) {
       const int src = node.inputs[i];
       if (src < 0) continue;
@@ -128,6 +139,22 @@ std::string Model::summary() {
     s += fmt::format("{:>4}  {:<22} {:<10} {:<10} {:<18} {:>9}  {}\n", j, n.layer->name, n.layer->kind(), ins,
                      fmt::format("{}x{}x{}", o.c, o.h, o.w), pc, roles.empty() ? "-" : roles);
   }
+  return s;
+}
+
+std::string Model::timing_report() {
+  fwd_ms_.resize(nodes_.size());
+  bwd_ms_.resize(nodes_.size());
+  std::string s = fmt::format("{:<22} {:<10} {:>12} {:>12}\n", "layer", "kind", "forward ms", "backward ms");
+  double tf = 0, tb = 0;
+  for (std::size_t j = 0; j < nodes_.size(); ++j) {
+    s += fmt::format("{:<22} {:<10} {:>12.2f} {:>12.2f}\n", nodes_[j].layer->name, nodes_[j].layer->kind(), fwd_ms_[j], bwd_ms_[j]);
+    tf += fwd_ms_[j];
+    tb += bwd_ms_[j];
+  }
+  s += fmt::format("{:<22} {:<10} {:>12.2f} {:>12.2f}\n", "total", "", tf, tb);
+  std::fill(fwd_ms_.begin(), fwd_ms_.end(), 0.0);
+  std::fill(bwd_ms_.begin(), bwd_ms_.end(), 0.0);
   return s;
 }
 

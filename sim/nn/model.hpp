@@ -46,6 +46,11 @@ class Model {
   // A table: node, name, kind, inputs, output shape, parameters, roles that are not fp32, GEMM setup.
   std::string summary();
 
+  // Per-layer wall-clock timing of forward and backward (off by default; a clock read per layer call).
+  void enable_timing(bool on) { timing_ = on; }
+  // A table of the accumulated forward / backward milliseconds per layer, then resets them.
+  std::string timing_report();
+
   // The error role that rounds dL/dlogits (from the last layer's E).
   RoleRounding loss_error;
 
@@ -55,6 +60,8 @@ class Model {
   Nchw input_shape_;
   std::vector<FTensor> out_, grad_;
   FTensor tmp_[2];
+  bool timing_ = false;
+  std::vector<double> fwd_ms_, bwd_ms_;
 };
 
 // Builds the graph of `spec` for inputs of shape `input` (n ignored), calling `configure` on every layer

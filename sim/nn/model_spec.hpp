@@ -40,7 +40,4 @@ struct ModelSpec {
   std::vector<LayerSpec> layers;
 };
 
-// One line per layer, indented for blocks: the resolved description written into the run folder.
-std::string describe_spec(const std::vector<LayerSpec>& layers, int indent = 0);
-
 }  // namespace bitsim::sim::nn

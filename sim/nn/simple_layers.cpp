@@ -15,7 +15,7 @@ void ReluLayer::forward(const StepContext& ctx, std::span<const FTensor* const> 
   const std::size_t n = x.data.size();
   const float* xp = x.ptr();
   float* yp = out.ptr();
-  for (std::size_t i = 0; i < n; ++i) yp[i] = xp[i] > 0.0f || std::isnan(xp[i]) ? xp[i] : 0.0f;
+  for (std::size_t i = 0; i < n; ++i) yp[i] = xp[i] > 0.0f || xp[i] != xp[i] ? xp[i] : 0.0f;  // NaN kept
   round(ctx, Role::A, out);
 }
 
@@ -27,7 +27,7 @@ void ReluLayer::backward(const StepContext& ctx, const FTensor& dy, std::span<FT
   const float* xp = x.ptr();
   const float* dp = dy.ptr();
   float* op = dx[0]->ptr();
-  for (std::size_t i = 0; i < n; ++i) op[i] = std::isnan(xp[i]) ? xp[i] : xp[i] > 0.0f ? dp[i] : 0.0f;
+  for (std::size_t i = 0; i < n; ++i) op[i] = xp[i] != xp[i] ? xp[i] : xp[i] > 0.0f ? dp[i] : 0.0f;
   round(ctx, Role::E, *dx[0]);
 }
 
@@ -97,6 +97,37 @@ void MaxPoolLayer::forward(const StepContext& ctx, std::span<const FTensor* cons
   argmax_.resize(static_cast<std::size_t>(ys.numel()));
   const std::int64_t H = x.shape.h, W = x.shape.w, OH = ys.h, OW = ys.w, k = spec_.kernel, s = spec_.stride, p = spec_.pad;
   const std::int64_t planes = ys.n * ys.c;
+  if (k == 2 && s == 2 && p == 0) {
+    // The common 2x2 window, branch-free: taps in (kh, kw) order; a later tap replaces the current
+    // winner only when it is larger or a NaN and the winner is not a NaN (first of equals, first NaN).
+    detail::run_blocks(planes, ctx.threads, [&](std::int64_t b0, std::int64_t b1) {
+      for (std::int64_t pl = b0; pl < b1; ++pl) {
+        const float* xp = x.ptr() + pl * H * W;
+        for (std::int64_t oh = 0; oh < OH; ++oh) {
+          const float* r0 = xp + 2 * oh * W;
+          const float* r1 = r0 + W;
+          float* yo = out.ptr() + (pl * OH + oh) * OW;
+          std::int32_t* ao = argmax_.data() + (pl * OH + oh) * OW;
+          const auto base = static_cast<std::int32_t>(2 * oh * W), w32 = static_cast<std::int32_t>(W);
+          for (std::int64_t ow = 0; ow < OW; ++ow) {
+            const float t[4] = {r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
+            const std::int32_t off[4] = {0, 1, w32, w32 + 1};
+            float bv = t[0];
+            std::int32_t bi = 0;
+            for (int q = 1; q < 4; ++q) {
+              const bool take = (bv == bv) & ((t[q] > bv) | (t[q] != t[q]));
+              bv = take ? t[q] : bv;
+              bi = take ? off[q] : bi;
+            }
+            yo[ow] = bv;
+            ao[ow] = base + static_cast<std::int32_t>(2 * ow) + bi;
+          }
+        }
+      }
+    });
+    round(ctx, Role::A, out);
+    return;
+  }
   detail::run_blocks(planes, ctx.threads, [&](std::int64_t b0, std::int64_t b1) {
     for (std::int64_t pl = b0; pl < b1; ++pl) {
       const float* xp = x.ptr() + pl * H * W;

@@ -1,0 +1,58 @@
+// Step time of the fp32 training engine: one SGD step (round weights, forward, softmax cross-entropy,
+// backward, SGD momentum + weight decay) of the built-in models on 1x28x28 inputs (Fashion-MNIST size),
+// batch 128 (MLP: 100), the same models and batches as bench/pytorch_step.py, for the comparison with
+// PyTorch recorded in docs/PERFORMANCE.md. Arguments: model index (0 cnn, 1 resnet20, 2 preact_resnet20,
+// 3 mlp) and thread count. BITSIM_PROFILE=1 prints a per-layer time table for each benchmark.
+#include "formats/random_words.hpp"
+#include "sim/nn/loss.hpp"
+#include "sim/nn/model.hpp"
+#include "sim/nn/model_zoo.hpp"
+#include "sim/nn/optimizer.hpp"
+
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <iostream>
+
+namespace {
+
+using namespace bitsim::sim;
+
+const char* kModels[] = {"cnn", "resnet20", "preact_resnet20", "mlp"};
+
+void BM_TrainStep(benchmark::State& state) {
+  const std::string name = kModels[state.range(0)];
+  const int threads = static_cast<int>(state.range(1));
+  const std::int64_t batch = name == "mlp" ? 100 : 128;
+  nn::Model model = nn::build_model(nn::builtin_model(name, 10), Nchw{1, 1, 28, 28}, [](nn::Layer&) {});
+  nn::initialize(model, 1);
+  nn::FTensor x(Nchw{batch, 1, 28, 28}), dlogits;
+  const bitsim::formats::PhiloxWords rng(7);
+  for (std::size_t i = 0; i < x.data.size(); ++i) x.data[i] = static_cast<float>(rng.word(i)) / 4294967296.0f - 0.5f;
+  std::vector<std::int32_t> labels(static_cast<std::size_t>(batch));
+  for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::int32_t>(rng.word(1000000 + i) % 10);
+  nn::SgdConfig sgd;
+  const bool profile = std::getenv("BITSIM_PROFILE") != nullptr;
+  model.enable_timing(profile);
+  std::uint64_t step = 0;
+  for (auto _ : state) {
+    nn::StepContext ctx;
+    ctx.step = step++;
+    ctx.threads = threads;
+    model.round_weights(ctx);
+    const nn::FTensor& logits = model.forward(ctx, x);
+    const nn::LossResult r = nn::softmax_cross_entropy(logits, labels, &dlogits, model.loss_error, 0);
+    model.backward(ctx, dlogits);
+    nn::sgd_step(model, sgd, 0.01, ctx);
+    benchmark::DoNotOptimize(r.loss);
+  }
+  state.counters["images/s"] = benchmark::Counter(static_cast<double>(batch * static_cast<std::int64_t>(state.iterations())),
+                                                  benchmark::Counter::kIsRate);
+  state.SetLabel(name + " batch " + std::to_string(batch) + ", " + std::to_string(threads) + " thread(s)");
+  if (profile) std::cerr << name << ", " << threads << " thread(s), " << state.iterations() << " steps:\n" << model.timing_report();
+}
+
+}  // namespace
+
+BENCHMARK(BM_TrainStep)->ArgsProduct({{0, 1, 2, 3}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_MAIN();
