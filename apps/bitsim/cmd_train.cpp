@@ -29,7 +29,8 @@ Runner add_train_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("train", "Train a model as a TOML config describes (docs/training.md)");
   cmd->add_option("config", args->config, "experiment config (TOML)")->required();
   cmd->add_option("--set", args->sets, "override a config key: key.path=value (value in TOML syntax, or a bare string)")
-      ->take_all();
+      ->take_all()
+      ->allow_extra_args(false);  // one key=value per --set, so `--set k=v CONFIG` still finds CONFIG
   cmd->add_flag("--resume", args->resume, "continue from the run folder's checkpoint (bit-identical to an uninterrupted run)");
   cmd->add_flag("--overwrite", args->overwrite, "start afresh even if the run folder holds a checkpoint");
   cmd->add_option("--threads", args->threads, "worker threads (default: the config's, else all cores; results do not depend on it)")

@@ -18,12 +18,6 @@ Conv2dParams conv_params(const ConvSpec& s) {
   return p;
 }
 
-NchwArray to_double(const FTensor& t) { return NchwArray(t.shape, std::vector<double>(t.data.begin(), t.data.end())); }
-
-void from_double(const NchwArray& a, FTensor& t) {
-  t.reshape(a.shape);
-  for (std::size_t i = 0; i < a.data.size(); ++i) t.data[i] = static_cast<float>(a.data[i]);  // exact: fp32 outputs
-}
 
 }  // namespace
 
@@ -68,7 +62,7 @@ void ConvLayer::forward(const StepContext& ctx, std::span<const FTensor* const> 
   } else {
     const std::vector<double> b = spec_.bias ? std::vector<double>(bias_.used().data.begin(), bias_.used().data.end())
                                              : std::vector<double>{};
-    from_double(conv2d_forward(gemm.config(), to_double(x), to_double(weight_.used()), conv_params(spec_), ctx.threads, b),
+    assign_from(conv2d_forward(gemm.config(), to_nchw_array(x), to_nchw_array(weight_.used()), conv_params(spec_), ctx.threads, b),
                 out);
   }
   round(ctx, Role::A, out);
@@ -102,8 +96,8 @@ void ConvLayer::backward(const StepContext& ctx, const FTensor& dy, std::span<FT
     if (dx[0]) backward_input_fast(ctx, dy, *dx[0]);
   } else {
     const GemmConfig cfg = gemm.config();
-    const NchwArray dyd = to_double(dy);
-    from_double(conv2d_backward_weight(cfg, to_double(x), dyd, weight_.value.shape, conv_params(spec_), ctx.threads),
+    const NchwArray dyd = to_nchw_array(dy);
+    assign_from(conv2d_backward_weight(cfg, to_nchw_array(x), dyd, weight_.value.shape, conv_params(spec_), ctx.threads),
                 weight_.grad);
     if (spec_.bias) {
       const std::vector<double> db = conv2d_backward_bias(cfg, dyd, ctx.threads);
@@ -111,7 +105,7 @@ void ConvLayer::backward(const StepContext& ctx, const FTensor& dy, std::span<FT
       for (std::size_t i = 0; i < db.size(); ++i) bias_.grad.data[i] = static_cast<float>(db[i]);
     }
     if (dx[0])
-      from_double(conv2d_backward_input(cfg, dyd, to_double(weight_.used()), x.shape, conv_params(spec_), ctx.threads),
+      assign_from(conv2d_backward_input(cfg, dyd, to_nchw_array(weight_.used()), x.shape, conv_params(spec_), ctx.threads),
                   *dx[0]);
   }
   round(ctx, Role::G, weight_.grad, 0);

@@ -34,4 +34,14 @@ struct FTensor {
   const float* ptr() const { return data.data(); }
 };
 
+// Conversions for the reference kernels (conv2d.hpp, elementwise.hpp), which take doubles: exact both
+// ways for values of formats that fit in float (the reference kernels' fp32 outputs do).
+inline NchwArray to_nchw_array(const FTensor& t) {
+  return NchwArray(t.shape, std::vector<double>(t.data.begin(), t.data.end()));
+}
+inline void assign_from(const NchwArray& a, FTensor& t) {
+  t.reshape(a.shape);
+  for (std::size_t i = 0; i < a.data.size(); ++i) t.data[i] = static_cast<float>(a.data[i]);
+}
+
 }  // namespace bitsim::sim::nn

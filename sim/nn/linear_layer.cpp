@@ -82,12 +82,10 @@ void LinearLayer::backward(const StepContext& ctx, const FTensor& dy, std::span<
   matmul(gemm, scratch_.data(), x.ptr(), weight_.grad.ptr(), O, N, F, ctx.threads);
   round(ctx, Role::G, weight_.grad, 0);
   if (spec_.bias) {
+    // db = dy^T times a column of ones (exact products), under the layer's setup.
     bias_.grad.reshape(bias_.value.shape);
-    for (std::int64_t o = 0; o < O; ++o) {
-      float acc = 0.0f;
-      for (std::int64_t n = 0; n < N; ++n) acc += dy.data[static_cast<std::size_t>(n * O + o)];
-      bias_.grad.data[static_cast<std::size_t>(o)] = acc;
-    }
+    const std::vector<float> ones(static_cast<std::size_t>(N), 1.0f);
+    matmul(gemm, scratch_.data(), ones.data(), bias_.grad.ptr(), O, N, 1, ctx.threads);
     round(ctx, Role::G, bias_.grad, 1);
   }
   if (dx[0]) {

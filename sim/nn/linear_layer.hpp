@@ -5,7 +5,7 @@
 //   forward         y[n][o]  over f = 0..F-1     (sim::gemm of x and W^T)
 //   input gradient  dx[n][f] over o = 0..O-1     (dy times W)
 //   weight gradient dW[o][f] over n = 0..N-1     (dy^T times x)
-//   bias gradient   db[o]    over n = 0..N-1, fp32 additions from +0
+//   bias gradient   db[o]    over n = 0..N-1 of dy[n][o] * 1
 // Rounding points: output (+ bias, one float addition) -> A; dx -> E; dW, db -> G.
 #pragma once
 

@@ -204,8 +204,20 @@ struct Builder {
   int chain(const std::vector<LayerSpec>& layers, int from, const std::string& scope, const Nchw& input,
             std::map<std::string, int>& counters) {
     int cur = from;
-    for (const LayerSpec& s : layers) {
-      const std::string prefix = prefix_of(s.type);
+    for (const LayerSpec& s : layers) cur = one(s, cur, scope, input, counters);
+    return cur;
+  }
+
+  // Appends one layer (or residual block) reading `cur`; errors name the layer.
+  int one(const LayerSpec& s, int cur, const std::string& scope, const Nchw& input, std::map<std::string, int>& counters) {
+    const std::string label = scope.empty() ? s.name : (s.name.empty() ? scope : scope + "." + s.name);
+    std::string prefix;
+    try {
+      prefix = prefix_of(s.type);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument((label.empty() ? std::string("layer") : label) + ": " + e.what());
+    }
+    {
       const std::string local = s.name.empty() ? prefix + std::to_string(++counters[prefix]) : s.name;
       const std::string name = scope.empty() ? local : scope + "." + local;
       const Nchw in = shape_of(cur, input);
@@ -221,10 +233,10 @@ struct Builder {
           throw std::invalid_argument(name + ": shortcut_from must be \"input\" or \"pre\", not \"" + s.shortcut_from + "\"");
         const int sc = chain(s.shortcut, s.shortcut_from == "pre" ? pre : cur, name, input, inner);
         if (body == sc) throw std::invalid_argument(name + ": a residual block needs a non-empty body");
-        cur = add_node(std::make_unique<AddLayer>(), name + ".add", {body, sc}, input);
-        continue;
+        return add_node(std::make_unique<AddLayer>(), name + ".add", {body, sc}, input);
       }
       std::unique_ptr<Layer> layer;
+      try {
       if (s.type == "conv") {
         ConvSpec c;
         c.in_channels = in.c;
@@ -259,9 +271,13 @@ struct Builder {
         if (s.type == "maxpool") layer = std::make_unique<MaxPoolLayer>(p);
         else layer = std::make_unique<AvgPoolLayer>(p);
       }
-      cur = add_node(std::move(layer), name, {cur}, input);
+      } catch (const std::exception& e) {
+        const std::string msg = e.what();
+        if (msg.find(name) != std::string::npos) throw;
+        throw std::invalid_argument(name + ": " + msg);
+      }
+      return add_node(std::move(layer), name, {cur}, input);
     }
-    return cur;
   }
 };
 

@@ -1,5 +1,6 @@
 #include "sim/nn/simple_layers.hpp"
 
+#include "sim/elementwise.hpp"
 #include "sim/task_split.hpp"
 
 #include <cmath>
@@ -161,6 +162,16 @@ void MaxPoolLayer::forward(const StepContext& ctx, std::span<const FTensor* cons
 void MaxPoolLayer::backward(const StepContext& ctx, const FTensor& dy, std::span<FTensor* const> dx) {
   if (!dx[0]) return;
   FTensor& g = *dx[0];
+  if (!gemm.is_fast() && spec_.stride < spec_.kernel) {
+    // Overlapping windows sum several terms: the reference kernel under the layer's setup.
+    const std::int64_t HW = in_shape_.h * in_shape_.w, OHW = dy.shape.h * dy.shape.w;
+    std::vector<std::int64_t> flat(argmax_.size());
+    for (std::size_t e = 0; e < flat.size(); ++e) flat[e] = static_cast<std::int64_t>(e) / OHW * HW + argmax_[e];
+    Pool2dParams p{spec_.kernel, spec_.kernel, spec_.stride, spec_.stride, spec_.pad, spec_.pad};
+    assign_from(max_pool2d_backward(gemm.config(), to_nchw_array(dy), flat, in_shape_, p, ctx.threads), g);
+    round(ctx, Role::E, g);
+    return;
+  }
   g.reshape(in_shape_);
   std::fill(g.data.begin(), g.data.end(), 0.0f);
   const std::int64_t HW = in_shape_.h * in_shape_.w, OHW = dy.shape.h * dy.shape.w;
@@ -195,6 +206,14 @@ void AvgPoolLayer::forward(const StepContext& ctx, std::span<const FTensor* cons
   in_shape_ = x.shape;
   const Window wd = window(x.shape);
   const Nchw ys = output_shape(std::span<const Nchw>(&x.shape, 1));
+  if (!gemm.is_fast()) {
+    const Pool2dParams p{wd.kh, wd.kw, wd.stride, wd.stride, wd.pad, wd.pad};
+    assign_from(spec_.global ? global_avg_pool_forward(gemm.config(), to_nchw_array(x), ctx.threads)
+                             : avg_pool2d_forward(gemm.config(), to_nchw_array(x), p, ctx.threads),
+                out);
+    round(ctx, Role::A, out);
+    return;
+  }
   out.reshape(ys);
   const float wt = static_cast<float>(1.0 / static_cast<double>(wd.kh * wd.kw));
   const std::int64_t H = x.shape.h, W = x.shape.w, OH = ys.h, OW = ys.w;
@@ -220,9 +239,17 @@ void AvgPoolLayer::forward(const StepContext& ctx, std::span<const FTensor* cons
 void AvgPoolLayer::backward(const StepContext& ctx, const FTensor& dy, std::span<FTensor* const> dx) {
   if (!dx[0]) return;
   FTensor& g = *dx[0];
+  const Window wd = window(in_shape_);
+  if (!gemm.is_fast()) {
+    const Pool2dParams p{wd.kh, wd.kw, wd.stride, wd.stride, wd.pad, wd.pad};
+    assign_from(spec_.global ? global_avg_pool_backward(gemm.config(), to_nchw_array(dy), in_shape_, ctx.threads)
+                             : avg_pool2d_backward(gemm.config(), to_nchw_array(dy), in_shape_, p, ctx.threads),
+                g);
+    round(ctx, Role::E, g);
+    return;
+  }
   g.reshape(in_shape_);
   std::fill(g.data.begin(), g.data.end(), 0.0f);
-  const Window wd = window(in_shape_);
   const float wt = static_cast<float>(1.0 / static_cast<double>(wd.kh * wd.kw));
   const std::int64_t H = in_shape_.h, W = in_shape_.w, OH = dy.shape.h, OW = dy.shape.w;
   detail::run_blocks(dy.shape.n * dy.shape.c, ctx.threads, [&](std::int64_t b0, std::int64_t b1) {

@@ -12,6 +12,8 @@
 //             (padding counts as +0 and in the divisor); dx = the same chain over the windows that
 //             read the element, in increasing output position (avg_pool2d_forward / _backward)
 //   gap       avgpool with the window the whole plane: y is [N, C, 1, 1]
+// The fp32 chains above are the default GemmSetup; under any other setup of the layer, average pooling,
+// GAP and overlapping max-pool backward run the reference kernels with that setup.
 #pragma once
 
 #include "sim/nn/layer.hpp"

@@ -29,6 +29,8 @@ class Section {
 
   [[noreturn]] void fail(const toml::node* n, const std::string& key, const std::string& msg) const {
     const auto line = n ? n->source().begin.line : (t_ ? t_->source().begin.line : 0);
+    // Values from --set have no line in the file.
+    if (line == 0) throw ConfigError(fmt::format("{}: key '{}' (from --set): {}", file_, key_path(key), msg));
     throw ConfigError(fmt::format("{}:{}: key '{}': {}", file_, line, key_path(key), msg));
   }
 
@@ -76,7 +78,9 @@ class Section {
     if (!t_) return;
     for (auto&& [k, v] : *t_)
       if (!used_.count(std::string(k.str())))
-        throw ConfigError(fmt::format("{}:{}: unknown key '{}'", file_, v.source().begin.line, key_path(std::string(k.str()))));
+        throw ConfigError(v.source().begin.line == 0
+                              ? fmt::format("{}: unknown key '{}' (from --set)", file_, key_path(std::string(k.str())))
+                              : fmt::format("{}:{}: unknown key '{}'", file_, v.source().begin.line, key_path(std::string(k.str()))));
   }
   const toml::table* raw() const { return t_; }
   const std::string& file() const { return file_; }
@@ -311,11 +315,25 @@ void merge(FormatLevel& into, const FormatLevel& from) {
   if (from.chunk) into.chunk = from.chunk;
 }
 
+// A TOML basic string: quotes, backslashes and control characters escaped.
 std::string quote(const std::string& s) {
   std::string o = "\"";
   for (char ch : s) {
-    if (ch == '"' || ch == '\\') o += '\\';
-    o += ch;
+    const auto u = static_cast<unsigned char>(ch);
+    if (ch == '"' || ch == '\\') {
+      o += '\\';
+      o += ch;
+    } else if (ch == '\n') {
+      o += "\\n";
+    } else if (ch == '\t') {
+      o += "\\t";
+    } else if (ch == '\r') {
+      o += "\\r";
+    } else if (u < 0x20 || u == 0x7f) {
+      o += fmt::format("\\u{:04X}", static_cast<unsigned>(u));
+    } else {
+      o += ch;
+    }
   }
   return o + "\"";
 }

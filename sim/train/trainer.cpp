@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <ostream>
@@ -141,6 +142,7 @@ std::string identity_config(const TrainConfig& c) {
   k.threads = 0;
   k.stop_after_steps = 0;
   k.checkpoint_every_steps = 0;
+  k.run_dir.clear();  // a run folder may be moved and resumed from its new place
   return to_toml(k);
 }
 
@@ -153,22 +155,26 @@ TrainResult run_training(const TrainConfig& c, const TrainOptions& o) {
     throw std::runtime_error(fmt::format("{} already holds a checkpoint: use --resume to continue it, --overwrite to "
                                          "start again, or --set run.dir=... for a new run",
                                          dir));
+  if (o.resume && !fs::exists(ckpt))
+    throw CheckpointError(ckpt + ": no checkpoint to resume from (run without --resume to start the run)");
   data::DatasetSplit d = load_data(c);
   nn::Model model = build_model(
       c.model == "custom" ? nn::ModelSpec{"custom", c.layers} : nn::builtin_model(c.model, d.train.classes, c.width),
       Nchw{1, d.train.channels, d.train.height, d.train.width}, [&](nn::Layer& l) { configure_layer(c, l); });
   nn::initialize(model, c.seed);
 
+  const std::string resolved = to_toml(c), identity = identity_config(c);
+  RunState st;
+  st.metrics_csv = "epoch,step,lr,train_loss,train_accuracy,test_loss,test_accuracy,epoch_seconds,train_images_per_s\n";
+  // A refused resume (other config, damaged file) leaves the run folder untouched.
+  if (o.resume) st = load_checkpoint(ckpt, identity, model);
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw std::runtime_error(fmt::format("{}: cannot create the run folder: {}", dir, ec.message()));
-  const std::string resolved = to_toml(c), identity = identity_config(c);
+  if (!o.resume)  // a fresh start leaves nothing of an earlier run in the folder
+    for (const char* f : {"checkpoint.bin", "metrics.csv", "result.json"}) fs::remove(fs::path(dir) / f, ec);
   write_file_atomically(dir + "/config.toml", resolved);
   write_file_atomically(dir + "/model.txt", model.summary());
-
-  RunState st;
-  st.metrics_csv = "epoch,step,lr,train_loss,train_accuracy,test_loss,test_accuracy,epoch_seconds,train_images_per_s\n";
-  if (o.resume) st = load_checkpoint(ckpt, identity, model);
 
   data::Augment aug;
   aug.crop_pad = static_cast<int>(c.crop_pad);

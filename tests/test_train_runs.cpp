@@ -1,0 +1,435 @@
+// Training runs (sim/train/trainer.hpp, checkpoint.hpp) on a small slice of Fashion-MNIST: the run
+// folder, a falling loss, bit-for-bit reproducibility (same config, other thread counts, interrupted and
+// resumed at any step), low-precision formats with stochastic rounding, and the errors of resuming
+// from a wrong, corrupt or missing checkpoint or of a missing data set.
+#include "sim/data/dataset.hpp"
+#include "sim/train/checkpoint.hpp"
+#include "sim/train/config.hpp"
+#include "sim/train/trainer.hpp"
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace bitsim::sim;
+using train::CheckpointError;
+using train::TrainConfig;
+using train::TrainOptions;
+using train::TrainResult;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A fresh directory under /tmp, removed with everything in it at the end of the test case.
+class TempDir {
+ public:
+  TempDir() {
+    std::string t = (fs::temp_directory_path() / "bitsim-train-XXXXXX").string();
+    if (!::mkdtemp(t.data())) throw std::runtime_error("mkdtemp failed");
+    path_ = t;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  fs::path path_;
+};
+
+// 1000 training samples in batches of 128 with drop_last: 7 steps per epoch (the last 104 samples of
+// each epoch's order unused), 14 steps in all; an MLP of width 64 trains in well under a second.
+const char* const kBase = R"toml(name = "unit"
+seed = 7
+threads = 1
+
+[model]
+name = "mlp"
+width = 64
+
+[data]
+batch = 128
+limit_train = 1000
+limit_test = 500
+
+[train]
+epochs = 2
+
+[optimizer]
+lr = 0.05
+)toml";
+constexpr std::int64_t kStepsPerEpoch = 7, kTotalSteps = 14;
+
+TrainConfig config(const std::string& run_dir, std::vector<std::string> sets = {}) {
+  sets.push_back("run.dir=\"" + run_dir + "\"");
+  return train::parse_config(kBase, "unit.toml", sets);
+}
+
+TrainOptions quiet(bool resume = false, int threads = 0) {
+  TrainOptions o;
+  o.progress = false;
+  o.resume = resume;
+  o.threads = threads;
+  return o;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void spit(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+std::vector<std::vector<std::string>> csv_rows(const std::string& path) {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream in(slurp(path));
+  for (std::string line; std::getline(in, line);) {
+    std::vector<std::string> fields;
+    std::istringstream ls(line);
+    for (std::string f; std::getline(ls, f, ',');) fields.push_back(f);
+    rows.push_back(fields);
+  }
+  return rows;
+}
+
+// metrics.csv without its timing columns (epoch_seconds, train_images_per_s): everything that must be
+// identical between two runs of one config.
+std::vector<std::vector<std::string>> metrics_without_timing(const std::string& path) {
+  auto rows = csv_rows(path);
+  for (auto& r : rows)
+    if (r.size() > 7) r.resize(7);
+  return rows;
+}
+
+// The message of the exception `f` throws, which must be of type E.
+template <class E, class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    FAIL("expected another exception type; got: " << e.what());
+  }
+  FAIL("no exception");
+  return {};
+}
+
+// The uninterrupted run of kBase, computed once and shared by the cases that compare against it.
+struct Reference {
+  TempDir tmp;
+  TrainResult result;
+  std::vector<std::vector<std::string>> metrics;
+  Reference() : result(train::run_training(config(tmp / "ref"), quiet())), metrics(metrics_without_timing(tmp / "ref/metrics.csv")) {}
+};
+
+const Reference& reference() {
+  static const Reference r;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("train run: a smoke run lowers the loss and writes the run folder", "[train]") {
+  TempDir tmp;
+  const TrainConfig c = config(tmp / "run");
+  std::ostringstream log;
+  TrainOptions o = quiet();
+  o.log = &log;
+  const TrainResult r = train::run_training(c, o);
+  CHECK(r.finished);
+  CHECK(r.steps == kTotalSteps);
+  CHECK(r.test_accuracy > 0.4);  // 10 classes: chance is 0.1
+  CHECK(r.test_accuracy <= 1.0);
+  CHECK(std::isfinite(r.test_loss));
+  CHECK(r.weights_digest.size() == 16);
+
+  for (const char* f : {"config.toml", "model.txt", "metrics.csv", "checkpoint.bin", "result.json"})
+    CHECK(fs::is_regular_file(fs::path(tmp / "run") / f));
+  CHECK_FALSE(fs::exists(tmp / "run/checkpoint.bin.tmp"));
+
+  const auto rows = csv_rows(tmp / "run/metrics.csv");
+  REQUIRE(rows.size() == 3);
+  CHECK(rows[0] == std::vector<std::string>{"epoch", "step", "lr", "train_loss", "train_accuracy", "test_loss",
+                                            "test_accuracy", "epoch_seconds", "train_images_per_s"});
+  REQUIRE(rows[1].size() == 9);
+  REQUIRE(rows[2].size() == 9);
+  CHECK(rows[1][0] == "1");
+  CHECK(rows[1][1] == std::to_string(kStepsPerEpoch));
+  CHECK(rows[2][1] == std::to_string(kTotalSteps));
+  const double loss1 = std::stod(rows[1][3]), loss2 = std::stod(rows[2][3]);
+  CHECK(loss1 < std::log(10.0));  // below the loss of a uniform guess
+  CHECK(loss2 < loss1);
+  CHECK(std::stod(rows[2][6]) == Approx(r.test_accuracy).margin(1e-6));
+
+  const std::string result = slurp(tmp / "run/result.json");
+  CHECK_THAT(result, Catch::Contains("\"weights_digest\": \"" + r.weights_digest + "\""));
+  CHECK_THAT(result, Catch::Contains("\"steps\": 14"));
+  CHECK_THAT(slurp(tmp / "run/model.txt"), Catch::Contains("fc3"));
+  // config.toml is the resolved config, loadable again.
+  CHECK(slurp(tmp / "run/config.toml") == train::to_toml(c));
+  CHECK(train::to_toml(train::load_config(tmp / "run/config.toml")) == train::to_toml(c));
+  CHECK_THAT(log.str(), Catch::Contains("epoch 2/2"));
+}
+
+TEST_CASE("train run: the same config gives the same weights, whatever the thread count", "[train]") {
+  TempDir tmp;
+  const TrainResult& a = reference().result;
+  const TrainResult b = train::run_training(config(tmp / "b"), quiet());
+  const TrainResult t2 = train::run_training(config(tmp / "t2"), quiet(false, 2));
+  const TrainResult t3 = train::run_training(config(tmp / "t3", {"threads=3"}), quiet());
+  CHECK(a.weights_digest == b.weights_digest);
+  CHECK(a.weights_digest == t2.weights_digest);
+  CHECK(a.weights_digest == t3.weights_digest);
+  CHECK(a.test_accuracy == b.test_accuracy);
+  CHECK(a.test_loss == t2.test_loss);
+  CHECK(reference().metrics == metrics_without_timing(tmp / "b/metrics.csv"));
+  CHECK(reference().metrics == metrics_without_timing(tmp / "t2/metrics.csv"));
+
+  const TrainResult s = train::run_training(config(tmp / "s", {"seed=8"}), quiet());
+  CHECK(s.weights_digest != a.weights_digest);
+  const TrainResult lr = train::run_training(config(tmp / "lr", {"optimizer.lr=0.04"}), quiet());
+  CHECK(lr.weights_digest != a.weights_digest);
+}
+
+TEST_CASE("train run: stopping after K steps and resuming equals an uninterrupted run", "[train]") {
+  TempDir tmp;
+  const TrainResult& ref = reference().result;
+  const auto& ref_metrics = reference().metrics;
+  REQUIRE(ref_metrics.size() == 3);
+
+  // K = 3 and 10: in the middle of epochs 1 and 2; K = 7: the epoch boundary (the stream then stands
+  // at position 896 of 1000, the last partial batch being dropped); K = 13: one step before the end.
+  for (const std::int64_t k : {std::int64_t{3}, kStepsPerEpoch, std::int64_t{10}, kTotalSteps - 1}) {
+    DYNAMIC_SECTION("K = " << k) {
+      const std::string dir = tmp / fmt::format("k{}", k);
+      const TrainResult stopped = train::run_training(config(dir, {fmt::format("train.stop_after_steps={}", k)}), quiet());
+      CHECK_FALSE(stopped.finished);
+      CHECK(stopped.steps == k);
+      CHECK(fs::exists(dir + "/checkpoint.bin"));
+      CHECK_FALSE(fs::exists(dir + "/result.json"));
+      // metrics.csv: a row per completed epoch (none yet before the first epoch ends).
+      if (k < kStepsPerEpoch) CHECK_FALSE(fs::exists(dir + "/metrics.csv"));
+      else CHECK(metrics_without_timing(dir + "/metrics.csv").size() == static_cast<std::size_t>(1 + k / kStepsPerEpoch));
+      // Resumed with another thread count: threads do not belong to the checkpoint's identity.
+      const TrainResult resumed = train::run_training(config(dir), quiet(true, 2));
+      CHECK(resumed.finished);
+      CHECK(resumed.steps == kTotalSteps);
+      CHECK(resumed.weights_digest == ref.weights_digest);
+      CHECK(resumed.test_accuracy == ref.test_accuracy);
+      CHECK(resumed.test_loss == ref.test_loss);
+      CHECK(metrics_without_timing(dir + "/metrics.csv") == ref_metrics);
+      CHECK_THAT(slurp(dir + "/result.json"), Catch::Contains(ref.weights_digest));
+    }
+  }
+  SECTION("several interruptions in a row") {
+    const std::string dir = tmp / "chain";
+    CHECK(train::run_training(config(dir, {"train.stop_after_steps=2"}), quiet()).steps == 2);
+    CHECK(train::run_training(config(dir, {"train.stop_after_steps=9"}), quiet(true)).steps == 9);
+    CHECK(train::run_training(config(dir, {"train.stop_after_steps=12", "train.checkpoint_every_steps=1"}), quiet(true)).steps ==
+          12);
+    const TrainResult last = train::run_training(config(dir), quiet(true));
+    CHECK(last.finished);
+    CHECK(last.weights_digest == ref.weights_digest);
+    CHECK(metrics_without_timing(dir + "/metrics.csv") == ref_metrics);
+    // Resuming the finished run changes nothing (it only evaluates again).
+    const TrainResult again = train::run_training(config(dir), quiet(true));
+    CHECK(again.finished);
+    CHECK(again.steps == kTotalSteps);
+    CHECK(again.weights_digest == ref.weights_digest);
+    CHECK(again.test_accuracy == ref.test_accuracy);
+    CHECK(again.test_loss == ref.test_loss);
+    CHECK(metrics_without_timing(dir + "/metrics.csv") == ref_metrics);
+  }
+  SECTION("checkpoint_every_steps does not change the result") {
+    const TrainResult every = train::run_training(config(tmp / "every", {"train.checkpoint_every_steps=2"}), quiet());
+    CHECK(every.weights_digest == ref.weights_digest);
+  }
+  SECTION("--overwrite starts afresh in a folder holding a checkpoint") {
+    const std::string dir = tmp / "ow";
+    (void)train::run_training(config(dir, {"train.stop_after_steps=5", "seed=3"}), quiet());
+    TrainOptions o = quiet();
+    o.overwrite = true;
+    const TrainResult fresh = train::run_training(config(dir), o);
+    CHECK(fresh.weights_digest == ref.weights_digest);
+  }
+}
+
+TEST_CASE("train run: fp8 roles with stochastic rounding train and are reproducible", "[train]") {
+  TempDir tmp;
+  const std::vector<std::string> fp8 = {"model.name=cnn",
+                                        "model.width=4",
+                                        "train.epochs=1",
+                                        "formats.W=fp8_e4m3",
+                                        "formats.A=fp8_e4m3",
+                                        "formats.E=fp8_e4m3",
+                                        "formats.G={format=\"fp8_e4m3\", rounding=\"sr\", sr_bits=8}"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> s = fp8;
+    s.insert(s.end(), extra.begin(), extra.end());
+    return s;
+  };
+  const TrainResult a = train::run_training(config(tmp / "a", fp8), quiet());
+  CHECK(a.finished);
+  CHECK(a.steps == kStepsPerEpoch);
+  CHECK(std::isfinite(a.test_loss));
+  CHECK(a.test_accuracy > 0.2);
+  CHECK_THAT(slurp(tmp / "a/model.txt"), Catch::Contains("fp8_e4m3"));
+  CHECK_THAT(slurp(tmp / "a/config.toml"), Catch::Contains("rounding = \"sr\", sr_bits = 8"));
+
+  // Same config, two threads: the same stochastic-rounding words.
+  const TrainResult b = train::run_training(config(tmp / "b", fp8), quiet(false, 2));
+  CHECK(b.weights_digest == a.weights_digest);
+  CHECK(metrics_without_timing(tmp / "a/metrics.csv") == metrics_without_timing(tmp / "b/metrics.csv"));
+
+  // Interrupted mid-epoch and resumed.
+  const TrainResult stopped = train::run_training(config(tmp / "c", with({"train.stop_after_steps=4"})), quiet());
+  CHECK_FALSE(stopped.finished);
+  const TrainResult resumed = train::run_training(config(tmp / "c", fp8), quiet(true));
+  CHECK(resumed.weights_digest == a.weights_digest);
+
+  // The rounding changes the result: another seed (other sr words and init), and the fp32 model.
+  CHECK(train::run_training(config(tmp / "d", with({"seed=99"})), quiet()).weights_digest != a.weights_digest);
+  CHECK(train::run_training(config(tmp / "e", {"model.name=cnn", "model.width=4", "train.epochs=1"}), quiet()).weights_digest !=
+        a.weights_digest);
+}
+
+TEST_CASE("train run: resuming with a different config is a CheckpointError", "[train]") {
+  TempDir tmp;
+  const std::string dir = tmp / "run";
+  (void)train::run_training(config(dir, {"train.stop_after_steps=3"}), quiet());
+  const std::string ckpt_before = slurp(dir + "/checkpoint.bin");
+
+  for (const char* set : {"optimizer.lr=0.06", "seed=8", "model.width=32", "data.limit_train=999", "formats.W=fp16"}) {
+    INFO(set);
+    const std::string msg =
+        error_of<CheckpointError>([&] { (void)train::run_training(config(dir, {std::string(set)}), quiet(true)); });
+    CHECK_THAT(msg, Catch::Contains(dir + "/checkpoint.bin"));
+    CHECK_THAT(msg, Catch::Contains("different configuration"));
+  }
+  // The refused attempts left the checkpoint alone: the right config still resumes.
+  CHECK(slurp(dir + "/checkpoint.bin") == ckpt_before);
+  const TrainResult ok = train::run_training(config(dir), quiet(true));
+  CHECK(ok.finished);
+  CHECK(ok.weights_digest == reference().result.weights_digest);
+}
+
+TEST_CASE("train run: a refused resume leaves the run folder's config.toml as it was", "[train]") {
+  // A refused resume must not touch the run folder (config.toml keeps the original run's config).
+  TempDir tmp;
+  const std::string dir = tmp / "run";
+  (void)train::run_training(config(dir, {"train.stop_after_steps=3"}), quiet());
+  const std::string before = slurp(dir + "/config.toml");
+  CHECK_THROWS_AS(train::run_training(config(dir, {"optimizer.lr=0.06"}), quiet(true)), CheckpointError);
+  CHECK(slurp(dir + "/config.toml") == before);
+}
+
+TEST_CASE("train run: --overwrite leaves no file of the previous run behind", "[train]") {
+  // A fresh start with overwrite removes the previous run's checkpoint, metrics and result.
+  TempDir tmp;
+  const std::string dir = tmp / "run";
+  const TrainResult old = train::run_training(config(dir), quiet());
+  TrainOptions o = quiet();
+  o.overwrite = true;
+  const TrainResult stopped = train::run_training(config(dir, {"seed=9", "train.stop_after_steps=3"}), o);
+  CHECK_FALSE(stopped.finished);
+  CHECK_THAT(slurp(dir + "/config.toml"), Catch::Contains("seed = 9"));
+  CHECK_FALSE(fs::exists(dir + "/result.json"));
+  CHECK_FALSE(fs::exists(dir + "/metrics.csv"));
+  if (fs::exists(dir + "/result.json")) CHECK_THAT(slurp(dir + "/result.json"), !Catch::Contains(old.weights_digest));
+}
+
+TEST_CASE("train run: corrupt, truncated and missing checkpoints are CheckpointErrors naming the file", "[train]") {
+  TempDir tmp;
+  const std::string dir = tmp / "run";
+  const std::string ckpt = dir + "/checkpoint.bin";
+  (void)train::run_training(config(dir, {"train.stop_after_steps=3"}), quiet());
+  const std::string good = slurp(ckpt);
+  REQUIRE(good.size() > 1000);
+  auto resume_error = [&] {
+    return error_of<CheckpointError>([&] { (void)train::run_training(config(dir), quiet(true)); });
+  };
+
+  SECTION("one flipped byte in the weights") {
+    std::string bad = good;
+    bad[bad.size() / 2] = static_cast<char>(bad[bad.size() / 2] ^ 0x10);
+    spit(ckpt, bad);
+    const std::string msg = resume_error();
+    CHECK_THAT(msg, Catch::Contains(ckpt));
+    CHECK_THAT(msg, Catch::Contains("checksum"));
+  }
+  SECTION("one flipped byte in the stored config, in the version, in the checksum") {
+    for (const std::size_t at : {std::size_t{30}, std::size_t{9}, good.size() - 3}) {
+      std::string bad = good;
+      bad[at] = static_cast<char>(bad[at] ^ 0x01);
+      spit(ckpt, bad);
+      CHECK_THAT(resume_error(), Catch::Contains(ckpt));
+    }
+  }
+  SECTION("a bad magic") {
+    std::string bad = good;
+    bad[0] = 'X';
+    spit(ckpt, bad);
+    const std::string msg = resume_error();
+    CHECK_THAT(msg, Catch::Contains(ckpt));
+    CHECK_THAT(msg, Catch::Contains("not a bitsim checkpoint"));
+  }
+  SECTION("truncated") {
+    for (const std::size_t n : {good.size() - 1, good.size() / 2, std::size_t{100}, std::size_t{12}, std::size_t{0}}) {
+      INFO("truncated to " << n << " bytes");
+      spit(ckpt, good.substr(0, n));
+      CHECK_THAT(resume_error(), Catch::Contains(ckpt));
+    }
+  }
+  SECTION("missing") {
+    fs::remove(ckpt);
+    const std::string msg = resume_error();
+    CHECK_THAT(msg, Catch::Contains(ckpt));
+    CHECK_THAT(msg, Catch::Contains("no checkpoint"));
+    // A folder that does not exist at all.
+    CHECK_THAT(error_of<CheckpointError>([&] { (void)train::run_training(config(tmp / "never"), quiet(true)); }),
+               Catch::Contains(tmp / "never/checkpoint.bin"));
+  }
+  SECTION("the good file still resumes") {
+    spit(ckpt, good);
+    CHECK(train::run_training(config(dir), quiet(true)).finished);
+  }
+}
+
+TEST_CASE("train run: a folder holding a checkpoint needs resume or overwrite", "[train]") {
+  TempDir tmp;
+  const std::string dir = tmp / "run";
+  (void)train::run_training(config(dir, {"train.stop_after_steps=2"}), quiet());
+  const std::string ckpt = slurp(dir + "/checkpoint.bin");
+  const std::string msg = error_of<std::runtime_error>([&] { (void)train::run_training(config(dir), quiet()); });
+  CHECK_THAT(msg, Catch::Contains(dir));
+  CHECK_THAT(msg, Catch::Contains("--resume"));
+  CHECK_THAT(msg, Catch::Contains("--overwrite"));
+  CHECK(slurp(dir + "/checkpoint.bin") == ckpt);  // untouched
+}
+
+TEST_CASE("train run: a missing data set says how to install it", "[train]") {
+  TempDir tmp;
+  const std::string msg = error_of<data::DatasetError>(
+      [&] { (void)train::run_training(config(tmp / "run", {"data.dir=/nonexistent"}), quiet()); });
+  CHECK_THAT(msg, Catch::Contains("apt-get install dataset-fashion-mnist"));
+  CHECK_THAT(msg, Catch::Contains("/nonexistent"));
+
+  // More samples per batch than there are samples (with drop_last): a ConfigError, not an endless loop.
+  CHECK_THROWS_AS(train::run_training(config(tmp / "run2", {"data.limit_train=100"}), quiet()), train::ConfigError);
+}
