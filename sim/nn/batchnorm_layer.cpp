@@ -105,22 +105,30 @@ void BatchNormLayer::forward(const StepContext& ctx, std::span<const FTensor* co
   out.reshape(x.shape);
   const float* g = gamma_.used().ptr();
   const float* b = beta_.used().ptr();
-  for (std::int64_t n = 0; n < N; ++n)
-    for (std::int64_t c = 0; c < C; ++c) {
-      const std::int64_t off = (n * C + c) * HW;
-      const float m = mu_.data[static_cast<std::size_t>(c)], r = r_.data[static_cast<std::size_t>(c)];
-      for (std::int64_t i = 0; i < HW; ++i) x_hat_.data[static_cast<std::size_t>(off + i)] = (x.data[static_cast<std::size_t>(off + i)] - m) * r;
-    }
-  round(ctx, Role::BN_NORM, x_hat_);
-  for (std::int64_t n = 0; n < N; ++n)
-    for (std::int64_t c = 0; c < C; ++c) {
-      const std::int64_t off = (n * C + c) * HW;
-      const float gc = g[c], bc = b[c];
-      for (std::int64_t i = 0; i < HW; ++i) {
-        const float t = gc * x_hat_.data[static_cast<std::size_t>(off + i)];
-        out.data[static_cast<std::size_t>(off + i)] = t + bc;
+  detail::run_blocks(N, ctx.threads, [&](std::int64_t n0, std::int64_t n1) {
+    for (std::int64_t n = n0; n < n1; ++n)
+      for (std::int64_t c = 0; c < C; ++c) {
+        const std::int64_t off = (n * C + c) * HW;
+        const float m = mu_.data[static_cast<std::size_t>(c)], r = r_.data[static_cast<std::size_t>(c)];
+        const float* xp = x.ptr() + off;
+        float* hp = x_hat_.ptr() + off;
+        for (std::int64_t i = 0; i < HW; ++i) hp[i] = (xp[i] - m) * r;
       }
-    }
+  });
+  round(ctx, Role::BN_NORM, x_hat_);
+  detail::run_blocks(N, ctx.threads, [&](std::int64_t n0, std::int64_t n1) {
+    for (std::int64_t n = n0; n < n1; ++n)
+      for (std::int64_t c = 0; c < C; ++c) {
+        const std::int64_t off = (n * C + c) * HW;
+        const float gc = g[c], bc = b[c];
+        const float* hp = x_hat_.ptr() + off;
+        float* yp = out.ptr() + off;
+        for (std::int64_t i = 0; i < HW; ++i) {
+          const float t = gc * hp[i];
+          yp[i] = t + bc;
+        }
+      }
+  });
   round(ctx, Role::A, out);
 }
 
