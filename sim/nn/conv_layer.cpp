@@ -5,6 +5,7 @@
 #include "sim/task_split.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace bitsim::sim::nn {
@@ -18,6 +19,35 @@ Conv2dParams conv_params(const ConvSpec& s) {
   return p;
 }
 
+
+// Stride-1 convolution of one image without im2col: out (M x OH*OW) = A (M x C*KH*KW) times B, where
+// B[k][(oh, ow)] = src[c][oh - pad_h + kh][ow - pad_w + kw] (+0 outside), k = (c, kh, kw). In a copy of src
+// zero-padded to Hp x Wp, B's row k over the extended positions oh*Wp + ow is the contiguous slice
+// starting at c*Hp*Wp + kh*Wp + kw, so the GEMM reads it in place (gemm_rows); the Wp - OW extra
+// columns of each output row are computed and dropped. Every kept element is the same dot product,
+// term by term, as with im2col. `xpad`, `ext` and `rows` are the calling thread's scratch buffers.
+void implicit_conv_image(const float* A, std::int64_t M, const float* src, std::int64_t C, std::int64_t H,
+                         std::int64_t W, std::int64_t KH, std::int64_t KW, std::int64_t pad_h, std::int64_t pad_w,
+                         float* out, std::vector<float>& xpad, std::vector<float>& ext, std::vector<const float*>& rows) {
+  const std::int64_t Hp = H + 2 * pad_h, Wp = W + 2 * pad_w, OH = Hp - KH + 1, OW = Wp - KW + 1, next = OH * Wp;
+  const std::size_t need = static_cast<std::size_t>(C * Hp * Wp + KW + 2 * kPanelWidth);
+  if (xpad.size() != need) xpad.assign(need, 0.0f);  // borders and slack stay +0; the interior is rewritten
+  for (std::int64_t c = 0; c < C; ++c)
+    for (std::int64_t h = 0; h < H; ++h)
+      std::memcpy(&xpad[static_cast<std::size_t>((c * Hp + h + pad_h) * Wp + pad_w)], src + (c * H + h) * W,
+                  static_cast<std::size_t>(W) * sizeof(float));
+  rows.resize(static_cast<std::size_t>(C * KH * KW));
+  for (std::int64_t c = 0; c < C; ++c)
+    for (std::int64_t kh = 0; kh < KH; ++kh)
+      for (std::int64_t kw = 0; kw < KW; ++kw)
+        rows[static_cast<std::size_t>((c * KH + kh) * KW + kw)] = &xpad[static_cast<std::size_t>((c * Hp + kh) * Wp + kw)];
+  ext.resize(static_cast<std::size_t>(M * next));
+  gemm_rows(A, C * KH * KW, M, rows.data(), C * KH * KW, next, ext.data(), next);
+  for (std::int64_t m = 0; m < M; ++m)
+    for (std::int64_t oh = 0; oh < OH; ++oh)
+      std::memcpy(out + (m * OH + oh) * OW, &ext[static_cast<std::size_t>(m * next + oh * Wp)],
+                  static_cast<std::size_t>(OW) * sizeof(float));
+}
 
 }  // namespace
 
@@ -73,13 +103,28 @@ void ConvLayer::forward_fast(const StepContext& ctx, const FTensor& x, FTensor& 
   const std::int64_t OH = y.shape.h, OW = y.shape.w, P = OH * OW, K = C * KH * KW;
   const float* w = weight_.used().ptr();
   const float* bias = spec_.bias ? bias_.used().ptr() : nullptr;
+  if (spec_.stride == 1) {
+    detail::run_blocks(x.shape.n, ctx.threads, [&](std::int64_t n0, std::int64_t n1) {
+      std::vector<float> xpad, ext;
+      std::vector<const float*> rows;
+      for (std::int64_t n = n0; n < n1; ++n) {
+        float* yn = y.ptr() + n * spec_.out_channels * P;
+        implicit_conv_image(w, spec_.out_channels, x.ptr() + n * C * H * W, C, H, W, KH, KW, spec_.pad, spec_.pad, yn,
+                            xpad, ext, rows);
+        if (bias)
+          for (std::int64_t co = 0; co < spec_.out_channels; ++co)
+            for (std::int64_t q = 0; q < P; ++q) yn[co * P + q] += bias[co];
+      }
+    });
+    return;
+  }
   detail::run_blocks(x.shape.n, ctx.threads, [&](std::int64_t n0, std::int64_t n1) {
-    std::vector<float> rows(static_cast<std::size_t>(K * P));
     Panels col;
+    col.resize(K, P);
+    col.clear_padding();
     for (std::int64_t n = n0; n < n1; ++n) {
       // B[k][pos], k = (ci, kh, kw), pos = (oh, ow): conv2d.hpp's forward order of k.
-      im2col_rows(x.ptr() + n * C * H * W, H, W, KH, KW, OH, OW, spec_.stride, spec_.pad, 0, K, rows.data());
-      pack_panels(rows.data(), P, K, P, col);
+      im2col(x.ptr() + n * C * H * W, H, W, KH, KW, OH, OW, spec_.stride, spec_.pad, 0, K, PanelsOut{&col});
       float* yn = y.ptr() + n * spec_.out_channels * P;
       gemm_panels(w, K, spec_.out_channels, col, yn, P, false);
       if (bias)
@@ -128,12 +173,24 @@ void ConvLayer::backward_input_fast(const StepContext& ctx, const FTensor& dy, F
         for (std::int64_t b = 0; b < KW; ++b)
           flipped_[static_cast<std::size_t>(ci * K + (co * KH + a) * KW + b)] =
               w[((co * C + ci) * KH + (KH - 1 - a)) * KW + (KW - 1 - b)];
+  if (spec_.stride == 1 && spec_.pad <= KH - 1 && spec_.pad <= KW - 1) {
+    // The transposed convolution at stride 1 is a convolution of dy padded by K-1-pad with the flipped
+    // kernel (conv2d.hpp's order of k' = co, kh', kw').
+    detail::run_blocks(xs.n, ctx.threads, [&](std::int64_t n0, std::int64_t n1) {
+      std::vector<float> xpad, ext;
+      std::vector<const float*> rows;
+      for (std::int64_t n = n0; n < n1; ++n)
+        implicit_conv_image(flipped_.data(), C, dy.ptr() + n * CO * OH * OW, CO, OH, OW, KH, KW, KH - 1 - spec_.pad,
+                            KW - 1 - spec_.pad, dx.ptr() + n * C * P, xpad, ext, rows);
+    });
+    return;
+  }
   detail::run_blocks(xs.n, ctx.threads, [&](std::int64_t n0, std::int64_t n1) {
-    std::vector<float> rows(static_cast<std::size_t>(K * P));
     Panels col;
+    col.resize(K, P);
+    col.clear_padding();
     for (std::int64_t n = n0; n < n1; ++n) {
-      im2col_transposed_rows(dy.ptr() + n * CO * OH * OW, CO, OH, OW, KH, KW, H, W, spec_.stride, spec_.pad, rows.data());
-      pack_panels(rows.data(), P, K, P, col);
+      im2col_transposed(dy.ptr() + n * CO * OH * OW, CO, OH, OW, KH, KW, H, W, spec_.stride, spec_.pad, PanelsOut{&col});
       gemm_panels(flipped_.data(), K, C, col, dx.ptr() + n * C * P, P, false);
     }
   });
@@ -149,16 +206,57 @@ void ConvLayer::backward_weight_fast(const StepContext& ctx, const FTensor& x, c
   // into C) and the positions within each, as conv2d.hpp specifies; rows k are split over threads.
   transposed_grad_.resize(static_cast<std::size_t>(K * CO));
   const std::int64_t blocks = (K + 7) / 8;
-  detail::run_blocks(blocks, ctx.threads, [&](std::int64_t b0, std::int64_t b1) {
-    const std::int64_t k0 = b0 * 8, k1 = std::min(K, b1 * 8);
-    std::vector<float> rows(static_cast<std::size_t>((k1 - k0) * P));
-    Panels dyt;
-    for (std::int64_t n = 0; n < N; ++n) {
-      im2col_rows(x.ptr() + n * C * H * W, H, W, KH, KW, OH, OW, spec_.stride, spec_.pad, k0, k1, rows.data());
-      pack_panels_transposed(dy.ptr() + n * CO * P, P, P, CO, dyt);
-      gemm_panels(rows.data(), P, k1 - k0, dyt, transposed_grad_.data() + k0 * CO, CO, n > 0);
-    }
-  });
+  // Stride 1 without im2col: A's row k over the extended positions oh*Wp + ow is a slice of the
+  // zero-padded image (see implicit_conv_image), and dy gets +0 in the Wp - OW extra columns. An extra
+  // term is then (finite x) * (+0) = +-0, which leaves an fp32 chain started at +0 unchanged under rne
+  // (the chain is never -0, and s + +-0 = s otherwise); so the result is the same bit for bit, as long
+  // as every x is finite (a NaN or Inf times 0 would be NaN): checked first, else the im2col path.
+  bool finite = true;
+  if (spec_.stride == 1) {
+    const float* xp = x.ptr();
+    const std::size_t count = x.data.size();
+    for (std::size_t i = 0; i < count; ++i) finite &= std::fabs(xp[i]) <= 3.4028235e38f;
+  }
+  if (spec_.stride == 1 && finite) {
+    const std::int64_t ph = spec_.pad, pw = spec_.pad, Hp = H + 2 * ph, Wp = W + 2 * pw, next = OH * Wp;
+    detail::run_blocks(blocks, ctx.threads, [&](std::int64_t b0, std::int64_t b1) {
+      const std::int64_t k0 = b0 * 8, k1 = std::min(K, b1 * 8);
+      std::vector<float> xpad(static_cast<std::size_t>(C * Hp * Wp + KW + 2 * kPanelWidth), 0.0f);
+      std::vector<float> dyext(static_cast<std::size_t>(CO * next), 0.0f);
+      std::vector<const float*> rows(static_cast<std::size_t>(k1 - k0));
+      Panels dyt;
+      for (std::int64_t n = 0; n < N; ++n) {
+        const float* xn = x.ptr() + n * C * H * W;
+        for (std::int64_t c = 0; c < C; ++c)
+          for (std::int64_t h = 0; h < H; ++h)
+            std::memcpy(&xpad[static_cast<std::size_t>((c * Hp + h + ph) * Wp + pw)], xn + (c * H + h) * W,
+                        static_cast<std::size_t>(W) * sizeof(float));
+        for (std::int64_t k = k0; k < k1; ++k) {
+          const std::int64_t c = k / (KH * KW), kh = (k / KW) % KH, kw = k % KW;
+          rows[static_cast<std::size_t>(k - k0)] = &xpad[static_cast<std::size_t>((c * Hp + kh) * Wp + kw)];
+        }
+        const float* dyn = dy.ptr() + n * CO * P;
+        for (std::int64_t co = 0; co < CO; ++co)
+          for (std::int64_t oh = 0; oh < OH; ++oh)
+            std::memcpy(&dyext[static_cast<std::size_t>(co * next + oh * Wp)], dyn + (co * OH + oh) * OW,
+                        static_cast<std::size_t>(OW) * sizeof(float));
+        pack_panels_transposed(dyext.data(), next, next, CO, dyt);
+        gemm_panels_arows(rows.data(), k1 - k0, dyt, transposed_grad_.data() + k0 * CO, CO, n > 0);
+      }
+    });
+  } else {
+    detail::run_blocks(blocks, ctx.threads, [&](std::int64_t b0, std::int64_t b1) {
+      const std::int64_t k0 = b0 * 8, k1 = std::min(K, b1 * 8);
+      std::vector<float> rows(static_cast<std::size_t>((k1 - k0) * P));
+      Panels dyt;
+      for (std::int64_t n = 0; n < N; ++n) {
+        im2col(x.ptr() + n * C * H * W, H, W, KH, KW, OH, OW, spec_.stride, spec_.pad, k0, k1,
+               RowsOut{rows.data(), P, k0});
+        pack_panels_transposed(dy.ptr() + n * CO * P, P, P, CO, dyt);
+        gemm_panels(rows.data(), P, k1 - k0, dyt, transposed_grad_.data() + k0 * CO, CO, n > 0);
+      }
+    });
+  }
   for (std::int64_t co = 0; co < CO; ++co)
     for (std::int64_t k = 0; k < K; ++k)
       weight_.grad.data[static_cast<std::size_t>(co * K + k)] = transposed_grad_[static_cast<std::size_t>(k * CO + co)];

@@ -42,9 +42,39 @@ inline V16 fused(V16 a, V16 b, V16 s) {
 #endif
 }
 
+// One 8 x 16 block: the left half of a panel whose used columns (`cols` <= 16) fit one vector, so that
+// a narrow C (e.g. 16 output channels) does not pay for 32 columns. Same chains as block().
+void half_block(const float* ap, const float* bp, float* c, std::int64_t ldc, std::int64_t K, int rows, int cols,
+                bool accumulate) {
+  V16 acc[kRows];
+  for (int r = 0; r < kRows; ++r) {
+    acc[r] = V16{};
+    if (accumulate && r < rows) {
+      float tmp[16] = {};
+      std::memcpy(tmp, c + r * ldc, static_cast<std::size_t>(cols) * sizeof(float));
+      acc[r] = load(tmp);
+    }
+  }
+  for (std::int64_t k = 0; k < K; ++k) {
+    const V16 b0 = load(bp + k * kPanelWidth);
+    const float* a = ap + k * kRows;
+#pragma GCC unroll 8
+    for (int r = 0; r < kRows; ++r) acc[r] = fused(V16{} + a[r], b0, acc[r]);
+  }
+  for (int r = 0; r < rows; ++r) {
+    float tmp[16];
+    store(tmp, acc[r]);
+    std::memcpy(c + r * ldc, tmp, static_cast<std::size_t>(cols) * sizeof(float));
+  }
+}
+
 // One 8 x 32 block of C: rows `rows` (<= 8) and columns `cols` (<= 32) are loaded/stored.
 void block(const float* ap, const float* bp, float* c, std::int64_t ldc, std::int64_t K, int rows, int cols,
            bool accumulate) {
+  if (cols <= 16) {
+    half_block(ap, bp, c, ldc, K, rows, cols, accumulate);
+    return;
+  }
   V16 acc[kRows][2];
   for (int r = 0; r < kRows; ++r) {
     acc[r][0] = acc[r][1] = V16{};
@@ -83,7 +113,109 @@ void block(const float* ap, const float* bp, float* c, std::int64_t ldc, std::in
   }
 }
 
+// block() with B rows read through pointers (columns col0 .. col0+31 of each row).
+void block_rows(const float* ap, const float* const* brows, std::int64_t col0, float* c, std::int64_t ldc,
+                std::int64_t K, int rows, int cols) {
+  V16 acc[kRows][2];
+  for (int r = 0; r < kRows; ++r) acc[r][0] = acc[r][1] = V16{};
+  if (cols <= 16) {
+    for (std::int64_t k = 0; k < K; ++k) {
+      const V16 b0 = load(brows[k] + col0);
+      const float* a = ap + k * kRows;
+#pragma GCC unroll 8
+      for (int r = 0; r < kRows; ++r) acc[r][0] = fused(V16{} + a[r], b0, acc[r][0]);
+    }
+  } else {
+    for (std::int64_t k = 0; k < K; ++k) {
+      const V16 b0 = load(brows[k] + col0), b1 = load(brows[k] + col0 + 16);
+      const float* a = ap + k * kRows;
+#pragma GCC unroll 8
+      for (int r = 0; r < kRows; ++r) {
+        const V16 av = V16{} + a[r];
+        acc[r][0] = fused(av, b0, acc[r][0]);
+        acc[r][1] = fused(av, b1, acc[r][1]);
+      }
+    }
+  }
+  for (int r = 0; r < rows; ++r) {
+    float tmp[32];
+    store(tmp, acc[r][0]);
+    store(tmp + 16, acc[r][1]);
+    std::memcpy(c + r * ldc, tmp, static_cast<std::size_t>(cols) * sizeof(float));
+  }
+}
+
 }  // namespace
+
+void gemm_panels_arows(const float* const* a_rows, std::int64_t M, const Panels& b, float* c, std::int64_t ldc,
+                       bool accumulate) {
+  const std::int64_t K = b.K;
+  if (M <= 0 || K == 0) return;
+  // A is read in place through its row pointers (eight sequential streams per block, which the
+  // hardware prefetches), rather than packed: here A is the large operand and packing it would cost
+  // as much as the products.
+  thread_local std::vector<float> zeros;
+  if (static_cast<std::int64_t>(zeros.size()) < K) zeros.assign(static_cast<std::size_t>(K), 0.0f);
+  for (std::int64_t i = 0; i < M; i += kRows) {
+    const int rows = static_cast<int>(std::min<std::int64_t>(kRows, M - i));
+    const float* ar[kRows];
+    for (int r = 0; r < kRows; ++r) ar[r] = r < rows ? a_rows[i + r] : zeros.data();
+    for (std::int64_t q = 0; q < b.count; ++q) {
+      const int cols = static_cast<int>(std::min<std::int64_t>(kPanelWidth, b.N - q * kPanelWidth));
+      const float* bp = b.panel(q);
+      float* cb = c + i * ldc + q * kPanelWidth;
+      V16 acc[kRows][2];
+      for (int r = 0; r < kRows; ++r) {
+        acc[r][0] = acc[r][1] = V16{};
+        if (accumulate && r < rows) {
+          float tmp[32] = {};
+          std::memcpy(tmp, cb + r * ldc, static_cast<std::size_t>(cols) * sizeof(float));
+          acc[r][0] = load(tmp);
+          acc[r][1] = load(tmp + 16);
+        }
+      }
+      if (cols <= 16) {
+        for (std::int64_t k = 0; k < K; ++k) {
+          const V16 b0 = load(bp + k * kPanelWidth);
+#pragma GCC unroll 8
+          for (int r = 0; r < kRows; ++r) acc[r][0] = fused(V16{} + ar[r][k], b0, acc[r][0]);
+        }
+      } else {
+        for (std::int64_t k = 0; k < K; ++k) {
+          const V16 b0 = load(bp + k * kPanelWidth), b1 = load(bp + k * kPanelWidth + 16);
+#pragma GCC unroll 8
+          for (int r = 0; r < kRows; ++r) {
+            const V16 av = V16{} + ar[r][k];
+            acc[r][0] = fused(av, b0, acc[r][0]);
+            acc[r][1] = fused(av, b1, acc[r][1]);
+          }
+        }
+      }
+      for (int r = 0; r < rows; ++r) {
+        float tmp[32];
+        store(tmp, acc[r][0]);
+        store(tmp + 16, acc[r][1]);
+        std::memcpy(cb + r * ldc, tmp, static_cast<std::size_t>(cols) * sizeof(float));
+      }
+    }
+  }
+}
+
+void gemm_rows(const float* a, std::int64_t lda, std::int64_t M, const float* const* brows, std::int64_t K,
+               std::int64_t N, float* c, std::int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  thread_local std::vector<float> ap;
+  ap.resize(static_cast<std::size_t>(std::max<std::int64_t>(K, 1) * kRows));
+  for (std::int64_t i = 0; i < M; i += kRows) {
+    const int rows = static_cast<int>(std::min<std::int64_t>(kRows, M - i));
+    for (std::int64_t k = 0; k < K; ++k)
+      for (int r = 0; r < kRows; ++r) ap[static_cast<std::size_t>(k * kRows + r)] = r < rows ? a[(i + r) * lda + k] : 0.0f;
+    for (std::int64_t j = 0; j < N; j += kPanelWidth) {
+      const int cols = static_cast<int>(std::min<std::int64_t>(kPanelWidth, N - j));
+      block_rows(ap.data(), brows, j, c + i * ldc + j, ldc, K, rows, cols);
+    }
+  }
+}
 
 void Panels::clear_padding() {
   if (count == 0 || N % kPanelWidth == 0) return;

@@ -46,4 +46,14 @@ void pack_panels_transposed(const float* t, std::int64_t ldt, std::int64_t K, st
 void gemm_panels(const float* a, std::int64_t lda, std::int64_t M, const Panels& b, float* c, std::int64_t ldc,
                  bool accumulate, std::int64_t panel_begin = 0, std::int64_t panel_end = -1);
 
+// gemm_panels with A given by row pointers: A[i][k] = a_rows[i][k].
+void gemm_panels_arows(const float* const* a_rows, std::int64_t M, const Panels& b, float* c, std::int64_t ldc,
+                       bool accumulate);
+
+// The same product with B given by row pointers instead of panels: B[k][j] = brows[k][j]. Every row must
+// be readable up to index 32*ceil(N/32) - 1 (values past N - 1 are read and their results dropped).
+// Used by the stride-1 convolution, whose B rows are shifted slices of one zero-padded image.
+void gemm_rows(const float* a, std::int64_t lda, std::int64_t M, const float* const* brows, std::int64_t K,
+               std::int64_t N, float* c, std::int64_t ldc);
+
 }  // namespace bitsim::sim::nn
