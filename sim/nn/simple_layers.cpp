@@ -13,10 +13,15 @@ void ReluLayer::forward(const StepContext& ctx, std::span<const FTensor* const> 
   const FTensor& x = *in[0];
   input_ = &x;
   out.reshape(x.shape);
-  const std::size_t n = x.data.size();
   const float* xp = x.ptr();
   float* yp = out.ptr();
-  for (std::size_t i = 0; i < n; ++i) yp[i] = xp[i] > 0.0f || xp[i] != xp[i] ? xp[i] : 0.0f;  // NaN kept
+  detail::run_blocks(static_cast<std::int64_t>(x.data.size()), ctx.threads, [&](std::int64_t b, std::int64_t e) {
+    // Local restrict copies: through the closure the compiler could not vectorize (it must assume the
+    // stores alias the captured pointers).
+    const float* __restrict in = xp;
+    float* __restrict o = yp;
+    for (std::int64_t i = b; i < e; ++i) o[i] = in[i] > 0.0f || in[i] != in[i] ? in[i] : 0.0f;  // NaN kept
+  });
   round(ctx, Role::A, out);
 }
 
@@ -24,11 +29,15 @@ void ReluLayer::backward(const StepContext& ctx, const FTensor& dy, std::span<FT
   if (!dx[0]) return;
   const FTensor& x = *input_;
   dx[0]->reshape(x.shape);
-  const std::size_t n = x.data.size();
   const float* xp = x.ptr();
   const float* dp = dy.ptr();
   float* op = dx[0]->ptr();
-  for (std::size_t i = 0; i < n; ++i) op[i] = xp[i] != xp[i] ? xp[i] : xp[i] > 0.0f ? dp[i] : 0.0f;
+  detail::run_blocks(static_cast<std::int64_t>(x.data.size()), ctx.threads, [&](std::int64_t b, std::int64_t e) {
+    const float* __restrict in = xp;
+    const float* __restrict g = dp;
+    float* __restrict o = op;
+    for (std::int64_t i = b; i < e; ++i) o[i] = in[i] != in[i] ? in[i] : in[i] > 0.0f ? g[i] : 0.0f;
+  });
   round(ctx, Role::E, *dx[0]);
 }
 
@@ -57,8 +66,15 @@ Nchw AddLayer::output_shape(std::span<const Nchw> in) const {
 void AddLayer::forward(const StepContext& ctx, std::span<const FTensor* const> in, FTensor& out) {
   const FTensor &a = *in[0], &b = *in[1];
   out.reshape(a.shape);
-  const std::size_t n = a.data.size();
-  for (std::size_t i = 0; i < n; ++i) out.data[i] = a.data[i] + b.data[i];
+  const float* ap = a.ptr();
+  const float* bp = b.ptr();
+  float* op = out.ptr();
+  detail::run_blocks(static_cast<std::int64_t>(a.data.size()), ctx.threads, [&](std::int64_t s, std::int64_t e) {
+    const float* __restrict u = ap;
+    const float* __restrict v = bp;
+    float* __restrict o = op;
+    for (std::int64_t i = s; i < e; ++i) o[i] = u[i] + v[i];
+  });
   round(ctx, Role::A, out);
 }
 
