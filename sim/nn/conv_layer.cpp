@@ -219,29 +219,38 @@ void ConvLayer::backward_weight_fast(const StepContext& ctx, const FTensor& x, c
   }
   if (spec_.stride == 1 && finite) {
     const std::int64_t ph = spec_.pad, pw = spec_.pad, Hp = H + 2 * ph, Wp = W + 2 * pw, next = OH * Wp;
-    detail::run_blocks(blocks, ctx.threads, [&](std::int64_t b0, std::int64_t b1) {
-      const std::int64_t k0 = b0 * 8, k1 = std::min(K, b1 * 8);
-      std::vector<float> xpad(static_cast<std::size_t>(C * Hp * Wp + KW + 2 * kPanelWidth), 0.0f);
+    const std::int64_t plane = C * Hp * Wp + KW + 2 * kPanelWidth;
+    // Phase 1, images over threads: every image's zero-padded copy and dy^T panels (B), built once.
+    if (static_cast<std::int64_t>(xpad_all_.size()) != N * plane) xpad_all_.assign(static_cast<std::size_t>(N * plane), 0.0f);
+    dyt_all_.resize(static_cast<std::size_t>(N));
+    detail::run_blocks(N, ctx.threads, [&](std::int64_t n0, std::int64_t n1) {
       std::vector<float> dyext(static_cast<std::size_t>(CO * next), 0.0f);
-      std::vector<const float*> rows(static_cast<std::size_t>(k1 - k0));
-      Panels dyt;
-      for (std::int64_t n = 0; n < N; ++n) {
+      for (std::int64_t n = n0; n < n1; ++n) {
         const float* xn = x.ptr() + n * C * H * W;
+        float* xp = xpad_all_.data() + n * plane;
         for (std::int64_t c = 0; c < C; ++c)
           for (std::int64_t h = 0; h < H; ++h)
-            std::memcpy(&xpad[static_cast<std::size_t>((c * Hp + h + ph) * Wp + pw)], xn + (c * H + h) * W,
-                        static_cast<std::size_t>(W) * sizeof(float));
-        for (std::int64_t k = k0; k < k1; ++k) {
-          const std::int64_t c = k / (KH * KW), kh = (k / KW) % KH, kw = k % KW;
-          rows[static_cast<std::size_t>(k - k0)] = &xpad[static_cast<std::size_t>((c * Hp + kh) * Wp + kw)];
-        }
+            std::memcpy(xp + (c * Hp + h + ph) * Wp + pw, xn + (c * H + h) * W, static_cast<std::size_t>(W) * sizeof(float));
         const float* dyn = dy.ptr() + n * CO * P;
         for (std::int64_t co = 0; co < CO; ++co)
           for (std::int64_t oh = 0; oh < OH; ++oh)
             std::memcpy(&dyext[static_cast<std::size_t>(co * next + oh * Wp)], dyn + (co * OH + oh) * OW,
                         static_cast<std::size_t>(OW) * sizeof(float));
-        pack_panels_transposed(dyext.data(), next, next, CO, dyt);
-        gemm_panels_arows(rows.data(), k1 - k0, dyt, transposed_grad_.data() + k0 * CO, CO, n > 0);
+        pack_panels_transposed(dyext.data(), next, next, CO, dyt_all_[static_cast<std::size_t>(n)]);
+      }
+    });
+    // Phase 2, rows k over threads: each element's chain runs through the images in order.
+    detail::run_blocks(blocks, ctx.threads, [&](std::int64_t b0, std::int64_t b1) {
+      const std::int64_t k0 = b0 * 8, k1 = std::min(K, b1 * 8);
+      std::vector<const float*> rows(static_cast<std::size_t>(k1 - k0));
+      for (std::int64_t n = 0; n < N; ++n) {
+        const float* xp = xpad_all_.data() + n * plane;
+        for (std::int64_t k = k0; k < k1; ++k) {
+          const std::int64_t c = k / (KH * KW), kh = (k / KW) % KH, kw = k % KW;
+          rows[static_cast<std::size_t>(k - k0)] = xp + (c * Hp + kh) * Wp + kw;
+        }
+        gemm_panels_arows(rows.data(), k1 - k0, dyt_all_[static_cast<std::size_t>(n)],
+                          transposed_grad_.data() + k0 * CO, CO, n > 0);
       }
     });
   } else {

@@ -44,6 +44,8 @@ class ConvLayer final : public Layer {
   double macs_ = 0;
   std::vector<float> flipped_;          // input-gradient weights [ci][co][kh'][kw']
   std::vector<float> transposed_grad_;  // dW^T [k][co] while the weight gradient accumulates
+  std::vector<float> xpad_all_;         // weight gradient: every image zero-padded
+  std::vector<Panels> dyt_all_;         // weight gradient: every image's dy^T in panels
 };
 
 }  // namespace bitsim::sim::nn
