@@ -1,52 +1,22 @@
 #include "sim/gemm_fp32_kernel.hpp"
 
+#include "sim/fma_lanes.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-
-#include <immintrin.h>
 
 namespace bitsim::sim {
 
 namespace {
 
-using V16 = float __attribute__((vector_size(64)));
+using detail::V16;
 constexpr int kRows = 8;   // register block: 8 rows x 32 columns = 16 vector accumulators
 constexpr int kCols = 32;
 
-inline V16 load(const float* p) {
-  V16 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store(float* p, V16 v) { std::memcpy(p, &v, sizeof v); }
-
-// s + a*b with one rounding (IEEE fusedMultiplyAdd), lane by lane. This is gemm.md rule 6 for an fp32
-// accumulator with exact products and rne: round_fp32(s + exact(a*b)), whatever a and b are, including
-// overflow, underflow, infinities, NaN and the sign of zero. Written with explicit FMA instructions
-// (never left to compiler contraction, which the project disables with -ffp-contract=off).
-inline V16 fused(V16 a, V16 b, V16 s) {
-#if defined(__AVX512F__)
-  return reinterpret_cast<V16>(_mm512_fmadd_ps(reinterpret_cast<__m512>(a), reinterpret_cast<__m512>(b), reinterpret_cast<__m512>(s)));
-#elif defined(__FMA__)
-  __m256 lo_a, hi_a, lo_b, hi_b, lo_s, hi_s;
-  std::memcpy(&lo_a, &a, 32);
-  std::memcpy(&hi_a, reinterpret_cast<const char*>(&a) + 32, 32);
-  std::memcpy(&lo_b, &b, 32);
-  std::memcpy(&hi_b, reinterpret_cast<const char*>(&b) + 32, 32);
-  std::memcpy(&lo_s, &s, 32);
-  std::memcpy(&hi_s, reinterpret_cast<const char*>(&s) + 32, 32);
-  const __m256 lo = _mm256_fmadd_ps(lo_a, lo_b, lo_s), hi = _mm256_fmadd_ps(hi_a, hi_b, hi_s);
-  V16 r;
-  std::memcpy(&r, &lo, 32);
-  std::memcpy(reinterpret_cast<char*>(&r) + 32, &hi, 32);
-  return r;
-#else
-  V16 r;
-  for (int i = 0; i < 16; ++i) r[i] = std::fma(a[i], b[i], s[i]);
-  return r;
-#endif
-}
+inline V16 load(const float* p) { return detail::load16(p); }
+inline void store(float* p, V16 v) { detail::store16(p, v); }
+inline V16 fused(V16 a, V16 b, V16 s) { return detail::fused16(a, b, s); }
 
 // Each accumulator lane adds its k terms in increasing k, one fused rounding per term.
 void block(const float* ap, const float* bp, float* c, std::int64_t K, std::int64_t N, int rows) {

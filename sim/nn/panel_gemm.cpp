@@ -1,148 +1,79 @@
 #include "sim/nn/panel_gemm.hpp"
 
+#include "sim/fma_lanes.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-
-#include <immintrin.h>
 
 namespace bitsim::sim::nn {
 
 namespace {
 
-using V16 = float __attribute__((vector_size(64)));
+using detail::V16;
 constexpr int kRows = 8;  // register block: 8 rows x 32 columns = 16 vector accumulators
 
-inline V16 load(const float* p) {
-  V16 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store(float* p, V16 v) { std::memcpy(p, &v, sizeof v); }
+inline V16 load(const float* p) { return detail::load16(p); }
+inline void store(float* p, V16 v) { detail::store16(p, v); }
+inline V16 fused(V16 a, V16 b, V16 s) { return detail::fused16(a, b, s); }
 
-// s + a*b with one rounding, lane by lane: written as an explicit FMA (the project compiles with
-// -ffp-contract=off, so no multiply-add is ever fused implicitly).
-inline V16 fused(V16 a, V16 b, V16 s) {
-#if defined(__AVX512F__)
-  return reinterpret_cast<V16>(
-      _mm512_fmadd_ps(reinterpret_cast<__m512>(a), reinterpret_cast<__m512>(b), reinterpret_cast<__m512>(s)));
-#elif defined(__FMA__)
-  __m256 a2[2], b2[2], s2[2];
-  std::memcpy(a2, &a, 64);
-  std::memcpy(b2, &b, 64);
-  std::memcpy(s2, &s, 64);
-  const __m256 r2[2] = {_mm256_fmadd_ps(a2[0], b2[0], s2[0]), _mm256_fmadd_ps(a2[1], b2[1], s2[1])};
-  V16 r;
-  std::memcpy(&r, r2, 64);
-  return r;
-#else
-  V16 r;
-  for (int i = 0; i < 16; ++i) r[i] = std::fma(a[i], b[i], s[i]);
-  return r;
-#endif
-}
-
-// One 8 x 16 block: the left half of a panel whose used columns (`cols` <= 16) fit one vector, so that
-// a narrow C (e.g. 16 output channels) does not pay for 32 columns. Same chains as block().
-void half_block(const float* ap, const float* bp, float* c, std::int64_t ldc, std::int64_t K, int rows, int cols,
-                bool accumulate) {
-  V16 acc[kRows];
-  for (int r = 0; r < kRows; ++r) {
-    acc[r] = V16{};
-    if (accumulate && r < rows) {
-      float tmp[16] = {};
-      std::memcpy(tmp, c + r * ldc, static_cast<std::size_t>(cols) * sizeof(float));
-      acc[r] = load(tmp);
-    }
-  }
-  for (std::int64_t k = 0; k < K; ++k) {
-    const V16 b0 = load(bp + k * kPanelWidth);
-    const float* a = ap + k * kRows;
-#pragma GCC unroll 8
-    for (int r = 0; r < kRows; ++r) acc[r] = fused(V16{} + a[r], b0, acc[r]);
-  }
-  for (int r = 0; r < rows; ++r) {
-    float tmp[16];
-    store(tmp, acc[r]);
-    std::memcpy(c + r * ldc, tmp, static_cast<std::size_t>(cols) * sizeof(float));
-  }
-}
-
-// One 8 x 32 block of C: rows `rows` (<= 8) and columns `cols` (<= 32) are loaded/stored.
-void block(const float* ap, const float* bp, float* c, std::int64_t ldc, std::int64_t K, int rows, int cols,
-           bool accumulate) {
-  if (cols <= 16) {
-    half_block(ap, bp, c, ldc, K, rows, cols, accumulate);
-    return;
-  }
-  V16 acc[kRows][2];
+// The C tile of a block: rows < `rows` and columns < `cols` (<= 32) are read (when accumulating) and
+// written; the rest of the accumulators start at +0 and are dropped.
+inline void load_tile(V16 (&acc)[kRows][2], const float* c, std::int64_t ldc, int rows, int cols, bool accumulate) {
   for (int r = 0; r < kRows; ++r) {
     acc[r][0] = acc[r][1] = V16{};
     if (accumulate && r < rows) {
-      if (cols == 32) {
-        acc[r][0] = load(c + r * ldc);
-        acc[r][1] = load(c + r * ldc + 16);
-      } else {
-        float tmp[32] = {};
-        std::memcpy(tmp, c + r * ldc, static_cast<std::size_t>(cols) * sizeof(float));
-        acc[r][0] = load(tmp);
-        acc[r][1] = load(tmp + 16);
-      }
-    }
-  }
-  for (std::int64_t k = 0; k < K; ++k) {
-    const V16 b0 = load(bp + k * kPanelWidth), b1 = load(bp + k * kPanelWidth + 16);
-    const float* a = ap + k * kRows;
-#pragma GCC unroll 8
-    for (int r = 0; r < kRows; ++r) {
-      const V16 av = V16{} + a[r];
-      acc[r][0] = fused(av, b0, acc[r][0]);
-      acc[r][1] = fused(av, b1, acc[r][1]);
-    }
-  }
-  for (int r = 0; r < rows; ++r) {
-    if (cols == 32) {
-      store(c + r * ldc, acc[r][0]);
-      store(c + r * ldc + 16, acc[r][1]);
-    } else {
-      float tmp[32];
-      store(tmp, acc[r][0]);
-      store(tmp + 16, acc[r][1]);
-      std::memcpy(c + r * ldc, tmp, static_cast<std::size_t>(cols) * sizeof(float));
+      float tmp[32] = {};
+      std::memcpy(tmp, c + r * ldc, static_cast<std::size_t>(cols) * sizeof(float));
+      acc[r][0] = load(tmp);
+      acc[r][1] = load(tmp + 16);
     }
   }
 }
-
-// block() with B rows read through pointers (columns col0 .. col0+31 of each row).
-void block_rows(const float* ap, const float* const* brows, std::int64_t col0, float* c, std::int64_t ldc,
-                std::int64_t K, int rows, int cols) {
-  V16 acc[kRows][2];
-  for (int r = 0; r < kRows; ++r) acc[r][0] = acc[r][1] = V16{};
-  if (cols <= 16) {
-    for (std::int64_t k = 0; k < K; ++k) {
-      const V16 b0 = load(brows[k] + col0);
-      const float* a = ap + k * kRows;
-#pragma GCC unroll 8
-      for (int r = 0; r < kRows; ++r) acc[r][0] = fused(V16{} + a[r], b0, acc[r][0]);
-    }
-  } else {
-    for (std::int64_t k = 0; k < K; ++k) {
-      const V16 b0 = load(brows[k] + col0), b1 = load(brows[k] + col0 + 16);
-      const float* a = ap + k * kRows;
-#pragma GCC unroll 8
-      for (int r = 0; r < kRows; ++r) {
-        const V16 av = V16{} + a[r];
-        acc[r][0] = fused(av, b0, acc[r][0]);
-        acc[r][1] = fused(av, b1, acc[r][1]);
-      }
-    }
-  }
+inline void store_tile(const V16 (&acc)[kRows][2], float* c, std::int64_t ldc, int rows, int cols) {
   for (int r = 0; r < rows; ++r) {
     float tmp[32];
     store(tmp, acc[r][0]);
     store(tmp + 16, acc[r][1]);
     std::memcpy(c + r * ldc, tmp, static_cast<std::size_t>(cols) * sizeof(float));
   }
+}
+
+// The k loop of one 8 x 32 tile: acc[r][h] = fused(A[r][k], B[k][16h .. 16h+15], acc[r][h]) for
+// k = 0..K-1 in order. b(k) points at B's 32 columns of row k; a(k, r) is A's value. With `half`
+// (the tile's used columns fit 16), only the left half is computed, so a narrow C (e.g. 16 output
+// channels) does not pay for 32 columns; the chains of the used columns are the same.
+template <class BRow, class AValue>
+inline void run_chains(V16 (&acc)[kRows][2], std::int64_t K, bool half, BRow b, AValue a) {
+  if (half) {
+    for (std::int64_t k = 0; k < K; ++k) {
+      const V16 b0 = load(b(k));
+#pragma GCC unroll 8
+      for (int r = 0; r < kRows; ++r) acc[r][0] = fused(V16{} + a(k, r), b0, acc[r][0]);
+    }
+    return;
+  }
+  for (std::int64_t k = 0; k < K; ++k) {
+    const float* bk = b(k);
+    const V16 b0 = load(bk), b1 = load(bk + 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < kRows; ++r) {
+      const V16 av = V16{} + a(k, r);
+      acc[r][0] = fused(av, b0, acc[r][0]);
+      acc[r][1] = fused(av, b1, acc[r][1]);
+    }
+  }
+}
+
+// One 8 x 32 tile of C from packed A (k-major, 8 rows) and one panel of B.
+void block(const float* ap, const float* bp, float* c, std::int64_t ldc, std::int64_t K, int rows, int cols,
+           bool accumulate) {
+  V16 acc[kRows][2];
+  load_tile(acc, c, ldc, rows, cols, accumulate);
+  run_chains(
+      acc, K, cols <= 16, [&](std::int64_t k) { return bp + k * kPanelWidth; },
+      [&](std::int64_t k, int r) { return ap[k * kRows + r]; });
+  store_tile(acc, c, ldc, rows, cols);
 }
 
 }  // namespace
@@ -165,38 +96,11 @@ void gemm_panels_arows(const float* const* a_rows, std::int64_t M, const Panels&
       const float* bp = b.panel(q);
       float* cb = c + i * ldc + q * kPanelWidth;
       V16 acc[kRows][2];
-      for (int r = 0; r < kRows; ++r) {
-        acc[r][0] = acc[r][1] = V16{};
-        if (accumulate && r < rows) {
-          float tmp[32] = {};
-          std::memcpy(tmp, cb + r * ldc, static_cast<std::size_t>(cols) * sizeof(float));
-          acc[r][0] = load(tmp);
-          acc[r][1] = load(tmp + 16);
-        }
-      }
-      if (cols <= 16) {
-        for (std::int64_t k = 0; k < K; ++k) {
-          const V16 b0 = load(bp + k * kPanelWidth);
-#pragma GCC unroll 8
-          for (int r = 0; r < kRows; ++r) acc[r][0] = fused(V16{} + ar[r][k], b0, acc[r][0]);
-        }
-      } else {
-        for (std::int64_t k = 0; k < K; ++k) {
-          const V16 b0 = load(bp + k * kPanelWidth), b1 = load(bp + k * kPanelWidth + 16);
-#pragma GCC unroll 8
-          for (int r = 0; r < kRows; ++r) {
-            const V16 av = V16{} + ar[r][k];
-            acc[r][0] = fused(av, b0, acc[r][0]);
-            acc[r][1] = fused(av, b1, acc[r][1]);
-          }
-        }
-      }
-      for (int r = 0; r < rows; ++r) {
-        float tmp[32];
-        store(tmp, acc[r][0]);
-        store(tmp + 16, acc[r][1]);
-        std::memcpy(cb + r * ldc, tmp, static_cast<std::size_t>(cols) * sizeof(float));
-      }
+      load_tile(acc, cb, ldc, rows, cols, accumulate);
+      run_chains(
+          acc, K, cols <= 16, [&](std::int64_t k) { return bp + k * kPanelWidth; },
+          [&](std::int64_t k, int r) { return ar[r][k]; });
+      store_tile(acc, cb, ldc, rows, cols);
     }
   }
 }
@@ -212,7 +116,13 @@ void gemm_rows(const float* a, std::int64_t lda, std::int64_t M, const float* co
       for (int r = 0; r < kRows; ++r) ap[static_cast<std::size_t>(k * kRows + r)] = r < rows ? a[(i + r) * lda + k] : 0.0f;
     for (std::int64_t j = 0; j < N; j += kPanelWidth) {
       const int cols = static_cast<int>(std::min<std::int64_t>(kPanelWidth, N - j));
-      block_rows(ap.data(), brows, j, c + i * ldc + j, ldc, K, rows, cols);
+      V16 acc[kRows][2];
+      load_tile(acc, nullptr, ldc, rows, cols, false);
+      const float* a = ap.data();
+      run_chains(
+          acc, K, cols <= 16, [&](std::int64_t k) { return brows[k] + j; },
+          [&](std::int64_t k, int r) { return a[k * kRows + r]; });
+      store_tile(acc, c + i * ldc + j, ldc, rows, cols);
     }
   }
 }
