@@ -23,6 +23,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <limits>
 #include <vector>
 
 using namespace bitsim::sim;
@@ -705,4 +706,40 @@ TEST_CASE("nn: role formats that a float cannot hold are rejected", "[nn]") {
   CHECK_NOTHROW(RoleRounding(parse_format("fp16"), RoundingSpec{Rounding::sr, 8}));
   CHECK_NOTHROW(RoleRounding(parse_format("bf16"), RoundingSpec{Rounding::rtz}));
   CHECK_NOTHROW(RoleRounding(Format(FloatFormat{8, 23, 127}), RoundingSpec{}));
+}
+
+TEST_CASE("nn: role rounding split over threads gives the same bits and names the same bad element", "[nn]") {
+  std::mt19937 rng(900);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  std::vector<float> base(200003);
+  for (float& v : base) v = normal(rng);
+  for (const RoundingSpec spec : {RoundingSpec{}, RoundingSpec{Rounding::sr, 8}}) {
+    const RoleRounding role(parse_format("fp8_e4m3"), spec);
+    std::vector<float> one = base;
+    role.apply(one, 77, "t", 1);
+    for (int threads : {2, 3}) {
+      std::vector<float> many = base;
+      role.apply(many, 77, "t", threads);
+      CHECK(std::memcmp(one.data(), many.data(), one.size() * sizeof(float)) == 0);
+    }
+  }
+  // A NaN into a format without NaN, placed in the second half (another thread's block).
+  const RoleRounding int8(parse_format("int8"), RoundingSpec{});
+  std::vector<float> bad = base;
+  bad[150001] = std::numeric_limits<float>::quiet_NaN();
+  std::string msg1, msg2;
+  try {
+    std::vector<float> v = bad;
+    int8.apply(v, 1, "t", 1);
+  } catch (const bitsim::formats::QuantizeError& e) {
+    msg1 = e.what();
+  }
+  try {
+    std::vector<float> v = bad;
+    int8.apply(v, 1, "t", 2);
+  } catch (const bitsim::formats::QuantizeError& e) {
+    msg2 = e.what();
+  }
+  CHECK(msg1.find("150001") != std::string::npos);
+  CHECK(msg1 == msg2);
 }

@@ -1,6 +1,7 @@
 #include "sim/nn/role.hpp"
 
 #include "formats/random_words.hpp"
+#include "sim/task_split.hpp"
 
 #include <fmt/format.h>
 
@@ -58,13 +59,31 @@ std::string RoleRounding::describe() const {
   return s;
 }
 
-void RoleRounding::apply(std::span<float> x, std::uint64_t seed, const char* what) const {
+void RoleRounding::apply(std::span<float> x, std::uint64_t seed, const char* what, int threads) const {
   if (identity_ || x.empty()) return;
+  const formats::PhiloxWords words(seed);
+  auto run = [&](std::size_t begin, std::size_t end) {
+    const std::span<float> part = x.subspan(begin, end - begin);
+    try {
+      if (rounding_.mode == formats::Rounding::sr) quantizer_->quantize(std::span<const float>(part), part, words, begin);
+      else quantizer_->quantize(std::span<const float>(part), part);
+    } catch (const formats::QuantizeError& e) {
+      // The array kernel names the element within `part` ("element i: ..."): make it an index into x.
+      const std::string msg = e.what();
+      const auto colon = msg.find(':');
+      if (begin == 0 || msg.rfind("element ", 0) != 0 || colon == std::string::npos) throw;
+      const std::size_t i = std::stoull(msg.substr(8, colon - 8));
+      throw formats::QuantizeError(fmt::format("element {}{}", begin + i, msg.substr(colon)));
+    }
+  };
+  // Small arrays are not worth a thread; large ones are split in contiguous blocks.
+  const int t = x.size() < (std::size_t{1} << 16) ? 1 : threads;
   try {
-    if (rounding_.mode == formats::Rounding::sr)
-      quantizer_->quantize(std::span<const float>(x), x, formats::PhiloxWords(seed), 0);
+    if (t <= 1) run(0, x.size());
     else
-      quantizer_->quantize(std::span<const float>(x), x);
+      detail::run_blocks(static_cast<std::int64_t>(x.size()), t, [&](std::int64_t b, std::int64_t e) {
+        run(static_cast<std::size_t>(b), static_cast<std::size_t>(e));
+      });
   } catch (const formats::QuantizeError& e) {
     throw formats::QuantizeError(std::string(what) + ": " + e.what());
   }

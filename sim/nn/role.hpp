@@ -52,9 +52,10 @@ class RoleRounding {
   // "fp8_e4m3" or "fp8_e4m3 sr(R=8)": for logs and the resolved config.
   std::string describe() const;
 
-  // Rounds x in place. For sr, element j uses PhiloxWords(seed).word(j). Throws formats::QuantizeError
-  // (e.g. NaN into a format without NaN) with `what` prepended.
-  void apply(std::span<float> x, std::uint64_t seed, const char* what = "") const;
+  // Rounds x in place. For sr, element j uses PhiloxWords(seed).word(j), so splitting the array over
+  // `threads` never changes a result. Throws formats::QuantizeError (e.g. NaN into a format without
+  // NaN) with `what` prepended, naming the same element whatever the thread count.
+  void apply(std::span<float> x, std::uint64_t seed, const char* what = "", int threads = 1) const;
 
  private:
   formats::Format format_;
