@@ -2,6 +2,8 @@
 // GEMM tasks). Internal to sim/.
 #pragma once
 
+#include "sim/thread_pool.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <exception>
@@ -24,10 +26,12 @@ template <class Body> void run_blocks(std::int64_t count, int threads, Body body
       errors[static_cast<std::size_t>(b)] = std::current_exception();
     }
   };
-  std::vector<std::thread> pool;
-  for (int b = 1; b < t; ++b) pool.emplace_back(run, b);
-  run(0);
-  for (auto& th : pool) th.join();
+  if (!run_on_pool(t, run)) {  // persistent workers; else (nested or concurrent calls) own threads
+    std::vector<std::thread> pool;
+    for (int b = 1; b < t; ++b) pool.emplace_back(run, b);
+    run(0);
+    for (auto& th : pool) th.join();
+  }
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);
 }
