@@ -20,6 +20,22 @@ Conv2dParams conv_params(const ConvSpec& s) {
 }
 
 
+// Writes the C planes of src (H x W each) into dst, whose planes are Hd x Wd, at row `top` and
+// column `left` of each plane; the rest of dst is left as it is (the zero padding).
+void embed_planes(const float* src, std::int64_t C, std::int64_t H, std::int64_t W, float* dst, std::int64_t Hd,
+                  std::int64_t Wd, std::int64_t top, std::int64_t left) {
+  for (std::int64_t c = 0; c < C; ++c)
+    for (std::int64_t h = 0; h < H; ++h)
+      std::memcpy(dst + (c * Hd + h + top) * Wd + left, src + (c * H + h) * W, static_cast<std::size_t>(W) * sizeof(float));
+}
+
+// Where im2col row k = (c, kh, kw) starts inside a zero-padded image of Hp x Wp planes (stride 1).
+inline const float* tap_row(const float* xpad, std::int64_t k, std::int64_t KH, std::int64_t KW, std::int64_t Hp,
+                            std::int64_t Wp) {
+  const std::int64_t c = k / (KH * KW), kh = (k / KW) % KH, kw = k % KW;
+  return xpad + (c * Hp + kh) * Wp + kw;
+}
+
 // Stride-1 convolution of one image without im2col: out (M x OH*OW) = A (M x C*KH*KW) times B, where
 // B[k][(oh, ow)] = src[c][oh - pad_h + kh][ow - pad_w + kw] (+0 outside), k = (c, kh, kw). In a copy of src
 // zero-padded to Hp x Wp, B's row k over the extended positions oh*Wp + ow is the contiguous slice
@@ -32,15 +48,9 @@ void implicit_conv_image(const float* A, std::int64_t M, const float* src, std::
   const std::int64_t Hp = H + 2 * pad_h, Wp = W + 2 * pad_w, OH = Hp - KH + 1, OW = Wp - KW + 1, next = OH * Wp;
   const std::size_t need = static_cast<std::size_t>(C * Hp * Wp + KW + 2 * kPanelWidth);
   if (xpad.size() != need) xpad.assign(need, 0.0f);  // borders and slack stay +0; the interior is rewritten
-  for (std::int64_t c = 0; c < C; ++c)
-    for (std::int64_t h = 0; h < H; ++h)
-      std::memcpy(&xpad[static_cast<std::size_t>((c * Hp + h + pad_h) * Wp + pad_w)], src + (c * H + h) * W,
-                  static_cast<std::size_t>(W) * sizeof(float));
+  embed_planes(src, C, H, W, xpad.data(), Hp, Wp, pad_h, pad_w);
   rows.resize(static_cast<std::size_t>(C * KH * KW));
-  for (std::int64_t c = 0; c < C; ++c)
-    for (std::int64_t kh = 0; kh < KH; ++kh)
-      for (std::int64_t kw = 0; kw < KW; ++kw)
-        rows[static_cast<std::size_t>((c * KH + kh) * KW + kw)] = &xpad[static_cast<std::size_t>((c * Hp + kh) * Wp + kw)];
+  for (std::int64_t k = 0; k < C * KH * KW; ++k) rows[static_cast<std::size_t>(k)] = tap_row(xpad.data(), k, KH, KW, Hp, Wp);
   ext.resize(static_cast<std::size_t>(M * next));
   gemm_rows(A, C * KH * KW, M, rows.data(), C * KH * KW, next, ext.data(), next);
   for (std::int64_t m = 0; m < M; ++m)
@@ -226,16 +236,8 @@ void ConvLayer::backward_weight_fast(const StepContext& ctx, const FTensor& x, c
     detail::run_blocks(N, ctx.threads, [&](std::int64_t n0, std::int64_t n1) {
       std::vector<float> dyext(static_cast<std::size_t>(CO * next), 0.0f);
       for (std::int64_t n = n0; n < n1; ++n) {
-        const float* xn = x.ptr() + n * C * H * W;
-        float* xp = xpad_all_.data() + n * plane;
-        for (std::int64_t c = 0; c < C; ++c)
-          for (std::int64_t h = 0; h < H; ++h)
-            std::memcpy(xp + (c * Hp + h + ph) * Wp + pw, xn + (c * H + h) * W, static_cast<std::size_t>(W) * sizeof(float));
-        const float* dyn = dy.ptr() + n * CO * P;
-        for (std::int64_t co = 0; co < CO; ++co)
-          for (std::int64_t oh = 0; oh < OH; ++oh)
-            std::memcpy(&dyext[static_cast<std::size_t>(co * next + oh * Wp)], dyn + (co * OH + oh) * OW,
-                        static_cast<std::size_t>(OW) * sizeof(float));
+        embed_planes(x.ptr() + n * C * H * W, C, H, W, xpad_all_.data() + n * plane, Hp, Wp, ph, pw);
+        embed_planes(dy.ptr() + n * CO * P, CO, OH, OW, dyext.data(), OH, Wp, 0, 0);  // +0 in columns OW..Wp-1
         pack_panels_transposed(dyext.data(), next, next, CO, dyt_all_[static_cast<std::size_t>(n)]);
       }
     });
@@ -245,10 +247,7 @@ void ConvLayer::backward_weight_fast(const StepContext& ctx, const FTensor& x, c
       std::vector<const float*> rows(static_cast<std::size_t>(k1 - k0));
       for (std::int64_t n = 0; n < N; ++n) {
         const float* xp = xpad_all_.data() + n * plane;
-        for (std::int64_t k = k0; k < k1; ++k) {
-          const std::int64_t c = k / (KH * KW), kh = (k / KW) % KH, kw = k % KW;
-          rows[static_cast<std::size_t>(k - k0)] = xp + (c * Hp + kh) * Wp + kw;
-        }
+        for (std::int64_t k = k0; k < k1; ++k) rows[static_cast<std::size_t>(k - k0)] = tap_row(xp, k, KH, KW, Hp, Wp);
         gemm_panels_arows(rows.data(), k1 - k0, dyt_all_[static_cast<std::size_t>(n)],
                           transposed_grad_.data() + k0 * CO, CO, n > 0);
       }

@@ -107,8 +107,6 @@ template void im2col<RowsOut>(const float*, std::int64_t, std::int64_t, std::int
                               std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, RowsOut);
 template void im2col<PanelsOut>(const float*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
                                 std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, PanelsOut);
-template void im2col_transposed<RowsOut>(const float*, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
-                                         std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, RowsOut);
 template void im2col_transposed<PanelsOut>(const float*, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
                                            std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, PanelsOut);
 

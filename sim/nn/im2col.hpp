@@ -28,7 +28,7 @@ void im2col(const float* x, std::int64_t H, std::int64_t W, std::int64_t KH, std
 // Input-gradient operand (conv2d.hpp's transposed convolution): (k', ih*W + iw), k' = (co*KH + a)*KW + b,
 // holds dy[co][oh][ow] with kh = KH-1-a, kw = KW-1-b, oh = (ih + pad - kh) / stride,
 // ow = (iw + pad - kw) / stride when both divisions are exact and in range, else +0. dy is one image
-// [CO][OH][OW]; all CO*KH*KW rows are written.
+// [CO][OH][OW]; all CO*KH*KW rows are written. Instantiated for PanelsOut (the only use).
 template <class Out>
 void im2col_transposed(const float* dy, std::int64_t CO, std::int64_t OH, std::int64_t OW, std::int64_t KH,
                        std::int64_t KW, std::int64_t H, std::int64_t W, std::int64_t stride, std::int64_t pad, Out out);

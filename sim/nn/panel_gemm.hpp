@@ -30,8 +30,6 @@ struct Panels {
   }
   float* panel(std::int64_t q) { return data.data() + q * K * kPanelWidth; }
   const float* panel(std::int64_t q) const { return data.data() + q * K * kPanelWidth; }
-  // Element (k, j) of B.
-  float& at(std::int64_t k, std::int64_t j) { return panel(j / kPanelWidth)[k * kPanelWidth + j % kPanelWidth]; }
   // Zeroes the columns N .. 32*count-1 of the last panel.
   void clear_padding();
 };
