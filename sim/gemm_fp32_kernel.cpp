@@ -2,6 +2,8 @@
 
 #include "sim/fma_lanes.hpp"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -18,6 +20,33 @@ inline V16 load(const float* p) { return detail::load16(p); }
 inline void store(float* p, V16 v) { detail::store16(p, v); }
 inline V16 fused(V16 a, V16 b, V16 s) { return detail::fused16(a, b, s); }
 
+#if !defined(__AVX512F__) && defined(__FMA__)
+// Without AVX-512 (16 registers of 8 floats) the 8 x 32 block runs as register blocks of 4 rows x 16
+// columns, one after the other; every lane's chain is unchanged (k in increasing order, one fused
+// rounding per term), so the bits equal the AVX-512 path's.
+void block(const float* ap, const float* bp, float* c, std::int64_t K, std::int64_t N, int rows) {
+  for (int h = 0; h < 2; ++h)
+    for (int r0 = 0; r0 < kRows; r0 += 4) {
+      __m256 acc[4][2];
+      for (int r = 0; r < 4; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+      for (std::int64_t k = 0; k < K; ++k) {
+        const float* bk = bp + k * kCols + 16 * h;
+        const __m256 b0 = _mm256_loadu_ps(bk), b1 = _mm256_loadu_ps(bk + 8);
+        const float* a = ap + k * kRows + r0;
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r) {
+          const __m256 av = _mm256_set1_ps(a[r]);
+          acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+          acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+        }
+      }
+      for (int r = 0; r < 4 && r0 + r < rows; ++r) {
+        _mm256_storeu_ps(c + (r0 + r) * N + 16 * h, acc[r][0]);
+        _mm256_storeu_ps(c + (r0 + r) * N + 16 * h + 8, acc[r][1]);
+      }
+    }
+}
+#else
 // Each accumulator lane adds its k terms in increasing k, one fused rounding per term.
 void block(const float* ap, const float* bp, float* c, std::int64_t K, std::int64_t N, int rows) {
   V16 acc[kRows][2];
@@ -37,6 +66,8 @@ void block(const float* ap, const float* bp, float* c, std::int64_t K, std::int6
     store(c + r * N + 16, acc[r][1]);
   }
 }
+
+#endif
 
 void tail_columns(const float* a, const float* b, float* c, std::int64_t K, std::int64_t N, int rows, std::int64_t j0) {
   for (int r = 0; r < rows; ++r)

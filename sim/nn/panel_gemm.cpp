@@ -2,6 +2,8 @@
 
 #include "sim/fma_lanes.hpp"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -43,6 +45,41 @@ inline void store_tile(const V16 (&acc)[kRows][2], float* c, std::int64_t ldc, i
 // k = 0..K-1 in order. b(k) points at B's 32 columns of row k; a(k, r) is A's value. With `half`
 // (the tile's used columns fit 16), only the left half is computed, so a narrow C (e.g. 16 output
 // channels) does not pay for 32 columns; the chains of the used columns are the same.
+#if !defined(__AVX512F__) && defined(__FMA__)
+// Without AVX-512 there are 16 vector registers of 8 floats: the 8 x 32 tile (32 of them) would spill
+// on every step. So the tile is computed in register blocks of 4 rows x 16 columns (8 accumulators, 2 B
+// vectors, 1 broadcast), one after the other. Each element's chain is the same k-ordered sequence of
+// fused steps, so the results are the same bits as the AVX-512 path.
+template <class BRow, class AValue>
+inline void run_chains(V16 (&acc)[kRows][2], std::int64_t K, bool half, BRow b, AValue a) {
+  for (int h = 0; h < (half ? 1 : 2); ++h)
+    for (int r0 = 0; r0 < kRows; r0 += 4) {
+      __m256 c[4][2];
+      for (int r = 0; r < 4; ++r) {
+        float tmp[16];
+        store(tmp, acc[r0 + r][h]);
+        c[r][0] = _mm256_loadu_ps(tmp);
+        c[r][1] = _mm256_loadu_ps(tmp + 8);
+      }
+      for (std::int64_t k = 0; k < K; ++k) {
+        const float* bk = b(k) + 16 * h;
+        const __m256 b0 = _mm256_loadu_ps(bk), b1 = _mm256_loadu_ps(bk + 8);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r) {
+          const __m256 av = _mm256_set1_ps(a(k, r0 + r));
+          c[r][0] = _mm256_fmadd_ps(av, b0, c[r][0]);
+          c[r][1] = _mm256_fmadd_ps(av, b1, c[r][1]);
+        }
+      }
+      for (int r = 0; r < 4; ++r) {
+        float tmp[16];
+        _mm256_storeu_ps(tmp, c[r][0]);
+        _mm256_storeu_ps(tmp + 8, c[r][1]);
+        acc[r0 + r][h] = load(tmp);
+      }
+    }
+}
+#else
 template <class BRow, class AValue>
 inline void run_chains(V16 (&acc)[kRows][2], std::int64_t K, bool half, BRow b, AValue a) {
   if (half) {
@@ -64,6 +101,8 @@ inline void run_chains(V16 (&acc)[kRows][2], std::int64_t K, bool half, BRow b, 
     }
   }
 }
+
+#endif
 
 // One 8 x 32 tile of C from packed A (k-major, 8 rows) and one panel of B.
 void block(const float* ap, const float* bp, float* c, std::int64_t ldc, std::int64_t K, int rows, int cols,
