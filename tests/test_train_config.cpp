@@ -274,8 +274,8 @@ TEST_CASE("train config: every key of every section is read", "[train]") {
   CHECK(at(f, nn::Role::U)->format().name() == "fp32");
   REQUIRE(at(f, nn::Role::M));
   CHECK(at(f, nn::Role::M)->format().name() == "bf16");
-  REQUIRE(at(f, nn::Role::BN_STAT));
-  CHECK(at(f, nn::Role::BN_STAT)->format().name() == "tf32");
+  REQUIRE(at(f, nn::Role::BN_MEAN));
+  CHECK(at(f, nn::Role::BN_SCALE)->format().name() == "tf32");
   REQUIRE(at(f, nn::Role::BN_NORM));
   CHECK(at(f, nn::Role::BN_NORM)->format().name() == "fp16");
   REQUIRE(f.acc);
@@ -668,7 +668,7 @@ W = "bf16"
   CHECK(format_of(bn1, nn::Role::W) == "fp8_e4m3");
   CHECK(format_of(bn1, nn::Role::A) == "fp16");
   CHECK(format_of(bn1, nn::Role::U) == "fp32");
-  CHECK(format_of(bn1, nn::Role::BN_STAT) == "fp32");
+  CHECK(format_of(bn1, nn::Role::BN_SCALE) == "fp32");
 
   // The loss error follows the last layer's E.
   CHECK(m.loss_error.format().name() == "fp8_e5m2");

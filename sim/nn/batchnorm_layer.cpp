@@ -1,8 +1,13 @@
 #include "sim/nn/batchnorm_layer.hpp"
 
+#include "formats/rounding.hpp"
 #include "sim/task_split.hpp"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace bitsim::sim::nn {
 
@@ -70,7 +75,20 @@ void BatchNormLayer::forward(const StepContext& ctx, std::span<const FTensor* co
   mu_.reshape(Nchw{1, C, 1, 1});
   r_.reshape(Nchw{1, C, 1, 1});
   std::vector<double> mean(static_cast<std::size_t>(C)), var(static_cast<std::size_t>(C));
-  if (ctx.training) {
+  if (range_) {
+    if (ctx.training) {
+      range_statistics(x, mean, ctx.threads);
+    } else {
+      for (std::int64_t c = 0; c < C; ++c) {
+        mean[static_cast<std::size_t>(c)] = running_mean_.data[static_cast<std::size_t>(c)];
+        scale_[static_cast<std::size_t>(c)] = running_var_.data[static_cast<std::size_t>(c)];
+      }
+    }
+    for (std::int64_t c = 0; c < C; ++c) {
+      mu_.data[static_cast<std::size_t>(c)] = static_cast<float>(mean[static_cast<std::size_t>(c)]);
+      r_.data[static_cast<std::size_t>(c)] = static_cast<float>(scale_[static_cast<std::size_t>(c)]);
+    }
+  } else if (ctx.training) {
     detail::run_blocks(C, ctx.threads, [&](std::int64_t c0, std::int64_t c1) {
       for (std::int64_t c = c0; c < c1; ++c) {
         Sum8 s, ss;
@@ -93,13 +111,14 @@ void BatchNormLayer::forward(const StepContext& ctx, std::span<const FTensor* co
       var[static_cast<std::size_t>(c)] = running_var_.data[static_cast<std::size_t>(c)];
     }
   }
-  for (std::int64_t c = 0; c < C; ++c) {
-    const auto i = static_cast<std::size_t>(c);
-    mu_.data[i] = static_cast<float>(mean[i]);
-    r_.data[i] = static_cast<float>(1.0 / std::sqrt(var[i] + spec_.eps));
-  }
-  round(ctx, Role::BN_STAT, mu_, 0);
-  round(ctx, Role::BN_STAT, r_, 1);
+  if (!range_)
+    for (std::int64_t c = 0; c < C; ++c) {
+      const auto i = static_cast<std::size_t>(c);
+      mu_.data[i] = static_cast<float>(mean[i]);
+      r_.data[i] = static_cast<float>(1.0 / std::sqrt(var[i] + spec_.eps));
+    }
+  round(ctx, Role::BN_MEAN, mu_, 0);
+  round(ctx, Role::BN_SCALE, r_, 1);
 
   x_hat_.reshape(x.shape);
   out.reshape(x.shape);
@@ -158,6 +177,11 @@ void BatchNormLayer::backward(const StepContext& ctx, const FTensor& dy, std::sp
   if (!dx[0]) return;
   FTensor& out = *dx[0];
   out.reshape(dy.shape);
+  if (range_) {
+    range_backward(ctx, dy, sum_dy, sum_dy_xhat, out);
+    round(ctx, Role::E, out);
+    return;
+  }
   const float* g = gamma_.used().ptr();
   const double inv_m = 1.0 / static_cast<double>(M);
   detail::run_blocks(N, ctx.threads, [&](std::int64_t n0, std::int64_t n1) {
@@ -174,6 +198,121 @@ void BatchNormLayer::backward(const StepContext& ctx, const FTensor& dy, std::sp
       }
   });
   round(ctx, Role::E, out);
+}
+
+}  // namespace bitsim::sim::nn
+
+namespace bitsim::sim::nn {
+
+double range_bn_constant(std::int64_t n) {
+  // 0.5 * 0.35 * (1 + sqrt(pi * ln 4)): the reference code's bound on the expected range of n Gaussian
+  // samples, over sqrt(2 ln n) (Banner et al. 2018, section 4).
+  return 0.540208362487903 / std::sqrt(2.0 * std::log(static_cast<double>(n)));
+}
+
+void BatchNormLayer::reset_buffers() {
+  std::fill(running_mean_.data.begin(), running_mean_.data.end(), 0.0f);
+  std::fill(running_var_.data.begin(), running_var_.data.end(), range_ ? 0.0f : 1.0f);
+}
+
+void BatchNormLayer::set_range(bool on, std::int64_t chunks, double new_weight) {
+  if (on && chunks < 1) throw KernelShapeError(name + ": Range BN needs at least 1 chunk");
+  if (on && !(new_weight >= 0 && new_weight <= 1)) throw KernelShapeError(name + ": Range BN new_weight must be in [0, 1]");
+  range_ = on;
+  chunks_ = chunks;
+  range_new_weight_ = new_weight;
+  scale_.assign(static_cast<std::size_t>(spec_.channels), 0.0);
+  reset_buffers();
+}
+
+void BatchNormLayer::range_statistics(const FTensor& x, std::vector<double>& mean, int threads) {
+  const std::int64_t N = x.shape.n, C = spec_.channels, HW = x.shape.h * x.shape.w, M = N * HW, K = chunks_;
+  if (M % K != 0 || M / K < 2)
+    throw KernelShapeError(fmt::format("{}: Range BN splits the {} values per channel (batch {} x {}x{}) into {} chunks: "
+                                       "they must divide evenly with at least 2 values per chunk",
+                                       name, M, N, x.shape.h, x.shape.w, K));
+  const std::int64_t L = M / K;
+  const double cn = range_bn_constant(L);
+  arg_max_.resize(static_cast<std::size_t>(C * K));
+  arg_min_.resize(static_cast<std::size_t>(C * K));
+  std::vector<double> span_sum(static_cast<std::size_t>(C));
+  detail::run_blocks(C, threads, [&](std::int64_t c0, std::int64_t c1) {
+    for (std::int64_t c = c0; c < c1; ++c) {
+      Sum8 s;
+      for (std::int64_t n = 0; n < N; ++n) s.add(x.ptr() + (n * C + c) * HW, HW);
+      mean[static_cast<std::size_t>(c)] = s.total() / static_cast<double>(M);
+      double sum_max = 0, sum_min = 0;
+      for (std::int64_t k = 0; k < K; ++k) {
+        // Chunk k holds channel positions [k L, (k+1) L); position e is element (e / HW, e % HW).
+        float hi = -std::numeric_limits<float>::infinity(), lo = std::numeric_limits<float>::infinity();
+        std::int64_t ihi = -1, ilo = -1;
+        for (std::int64_t e = k * L; e < (k + 1) * L;) {
+          const std::int64_t n = e / HW, i0 = e % HW, len = std::min(HW - i0, (k + 1) * L - e);
+          const float* p = x.ptr() + (n * C + c) * HW + i0;
+          for (std::int64_t i = 0; i < len; ++i) {
+            if (p[i] > hi) {  // strict: the first maximum wins
+              hi = p[i];
+              ihi = e + i;
+            }
+            if (p[i] < lo) {
+              lo = p[i];
+              ilo = e + i;
+            }
+          }
+          e += len;
+        }
+        if (ihi < 0 || ilo < 0)
+          throw formats::QuantizeError(fmt::format("{}: Range BN input of channel {} is NaN in chunk {}", name, c, k));
+        arg_max_[static_cast<std::size_t>(c * K + k)] = ihi;
+        arg_min_[static_cast<std::size_t>(c * K + k)] = ilo;
+        sum_max += hi;
+        sum_min += lo;
+      }
+      span_sum[static_cast<std::size_t>(c)] = (sum_max - sum_min) / static_cast<double>(K);
+    }
+  });
+  const double w = range_new_weight_;
+  for (std::int64_t c = 0; c < C; ++c) {
+    const auto i = static_cast<std::size_t>(c);
+    scale_[i] = 1.0 / (span_sum[i] * cn + spec_.eps);
+    running_mean_.data[i] = static_cast<float>((1 - w) * running_mean_.data[i] + w * mean[i]);
+    running_var_.data[i] = static_cast<float>((1 - w) * running_var_.data[i] + w * scale_[i]);
+  }
+}
+
+void BatchNormLayer::range_backward(const StepContext& ctx, const FTensor& dy, const std::vector<double>& sum_dy,
+                                    const std::vector<double>& sum_dy_xhat, FTensor& out) const {
+  const std::int64_t N = dy.shape.n, C = spec_.channels, HW = dy.shape.h * dy.shape.w, M = N * HW, K = chunks_;
+  const double cn = range_bn_constant(M / K);
+  const float* g = gamma_.used().ptr();
+  const double inv_m = 1.0 / static_cast<double>(M);
+  detail::run_blocks(N, ctx.threads, [&](std::int64_t n0, std::int64_t n1) {
+    for (std::int64_t n = n0; n < n1; ++n)
+      for (std::int64_t c = 0; c < C; ++c) {
+        const auto ci = static_cast<std::size_t>(c);
+        const double gc = g[c], r = r_.data[ci], a = gc * sum_dy[ci] * inv_m;
+        const float* dp = dy.ptr() + (n * C + c) * HW;
+        float* op = out.ptr() + (n * C + c) * HW;
+        for (std::int64_t i = 0; i < HW; ++i) op[i] = static_cast<float>(r * (gc * dp[i] - a));
+      }
+  });
+  // The range's share, added at the chunks' extremes (channels in order, then chunks in order: an
+  // element that is the extreme of its chunk gets one addition in float).
+  for (std::int64_t c = 0; c < C; ++c) {
+    const auto ci = static_cast<std::size_t>(c);
+    const double r = r_.data[ci];
+    if (r == 0) continue;  // no scale, no gradient through it
+    const double dscale = static_cast<double>(g[c]) * sum_dy_xhat[ci] / r;
+    const double share = -dscale * cn * scale_[ci] * scale_[ci] / static_cast<double>(K);
+    for (std::int64_t k = 0; k < K; ++k) {
+      const std::int64_t emax = arg_max_[static_cast<std::size_t>(c * K + k)], emin = arg_min_[static_cast<std::size_t>(c * K + k)];
+      float& dmax = out.data[static_cast<std::size_t>(((emax / HW) * C + c) * HW + emax % HW)];
+      float& dmin = out.data[static_cast<std::size_t>(((emin / HW) * C + c) * HW + emin % HW)];
+      if (emax == emin) continue;  // a constant chunk: +share and -share cancel
+      dmax = static_cast<float>(dmax + share);
+      dmin = static_cast<float>(dmin - share);
+    }
+  }
 }
 
 }  // namespace bitsim::sim::nn

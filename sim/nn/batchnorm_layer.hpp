@@ -15,6 +15,24 @@
 //   dx = r_c * (gamma_c dy - (gamma_c dbeta_c + x_hat gamma_c dgamma_c) / M)  (double, rounded to
 //        float) -> E
 // With no rounding (fp32 roles) this is the exact gradient of the forward pass up to fp32 rounding.
+//
+// Range BN (Banner et al. 2018, as their reference code computes it), selected with set_range():
+//   the M = N*H*W values of a channel, in (n, h, w) order, are cut into K contiguous chunks of L = M/K
+//   (K = 16 by default; M must divide by K, and L >= 2)
+//   mean_c = sum x / M (double, as above); R_c = (sum_k max chunk_k - sum_k min chunk_k) / K (double,
+//   k in order); scale_c = 1 / (R_c C(L) + eps) with C(L) = 0.540208362487903 / sqrt(2 ln L) (double)
+//   running_mean = (1 - w) running_mean + w mean_c, running_scale = (1 - w) running_scale + w scale_c,
+//   w = 0.9 by default (the reference code's momentum 0.1 weighs the old value); both start at 0 and
+//   running_scale is the second buffer (where standard BN keeps the variance)
+//   inference: mean_c = running_mean, scale_c = running_scale
+//   mu_c = round_BN_MEAN(float(mean_c)), r_c = round_BN_SCALE(float(scale_c)); x_hat and y as above
+// Backward (the exact gradient, straight through every rounding; x - mu read as x_hat / r_c):
+//   dbeta_c, dgamma_c as above
+//   dx = float(r_c (gamma_c dy - gamma_c dbeta_c / M))          (double per element)
+//   then, at the first maximum of each chunk, dx = float(dx + share_c) with
+//   share_c = -(gamma_c dgamma_c / r_c) C(L) scale_c^2 / K (double), and dx = float(dx - share_c) at the
+//   first minimum (the range's gradient reaches those elements only; if they coincide, neither
+//   changes). Then -> E.
 #pragma once
 
 #include "sim/nn/layer.hpp"
@@ -27,6 +45,9 @@ struct BatchNormSpec {
   double momentum = 0.1;
 };
 
+// Range BN's constant C(n) for chunks of n values (n >= 2).
+double range_bn_constant(std::int64_t n);
+
 class BatchNormLayer final : public Layer {
  public:
   explicit BatchNormLayer(const BatchNormSpec& spec);
@@ -36,6 +57,11 @@ class BatchNormLayer final : public Layer {
   void backward(const StepContext& ctx, const FTensor& dy, std::span<FTensor* const> dx) override;
   std::vector<Param*> params() override { return {&gamma_, &beta_}; }
   std::vector<FTensor*> buffers() override { return {&running_mean_, &running_var_}; }
+  // Standard: mean 0, variance 1. Range BN: mean 0, scale 0 (as the reference code).
+  void reset_buffers() override;
+  // Switches to Range BN with `chunks` chunks and running-estimate weight `new_weight` (or back).
+  void set_range(bool on, std::int64_t chunks = 16, double new_weight = 0.9);
+  bool is_range() const { return range_; }
   // The stored normalized activation of the last forward pass (for tests and statistics).
   const FTensor& normalized() const { return x_hat_; }
 
@@ -44,6 +70,15 @@ class BatchNormLayer final : public Layer {
   Param gamma_, beta_;
   FTensor running_mean_, running_var_;
   FTensor x_hat_, mu_, r_;  // x_hat and the per-channel statistics as used
+  bool range_ = false;
+  std::int64_t chunks_ = 16;
+  double range_new_weight_ = 0.9;
+  std::vector<double> scale_;                 // Range BN: unrounded scale per channel (training)
+  std::vector<std::int64_t> arg_max_, arg_min_;  // Range BN: first max / min of each (channel, chunk)
+
+  void range_statistics(const FTensor& x, std::vector<double>& mean, int threads);
+  void range_backward(const StepContext& ctx, const FTensor& dy, const std::vector<double>& sum_dy,
+                      const std::vector<double>& sum_dy_xhat, FTensor& out) const;
 };
 
 }  // namespace bitsim::sim::nn

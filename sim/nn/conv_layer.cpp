@@ -146,16 +146,18 @@ void ConvLayer::forward_fast(const StepContext& ctx, const FTensor& x, FTensor& 
 
 void ConvLayer::backward(const StepContext& ctx, const FTensor& dy, std::span<FTensor* const> dx) {
   const FTensor& x = *input_;
+  const FTensor& dyw = weight_dy(dy);  // the bifurcated copy, or dy
   if (gemm.is_fast()) {
-    backward_weight_fast(ctx, x, dy);
+    backward_weight_fast(ctx, x, dyw);
     if (dx[0]) backward_input_fast(ctx, dy, *dx[0]);
   } else {
     const GemmConfig cfg = gemm.config();
     const NchwArray dyd = to_nchw_array(dy);
-    assign_from(conv2d_backward_weight(cfg, to_nchw_array(x), dyd, weight_.value.shape, conv_params(spec_), ctx.threads),
+    const NchwArray dywd = bifurcate ? to_nchw_array(dyw) : dyd;
+    assign_from(conv2d_backward_weight(cfg, to_nchw_array(x), dywd, weight_.value.shape, conv_params(spec_), ctx.threads),
                 weight_.grad);
     if (spec_.bias) {
-      const std::vector<double> db = conv2d_backward_bias(cfg, dyd, ctx.threads);
+      const std::vector<double> db = conv2d_backward_bias(cfg, dywd, ctx.threads);
       bias_.grad.reshape(bias_.value.shape);
       for (std::size_t i = 0; i < db.size(); ++i) bias_.grad.data[i] = static_cast<float>(db[i]);
     }

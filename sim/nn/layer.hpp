@@ -2,6 +2,9 @@
 //
 // Rounding points common to every layer (the per-layer ones are documented in its header):
 //   * forward output  -> roles[A]   (every layer's output is an activation)
+//   * output gradient -> roles[DY]  (dL/dy as the layer's backward reads it, rounded on entry)
+//   * with `bifurcate`: a second copy of dL/dy -> roles[DY_W], read only by the weight-gradient product
+//     and the bias gradient of conv and linear layers (Banner et al. 2018); without it they read DY's
 //   * input gradient  -> roles[E]   (what the layer propagates backward)
 //   * parameter gradient -> roles[G]
 //   * before each step's forward, every parameter's stored value is rounded to roles[W]; forward and
@@ -15,6 +18,8 @@
 #include "sim/nn/gemm_setup.hpp"
 #include "sim/nn/role.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -64,19 +69,37 @@ class Layer {
   virtual std::vector<Param*> params() { return {}; }
   // Non-trainable state that is part of a checkpoint (batch-norm running statistics).
   virtual std::vector<FTensor*> buffers() { return {}; }
+  // Sets the buffers to their initial values (zeros unless the layer says otherwise).
+  virtual void reset_buffers() {
+    for (FTensor* b : buffers()) std::fill(b->data.begin(), b->data.end(), 0.0f);
+  }
   // Multiply-accumulate count of one forward pass per sample (for throughput reports).
   virtual double forward_macs_per_sample() const { return 0; }
 
   // Rounds every parameter's stored value to roles[W] (called once per step before forward).
   void round_weights(const StepContext& ctx);
+  // Called by the model with dL/dy before backward: keeps the DY_W copy when bifurcating, then rounds dy
+  // in place to roles[DY].
+  void begin_backward(const StepContext& ctx, FTensor& dy);
+  // Allocates the running estimates of range roles that keep them (after the roles are assigned).
+  void prepare_role_state();
+  // Those running estimates ([min, max] per role), checkpointed with the buffers; names "A.running_range".
+  std::vector<std::pair<std::string, FTensor*>> role_buffers();
 
   std::string name;
   RoleSet roles;
   GemmSetup gemm;
+  bool bifurcate = false;
 
  protected:
   // Rounds `t` with role r at slot `slot`; `what` names the tensor in errors.
-  void round(const StepContext& ctx, Role r, FTensor& t, int slot = 0) const;
+  void round(const StepContext& ctx, Role r, FTensor& t, int slot = 0);
+  // The output gradient the weight-gradient product reads: the DY_W copy when bifurcating, else dy.
+  const FTensor& weight_dy(const FTensor& dy) const { return bifurcate ? dy_w_ : dy; }
+
+ private:
+  std::array<FTensor, kRoleCount> running_range_;
+  FTensor dy_w_;
 };
 
 }  // namespace bitsim::sim::nn

@@ -74,10 +74,11 @@ void LinearLayer::forward(const StepContext& ctx, std::span<const FTensor* const
 void LinearLayer::backward(const StepContext& ctx, const FTensor& dy, std::span<FTensor* const> dx) {
   const FTensor& x = *input_;
   const std::int64_t N = x.shape.n, F = spec_.in_features, O = spec_.out_features;
-  // dW = dy^T x: A = dy^T (O x N), B = x (N x F).
+  // dW = dy^T x: A = dy^T (O x N), B = x (N x F); dy here is the bifurcated copy when there is one.
+  const FTensor& dyw = weight_dy(dy);
   scratch_.resize(static_cast<std::size_t>(O * N));
   for (std::int64_t n = 0; n < N; ++n)
-    for (std::int64_t o = 0; o < O; ++o) scratch_[static_cast<std::size_t>(o * N + n)] = dy.data[static_cast<std::size_t>(n * O + o)];
+    for (std::int64_t o = 0; o < O; ++o) scratch_[static_cast<std::size_t>(o * N + n)] = dyw.data[static_cast<std::size_t>(n * O + o)];
   weight_.grad.reshape(weight_.value.shape);
   matmul(gemm, scratch_.data(), x.ptr(), weight_.grad.ptr(), O, N, F, ctx.threads);
   round(ctx, Role::G, weight_.grad, 0);

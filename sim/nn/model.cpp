@@ -63,6 +63,7 @@ void Model::backward(StepContext ctx, const FTensor& dlogits) {
       }
     }
     const auto t0 = timing_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    node.layer->begin_backward(ctx, grad_[jj]);
     node.layer->backward(ctx, grad_[jj], std::span<FTensor* const>(dx, node.inputs.size()));
     if (timing_) {
       bwd_ms_.resize(nodes_.size());
@@ -98,6 +99,7 @@ std::vector<std::pair<std::string, FTensor*>> Model::buffers() {
   for (auto& n : nodes_) {
     int i = 0;
     for (FTensor* b : n.layer->buffers()) r.emplace_back(n.layer->name + ".buffer" + std::to_string(i++), b);
+    for (auto& [role, b] : n.layer->role_buffers()) r.emplace_back(n.layer->name + "." + role, b);
   }
   return r;
 }
@@ -129,9 +131,10 @@ std::string Model::summary() {
     std::string roles;
     for (int r = 0; r < kRoleCount; ++r) {
       const RoleRounding& rr = n.layer->roles[static_cast<Role>(r)];
-      if (!(is_fp32(rr.format()) && rr.rounding().mode == formats::Rounding::rne))
-        roles += fmt::format("{}={} ", role_name(static_cast<Role>(r)), rr.describe());
+      if (!rr.is_identity()) roles += fmt::format("{}={} ", role_name(static_cast<Role>(r)), rr.describe());
     }
+    if (n.layer->bifurcate) roles += "bifurcate ";
+    if (const auto* bn = dynamic_cast<const BatchNormLayer*>(n.layer.get()); bn && bn->is_range()) roles += "range-BN ";
     if (!n.layer->params().empty() || std::string(n.layer->kind()) == "gap" || std::string(n.layer->kind()) == "avgpool") {
       if (!n.layer->gemm.is_fast()) roles += n.layer->gemm.describe();
     }
@@ -192,6 +195,7 @@ struct Builder {
       throw std::invalid_argument(std::string(e.what()).find(name) == std::string::npos ? name + ": " + e.what() : e.what());
     }
     configure(*layer);
+    layer->prepare_role_state();
     for (int i : inputs)
       if (i >= 0) ++nodes[static_cast<std::size_t>(i)].consumers;
     node.layer = std::move(layer);
@@ -319,11 +323,8 @@ void initialize(Model& model, std::uint64_t seed) {
       }
       p->momentum = FTensor(v.shape);
     }
-    int bi = 0;
-    for (FTensor* b : l.buffers()) {
-      std::fill(b->data.begin(), b->data.end(), bi == 1 ? 1.0f : 0.0f);
-      ++bi;
-    }
+    l.reset_buffers();
+    for (auto& [role, b] : l.role_buffers()) std::fill(b->data.begin(), b->data.end(), 0.0f);  // as the reference code
   }
 }
 

@@ -11,7 +11,7 @@
 namespace bitsim::sim::nn {
 
 namespace {
-constexpr const char* kNames[kRoleCount] = {"W", "A", "G", "E", "U", "M", "BN_STAT", "BN_NORM"};
+constexpr const char* kNames[kRoleCount] = {"W", "A", "G", "E", "U", "M", "BN_MEAN", "BN_NORM", "BN_SCALE", "DY", "DY_W"};
 
 std::uint64_t splitmix(std::uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
@@ -52,15 +52,59 @@ RoleRounding::RoleRounding(const formats::Format& format, formats::RoundingSpec 
   identity_ = is_fp32(format) && rounding.mode != formats::Rounding::sr;
 }
 
+RoleRounding RoleRounding::range(const RangeRole& spec, bool stochastic) {
+  if (spec.bits < 1 || spec.bits > 24) throw std::invalid_argument(fmt::format("range quantizer: bits = {} is not in 1..24", spec.bits));
+  if (!(spec.running_new_weight >= 0 && spec.running_new_weight <= 1))
+    throw std::invalid_argument("range quantizer: new_weight must be in [0, 1]");
+  RoleRounding r;
+  r.range_ = spec;
+  r.rounding_.mode = stochastic ? formats::Rounding::sr : formats::Rounding::rne;
+  r.rounding_.sr_bits = 24;  // the noise has 24 bits (range_quantizer.hpp)
+  r.identity_ = false;
+  return r;
+}
+
+std::string RoleRounding::range_text() const {
+  if (!range_) return {};
+  if (!range_->sample_mean) return fmt::format("range(bits={})", range_->bits);
+  return fmt::format("range(bits={},range=sample_mean,new_weight={})", range_->bits, range_->running_new_weight);
+}
+
 std::string RoleRounding::describe() const {
+  if (range_) return range_text() + (rounding_.mode == formats::Rounding::sr ? " sr" : "");
   std::string s = format_.name();
   if (rounding_.mode == formats::Rounding::sr) return s + fmt::format(" sr(R={})", rounding_.sr_bits);
   if (rounding_.mode != formats::Rounding::rne) s += std::string(" ") + formats::rounding_name(rounding_.mode);
   return s;
 }
 
-void RoleRounding::apply(std::span<float> x, std::uint64_t seed, const char* what, int threads) const {
+void RoleRounding::apply(std::span<float> x, std::uint64_t seed, const char* what, int threads, const RangeContext* rc) const {
   if (identity_ || x.empty()) return;
+  if (range_) {
+    try {
+      ValueRange r;
+      if (!range_->sample_mean) {
+        r = measure_tensor_range(x, threads);
+      } else {
+        if (!rc || !rc->running) throw std::logic_error(std::string(what) + ": a sample_mean range needs its running estimates");
+        const ValueRange batch = measure_sample_mean_range(x, rc->samples, threads);  // also checks finiteness
+        float* run = rc->running;
+        if (rc->training) {
+          r = batch;
+          const double w = range_->running_new_weight;
+          run[0] = static_cast<float>((1 - w) * run[0] + w * batch.lo);
+          run[1] = static_cast<float>((1 - w) * run[1] + w * batch.hi);
+        } else {
+          r = {run[0], run[1]};
+        }
+      }
+      const formats::PhiloxWords words(seed);
+      range_quantize(x, r, range_->bits, rounding_.mode == formats::Rounding::sr ? &words : nullptr, threads);
+    } catch (const formats::QuantizeError& e) {
+      throw formats::QuantizeError(std::string(what) + ": " + e.what());
+    }
+    return;
+  }
   const formats::PhiloxWords words(seed);
   auto run = [&](std::size_t begin, std::size_t end) {
     const std::span<float> part = x.subspan(begin, end - begin);

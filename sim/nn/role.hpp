@@ -7,11 +7,18 @@
 //   E   errors: every layer's input gradient dL/dx (what is propagated to the previous layer)
 //   U   the weight update (learning rate times the optimizer's direction)
 //   M   the momentum buffer
-//   BN_STAT  batch-norm statistics as used (the batch mean and 1/sqrt(var + eps), per channel)
-//   BN_NORM  the normalized activation x_hat = (x - mean) / sqrt(var + eps) before the affine step
+//   BN_MEAN  the batch-norm mean as used (per channel)
+//   BN_NORM  the normalized activation x_hat = (x - mean) * scale before the affine step
 //            (Graham 2017's N(x)); it is what the backward pass reads, so it is also what is stored.
-// Each role of each layer has a RoleRounding: a format, a rounding mode (sr with R bits too) and nothing
-// else. fp32 with rne is the identity on floats and costs nothing.
+//   BN_SCALE the batch-norm scale as used: 1/sqrt(var + eps), or Range BN's 1/(C(n) range + eps)
+//   DY       the gradient dL/dy arriving at the layer's output, as its backward reads it (Banner et al.'s
+//            quantized layer gradient; WAGEUBN's E2 for a convolution)
+//   DY_W     with bifurcation on, the second copy of dL/dy that only the weight-gradient product (and the
+//            bias gradient) of a conv or linear layer reads (Banner et al.'s "gradients bifurcation")
+// (Config files may write BN_STAT to set BN_MEAN and BN_SCALE together.)
+// Each role of each layer has a RoleRounding: either a format with a rounding mode (sr with R bits too),
+// or the min/max range quantizer of Banner et al. (sim/nn/range_quantizer.hpp) with its bit width and
+// range rule. fp32 with rne is the identity on floats and costs nothing.
 //
 // Stochastic rounding is reproducible: the words of one rounding site come from Philox4x32-10 keyed by
 // site_seed(run seed, step, site), element j using word j. A site is (node index, role, slot), so two
@@ -21,6 +28,7 @@
 #include "formats/format.hpp"
 #include "formats/quantizer.hpp"
 #include "formats/rounding.hpp"
+#include "sim/nn/range_quantizer.hpp"
 
 #include <array>
 #include <cstdint>
@@ -32,10 +40,30 @@
 
 namespace bitsim::sim::nn {
 
-enum class Role { W, A, G, E, U, M, BN_STAT, BN_NORM };
-inline constexpr int kRoleCount = 8;
+// The numbers key the stochastic-rounding sites: new roles are appended, never inserted.
+enum class Role { W, A, G, E, U, M, BN_MEAN, BN_NORM, BN_SCALE, DY, DY_W };
+inline constexpr int kRoleCount = 11;
 const char* role_name(Role r);
 std::optional<Role> parse_role(std::string_view name);
+
+// Banner et al.'s min/max quantizer as a role: b bits, the range measured per tensor or as the mean of
+// per-sample ranges with running estimates (training: r = (1 - w) r + w batch, w = running_new_weight,
+// 0.9 in the reference code; inference: r is used). Stochastic rounding adds uniform noise (see
+// range_quantizer.hpp).
+struct RangeRole {
+  int bits = 8;
+  bool sample_mean = false;         // false: min/max of the whole tensor
+  double running_new_weight = 0.9;  // sample_mean only
+  bool operator==(const RangeRole&) const = default;
+};
+
+// What a range role with running estimates needs from its caller: the number of samples (first axis),
+// whether this is a training step, and the layer's running [min, max] (2 floats, updated in training).
+struct RangeContext {
+  std::int64_t samples = 1;
+  bool training = true;
+  float* running = nullptr;
+};
 
 // A format and a rounding for one role. Copyable; the quantizer is built once and shared.
 class RoleRounding {
@@ -45,23 +73,37 @@ class RoleRounding {
   // arrays are floats) or the rounding is not allowed for the format; `what` prefixes the message.
   RoleRounding(const formats::Format& format, formats::RoundingSpec rounding, const std::string& what = {});
 
+  // The range quantizer with `bits` (1..24); `stochastic` adds noise before rounding (else nearest even).
+  static RoleRounding range(const RangeRole& spec, bool stochastic);
+
+  // For a range role format() is fp32 (the values stay floats on the grid lo + k s).
   const formats::Format& format() const { return format_; }
+  bool is_range() const { return range_.has_value(); }
+  const RangeRole& range_spec() const { return *range_; }
+  // Whether the role keeps running estimates (a 2-float buffer in its layer).
+  bool has_running_range() const { return range_ && range_->sample_mean; }
   formats::RoundingSpec rounding() const { return rounding_; }
   bool is_identity() const { return identity_; }
   bool is_stochastic() const { return rounding_.mode == formats::Rounding::sr; }
-  // "fp8_e4m3" or "fp8_e4m3 sr(R=8)": for logs and the resolved config.
+  // "fp8_e4m3", "fp8_e4m3 sr(R=8)" or "range(bits=8,range=sample_mean) sr": for logs.
   std::string describe() const;
+  // The range quantizer's spelling in configs: "range(bits=8)" or "range(bits=8,range=sample_mean,new_weight=0.9)".
+  std::string range_text() const;
 
   // Rounds x in place. For sr, element j uses PhiloxWords(seed).word(j), so splitting the array over
   // `threads` never changes a result. Throws formats::QuantizeError (e.g. NaN into a format without
   // NaN) with `what` prepended, naming the same element whatever the thread count.
-  void apply(std::span<float> x, std::uint64_t seed, const char* what = "", int threads = 1) const;
+  // A range role measures its range from x (NaN or infinity: QuantizeError naming the element); one with
+  // running estimates needs `rc` (std::logic_error without it).
+  void apply(std::span<float> x, std::uint64_t seed, const char* what = "", int threads = 1,
+             const RangeContext* rc = nullptr) const;
 
  private:
   formats::Format format_;
   formats::RoundingSpec rounding_{};
   std::shared_ptr<const formats::Quantizer> quantizer_;
   bool identity_ = true;
+  std::optional<RangeRole> range_;
 };
 
 // The roles of one layer.

@@ -1,10 +1,12 @@
 #include "sim/train/config.hpp"
 
 #include "formats/format.hpp"
+#include "sim/nn/batchnorm_layer.hpp"
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -102,19 +104,87 @@ formats::Format format_from(Section& s, const toml::node* n, const std::string& 
   }
 }
 
+// "range(bits=8)" or "range(bits=8,range=sample_mean,new_weight=0.9)" (spaces ignored). Returns false
+// when `text` is not a range quantizer at all; fails on a malformed one.
+bool parse_range_text(Section& s, const toml::node* n, const std::string& key, std::string text, nn::RangeRole& out) {
+  text.erase(std::remove(text.begin(), text.end(), ' '), text.end());
+  if (text.rfind("range(", 0) != 0) return false;
+  if (text.back() != ')') s.fail(n, key, "a range quantizer is written range(bits=B[,range=tensor|sample_mean][,new_weight=W])");
+  std::stringstream ss(text.substr(6, text.size() - 7));
+  bool have_bits = false;
+  for (std::string kv; std::getline(ss, kv, ',');) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos) s.fail(n, key, "range(...): expected key=value, got '" + kv + "'");
+    const std::string k = kv.substr(0, eq), v = kv.substr(eq + 1);
+    try {
+      std::size_t used = 0;
+      if (k == "bits") {
+        out.bits = std::stoi(v, &used);
+        have_bits = true;
+      } else if (k == "new_weight") {
+        out.running_new_weight = std::stod(v, &used);
+      } else if (k == "range") {
+        if (v != "tensor" && v != "sample_mean") s.fail(n, key, "range(...): range must be tensor or sample_mean, got '" + v + "'");
+        out.sample_mean = v == "sample_mean";
+        used = v.size();
+      } else {
+        s.fail(n, key, "range(...): unknown key '" + k + "' (bits, range, new_weight)");
+      }
+      if (used != v.size()) throw std::invalid_argument(v);
+    } catch (const std::logic_error&) {
+      s.fail(n, key, "range(...): bad value '" + v + "' for " + k);
+    }
+  }
+  if (!have_bits) s.fail(n, key, "range(...) needs bits");
+  return true;
+}
+
 nn::RoleRounding role_from(Section& s, const toml::node* n, const std::string& key) {
   formats::Format f;
   formats::RoundingSpec r;
+  nn::RangeRole range;
+  bool is_range = false;
   if (n->is_table()) {
     Section t(n->as_table(), s.key_path(key), s.file());
     const toml::node* fn = t.get("format");
-    if (!fn) s.fail(n, key, "needs a `format`");
+    const toml::node* qn = t.get("quantizer");
+    if (qn) {
+      if (!qn->is_string() || (*qn->value<std::string>() != "range" && *qn->value<std::string>() != "format"))
+        t.fail(qn, "quantizer", "must be \"format\" or \"range\"");
+      is_range = *qn->value<std::string>() == "range";
+    }
+    if (is_range) {
+      if (fn) t.fail(fn, "format", "a range quantizer has no format (it keeps floats on its grid)");
+      range.bits = static_cast<int>(t.integer("bits", 8, 1, 24));
+      range.sample_mean = t.string("range", "tensor", {"tensor", "sample_mean"}) == "sample_mean";
+      range.running_new_weight = t.real("new_weight", 0.9, 0, 1);
+      const std::string mode = t.string("rounding", "rne", {"rne", "sr"});
+      t.finish();
+      return nn::RoleRounding::range(range, mode == "sr");
+    }
+    if (!fn) s.fail(n, key, "needs a `format` (or quantizer = \"range\")");
+    if (fn->is_string() && parse_range_text(t, fn, "format", *fn->value<std::string>(), range)) {
+      const std::string mode = t.string("rounding", "rne", {"rne", "sr"});
+      t.finish();
+      try {
+        return nn::RoleRounding::range(range, mode == "sr");
+      } catch (const std::exception& e) {
+        s.fail(n, key, e.what());
+      }
+    }
     f = format_from(t, fn, "format");
     const std::string mode = t.string("rounding", "rne", {"rne", "rna", "rtz", "rup", "rdn", "sr"});
     r.mode = *formats::parse_rounding(mode);
     r.sr_bits = static_cast<int>(t.integer("sr_bits", 32, 1, 32));
     t.finish();
   } else {
+    if (n->is_string() && parse_range_text(s, n, key, *n->value<std::string>(), range)) {
+      try {
+        return nn::RoleRounding::range(range, false);
+      } catch (const std::exception& e) {
+        s.fail(n, key, e.what());
+      }
+    }
     f = format_from(s, n, key);
   }
   try {
@@ -125,10 +195,26 @@ nn::RoleRounding role_from(Section& s, const toml::node* n, const std::string& k
 }
 
 void read_level(Section& s, FormatLevel& level) {
-  for (int r = 0; r < nn::kRoleCount; ++r) {
-    const std::string key = nn::role_name(static_cast<nn::Role>(r));
-    if (const toml::node* n = s.get(key)) level.roles[static_cast<std::size_t>(r)] = role_from(s, n, key);
+  // BN_STAT: both batch-norm statistics (the name of the two roles before they were split).
+  if (const toml::node* n = s.get("BN_STAT")) {
+    const nn::RoleRounding rr = role_from(s, n, "BN_STAT");
+    level.roles[static_cast<std::size_t>(nn::Role::BN_MEAN)] = rr;
+    level.roles[static_cast<std::size_t>(nn::Role::BN_SCALE)] = rr;
   }
+  for (int r = 0; r < nn::kRoleCount; ++r) {
+    const auto role = static_cast<nn::Role>(r);
+    const std::string key = nn::role_name(role);
+    if (const toml::node* n = s.get(key)) {
+      level.roles[static_cast<std::size_t>(r)] = role_from(s, n, key);
+      const bool batched = role == nn::Role::A || role == nn::Role::DY || role == nn::Role::DY_W || role == nn::Role::BN_NORM;
+      if (level.roles[static_cast<std::size_t>(r)]->has_running_range() && !batched)
+        s.fail(n, key, "range = sample_mean (running estimates) is for tensors with a batch axis: A, DY, DY_W, BN_NORM");
+    }
+  }
+  if (s.get("bifurcate")) level.bifurcate = s.boolean("bifurcate", false);
+  if (s.get("batchnorm")) level.range_bn = s.string("batchnorm", "standard", {"standard", "range"}) == "range";
+  if (s.get("range_bn_chunks")) level.range_bn_chunks = s.integer("range_bn_chunks", 16, 1, 1 << 20);
+  if (s.get("range_bn_new_weight")) level.range_bn_new_weight = s.real("range_bn_new_weight", 0.9, 0, 1);
   for (const char* key : {"acc", "product"}) {
     if (const toml::node* n = s.get(key)) {
       std::optional<formats::Format> f;
@@ -283,14 +369,24 @@ TrainConfig read(const toml::table& root, const std::string& file) {
       Section o(e.as_table(), fmt::format("formats.override[{}]", i), file);
       FormatOverride fo;
       const toml::node* ln = o.get("layers");
-      if (!ln) o.fail(&e, "layers", "each override needs `layers` (a name pattern or a list of them)");
-      if (ln->is_string()) fo.layers.push_back(*ln->value<std::string>());
-      else if (const toml::array* la = ln->as_array()) {
-        for (const auto& x : *la) {
-          if (!x.is_string()) o.fail(&x, "layers", "must hold strings");
-          fo.layers.push_back(*x.value<std::string>());
-        }
-      } else o.fail(ln, "layers", "must be a string or an array of strings");
+      const toml::node* kn = o.get("kinds");
+      if (!ln && !kn) o.fail(&e, "layers", "each override needs `layers` (name patterns) or `kinds` (layer kinds), or both");
+      auto strings = [&](const toml::node* x, const char* key, std::vector<std::string>& into) {
+        if (!x) return;
+        if (x->is_string()) into.push_back(*x->value<std::string>());
+        else if (const toml::array* la = x->as_array()) {
+          for (const auto& y : *la) {
+            if (!y.is_string()) o.fail(&y, key, "must hold strings");
+            into.push_back(*y.value<std::string>());
+          }
+        } else o.fail(x, key, "must be a string or an array of strings");
+      };
+      strings(ln, "layers", fo.layers);
+      strings(kn, "kinds", fo.kinds);
+      for (const auto& k : fo.kinds) {
+        static const std::set<std::string> known = {"conv", "linear", "batchnorm", "relu", "maxpool", "avgpool", "gap", "flatten", "add"};
+        if (!known.count(k)) o.fail(kn, "kinds", "unknown layer kind '" + k + "' (conv, linear, batchnorm, relu, maxpool, avgpool, gap, flatten, add)");
+      }
       read_level(o, fo.level);
       o.finish();
       c.overrides.push_back(std::move(fo));
@@ -313,6 +409,10 @@ void merge(FormatLevel& into, const FormatLevel& from) {
   if (from.product) into.product = from.product;
   if (from.order) into.order = from.order;
   if (from.chunk) into.chunk = from.chunk;
+  if (from.bifurcate) into.bifurcate = from.bifurcate;
+  if (from.range_bn) into.range_bn = from.range_bn;
+  if (from.range_bn_chunks) into.range_bn_chunks = from.range_bn_chunks;
+  if (from.range_bn_new_weight) into.range_bn_new_weight = from.range_bn_new_weight;
 }
 
 // A TOML basic string: quotes, backslashes and control characters escaped.
@@ -339,6 +439,8 @@ std::string quote(const std::string& s) {
 }
 
 std::string role_toml(const nn::RoleRounding& r) {
+  if (r.is_range())
+    return "{ format = " + quote(r.range_text()) + ", rounding = \"" + formats::rounding_name(r.rounding().mode) + "\" }";
   if (r.rounding().mode == formats::Rounding::rne) return quote(r.format().name());
   std::string s = "{ format = " + quote(r.format().name()) + ", rounding = \"" + formats::rounding_name(r.rounding().mode) + "\"";
   if (r.rounding().mode == formats::Rounding::sr) s += ", sr_bits = " + std::to_string(r.rounding().sr_bits);
@@ -355,6 +457,10 @@ std::string level_toml(const FormatLevel& l) {
   if (l.order)
     s += fmt::format("order = \"{}\"\n", *l.order == AccOrder::sequential ? "sequential" : *l.order == AccOrder::pairwise ? "pairwise" : "blocked");
   if (l.chunk) s += fmt::format("chunk = {}\n", *l.chunk);
+  if (l.bifurcate) s += fmt::format("bifurcate = {}\n", *l.bifurcate);
+  if (l.range_bn) s += fmt::format("batchnorm = \"{}\"\n", *l.range_bn ? "range" : "standard");
+  if (l.range_bn_chunks) s += fmt::format("range_bn_chunks = {}\n", *l.range_bn_chunks);
+  if (l.range_bn_new_weight) s += fmt::format("range_bn_new_weight = {}\n", *l.range_bn_new_weight);
   return s;
 }
 
@@ -425,9 +531,13 @@ std::string to_toml(const TrainConfig& c) {
                    quote(c.schedule.type), c.schedule.warmup_epochs, ms, c.schedule.gamma, c.schedule.final_lr);
   s += "\n[formats]\n" + level_toml(c.formats);
   for (const auto& o : c.overrides) {
-    std::string ls;
+    std::string ls, ks;
     for (const auto& p : o.layers) ls += (ls.empty() ? "" : ", ") + quote(p);
-    s += "\n[[formats.override]]\nlayers = [" + ls + "]\n" + level_toml(o.level);
+    for (const auto& k : o.kinds) ks += (ks.empty() ? "" : ", ") + quote(k);
+    s += "\n[[formats.override]]\n";
+    if (!o.layers.empty()) s += "layers = [" + ls + "]\n";
+    if (!o.kinds.empty()) s += "kinds = [" + ks + "]\n";
+    s += level_toml(o.level);
   }
   s += fmt::format("\n[run]\ndir = {}\n", quote(c.run_dir));
   return s;
@@ -456,18 +566,26 @@ bool name_matches(const std::string& pattern, const std::string& name) {
 
 void configure_layer(const TrainConfig& c, nn::Layer& layer) {
   FormatLevel l = c.formats;
-  for (const auto& o : c.overrides)
-    for (const auto& pat : o.layers)
-      if (name_matches(pat, layer.name)) {
-        merge(l, o.level);
-        break;
-      }
+  for (const auto& o : c.overrides) {
+    bool name_ok = o.layers.empty(), kind_ok = o.kinds.empty();
+    for (const auto& pat : o.layers) name_ok = name_ok || name_matches(pat, layer.name);
+    for (const auto& k : o.kinds) kind_ok = kind_ok || k == layer.kind();
+    if (name_ok && kind_ok) merge(l, o.level);
+  }
   for (std::size_t r = 0; r < l.roles.size(); ++r)
     if (l.roles[r]) layer.roles.by_role[r] = *l.roles[r];
   if (l.acc) layer.gemm.acc = *l.acc;
   if (l.product) layer.gemm.product = *l.product;
   if (l.order) layer.gemm.order = *l.order;
   if (l.chunk) layer.gemm.chunk = *l.chunk;
+  layer.bifurcate = l.bifurcate.value_or(false);
+  if (auto* bn = dynamic_cast<nn::BatchNormLayer*>(&layer)) {
+    try {
+      bn->set_range(l.range_bn.value_or(false), l.range_bn_chunks.value_or(16), l.range_bn_new_weight.value_or(0.9));
+    } catch (const std::exception& e) {
+      throw ConfigError(c.source + ": " + e.what());
+    }
+  }
   if (layer.gemm.order == AccOrder::blocked && layer.gemm.chunk < 1)
     throw ConfigError(c.source + ": layer " + layer.name + ": order = \"blocked\" needs `chunk`");
 }

@@ -33,10 +33,15 @@ struct FormatLevel {
   std::optional<std::optional<formats::Format>> product;  // inner empty: exact products
   std::optional<AccOrder> order;
   std::optional<std::int64_t> chunk;
+  std::optional<bool> bifurcate;                // weight-gradient products read DY_W (Banner et al.)
+  std::optional<bool> range_bn;                 // batch-norm layers: Range BN instead of standard BN
+  std::optional<std::int64_t> range_bn_chunks;  // Range BN chunks (16)
+  std::optional<double> range_bn_new_weight;    // Range BN running-estimate weight of the batch (0.9)
 };
 
 struct FormatOverride {
   std::vector<std::string> layers;  // layer-name patterns ('*' matches any run of characters)
+  std::vector<std::string> kinds;   // layer kinds ("conv", "batchnorm", ...); empty: any
   FormatLevel level;
 };
 
@@ -84,8 +89,8 @@ TrainConfig parse_config(const std::string& text, const std::string& source_name
 // and loadable again. Resuming requires the checkpoint's resolved config to equal this text.
 std::string to_toml(const TrainConfig& c);
 
-// Assigns roles and the GEMM setup to `layer` from [formats] and the overrides matching its name (in
-// file order, later ones winning key by key).
+// Assigns roles, the GEMM setup, bifurcation and the batch-norm kind to `layer` from [formats] and the
+// overrides matching it (name pattern and kind; in file order, later ones winning key by key).
 void configure_layer(const TrainConfig& c, nn::Layer& layer);
 
 // Whether `name` matches `pattern` ('*' = any run of characters, including dots).
