@@ -2,12 +2,15 @@
 // backward, SGD momentum + weight decay) of the built-in models on 1x28x28 inputs (Fashion-MNIST size),
 // batch 128 (MLP: 100), the same models and batches as bench/pytorch_step.py, for the comparison with
 // PyTorch recorded in docs/PERFORMANCE.md. Arguments: model index (0 cnn, 1 resnet20, 2 preact_resnet20,
-// 3 mlp) and thread count. BITSIM_PROFILE=1 prints a per-layer time table for each benchmark.
+// 3 mlp), thread count, and scheme (0 fp32; 1 the 8-bit scheme of Banner et al. 2018 with Range BN and
+// gradients bifurcation, the [formats] of experiments/banner2018/cnn_q8_rangebn_bif.toml).
+// BITSIM_PROFILE=1 prints a per-layer time table for each benchmark.
 #include "formats/random_words.hpp"
 #include "sim/nn/loss.hpp"
 #include "sim/nn/model.hpp"
 #include "sim/nn/model_zoo.hpp"
 #include "sim/nn/optimizer.hpp"
+#include "sim/train/config.hpp"
 
 #include <benchmark/benchmark.h>
 
@@ -24,7 +27,12 @@ void BM_TrainStep(benchmark::State& state) {
   const std::string name = kModels[state.range(0)];
   const int threads = static_cast<int>(state.range(1));
   const std::int64_t batch = name == "mlp" ? 100 : 128;
-  nn::Model model = nn::build_model(nn::builtin_model(name, 10), Nchw{1, 1, 28, 28}, [](nn::Layer&) {});
+  const bool banner = state.range(2) == 1;
+  const train::TrainConfig scheme =
+      banner ? train::load_config(BITSIM_SOURCE_DIR "/experiments/banner2018/cnn_q8_rangebn_bif.toml") : train::TrainConfig{};
+  nn::Model model = nn::build_model(nn::builtin_model(name, 10), Nchw{1, 1, 28, 28}, [&](nn::Layer& l) {
+    if (banner) train::configure_layer(scheme, l);
+  });
   nn::initialize(model, 1);
   nn::FTensor x(Nchw{batch, 1, 28, 28}), dlogits;
   const bitsim::formats::PhiloxWords rng(7);
@@ -48,11 +56,14 @@ void BM_TrainStep(benchmark::State& state) {
   }
   state.counters["images/s"] = benchmark::Counter(static_cast<double>(batch * static_cast<std::int64_t>(state.iterations())),
                                                   benchmark::Counter::kIsRate);
-  state.SetLabel(name + " batch " + std::to_string(batch) + ", " + std::to_string(threads) + " thread(s)");
+  state.SetLabel(name + (banner ? " banner2018-8bit" : " fp32") + " batch " + std::to_string(batch) + ", " +
+                 std::to_string(threads) + " thread(s)");
   if (profile) std::cerr << name << ", " << threads << " thread(s), " << state.iterations() << " steps:\n" << model.timing_report();
 }
 
 }  // namespace
 
-BENCHMARK(BM_TrainStep)->ArgsProduct({{0, 1, 2, 3}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_TrainStep)->ArgsProduct({{0, 1, 2, 3}, {1, 2}, {0}})->Unit(benchmark::kMillisecond)->UseRealTime();
+// The 8-bit scheme on the models with convolutions (its Range BN needs batch * H * W divisible by 16).
+BENCHMARK(BM_TrainStep)->ArgsProduct({{0, 1}, {1, 2}, {1}})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_MAIN();

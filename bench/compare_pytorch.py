@@ -20,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def bitsim_ms(model, threads, binary):
-    out = subprocess.run([binary, "--benchmark_filter=BM_TrainStep/%d/%d/" % (MODELS.index(model), threads),
+    out = subprocess.run([binary, "--benchmark_filter=BM_TrainStep/%d/%d/0/" % (MODELS.index(model), threads),
                           "--benchmark_min_time=3", "--benchmark_format=json"],
                          check=True, capture_output=True, text=True).stdout
     runs = json.loads(out)["benchmarks"]

@@ -116,6 +116,27 @@ double Model::forward_macs_per_sample() const {
   return m;
 }
 
+namespace {
+bool has_weight_product(Layer& l) {
+  const std::string k = l.kind();
+  return k == "conv" || k == "linear";
+}
+// Whether a role can change anything in this layer (the summary lists only those).
+bool uses_role(Layer& l, Role r) {
+  switch (r) {
+    case Role::W:
+    case Role::G:
+    case Role::U:
+    case Role::M: return !l.params().empty();
+    case Role::BN_MEAN:
+    case Role::BN_SCALE:
+    case Role::BN_NORM: return std::string(l.kind()) == "batchnorm";
+    case Role::DY_W: return l.bifurcate && has_weight_product(l);
+    default: return true;
+  }
+}
+}  // namespace
+
 std::string Model::summary() {
   std::string s = fmt::format("{:>4}  {:<22} {:<10} {:<10} {:<18} {:>9}  {}\n", "node", "name", "kind", "inputs",
                               "output (1 sample)", "params", "formats (roles not fp32; gemm)");
@@ -131,9 +152,10 @@ std::string Model::summary() {
     std::string roles;
     for (int r = 0; r < kRoleCount; ++r) {
       const RoleRounding& rr = n.layer->roles[static_cast<Role>(r)];
-      if (!rr.is_identity()) roles += fmt::format("{}={} ", role_name(static_cast<Role>(r)), rr.describe());
+      if (!rr.is_identity() && uses_role(*n.layer, static_cast<Role>(r)))
+        roles += fmt::format("{}={} ", role_name(static_cast<Role>(r)), rr.describe());
     }
-    if (n.layer->bifurcate) roles += "bifurcate ";
+    if (n.layer->bifurcate && has_weight_product(*n.layer)) roles += "bifurcate ";
     if (const auto* bn = dynamic_cast<const BatchNormLayer*>(n.layer.get()); bn && bn->is_range()) roles += "range-BN ";
     if (!n.layer->params().empty() || std::string(n.layer->kind()) == "gap" || std::string(n.layer->kind()) == "avgpool") {
       if (!n.layer->gemm.is_fast()) roles += n.layer->gemm.describe();
