@@ -47,37 +47,50 @@ inline void store_tile(const V16 (&acc)[kRows][2], float* c, std::int64_t ldc, i
 // channels) does not pay for 32 columns; the chains of the used columns are the same.
 #if !defined(__AVX512F__) && defined(__FMA__)
 // Without AVX-512 there are 16 vector registers of 8 floats: the 8 x 32 tile (32 of them) would spill
-// on every step. So the tile is computed in register blocks of 4 rows x 16 columns (8 accumulators, 2 B
-// vectors, 1 broadcast), one after the other. Each element's chain is the same k-ordered sequence of
-// fused steps, so the results are the same bits as the AVX-512 path.
+// on every step. So the tile is computed in register blocks, one after the other: rows 0-5 x 16
+// columns (12 accumulators: enough independent chains to hide the FMA latency), twice, then rows 6-7
+// x 32 columns. Each element's chain is the same k-ordered sequence of fused steps, so the results
+// are the same bits as the AVX-512 path.
+template <int R, int V, class BRow, class AValue>
+inline void chains_avx2(V16 (&acc)[kRows][2], std::int64_t K, int r0, int col0, BRow b, AValue a) {
+  __m256 c[R][V];
+  for (int r = 0; r < R; ++r) {
+    float tmp[32];
+    store(tmp, acc[r0 + r][0]);
+    store(tmp + 16, acc[r0 + r][1]);
+    for (int v = 0; v < V; ++v) c[r][v] = _mm256_loadu_ps(tmp + col0 + 8 * v);
+  }
+  for (std::int64_t k = 0; k < K; ++k) {
+    const float* bk = b(k) + col0;
+    __m256 bv[V];
+    for (int v = 0; v < V; ++v) bv[v] = _mm256_loadu_ps(bk + 8 * v);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m256 av = _mm256_set1_ps(a(k, r0 + r));
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) c[r][v] = _mm256_fmadd_ps(av, bv[v], c[r][v]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    float tmp[32];
+    store(tmp, acc[r0 + r][0]);
+    store(tmp + 16, acc[r0 + r][1]);
+    for (int v = 0; v < V; ++v) _mm256_storeu_ps(tmp + col0 + 8 * v, c[r][v]);
+    acc[r0 + r][0] = load(tmp);
+    acc[r0 + r][1] = load(tmp + 16);
+  }
+}
+
 template <class BRow, class AValue>
 inline void run_chains(V16 (&acc)[kRows][2], std::int64_t K, bool half, BRow b, AValue a) {
-  for (int h = 0; h < (half ? 1 : 2); ++h)
-    for (int r0 = 0; r0 < kRows; r0 += 4) {
-      __m256 c[4][2];
-      for (int r = 0; r < 4; ++r) {
-        float tmp[16];
-        store(tmp, acc[r0 + r][h]);
-        c[r][0] = _mm256_loadu_ps(tmp);
-        c[r][1] = _mm256_loadu_ps(tmp + 8);
-      }
-      for (std::int64_t k = 0; k < K; ++k) {
-        const float* bk = b(k) + 16 * h;
-        const __m256 b0 = _mm256_loadu_ps(bk), b1 = _mm256_loadu_ps(bk + 8);
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; ++r) {
-          const __m256 av = _mm256_set1_ps(a(k, r0 + r));
-          c[r][0] = _mm256_fmadd_ps(av, b0, c[r][0]);
-          c[r][1] = _mm256_fmadd_ps(av, b1, c[r][1]);
-        }
-      }
-      for (int r = 0; r < 4; ++r) {
-        float tmp[16];
-        _mm256_storeu_ps(tmp, c[r][0]);
-        _mm256_storeu_ps(tmp + 8, c[r][1]);
-        acc[r0 + r][h] = load(tmp);
-      }
-    }
+  if (half) {  // 16 columns: rows 0-5, then rows 6-7
+    chains_avx2<6, 2>(acc, K, 0, 0, b, a);
+    chains_avx2<2, 2>(acc, K, 6, 0, b, a);
+    return;
+  }
+  chains_avx2<6, 2>(acc, K, 0, 0, b, a);
+  chains_avx2<6, 2>(acc, K, 0, 16, b, a);
+  chains_avx2<2, 4>(acc, K, 6, 0, b, a);
 }
 #else
 template <class BRow, class AValue>
