@@ -51,6 +51,24 @@ float golden_quantize(float x, ValueRange r, int bits, double noise) {
   return static_cast<float>(static_cast<double>(prod) + lo);
 }
 
+// The true_zero variant's definition, likewise.
+float golden_true_zero(float x, ValueRange r, int bits, double noise) {
+  const double qmax = std::ldexp(1.0, bits) - 1;
+  const double lo = std::min(r.lo, 0.0), hi = std::max(r.hi, 0.0);
+  const double s_d = std::max((hi - lo) / qmax, 1e-8);
+  const double z_d = std::trunc(std::min(std::max(-lo / s_d, 0.0), qmax));
+  const float s = static_cast<float>(s_d), z = static_cast<float>(z_d);
+  float t = static_cast<float>(static_cast<double>(x) / s);
+  t = static_cast<float>(static_cast<double>(t) + z);
+  t = static_cast<float>(static_cast<double>(t) + noise);
+  const double c = std::min(std::max(static_cast<double>(t), 0.0), qmax);
+  double q = std::floor(c);
+  const double frac = c - q;
+  if (frac > 0.5 || (frac == 0.5 && std::fmod(q, 2.0) != 0)) q += 1;
+  const float d = static_cast<float>(q - z);
+  return static_cast<float>(static_cast<double>(d) * s);
+}
+
 double noise_of(std::uint32_t w) { return static_cast<double>(w >> 8) * 0x1p-24 - 0.5; }
 
 std::vector<float> random_values(std::size_t n, std::mt19937& rng, double sigma = 1.0) {
@@ -101,6 +119,47 @@ TEST_CASE("banner: range quantizer equals the golden path, nearest and stochasti
         CHECK(bad_threads == 0);
       }
     }
+  }
+}
+
+TEST_CASE("banner: range quantizer with a zero point (true_zero) equals its golden path; zero is exact", "[banner]") {
+  std::mt19937 rng(21);
+  for (int bits : {2, 4, 8, 16}) {
+    for (double shift : {-2.0, 0.0, 1.5, 40.0}) {  // ranges across, below and above zero
+      std::vector<float> x = random_values(3001, rng, 1.0);
+      for (float& v : x) v = static_cast<float>(v + shift);
+      for (std::size_t i = 0; i < x.size(); i += 10) x[i] = 0.0f;
+      const ValueRange r = measure_tensor_range(x);
+      const formats::PhiloxWords words(bits);
+      for (bool sr : {false, true}) {
+        std::vector<float> y = x;
+        range_quantize(y, r, bits, sr ? &words : nullptr, 2, true);
+        std::size_t bad = 0, zero_moved = 0;
+        for (std::size_t i = 0; i < x.size(); ++i) {
+          if (!same_bits(y[i], golden_true_zero(x[i], r, bits, sr ? noise_of(words.word(i)) : 0.0))) ++bad;
+          if (!sr && x[i] == 0.0f && y[i] != 0.0f) ++zero_moved;
+        }
+        INFO("bits " << bits << ", shift " << shift << ", sr " << sr);
+        CHECK(bad == 0);
+        CHECK(zero_moved == 0);
+      }
+    }
+  }
+  SECTION("hand values: [-1, 2] with 2 bits: s = 1, z = 1, grid -1, 0, 1, 2") {
+    std::vector<float> x = {-1.0f, -0.4f, 0.0f, 0.5f, 1.6f, 2.0f};
+    CHECK(range_zero_point({-1.0, 2.0}, 2) == 1.0);
+    range_quantize(x, {-1.0, 2.0}, 2, nullptr, 1, true);
+    CHECK(x == std::vector<float>{-1.0f, 0.0f, 0.0f, 1.0f, 2.0f, 2.0f});  // 0.5: t = 1.5, a tie, to the even code 2, so (2 - 1) s = 1
+  }
+  SECTION("a constant tensor: the range widened to [0, c] keeps c up to the scale's rounding") {
+    std::vector<float> x(10, 3.5f);
+    range_quantize(x, measure_tensor_range(x), 8, nullptr, 1, true);
+    for (float v : x) CHECK(v == Approx(3.5).epsilon(1e-6));
+  }
+  SECTION("an all-zero tensor stays zero") {
+    std::vector<float> x(10, 0.0f);
+    range_quantize(x, measure_tensor_range(x), 8, nullptr, 1, true);
+    for (float v : x) CHECK(v == 0.0f);
   }
 }
 
@@ -494,6 +553,7 @@ batchnorm = "range"
 range_bn_chunks = 8
 bifurcate = true
 DY_W = { quantizer = "range", bits = 16, rounding = "sr" }
+G = { quantizer = "range", bits = 12, true_zero = true }
 [[formats.override]]
 kinds = ["conv", "batchnorm"]
 DY = { quantizer = "range", bits = 6, rounding = "sr" }
@@ -519,6 +579,7 @@ A = "range(bits=7, range=sample_mean, new_weight=0.5)"
   CHECK(conv->roles[Role::DY].describe() == "range(bits=6) sr");
   CHECK(conv->roles[Role::DY_W].describe() == "range(bits=16) sr");
   CHECK(conv->roles[Role::A].is_identity());
+  CHECK(conv->roles[Role::G].describe() == "range(bits=12,true_zero=yes)");
   CHECK(conv->bifurcate);
   auto bn = layer_for(std::make_unique<BatchNormLayer>(BatchNormSpec{4, 1e-5, 0.1}), "bn1");
   CHECK(bn->is_range());

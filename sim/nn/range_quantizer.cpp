@@ -114,9 +114,50 @@ double range_scale(ValueRange r, int bits) {
   return std::max((r.hi - r.lo) / qmax, 1e-8);
 }
 
-void range_quantize(std::span<float> x, ValueRange r, int bits, const formats::PhiloxWords* noise, int threads) {
+ValueRange range_with_zero(ValueRange r) { return {std::min(r.lo, 0.0), std::max(r.hi, 0.0)}; }
+
+double range_zero_point(ValueRange r, int bits) {
+  const double qmax = std::ldexp(1.0, bits) - 1;
+  const ValueRange w = range_with_zero(r);
+  return std::trunc(std::clamp(-w.lo / range_scale(w, bits), 0.0, qmax));
+}
+
+namespace {
+
+// The true_zero variant (see the header): a separate loop, so the default path's loop stays as it is.
+void quantize_true_zero(std::span<float> x, ValueRange r, int bits, const formats::PhiloxWords* noise, int threads) {
+  const float s = static_cast<float>(range_scale(range_with_zero(r), bits)), z = static_cast<float>(range_zero_point(r, bits));
+  const float qmax = static_cast<float>(std::ldexp(1.0, bits) - 1);
+  const auto n = static_cast<std::int64_t>(x.size());
+  detail::run_blocks(n, threads_for(x.size(), threads), [&](std::int64_t begin, std::int64_t end) {
+    constexpr std::int64_t kChunk = 1024;
+    std::uint32_t words[kChunk];
+    for (std::int64_t c = begin; c < end; c += kChunk) {
+      const std::int64_t m = std::min(kChunk, end - c);
+      if (noise) noise->fill(static_cast<std::uint64_t>(c), std::span<std::uint32_t>(words, static_cast<std::size_t>(m)));
+      float* __restrict q = x.data() + c;
+      for (std::int64_t i = 0; i < m; ++i) {
+        float v = q[i] / s;
+        v = v + z;
+        if (noise) v = v + (static_cast<float>(static_cast<std::int32_t>(words[i] >> 8)) * 0x1p-24f - 0.5f);
+        v = v < 0.0f ? 0.0f : (v > qmax ? qmax : v);
+        v = std::nearbyint(v);
+        q[i] = (v - z) * s;
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void range_quantize(std::span<float> x, ValueRange r, int bits, const formats::PhiloxWords* noise, int threads,
+                    bool true_zero) {
   if (bits < 1 || bits > 24) throw std::invalid_argument(fmt::format("range quantizer: bits {} is not in 1..24", bits));
   if (x.empty()) return;
+  if (true_zero) {
+    quantize_true_zero(x, r, bits, noise, threads);
+    return;
+  }
   const float lo = static_cast<float>(r.lo), s = static_cast<float>(range_scale(r, bits));
   const float qmax = static_cast<float>(std::ldexp(1.0, bits) - 1);
   const auto n = static_cast<std::int64_t>(x.size());

@@ -12,6 +12,14 @@
 // So y lies on the grid lo + k s, k = 0..qmax (zero is generally not on it). The backward pass is the
 // straight-through estimator: gradients pass unchanged.
 //
+// With true_zero (the reference's enforce_true_zero path, gemmlowp's zero point): first the range is
+// widened to contain 0 (lo = min(lo, 0), hi = max(hi, 0), as gemmlowp does; the reference's unused path
+// does not, and maps a constant positive tensor to qmax * 1e-8), then s as above and
+//   z = trunc(clamp(-lo / s, 0, qmax))                      (double; an integer code)
+//   t = x / float(s) + float(z)                             (fp32), noise, clamp, round as above
+//   y = (q - float(z)) * float(s)                           (fp32)
+// so zero is exactly on the grid (code z), which sits at (k - z) s.
+//
 // Ranges: `tensor` = min and max over all elements; `sample_mean` = the mean over samples (the first
 // axis) of each sample's min and of each sample's max (the reference's QuantMeasure for activations),
 // both in double in sample order. Any NaN or infinity in a measured tensor is an error naming the first
@@ -40,6 +48,10 @@ double range_scale(ValueRange r, int bits);
 // Quantizes x in place onto the grid of `r` with `bits` (1..24) bits; `noise` null: round to nearest
 // even; else element i adds the noise of word noise->word(i). Elements are independent, so the split over
 // `threads` never changes a result. NaN inputs are not checked here (the measuring functions do).
-void range_quantize(std::span<float> x, ValueRange r, int bits, const formats::PhiloxWords* noise, int threads = 1);
+void range_quantize(std::span<float> x, ValueRange r, int bits, const formats::PhiloxWords* noise, int threads = 1,
+                    bool true_zero = false);
+// The true_zero variant's range (widened to contain 0) and zero point z.
+ValueRange range_with_zero(ValueRange r);
+double range_zero_point(ValueRange r, int bits);
 
 }  // namespace bitsim::sim::nn

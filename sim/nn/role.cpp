@@ -66,8 +66,10 @@ RoleRounding RoleRounding::range(const RangeRole& spec, bool stochastic) {
 
 std::string RoleRounding::range_text() const {
   if (!range_) return {};
-  if (!range_->sample_mean) return fmt::format("range(bits={})", range_->bits);
-  return fmt::format("range(bits={},range=sample_mean,new_weight={})", range_->bits, range_->running_new_weight);
+  std::string s = fmt::format("range(bits={}", range_->bits);
+  if (range_->sample_mean) s += fmt::format(",range=sample_mean,new_weight={}", range_->running_new_weight);
+  if (range_->true_zero) s += ",true_zero=yes";
+  return s + ")";
 }
 
 std::string RoleRounding::describe() const {
@@ -99,7 +101,7 @@ void RoleRounding::apply(std::span<float> x, std::uint64_t seed, const char* wha
         }
       }
       const formats::PhiloxWords words(seed);
-      range_quantize(x, r, range_->bits, rounding_.mode == formats::Rounding::sr ? &words : nullptr, threads);
+      range_quantize(x, r, range_->bits, rounding_.mode == formats::Rounding::sr ? &words : nullptr, threads, range_->true_zero);
     } catch (const formats::QuantizeError& e) {
       throw formats::QuantizeError(std::string(what) + ": " + e.what());
     }

@@ -54,6 +54,7 @@ struct RangeRole {
   int bits = 8;
   bool sample_mean = false;         // false: min/max of the whole tensor
   double running_new_weight = 0.9;  // sample_mean only
+  bool true_zero = false;           // zero point: 0 exactly on the grid (range_quantizer.hpp)
   bool operator==(const RangeRole&) const = default;
 };
 

@@ -109,7 +109,8 @@ formats::Format format_from(Section& s, const toml::node* n, const std::string& 
 bool parse_range_text(Section& s, const toml::node* n, const std::string& key, std::string text, nn::RangeRole& out) {
   text.erase(std::remove(text.begin(), text.end(), ' '), text.end());
   if (text.rfind("range(", 0) != 0) return false;
-  if (text.back() != ')') s.fail(n, key, "a range quantizer is written range(bits=B[,range=tensor|sample_mean][,new_weight=W])");
+  if (text.back() != ')')
+    s.fail(n, key, "a range quantizer is written range(bits=B[,range=tensor|sample_mean][,new_weight=W][,true_zero=yes|no])");
   std::stringstream ss(text.substr(6, text.size() - 7));
   bool have_bits = false;
   for (std::string kv; std::getline(ss, kv, ',');) {
@@ -123,12 +124,16 @@ bool parse_range_text(Section& s, const toml::node* n, const std::string& key, s
         have_bits = true;
       } else if (k == "new_weight") {
         out.running_new_weight = std::stod(v, &used);
+      } else if (k == "true_zero") {
+        if (v != "yes" && v != "no") s.fail(n, key, "range(...): true_zero must be yes or no, got '" + v + "'");
+        out.true_zero = v == "yes";
+        used = v.size();
       } else if (k == "range") {
         if (v != "tensor" && v != "sample_mean") s.fail(n, key, "range(...): range must be tensor or sample_mean, got '" + v + "'");
         out.sample_mean = v == "sample_mean";
         used = v.size();
       } else {
-        s.fail(n, key, "range(...): unknown key '" + k + "' (bits, range, new_weight)");
+        s.fail(n, key, "range(...): unknown key '" + k + "' (bits, range, new_weight, true_zero)");
       }
       if (used != v.size()) throw std::invalid_argument(v);
     } catch (const std::logic_error&) {
@@ -158,6 +163,7 @@ nn::RoleRounding role_from(Section& s, const toml::node* n, const std::string& k
       range.bits = static_cast<int>(t.integer("bits", 8, 1, 24));
       range.sample_mean = t.string("range", "tensor", {"tensor", "sample_mean"}) == "sample_mean";
       range.running_new_weight = t.real("new_weight", 0.9, 0, 1);
+      range.true_zero = t.boolean("true_zero", false);
       const std::string mode = t.string("rounding", "rne", {"rne", "sr"});
       t.finish();
       return nn::RoleRounding::range(range, mode == "sr");
