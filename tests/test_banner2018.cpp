@@ -12,6 +12,8 @@
 
 #include "formats/rounding.hpp"
 
+#include "error_of.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -27,6 +29,7 @@
 using namespace bitsim::sim;
 using namespace bitsim::sim::nn;
 namespace fs = std::filesystem;
+using bitsim::test::error_of;
 namespace formats = bitsim::formats;
 
 namespace {
@@ -76,19 +79,6 @@ std::vector<float> random_values(std::size_t n, std::mt19937& rng, double sigma 
   std::vector<float> v(n);
   for (float& x : v) x = static_cast<float>(nd(rng));
   return v;
-}
-
-template <class E, class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    FAIL("expected another exception type; got: " << e.what());
-  }
-  FAIL("no exception");
-  return {};
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include "sim/train/config.hpp"
 #include "sim/train/trainer.hpp"
 
+#include "error_of.hpp"
+
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
@@ -24,6 +26,7 @@ using train::TrainConfig;
 using train::TrainOptions;
 using train::TrainResult;
 namespace fs = std::filesystem;
+using bitsim::test::error_of;
 
 namespace {
 
@@ -114,20 +117,6 @@ std::vector<std::vector<std::string>> metrics_without_timing(const std::string& 
   for (auto& r : rows)
     if (r.size() > 7) r.resize(7);
   return rows;
-}
-
-// The message of the exception `f` throws, which must be of type E.
-template <class E, class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    FAIL("expected another exception type; got: " << e.what());
-  }
-  FAIL("no exception");
-  return {};
 }
 
 // The uninterrupted run of kBase, computed once and shared by the cases that compare against it.

@@ -324,10 +324,10 @@ def run_one(settings, bitsim, row, seed, threads, tag):
 
 def run_all(settings, bitsim, threads):
     """Every selected (row, seed), row by row; failures are collected so one bad row costs no others."""
-    todo = [(r, s) for r in settings["rows"] if r["id"] in settings["only"] for s in settings["seeds"]]
+    pending = [(r, s) for r in settings["rows"] if r["id"] in settings["only"] for s in settings["seeds"]]
     failed = []
-    for i, (row, seed) in enumerate(todo, 1):
-        if not run_one(settings, bitsim, row, seed, threads, f"[{i}/{len(todo)}]"):
+    for i, (row, seed) in enumerate(pending, 1):
+        if not run_one(settings, bitsim, row, seed, threads, f"[{i}/{len(pending)}]"):
             failed.append(f"{row['id']} seed {seed}")
     return failed
 

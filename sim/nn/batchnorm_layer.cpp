@@ -177,13 +177,11 @@ void BatchNormLayer::backward(const StepContext& ctx, const FTensor& dy, std::sp
   if (!dx[0]) return;
   FTensor& out = *dx[0];
   out.reshape(dy.shape);
-  if (range_) {
-    range_backward(ctx, dy, sum_dy, sum_dy_xhat, out);
-    round(ctx, Role::E, out);
-    return;
-  }
+  // Standard BN: dx = r (g dy - g sum_dy / M - x_hat g sum_dy_xhat / M). Range BN has no x_hat term (its
+  // scale does not come from the variance); the range's share is added at the chunk extremes after.
   const float* g = gamma_.used().ptr();
   const double inv_m = 1.0 / static_cast<double>(M);
+  const bool xhat_term = !range_;
   detail::run_blocks(N, ctx.threads, [&](std::int64_t n0, std::int64_t n1) {
     for (std::int64_t n = n0; n < n1; ++n)
       for (std::int64_t c = 0; c < C; ++c) {
@@ -193,10 +191,12 @@ void BatchNormLayer::backward(const StepContext& ctx, const FTensor& dy, std::sp
         const std::int64_t off = (n * C + c) * HW;
         for (std::int64_t i = 0; i < HW; ++i) {
           const auto e = static_cast<std::size_t>(off + i);
-          out.data[e] = static_cast<float>(r * (gc * dy.data[e] - a - x_hat_.data[e] * b));
+          const double t = gc * dy.data[e] - a;
+          out.data[e] = static_cast<float>(r * (xhat_term ? t - x_hat_.data[e] * b : t));
         }
       }
   });
+  if (range_) add_range_shares(dy.shape, sum_dy_xhat, out);
   round(ctx, Role::E, out);
 }
 
@@ -280,22 +280,10 @@ void BatchNormLayer::range_statistics(const FTensor& x, std::vector<double>& mea
   }
 }
 
-void BatchNormLayer::range_backward(const StepContext& ctx, const FTensor& dy, const std::vector<double>& sum_dy,
-                                    const std::vector<double>& sum_dy_xhat, FTensor& out) const {
-  const std::int64_t N = dy.shape.n, C = spec_.channels, HW = dy.shape.h * dy.shape.w, M = N * HW, K = chunks_;
+void BatchNormLayer::add_range_shares(const Nchw& shape, const std::vector<double>& sum_dy_xhat, FTensor& out) const {
+  const std::int64_t C = spec_.channels, HW = shape.h * shape.w, M = shape.n * HW, K = chunks_;
   const double cn = range_bn_constant(M / K);
   const float* g = gamma_.used().ptr();
-  const double inv_m = 1.0 / static_cast<double>(M);
-  detail::run_blocks(N, ctx.threads, [&](std::int64_t n0, std::int64_t n1) {
-    for (std::int64_t n = n0; n < n1; ++n)
-      for (std::int64_t c = 0; c < C; ++c) {
-        const auto ci = static_cast<std::size_t>(c);
-        const double gc = g[c], r = r_.data[ci], a = gc * sum_dy[ci] * inv_m;
-        const float* dp = dy.ptr() + (n * C + c) * HW;
-        float* op = out.ptr() + (n * C + c) * HW;
-        for (std::int64_t i = 0; i < HW; ++i) op[i] = static_cast<float>(r * (gc * dp[i] - a));
-      }
-  });
   // The range's share, added at the chunks' extremes (channels in order, then chunks in order: an
   // element that is the extreme of its chunk gets one addition in float).
   for (std::int64_t c = 0; c < C; ++c) {

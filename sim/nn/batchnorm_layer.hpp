@@ -77,8 +77,8 @@ class BatchNormLayer final : public Layer {
   std::vector<std::int64_t> arg_max_, arg_min_;  // Range BN: first max / min of each (channel, chunk)
 
   void range_statistics(const FTensor& x, std::vector<double>& mean, int threads);
-  void range_backward(const StepContext& ctx, const FTensor& dy, const std::vector<double>& sum_dy,
-                      const std::vector<double>& sum_dy_xhat, FTensor& out) const;
+  // Range BN's backward: adds each chunk's share of the range gradient at its first max and min.
+  void add_range_shares(const Nchw& shape, const std::vector<double>& sum_dy_xhat, FTensor& out) const;
 };
 
 }  // namespace bitsim::sim::nn
