@@ -628,3 +628,28 @@ TEST_CASE("banner: a smoke run of the 8-bit scheme (Range BN, bifurcation) lower
   CHECK_THAT(model, Catch::Contains("range-BN"));
   CHECK_THAT(model, Catch::Contains("bifurcate"));
 }
+
+TEST_CASE("banner: the 8-bit scheme resumes bit for bit (running ranges and Range BN statistics are checkpointed)",
+          "[banner][train]") {
+  std::string t = (fs::temp_directory_path() / "bitsim-banner-XXXXXX").string();
+  REQUIRE(::mkdtemp(t.data()));
+  const fs::path dir = t;
+  auto config = [&](const std::string& run, std::vector<std::string> sets) {
+    sets.insert(sets.end(), {"model.width=4", "data.limit_train=640", "data.limit_test=200", "train.epochs=2",
+                             "threads=1", "run.dir=\"" + (dir / run).string() + "\""});
+    return train::load_config(BITSIM_SOURCE_DIR "/experiments/banner2018/cnn_q8_rangebn_bif.toml", sets);
+  };
+  train::TrainOptions o;
+  o.progress = false;
+  const train::TrainResult whole = train::run_training(config("whole", {}), o);
+  // Stop in the middle of the first epoch (5 steps per epoch), then resume with 2 threads.
+  const train::TrainResult part = train::run_training(config("split", {"train.stop_after_steps=3"}), o);
+  CHECK_FALSE(part.finished);
+  o.resume = true;
+  o.threads = 2;
+  const train::TrainResult rest = train::run_training(config("split", {}), o);
+  fs::remove_all(dir);
+  CHECK(rest.finished);
+  CHECK(rest.weights_digest == whole.weights_digest);
+  CHECK(rest.test_accuracy == whole.test_accuracy);
+}
