@@ -17,6 +17,7 @@ packages=(
   libtomlplusplus-dev                   # TOML experiment configs (sim/config)
   zlib1g-dev                            # reading the gzip-compressed IDX datasets
   dataset-fashion-mnist                 # the main job's dataset (/usr/share/datasets/fashion-mnist)
+  python3                               # experiment drivers (experiments/*/ablation.py; 3.11 has tomllib)
 )
 
 missing=()
