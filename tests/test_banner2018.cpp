@@ -36,6 +36,15 @@ namespace {
 
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
+// t clamped to [0, qmax] and rounded to the nearest integer, ties to even, by hand.
+double clamp_round_half_even(float t, double qmax) {
+  const double c = std::min(std::max(static_cast<double>(t), 0.0), qmax);
+  double q = std::floor(c);
+  const double frac = c - q;
+  if (frac > 0.5 || (frac == 0.5 && std::fmod(q, 2.0) != 0)) q += 1;
+  return q;
+}
+
 // The quantizer's definition evaluated one element at a time in double, rounding to float after each
 // operation (for float operands one double operation rounded to float is the correctly rounded float
 // result), and rounding half to even by hand.
@@ -46,10 +55,7 @@ float golden_quantize(float x, ValueRange r, int bits, double noise) {
   const float diff = static_cast<float>(static_cast<double>(x) - lo);
   float t = static_cast<float>(static_cast<double>(diff) / s);
   t = static_cast<float>(static_cast<double>(t) + noise);
-  const double c = std::min(std::max(static_cast<double>(t), 0.0), qmax);
-  double q = std::floor(c);
-  const double frac = c - q;
-  if (frac > 0.5 || (frac == 0.5 && std::fmod(q, 2.0) != 0)) q += 1;
+  const double q = clamp_round_half_even(t, qmax);
   const float prod = static_cast<float>(q * s);
   return static_cast<float>(static_cast<double>(prod) + lo);
 }
@@ -64,10 +70,7 @@ float golden_true_zero(float x, ValueRange r, int bits, double noise) {
   float t = static_cast<float>(static_cast<double>(x) / s);
   t = static_cast<float>(static_cast<double>(t) + z);
   t = static_cast<float>(static_cast<double>(t) + noise);
-  const double c = std::min(std::max(static_cast<double>(t), 0.0), qmax);
-  double q = std::floor(c);
-  const double frac = c - q;
-  if (frac > 0.5 || (frac == 0.5 && std::fmod(q, 2.0) != 0)) q += 1;
+  const double q = clamp_round_half_even(t, qmax);
   const float d = static_cast<float>(q - z);
   return static_cast<float>(static_cast<double>(d) * s);
 }

@@ -59,6 +59,10 @@ MinMax scan(const float* p, std::int64_t n) {
   return m;
 }
 
+// The stochastic-rounding noise of one Philox word: its top 24 bits as a uniform value in [-1/2, 1/2),
+// exact in float.
+inline float noise_from_word(std::uint32_t w) { return static_cast<float>(static_cast<std::int32_t>(w >> 8)) * 0x1p-24f - 0.5f; }
+
 [[noreturn]] void throw_not_finite(std::span<const float> x) {
   for (std::size_t i = 0; i < x.size(); ++i)
     if (!std::isfinite(x[i]))
@@ -139,7 +143,7 @@ void quantize_true_zero(std::span<float> x, ValueRange r, int bits, const format
       for (std::int64_t i = 0; i < m; ++i) {
         float v = q[i] / s;
         v = v + z;
-        if (noise) v = v + (static_cast<float>(static_cast<std::int32_t>(words[i] >> 8)) * 0x1p-24f - 0.5f);
+        if (noise) v = v + noise_from_word(words[i]);
         v = v < 0.0f ? 0.0f : (v > qmax ? qmax : v);
         v = std::nearbyint(v);
         q[i] = (v - z) * s;
@@ -180,7 +184,7 @@ void range_quantize(std::span<float> x, ValueRange r, int bits, const formats::P
       noise->fill(static_cast<std::uint64_t>(c), std::span<std::uint32_t>(words, static_cast<std::size_t>(m)));
       float* __restrict q = p + c;
       for (std::int64_t i = 0; i < m; ++i) {
-        const float u = static_cast<float>(static_cast<std::int32_t>(words[i] >> 8)) * 0x1p-24f - 0.5f;
+        const float u = noise_from_word(words[i]);
         float v = (q[i] - lo) / s;
         v = v + u;
         v = v < 0.0f ? 0.0f : (v > qmax ? qmax : v);
