@@ -35,6 +35,13 @@ struct Sum8 {
       lane[l] += d * d;
     }
   }
+  // sum of p * float(q - m): the forward's operand x - mu (fp32 subtraction), times dy, in double.
+  void add_prod_dev(const float* p, const float* q, float m, std::int64_t n) {
+    std::int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      for (int l = 0; l < 8; ++l) lane[l] += static_cast<double>(p[i + l]) * static_cast<float>(q[i + l] - m);
+    for (int l = 0; i < n; ++i, ++l) lane[l] += static_cast<double>(p[i]) * static_cast<float>(q[i] - m);
+  }
   void add_prod(const float* p, const float* q, std::int64_t n) {
     std::int64_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -111,14 +118,28 @@ void BatchNormLayer::forward(const StepContext& ctx, std::span<const FTensor* co
       var[static_cast<std::size_t>(c)] = running_var_.data[static_cast<std::size_t>(c)];
     }
   }
-  if (!range_)
+  if (wageubn_) {
+    // r holds sigma = sqrt(var), rounded by BN_SCALE, then eps is added (the reference's order).
+    mean_.assign(mean.begin(), mean.end());
+    sigma_.resize(static_cast<std::size_t>(C));
+    for (std::int64_t c = 0; c < C; ++c) {
+      const auto i = static_cast<std::size_t>(c);
+      sigma_[i] = std::sqrt(var[i]);
+      mu_.data[i] = static_cast<float>(mean[i]);
+      r_.data[i] = static_cast<float>(sigma_[i]);
+    }
+  } else if (!range_) {
     for (std::int64_t c = 0; c < C; ++c) {
       const auto i = static_cast<std::size_t>(c);
       mu_.data[i] = static_cast<float>(mean[i]);
       r_.data[i] = static_cast<float>(1.0 / std::sqrt(var[i] + spec_.eps));
     }
+  }
   round(ctx, Role::BN_MEAN, mu_, 0);
   round(ctx, Role::BN_SCALE, r_, 1);
+  if (wageubn_)
+    for (float& r : r_.data) r = r + wageubn_eps_;
+  input_ = &x;
 
   x_hat_.reshape(x.shape);
   out.reshape(x.shape);
@@ -131,7 +152,10 @@ void BatchNormLayer::forward(const StepContext& ctx, std::span<const FTensor* co
         const float m = mu_.data[static_cast<std::size_t>(c)], r = r_.data[static_cast<std::size_t>(c)];
         const float* xp = x.ptr() + off;
         float* hp = x_hat_.ptr() + off;
-        for (std::int64_t i = 0; i < HW; ++i) hp[i] = (xp[i] - m) * r;
+        if (wageubn_)
+          for (std::int64_t i = 0; i < HW; ++i) hp[i] = (xp[i] - m) / r;
+        else
+          for (std::int64_t i = 0; i < HW; ++i) hp[i] = (xp[i] - m) * r;
       }
   });
   round(ctx, Role::BN_NORM, x_hat_);
@@ -155,25 +179,28 @@ void BatchNormLayer::backward(const StepContext& ctx, const FTensor& dy, std::sp
   const std::int64_t N = dy.shape.n, C = spec_.channels, HW = dy.shape.h * dy.shape.w, M = N * HW;
   gamma_.grad.reshape(gamma_.value.shape);
   beta_.grad.reshape(beta_.value.shape);
-  std::vector<double> sum_dy(static_cast<std::size_t>(C)), sum_dy_xhat(static_cast<std::size_t>(C));
+  std::vector<double> sum_dy(static_cast<std::size_t>(C)), sum_dy_xhat(static_cast<std::size_t>(C)),
+      sum_dy_dev(wageubn_ ? static_cast<std::size_t>(C) : 0);
   detail::run_blocks(C, ctx.threads, [&](std::int64_t c0, std::int64_t c1) {
     for (std::int64_t c = c0; c < c1; ++c) {
-      Sum8 s1, s2;
+      Sum8 s1, s2, s3;
       for (std::int64_t n = 0; n < N; ++n) {
         const std::int64_t off = (n * C + c) * HW;
         s1.add(dy.ptr() + off, HW);
         s2.add_prod(dy.ptr() + off, x_hat_.ptr() + off, HW);
+        if (wageubn_) s3.add_prod_dev(dy.ptr() + off, input_->ptr() + off, mu_.data[static_cast<std::size_t>(c)], HW);
       }
       sum_dy[static_cast<std::size_t>(c)] = s1.total();
       sum_dy_xhat[static_cast<std::size_t>(c)] = s2.total();
+      if (wageubn_) sum_dy_dev[static_cast<std::size_t>(c)] = s3.total();
     }
   });
   for (std::int64_t c = 0; c < C; ++c) {
     beta_.grad.data[static_cast<std::size_t>(c)] = static_cast<float>(sum_dy[static_cast<std::size_t>(c)]);
     gamma_.grad.data[static_cast<std::size_t>(c)] = static_cast<float>(sum_dy_xhat[static_cast<std::size_t>(c)]);
   }
-  round(ctx, Role::G, gamma_.grad, 0);
-  round(ctx, Role::G, beta_.grad, 1);
+  finish_grad(ctx, gamma_, 0);
+  finish_grad(ctx, beta_, 1);
   if (!dx[0]) return;
   FTensor& out = *dx[0];
   out.reshape(dy.shape);
@@ -181,6 +208,11 @@ void BatchNormLayer::backward(const StepContext& ctx, const FTensor& dy, std::sp
   // scale does not come from the variance); the range's share is added at the chunk extremes after.
   const float* g = gamma_.used().ptr();
   const double inv_m = 1.0 / static_cast<double>(M);
+  if (wageubn_) {
+    wageubn_backward(ctx, dy, sum_dy, sum_dy_dev, out);
+    round(ctx, Role::E, out);
+    return;
+  }
   const bool xhat_term = !range_;
   detail::run_blocks(N, ctx.threads, [&](std::int64_t n0, std::int64_t n1) {
     for (std::int64_t n = n0; n < n1; ++n)
@@ -208,6 +240,41 @@ double range_bn_constant(std::int64_t n) {
   // 0.5 * 0.35 * (1 + sqrt(pi * ln 4)): the reference code's bound on the expected range of n Gaussian
   // samples, over sqrt(2 ln n) (Banner et al. 2018, section 4).
   return 0.540208362487903 / std::sqrt(2.0 * std::log(static_cast<double>(n)));
+}
+
+void BatchNormLayer::wageubn_backward(const StepContext& ctx, const FTensor& dy, const std::vector<double>& sum_dy,
+                                      const std::vector<double>& sum_dy_dev, FTensor& out) const {
+  // x_hat = (x - mu_q) / s with s = round(sigma) + eps, mu_q and s straight through to mean and sigma:
+  //   dx = g dy / s - g sum_dy / (M s) + dvar 2 (x - mean) / M,
+  //   dvar = dsigma / (2 sigma), dsigma = -g sum(dy (x - mu_q)) / s^2
+  // (the mean's gradient through the variance, -2 mean(x - mean) dvar, is zero). A channel with
+  // sigma = 0 is constant, so x - mean = 0 and the variance term is taken as 0.
+  const std::int64_t N = dy.shape.n, C = spec_.channels, HW = dy.shape.h * dy.shape.w, M = N * HW;
+  const float* g = gamma_.used().ptr();
+  const double inv_m = 1.0 / static_cast<double>(M);
+  detail::run_blocks(N, ctx.threads, [&](std::int64_t n0, std::int64_t n1) {
+    for (std::int64_t n = n0; n < n1; ++n)
+      for (std::int64_t c = 0; c < C; ++c) {
+        const auto ci = static_cast<std::size_t>(c);
+        const double gc = g[c], s = r_.data[ci], mean = mean_[ci], sigma = sigma_[ci];
+        const double a = gc * sum_dy[ci] * inv_m / s;
+        const double dsigma = -gc * sum_dy_dev[ci] / (s * s);
+        const double var_term = sigma > 0 ? dsigma / sigma * inv_m : 0.0;  // dvar 2 / M
+        const std::int64_t off = (n * C + c) * HW;
+        const float* xp = input_->ptr() + off;
+        for (std::int64_t i = 0; i < HW; ++i) {
+          const auto e = static_cast<std::size_t>(off + i);
+          out.data[e] = static_cast<float>(gc * dy.data[e] / s - a + var_term * (xp[i] - mean));
+        }
+      }
+  });
+}
+
+void BatchNormLayer::set_wageubn(bool on, double eps) {
+  if (on && !(eps >= 0)) throw KernelShapeError(name + ": WAGEUBN BN eps must be >= 0");
+  if (on && range_) throw KernelShapeError(name + ": batch norm cannot be Range BN and WAGEUBN BN at once");
+  wageubn_ = on;
+  wageubn_eps_ = static_cast<float>(eps);
 }
 
 void BatchNormLayer::reset_buffers() {

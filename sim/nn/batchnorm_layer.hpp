@@ -33,6 +33,20 @@
 //   share_c = -(gamma_c dgamma_c / r_c) C(L) scale_c^2 / K (double), and dx = float(dx - share_c) at the
 //   first minimum (the range's gradient reaches those elements only; if they coincide, neither
 //   changes). Then -> E.
+//
+// WAGEUBN BN (Yang et al. 2019, the official code's BatchNorm.py), selected with set_wageubn():
+//   training: mean_c and var_c (biased) as standard BN, running statistics likewise; inference: the
+//   running ones
+//   mu_c = round_BN_MEAN(float(mean_c)),  s_c = round_BN_SCALE(float(sqrt(var_c))) + eps  (fp32; eps
+//   = 2^-15 by default, added after the rounding, as the reference: Q(sigma, 16) + 2^-15)
+//   x_hat = round_BN_NORM(float((x - mu_c) / s_c))  (fp32: one subtraction, one division)
+//   y = round_A(gamma_c x_hat + beta_c) as above (gamma and beta are the layer's W-rounded parameters)
+// So in this mode BN_SCALE rounds the standard deviation (a divisor), not 1/sqrt(var + eps).
+// Backward: the gradient of that forward pass with every rounding straight through (what the
+// reference's autograd computes), reading the layer's input x, which stays alive until backward:
+//   dbeta_c, dgamma_c as above (dgamma from the stored, rounded x_hat)
+//   dx = float(g dy / s - g dbeta / (M s) + (x - mean) dsigma / (M sigma)),
+//   dsigma = -g sum(dy float(x - mu_c)) / s^2   (double; sums in the fixed order above)
 #pragma once
 
 #include "sim/nn/layer.hpp"
@@ -62,6 +76,9 @@ class BatchNormLayer final : public Layer {
   // Switches to Range BN with `chunks` chunks and running-estimate weight `new_weight` (or back).
   void set_range(bool on, std::int64_t chunks = 16, double new_weight = 0.9);
   bool is_range() const { return range_; }
+  // Switches to WAGEUBN BN (or back); eps is added to the rounded standard deviation.
+  void set_wageubn(bool on, double eps = 0x1p-15);
+  bool is_wageubn() const { return wageubn_; }
   // The stored normalized activation of the last forward pass (for tests and statistics).
   const FTensor& normalized() const { return x_hat_; }
 
@@ -75,10 +92,16 @@ class BatchNormLayer final : public Layer {
   double range_new_weight_ = 0.9;
   std::vector<double> scale_;                 // Range BN: unrounded scale per channel (training)
   std::vector<std::int64_t> arg_max_, arg_min_;  // Range BN: first max / min of each (channel, chunk)
+  bool wageubn_ = false;
+  float wageubn_eps_ = 0x1p-15f;
+  std::vector<double> mean_, sigma_;   // WAGEUBN BN: unrounded mean and standard deviation per channel
+  const FTensor* input_ = nullptr;     // WAGEUBN BN: the forward input (alive until backward)
 
   void range_statistics(const FTensor& x, std::vector<double>& mean, int threads);
   // Range BN's backward: adds each chunk's share of the range gradient at its first max and min.
   void add_range_shares(const Nchw& shape, const std::vector<double>& sum_dy_xhat, FTensor& out) const;
+  void wageubn_backward(const StepContext& ctx, const FTensor& dy, const std::vector<double>& sum_dy,
+                        const std::vector<double>& sum_dy_dev, FTensor& out) const;
 };
 
 }  // namespace bitsim::sim::nn

@@ -165,8 +165,8 @@ void ConvLayer::backward(const StepContext& ctx, const FTensor& dy, std::span<FT
       assign_from(conv2d_backward_input(cfg, dyd, to_nchw_array(weight_.used()), x.shape, conv_params(spec_), ctx.threads),
                   *dx[0]);
   }
-  round(ctx, Role::G, weight_.grad, 0);
-  if (spec_.bias) round(ctx, Role::G, bias_.grad, 1);
+  finish_grad(ctx, weight_, 0);
+  if (spec_.bias) finish_grad(ctx, bias_, 1);
   if (dx[0]) round(ctx, Role::E, *dx[0]);
 }
 

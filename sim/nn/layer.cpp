@@ -2,17 +2,37 @@
 
 namespace bitsim::sim::nn {
 
-void Layer::round(const StepContext& ctx, Role r, FTensor& t, int slot) {
+void Layer::round(const StepContext& ctx, Role r, FTensor& t, int slot) { round_span(ctx, r, t.span(), slot, {}, t.shape.n); }
+
+void Layer::round_span(const StepContext& ctx, Role r, std::span<float> x, int slot, std::string_view tensor,
+                       std::int64_t samples) {
   const RoleRounding& rr = roles[r];
-  if (rr.is_identity()) return;
-  const std::string what = name + " " + role_name(r);
-  RangeContext rc;
-  if (rr.has_running_range()) {
-    rc.samples = t.shape.n;
-    rc.training = ctx.training;
-    rc.running = running_range_[static_cast<std::size_t>(r)].ptr();
+  if (rr.is_identity() && !ctx.observer) return;
+  std::vector<float> before;
+  if (ctx.observer) before.assign(x.begin(), x.end());
+  WageScale scale;
+  if (!rr.is_identity()) {
+    std::string what = name + " " + role_name(r);
+    if (!tensor.empty()) what += " (" + std::string(tensor) + ")";
+    RangeContext rc;
+    if (rr.has_running_range()) {
+      rc.samples = samples;
+      rc.training = ctx.training;
+      rc.running = running_range_[static_cast<std::size_t>(r)].ptr();
+    }
+    scale = rr.apply(x, ctx.seed_for(r, slot), what.c_str(), ctx.threads, rr.has_running_range() ? &rc : nullptr);
   }
-  rr.apply(t.span(), ctx.seed_for(r, slot), what.c_str(), ctx.threads, rr.has_running_range() ? &rc : nullptr);
+  if (ctx.observer) ctx.observer->on_rounding(RoundingEvent{this, r, slot, tensor, before, x, scale});
+}
+
+void Layer::finish_grad(const StepContext& ctx, Param& p, int slot) {
+  if (grad_decay != 0 && (p.name == "weight" || grad_decay_all)) {
+    const float wd = grad_decay;
+    float* g = p.grad.ptr();
+    const float* w = p.value.ptr();
+    for (std::size_t i = 0; i < p.grad.data.size(); ++i) g[i] = g[i] + wd * w[i];
+  }
+  round_span(ctx, Role::G, p.grad.span(), slot, p.name);
 }
 
 void Layer::begin_backward(const StepContext& ctx, FTensor& dy) {
@@ -49,8 +69,9 @@ void Layer::round_weights(const StepContext& ctx) {
     p->w_identity = w.is_identity();
     if (!p->w_identity) {
       p->rounded = p->value;
-      const std::string what = name + " W (" + p->name + ")";
-      w.apply(p->rounded.span(), ctx.seed_for(Role::W, slot), what.c_str(), ctx.threads);
+      round_span(ctx, Role::W, p->rounded.span(), slot, p->name);
+    } else if (ctx.observer) {
+      round_span(ctx, Role::W, p->value.span(), slot, p->name);  // reports only: the identity changes nothing
     }
     ++slot;
   }

@@ -22,10 +22,32 @@
 #include <array>
 #include <cstdint>
 #include <span>
+#include <string_view>
 #include <string>
 #include <vector>
 
 namespace bitsim::sim::nn {
+
+class Layer;
+
+// One rounding site at work: which layer, role and tensor, the values before and after, and the
+// power-of-two scale a WAGEUBN quantizer chose. Identity roles are reported too (before == after).
+struct RoundingEvent {
+  const Layer* layer = nullptr;
+  Role role = Role::W;
+  int slot = 0;
+  std::string_view tensor;  // "weight", "bias", "gamma", "beta" for parameters; else empty
+  std::span<const float> before, after;
+  WageScale scale;
+};
+
+// Sees every rounding site of a step when set in the StepContext (the representability walk of the
+// tests; statistics). Called from the thread that runs the layer, never concurrently for one model.
+class RoundingObserver {
+ public:
+  virtual ~RoundingObserver() = default;
+  virtual void on_rounding(const RoundingEvent& event) = 0;
+};
 
 // What a layer needs to know about the step it is part of.
 struct StepContext {
@@ -34,6 +56,7 @@ struct StepContext {
   std::uint64_t seed = 0;     // the run's seed
   int threads = 1;            // results never depend on it
   std::int64_t node = 0;      // index of the layer in the model (keys its rounding sites)
+  RoundingObserver* observer = nullptr;  // sees every rounding (none: no cost)
 
   // Seed of the stochastic-rounding stream of one site of this layer at this step.
   std::uint64_t seed_for(Role r, int slot = 0) const { return site_seed(seed, step, site_id(node, r, slot)); }
@@ -85,15 +108,28 @@ class Layer {
   void prepare_role_state();
   // Those running estimates ([min, max] per role), checkpointed with the buffers; names "A.running_range".
   std::vector<std::pair<std::string, FTensor*>> role_buffers();
+  // Rounds x with role r at `slot` (the optimizer's and round_weights' entry): reports to ctx.observer;
+  // `tensor` names a parameter ("weight") in errors and events; `samples` is the batch axis of a
+  // range role with running estimates.
+  void round_span(const StepContext& ctx, Role r, std::span<float> x, int slot, std::string_view tensor = {},
+                  std::int64_t samples = 1);
 
   std::string name;
   RoleSet roles;
   GemmSetup gemm;
   bool bifurcate = false;
+  // L2 weight decay added to a parameter's gradient before it is rounded to G (the optimizer's
+  // weight_decay_point = "gradient": the L2 term is part of the loss, as in WAGEUBN's reference);
+  // 0 when the optimizer adds it (the default). Applies to "weight" parameters, and to the others
+  // when grad_decay_all.
+  float grad_decay = 0;
+  bool grad_decay_all = true;
 
  protected:
   // Rounds `t` with role r at slot `slot`; `what` names the tensor in errors.
   void round(const StepContext& ctx, Role r, FTensor& t, int slot = 0);
+  // Adds the gradient-side weight decay to p.grad (see grad_decay), then rounds it to roles[G] at `slot`.
+  void finish_grad(const StepContext& ctx, Param& p, int slot);
   // The output gradient the weight-gradient product reads: the DY_W copy when bifurcating, else dy.
   const FTensor& weight_dy(const FTensor& dy) const { return bifurcate ? dy_w_ : dy; }
 

@@ -81,13 +81,13 @@ void LinearLayer::backward(const StepContext& ctx, const FTensor& dy, std::span<
     for (std::int64_t o = 0; o < O; ++o) scratch_[static_cast<std::size_t>(o * N + n)] = dyw.data[static_cast<std::size_t>(n * O + o)];
   weight_.grad.reshape(weight_.value.shape);
   matmul(gemm, scratch_.data(), x.ptr(), weight_.grad.ptr(), O, N, F, ctx.threads);
-  round(ctx, Role::G, weight_.grad, 0);
+  finish_grad(ctx, weight_, 0);
   if (spec_.bias) {
     // db = dy^T times a column of ones (exact products), under the layer's setup.
     bias_.grad.reshape(bias_.value.shape);
     const std::vector<float> ones(static_cast<std::size_t>(N), 1.0f);
     matmul(gemm, scratch_.data(), ones.data(), bias_.grad.ptr(), O, N, 1, ctx.threads);
-    round(ctx, Role::G, bias_.grad, 1);
+    finish_grad(ctx, bias_, 1);
   }
   if (dx[0]) {
     dx[0]->reshape(x.shape);

@@ -127,7 +127,8 @@ bool uses_role(Layer& l, Role r) {
     case Role::W:
     case Role::G:
     case Role::U:
-    case Role::M: return !l.params().empty();
+    case Role::M:
+    case Role::W_MASTER: return !l.params().empty();
     case Role::BN_MEAN:
     case Role::BN_SCALE:
     case Role::BN_NORM: return std::string(l.kind()) == "batchnorm";
@@ -156,7 +157,10 @@ std::string Model::summary() {
         roles += fmt::format("{}={} ", role_name(static_cast<Role>(r)), rr.describe());
     }
     if (n.layer->bifurcate && has_weight_product(*n.layer)) roles += "bifurcate ";
-    if (const auto* bn = dynamic_cast<const BatchNormLayer*>(n.layer.get()); bn && bn->is_range()) roles += "range-BN ";
+    if (const auto* bn = dynamic_cast<const BatchNormLayer*>(n.layer.get()); bn) {
+      if (bn->is_range()) roles += "range-BN ";
+      if (bn->is_wageubn()) roles += "wageubn-BN ";
+    }
     if (!n.layer->params().empty() || std::string(n.layer->kind()) == "gap" || std::string(n.layer->kind()) == "avgpool") {
       if (!n.layer->gemm.is_fast()) roles += n.layer->gemm.describe();
     }

@@ -5,14 +5,21 @@
 
 namespace bitsim::sim::nn {
 
+double quantized_lr(const SgdConfig& c, double lr) {
+  if (c.lr_bits <= 0) return lr;
+  float q = static_cast<float>(lr);
+  wage_quantize(std::span<float>(&q, 1), WageSpec{WageKind::direct, c.lr_bits, WageClip::unit}, false, nullptr);
+  return q;
+}
+
 void sgd_step(Model& model, const SgdConfig& c, double lr, StepContext ctx) {
-  const float mu = static_cast<float>(c.momentum), lrf = static_cast<float>(lr);
+  const float mu = static_cast<float>(c.momentum), lrf = static_cast<float>(quantized_lr(c, lr));
   for (std::size_t j = 0; j < model.nodes().size(); ++j) {
     Layer& layer = *model.nodes()[j].layer;
     ctx.node = static_cast<std::int64_t>(j);
     int slot = 0;
     for (Param* p : layer.params()) {
-      const bool decays = p->name == "weight" || c.decay_bn_and_bias;
+      const bool decays = !c.decay_in_gradient && (p->name == "weight" || c.decay_bn_and_bias);
       const float wd = decays ? static_cast<float>(c.weight_decay) : 0.0f;
       const std::size_t n = p->value.data.size();
       if (p->momentum.data.size() != n) p->momentum = FTensor(p->value.shape);
@@ -23,7 +30,7 @@ void sgd_step(Model& model, const SgdConfig& c, double lr, StepContext ctx) {
         const float gi = g[i] + wd * w[i];
         m[i] = mu * m[i] + gi;
       }
-      layer.roles[Role::M].apply(p->momentum.span(), ctx.seed_for(Role::M, slot), (layer.name + " M").c_str());
+      layer.round_span(ctx, Role::M, p->momentum.span(), slot, p->name);
       // u is formed in the gradient buffer (no longer needed after this step).
       float* u = p->grad.ptr();
       for (std::size_t i = 0; i < n; ++i) {
@@ -31,10 +38,10 @@ void sgd_step(Model& model, const SgdConfig& c, double lr, StepContext ctx) {
         const float d = c.nesterov ? gi + mu * m[i] : m[i];
         u[i] = lrf * d;
       }
-      layer.roles[Role::U].apply(p->grad.span(), ctx.seed_for(Role::U, slot), (layer.name + " U").c_str());
+      layer.round_span(ctx, Role::U, p->grad.span(), slot, p->name);
       for (std::size_t i = 0; i < n; ++i) w[i] = w[i] - u[i];
-      if (!c.master_weights)
-        layer.roles[Role::W].apply(p->value.span(), ctx.seed_for(Role::W, 8 + slot), (layer.name + " W (stored)").c_str());
+      if (!c.master_weights) layer.round_span(ctx, Role::W, p->value.span(), 8 + slot, p->name);
+      else layer.round_span(ctx, Role::W_MASTER, p->value.span(), slot, p->name);
       ++slot;
     }
   }

@@ -1,12 +1,16 @@
 // SGD with momentum (PyTorch's formulation), optional Nesterov, and L2 weight decay, with the update
 // and momentum roles of each layer (role.hpp). Per parameter element, in fp32 (no fused operations):
-//   g = grad + wd * w                    (grad already rounded to G; w the stored value)
+//   g = grad + wd * w                    (grad already rounded to G; w the stored value; with
+//                                         decay_in_gradient the layer added wd * w before rounding to
+//                                         G instead, Layer::grad_decay, and g = grad here)
 //   m = round_M(mu * m + g)
 //   d = nesterov ? g + mu * m : m
-//   u = round_U(lr * d)
-//   w = w - u, then round_W(w) when master_weights is false (the weights are stored in W's format,
-//       as WAGEUBN does); with master_weights (default) the stored weights stay fp32.
+//   u = round_U(lr * d)                  (lr rounded first when lr_bits > 0, see quantized_lr)
+//   w = round_W_MASTER(w - u), or round_W(w - u) when master_weights is false (the weights stored in
+//       W's format); W_MASTER is fp32 by default, so the stored weights stay fp32.
 // With mu = 0 the momentum buffer is still kept (m = round_M(g)), so the formula has one shape.
+// WAGEUBN's reference updates with the unrounded accumulator and rounds it after; here the rounded m
+// is what is multiplied (every operand of a product is on its grid).
 #pragma once
 
 #include "sim/nn/model.hpp"
@@ -19,7 +23,13 @@ struct SgdConfig {
   double weight_decay = 5e-4;
   bool decay_bn_and_bias = true;  // weight decay on batch-norm gamma/beta and biases too (PyTorch's default)
   bool master_weights = true;
+  bool decay_in_gradient = false;  // weight_decay_point = "gradient": L2 added to the gradient before G
+  int lr_bits = 0;                 // > 0: the learning rate is rounded as WAGEUBN's Q(lr, k) clipped to
+                                   // +-(1 - 2^(1-k)) (k = 10: multiples of 2^-9); 0: used as is
 };
+
+// The learning rate the update multiplies by: lr, or its lr_bits rounding (round to nearest even).
+double quantized_lr(const SgdConfig& config, double lr);
 
 // One optimizer step on every parameter of `model` with learning rate lr. ctx keys the sr streams.
 void sgd_step(Model& model, const SgdConfig& config, double lr, StepContext ctx);

@@ -11,7 +11,7 @@
 namespace bitsim::sim::nn {
 
 namespace {
-constexpr const char* kNames[kRoleCount] = {"W", "A", "G", "E", "U", "M", "BN_MEAN", "BN_NORM", "BN_SCALE", "DY", "DY_W"};
+constexpr const char* kNames[kRoleCount] = {"W", "A", "G", "E", "U", "M", "BN_MEAN", "BN_NORM", "BN_SCALE", "DY", "DY_W", "W_MASTER"};
 
 std::uint64_t splitmix(std::uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
@@ -64,6 +64,18 @@ RoleRounding RoleRounding::range(const RangeRole& spec, bool stochastic) {
   return r;
 }
 
+RoleRounding RoleRounding::wage(const WageSpec& spec, bool stochastic) {
+  spec.validate();
+  if (stochastic && spec.kind != WageKind::constant)
+    throw std::invalid_argument(fmt::format("{} quantizer: stochastic rounding is only defined for constant (G)", wage_kind_name(spec.kind)));
+  RoleRounding r;
+  r.wage_ = spec;
+  r.rounding_.mode = stochastic ? formats::Rounding::sr : formats::Rounding::rne;
+  r.rounding_.sr_bits = 32;  // one whole Philox word per element (wageubn_quantizer.hpp)
+  r.identity_ = false;
+  return r;
+}
+
 std::string RoleRounding::range_text() const {
   if (!range_) return {};
   std::string s = fmt::format("range(bits={}", range_->bits);
@@ -74,14 +86,23 @@ std::string RoleRounding::range_text() const {
 
 std::string RoleRounding::describe() const {
   if (range_) return range_text() + (rounding_.mode == formats::Rounding::sr ? " sr" : "");
+  if (wage_) return wage_->text() + (rounding_.mode == formats::Rounding::sr ? " sr" : "");
   std::string s = format_.name();
   if (rounding_.mode == formats::Rounding::sr) return s + fmt::format(" sr(R={})", rounding_.sr_bits);
   if (rounding_.mode != formats::Rounding::rne) s += std::string(" ") + formats::rounding_name(rounding_.mode);
   return s;
 }
 
-void RoleRounding::apply(std::span<float> x, std::uint64_t seed, const char* what, int threads, const RangeContext* rc) const {
-  if (identity_ || x.empty()) return;
+WageScale RoleRounding::apply(std::span<float> x, std::uint64_t seed, const char* what, int threads, const RangeContext* rc) const {
+  if (identity_ || x.empty()) return {};
+  if (wage_) {
+    try {
+      const formats::PhiloxWords words(seed);
+      return wage_quantize(x, *wage_, rounding_.mode == formats::Rounding::sr, &words, threads);
+    } catch (const formats::QuantizeError& e) {
+      throw formats::QuantizeError(std::string(what) + ": " + e.what());
+    }
+  }
   if (range_) {
     try {
       ValueRange r;
@@ -105,7 +126,7 @@ void RoleRounding::apply(std::span<float> x, std::uint64_t seed, const char* wha
     } catch (const formats::QuantizeError& e) {
       throw formats::QuantizeError(std::string(what) + ": " + e.what());
     }
-    return;
+    return {};
   }
   const formats::PhiloxWords words(seed);
   auto run = [&](std::size_t begin, std::size_t end) {
@@ -133,6 +154,7 @@ void RoleRounding::apply(std::span<float> x, std::uint64_t seed, const char* wha
   } catch (const formats::QuantizeError& e) {
     throw formats::QuantizeError(std::string(what) + ": " + e.what());
   }
+  return {};
 }
 
 std::uint64_t site_seed(std::uint64_t run_seed, std::uint64_t step, std::uint64_t site) {

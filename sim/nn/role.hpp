@@ -15,10 +15,14 @@
 //            quantized layer gradient; WAGEUBN's E2 for a convolution)
 //   DY_W     with bifurcation on, the second copy of dL/dy that only the weight-gradient product (and the
 //            bias gradient) of a conv or linear layer reads (Banner et al.'s "gradients bifurcation")
+//   W_MASTER the stored (master) weights, rounded after every optimizer update (WAGEUBN's k_U = 24:
+//            W <- Q(W - update, 24)); fp32 by default. (optimizer.master_weights = false rounds them to
+//            W's format instead, as before this role existed.)
 // (Config files may write BN_STAT to set BN_MEAN and BN_SCALE together.)
-// Each role of each layer has a RoleRounding: either a format with a rounding mode (sr with R bits too),
-// or the min/max range quantizer of Banner et al. (sim/nn/range_quantizer.hpp) with its bit width and
-// range rule. fp32 with rne is the identity on floats and costs nothing.
+// Each role of each layer has a RoleRounding: a format with a rounding mode (sr with R bits too), the
+// min/max range quantizer of Banner et al. (sim/nn/range_quantizer.hpp) with its bit width and range
+// rule, or one of WAGEUBN's direct, shift, flag and constant quantizers (sim/nn/wageubn_quantizer.hpp).
+// fp32 with rne is the identity on floats and costs nothing.
 //
 // Stochastic rounding is reproducible: the words of one rounding site come from Philox4x32-10 keyed by
 // site_seed(run seed, step, site), element j using word j. A site is (node index, role, slot), so two
@@ -29,6 +33,7 @@
 #include "formats/quantizer.hpp"
 #include "formats/rounding.hpp"
 #include "sim/nn/range_quantizer.hpp"
+#include "sim/nn/wageubn_quantizer.hpp"
 
 #include <array>
 #include <cstdint>
@@ -41,8 +46,8 @@
 namespace bitsim::sim::nn {
 
 // The numbers key the stochastic-rounding sites: new roles are appended, never inserted.
-enum class Role { W, A, G, E, U, M, BN_MEAN, BN_NORM, BN_SCALE, DY, DY_W };
-inline constexpr int kRoleCount = 11;
+enum class Role { W, A, G, E, U, M, BN_MEAN, BN_NORM, BN_SCALE, DY, DY_W, W_MASTER };
+inline constexpr int kRoleCount = 12;
 const char* role_name(Role r);
 std::optional<Role> parse_role(std::string_view name);
 
@@ -76,17 +81,21 @@ class RoleRounding {
 
   // The range quantizer with `bits` (1..24); `stochastic` adds noise before rounding (else nearest even).
   static RoleRounding range(const RangeRole& spec, bool stochastic);
+  // A WAGEUBN quantizer; `stochastic` only for constant. Throws std::invalid_argument for a bad spec.
+  static RoleRounding wage(const WageSpec& spec, bool stochastic);
 
   // For a range role format() is fp32 (the values stay floats on the grid lo + k s).
   const formats::Format& format() const { return format_; }
   bool is_range() const { return range_.has_value(); }
   const RangeRole& range_spec() const { return *range_; }
+  bool is_wage() const { return wage_.has_value(); }
+  const WageSpec& wage_spec() const { return *wage_; }
   // Whether the role keeps running estimates (a 2-float buffer in its layer).
   bool has_running_range() const { return range_ && range_->sample_mean; }
   formats::RoundingSpec rounding() const { return rounding_; }
   bool is_identity() const { return identity_; }
   bool is_stochastic() const { return rounding_.mode == formats::Rounding::sr; }
-  // "fp8_e4m3", "fp8_e4m3 sr(R=8)" or "range(bits=8,range=sample_mean) sr": for logs.
+  // "fp8_e4m3", "fp8_e4m3 sr(R=8)", "range(bits=8,range=sample_mean) sr" or "constant(bits=8) sr": for logs.
   std::string describe() const;
   // The range quantizer's spelling in configs: "range(bits=8)" or "range(bits=8,range=sample_mean,new_weight=0.9)".
   std::string range_text() const;
@@ -95,9 +104,10 @@ class RoleRounding {
   // `threads` never changes a result. Throws formats::QuantizeError (e.g. NaN into a format without
   // NaN) with `what` prepended, naming the same element whatever the thread count.
   // A range role measures its range from x (NaN or infinity: QuantizeError naming the element); one with
-  // running estimates needs `rc` (std::logic_error without it).
-  void apply(std::span<float> x, std::uint64_t seed, const char* what = "", int threads = 1,
-             const RangeContext* rc = nullptr) const;
+  // running estimates needs `rc` (std::logic_error without it). Returns the power-of-two scale a WAGEUBN
+  // shift, flag or constant quantizer used (scaled = false otherwise).
+  WageScale apply(std::span<float> x, std::uint64_t seed, const char* what = "", int threads = 1,
+                  const RangeContext* rc = nullptr) const;
 
  private:
   formats::Format format_;
@@ -105,6 +115,7 @@ class RoleRounding {
   std::shared_ptr<const formats::Quantizer> quantizer_;
   bool identity_ = true;
   std::optional<RangeRole> range_;
+  std::optional<WageSpec> wage_;
 };
 
 // The roles of one layer.
