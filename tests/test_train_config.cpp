@@ -8,10 +8,15 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
 using namespace bitsim::sim;
+namespace fs = std::filesystem;
 using bitsim::formats::Rounding;
 using train::ConfigError;
 using train::parse_config;
@@ -703,4 +708,61 @@ TEST_CASE("train config: configure_layer on a custom model, and blocked order ne
                                       [&](nn::Layer& l) { train::configure_layer(chunked, l); });
   CHECK(layer_named(b, "fc1").gemm.chunk == 8);
   CHECK(layer_named(b, "fc1").gemm.order == AccOrder::blocked);
+}
+
+TEST_CASE("train config: extends a base file, merges tables, and sets entries of its arrays by index", "[train]") {
+  const fs::path dir = fs::temp_directory_path() / fmt::format("bitsim-extends-{}", ::getpid());
+  fs::create_directories(dir / "sub");
+  auto write = [&](const fs::path& p, const std::string& text) { std::ofstream(p) << text; };
+  write(dir / "base.toml", R"toml(name = "base"
+[optimizer]
+lr = 0.1
+momentum = 0.9
+[formats]
+W = "fp16"
+[[formats.override]]
+kinds = ["conv"]
+DY = "fp8_e5m2"
+[[formats.override]]
+kinds = ["relu"]
+A = "fp8_e4m3"
+)toml");
+  write(dir / "sub/variant.toml", R"toml(extends = "../base.toml"
+name = "variant"
+set = ['formats.override.1.A=bf16', "formats.override.0.E=fp16"]
+[optimizer]
+lr = 0.5
+)toml");
+  const TrainConfig c = train::load_config((dir / "sub/variant.toml").string(), {"formats.override.0.DY=fp16"});
+  CHECK(c.name == "variant");
+  CHECK(c.schedule.lr == 0.5);       // this file's key wins
+  CHECK(c.sgd.momentum == 0.9);      // the base's key in the same table is kept
+  REQUIRE(c.overrides.size() == 2);  // arrays come from the base unless replaced
+  CHECK(c.overrides[1].level.roles[static_cast<std::size_t>(nn::Role::A)]->format().name() == "bf16");
+  CHECK(c.overrides[0].level.roles[static_cast<std::size_t>(nn::Role::E)]->format().name() == "fp16");
+  CHECK(c.overrides[0].level.roles[static_cast<std::size_t>(nn::Role::DY)]->format().name() == "fp16");  // --set, last
+  CHECK(c.formats.roles[static_cast<std::size_t>(nn::Role::W)]->format().name() == "fp16");
+
+  auto error_for = [&](const std::string& text, const std::vector<std::string>& sets = {}) {
+    write(dir / "sub/bad.toml", text);
+    try {
+      (void)train::load_config((dir / "sub/bad.toml").string(), sets);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    FAIL("no ConfigError for:\n" << text);
+    return std::string();
+  };
+  // An error in a key that came from the base names the base file and its line.
+  write(dir / "base2.toml", "[optimizer]\nlr = -1\n");
+  CHECK_THAT(error_for("extends = \"../base2.toml\"\n"), Catch::Contains("base2.toml:2: key 'optimizer.lr'"));
+  CHECK_THAT(error_for("extends = \"../missing.toml\"\n"), Catch::Contains("bad.toml:1: key 'extends'") && Catch::Contains("missing.toml"));
+  CHECK_THAT(error_for("extends = \"bad.toml\"\n"), Catch::Contains("more than 8 levels"));
+  CHECK_THAT(error_for("set = ['seed=2']\n"), Catch::Contains("bad.toml:1: key 'set'") && Catch::Contains("extends"));
+  CHECK_THAT(error_for("extends = \"../base.toml\"\nset = ['formats.override.5.A=fp16']\n"),
+             Catch::Contains("bad.toml:2: key 'set'") && Catch::Contains("index 5 is out of range ('override' has 2 elements)"));
+  CHECK_THAT(error_for("extends = \"../base.toml\"\nset = ['formats.override.A=fp16']\n"), Catch::Contains("give an element index"));
+  CHECK_THAT(error_for("extends = \"../base.toml\"\nset = [3]\n"), Catch::Contains("array of \"key.path=value\" strings"));
+  CHECK_THAT(error_for("extends = \"../base.toml\"\n", {"formats.override.2.A=fp16"}), Catch::Contains("index 2 is out of range"));
+  fs::remove_all(dir);
 }

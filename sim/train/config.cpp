@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -30,10 +31,12 @@ class Section {
   std::string key_path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
 
   [[noreturn]] void fail(const toml::node* n, const std::string& key, const std::string& msg) const {
-    const auto line = n ? n->source().begin.line : (t_ ? t_->source().begin.line : 0);
-    // Values from --set have no line in the file.
+    const toml::node* where = n ? n : t_;
+    const auto line = where ? where->source().begin.line : 0;
+    // Values from --set have no line in the file; values from an `extends` base name their own file.
+    const std::string& file = where && where->source().path ? *where->source().path : file_;
     if (line == 0) throw ConfigError(fmt::format("{}: key '{}' (from --set): {}", file_, key_path(key), msg));
-    throw ConfigError(fmt::format("{}:{}: key '{}': {}", file_, line, key_path(key), msg));
+    throw ConfigError(fmt::format("{}:{}: key '{}': {}", file, line, key_path(key), msg));
   }
 
   std::int64_t integer(const std::string& key, std::int64_t def, std::int64_t lo, std::int64_t hi) {
@@ -144,10 +147,73 @@ bool parse_range_text(Section& s, const toml::node* n, const std::string& key, s
   return true;
 }
 
+// WAGEUBN's quantizers: "direct(bits=8)", "direct(bits=8,clip=unit)", "shift(bits=8[,clip=pm1])",
+// "flag(bits=8)", "constant(bits=8[,const_bits=15][,gscale=128])" (spaces ignored). Returns false when
+// `text` is none of them; fails on a malformed one.
+bool parse_wage_text(Section& s, const toml::node* n, const std::string& key, std::string text, nn::WageSpec& out) {
+  text.erase(std::remove(text.begin(), text.end(), ' '), text.end());
+  const auto open = text.find('(');
+  if (open == std::string::npos) return false;
+  const std::string kind = text.substr(0, open);
+  if (kind == "direct") out = nn::WageSpec::of(nn::WageKind::direct, 8);
+  else if (kind == "shift") out = nn::WageSpec::of(nn::WageKind::shift, 8);
+  else if (kind == "flag") out = nn::WageSpec::of(nn::WageKind::flag, 8);
+  else if (kind == "constant") out = nn::WageSpec::of(nn::WageKind::constant, 8);
+  else return false;
+  const std::string usage = kind + "(bits=B" + (kind == "direct" || kind == "shift" ? "[,clip=none|unit|pm1]" : "") +
+                            (kind == "constant" ? "[,const_bits=C][,gscale=G]" : "") + ")";
+  if (text.back() != ')') s.fail(n, key, "a " + kind + " quantizer is written " + usage);
+  std::stringstream ss(text.substr(open + 1, text.size() - open - 2));
+  bool have_bits = false;
+  for (std::string kv; std::getline(ss, kv, ',');) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos) s.fail(n, key, kind + "(...): expected key=value, got '" + kv + "' (" + usage + ")");
+    const std::string k = kv.substr(0, eq), v = kv.substr(eq + 1);
+    try {
+      std::size_t used = v.size();
+      if (k == "bits") {
+        out.bits = std::stoi(v, &used);
+        have_bits = true;
+      } else if (k == "clip" && (kind == "direct" || kind == "shift")) {
+        if (v == "none") out.clip = nn::WageClip::none;
+        else if (v == "unit") out.clip = nn::WageClip::unit;
+        else if (v == "pm1") out.clip = nn::WageClip::pm1;
+        else s.fail(n, key, kind + "(...): clip must be none, unit or pm1, got '" + v + "'");
+      } else if (k == "const_bits" && kind == "constant") {
+        out.const_bits = std::stoi(v, &used);
+      } else if (k == "gscale" && kind == "constant") {
+        out.gscale = std::stoll(v, &used);
+      } else {
+        s.fail(n, key, kind + "(...): unknown key '" + k + "' (" + usage + ")");
+      }
+      if (used != v.size()) throw std::invalid_argument(v);
+    } catch (const std::logic_error&) {
+      s.fail(n, key, kind + "(...): bad value '" + v + "' for " + k);
+    }
+  }
+  if (!have_bits) s.fail(n, key, kind + "(...) needs bits (" + usage + ")");
+  try {
+    out.validate();
+  } catch (const std::exception& e) {
+    s.fail(n, key, e.what());
+  }
+  return true;
+}
+
+nn::RoleRounding wage_role(Section& s, const toml::node* n, const std::string& key, const nn::WageSpec& w,
+                           const std::string& mode) {
+  try {
+    return nn::RoleRounding::wage(w, mode == "sr");
+  } catch (const std::exception& e) {
+    s.fail(n, key, e.what());
+  }
+}
+
 nn::RoleRounding role_from(Section& s, const toml::node* n, const std::string& key) {
   formats::Format f;
   formats::RoundingSpec r;
   nn::RangeRole range;
+  nn::WageSpec wage;
   bool is_range = false;
   if (n->is_table()) {
     Section t(n->as_table(), s.key_path(key), s.file());
@@ -169,6 +235,12 @@ nn::RoleRounding role_from(Section& s, const toml::node* n, const std::string& k
       return nn::RoleRounding::range(range, mode == "sr");
     }
     if (!fn) s.fail(n, key, "needs a `format` (or quantizer = \"range\")");
+    if (fn->is_string() && parse_wage_text(t, fn, "format", *fn->value<std::string>(), wage)) {
+      // The constant quantizer (weight gradients) rounds stochastically unless told otherwise.
+      const std::string mode = t.string("rounding", wage.kind == nn::WageKind::constant ? "sr" : "rne", {"rne", "sr"});
+      t.finish();
+      return wage_role(s, n, key, wage, mode);
+    }
     if (fn->is_string() && parse_range_text(t, fn, "format", *fn->value<std::string>(), range)) {
       const std::string mode = t.string("rounding", "rne", {"rne", "sr"});
       t.finish();
@@ -184,6 +256,8 @@ nn::RoleRounding role_from(Section& s, const toml::node* n, const std::string& k
     r.sr_bits = static_cast<int>(t.integer("sr_bits", 32, 1, 32));
     t.finish();
   } else {
+    if (n->is_string() && parse_wage_text(s, n, key, *n->value<std::string>(), wage))
+      return wage_role(s, n, key, wage, wage.kind == nn::WageKind::constant ? "sr" : "rne");
     if (n->is_string() && parse_range_text(s, n, key, *n->value<std::string>(), range)) {
       try {
         return nn::RoleRounding::range(range, false);
@@ -218,7 +292,11 @@ void read_level(Section& s, FormatLevel& level) {
     }
   }
   if (s.get("bifurcate")) level.bifurcate = s.boolean("bifurcate", false);
-  if (s.get("batchnorm")) level.range_bn = s.string("batchnorm", "standard", {"standard", "range"}) == "range";
+  if (s.get("batchnorm")) {
+    const std::string kind = s.string("batchnorm", "standard", {"standard", "range", "wageubn"});
+    level.range_bn = kind == "range";
+    level.wageubn_bn = kind == "wageubn";
+  }
   if (s.get("range_bn_chunks")) level.range_bn_chunks = s.integer("range_bn_chunks", 16, 1, 1 << 20);
   if (s.get("range_bn_new_weight")) level.range_bn_new_weight = s.real("range_bn_new_weight", 0.9, 0, 1);
   for (const char* key : {"acc", "product"}) {
@@ -292,6 +370,25 @@ void apply_set(toml::table& root, const std::string& set) {
       t->insert_or_assign(keys[i], toml::table{});
       n = t->get(keys[i]);
     }
+    // An array of tables is entered by index: formats.override.0.DY = ... sets DY of the first override.
+    if (n->is_array()) {
+      toml::array& a = *n->as_array();
+      std::size_t used = 0;
+      std::size_t index = 0;
+      try {
+        index = std::stoul(keys[i + 1], &used);
+      } catch (const std::logic_error&) {
+        used = 0;
+      }
+      if (used != keys[i + 1].size() || i + 2 >= keys.size())
+        throw ConfigError("--set '" + set + "': '" + keys[i] + "' is an array: give an element index, e.g. " + keys[i] + ".0.key");
+      if (index >= a.size())
+        throw ConfigError(fmt::format("--set '{}': index {} is out of range ('{}' has {} elements)", set, index, keys[i], a.size()));
+      if (!a.get(index)->is_table()) throw ConfigError("--set '" + set + "': element " + keys[i + 1] + " of '" + keys[i] + "' is not a table");
+      t = a.get(index)->as_table();
+      ++i;
+      continue;
+    }
     if (!n->is_table()) throw ConfigError("--set '" + set + "': '" + keys[i] + "' is not a table");
     t = n->as_table();
   }
@@ -347,6 +444,8 @@ TrainConfig read(const toml::table& root, const std::string& file) {
   c.sgd.weight_decay = opt.real("weight_decay", 5e-4, 0, 1e3);
   c.sgd.decay_bn_and_bias = opt.boolean("decay_bn_and_bias", true);
   c.sgd.master_weights = opt.boolean("master_weights", true);
+  c.sgd.decay_in_gradient = opt.string("weight_decay_point", "update", {"update", "gradient"}) == "gradient";
+  c.sgd.lr_bits = static_cast<int>(opt.integer("lr_bits", 0, 0, 32));
   opt.finish();
 
   Section sch = top.table("schedule");
@@ -417,6 +516,7 @@ void merge(FormatLevel& into, const FormatLevel& from) {
   if (from.chunk) into.chunk = from.chunk;
   if (from.bifurcate) into.bifurcate = from.bifurcate;
   if (from.range_bn) into.range_bn = from.range_bn;
+  if (from.wageubn_bn) into.wageubn_bn = from.wageubn_bn;
   if (from.range_bn_chunks) into.range_bn_chunks = from.range_bn_chunks;
   if (from.range_bn_new_weight) into.range_bn_new_weight = from.range_bn_new_weight;
 }
@@ -447,6 +547,8 @@ std::string quote(const std::string& s) {
 std::string role_toml(const nn::RoleRounding& r) {
   if (r.is_range())
     return "{ format = " + quote(r.range_text()) + ", rounding = \"" + formats::rounding_name(r.rounding().mode) + "\" }";
+  if (r.is_wage())
+    return "{ format = " + quote(r.wage_spec().text()) + ", rounding = \"" + formats::rounding_name(r.rounding().mode) + "\" }";
   if (r.rounding().mode == formats::Rounding::rne) return quote(r.format().name());
   std::string s = "{ format = " + quote(r.format().name()) + ", rounding = \"" + formats::rounding_name(r.rounding().mode) + "\"";
   if (r.rounding().mode == formats::Rounding::sr) s += ", sr_bits = " + std::to_string(r.rounding().sr_bits);
@@ -464,7 +566,8 @@ std::string level_toml(const FormatLevel& l) {
     s += fmt::format("order = \"{}\"\n", *l.order == AccOrder::sequential ? "sequential" : *l.order == AccOrder::pairwise ? "pairwise" : "blocked");
   if (l.chunk) s += fmt::format("chunk = {}\n", *l.chunk);
   if (l.bifurcate) s += fmt::format("bifurcate = {}\n", *l.bifurcate);
-  if (l.range_bn) s += fmt::format("batchnorm = \"{}\"\n", *l.range_bn ? "range" : "standard");
+  if (l.range_bn)
+    s += fmt::format("batchnorm = \"{}\"\n", *l.range_bn ? "range" : l.wageubn_bn.value_or(false) ? "wageubn" : "standard");
   if (l.range_bn_chunks) s += fmt::format("range_bn_chunks = {}\n", *l.range_bn_chunks);
   if (l.range_bn_new_weight) s += fmt::format("range_bn_new_weight = {}\n", *l.range_bn_new_weight);
   return s;
@@ -497,13 +600,71 @@ std::string layers_toml(const std::vector<nn::LayerSpec>& layers) {
 
 }  // namespace
 
-TrainConfig parse_config(const std::string& text, const std::string& source_name, const std::vector<std::string>& sets) {
+namespace {
+
+// Tables merge key by key (recursively); any other value of `over` replaces the base's.
+void merge_tree(toml::table& base, const toml::table& over) {
+  for (const auto& [k, v] : over) {
+    toml::node* b = base.get(k);
+    if (b && b->is_table() && v.is_table()) merge_tree(*b->as_table(), *v.as_table());
+    else base.insert_or_assign(k, v);
+  }
+}
+
+std::string read_file_text(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(what + ": cannot open the config file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Parses a config, resolving `extends = "base.toml"` (relative to the file's folder; the base's keys,
+// then this file's merged over them) and `set = ["key.path=value", ...]` (applied after the merge, as
+// --set would be: how a variant changes one entry of an array such as formats.override).
+toml::table parse_tree(const std::string& text, const std::string& source_name, int depth) {
   toml::table root;
   try {
     root = toml::parse(text, source_name);
   } catch (const toml::parse_error& e) {
     throw ConfigError(fmt::format("{}:{}: {}", source_name, e.source().begin.line, e.description()));
   }
+  const toml::node* ext = root.get("extends");
+  const toml::node* set = root.get("set");
+  if (!ext && !set) return root;
+  auto at = [&](const toml::node* n) { return fmt::format("{}:{}", source_name, n->source().begin.line); };
+  if (!ext) throw ConfigError(at(set) + ": key 'set': only a config that `extends` another can `set` keys of it");
+  if (!ext->is_string()) throw ConfigError(at(ext) + ": key 'extends': must be the path of the base config");
+  if (depth >= 8) throw ConfigError(at(ext) + ": key 'extends': more than 8 levels of extends (a cycle?)");
+  const std::filesystem::path base_path = std::filesystem::path(source_name).parent_path() / *ext->value<std::string>();
+  toml::table base = parse_tree(read_file_text(base_path.string(), at(ext) + ": key 'extends'"), base_path.string(), depth + 1);
+  std::vector<std::string> sets;
+  if (set) {
+    const toml::array* a = set->as_array();
+    if (!a) throw ConfigError(at(set) + ": key 'set': must be an array of \"key.path=value\" strings");
+    for (const auto& e : *a) {
+      if (!e.is_string()) throw ConfigError(at(set) + ": key 'set': must be an array of \"key.path=value\" strings");
+      sets.push_back(*e.value<std::string>());
+    }
+  }
+  const std::string set_at = set ? at(set) : std::string();  // the nodes are erased next
+  root.erase("extends");
+  root.erase("set");
+  merge_tree(base, root);
+  for (const auto& s : sets) {
+    try {
+      apply_set(base, s);
+    } catch (const ConfigError& e) {
+      throw ConfigError(set_at + ": key 'set': " + e.what());
+    }
+  }
+  return base;
+}
+
+}  // namespace
+
+TrainConfig parse_config(const std::string& text, const std::string& source_name, const std::vector<std::string>& sets) {
+  toml::table root = parse_tree(text, source_name, 0);
   for (const auto& s : sets) apply_set(root, s);
   return read(root, source_name);
 }
@@ -531,6 +692,9 @@ std::string to_toml(const TrainConfig& c) {
                    "master_weights = {}\n",
                    c.schedule.lr, c.sgd.momentum, c.sgd.nesterov, c.sgd.weight_decay, c.sgd.decay_bn_and_bias,
                    c.sgd.master_weights);
+  // Written only when not the default, so resolved configs of earlier runs still match on resume.
+  if (c.sgd.decay_in_gradient) s += "weight_decay_point = \"gradient\"\n";
+  if (c.sgd.lr_bits > 0) s += fmt::format("lr_bits = {}\n", c.sgd.lr_bits);
   std::string ms;
   for (double m : c.schedule.milestones) ms += (ms.empty() ? "" : ", ") + fmt::format("{}", m);
   s += fmt::format("\n[schedule]\ntype = {}\nwarmup_epochs = {}\nmilestones = [{}]\ngamma = {}\nfinal_lr = {}\n",
@@ -585,9 +749,13 @@ void configure_layer(const TrainConfig& c, nn::Layer& layer) {
   if (l.order) layer.gemm.order = *l.order;
   if (l.chunk) layer.gemm.chunk = *l.chunk;
   layer.bifurcate = l.bifurcate.value_or(false);
+  layer.grad_decay = c.sgd.decay_in_gradient ? static_cast<float>(c.sgd.weight_decay) : 0.0f;
+  layer.grad_decay_all = c.sgd.decay_bn_and_bias;
   if (auto* bn = dynamic_cast<nn::BatchNormLayer*>(&layer)) {
     try {
+      bn->set_wageubn(false);
       bn->set_range(l.range_bn.value_or(false), l.range_bn_chunks.value_or(16), l.range_bn_new_weight.value_or(0.9));
+      bn->set_wageubn(l.wageubn_bn.value_or(false));
     } catch (const std::exception& e) {
       throw ConfigError(c.source + ": " + e.what());
     }
