@@ -3,7 +3,8 @@
 // batch 128 (MLP: 100), the same models and batches as bench/pytorch_step.py, for the comparison with
 // PyTorch recorded in docs/PERFORMANCE.md. Arguments: model index (0 cnn, 1 resnet20, 2 preact_resnet20,
 // 3 mlp), thread count, and scheme (0 fp32; 1 the 8-bit scheme of Banner et al. 2018 with Range BN and
-// gradients bifurcation, the [formats] of experiments/banner2018/cnn_q8_rangebn_bif.toml).
+// gradients bifurcation, the [formats] of experiments/banner2018/cnn_q8_rangebn_bif.toml; 2 WAGEUBN's
+// full 8-bit integer scheme, experiments/wageubn2019/cnn_full8.toml, with its quantized optimizer).
 // BITSIM_PROFILE=1 prints a per-layer time table for each benchmark.
 #include "formats/random_words.hpp"
 #include "sim/nn/loss.hpp"
@@ -27,11 +28,13 @@ void BM_TrainStep(benchmark::State& state) {
   const std::string name = kModels[state.range(0)];
   const int threads = static_cast<int>(state.range(1));
   const std::int64_t batch = name == "mlp" ? 100 : 128;
-  const bool banner = state.range(2) == 1;
-  const train::TrainConfig scheme =
-      banner ? train::load_config(BITSIM_SOURCE_DIR "/experiments/banner2018/cnn_q8_rangebn_bif.toml") : train::TrainConfig{};
+  const int scheme_id = static_cast<int>(state.range(2));
+  const char* scheme_files[] = {nullptr, BITSIM_SOURCE_DIR "/experiments/banner2018/cnn_q8_rangebn_bif.toml",
+                                BITSIM_SOURCE_DIR "/experiments/wageubn2019/cnn_full8.toml"};
+  const char* scheme_names[] = {" fp32", " banner2018-8bit", " wageubn-full8"};
+  const train::TrainConfig scheme = scheme_id ? train::load_config(scheme_files[scheme_id]) : train::TrainConfig{};
   nn::Model model = nn::build_model(nn::builtin_model(name, 10), Nchw{1, 1, 28, 28}, [&](nn::Layer& l) {
-    if (banner) train::configure_layer(scheme, l);
+    if (scheme_id) train::configure_layer(scheme, l);
   });
   nn::initialize(model, 1);
   nn::FTensor x(Nchw{batch, 1, 28, 28}), dlogits;
@@ -39,7 +42,8 @@ void BM_TrainStep(benchmark::State& state) {
   for (std::size_t i = 0; i < x.data.size(); ++i) x.data[i] = static_cast<float>(rng.word(i)) / 4294967296.0f - 0.5f;
   std::vector<std::int32_t> labels(static_cast<std::size_t>(batch));
   for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::int32_t>(rng.word(1000000 + i) % 10);
-  nn::SgdConfig sgd;
+  // WAGEUBN's optimizer is part of the scheme (momentum 1/4, 13-bit momentum, 10-bit learning rate).
+  const nn::SgdConfig sgd = scheme_id == 2 ? scheme.sgd : nn::SgdConfig{};
   const bool profile = std::getenv("BITSIM_PROFILE") != nullptr;
   model.enable_timing(profile);
   std::uint64_t step = 0;
@@ -56,7 +60,7 @@ void BM_TrainStep(benchmark::State& state) {
   }
   state.counters["images/s"] = benchmark::Counter(static_cast<double>(batch * static_cast<std::int64_t>(state.iterations())),
                                                   benchmark::Counter::kIsRate);
-  state.SetLabel(name + (banner ? " banner2018-8bit" : " fp32") + " batch " + std::to_string(batch) + ", " +
+  state.SetLabel(name + scheme_names[scheme_id] + " batch " + std::to_string(batch) + ", " +
                  std::to_string(threads) + " thread(s)");
   if (profile) std::cerr << name << ", " << threads << " thread(s), " << state.iterations() << " steps:\n" << model.timing_report();
 }
@@ -65,5 +69,5 @@ void BM_TrainStep(benchmark::State& state) {
 
 BENCHMARK(BM_TrainStep)->ArgsProduct({{0, 1, 2, 3}, {1, 2}, {0}})->Unit(benchmark::kMillisecond)->UseRealTime();
 // The 8-bit scheme on the models with convolutions (its Range BN needs batch * H * W divisible by 16).
-BENCHMARK(BM_TrainStep)->ArgsProduct({{0, 1}, {1, 2}, {1}})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_TrainStep)->ArgsProduct({{0, 1}, {1, 2}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_MAIN();
