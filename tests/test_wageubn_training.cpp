@@ -511,3 +511,40 @@ TEST_CASE("wageubn: a smoke run of the full 8-bit scheme lowers the loss", "[wag
   CHECK_THAT(model.str(), Catch::Contains("G=constant(bits=8) sr") && Catch::Contains("DY=flag(bits=8)") &&
                               Catch::Contains("E=shift(bits=8)") && Catch::Contains("wageubn-BN"));
 }
+
+TEST_CASE("wageubn: each variant config differs from full 8-bit in exactly the roles it names", "[wageubn][train]") {
+  // Role descriptions of every layer of the CNN under a config, and the optimizer.
+  auto roles_of = [](const std::string& file) {
+    const train::TrainConfig c = train::load_config(BITSIM_SOURCE_DIR "/experiments/wageubn2019/" + file, {"model.width=4"});
+    std::map<std::string, std::string> out;
+    Model m = build_model(builtin_model(c.model, 10, c.width), Nchw{1, 1, 28, 28}, [&](Layer& l) { train::configure_layer(c, l); });
+    for (auto& n : m.nodes())
+      for (int r = 0; r < kRoleCount; ++r)
+        out[n.layer->name + " " + role_name(static_cast<Role>(r))] = n.layer->roles[static_cast<Role>(r)].describe();
+    out["optimizer"] = fmt::format("{} {} {}", c.sgd.momentum, c.sgd.lr_bits, c.schedule.lr);
+    return out;
+  };
+  const auto base = roles_of("cnn_full8.toml");
+  const std::vector<std::string> convs = {"conv2", "conv3", "conv4"}, bns = {"bn1", "bn2", "bn3", "bn4"},
+                                 relus = {"relu1", "relu2", "relu3", "relu4"};
+  auto each = [](const std::vector<std::string>& layers, const std::vector<std::string>& roles) {
+    std::set<std::string> s;
+    for (const auto& l : layers)
+      for (const auto& r : roles) s.insert(l + " " + r);
+    return s;
+  };
+  const std::vector<std::pair<std::string, std::set<std::string>>> variants = {
+      {"cnn_e2_16.toml", each(convs, {"DY"})},     {"cnn_w16.toml", each(convs, {"W"})},
+      {"cnn_a16.toml", each(relus, {"A"})},        {"cnn_g16.toml", each(convs, {"G"})},
+      {"cnn_e1_16.toml", each(convs, {"E"})},      {"cnn_bn16.toml", each(bns, {"W", "BN_NORM"})},
+  };
+  for (const auto& [file, want] : variants) {
+    INFO(file);
+    const auto v = roles_of(file);
+    std::set<std::string> changed;
+    for (const auto& [k, d] : base)
+      if (v.at(k) != d) changed.insert(k);
+    CHECK(changed == want);
+    for (const auto& k : want) CHECK_THAT(v.at(k), Catch::Contains("bits=16"));
+  }
+}
