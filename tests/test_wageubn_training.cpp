@@ -564,3 +564,28 @@ TEST_CASE("wageubn: each variant config differs from full 8-bit in exactly the r
     for (const auto& k : want) CHECK_THAT(v.at(k), Catch::Contains(file == "cnn_true8.toml" ? "shift(bits=8)" : "bits=16"));
   }
 }
+
+TEST_CASE("wageubn: the full 8-bit scheme resumes bit for bit, with 1 or 2 threads", "[wageubn][train]") {
+  std::string t = (fs::temp_directory_path() / "bitsim-wageubn-XXXXXX").string();
+  REQUIRE(::mkdtemp(t.data()));
+  const fs::path dir = t;
+  auto config = [&](const std::string& run, std::vector<std::string> sets) {
+    sets.insert(sets.end(), {"model.width=4", "data.limit_train=640", "data.limit_test=200", "train.epochs=2",
+                             "threads=1", "run.dir=\"" + (dir / run).string() + "\""});
+    return train::load_config(BITSIM_SOURCE_DIR "/experiments/wageubn2019/cnn_full8.toml", sets);
+  };
+  train::TrainOptions o;
+  o.progress = false;
+  const train::TrainResult whole = train::run_training(config("whole", {}), o);
+  // Stop in the middle of the first epoch (5 steps per epoch), then resume with 2 threads: the 24-bit
+  // stored weights, the 13-bit momentum and the stochastic rounding of G continue exactly.
+  const train::TrainResult part = train::run_training(config("split", {"train.stop_after_steps=3"}), o);
+  CHECK_FALSE(part.finished);
+  o.resume = true;
+  o.threads = 2;
+  const train::TrainResult rest = train::run_training(config("split", {}), o);
+  fs::remove_all(dir);
+  CHECK(rest.finished);
+  CHECK(rest.weights_digest == whole.weights_digest);
+  CHECK(rest.test_accuracy == whole.test_accuracy);
+}

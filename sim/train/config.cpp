@@ -221,7 +221,7 @@ nn::RoleRounding role_from(Section& s, const toml::node* n, const std::string& k
     const toml::node* qn = t.get("quantizer");
     if (qn) {
       if (!qn->is_string() || (*qn->value<std::string>() != "range" && *qn->value<std::string>() != "format"))
-        t.fail(qn, "quantizer", "must be \"format\" or \"range\"");
+        t.fail(qn, "quantizer", "must be \"format\" or \"range\" (WAGEUBN's quantizers are written format = \"direct(bits=8)\")");
       is_range = *qn->value<std::string>() == "range";
     }
     if (is_range) {
