@@ -589,3 +589,46 @@ TEST_CASE("wageubn: the full 8-bit scheme resumes bit for bit, with 1 or 2 threa
   CHECK(rest.weights_digest == whole.weights_digest);
   CHECK(rest.test_accuracy == whole.test_accuracy);
 }
+
+TEST_CASE("wageubn: the gradients' dynamic range follows schedule.gscale", "[wageubn][train]") {
+  const train::TrainConfig c = train::parse_config(R"toml(
+[model]
+name = "cnn"
+width = 4
+[schedule]
+gscale = [128, 32, 8, 2]
+gscale_milestones = [30, 60, 80]
+[formats]
+G = "constant(bits=8)"
+[[formats.override]]
+kinds = ["batchnorm"]
+G = "direct(bits=15)"
+)toml", "g.toml");
+  CHECK(train::to_toml(train::parse_config(train::to_toml(c), "r.toml")) == train::to_toml(c));
+  // 10 steps per epoch: epochs 0-29 -> 128, 30-59 -> 32, 60-79 -> 8, 80- -> 2.
+  CHECK(gscale_at(c.schedule, 0, 10) == 128);
+  CHECK(gscale_at(c.schedule, 299, 10) == 128);
+  CHECK(gscale_at(c.schedule, 300, 10) == 32);
+  CHECK(gscale_at(c.schedule, 799, 10) == 8);
+  CHECK(gscale_at(c.schedule, 800, 10) == 2);
+  CHECK(gscale_at(ScheduleConfig{}, 800, 10) == 0);
+  Model m = build_model(builtin_model("cnn", 10, 4), Nchw{1, 1, 28, 28}, [&](Layer& l) { train::configure_layer(c, l); });
+  set_gradient_range(m, 8);
+  for (auto& n : m.nodes()) {
+    const RoleRounding& g = n.layer->roles[Role::G];
+    INFO(n.layer->name);
+    if (std::string(n.layer->kind()) == "batchnorm") CHECK(g.describe() == "direct(bits=15)");  // not a constant role
+    else CHECK(g.describe() == "constant(bits=8,gscale=8) sr");
+  }
+  // With gscale 2 a gradient is -1, 0 or 1 times 2^-14.
+  set_gradient_range(m, 2);
+  std::vector<float> g = {0.3f, -0.01f, 0.2f, -0.7f, 0.0f};
+  m.nodes()[0].layer->roles[Role::G].apply(g, 9);
+  for (float v : g) CHECK((v == 0.0f || std::abs(v) == 0x1p-14f));
+  CHECK(g[3] == -0x1p-14f);  // 2 * 0.7 / 0.5 = 2.8 -> clamped to 1
+
+  auto err = [&](const std::string& text) { return error_of<train::ConfigError>([&] { train::parse_config(text, "bad.toml"); }); };
+  CHECK_THAT(err("[schedule]\ngscale = [128, 48]\ngscale_milestones = [3]\n"), Catch::Contains("bad.toml:2: key 'schedule.gscale'") && Catch::Contains("powers of two"));
+  CHECK_THAT(err("[schedule]\ngscale = [128, 32]\n"), Catch::Contains("needs gscale_milestones"));
+  CHECK_THAT(err("[schedule]\ngscale = [128, 32]\ngscale_milestones = [3, 4]\n"), Catch::Contains("one entry fewer"));
+}

@@ -453,6 +453,29 @@ TrainConfig read(const toml::table& root, const std::string& file) {
   c.schedule.warmup_epochs = sch.real("warmup_epochs", 0, 0, 1e6);
   c.schedule.gamma = sch.real("gamma", 0.1, 0, 1e6);
   c.schedule.final_lr = sch.real("final_lr", 0, 0, 1e6);
+  if (const toml::node* n = sch.get("gscale")) {
+    const toml::array* a = n->as_array();
+    if (!a || a->empty()) sch.fail(n, "gscale", "must be a non-empty array of powers of two (e.g. [128, 32, 8, 2])");
+    for (const auto& e : *a) {
+      const auto v = e.value<std::int64_t>();
+      if (!v || *v < 2 || *v > (std::int64_t{1} << 24) || (*v & (*v - 1)) != 0)
+        sch.fail(&e, "gscale", "must hold powers of two in 2..2^24");
+      c.schedule.gscale.push_back(*v);
+    }
+  }
+  if (const toml::node* n = sch.get("gscale_milestones")) {
+    const toml::array* a = n->as_array();
+    if (!a) sch.fail(n, "gscale_milestones", "must be an array of epochs");
+    for (const auto& e : *a) {
+      if (!e.is_number() || *e.value<double>() < 0) sch.fail(&e, "gscale_milestones", "must hold epochs >= 0");
+      c.schedule.gscale_milestones.push_back(*e.value<double>());
+    }
+    if (c.schedule.gscale.size() != c.schedule.gscale_milestones.size() + 1)
+      sch.fail(n, "gscale_milestones", fmt::format("needs one entry fewer than gscale ({} values, {} milestones)",
+                                                   c.schedule.gscale.size(), c.schedule.gscale_milestones.size()));
+  } else if (c.schedule.gscale.size() > 1) {
+    sch.fail(sch.get("gscale"), "gscale", "more than one value needs gscale_milestones");
+  }
   if (const toml::node* n = sch.get("milestones")) {
     const toml::array* a = n->as_array();
     if (!a) sch.fail(n, "milestones", "must be an array of epochs");
@@ -699,6 +722,12 @@ std::string to_toml(const TrainConfig& c) {
   for (double m : c.schedule.milestones) ms += (ms.empty() ? "" : ", ") + fmt::format("{}", m);
   s += fmt::format("\n[schedule]\ntype = {}\nwarmup_epochs = {}\nmilestones = [{}]\ngamma = {}\nfinal_lr = {}\n",
                    quote(c.schedule.type), c.schedule.warmup_epochs, ms, c.schedule.gamma, c.schedule.final_lr);
+  if (!c.schedule.gscale.empty()) {  // written only when set, as the optimizer's newer keys
+    std::string g, gm;
+    for (auto v : c.schedule.gscale) g += (g.empty() ? "" : ", ") + fmt::format("{}", v);
+    for (double m : c.schedule.gscale_milestones) gm += (gm.empty() ? "" : ", ") + fmt::format("{}", m);
+    s += fmt::format("gscale = [{}]\ngscale_milestones = [{}]\n", g, gm);
+  }
   s += "\n[formats]\n" + level_toml(c.formats);
   for (const auto& o : c.overrides) {
     std::string ls, ks;

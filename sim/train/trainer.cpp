@@ -209,6 +209,8 @@ TrainResult run_training(const TrainConfig& c, const TrainOptions& o) {
     ctx.threads = threads;
     x.shape = Nchw{batch.size, batch.channels, batch.height, batch.width};
     x.data.swap(batch.images);
+    // WAGEUBN's schedule of the gradients' dynamic range (a no-op without one, or when unchanged).
+    if (const std::int64_t gs = nn::gscale_at(c.schedule, static_cast<std::int64_t>(st.step), spe)) nn::set_gradient_range(model, gs);
     model.round_weights(ctx);
     const nn::FTensor& logits = model.forward(ctx, x);
     ctx.node = static_cast<std::int64_t>(model.nodes().size());
