@@ -13,6 +13,7 @@
 #include "formats/rounding.hpp"
 
 #include "error_of.hpp"
+#include "train_checks.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -403,11 +404,9 @@ TEST_CASE("banner: Range BN forward equals its definition; backward equals fp64 
   const double h = 1e-6;
   double worst = 0, scale_of_grad = 0;
   std::size_t extremes_checked = 0;
+  const std::vector<double> fds = bitsim::test::central_dx(loss, xd, gamma, beta, h);
   for (std::size_t i = 0; i < xd.size(); ++i) {
-    std::vector<double> xp = xd, xm = xd;
-    xp[i] += h;
-    xm[i] -= h;
-    const double fd = (loss(xp, gamma, beta) - loss(xm, gamma, beta)) / (2 * h);
+    const double fd = fds[i];
     worst = std::max(worst, std::abs(fd - dx.data[i]));
     scale_of_grad = std::max(scale_of_grad, std::abs(fd));
     // Elements that carry the range's share differ most from the mean-only gradient: count them.
@@ -416,17 +415,7 @@ TEST_CASE("banner: Range BN forward equals its definition; backward equals fp64 
   INFO("worst |fd - dx| = " << worst << ", largest |fd| = " << scale_of_grad);
   CHECK(worst < 2e-4 * std::max(1.0, scale_of_grad));
   CHECK(extremes_checked > 0);
-  // Without the range term the gradient would be wrong at the chunk extremes: make sure the check can
-  // see it (the range's share is not negligible at this size).
-  for (int c = 0; c < 3; ++c) {
-    std::vector<double> gp = gamma, gm = gamma, bp = beta, bm = beta;
-    gp[static_cast<std::size_t>(c)] += h;
-    gm[static_cast<std::size_t>(c)] -= h;
-    bp[static_cast<std::size_t>(c)] += h;
-    bm[static_cast<std::size_t>(c)] -= h;
-    CHECK(params[0]->grad.data[static_cast<std::size_t>(c)] == Approx((loss(xd, gp, beta) - loss(xd, gm, beta)) / (2 * h)).epsilon(1e-4).margin(1e-4));
-    CHECK(params[1]->grad.data[static_cast<std::size_t>(c)] == Approx((loss(xd, gamma, bp) - loss(xd, gamma, bm)) / (2 * h)).epsilon(1e-4).margin(1e-4));
-  }
+  bitsim::test::check_affine_grads(bn, loss, xd, gamma, beta, h);
 }
 
 TEST_CASE("banner: the range term of Range BN's gradient is needed (standard-BN-like formula fails)", "[banner]") {
@@ -634,25 +623,5 @@ TEST_CASE("banner: a smoke run of the 8-bit scheme (Range BN, bifurcation) lower
 
 TEST_CASE("banner: the 8-bit scheme resumes bit for bit (running ranges and Range BN statistics are checkpointed)",
           "[banner][train]") {
-  std::string t = (fs::temp_directory_path() / "bitsim-banner-XXXXXX").string();
-  REQUIRE(::mkdtemp(t.data()));
-  const fs::path dir = t;
-  auto config = [&](const std::string& run, std::vector<std::string> sets) {
-    sets.insert(sets.end(), {"model.width=4", "data.limit_train=640", "data.limit_test=200", "train.epochs=2",
-                             "threads=1", "run.dir=\"" + (dir / run).string() + "\""});
-    return train::load_config(BITSIM_SOURCE_DIR "/experiments/banner2018/cnn_q8_rangebn_bif.toml", sets);
-  };
-  train::TrainOptions o;
-  o.progress = false;
-  const train::TrainResult whole = train::run_training(config("whole", {}), o);
-  // Stop in the middle of the first epoch (5 steps per epoch), then resume with 2 threads.
-  const train::TrainResult part = train::run_training(config("split", {"train.stop_after_steps=3"}), o);
-  CHECK_FALSE(part.finished);
-  o.resume = true;
-  o.threads = 2;
-  const train::TrainResult rest = train::run_training(config("split", {}), o);
-  fs::remove_all(dir);
-  CHECK(rest.finished);
-  CHECK(rest.weights_digest == whole.weights_digest);
-  CHECK(rest.test_accuracy == whole.test_accuracy);
+  bitsim::test::check_resumes_bit_exact(BITSIM_SOURCE_DIR "/experiments/banner2018/cnn_q8_rangebn_bif.toml");
 }

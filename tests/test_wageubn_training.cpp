@@ -16,6 +16,7 @@
 #include "sim/train/trainer.hpp"
 
 #include "error_of.hpp"
+#include "train_checks.hpp"
 
 #include <fmt/format.h>
 
@@ -165,11 +166,9 @@ TEST_CASE("wageubn: BN backward equals fp64 finite differences (rounding off); t
   };
   const double h = 1e-6;
   double worst = 0, largest = 0, mean_only_worst = 0;
+  const std::vector<double> fds = bitsim::test::central_dx(loss, xd, gamma, beta, h);
   for (std::size_t i = 0; i < xd.size(); ++i) {
-    std::vector<double> xp = xd, xm = xd;
-    xp[i] += h;
-    xm[i] -= h;
-    const double fd = (loss(xp, gamma, beta) - loss(xm, gamma, beta)) / (2 * h);
+    const double fd = fds[i];
     worst = std::max(worst, std::abs(fd - dx.data[i]));
     largest = std::max(largest, std::abs(fd));
     // A gradient without the variance's share: g dy / s - g mean(dy) / s.
@@ -191,15 +190,7 @@ TEST_CASE("wageubn: BN backward equals fp64 finite differences (rounding off); t
   INFO("worst |fd - dx| = " << worst << ", largest |fd| = " << largest << ", mean-only formula off by " << mean_only_worst);
   CHECK(worst < 1e-4 * std::max(1.0, largest));
   CHECK(mean_only_worst > 100 * worst);  // the check can see a missing variance term
-  for (int c = 0; c < 2; ++c) {
-    std::vector<double> gp = gamma, gm = gamma, bp = beta, bm = beta;
-    gp[static_cast<std::size_t>(c)] += h;
-    gm[static_cast<std::size_t>(c)] -= h;
-    bp[static_cast<std::size_t>(c)] += h;
-    bm[static_cast<std::size_t>(c)] -= h;
-    CHECK(bn.params()[0]->grad.data[static_cast<std::size_t>(c)] == Approx((loss(xd, gp, beta) - loss(xd, gm, beta)) / (2 * h)).epsilon(1e-4).margin(1e-4));
-    CHECK(bn.params()[1]->grad.data[static_cast<std::size_t>(c)] == Approx((loss(xd, gamma, bp) - loss(xd, gamma, bm)) / (2 * h)).epsilon(1e-4).margin(1e-4));
-  }
+  bitsim::test::check_affine_grads(bn, loss, xd, gamma, beta, h);
 }
 
 TEST_CASE("wageubn: BN backward with rounding is the straight-through gradient; inference uses running statistics", "[wageubn]") {
@@ -566,28 +557,8 @@ TEST_CASE("wageubn: each variant config differs from full 8-bit in exactly the r
 }
 
 TEST_CASE("wageubn: the full 8-bit scheme resumes bit for bit, with 1 or 2 threads", "[wageubn][train]") {
-  std::string t = (fs::temp_directory_path() / "bitsim-wageubn-XXXXXX").string();
-  REQUIRE(::mkdtemp(t.data()));
-  const fs::path dir = t;
-  auto config = [&](const std::string& run, std::vector<std::string> sets) {
-    sets.insert(sets.end(), {"model.width=4", "data.limit_train=640", "data.limit_test=200", "train.epochs=2",
-                             "threads=1", "run.dir=\"" + (dir / run).string() + "\""});
-    return train::load_config(BITSIM_SOURCE_DIR "/experiments/wageubn2019/cnn_full8.toml", sets);
-  };
-  train::TrainOptions o;
-  o.progress = false;
-  const train::TrainResult whole = train::run_training(config("whole", {}), o);
-  // Stop in the middle of the first epoch (5 steps per epoch), then resume with 2 threads: the 24-bit
-  // stored weights, the 13-bit momentum and the stochastic rounding of G continue exactly.
-  const train::TrainResult part = train::run_training(config("split", {"train.stop_after_steps=3"}), o);
-  CHECK_FALSE(part.finished);
-  o.resume = true;
-  o.threads = 2;
-  const train::TrainResult rest = train::run_training(config("split", {}), o);
-  fs::remove_all(dir);
-  CHECK(rest.finished);
-  CHECK(rest.weights_digest == whole.weights_digest);
-  CHECK(rest.test_accuracy == whole.test_accuracy);
+  // The 24-bit stored weights, the 13-bit momentum and the stochastic rounding of G continue exactly.
+  bitsim::test::check_resumes_bit_exact(BITSIM_SOURCE_DIR "/experiments/wageubn2019/cnn_full8.toml");
 }
 
 TEST_CASE("wageubn: the gradients' dynamic range follows schedule.gscale", "[wageubn][train]") {
