@@ -584,41 +584,17 @@ A = "range(bits=7, range=sample_mean, new_weight=0.5)"
 }
 
 TEST_CASE("banner: a smoke run of the 8-bit scheme (Range BN, bifurcation) lowers the loss", "[banner][train]") {
-  std::string t = (fs::temp_directory_path() / "bitsim-banner-XXXXXX").string();
-  REQUIRE(::mkdtemp(t.data()));
-  const fs::path dir = t;
   // The experiment's config, shrunk: narrow CNN, 1000 samples, 2 epochs of 7 steps.
-  const train::TrainConfig c = train::load_config(BITSIM_SOURCE_DIR "/experiments/banner2018/cnn_q8_rangebn_bif.toml",
-                                                  {"model.width=4", "data.limit_train=1000", "data.limit_test=500",
-                                                   "train.epochs=2", "threads=2", "run.dir=\"" + (dir / "run").string() + "\""});
-  train::TrainOptions o;
-  o.progress = false;
-  const train::TrainResult r = train::run_training(c, o);
-  std::ifstream in(dir / "run/metrics.csv");
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  const std::string model = [&] {
-    std::ifstream m(dir / "run/model.txt");
-    std::stringstream ss;
-    ss << m.rdbuf();
-    return ss.str();
-  }();
-  fs::remove_all(dir);
-  REQUIRE(lines.size() == 3);
-  auto train_loss = [](const std::string& row) {
-    std::stringstream ss(row);
-    std::string f;
-    for (int i = 0; i < 4; ++i) std::getline(ss, f, ',');
-    return std::stod(f);
-  };
-  CHECK(train_loss(lines[1]) < std::log(10.0));
-  CHECK(train_loss(lines[2]) < train_loss(lines[1]));
-  CHECK(r.test_accuracy > 0.3);
+  const bitsim::test::SmokeRun run = bitsim::test::smoke_run(BITSIM_SOURCE_DIR "/experiments/banner2018/cnn_q8_rangebn_bif.toml");
+  REQUIRE(run.train_loss.size() == 2);
+  CHECK(run.train_loss[0] < std::log(10.0));
+  CHECK(run.train_loss[1] < run.train_loss[0]);
+  CHECK(run.result.test_accuracy > 0.3);
   // The layer table shows the scheme: range roles, Range BN and bifurcation.
-  CHECK_THAT(model, Catch::Contains("DY=range(bits=8) sr"));
-  CHECK_THAT(model, Catch::Contains("A=range(bits=8,range=sample_mean,new_weight=0.9)"));
-  CHECK_THAT(model, Catch::Contains("range-BN"));
-  CHECK_THAT(model, Catch::Contains("bifurcate"));
+  CHECK_THAT(run.model_txt, Catch::Contains("DY=range(bits=8) sr"));
+  CHECK_THAT(run.model_txt, Catch::Contains("A=range(bits=8,range=sample_mean,new_weight=0.9)"));
+  CHECK_THAT(run.model_txt, Catch::Contains("range-BN"));
+  CHECK_THAT(run.model_txt, Catch::Contains("bifurcate"));
 }
 
 TEST_CASE("banner: the 8-bit scheme resumes bit for bit (running ranges and Range BN statistics are checkpointed)",

@@ -1,5 +1,5 @@
 // Checks shared by the tests of the training schemes (test_banner2018.cpp, test_wageubn_training.cpp):
-// central differences of a batch-norm loss, and the bit-exact resume of a scheme's config.
+// central differences of a batch-norm loss, a smoke run of a scheme's config, and its bit-exact resume.
 #pragma once
 
 #include "sim/nn/layer.hpp"
@@ -11,7 +11,9 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -74,6 +76,44 @@ inline void check_resumes_bit_exact(const std::string& config_file) {
   CHECK(rest.finished);
   CHECK(rest.weights_digest == whole.weights_digest);
   CHECK(rest.test_accuracy == whole.test_accuracy);
+}
+
+// What a smoke run leaves: its result, the train loss of each epoch (metrics.csv) and model.txt.
+struct SmokeRun {
+  bitsim::sim::train::TrainResult result;
+  std::vector<double> train_loss;
+  std::string model_txt;
+};
+
+// Trains `config_file` shrunk (width 4, 1000 training and 500 test samples, 2 epochs of 7 steps, 2
+// threads) in a temporary folder, with `extra_sets` applied last, and reads back what it wrote.
+inline SmokeRun smoke_run(const std::string& config_file, const std::vector<std::string>& extra_sets = {}) {
+  namespace fs = std::filesystem;
+  namespace train = bitsim::sim::train;
+  std::string t = (fs::temp_directory_path() / "bitsim-smoke-XXXXXX").string();
+  REQUIRE(::mkdtemp(t.data()));
+  const fs::path dir = t;
+  std::vector<std::string> sets = {"model.width=4", "data.limit_train=1000", "data.limit_test=500", "train.epochs=2",
+                                   "threads=2", "run.dir=\"" + (dir / "run").string() + "\""};
+  sets.insert(sets.end(), extra_sets.begin(), extra_sets.end());
+  train::TrainOptions o;
+  o.progress = false;
+  SmokeRun run;
+  run.result = train::run_training(train::load_config(config_file, sets), o);
+  std::ifstream in(dir / "run/metrics.csv");
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::stringstream ss(line);
+    std::string f;
+    for (int i = 0; i < 4; ++i) std::getline(ss, f, ',');  // epoch, step, lr, train_loss
+    run.train_loss.push_back(std::stod(f));
+  }
+  std::stringstream model;
+  model << std::ifstream(dir / "run/model.txt").rdbuf();
+  run.model_txt = model.str();
+  fs::remove_all(dir);
+  return run;
 }
 
 }  // namespace bitsim::test
