@@ -173,10 +173,16 @@ void BatchNormLayer::forward(const StepContext& ctx, std::span<const FTensor* co
       }
   });
   round(ctx, Role::A, out);
+  if (ctx.training) {
+    stored_any_ = true;
+    codes_valid_ = codes_possible();
+    if (codes_valid_) store_codes(ctx.threads);
+  }
 }
 
 void BatchNormLayer::backward(const StepContext& ctx, const FTensor& dy, std::span<FTensor* const> dx) {
   const std::int64_t N = dy.shape.n, C = spec_.channels, HW = dy.shape.h * dy.shape.w, M = N * HW;
+  if (codes_valid_) load_codes(ctx.threads);  // x_hat from what was stored, not from forward's scratch
   gamma_.grad.reshape(gamma_.value.shape);
   beta_.grad.reshape(beta_.value.shape);
   std::vector<double> sum_dy(static_cast<std::size_t>(C)), sum_dy_xhat(static_cast<std::size_t>(C)),
@@ -268,6 +274,93 @@ void BatchNormLayer::wageubn_backward(const StepContext& ctx, const FTensor& dy,
         }
       }
   });
+}
+
+// ---- x_hat stored as codes -----------------------------------------------------------------------
+
+namespace {
+// Elements per task when packing: a multiple of 8, so that no two tasks share a byte of the stream.
+constexpr std::int64_t kPackBlock = 4096;
+}  // namespace
+
+bool BatchNormLayer::codes_possible() const {
+  const RoleRounding& rr = roles[Role::BN_NORM];
+  return store_codes_ && !rr.is_identity() && !rr.is_range() && !rr.is_wage() && rr.format().width() <= 16;
+}
+
+void BatchNormLayer::store_codes(int threads) {
+  const formats::Format& f = roles[Role::BN_NORM].format();
+  if (!code_q_ || code_q_->format().name() != f.name()) {
+    code_q_ = std::make_shared<const formats::Quantizer>(f);
+    // Graham's log formats and O4 give +-0 the value +-0 but no code (formats.md).
+    const float zero[2] = {0.0f, -0.0f};
+    std::uint64_t code[2];
+    try {
+      code_q_->encode(std::span<const float>(zero, 2), std::span<std::uint64_t>(code, 2));
+      zero_has_code_ = true;
+    } catch (const formats::QuantizeError&) {
+      zero_has_code_ = false;
+    }
+  }
+  const std::int64_t n = x_hat_.numel();
+  if (codes_.size() != n || codes_.width() != f.width()) codes_ = sim::PackedCodes(f.width(), n);
+  const std::int64_t blocks = (n + kPackBlock - 1) / kPackBlock;
+  std::vector<std::vector<std::int64_t>> zeros(static_cast<std::size_t>(blocks));  // per block, in order
+  // Re-encoding a value of the format gives its own code: x_hat already holds values of the format
+  // (BN_NORM rounded it), and every value lies inside its own rounding cell.
+  detail::run_blocks(blocks, threads, [&](std::int64_t b0, std::int64_t b1) {
+    float v[kPackBlock];
+    std::uint64_t c[kPackBlock];
+    for (std::int64_t b = b0; b < b1; ++b) {
+      const std::int64_t first = b * kPackBlock, len = std::min(kPackBlock, n - first);
+      const float* h = x_hat_.ptr() + first;
+      std::copy(h, h + len, v);
+      if (!zero_has_code_)
+        for (std::int64_t i = 0; i < len; ++i)
+          if (h[i] == 0.0f) {  // kept aside; any value with a code stands in for it
+            zeros[static_cast<std::size_t>(b)].push_back((first + i) * 2 + (std::signbit(h[i]) ? 1 : 0));
+            v[i] = 1.0f;
+          }
+      code_q_->encode(std::span<const float>(v, static_cast<std::size_t>(len)), std::span<std::uint64_t>(c, static_cast<std::size_t>(len)));
+      codes_.pack(first, std::span<const std::uint64_t>(c, static_cast<std::size_t>(len)));
+    }
+  });
+  zero_at_.clear();
+  for (auto& z : zeros) zero_at_.insert(zero_at_.end(), z.begin(), z.end());
+}
+
+void BatchNormLayer::load_codes(int threads) {
+  const std::int64_t n = codes_.size();
+  x_hat_.data.resize(static_cast<std::size_t>(n));
+  const std::int64_t blocks = (n + kPackBlock - 1) / kPackBlock;
+  detail::run_blocks(blocks, threads, [&](std::int64_t b0, std::int64_t b1) {
+    std::uint64_t c[kPackBlock];
+    for (std::int64_t b = b0; b < b1; ++b) {
+      const std::int64_t first = b * kPackBlock, len = std::min(kPackBlock, n - first);
+      codes_.unpack(first, std::span<std::uint64_t>(c, static_cast<std::size_t>(len)));
+      code_q_->decode(std::span<const std::uint64_t>(c, static_cast<std::size_t>(len)),
+                      std::span<float>(x_hat_.ptr() + first, static_cast<std::size_t>(len)));
+    }
+  });
+  for (const std::int64_t z : zero_at_) x_hat_.data[static_cast<std::size_t>(z / 2)] = (z & 1) ? -0.0f : 0.0f;
+}
+
+BatchNormStorage BatchNormLayer::storage() const {
+  BatchNormStorage s;
+  if (!stored_any_) return s;
+  s.values = x_hat_.numel();
+  s.stat_bytes = 2 * spec_.channels * static_cast<std::int64_t>(sizeof(float));
+  if (wageubn_ && input_) s.input_bytes = input_->numel() * static_cast<std::int64_t>(sizeof(float));
+  if (codes_valid_) {
+    s.values = codes_.size();
+    s.bits_per_value = codes_.width();
+    s.norm_bytes = static_cast<std::int64_t>(codes_.storage_bytes());
+    s.exceptions = static_cast<std::int64_t>(zero_at_.size());
+    s.exception_bytes = 8 * s.exceptions;
+  } else {
+    s.norm_bytes = s.values * static_cast<std::int64_t>(sizeof(float));
+  }
+  return s;
 }
 
 void BatchNormLayer::set_wageubn(bool on, double eps) {

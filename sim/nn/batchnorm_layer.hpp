@@ -47,9 +47,23 @@
 //   dbeta_c, dgamma_c as above (dgamma from the stored, rounded x_hat)
 //   dx = float(g dy / s - g dbeta / (M s) + (x - mean) dsigma / (M sigma)),
 //   dsigma = -g sum(dy float(x - mu_c)) / s^2   (double; sums in the fixed order above)
+//
+// Storage of N(x) between forward and backward (Graham 2017: "store a quantized version of N(x)"): in a
+// training step whose BN_NORM role is a number format of at most 16 bits (not the identity, not a range
+// or WAGEUBN quantizer), the layer keeps x_hat only as that format's codes, packed at the format's
+// width (sim/packing.hpp: ceil(n w / 8) bytes for w <= 8), and backward decodes them. Graham's log
+// formats and O4 have no code for +-0 (formats.md): with those, an x_hat of +-0 is kept as an exception
+// (its flat index and sign), which costs 8 bytes each and only arises for an input equal to its
+// channel mean (a constant channel, say).
+// The fp32 x_hat buffer is scratch: forward computes y from it, backward overwrites it from the codes,
+// so the result is bit for bit the one of fp32 storage (a test checks). storage() reports the bytes.
 #pragma once
 
+#include "formats/quantizer.hpp"
 #include "sim/nn/layer.hpp"
+#include "sim/packing.hpp"
+
+#include <memory>
 
 namespace bitsim::sim::nn {
 
@@ -57,6 +71,18 @@ struct BatchNormSpec {
   std::int64_t channels = 0;
   double eps = 1e-5;
   double momentum = 0.1;
+};
+
+// What a batch-norm layer keeps from its last training forward pass for backward.
+struct BatchNormStorage {
+  std::int64_t values = 0;        // elements of x_hat
+  int bits_per_value = 32;        // width of the stored x_hat: the BN_NORM format's, or 32 (fp32 floats)
+  std::int64_t norm_bytes = 0;    // bytes holding x_hat (packed codes, or 4 per float)
+  std::int64_t exceptions = 0;    // x_hat values of +-0 without a code, kept aside
+  std::int64_t exception_bytes = 0;  // 8 per exception
+  std::int64_t stat_bytes = 0;    // per-channel mean and scale as used (2 floats per channel)
+  std::int64_t input_bytes = 0;   // WAGEUBN BN also reads the forward input (4 per float); else 0
+  std::int64_t total() const { return norm_bytes + exception_bytes + stat_bytes + input_bytes; }
 };
 
 // Range BN's constant C(n) for chunks of n values (n >= 2).
@@ -79,8 +105,17 @@ class BatchNormLayer final : public Layer {
   // Switches to WAGEUBN BN (or back); eps is added to the rounded standard deviation.
   void set_wageubn(bool on, double eps = 0x1p-15);
   bool is_wageubn() const { return wageubn_; }
-  // The stored normalized activation of the last forward pass (for tests and statistics).
+  // The normalized activation x_hat of the last forward pass as used (for tests and statistics; valid
+  // until backward, which rebuilds it from the stored codes).
   const FTensor& normalized() const { return x_hat_; }
+  // Whether training steps keep x_hat as packed codes when BN_NORM allows it (default true; false keeps
+  // fp32 floats, for comparison).
+  void set_store_codes(bool on) { store_codes_ = on; }
+  // Bits per value a training step keeps x_hat in: the BN_NORM format's width when stored as codes,
+  // else 32.
+  int stored_norm_bits() const { return codes_possible() ? roles[Role::BN_NORM].format().width() : 32; }
+  // What the last training forward pass kept for backward (zeros before any).
+  BatchNormStorage storage() const;
 
  private:
   BatchNormSpec spec_;
@@ -96,6 +131,18 @@ class BatchNormLayer final : public Layer {
   float wageubn_eps_ = 0x1p-15f;
   std::vector<double> mean_, sigma_;   // WAGEUBN BN: unrounded mean and standard deviation per channel
   const FTensor* input_ = nullptr;     // WAGEUBN BN: the forward input (alive until backward)
+  // x_hat as codes of the BN_NORM format (see the header comment)
+  bool store_codes_ = true;
+  bool codes_valid_ = false;             // the last training forward stored codes
+  bool stored_any_ = false;              // a training forward has run
+  std::shared_ptr<const formats::Quantizer> code_q_;  // encodes / decodes BN_NORM's format (rne)
+  bool zero_has_code_ = true;            // false for Graham's log formats and O4
+  sim::PackedCodes codes_;
+  std::vector<std::int64_t> zero_at_;    // exceptions: flat index * 2 + sign bit of the +-0
+
+  bool codes_possible() const;
+  void store_codes(int threads);
+  void load_codes(int threads);
 
   void range_statistics(const FTensor& x, std::vector<double>& mean, int threads);
   // Range BN's backward: adds each chunk's share of the range gradient at its first max and min.

@@ -160,6 +160,7 @@ std::string Model::summary() {
     if (const auto* bn = dynamic_cast<const BatchNormLayer*>(n.layer.get()); bn) {
       if (bn->is_range()) roles += "range-BN ";
       if (bn->is_wageubn()) roles += "wageubn-BN ";
+      if (bn->stored_norm_bits() < 32) roles += fmt::format("N(x)-stored-{}-bit ", bn->stored_norm_bits());
     }
     if (!n.layer->params().empty() || std::string(n.layer->kind()) == "gap" || std::string(n.layer->kind()) == "avgpool") {
       if (!n.layer->gemm.is_fast()) roles += n.layer->gemm.describe();

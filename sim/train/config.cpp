@@ -353,6 +353,41 @@ std::vector<nn::LayerSpec> read_layers(const toml::node* n, Section& owner, cons
 }
 
 // key.path=value into the table; value parsed as TOML, else taken as a string.
+// `index` of an override: an integer n (position n only) or a string "a:b", "a:", ":b" or "n" with
+// non-negative integers, a < b.
+IndexRange parse_index_range(Section& o, const toml::node* n) {
+  const char* what = "must be a position or a range \"first:last\" (\"1:\" = all but the first match, \"0:14\" = the first 14)";
+  IndexRange r;
+  if (n->is_integer()) {
+    const std::int64_t v = *n->value<std::int64_t>();
+    if (v < 0) o.fail(n, "index", what);
+    r.first = v;
+    r.last = v + 1;
+    return r;
+  }
+  if (!n->is_string()) o.fail(n, "index", what);
+  const std::string t = *n->value<std::string>();
+  auto number = [&](const std::string& part, std::int64_t& out) {
+    if (part.empty() || part.size() > 12 || part.find_first_not_of("0123456789") != std::string::npos) o.fail(n, "index", what);
+    out = std::stoll(part);
+  };
+  const auto colon = t.find(':');
+  if (colon == std::string::npos) {
+    number(t, r.first);
+    r.last = r.first + 1;
+    return r;
+  }
+  const std::string a = t.substr(0, colon), b = t.substr(colon + 1);
+  if (!a.empty()) number(a, r.first);
+  if (!b.empty()) {
+    std::int64_t last = 0;
+    number(b, last);
+    if (last <= r.first) o.fail(n, "index", fmt::format("the range \"{}\" is empty (last must exceed first)", t));
+    r.last = last;
+  }
+  return r;
+}
+
 void apply_set(toml::table& root, const std::string& set) {
   const auto eq = set.find('=');
   if (eq == std::string::npos || eq == 0) throw ConfigError("--set '" + set + "': expected key.path=value");
@@ -515,6 +550,7 @@ TrainConfig read(const toml::table& root, const std::string& file) {
         static const std::set<std::string> known = {"conv", "linear", "batchnorm", "relu", "maxpool", "avgpool", "gap", "flatten", "add"};
         if (!known.count(k)) o.fail(kn, "kinds", "unknown layer kind '" + k + "' (conv, linear, batchnorm, relu, maxpool, avgpool, gap, flatten, add)");
       }
+      if (const toml::node* in = o.get("index")) fo.index = parse_index_range(o, in);
       read_level(o, fo.level);
       o.finish();
       c.overrides.push_back(std::move(fo));
@@ -736,6 +772,7 @@ std::string to_toml(const TrainConfig& c) {
     s += "\n[[formats.override]]\n";
     if (!o.layers.empty()) s += "layers = [" + ls + "]\n";
     if (!o.kinds.empty()) s += "kinds = [" + ks + "]\n";
+    if (o.index) s += "index = " + quote(o.index->text()) + "\n";
     s += level_toml(o.level);
   }
   s += fmt::format("\n[run]\ndir = {}\n", quote(c.run_dir));
@@ -763,13 +800,29 @@ bool name_matches(const std::string& pattern, const std::string& name) {
   return p == pattern.size();
 }
 
-void configure_layer(const TrainConfig& c, nn::Layer& layer) {
+namespace {
+
+bool override_matches(const FormatOverride& o, const nn::Layer& layer) {
+  bool name_ok = o.layers.empty(), kind_ok = o.kinds.empty();
+  for (const auto& pat : o.layers) name_ok = name_ok || name_matches(pat, layer.name);
+  for (const auto& k : o.kinds) kind_ok = kind_ok || k == layer.kind();
+  return name_ok && kind_ok;
+}
+
+// `position[i]`: the layer's position among override i's matches (nullptr: outside a model).
+void apply_levels(const TrainConfig& c, nn::Layer& layer, const std::vector<std::int64_t>* position) {
   FormatLevel l = c.formats;
-  for (const auto& o : c.overrides) {
-    bool name_ok = o.layers.empty(), kind_ok = o.kinds.empty();
-    for (const auto& pat : o.layers) name_ok = name_ok || name_matches(pat, layer.name);
-    for (const auto& k : o.kinds) kind_ok = kind_ok || k == layer.kind();
-    if (name_ok && kind_ok) merge(l, o.level);
+  for (std::size_t i = 0; i < c.overrides.size(); ++i) {
+    const FormatOverride& o = c.overrides[i];
+    if (!override_matches(o, layer)) continue;
+    if (o.index) {
+      if (!position)
+        throw ConfigError(fmt::format("{}: formats.override[{}] selects by `index`, which needs the model's layer order "
+                                      "(configure the layers with LayerConfigurator)",
+                                      c.source, i));
+      if (!o.index->contains((*position)[i])) continue;
+    }
+    merge(l, o.level);
   }
   for (std::size_t r = 0; r < l.roles.size(); ++r)
     if (l.roles[r]) layer.roles.by_role[r] = *l.roles[r];
@@ -791,6 +844,22 @@ void configure_layer(const TrainConfig& c, nn::Layer& layer) {
   }
   if (layer.gemm.order == AccOrder::blocked && layer.gemm.chunk < 1)
     throw ConfigError(c.source + ": layer " + layer.name + ": order = \"blocked\" needs `chunk`");
+}
+
+}  // namespace
+
+void configure_layer(const TrainConfig& c, nn::Layer& layer) { apply_levels(c, layer, nullptr); }
+
+void LayerConfigurator::operator()(nn::Layer& layer) {
+  // Positions before this layer is counted: the first match is position 0.
+  std::vector<std::int64_t> position = matched_;
+  for (std::size_t i = 0; i < c_->overrides.size(); ++i)
+    if (override_matches(c_->overrides[i], layer)) ++matched_[i];
+  apply_levels(*c_, layer, &position);
+}
+
+std::string IndexRange::text() const {
+  return last ? fmt::format("{}:{}", first, *last) : fmt::format("{}:", first);
 }
 
 }  // namespace bitsim::sim::train

@@ -40,9 +40,19 @@ struct FormatLevel {
   std::optional<double> range_bn_new_weight;    // Range BN running-estimate weight of the batch (0.9)
 };
 
+// Positions [first, last) among the layers an override's `layers` and `kinds` match, counted from 0
+// in model order (`index = "1:"` is every match but the first; "0:14" the first 14; "3" the fourth).
+struct IndexRange {
+  std::int64_t first = 0;
+  std::optional<std::int64_t> last;  // empty: to the end
+  bool contains(std::int64_t i) const { return i >= first && (!last || i < *last); }
+  std::string text() const;  // "1:", "0:14", "3:4"
+};
+
 struct FormatOverride {
   std::vector<std::string> layers;  // layer-name patterns ('*' matches any run of characters)
   std::vector<std::string> kinds;   // layer kinds ("conv", "batchnorm", ...); empty: any
+  std::optional<IndexRange> index;  // only these positions among the matching layers; empty: all
   FormatLevel level;
 };
 
@@ -91,8 +101,22 @@ TrainConfig parse_config(const std::string& text, const std::string& source_name
 std::string to_toml(const TrainConfig& c);
 
 // Assigns roles, the GEMM setup, bifurcation and the batch-norm kind to `layer` from [formats] and the
-// overrides matching it (name pattern and kind; in file order, later ones winning key by key).
+// overrides matching it (name pattern and kind; in file order, later ones winning key by key). For one
+// layer outside a model: an override with an `index` throws ConfigError (positions need the model).
 void configure_layer(const TrainConfig& c, nn::Layer& layer);
+
+// Configures the layers of one model, called on each layer in model order (build_model's `configure`):
+// counts, per override, the layers its `layers` and `kinds` match, so that `index` can select by
+// position. One configurator per model build.
+class LayerConfigurator {
+ public:
+  explicit LayerConfigurator(const TrainConfig& c) : c_(&c), matched_(c.overrides.size(), 0) {}
+  void operator()(nn::Layer& layer);
+
+ private:
+  const TrainConfig* c_;
+  std::vector<std::int64_t> matched_;
+};
 
 // Whether `name` matches `pattern` ('*' = any run of characters, including dots).
 bool name_matches(const std::string& pattern, const std::string& name);

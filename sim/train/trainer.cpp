@@ -160,7 +160,7 @@ TrainResult run_training(const TrainConfig& c, const TrainOptions& o) {
   data::DatasetSplit d = load_data(c);
   nn::Model model = build_model(
       c.model == "custom" ? nn::ModelSpec{"custom", c.layers} : nn::builtin_model(c.model, d.train.classes, c.width),
-      Nchw{1, d.train.channels, d.train.height, d.train.width}, [&](nn::Layer& l) { configure_layer(c, l); });
+      Nchw{1, d.train.channels, d.train.height, d.train.width}, LayerConfigurator(c));
   nn::initialize(model, c.seed);
 
   const std::string resolved = to_toml(c), identity = identity_config(c);
