@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   bitsim::cli::Runner gemm = bitsim::cli::add_gemm_command(app);
   bitsim::cli::Runner golden = bitsim::cli::add_golden_command(app);
   bitsim::cli::Runner train = bitsim::cli::add_train_command(app);
+  bitsim::cli::Runner analyze = bitsim::cli::add_analyze_command(app);
 
   try {
     app.parse(argc, argv);
@@ -31,5 +32,6 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("gemm")) return gemm();
   if (app.got_subcommand("golden")) return golden();
   if (app.got_subcommand("train")) return train();
+  if (app.got_subcommand("analyze")) return analyze();
   return bitsim::cli::kExitBadInput;
 }
