@@ -4,7 +4,9 @@
 // PyTorch recorded in docs/PERFORMANCE.md. Arguments: model index (0 cnn, 1 resnet20, 2 preact_resnet20,
 // 3 mlp), thread count, and scheme (0 fp32; 1 the 8-bit scheme of Banner et al. 2018 with Range BN and
 // gradients bifurcation, the [formats] of experiments/banner2018/cnn_q8_rangebn_bif.toml; 2 WAGEUBN's
-// full 8-bit integer scheme, experiments/wageubn2019/cnn_full8.toml, with its quantized optimizer).
+// full 8-bit integer scheme, experiments/wageubn2019/cnn_full8.toml, with its quantized optimizer; 3
+// Graham 2017's L4 batch-normalized activations in every batch norm but the first, kept as 4-bit codes,
+// experiments/graham2017/cnn_L4_all_but_first.toml).
 // BITSIM_PROFILE=1 prints a per-layer time table for each benchmark.
 #include "formats/random_words.hpp"
 #include "sim/nn/loss.hpp"
@@ -30,11 +32,13 @@ void BM_TrainStep(benchmark::State& state) {
   const std::int64_t batch = name == "mlp" ? 100 : 128;
   const int scheme_id = static_cast<int>(state.range(2));
   const char* scheme_files[] = {nullptr, BITSIM_SOURCE_DIR "/experiments/banner2018/cnn_q8_rangebn_bif.toml",
-                                BITSIM_SOURCE_DIR "/experiments/wageubn2019/cnn_full8.toml"};
-  const char* scheme_names[] = {" fp32", " banner2018-8bit", " wageubn-full8"};
+                                BITSIM_SOURCE_DIR "/experiments/wageubn2019/cnn_full8.toml",
+                                BITSIM_SOURCE_DIR "/experiments/graham2017/cnn_L4_all_but_first.toml"};
+  const char* scheme_names[] = {" fp32", " banner2018-8bit", " wageubn-full8", " graham-L4"};
   const train::TrainConfig scheme = scheme_id ? train::load_config(scheme_files[scheme_id]) : train::TrainConfig{};
+  train::LayerConfigurator configure(scheme);
   nn::Model model = nn::build_model(nn::builtin_model(name, 10), Nchw{1, 1, 28, 28}, [&](nn::Layer& l) {
-    if (scheme_id) train::configure_layer(scheme, l);
+    if (scheme_id) configure(l);
   });
   nn::initialize(model, 1);
   nn::FTensor x(Nchw{batch, 1, 28, 28}), dlogits;
@@ -70,4 +74,6 @@ void BM_TrainStep(benchmark::State& state) {
 BENCHMARK(BM_TrainStep)->ArgsProduct({{0, 1, 2, 3}, {1, 2}, {0}})->Unit(benchmark::kMillisecond)->UseRealTime();
 // The 8-bit scheme on the models with convolutions (its Range BN needs batch * H * W divisible by 16).
 BENCHMARK(BM_TrainStep)->ArgsProduct({{0, 1}, {1, 2}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime();
+// Graham 2017's stored 4-bit N(x): the cost of rounding and packing against scheme 0.
+BENCHMARK(BM_TrainStep)->ArgsProduct({{0, 1, 3}, {1, 2}, {3}})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_MAIN();
