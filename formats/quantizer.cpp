@@ -445,6 +445,32 @@ static void encode_array(const Quantizer& qz, const Quantizer::Impl& im, std::sp
     return;
   }
   if (im.family == Family::graham && im.gd) {
+    if constexpr (sizeof(T) == 4) {
+      // Float inputs against the float table (its thresholds are exact for floats), L at a time; a
+      // lane without a code sends the whole array to the loop below, which names the element.
+      const GrahamTable<float>& tf = *im.gf;
+      if (tf.value.size() <= kGrahamLanesMax) {
+        constexpr std::size_t L = Lanes<float>::L;
+        typename Lanes<float>::S bad{};
+        std::size_t i = 0;
+        for (; i + L <= in.size(); i += L) {
+          typename Lanes<float>::U c;
+          bad |= graham_code_lanes<float>(tf, in.data() + i, c);
+          for (std::size_t l = 0; l < L; ++l) codes[i + l] = c[l];
+        }
+        bool any_bad = false;
+        for (std::size_t l = 0; l < L; ++l) any_bad |= bad[l] != 0;
+        if (!any_bad) {
+          for (; i < in.size(); ++i) {
+            const float x = in[i];
+            if (std::isnan(x) || (tf.on_magnitude && x == 0)) break;
+            const std::int64_t n = std::isinf(x) ? ((tf.on_magnitude || x > 0) ? tf.hi : tf.lo) : graham_index(tf, x).n;
+            codes[i] = static_cast<std::uint64_t>(n - tf.lo) | ((tf.on_magnitude && std::signbit(x)) ? tf.sign_code : 0);
+          }
+          if (i == in.size()) return;
+        }
+      }
+    }
     const GrahamTable<double>& t = *im.gd;
     for (std::size_t i = 0; i < in.size(); ++i) {
       const double x = static_cast<double>(in[i]);

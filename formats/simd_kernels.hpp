@@ -1,5 +1,5 @@
-// Explicitly vectorized array kernels, written with GCC/Clang vector extensions (portable: on a
-// target without 512-bit registers the compiler splits each operation). They compute exactly what
+// Explicitly vectorized array kernels, written with GCC/Clang vector extensions (portable: the
+// compiler splits each operation into the target's registers; the width is chosen below). They compute exactly what
 // round_float / round_fixed compute per element (same formulas, lane-wise, with masks instead of
 // bools); tests compare them against the scalar kernels bit for bit. Internal to formats/.
 //
@@ -15,20 +15,29 @@
 
 namespace bitsim::formats::detail {
 
+// Vector width: 64 bytes where the target has 512-bit registers, else 32 (with AVX2, GCC 12 lowers
+// 64-byte generic vectors poorly: comparisons and selects fall back to scalar code, about 20x slower).
+// Lanes are independent, so the width never changes a result.
+#ifdef __AVX512F__
+inline constexpr int kVectorBytes = 64;
+#else
+inline constexpr int kVectorBytes = 32;
+#endif
+
 template <class T> struct Lanes;
 template <> struct Lanes<float> {
-  using U = std::uint32_t __attribute__((vector_size(64)));
-  using S = std::int32_t __attribute__((vector_size(64)));
-  using F = float __attribute__((vector_size(64)));
-  using W32 = std::uint32_t __attribute__((vector_size(64)));  // the random words of one vector
-  static constexpr int L = 16;
+  using U = std::uint32_t __attribute__((vector_size(kVectorBytes)));
+  using S = std::int32_t __attribute__((vector_size(kVectorBytes)));
+  using F = float __attribute__((vector_size(kVectorBytes)));
+  using W32 = std::uint32_t __attribute__((vector_size(kVectorBytes)));  // the random words of one vector
+  static constexpr int L = kVectorBytes / 4;
 };
 template <> struct Lanes<double> {
-  using U = std::uint64_t __attribute__((vector_size(64)));
-  using S = std::int64_t __attribute__((vector_size(64)));
-  using F = double __attribute__((vector_size(64)));
-  using W32 = std::uint32_t __attribute__((vector_size(32)));
-  static constexpr int L = 8;
+  using U = std::uint64_t __attribute__((vector_size(kVectorBytes)));
+  using S = std::int64_t __attribute__((vector_size(kVectorBytes)));
+  using F = double __attribute__((vector_size(kVectorBytes)));
+  using W32 = std::uint32_t __attribute__((vector_size(kVectorBytes / 2)));
+  static constexpr int L = kVectorBytes / 8;
 };
 
 template <class V, class E> [[gnu::always_inline]] inline V splat(E e) { return V{} + static_cast<decltype(V{}[0])>(e); }
@@ -41,15 +50,14 @@ template <class V, class M> [[gnu::always_inline]] inline V sel(M mask, V a, V b
   return vcast<V>((mask & vcast<M>(a)) | (~mask & vcast<M>(b)));
 }
 
-// Whether any lane of a mask is set: OR-fold the 64-byte vector in halves (no per-lane extraction).
+// Whether any lane of a mask is set: OR-fold the vector as 64-bit words (no per-lane extraction).
 template <class M> [[gnu::always_inline]] inline bool any_lane(M mask) {
-  using V8 = std::uint64_t __attribute__((vector_size(64)));
-  using V4 = std::uint64_t __attribute__((vector_size(32)));
-  using V2 = std::uint64_t __attribute__((vector_size(16)));
-  const V8 v = vcast<V8>(mask);
-  const V4 x = __builtin_shufflevector(v, v, 0, 1, 2, 3) | __builtin_shufflevector(v, v, 4, 5, 6, 7);
-  const V2 y = __builtin_shufflevector(x, x, 0, 1) | __builtin_shufflevector(x, x, 2, 3);
-  return (y[0] | y[1]) != 0;
+  static_assert(sizeof(M) == kVectorBytes);
+  using V = std::uint64_t __attribute__((vector_size(kVectorBytes)));
+  const V v = vcast<V>(mask);
+  std::uint64_t acc = 0;
+  for (int i = 0; i < kVectorBytes / 8; ++i) acc |= v[i];
+  return acc != 0;
 }
 
 template <class T> [[gnu::always_inline]] inline typename Lanes<T>::U load_bits(const T* p) {
@@ -351,6 +359,33 @@ template <class T>
   bits = sel<U>(is_nan, u, bits);
   store_bits<T>(out, bits);
   return is_nan;
+}
+
+// Codes of L Graham inputs (the index above lo, with the sign bit for log and O4), branch-free like
+// graham_lanes; returns the lanes that have no code (NaN, and +-0 in a format acting on |x|), which
+// the caller reports.
+template <class T>
+[[gnu::always_inline]] inline typename Lanes<T>::S graham_code_lanes(const GrahamTable<T>& t, const T* in, typename Lanes<T>::U& codes) {
+  using C = IeeeConst<T>;
+  using U = typename Lanes<T>::U;
+  using S = typename Lanes<T>::S;
+  using F = typename Lanes<T>::F;
+  const U u = load_bits<T>(in);
+  const U a = u & C::ABS;
+  S bad = a > C::EXPMASK;
+  F key;
+  std::memcpy(&key, &u, sizeof key);
+  if (t.on_magnitude) {
+    key = vcast<F>(a);
+    bad |= a == 0;
+  }
+  // The index is the number of interior thresholds reached (clamping is implicit).
+  S idx{};
+  for (std::size_t j = 1; j < t.value.size(); ++j) idx -= key >= t.th[j];
+  U c = vcast<U>(idx);
+  if (t.on_magnitude) c |= sel<U>((u & C::SIGN) != 0, splat<U>(t.sign_code), splat<U>(0));
+  codes = c;
+  return bad;
 }
 
 }  // namespace bitsim::formats::detail
