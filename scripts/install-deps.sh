@@ -18,6 +18,7 @@ packages=(
   zlib1g-dev                            # reading the gzip-compressed IDX datasets
   dataset-fashion-mnist                 # the main job's dataset (/usr/share/datasets/fashion-mnist)
   python3                               # experiment drivers (experiments/*/ablation.py; 3.11 has tomllib)
+  python3-matplotlib                    # experiment figures (experiments/graham2017/plot_width_sweep.py)
 )
 
 missing=()

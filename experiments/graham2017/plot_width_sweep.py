@@ -11,9 +11,11 @@ Training accuracy is the last epoch's running accuracy over its training batches
 mode), not a separate pass over the training set as in the paper.
 
 Usage, from the repository root (needs matplotlib: apt-get install python3-matplotlib):
-    /usr/bin/python3 experiments/graham2017/plot_width_sweep.py [PLAN]
-Exit status 2 for a missing plan or no runs at all; rows without runs are left out (and listed).
+    /usr/bin/python3 experiments/graham2017/plot_width_sweep.py [PLAN] [--runs-root DIR] [--out DIR]
+(--runs-root and --out replace the plan's, as for ablation.py.) Exit status 2 for a missing plan or no
+runs at all; rows without runs are left out (and listed).
 """
+import argparse
 import csv
 import json
 import os
@@ -37,14 +39,18 @@ def read_run(folder):
 
 
 def main(argv):
-    plan_path = argv[1] if len(argv) > 1 else "experiments/graham2017/mlp_width_sweep.toml"
+    ap = argparse.ArgumentParser(description="Graham 2017 Figure 2 for the width sweep")
+    ap.add_argument("plan", nargs="?", default="experiments/graham2017/mlp_width_sweep.toml")
+    ap.add_argument("--runs-root")
+    ap.add_argument("--out")
+    a = ap.parse_args(argv[1:])
     try:
-        with open(plan_path, "rb") as fh:
+        with open(a.plan, "rb") as fh:
             plan = tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError) as e:
-        print(f"{plan_path}: {e}", file=sys.stderr)
+        print(f"{a.plan}: {e}", file=sys.stderr)
         return 2
-    runs_root, out = plan["runs_root"], plan["out"]
+    runs_root, out = a.runs_root or plan["runs_root"], a.out or plan["out"]
     results, missing = {}, []  # (format, width) -> [(train, test) per seed]
     for row in plan["row"]:
         fmt_name, width = row["id"].rsplit("_w", 1)

@@ -29,7 +29,8 @@ def find_bitsim(arg):
     for cand in ([arg] if arg else ["build/bitsim", "build/apps/bitsim", shutil.which("bitsim") or ""]):
         if cand and os.path.isfile(cand) and os.access(cand, os.X_OK):
             return cand
-    sys.exit(f"table2.py: no bitsim executable ({arg or 'build/bitsim'}); build it or pass --bitsim")
+    print(f"table2.py: no bitsim executable ({arg or 'build/bitsim'}); build it or pass --bitsim", file=sys.stderr)
+    sys.exit(2)
 
 
 def analyze(bitsim, args):
