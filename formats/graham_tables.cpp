@@ -102,6 +102,7 @@ template <class T> GrahamTable<T> build_midrise(const MidriseFormat& f) {
   t.hi = f.hi;
   t.width = f.width();
   const long double s_ld = static_cast<long double>(static_cast<double>(f.s));
+  t.guess_scale = static_cast<T>(s_ld);
   // Unclamped index >= j  <=>  s*x >= j.
   for (std::int64_t j = f.lo; j <= f.hi + 1; ++j) {
     auto at_least = [&](const Rational& v) { return f.s * v >= j; };

@@ -7,6 +7,7 @@
 #include "formats/format.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -26,6 +27,9 @@ template <class T> struct GrahamTable {
   std::vector<T> th;
   std::vector<T> value;           // value[n - lo]: magnitude (log/O4) or signed value (midrise)
   std::vector<bool> value_exact;  // value[n - lo] is exactly the format's value (not rounded)
+  // Midrise only: about s, for a first guess floor(s x) of the index that the exact thresholds then
+  // correct (0 for log and O4, which search).
+  T guess_scale = 0;
 };
 
 // Builds the table of a Graham format (throws if the format has more than kMaxGrahamTable indices).
@@ -41,6 +45,17 @@ struct GrahamLookup {
 template <class T> inline GrahamLookup graham_index(const GrahamTable<T>& t, T x) {
   const T key = t.on_magnitude ? (x < 0 ? -x : x) : x;
   const std::size_t count = t.th.size();  // hi-lo+2 entries
+  if (t.guess_scale > 0) {
+    // Midrise: guess from floor(s x), clamped, then step to the cell the exact thresholds give (the
+    // guess is off by at most one for any input; the loops make that irrelevant to correctness).
+    const std::int64_t span = t.hi - t.lo;
+    T g = std::floor(key * t.guess_scale);
+    g = g < static_cast<T>(t.lo) ? static_cast<T>(t.lo) : (g > static_cast<T>(t.hi) ? static_cast<T>(t.hi) : g);
+    std::int64_t above = static_cast<std::int64_t>(g) - t.lo;
+    while (above > 0 && key < t.th[static_cast<std::size_t>(above)]) --above;
+    while (above < span && key >= t.th[static_cast<std::size_t>(above + 1)]) ++above;
+    return GrahamLookup{t.lo + above, key >= t.th[count - 1], key < t.th[0]};
+  }
   // number of interior thresholds th[1..hi-lo] at or below key
   const auto first = t.th.begin() + 1, last = t.th.begin() + static_cast<std::ptrdiff_t>(count - 1);
   const std::int64_t above = std::upper_bound(first, last, key) - first;
