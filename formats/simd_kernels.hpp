@@ -333,19 +333,30 @@ template <class T, Rounding MODE>
 
 inline constexpr std::size_t kGrahamLanesMax = 64;  // tables with more entries use the binary search
 
+// The bits of L inputs, their magnitudes, and the key the thresholds are compared with (|x| for log
+// and O4, x for midrise).
+template <class T> struct GrahamKey {
+  typename Lanes<T>::U bits, abs;
+  typename Lanes<T>::F key;
+};
+template <class T> [[gnu::always_inline]] inline GrahamKey<T> graham_key(const GrahamTable<T>& t, const T* in) {
+  GrahamKey<T> k;
+  k.bits = load_bits<T>(in);
+  k.abs = k.bits & IeeeConst<T>::ABS;
+  k.key = vcast<typename Lanes<T>::F>(t.on_magnitude ? k.abs : k.bits);
+  return k;
+}
+
 template <class T>
 [[gnu::always_inline]] inline typename Lanes<T>::S graham_lanes(const GrahamTable<T>& t, const T* in, T* out) {
   using C = IeeeConst<T>;
   using U = typename Lanes<T>::U;
   using S = typename Lanes<T>::S;
   using F = typename Lanes<T>::F;
-  const U u = load_bits<T>(in);
-  const U sign = u & C::SIGN;
-  const U a = u & C::ABS;
+  const GrahamKey<T> k = graham_key<T>(t, in);
+  const U u = k.bits, a = k.abs, sign = u & C::SIGN;
+  const F key = k.key;
   const S is_nan = a > C::EXPMASK;
-  F key;
-  std::memcpy(&key, &u, sizeof key);
-  if (t.on_magnitude) key = vcast<F>(a);
   // Thresholds ascend: the last one reached selects the value (infinities reach all of them,
   // -inf none, as clamping requires).
   const std::size_t nvals = t.value.size();
@@ -370,15 +381,11 @@ template <class T>
   using U = typename Lanes<T>::U;
   using S = typename Lanes<T>::S;
   using F = typename Lanes<T>::F;
-  const U u = load_bits<T>(in);
-  const U a = u & C::ABS;
+  const GrahamKey<T> k = graham_key<T>(t, in);
+  const U u = k.bits, a = k.abs;
+  const F key = k.key;
   S bad = a > C::EXPMASK;
-  F key;
-  std::memcpy(&key, &u, sizeof key);
-  if (t.on_magnitude) {
-    key = vcast<F>(a);
-    bad |= a == 0;
-  }
+  if (t.on_magnitude) bad |= a == 0;
   // The index is the number of interior thresholds reached (clamping is implicit).
   S idx{};
   for (std::size_t j = 1; j < t.value.size(); ++j) idx -= key >= t.th[j];

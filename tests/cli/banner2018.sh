@@ -9,12 +9,6 @@ source "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 
-check() {
-  local name=$1
-  shift
-  if "$@"; then pass; else fail "$name"; fi
-}
-
 SHRINK=(--set model.width=4 --set data.limit_train=640 --set data.limit_test=300 --set train.epochs=1)
 ARGS=(experiments/banner2018/cnn_table_small.toml --bitsim "$BITSIM" --only fp32_bn,q8_rangebn_bif --seeds 1,2
       --threads 2 --out "$TMP/table" --runs-root "$TMP/runs" "${SHRINK[@]}")

@@ -8,12 +8,6 @@ source "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 
-check() {
-  local name=$1
-  shift
-  if "$@"; then pass; else fail "$name"; fi
-}
-
 # Table 2: the exact N(0,1) rows do not depend on the sample size; the paper's L4 value is 0.981.
 RC=0
 python3 experiments/graham2017/table2.py --bitsim "$BITSIM" --samples 500 --repeats 3 --out "$TMP/t2" >"$TMP/t2.log" 2>&1 || RC=$?

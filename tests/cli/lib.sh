@@ -16,6 +16,13 @@ fail() {
 }
 pass() { PASSED=$((PASSED + 1)); }
 
+# check NAME COMMAND...: passes when the command succeeds, else fails naming NAME.
+check() {
+  local name=$1
+  shift
+  if "$@"; then pass; else fail "$name"; fi
+}
+
 # run STDIN_TEXT ARGS...: runs bitsim with the given standard input; sets OUT, ERR and RC.
 run() {
   local input=$1

@@ -43,12 +43,6 @@ train_ok() {
 }
 
 # check NAME COMMAND...: passes when COMMAND succeeds.
-check() {
-  local name=$1
-  shift
-  if "$@"; then pass; else fail "$name"; fi
-}
-
 DONE_RE='^done: 14 steps, test accuracy [0-9]+\.[0-9]{2}% \(loss [0-9]+\.[0-9]{4}\), [0-9]+\.[0-9] s of training; results in .*/r1/$'
 
 # ---- a run ---------------------------------------------------------------------------------------
