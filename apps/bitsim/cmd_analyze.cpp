@@ -1,5 +1,6 @@
 // `bitsim analyze quantizer`: how a format distorts batch-normalized data (docs/analyze.md).
 #include "analysis/quantizer_stats.hpp"
+#include "apps/bitsim/cli_numbers.hpp"
 #include "apps/bitsim/commands.hpp"
 #include "formats/format.hpp"
 
@@ -204,16 +205,9 @@ int run_analyze_quantizer(const AnalyzeOptions& o, const CLI::App& cmd) {
     return fail("--samples is required (unless --exact is given, which then prints only the exact values)");
   }
   if (cmd.count("--seed")) {
-    const std::string& t = o.seed_text;
-    bool ok = !t.empty() && t.size() <= 20 && t.find_first_not_of("0123456789") == std::string::npos;
-    std::uint64_t v = 0;
-    for (std::size_t i = 0; ok && i < t.size(); ++i) {
-      const std::uint64_t d = static_cast<std::uint64_t>(t[i] - '0');
-      if (v > (~std::uint64_t{0} - d) / 10) ok = false;
-      else v = v * 10 + d;
-    }
-    if (!ok) return fail(fmt::format("--seed '{}': expected an unsigned 64-bit decimal", t));
-    s.seed = v;
+    const auto v = parse_u64_decimal(o.seed_text);
+    if (!v) return fail(fmt::format("--seed '{}': expected an unsigned 64-bit decimal", o.seed_text));
+    s.seed = *v;
   }
   if (cmd.count("--repeats")) {
     auto r = parse_count(o.repeats_text);

@@ -1,4 +1,5 @@
 // `bitsim quantize`: formats.md section 3.
+#include "apps/bitsim/cli_numbers.hpp"
 #include "apps/bitsim/commands.hpp"
 #include "formats/format.hpp"
 #include "formats/format_text.hpp"
@@ -77,14 +78,9 @@ int run_quantize(const QuantizeOptions& o, const CLI::App& cmd) {
   if (sr) {
     if (o.sr_bits < 1 || o.sr_bits > 32) return fail(fmt::format("--sr-bits {}: must be 1..32", o.sr_bits));
     if (seed_given) {
-      const std::string& t = o.seed_text;
-      bool ok = !t.empty() && t.size() <= 20 && t.find_first_not_of("0123456789") == std::string::npos;
-      if (ok) {
-        BigInt v(t);
-        ok = v <= BigInt(std::numeric_limits<std::uint64_t>::max());
-        if (ok) seed = static_cast<std::uint64_t>(v);
-      }
-      if (!ok) return fail(fmt::format("--seed '{}': expected an unsigned 64-bit decimal", t));
+      const auto v = parse_u64_decimal(o.seed_text);
+      if (!v) return fail(fmt::format("--seed '{}': expected an unsigned 64-bit decimal", o.seed_text));
+      seed = *v;
     }
     if (words_given) {
       try {
