@@ -31,6 +31,7 @@ class ConvLayer final : public Layer {
   void backward(const StepContext& ctx, const FTensor& dy, std::span<FTensor* const> dx) override;
   std::vector<Param*> params() override;
   double forward_macs_per_sample() const override { return macs_; }
+  bool has_weight_product() const override { return true; }
   const ConvSpec& spec() const { return spec_; }
 
  private:

@@ -98,11 +98,14 @@ class Layer {
   }
   // Multiply-accumulate count of one forward pass per sample (for throughput reports).
   virtual double forward_macs_per_sample() const { return 0; }
+  // Whether backward has a weight-gradient product that reads weight_dy() (conv, linear): only those
+  // layers keep and round a DY_W copy when bifurcating.
+  virtual bool has_weight_product() const { return false; }
 
   // Rounds every parameter's stored value to roles[W] (called once per step before forward).
   void round_weights(const StepContext& ctx);
-  // Called by the model with dL/dy before backward: keeps the DY_W copy when bifurcating, then rounds dy
-  // in place to roles[DY].
+  // Called by the model with dL/dy before backward: keeps the DY_W copy when bifurcating (layers with a
+  // weight-gradient product only), then rounds dy in place to roles[DY].
   void begin_backward(const StepContext& ctx, FTensor& dy);
   // Allocates the running estimates of range roles that keep them (after the roles are assigned).
   void prepare_role_state();
@@ -131,7 +134,7 @@ class Layer {
   // Adds the gradient-side weight decay to p.grad (see grad_decay), then rounds it to roles[G] at `slot`.
   void finish_grad(const StepContext& ctx, Param& p, int slot);
   // The output gradient the weight-gradient product reads: the DY_W copy when bifurcating, else dy.
-  const FTensor& weight_dy(const FTensor& dy) const { return bifurcate ? dy_w_ : dy; }
+  const FTensor& weight_dy(const FTensor& dy) const { return bifurcate && has_weight_product() ? dy_w_ : dy; }
 
  private:
   std::array<FTensor, kRoleCount> running_range_;

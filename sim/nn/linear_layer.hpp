@@ -29,6 +29,7 @@ class LinearLayer final : public Layer {
   double forward_macs_per_sample() const override {
     return static_cast<double>(spec_.in_features) * static_cast<double>(spec_.out_features);
   }
+  bool has_weight_product() const override { return true; }
 
  private:
   LinearSpec spec_;

@@ -117,10 +117,7 @@ double Model::forward_macs_per_sample() const {
 }
 
 namespace {
-bool has_weight_product(Layer& l) {
-  const std::string k = l.kind();
-  return k == "conv" || k == "linear";
-}
+bool has_weight_product(Layer& l) { return l.has_weight_product(); }
 // Whether a role can change anything in this layer (the summary lists only those).
 bool uses_role(Layer& l, Role r) {
   switch (r) {
