@@ -7,11 +7,14 @@ void Layer::round(const StepContext& ctx, Role r, FTensor& t, int slot) { round_
 void Layer::round_span(const StepContext& ctx, Role r, std::span<float> x, int slot, std::string_view tensor,
                        std::int64_t samples) {
   const RoleRounding& rr = roles[r];
-  if (rr.is_identity() && !ctx.observer) return;
+  if (rr.is_identity()) {  // changes nothing: an observer sees the values as both before and after
+    if (ctx.observer) ctx.observer->on_rounding(RoundingEvent{this, r, slot, tensor, x, x, WageScale{}});
+    return;
+  }
   std::vector<float> before;
   if (ctx.observer) before.assign(x.begin(), x.end());
   WageScale scale;
-  if (!rr.is_identity()) {
+  {
     std::string what = name + " " + role_name(r);
     if (!tensor.empty()) what += " (" + std::string(tensor) + ")";
     RangeContext rc;
@@ -36,7 +39,7 @@ void Layer::finish_grad(const StepContext& ctx, Param& p, int slot) {
 }
 
 void Layer::begin_backward(const StepContext& ctx, FTensor& dy) {
-  if (bifurcate) {
+  if (bifurcate && has_weight_product()) {
     dy_w_ = dy;
     round(ctx, Role::DY_W, dy_w_);
   }

@@ -98,6 +98,20 @@ class Section {
   std::set<std::string> used_;
 };
 
+// An array of strings (absent: empty).
+std::vector<std::string> string_list(Section& s, const std::string& key) {
+  std::vector<std::string> out;
+  const toml::node* n = s.get(key);
+  if (!n) return out;
+  const toml::array* a = n->as_array();
+  if (!a) s.fail(n, key, "must be an array of strings");
+  for (const auto& e : *a) {
+    if (!e.is_string()) s.fail(&e, key, "must hold strings");
+    out.push_back(*e.value<std::string>());
+  }
+  return out;
+}
+
 formats::Format format_from(Section& s, const toml::node* n, const std::string& key) {
   if (!n->is_string()) s.fail(n, key, "must be a format string (e.g. \"fp8_e4m3\")");
   try {
@@ -558,6 +572,19 @@ TrainConfig read(const toml::table& root, const std::string& file) {
   }
   fm.finish();
 
+  Section st = top.table("stats");
+  c.stats.every = st.integer("every", 0, 0, std::int64_t{1} << 40);
+  c.stats.file = st.string("file", "stats.h5");
+  if (c.stats.file.empty()) st.fail(st.get("file"), "file", "must not be empty");
+  c.stats.sample = st.integer("sample", 0, 0, 1 << 20);
+  c.stats.compression = st.integer("compression", 4, 0, 9);
+  c.stats.roles = string_list(st, "roles");
+  for (const std::string& r : c.stats.roles)
+    if (!nn::parse_role(r))
+      st.fail(st.get("roles"), "roles", "unknown role '" + r + "' (W, A, G, E, U, M, BN_MEAN, BN_NORM, BN_SCALE, DY, DY_W, W_MASTER)");
+  c.stats.layers = string_list(st, "layers");
+  st.finish();
+
   Section run = top.table("run");
   c.run_dir = run.string("dir", "");
   run.finish();
@@ -774,6 +801,15 @@ std::string to_toml(const TrainConfig& c) {
     if (!o.kinds.empty()) s += "kinds = [" + ks + "]\n";
     if (o.index) s += "index = " + quote(o.index->text()) + "\n";
     s += level_toml(o.level);
+  }
+  if (c.stats != StatsConfig{}) {  // written only when set, so resolved configs of earlier runs still match
+    auto list = [](const std::vector<std::string>& v) {
+      std::string o;
+      for (const auto& e : v) o += (o.empty() ? "" : ", ") + quote(e);
+      return "[" + o + "]";
+    };
+    s += fmt::format("\n[stats]\nevery = {}\nfile = {}\nsample = {}\nroles = {}\nlayers = {}\ncompression = {}\n", c.stats.every,
+                     quote(c.stats.file), c.stats.sample, list(c.stats.roles), list(c.stats.layers), c.stats.compression);
   }
   s += fmt::format("\n[run]\ndir = {}\n", quote(c.run_dir));
   return s;

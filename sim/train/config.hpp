@@ -56,6 +56,18 @@ struct FormatOverride {
   FormatLevel level;
 };
 
+// [stats]: per-layer, per-role tensor statistics written to HDF5 while training (analysis/stats_logger.hpp,
+// docs/hdf5-schema.md). Statistics never change results, so these keys may differ on a resume.
+struct StatsConfig {
+  std::int64_t every = 0;            // log steps 0, every, 2*every, ... (0: no statistics file)
+  std::string file = "stats.h5";     // relative to the run folder (or absolute)
+  std::int64_t sample = 0;           // raw values kept per tensor and logged step (0: none)
+  std::vector<std::string> roles;    // only these roles ("W", "E", ...; empty: every role)
+  std::vector<std::string> layers;   // only layers matching these name patterns (empty: every layer)
+  std::int64_t compression = 4;      // deflate level of every dataset (0: none, 9: smallest)
+  bool operator==(const StatsConfig&) const = default;
+};
+
 struct TrainConfig {
   std::string source;  // the file it was read from
   std::string name = "run";
@@ -87,6 +99,8 @@ struct TrainConfig {
 
   FormatLevel formats;                  // [formats]
   std::vector<FormatOverride> overrides;  // [[formats.override]]
+
+  StatsConfig stats;  // [stats]
 
   std::string run_dir;  // [run] dir; empty: runs/<name>
 };

@@ -142,6 +142,7 @@ std::string identity_config(const TrainConfig& c) {
   k.threads = 0;
   k.stop_after_steps = 0;
   k.checkpoint_every_steps = 0;
+  k.stats = StatsConfig{};  // statistics never change results
   k.run_dir.clear();  // a run folder may be moved and resumed from its new place
   return to_toml(k);
 }
@@ -188,6 +189,7 @@ TrainResult run_training(const TrainConfig& c, const TrainOptions& o) {
                           c.name, c.model, c.dataset, d.train.count, d.test.count, model.parameter_count(), total,
                           c.batch, threads);
 
+  if (o.monitor) o.monitor->start(model, c, st.step, o.resume, threads);
   Progress progress(o.progress, spe, c.epochs);
   data::Batch batch;
   nn::FTensor x, dlogits;
@@ -207,6 +209,7 @@ TrainResult run_training(const TrainConfig& c, const TrainOptions& o) {
     ctx.step = st.step;
     ctx.seed = c.seed;
     ctx.threads = threads;
+    ctx.observer = o.monitor ? o.monitor->observer_for(st.step) : nullptr;
     x.shape = Nchw{batch.size, batch.channels, batch.height, batch.width};
     x.data.swap(batch.images);
     // WAGEUBN's schedule of the gradients' dynamic range (a no-op without one, or when unchanged).
@@ -220,6 +223,8 @@ TrainResult run_training(const TrainConfig& c, const TrainOptions& o) {
     const double lr = nn::learning_rate(c.schedule, static_cast<std::int64_t>(st.step), spe, total);
     nn::sgd_step(model, c.sgd, lr, ctx);
     x.data.swap(batch.images);
+    if (o.monitor)
+      o.monitor->end_step(StepRecord{st.step, lr_loss.loss, static_cast<double>(lr_loss.correct) / static_cast<double>(batch.size), lr});
     const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
     epoch_seconds += dt;
     st.elapsed_seconds += dt;
@@ -263,6 +268,7 @@ TrainResult run_training(const TrainConfig& c, const TrainOptions& o) {
     if (c.stop_after_steps > 0 && static_cast<std::int64_t>(st.step) >= c.stop_after_steps &&
         static_cast<std::int64_t>(st.step) < total) {
       progress.end_line();
+      if (o.monitor) o.monitor->finish();
       checkpoint();
       result.steps = static_cast<std::int64_t>(st.step);
       result.train_seconds = st.elapsed_seconds;
@@ -270,6 +276,7 @@ TrainResult run_training(const TrainConfig& c, const TrainOptions& o) {
       return result;
     }
   }
+  if (o.monitor) o.monitor->finish();
   // A resumed run that was already complete re-evaluates, so result.json always has the figures.
   if (result.test_accuracy == 0) {
     const EvalResult ev = evaluate(model, d.test, c, threads, st.step);

@@ -14,6 +14,7 @@
 #pragma once
 
 #include "sim/train/config.hpp"
+#include "sim/train/monitor.hpp"
 
 #include <cstdint>
 #include <iosfwd>
@@ -27,6 +28,7 @@ struct TrainOptions {
   int threads = 0;              // > 0 overrides the config (results do not depend on it)
   bool progress = true;         // progress bar on stderr
   std::ostream* log = nullptr;  // per-epoch lines (nullptr: none)
+  TrainingMonitor* monitor = nullptr;  // watches the steps (statistics); never changes results
 };
 
 struct TrainResult {
