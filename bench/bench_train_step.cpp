@@ -7,7 +7,11 @@
 // full 8-bit integer scheme, experiments/wageubn2019/cnn_full8.toml, with its quantized optimizer; 3
 // Graham 2017's L4 batch-normalized activations in every batch norm but the first, kept as 4-bit codes,
 // experiments/graham2017/cnn_L4_all_but_first.toml).
+// BM_TrainStepLogged adds a fourth argument: [stats] every N steps (analysis/stats_logger.hpp, the
+// HDF5 statistics of every rounding site; 0: the logger installed but never logging), to measure what
+// logging costs per step on average.
 // BITSIM_PROFILE=1 prints a per-layer time table for each benchmark.
+#include "analysis/stats_logger.hpp"
 #include "formats/random_words.hpp"
 #include "sim/nn/loss.hpp"
 #include "sim/nn/model.hpp"
@@ -18,7 +22,9 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
+#include <optional>
 
 namespace {
 
@@ -26,7 +32,7 @@ using namespace bitsim::sim;
 
 const char* kModels[] = {"cnn", "resnet20", "preact_resnet20", "mlp"};
 
-void BM_TrainStep(benchmark::State& state) {
+void train_steps(benchmark::State& state, std::optional<std::int64_t> stats_every) {
   const std::string name = kModels[state.range(0)];
   const int threads = static_cast<int>(state.range(1));
   const std::int64_t batch = name == "mlp" ? 100 : 128;
@@ -50,24 +56,43 @@ void BM_TrainStep(benchmark::State& state) {
   const nn::SgdConfig sgd = scheme_id == 2 ? scheme.sgd : nn::SgdConfig{};
   const bool profile = std::getenv("BITSIM_PROFILE") != nullptr;
   model.enable_timing(profile);
+  std::optional<bitsim::analysis::StatsLogger> logger;
+  train::TrainConfig logged = scheme;
+  const std::string dir = (std::filesystem::temp_directory_path() / "bitsim-bench-stats").string();
+  if (stats_every) {
+    logged.stats.every = *stats_every;
+    logged.run_dir = dir;
+    logger.emplace().start(model, logged, 0, false, threads);
+  }
   std::uint64_t step = 0;
   for (auto _ : state) {
     nn::StepContext ctx;
-    ctx.step = step++;
+    ctx.step = step;
     ctx.threads = threads;
+    if (logger) ctx.observer = logger->observer_for(step);
     model.round_weights(ctx);
     const nn::FTensor& logits = model.forward(ctx, x);
     const nn::LossResult r = nn::softmax_cross_entropy(logits, labels, &dlogits, model.loss_error, 0);
     model.backward(ctx, dlogits);
     nn::sgd_step(model, sgd, 0.01, ctx);
+    if (logger) logger->end_step(train::StepRecord{step, r.loss, 0, 0.01});
+    ++step;
     benchmark::DoNotOptimize(r.loss);
+  }
+  if (logger) {
+    state.counters["stats_s/step"] = logger->seconds() / static_cast<double>(state.iterations());
+    logger->finish();
+    std::filesystem::remove_all(dir);
   }
   state.counters["images/s"] = benchmark::Counter(static_cast<double>(batch * static_cast<std::int64_t>(state.iterations())),
                                                   benchmark::Counter::kIsRate);
-  state.SetLabel(name + scheme_names[scheme_id] + " batch " + std::to_string(batch) + ", " +
-                 std::to_string(threads) + " thread(s)");
+  state.SetLabel(name + scheme_names[scheme_id] + " batch " + std::to_string(batch) + ", " + std::to_string(threads) +
+                 " thread(s)" + (stats_every ? ", stats every " + std::to_string(*stats_every) : std::string()));
   if (profile) std::cerr << name << ", " << threads << " thread(s), " << state.iterations() << " steps:\n" << model.timing_report();
 }
+
+void BM_TrainStep(benchmark::State& state) { train_steps(state, std::nullopt); }
+void BM_TrainStepLogged(benchmark::State& state) { train_steps(state, state.range(3)); }
 
 }  // namespace
 
@@ -76,4 +101,8 @@ BENCHMARK(BM_TrainStep)->ArgsProduct({{0, 1, 2, 3}, {1, 2}, {0}})->Unit(benchmar
 BENCHMARK(BM_TrainStep)->ArgsProduct({{0, 1}, {1, 2}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime();
 // Graham 2017's stored 4-bit N(x): the cost of rounding and packing against scheme 0.
 BENCHMARK(BM_TrainStep)->ArgsProduct({{0, 1, 3}, {1, 2}, {3}})->Unit(benchmark::kMillisecond)->UseRealTime();
+// Statistics logging on the small CNN, fp32 and the 8-bit scheme: every 10 steps (the documented
+// budget: under 10% of step time) and every step. Iterations are fixed at a multiple of 10 so each
+// run logs exactly a tenth (or all) of its steps.
+BENCHMARK(BM_TrainStepLogged)->ArgsProduct({{0}, {1, 2}, {0, 1}, {1, 10}})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(30);
 BENCHMARK_MAIN();

@@ -1,5 +1,6 @@
 // `bitsim train CONFIG [--set key=value ...] [--resume] [--threads N]`: trains as the TOML config says
 // (sim/train/config.hpp, docs/training.md) and writes the run folder (sim/train/trainer.hpp).
+#include "analysis/stats_logger.hpp"
 #include "apps/bitsim/commands.hpp"
 #include "sim/data/dataset.hpp"
 #include "sim/train/checkpoint.hpp"
@@ -10,6 +11,7 @@
 
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,7 +48,12 @@ Runner add_train_command(CLI::App& app) {
       o.threads = args->threads;
       o.progress = !args->no_progress;
       o.log = args->quiet ? nullptr : &std::cout;
+      // [stats] every > 0: per-layer tensor statistics to HDF5 (docs/hdf5-schema.md).
+      std::optional<analysis::StatsLogger> stats;
+      if (c.stats.every > 0) o.monitor = &stats.emplace(&std::cerr);
       const sim::train::TrainResult r = sim::train::run_training(c, o);
+      if (stats && !args->quiet)
+        fmt::print("statistics: {} steps logged to {} ({:.1f} s)\n", stats->logged_steps(), stats->path(), stats->seconds());
       if (!args->quiet) {
         if (r.finished)
           fmt::print("done: {} steps, test accuracy {:.2f}% (loss {:.4f}), {:.1f} s of training; results in {}/\n", r.steps,

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   bitsim::cli::Runner golden = bitsim::cli::add_golden_command(app);
   bitsim::cli::Runner train = bitsim::cli::add_train_command(app);
   bitsim::cli::Runner analyze = bitsim::cli::add_analyze_command(app);
+  bitsim::cli::Runner stats = bitsim::cli::add_stats_command(app);
 
   try {
     app.parse(argc, argv);
@@ -33,5 +34,6 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("golden")) return golden();
   if (app.got_subcommand("train")) return train();
   if (app.got_subcommand("analyze")) return analyze();
+  if (app.got_subcommand("stats")) return stats();
   return bitsim::cli::kExitBadInput;
 }

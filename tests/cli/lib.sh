@@ -5,6 +5,7 @@
 
 BITSIM=${1:?usage: $0 path/to/bitsim}
 [ -x "$BITSIM" ] || { echo "not executable: $BITSIM" >&2; exit 1; }
+BITSIM=$(cd "$(dirname "$BITSIM")" && pwd)/$(basename "$BITSIM")  # absolute: some scripts cd elsewhere
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 FAILED=0

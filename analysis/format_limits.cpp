@@ -1,0 +1,45 @@
+#include "analysis/format_limits.hpp"
+
+#include "formats/quantizer.hpp"
+
+#include <cmath>
+#include <limits>
+
+namespace bitsim::analysis {
+
+RoundingLimits limits_of(const formats::Format& f) {
+  RoundingLimits l;
+  const int w = f.width();
+  l.codes = w < 64 ? std::uint64_t{1} << w : 0;
+  const formats::Quantizer q(f);
+  if (f.is<formats::FloatFormat>()) {
+    l.max_finite = q.decode(f.as<formats::FloatFormat>().max_finite_index());
+    l.min_finite = -l.max_finite;  // sign-magnitude
+  } else if (f.is<formats::FixedFormat>()) {
+    const auto& x = f.as<formats::FixedFormat>();
+    if (x.is_signed) {  // two's complement: codes -2^(w-1) .. 2^(w-1) - 1
+      l.max_finite = q.decode((std::uint64_t{1} << (w - 1)) - 1);
+      l.min_finite = q.decode(std::uint64_t{1} << (w - 1));
+    } else {
+      l.max_finite = q.decode(w < 64 ? (std::uint64_t{1} << w) - 1 : ~std::uint64_t{0});
+      l.min_finite = 0;
+    }
+  } else {  // Graham formats: at most a few thousand codes, each decoded
+    double hi = -std::numeric_limits<double>::infinity(), lo = std::numeric_limits<double>::infinity();
+    for (std::uint64_t c = 0; c < l.codes; ++c) {
+      try {
+        const double v = q.decode(c);
+        if (std::isfinite(v)) {
+          hi = std::max(hi, v);
+          lo = std::min(lo, v);
+        }
+      } catch (const std::exception&) {  // a code the format does not use
+      }
+    }
+    l.max_finite = hi;
+    l.min_finite = lo;
+  }
+  return l;
+}
+
+}  // namespace bitsim::analysis

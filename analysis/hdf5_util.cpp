@@ -1,0 +1,166 @@
+#include "analysis/hdf5_util.hpp"
+
+namespace bitsim::analysis::h5 {
+
+namespace {
+H5::CompType build_stats_type() {
+  H5::CompType t(sizeof(StatsRow));
+  const H5::PredType& u = H5::PredType::NATIVE_UINT64;
+  const H5::PredType& d = H5::PredType::NATIVE_DOUBLE;
+  const H5::PredType& i = H5::PredType::NATIVE_INT32;
+#define BITSIM_FIELD(name, type) t.insertMember(#name, HOFFSET(StatsRow, name), type)
+  BITSIM_FIELD(step, u);
+  BITSIM_FIELD(count, u);
+  BITSIM_FIELD(before_finite, u);
+  BITSIM_FIELD(before_zeros, u);
+  BITSIM_FIELD(before_pos_inf, u);
+  BITSIM_FIELD(before_neg_inf, u);
+  BITSIM_FIELD(before_nan, u);
+  BITSIM_FIELD(before_mean, d);
+  BITSIM_FIELD(before_std, d);
+  BITSIM_FIELD(before_min, d);
+  BITSIM_FIELD(before_max, d);
+  BITSIM_FIELD(before_absmax, d);
+  BITSIM_FIELD(before_skewness, d);
+  BITSIM_FIELD(before_kurtosis, d);
+  BITSIM_FIELD(after_finite, u);
+  BITSIM_FIELD(after_zeros, u);
+  BITSIM_FIELD(after_pos_inf, u);
+  BITSIM_FIELD(after_neg_inf, u);
+  BITSIM_FIELD(after_nan, u);
+  BITSIM_FIELD(after_mean, d);
+  BITSIM_FIELD(after_std, d);
+  BITSIM_FIELD(after_min, d);
+  BITSIM_FIELD(after_max, d);
+  BITSIM_FIELD(after_absmax, d);
+  BITSIM_FIELD(after_skewness, d);
+  BITSIM_FIELD(after_kurtosis, d);
+  BITSIM_FIELD(underflow, u);
+  BITSIM_FIELD(saturated, u);
+  BITSIM_FIELD(overflow, u);
+  BITSIM_FIELD(mse, d);
+  BITSIM_FIELD(snr_db, d);
+  BITSIM_FIELD(distinct, u);
+  BITSIM_FIELD(utilization, d);
+  BITSIM_FIELD(scaled, i);
+  BITSIM_FIELD(scale_exponent, i);
+#undef BITSIM_FIELD
+  return t;
+}
+
+H5::CompType build_step_type() {
+  H5::CompType t(sizeof(StepRow));
+  t.insertMember("step", HOFFSET(StepRow, step), H5::PredType::NATIVE_UINT64);
+  t.insertMember("loss", HOFFSET(StepRow, loss), H5::PredType::NATIVE_DOUBLE);
+  t.insertMember("accuracy", HOFFSET(StepRow, accuracy), H5::PredType::NATIVE_DOUBLE);
+  t.insertMember("lr", HOFFSET(StepRow, lr), H5::PredType::NATIVE_DOUBLE);
+  return t;
+}
+}  // namespace
+
+const H5::CompType& stats_row_type() {
+  static const H5::CompType t = build_stats_type();
+  return t;
+}
+const H5::CompType& step_row_type() {
+  static const H5::CompType t = build_step_type();
+  return t;
+}
+
+void set_attr(H5::H5Object& o, const char* name, const std::string& v) {
+  if (o.attrExists(name)) o.removeAttr(name);
+  H5::StrType t(H5::PredType::C_S1, H5T_VARIABLE);
+  t.setCset(H5T_CSET_UTF8);
+  H5::Attribute a = o.createAttribute(name, t, H5::DataSpace(H5S_SCALAR));
+  a.write(t, v);
+}
+void set_attr(H5::H5Object& o, const char* name, std::int64_t v) {
+  if (o.attrExists(name)) o.removeAttr(name);
+  H5::Attribute a = o.createAttribute(name, H5::PredType::NATIVE_INT64, H5::DataSpace(H5S_SCALAR));
+  a.write(H5::PredType::NATIVE_INT64, &v);
+}
+void set_attr(H5::H5Object& o, const char* name, double v) {
+  if (o.attrExists(name)) o.removeAttr(name);
+  H5::Attribute a = o.createAttribute(name, H5::PredType::NATIVE_DOUBLE, H5::DataSpace(H5S_SCALAR));
+  a.write(H5::PredType::NATIVE_DOUBLE, &v);
+}
+bool has_attr(const H5::H5Object& o, const char* name) { return o.attrExists(name); }
+std::string attr_string(const H5::H5Object& o, const char* name) {
+  H5::Attribute a = o.openAttribute(name);
+  if (a.getTypeClass() != H5T_STRING) throw H5::AttributeIException("attr_string", std::string(name) + " is not a string");
+  std::string v;
+  a.read(a.getStrType(), v);
+  return v;
+}
+std::int64_t attr_int(const H5::H5Object& o, const char* name) {
+  H5::Attribute a = o.openAttribute(name);
+  if (a.getTypeClass() != H5T_INTEGER) throw H5::AttributeIException("attr_int", std::string(name) + " is not an integer");
+  std::int64_t v = 0;
+  a.read(H5::PredType::NATIVE_INT64, &v);
+  return v;
+}
+double attr_double(const H5::H5Object& o, const char* name) {
+  H5::Attribute a = o.openAttribute(name);
+  const H5T_class_t c = a.getTypeClass();
+  if (c != H5T_FLOAT && c != H5T_INTEGER) throw H5::AttributeIException("attr_double", std::string(name) + " is not a number");
+  double v = 0;
+  a.read(H5::PredType::NATIVE_DOUBLE, &v);
+  return v;
+}
+
+bool exists(const H5::Group& g, const std::string& path) { return H5Lexists(g.getId(), path.c_str(), H5P_DEFAULT) > 0; }
+
+H5::DataSet create_rows(H5::Group& g, const std::string& name, const H5::DataType& type, hsize_t cols, hsize_t chunk_rows,
+                        int deflate) {
+  const int rank = cols ? 2 : 1;
+  const hsize_t dims[2] = {0, cols}, maxd[2] = {H5S_UNLIMITED, cols}, chunk[2] = {chunk_rows, cols};
+  H5::DataSpace space(rank, dims, maxd);
+  H5::DSetCreatPropList p;
+  H5Pset_obj_track_times(p.getId(), false);  // no timestamps: equal statistics give equal datasets
+  p.setChunk(rank, chunk);
+  if (deflate > 0) {
+    p.setShuffle();
+    p.setDeflate(deflate);
+  }
+  return g.createDataSet(name, type, space, p);
+}
+
+hsize_t rows(const H5::DataSet& ds) {
+  H5::DataSpace s = ds.getSpace();
+  hsize_t dims[2] = {0, 0};
+  s.getSimpleExtentDims(dims);
+  return dims[0];
+}
+
+void append_row(H5::DataSet& ds, const void* data, const H5::DataType& mem, hsize_t cols) {
+  H5::DataSpace s = ds.getSpace();
+  const int rank = s.getSimpleExtentNdims();
+  hsize_t dims[2] = {0, 0};
+  s.getSimpleExtentDims(dims);
+  const hsize_t grown[2] = {dims[0] + 1, dims[1]};
+  ds.extend(grown);
+  H5::DataSpace fs = ds.getSpace();
+  const hsize_t start[2] = {dims[0], 0}, count[2] = {1, rank == 2 ? cols : 1};
+  fs.selectHyperslab(H5S_SELECT_SET, count, start);
+  H5::DataSpace ms(rank, count);
+  ds.write(data, mem, ms, fs);
+}
+
+void read_row(const H5::DataSet& ds, hsize_t row, void* data, const H5::DataType& mem, hsize_t cols) {
+  H5::DataSpace fs = ds.getSpace();
+  const int rank = fs.getSimpleExtentNdims();
+  const hsize_t start[2] = {row, 0}, count[2] = {1, rank == 2 ? cols : 1};
+  fs.selectHyperslab(H5S_SELECT_SET, count, start);
+  H5::DataSpace ms(rank, count);
+  ds.read(data, mem, ms, fs);
+}
+
+void set_rows(H5::DataSet& ds, hsize_t n) {
+  H5::DataSpace s = ds.getSpace();
+  hsize_t dims[2] = {0, 0};
+  s.getSimpleExtentDims(dims);
+  dims[0] = n;
+  ds.extend(dims);  // H5Dset_extent: shrinks too
+}
+
+}  // namespace bitsim::analysis::h5

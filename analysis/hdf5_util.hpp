@@ -1,0 +1,41 @@
+// Small helpers over the HDF5 C++ API shared by the statistics writer and reader: the compound types
+// of StatsRow and StepRow, attributes, appending a row to an extendible dataset. Internal to analysis/.
+#pragma once
+
+#include "analysis/stats_schema.hpp"
+
+#include <H5Cpp.h>
+
+#include <cstdint>
+#include <string>
+
+namespace bitsim::analysis::h5 {
+
+// Compound types laid out as the C++ structs (field names = member names).
+const H5::CompType& stats_row_type();
+const H5::CompType& step_row_type();
+
+void set_attr(H5::H5Object& o, const char* name, const std::string& v);
+void set_attr(H5::H5Object& o, const char* name, std::int64_t v);
+void set_attr(H5::H5Object& o, const char* name, double v);
+bool has_attr(const H5::H5Object& o, const char* name);
+std::string attr_string(const H5::H5Object& o, const char* name);
+std::int64_t attr_int(const H5::H5Object& o, const char* name);
+double attr_double(const H5::H5Object& o, const char* name);
+
+bool exists(const H5::Group& g, const std::string& path);
+
+// An extendible dataset of `cols` columns (0: one-dimensional), chunked by `chunk_rows`, shuffled and
+// deflated at `deflate` (0: uncompressed).
+H5::DataSet create_rows(H5::Group& g, const std::string& name, const H5::DataType& type, hsize_t cols, hsize_t chunk_rows,
+                        int deflate);
+// Number of rows (extent of the first dimension).
+hsize_t rows(const H5::DataSet& ds);
+// Appends one row (cols values; 1 for a one-dimensional dataset) from `data` in memory type `mem`.
+void append_row(H5::DataSet& ds, const void* data, const H5::DataType& mem, hsize_t cols);
+// Reads row `row` into `data`.
+void read_row(const H5::DataSet& ds, hsize_t row, void* data, const H5::DataType& mem, hsize_t cols);
+// Shrinks (or grows) the first dimension to `n` rows.
+void set_rows(H5::DataSet& ds, hsize_t n);
+
+}  // namespace bitsim::analysis::h5
