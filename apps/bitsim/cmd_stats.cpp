@@ -33,8 +33,11 @@ Runner add_stats_command(CLI::App& app) {
   cmd->add_option("files", a->files, "statistics file(s): RUN/stats.h5 (two with --compare)")->required();
   cmd->add_option("--step", a->step_text, "the logged step to show (default: the last one)");
   cmd->add_option("--step-b", a->step_b_text, "with --compare: the step of the second file (default: --step, else its last)");
-  cmd->add_option("--role", a->roles, "only these roles (W, A, G, E, U, M, BN_MEAN, BN_NORM, BN_SCALE, DY, DY_W, W_MASTER)");
-  cmd->add_option("--layer", a->layers, "only layers matching this name pattern ('*' matches any run of characters)");
+  // One value per --role / --layer (repeat the option), so that `--role E RUN.h5` still finds the file.
+  cmd->add_option("--role", a->roles, "only this role (repeatable): W, A, G, E, U, M, BN_MEAN, BN_NORM, BN_SCALE, DY, DY_W, W_MASTER")
+      ->allow_extra_args(false);
+  cmd->add_option("--layer", a->layers, "only layers matching this name pattern (repeatable; '*' matches any run of characters)")
+      ->allow_extra_args(false);
   cmd->add_option("--csv", a->csv, "also write every field of the shown rows to this CSV file ('-': stdout instead of the table)");
   cmd->add_flag("--compare", a->compare, "compare two runs' distributions site by site (e.g. fp32 vs 8-bit)");
   cmd->add_flag("--steps", a->list_steps, "list the logged steps (step, loss, accuracy, lr) and stop");

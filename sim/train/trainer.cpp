@@ -173,7 +173,8 @@ TrainResult run_training(const TrainConfig& c, const TrainOptions& o) {
   fs::create_directories(dir, ec);
   if (ec) throw std::runtime_error(fmt::format("{}: cannot create the run folder: {}", dir, ec.message()));
   if (!o.resume)  // a fresh start leaves nothing of an earlier run in the folder
-    for (const char* f : {"checkpoint.bin", "metrics.csv", "result.json"}) fs::remove(fs::path(dir) / f, ec);
+    for (const char* f : {"checkpoint.bin", "metrics.csv", "result.json", "stats.h5", "stats.h5.partial"})
+      fs::remove(fs::path(dir) / f, ec);
   write_file_atomically(dir + "/config.toml", resolved);
   write_file_atomically(dir + "/model.txt", model.summary());
 

@@ -10,7 +10,8 @@
 //
 // Run folder (TrainConfig::run_dir): config.toml (resolved), model.txt (layer table), metrics.csv (one
 // row per epoch), checkpoint.bin, result.json (final figures and a digest of the final weights). Every
-// file is written atomically.
+// file is written atomically. A fresh (not resumed) start first deletes those of an earlier run, and
+// its stats.h5: the statistics file is written by a TrainingMonitor (analysis/stats_logger.hpp).
 #pragma once
 
 #include "sim/train/config.hpp"

@@ -44,7 +44,7 @@ check "stats --csv: exit 0" test "$RC" -eq 0
 SITES=$(h5ls -r "$TMP/q8/stats.h5" | grep -c '/stats *Dataset')
 check "stats --csv: a header and one line per site ($SITES)" test "$(wc -l <"$TMP/q8.csv")" -eq $((SITES + 1))
 check "stats --csv: header names the fields" grep -q '^layer,site,role,tensor,quantizer,format,step,count,before_finite' "$TMP/q8.csv"
-run "" stats --compare "$TMP/fp32/stats.h5" "$TMP/q8/stats.h5" --role E
+run "" stats --compare --role E "$TMP/fp32/stats.h5" "$TMP/q8/stats.h5"
 check "stats --compare: exit 0 ($ERR)" test "$RC" -eq 0
 check "stats --compare: a row per common E site" test "$(grep -Ec '^(bn1|relu1|conv2|bn2|relu2|pool1|conv3|bn3|relu3|conv4|bn4|relu4|pool2|flatten1|fc1) ' <<<"$OUT")" -ge 10
 run "" stats "$TMP/q8/stats.h5" --step 3
