@@ -85,7 +85,7 @@ struct StatsWriter::Impl {
     std::size_t i = 1;
     while (i <= path_name.size()) {
       const std::size_t j = std::min(path_name.find('/', i), path_name.size());
-      at += "/" + path_name.substr(i, j - i);
+      at.append("/").append(path_name, i, j - i);
       if (!h5::exists(file, at)) file.createGroup(at);
       i = j + 1;
     }
