@@ -17,7 +17,7 @@ packages=(
   libtomlplusplus-dev                   # TOML experiment configs (sim/config)
   zlib1g-dev                            # reading the gzip-compressed IDX datasets
   dataset-fashion-mnist                 # the main job's dataset (/usr/share/datasets/fashion-mnist)
-  python3                               # experiment drivers (experiments/*/ablation.py; 3.11 has tomllib)
+  python3                               # experiment scripts (experiments/graham2017/*.py; 3.11 has tomllib)
   python3-matplotlib                    # experiment figures (experiments/graham2017/plot_width_sweep.py), notebooks
   python3-h5py                          # reading the statistics files (notebooks/, tests/cli/stats.sh)
   jupyter-nbconvert python3-ipykernel   # running the notebooks headless (scripts/render-notebooks.sh)

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   bitsim::cli::Runner train = bitsim::cli::add_train_command(app);
   bitsim::cli::Runner analyze = bitsim::cli::add_analyze_command(app);
   bitsim::cli::Runner stats = bitsim::cli::add_stats_command(app);
+  bitsim::cli::Runner sweep = bitsim::cli::add_sweep_command(app);
 
   try {
     app.parse(argc, argv);
@@ -35,5 +36,6 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("train")) return train();
   if (app.got_subcommand("analyze")) return analyze();
   if (app.got_subcommand("stats")) return stats();
+  if (app.got_subcommand("sweep")) return sweep();
   return bitsim::cli::kExitBadInput;
 }

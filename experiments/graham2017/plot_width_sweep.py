@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Figure 2 of Graham 2017 for the width sweep: accuracy change of each format against fp32 batch norm.
 
-Reads the runs of experiments/graham2017/mlp_width_sweep.toml (made by experiments/banner2018/ablation.py)
+Reads the runs of experiments/graham2017/mlp_width_sweep.toml (made by `bitsim sweep`)
 and writes, into the plan's `out` folder:
   width_sweep.csv  format,width,seeds,train_acc,test_acc,train_delta_pp,test_delta_pp (accuracies in %,
                    means over the seeds found; deltas against fp32 at the same width, percentage points)
@@ -12,7 +12,7 @@ mode), not a separate pass over the training set as in the paper.
 
 Usage, from the repository root (needs matplotlib: apt-get install python3-matplotlib):
     /usr/bin/python3 experiments/graham2017/plot_width_sweep.py [PLAN] [--runs-root DIR] [--out DIR]
-(--runs-root and --out replace the plan's, as for ablation.py.) Exit status 2 for a missing plan or no
+(--runs-root and --out replace the plan's, as for bitsim sweep.) Exit status 2 for a missing plan or no
 runs at all; rows without runs are left out (and listed).
 """
 import argparse

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The smoke version of the Banner et al. 2018 experiment: experiments/banner2018/ablation.py runs two
+# The smoke version of the Banner et al. 2018 experiment: `bitsim sweep` runs two
 # rows of the CNN plan (fp32 + BN and the 8-bit scheme with Range BN and bifurcation) for two seeds on a
 # slice of Fashion-MNIST with a narrow CNN, writes table.md and table.csv, skips finished runs when run
 # again, and refuses a bad plan with exit status 2. The full experiment is the same command without
@@ -10,10 +10,10 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 
 SHRINK=(--set model.width=4 --set data.limit_train=640 --set data.limit_test=300 --set train.epochs=1)
-ARGS=(experiments/banner2018/cnn_table_small.toml --bitsim "$BITSIM" --only fp32_bn,q8_rangebn_bif --seeds 1,2
+ARGS=(sweep experiments/banner2018/cnn_table_small.toml --only fp32_bn,q8_rangebn_bif --seeds 1,2
       --threads 2 --out "$TMP/table" --runs-root "$TMP/runs" "${SHRINK[@]}")
 RC=0
-python3 experiments/banner2018/ablation.py "${ARGS[@]}" >"$TMP/log1" 2>&1 || RC=$?
+"$BITSIM" "${ARGS[@]}" >"$TMP/log1" 2>&1 || RC=$?
 check "first run exits 0 (log: $(tail -3 "$TMP/log1"))" test "$RC" -eq 0
 for f in table.md table.csv; do check "$f written" test -s "$TMP/table/$f"; done
 for run in fp32_bn/seed1 fp32_bn/seed2 q8_rangebn_bif/seed1 q8_rangebn_bif/seed2; do
@@ -40,7 +40,7 @@ check "table: fp32 mean error $got equals the runs' mean $want" test "$got" = "$
 # Again: nothing is run (every result exists), the same table comes out.
 cp "$TMP/table/table.csv" "$TMP/first.csv"
 RC=0
-python3 experiments/banner2018/ablation.py "${ARGS[@]}" >"$TMP/log2" 2>&1 || RC=$?
+"$BITSIM" "${ARGS[@]}" >"$TMP/log2" 2>&1 || RC=$?
 check "second run exits 0" test "$RC" -eq 0
 check "second run skips finished runs" test "$(grep -c 'skip' "$TMP/log2")" -eq 4
 check "second run: same table" cmp -s "$TMP/table/table.csv" "$TMP/first.csv"
@@ -48,7 +48,7 @@ check "second run: same table" cmp -s "$TMP/table/table.csv" "$TMP/first.csv"
 # A bad plan: exit status 2 and a message naming the problem.
 printf 'seeds = [1]\nout = "x"\nruns_root = "y"\n[[row]]\nid = "a"\nconfig = "missing.toml"\n' >"$TMP/bad.toml"
 RC=0
-python3 experiments/banner2018/ablation.py "$TMP/bad.toml" --bitsim "$BITSIM" >"$TMP/out" 2>"$TMP/err" || RC=$?
+"$BITSIM" sweep "$TMP/bad.toml" >"$TMP/out" 2>"$TMP/err" || RC=$?
 check "bad plan: exit 2" test "$RC" -eq 2
 check "bad plan: names the missing config" grep -q 'missing.toml' "$TMP/err"
 

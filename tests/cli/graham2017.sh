@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The smoke versions of the Graham 2017 experiments (experiments/graham2017/README.md): Table 2 from
 # `bitsim analyze quantizer` with few samples, and two widths of the MLP width sweep on a slice of
-# Fashion-MNIST, trained by the ablation driver and drawn by plot_width_sweep.py. The full experiments
+# Fashion-MNIST, trained by `bitsim sweep` and drawn by plot_width_sweep.py. The full experiments
 # are the same commands without the shrinking options.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -25,7 +25,7 @@ check "table2.py without bitsim: nothing written" test ! -e "$TMP/t2bad/table2.m
 # The width sweep, two widths, fp32 and L4, one small epoch each.
 SHRINK=(--set data.limit_train=500 --set data.limit_test=200 --set train.epochs=1)
 RC=0
-python3 experiments/banner2018/ablation.py experiments/graham2017/mlp_width_sweep.toml --bitsim "$BITSIM" \
+"$BITSIM" sweep experiments/graham2017/mlp_width_sweep.toml \
   --only fp32_w4,L4_w4,fp32_w8,L4_w8 --threads 2 --out "$TMP/sweep" --runs-root "$TMP/runs" "${SHRINK[@]}" \
   >"$TMP/sweep.log" 2>&1 || RC=$?
 check "sweep runs exit 0 (log: $(tail -3 "$TMP/sweep.log"))" test "$RC" -eq 0

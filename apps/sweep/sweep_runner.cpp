@@ -1,0 +1,207 @@
+#include "apps/sweep/sweep_runner.hpp"
+
+#include "sim/train/checkpoint.hpp"
+
+#include <fmt/format.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <ostream>
+#include <spawn.h>
+#include <sstream>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace bitsim::sweep {
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The number after "key": in our own flat JSON files.
+std::optional<double> json_number(const std::string& text, const std::string& key) {
+  const std::size_t k = text.find("\"" + key + "\"");
+  if (k == std::string::npos) return std::nullopt;
+  const std::size_t colon = text.find(':', k);
+  if (colon == std::string::npos) return std::nullopt;
+  const char* start = text.c_str() + colon + 1;
+  char* end = nullptr;
+  const double v = std::strtod(start, &end);
+  if (end == start) return std::nullopt;
+  return v;
+}
+
+std::string json_string(const std::string& s) {
+  std::string q = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') q += '\\';
+    if (ch == '\n') {
+      q += "\\n";
+      continue;
+    }
+    q += ch;
+  }
+  return q + "\"";
+}
+
+// What makes a run folder's results this row's: the config and the overrides.
+std::string note_text(const SweepRow& row, const SweepRun& run) {
+  std::string sets;
+  for (const std::string& s : run.identity) sets += (sets.empty() ? "" : ", ") + json_string(s);
+  return fmt::format("{{\n  \"config\": {},\n  \"seed\": {},\n  \"set\": [{}]\n}}\n", json_string(row.config), run.seed, sets);
+}
+
+std::string last_lines(const std::string& path, int n) {
+  const std::string t = slurp(path);
+  std::size_t p = t.size();
+  for (int i = 0; i <= n && p > 0; ++i) {
+    p = t.rfind('\n', p - 1);
+    if (p == std::string::npos) {
+      p = 0;
+      break;
+    }
+  }
+  std::string tail = t.substr(p == 0 ? 0 : p + 1);
+  while (!tail.empty() && tail.back() == '\n') tail.pop_back();
+  return tail;
+}
+
+}  // namespace
+
+std::optional<RunResult> read_result(const std::string& run_dir) {
+  const std::string t = slurp(run_dir + "/result.json");
+  if (t.empty()) return std::nullopt;
+  const auto acc = json_number(t, "test_accuracy");
+  if (!acc) return std::nullopt;
+  return RunResult{*acc, json_number(t, "train_seconds").value_or(0)};
+}
+
+RunnerResult run_sweep(const SweepPlan& plan, const std::vector<SweepRun>& runs, const RunnerOptions& o) {
+  namespace fs = std::filesystem;
+  RunnerResult res;
+  g_stop = 0;
+  struct sigaction sa {}, old_int {}, old_term {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+  auto say = [&](const std::string& line) {
+    if (o.log) *o.log << line << std::endl;
+  };
+  std::map<pid_t, std::size_t> running;
+  std::size_t next = 0;
+  const std::size_t total = runs.size();
+  auto name = [&](std::size_t i) { return fmt::format("[{}/{}] {} seed {}", i + 1, total, plan.rows[runs[i].row].id, runs[i].seed); };
+
+  auto launch = [&](std::size_t i) -> bool {  // false: skipped or failed to start
+    const SweepRun& run = runs[i];
+    const SweepRow& row = plan.rows[run.row];
+    const std::string note = note_text(row, run), note_path = run.dir + "/sweep_run.json";
+    const std::string recorded = slurp(note_path);
+    if (const auto r = read_result(run.dir)) {
+      say(fmt::format("{}: skipped, {}/result.json exists (test accuracy {:.2f}%)", name(i), run.dir, 100 * r->test_accuracy));
+      if (!recorded.empty() && recorded != note)
+        say(fmt::format("  warning: {} was made with other overrides than this sweep's (see {}); delete the folder to redo it",
+                        run.dir, note_path));
+      ++res.skipped;
+      return false;
+    }
+    std::error_code ec;
+    fs::create_directories(run.dir, ec);
+    const bool resume = fs::exists(run.dir + "/checkpoint.bin") && recorded == note;
+    if (fs::exists(run.dir + "/checkpoint.bin") && !resume)
+      say(fmt::format("  warning: {} holds a checkpoint made with other overrides: starting it afresh", run.dir));
+    try {
+      sim::train::write_file_atomically(note_path, note);
+    } catch (const std::exception& e) {
+      res.failed.push_back(fmt::format("{} seed {}: {}", row.id, run.seed, e.what()));
+      say(fmt::format("{}: FAILED: {}", name(i), e.what()));
+      return false;
+    }
+    std::vector<std::string> args = {o.bitsim, "train"};
+    args.insert(args.end(), run.args.begin(), run.args.end());
+    args.emplace_back(resume ? "--resume" : "--overwrite");
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    const std::string log = run.dir + "/train.log";
+    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | (resume ? O_APPEND : O_TRUNC), 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    pid_t pid = 0;
+    const int rc = posix_spawn(&pid, o.bitsim.c_str(), &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+      res.failed.push_back(fmt::format("{} seed {}: cannot start {}: {}", row.id, run.seed, o.bitsim, std::strerror(rc)));
+      say(fmt::format("{}: FAILED to start {}: {}", name(i), o.bitsim, std::strerror(rc)));
+      return false;
+    }
+    running[pid] = i;
+    say(fmt::format("{}: {} (log: {})", name(i), resume ? "resuming from its checkpoint" : "running", log));
+    return true;
+  };
+
+  bool forwarded = false;
+  while (true) {
+    if (g_stop && !forwarded) {  // stop the running trainings too; they resume from their checkpoints
+      for (const auto& [pid, i] : running) ::kill(pid, SIGTERM);
+      forwarded = true;
+    }
+    while (!g_stop && next < total && static_cast<std::int64_t>(running.size()) < o.workers) launch(next++);
+    if (running.empty()) break;
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, 0);
+    if (pid < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    const auto it = running.find(pid);
+    if (it == running.end()) continue;
+    const std::size_t i = it->second;
+    running.erase(it);
+    const SweepRun& run = runs[i];
+    const auto r = read_result(run.dir);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && r) {
+      ++res.finished;
+      say(fmt::format("{}: done, test accuracy {:.2f}% ({:.1f} s of training)", name(i), 100 * r->test_accuracy, r->train_seconds));
+    } else {
+      const std::string why = WIFSIGNALED(status) ? fmt::format("killed by signal {}", WTERMSIG(status))
+                              : WIFEXITED(status) && WEXITSTATUS(status) == 0 ? std::string("exited 0 without result.json")
+                                                                               : fmt::format("exit status {}", WEXITSTATUS(status));
+      if (g_stop) {
+        say(fmt::format("{}: stopped ({}); the next sweep resumes it", name(i), why));
+      } else {
+        res.failed.push_back(fmt::format("{} seed {}: {} (log: {}/train.log)", plan.rows[run.row].id, run.seed, why, run.dir));
+        say(fmt::format("{}: FAILED, {}; last lines of {}/train.log:\n    {}", name(i), why, run.dir,
+                        [&] {
+                          std::string t = last_lines(run.dir + "/train.log", 3);
+                          for (std::size_t p = t.find('\n'); p != std::string::npos; p = t.find('\n', p + 5)) t.replace(p, 1, "\n    ");
+                          return t;
+                        }()));
+      }
+    }
+  }
+  res.interrupted = g_stop != 0;
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGTERM, &old_term, nullptr);
+  return res;
+}
+
+}  // namespace bitsim::sweep

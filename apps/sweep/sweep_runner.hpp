@@ -1,0 +1,39 @@
+// Runs the training runs of a sweep as child processes (`bitsim train`), at most `workers` at a time.
+// A run whose folder holds result.json is skipped; one that was interrupted (checkpoint.bin, no
+// result.json) continues with --resume, bit-identical to an uninterrupted run; the rest start with
+// --overwrite. Before a run starts, its overrides are recorded in <run>/sweep_run.json, so a folder
+// made with other overrides is noticed (warned about, and started afresh rather than resumed). Each
+// run's output goes to <run>/train.log. SIGINT or SIGTERM stops launching runs, passes SIGTERM to the
+// running ones and waits for them; finished runs stay finished and interrupted ones keep their last
+// checkpoint, so the same command resumes the sweep.
+#pragma once
+
+#include "apps/sweep/sweep_plan.hpp"
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace bitsim::sweep {
+
+struct RunnerOptions {
+  std::string bitsim;              // the executable to run ("train" is its first argument)
+  std::int64_t workers = 1;
+  std::ostream* log = nullptr;     // one line per run started, skipped, finished or failed
+};
+
+struct RunnerResult {
+  std::size_t skipped = 0, finished = 0;
+  std::vector<std::string> failed;  // "row seed S: reason"
+  bool interrupted = false;
+};
+
+RunnerResult run_sweep(const SweepPlan& plan, const std::vector<SweepRun>& runs, const RunnerOptions& options);
+
+// A run folder's result.json figures, if it holds a readable one.
+struct RunResult {
+  double test_accuracy = 0, train_seconds = 0;
+};
+std::optional<RunResult> read_result(const std::string& run_dir);
+
+}  // namespace bitsim::sweep

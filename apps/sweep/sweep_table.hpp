@@ -1,0 +1,31 @@
+// The table of a sweep: test error per row over its seeds (mean, sample sd, min-max), the difference
+// to the reference row, the mean training time, and the row's `paper` reference, as Markdown and CSV
+// (the same columns as experiments/banner2018/ablation.py wrote, so earlier tables stay comparable).
+#pragma once
+
+#include "apps/sweep/sweep_plan.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace bitsim::sweep {
+
+struct RowStats {
+  const SweepRow* row = nullptr;
+  std::size_t n = 0;                                  // seeds with a result
+  std::vector<std::pair<std::uint64_t, double>> per_seed;  // (seed, test error %)
+  std::optional<double> mean, sd, min, max, delta, seconds;
+};
+
+// Test error = 100 (1 - test accuracy) of every (row, seed) whose folder holds a result.
+std::vector<RowStats> aggregate(const SweepPlan& plan);
+
+// table.md's body and the CSV (header: id,label,n,err_mean,err_std,err_min,err_max,delta_vs_ref,
+// train_seconds_mean,per_seed,paper).
+std::string markdown_table(const SweepPlan& plan, const std::vector<RowStats>& stats);
+std::string csv_table(const std::vector<RowStats>& stats);
+// table.md: a title, how it was made (seeds, command line, version), then the table.
+std::string markdown_document(const SweepPlan& plan, const std::vector<RowStats>& stats, const std::string& command);
+
+}  // namespace bitsim::sweep
