@@ -22,6 +22,7 @@ packages=(
   python3-h5py                          # reading the statistics files (notebooks/, tests/cli/stats.sh)
   jupyter-nbconvert python3-ipykernel   # running the notebooks headless (scripts/render-notebooks.sh)
   hdf5-tools                            # h5dump / h5ls (tests/cli/stats.sh opens a killed run's file with them)
+  chromium-headless-shell               # tests/cli/sweep.sh loads the HTML report of bitsim report headless
 )
 
 missing=()

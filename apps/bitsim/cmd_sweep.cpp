@@ -127,8 +127,10 @@ Runner add_sweep_command(CLI::App& app) {
       std::filesystem::create_directories(plan.out, ec);
       if (ec) return fail(plan.out + ": cannot create the output folder: " + ec.message());
       sim::train::write_file_atomically(plan.out + "/table.csv", sweep::csv_table(stats));
+      sim::train::write_file_atomically(plan.out + "/sweep.json", sweep::sweep_json(plan));
       sim::train::write_file_atomically(plan.out + "/table.md", sweep::markdown_document(plan, stats, command));
-      std::cout << "\n" << sweep::markdown_table(plan, stats) << "\ntable: " << plan.out << "/table.md, " << plan.out << "/table.csv\n";
+      std::cout << "\n" << sweep::markdown_table(plan, stats) << "\ntable: " << plan.out << "/table.md, " << plan.out
+                << "/table.csv (report: bitsim report " << plan.out << ")\n";
     } catch (const std::exception& e) {
       return fail(e.what());
     }

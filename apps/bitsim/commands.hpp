@@ -21,5 +21,6 @@ Runner add_train_command(CLI::App& app);
 Runner add_analyze_command(CLI::App& app);
 Runner add_stats_command(CLI::App& app);
 Runner add_sweep_command(CLI::App& app);
+Runner add_report_command(CLI::App& app);
 
 }  // namespace bitsim::cli

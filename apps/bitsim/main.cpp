@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   bitsim::cli::Runner analyze = bitsim::cli::add_analyze_command(app);
   bitsim::cli::Runner stats = bitsim::cli::add_stats_command(app);
   bitsim::cli::Runner sweep = bitsim::cli::add_sweep_command(app);
+  bitsim::cli::Runner report = bitsim::cli::add_report_command(app);
 
   try {
     app.parse(argc, argv);
@@ -37,5 +38,6 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("analyze")) return analyze();
   if (app.got_subcommand("stats")) return stats();
   if (app.got_subcommand("sweep")) return sweep();
+  if (app.got_subcommand("report")) return report();
   return bitsim::cli::kExitBadInput;
 }

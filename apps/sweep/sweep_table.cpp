@@ -124,4 +124,33 @@ std::string markdown_document(const SweepPlan& plan, const std::vector<RowStats>
   return doc + "\n" + markdown_table(plan, stats);
 }
 
+std::string sweep_json(const SweepPlan& plan) {
+  auto q = [](const std::string& x) {
+    std::string o = "\"";
+    for (char c : x) {
+      if (c == '"' || c == '\\') o += '\\';
+      if (c == '\n') {
+        o += "\\n";
+        continue;
+      }
+      o += c;
+    }
+    return o + "\"";
+  };
+  std::string seeds;
+  for (auto s : plan.seeds) seeds += (seeds.empty() ? "" : ", ") + std::to_string(s);
+  std::string j = fmt::format("{{\n  \"title\": {},\n  \"source\": {},\n  \"seeds\": [{}],\n  \"reference_row\": {},\n  \"rows\": [\n",
+                              q(plan.title), q(plan.source), seeds, plan.reference_row ? q(*plan.reference_row) : "null");
+  const std::vector<SweepRun> runs = expand(plan);
+  for (std::size_t i = 0; i < plan.rows.size(); ++i) {
+    const SweepRow& r = plan.rows[i];
+    std::string rs;
+    for (const SweepRun& run : runs)
+      if (run.row == i) rs += fmt::format("{}{{\"seed\": {}, \"dir\": {}}}", rs.empty() ? "" : ", ", run.seed, q(run.dir));
+    j += fmt::format("    {{\"id\": {}, \"label\": {}, \"config\": {}, \"paper\": {}, \"runs\": [{}]}}{}\n", q(r.id), q(r.label),
+                     q(r.config), q(r.paper), rs, i + 1 < plan.rows.size() ? "," : "");
+  }
+  return j + "  ]\n}\n";
+}
+
 }  // namespace bitsim::sweep

@@ -28,4 +28,8 @@ std::string csv_table(const std::vector<RowStats>& stats);
 // table.md: a title, how it was made (seeds, command line, version), then the table.
 std::string markdown_document(const SweepPlan& plan, const std::vector<RowStats>& stats, const std::string& command);
 
+// sweep.json: what `bitsim report` reads: title, seeds, the reference row, and per row its id, label,
+// paper text and run folders (with each run's seed).
+std::string sweep_json(const SweepPlan& plan);
+
 }  // namespace bitsim::sweep

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bitsim sweep end to end: a sweep of 12 runs (a grid of 2 weight formats x 2 learning rates, 3
-# seeds, a small MLP) is killed with SIGKILL (the sweep and its trainings, as a crash or a lost
-# node would) once some runs have finished; the same command resumes it without training any
-# finished run again (their result.json files are untouched), and writes the table of all 12.
+# seeds, a small MLP logging statistics) is killed with SIGKILL (the sweep and its trainings, as a
+# crash or a lost node would) once some runs have finished; the same command resumes it without
+# training any finished run again (their result.json files are untouched), and writes the table of
+# all 12; `bitsim report` renders its HTML page, which headless Chromium loads with every figure.
 # Then SIGTERM: the sweep stops its trainings, exits 130, and the next command completes it; and
 # bad sweep files are refused by name.
 set -euo pipefail
@@ -16,7 +17,7 @@ seeds = [1, 2, 3]
 out = "$TMP/table"
 runs_root = "$TMP/runs"
 base = "experiments/fp32/mlp_fashion_mnist.toml"
-set = ["model.width=64", "data.limit_train=4096", "data.limit_test=500", "data.batch=64", "train.epochs=3"]
+set = ["model.width=64", "data.limit_train=4096", "data.limit_test=500", "data.batch=64", "train.epochs=3", "stats.every=32"]
 reference_row = "W=fp32-lr=0.05"
 workers = 2
 
@@ -54,9 +55,29 @@ check "table.csv: per-seed errors of row 1" grep -q '^W=fp32-lr=0.05,"W=fp32, lr
 R=$(sed -n 's/.*"weights_digest": "\(.*\)".*/\1/p' "$TMP/runs/W=fp8_e4m3-lr=0.1/seed3/result.json")
 "$BITSIM" train experiments/fp32/mlp_fashion_mnist.toml --set seed=3 --set run.dir="$TMP/alone" --set 'formats.W="fp8_e4m3"' \
   --set optimizer.lr=0.1 --set model.width=64 --set data.limit_train=4096 --set data.limit_test=500 --set data.batch=64 \
-  --set train.epochs=3 --no-progress --quiet --threads 1
+  --set train.epochs=3 --set stats.every=32 --no-progress --quiet --threads 1
 check "a sweep run equals the same training run alone (weights digest)" \
   test "$R" = "$(sed -n 's/.*"weights_digest": "\(.*\)".*/\1/p' "$TMP/alone/result.json")"
+
+# The HTML report: table, accuracy curves, final errors, and the statistics figures (E and G).
+RC=0
+"$BITSIM" report "$TMP/table" >"$TMP/report.log" 2>&1 || RC=$?
+check "report: exit 0 ($(tail -2 "$TMP/report.log"))" test "$RC" -eq 0
+check "report: 4 figures" grep -q "report.html (4 figures)" "$TMP/report.log"
+check "report: the table's 4 rows" test "$(grep -c '<tr><td>W=' "$TMP/table/report.html")" -eq 4
+CHROME=$(command -v chromium-headless-shell || command -v chromium || true)
+if [ -n "$CHROME" ]; then
+  "$CHROME" --no-sandbox --disable-gpu --virtual-time-budget=10000 --dump-dom "file://$TMP/table/report.html" \
+    >"$TMP/dom.html" 2>/dev/null || true
+  check "Chromium: the page loaded" grep -q 'data-report-ready="yes"' "$TMP/dom.html"
+  check "Chromium: 4 figures decoded" test "$(grep -o 'data-loaded="yes"' "$TMP/dom.html" | wc -l)" -eq 4
+  check "Chromium: no broken figure" bash -c "! grep -q 'data-loaded=\"no\"' '$TMP/dom.html'"
+else
+  fail "no headless Chromium (scripts/install-deps.sh installs chromium-headless-shell)"
+fi
+run "" report "$TMP/runs"
+check "report on a folder that is not a sweep's: exit 2" test "$RC" -eq 2
+check "report on a folder that is not a sweep's: says so" grep -q "not the output folder of a sweep" <<<"$ERR"
 
 # SIGTERM: stop, exit 130, resume later.
 rm -rf "$TMP/runs" "$TMP/table"
