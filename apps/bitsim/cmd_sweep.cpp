@@ -24,6 +24,8 @@ struct SweepArgs {
   std::vector<std::string> sets;
   std::int64_t workers = 0, threads = 0;
   bool table_only = false, list = false;
+  std::int64_t task = -1;    // --task I: run only run I (a Slurm array task)
+  std::string emit_slurm;    // --emit-slurm FILE
 };
 
 std::vector<std::string> split_commas(const std::string& s) {
@@ -47,7 +49,13 @@ Runner add_sweep_command(CLI::App& app) {
   cmd->add_option("--set", a->sets, "an extra override of every run: key.path=value (repeatable)")->allow_extra_args(false);
   cmd->add_option("--out", a->out, "where table.md and table.csv go (default: the file's `out`)");
   cmd->add_option("--runs-root", a->runs_root, "root of the run folders (default: the file's `runs_root`)");
-  cmd->add_flag("--table-only", a->table_only, "run nothing; write the table of the results that exist");
+  cmd->add_flag("--table-only,--collect", a->table_only,
+                "run nothing; write the table (and sweep.json) of the results that exist: after array tasks, "
+                "--collect merges their results");
+  cmd->add_option("--task", a->task, "run only run number I of the list (0-based, as --list numbers them), write no table: "
+                                     "one Slurm array task")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--emit-slurm", a->emit_slurm, "write a Slurm job-array script (one array task per run) to this file and stop");
   cmd->add_flag("--list", a->list, "print every run (row, seed, folder, command) and stop");
   return [a]() -> int {
     auto fail = [](const std::string& m) {
@@ -91,13 +99,78 @@ Runner add_sweep_command(CLI::App& app) {
     for (sweep::SweepRun& r : sweep::expand(plan))
       if (only.empty() || only.count(plan.rows[r.row].id)) runs.push_back(std::move(r));
     const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+    // The options that select and shape the runs, for the commands this one writes (Slurm tasks).
+    std::string options;
+    auto quote = [](const std::string& x) {
+      std::string q = "'";
+      for (char c : x) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+      return q + "'";
+    };
+    if (!a->only.empty()) options += " --only " + quote(a->only);
+    if (!a->seeds.empty()) options += " --seeds " + quote(a->seeds);
+    for (const std::string& x : a->sets) options += " --set " + quote(x);
+    if (!a->runs_root.empty()) options += " --runs-root " + quote(a->runs_root);
+    if (!a->out.empty()) options += " --out " + quote(a->out);
+    if (a->threads > 0) options += " --threads " + std::to_string(a->threads);
     if (a->list) {
-      for (const sweep::SweepRun& r : runs) {
-        std::string line = fmt::format("{}\t{}\t{}\t{} train", plan.rows[r.row].id, r.seed, r.dir, self);
+      for (std::size_t i = 0; i < runs.size(); ++i) {
+        const sweep::SweepRun& r = runs[i];
+        std::string line = fmt::format("{}\t{}\t{}\t{}\t{} train", i, plan.rows[r.row].id, r.seed, r.dir, self);
         for (const std::string& x : r.args) line += " " + x;
         fmt::print("{}\n", line);
       }
       return 0;
+    }
+    if (!a->emit_slurm.empty()) {
+      if (runs.empty()) return fail("no run to put in a job array");
+      const std::string cwd = std::filesystem::current_path().string();
+      const std::int64_t limit = a->workers > 0 ? a->workers : plan.workers;
+      const std::string script = fmt::format(
+          "#!/bin/bash\n"
+          "# Slurm job array of {file}: one array task per run ({n} runs, at most {limit} at a time).\n"
+          "# Submit:   sbatch {self_script}\n"
+          "# Then merge the results into the table (after the array, e.g. as a dependent job):\n"
+          "#   sbatch --dependency=afterany:JOBID --wrap \"cd {cwdq} && {bitsim} sweep {fileq}{options} --collect\"\n"
+          "# A task whose run already finished does nothing; a resubmitted array resumes the rest.\n"
+          "#SBATCH --job-name=bitsim-sweep\n"
+          "#SBATCH --array=0-{last}%{limit}\n"
+          "#SBATCH --cpus-per-task={threads}\n"
+          "#SBATCH --output={logs}/%A_%a.log\n"
+          "set -euo pipefail\n"
+          "cd {cwdq}\n"
+          "exec {bitsim} sweep {fileq}{options} --task \"$SLURM_ARRAY_TASK_ID\"\n",
+          fmt::arg("file", a->file), fmt::arg("n", runs.size()), fmt::arg("limit", limit), fmt::arg("self_script", a->emit_slurm),
+          fmt::arg("cwdq", quote(cwd)), fmt::arg("bitsim", quote(self)), fmt::arg("fileq", quote(a->file)),
+          fmt::arg("options", options), fmt::arg("last", runs.size() - 1), fmt::arg("threads", plan.threads),
+          fmt::arg("logs", plan.out + "/slurm"));
+      try {
+        std::error_code ec;
+        std::filesystem::create_directories(plan.out + "/slurm", ec);
+        sim::train::write_file_atomically(a->emit_slurm, script);
+        std::filesystem::permissions(a->emit_slurm, std::filesystem::perms::owner_exec, std::filesystem::perm_options::add, ec);
+      } catch (const std::exception& e) {
+        return fail(e.what());
+      }
+      fmt::print("wrote {}: a job array of {} runs; submit it with `sbatch {}`, then `bitsim sweep {}{} --collect`\n",
+                 a->emit_slurm, runs.size(), a->emit_slurm, a->file, options);
+      return 0;
+    }
+    // One run only: a Slurm array task. It writes no table (tasks run concurrently); --collect does.
+    const bool single_task = a->task >= 0;
+    if (single_task) {
+      if (static_cast<std::size_t>(a->task) >= runs.size())
+        return fail(fmt::format("--task {}: the sweep has {} runs (0..{})", a->task, runs.size(), runs.size() - 1));
+      runs = {runs[static_cast<std::size_t>(a->task)]};
+    }
+    // Under mpirun (OpenMPI or MPICH/Slurm PMI variables), rank r of P takes runs r, r+P, r+2P, ...;
+    // rank 0 writes the table once every run has finished or failed.
+    const sweep::RankInfo rank = sweep::rank_from_environment();
+    std::vector<sweep::SweepRun> all_runs = runs;
+    if (rank.size > 1 && !single_task) {
+      std::vector<sweep::SweepRun> mine;
+      for (std::size_t i = 0; i < runs.size(); ++i)
+        if (static_cast<std::int64_t>(i % static_cast<std::size_t>(rank.size)) == rank.rank) mine.push_back(runs[i]);
+      runs = std::move(mine);
     }
     if (!a->table_only) {
       for (const sweep::SweepRun& r : runs)  // a missing config fails now, not after hours of other rows
@@ -110,10 +183,23 @@ Runner add_sweep_command(CLI::App& app) {
       o.bitsim = self;
       o.workers = a->workers > 0 ? a->workers : plan.workers;
       o.log = &std::cout;
-      fmt::print("{}: {} runs ({} rows x {} seeds), {} at a time, {} thread(s) each\n", plan.source, runs.size(),
-                 plan.rows.size(), plan.seeds.size(), o.workers, plan.threads);
+      fmt::print("{}: {} runs ({} rows x {} seeds){}, {} at a time, {} thread(s) each\n", plan.source, runs.size(),
+                 plan.rows.size(), plan.seeds.size(),
+                 rank.size > 1 ? fmt::format(" on rank {} of {}", rank.rank, rank.size) : std::string(), o.workers, plan.threads);
       std::cout.flush();
       res = sweep::run_sweep(plan, runs, o);
+    }
+    if (single_task) {
+      if (res.interrupted) return 130;
+      return res.failed.empty() ? 0 : 1;
+    }
+    if (rank.size > 1) {
+      if (rank.rank != 0) return res.interrupted ? 130 : res.failed.empty() ? 0 : 1;
+      if (!a->table_only && !res.interrupted) {
+        fmt::print("rank 0 of {}: waiting for the other ranks' runs\n", rank.size);
+        std::cout.flush();
+        sweep::wait_for_runs(all_runs);
+      }
     }
     std::string command = "bitsim sweep " + a->file;  // the options that change what the table holds
     if (!a->only.empty()) command += " --only " + a->only;

@@ -127,6 +127,7 @@ RunnerResult run_sweep(const SweepPlan& plan, const std::vector<SweepRun>& runs,
     const bool resume = fs::exists(run.dir + "/checkpoint.bin") && recorded == note;
     if (fs::exists(run.dir + "/checkpoint.bin") && !resume)
       say(fmt::format("  warning: {} holds a checkpoint made with other overrides: starting it afresh", run.dir));
+    fs::remove(run.dir + "/sweep_failed", ec);
     try {
       sim::train::write_file_atomically(note_path, note);
     } catch (const std::exception& e) {
@@ -189,6 +190,10 @@ RunnerResult run_sweep(const SweepPlan& plan, const std::vector<SweepRun>& runs,
         say(fmt::format("{}: stopped ({}); the next sweep resumes it", name(i), why));
       } else {
         res.failed.push_back(fmt::format("{} seed {}: {} (log: {}/train.log)", plan.rows[run.row].id, run.seed, why, run.dir));
+        try {
+          sim::train::write_file_atomically(run.dir + "/sweep_failed", why + "\n");
+        } catch (const std::exception&) {  // the failure is reported anyway
+        }
         say(fmt::format("{}: FAILED, {}; last lines of {}/train.log:\n    {}", name(i), why, run.dir,
                         [&] {
                           std::string t = last_lines(run.dir + "/train.log", 3);
@@ -202,6 +207,28 @@ RunnerResult run_sweep(const SweepPlan& plan, const std::vector<SweepRun>& runs,
   sigaction(SIGINT, &old_int, nullptr);
   sigaction(SIGTERM, &old_term, nullptr);
   return res;
+}
+
+RankInfo rank_from_environment() {
+  auto num = [](const char* name) -> std::optional<std::int64_t> {
+    const char* v = std::getenv(name);
+    if (!v || !*v) return std::nullopt;
+    char* end = nullptr;
+    const long long x = std::strtoll(v, &end, 10);
+    if (*end != '\0' || x < 0) return std::nullopt;
+    return x;
+  };
+  for (const auto& [r, n] : {std::pair{"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"}, std::pair{"PMI_RANK", "PMI_SIZE"}}) {
+    const auto rank = num(r), size = num(n);
+    if (rank && size && *size >= 1 && *rank < *size) return RankInfo{*rank, *size};
+  }
+  return {};
+}
+
+void wait_for_runs(const std::vector<SweepRun>& runs) {
+  namespace fs = std::filesystem;
+  for (const SweepRun& run : runs)
+    while (!g_stop && !read_result(run.dir) && !fs::exists(run.dir + "/sweep_failed")) ::usleep(200000);
 }
 
 }  // namespace bitsim::sweep

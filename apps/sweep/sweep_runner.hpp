@@ -3,7 +3,7 @@
 // result.json) continues with --resume, bit-identical to an uninterrupted run; the rest start with
 // --overwrite. Before a run starts, its overrides are recorded in <run>/sweep_run.json, so a folder
 // made with other overrides is noticed (warned about, and started afresh rather than resumed). Each
-// run's output goes to <run>/train.log. SIGINT or SIGTERM stops launching runs, passes SIGTERM to the
+// run's output goes to <run>/train.log; a failed run also leaves <run>/sweep_failed (its reason). SIGINT or SIGTERM stops launching runs, passes SIGTERM to the
 // running ones and waits for them; finished runs stay finished and interrupted ones keep their last
 // checkpoint, so the same command resumes the sweep.
 #pragma once
@@ -35,5 +35,17 @@ struct RunResult {
   double test_accuracy = 0, train_seconds = 0;
 };
 std::optional<RunResult> read_result(const std::string& run_dir);
+
+// This process's place among the processes of an MPI launch (mpirun -np P bitsim sweep ...), read from
+// the launcher's environment (OMPI_COMM_WORLD_RANK/SIZE, else PMI_RANK/SIZE); {0, 1} otherwise. Runs
+// need no MPI communication, so the sweep does not link MPI.
+struct RankInfo {
+  std::int64_t rank = 0, size = 1;
+};
+RankInfo rank_from_environment();
+
+// Waits until every run has finished (result.json) or failed (sweep_failed marker, written by the
+// runner of whichever process ran it): how rank 0 of an MPI sweep knows the table is complete.
+void wait_for_runs(const std::vector<SweepRun>& runs);
 
 }  // namespace bitsim::sweep
