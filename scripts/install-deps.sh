@@ -23,7 +23,7 @@ packages=(
   jupyter-nbconvert python3-ipykernel   # running the notebooks headless (scripts/render-notebooks.sh)
   hdf5-tools                            # h5dump / h5ls (tests/cli/stats.sh opens a killed run's file with them)
   chromium-headless-shell               # tests/cli/sweep.sh loads the HTML report of bitsim report headless
-  openmpi-bin                           # mpirun -np P bitsim sweep (tests/cli/sweep_cluster.sh)
+  openmpi-bin libopenmpi-dev            # mpirun: data-parallel bitsim train, bitsim sweep over ranks
 )
 
 missing=()

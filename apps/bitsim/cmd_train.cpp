@@ -2,6 +2,7 @@
 // (sim/train/config.hpp, docs/training.md) and writes the run folder (sim/train/trainer.hpp).
 #include "analysis/stats_logger.hpp"
 #include "apps/bitsim/commands.hpp"
+#include "apps/bitsim/mpi_collective.hpp"
 #include "sim/data/dataset.hpp"
 #include "sim/train/checkpoint.hpp"
 #include "sim/train/config.hpp"
@@ -48,13 +49,18 @@ Runner add_train_command(CLI::App& app) {
       o.threads = args->threads;
       o.progress = !args->no_progress;
       o.log = args->quiet ? nullptr : &std::cout;
+      // Under mpirun -np P (P > 1): data-parallel, one micro-batch per rank; rank 0 writes the files.
+      std::unique_ptr<sim::train::Collective> world;
+      if (launched_ranks() > 1) o.collective = (world = mpi_world()).get();
+      const bool writer = !world || world->rank() == 0;
+      if (!writer) o.log = nullptr;
       // [stats] every > 0: per-layer tensor statistics to HDF5 (docs/hdf5-schema.md).
       std::optional<analysis::StatsLogger> stats;
-      if (c.stats.every > 0) o.monitor = &stats.emplace(&std::cerr);
+      if (c.stats.every > 0 && writer) o.monitor = &stats.emplace(&std::cerr);
       const sim::train::TrainResult r = sim::train::run_training(c, o);
       if (stats && !args->quiet)
         fmt::print("statistics: {} steps logged to {} ({:.1f} s)\n", stats->logged_steps(), stats->path(), stats->seconds());
-      if (!args->quiet) {
+      if (!args->quiet && writer) {
         if (r.finished)
           fmt::print("done: {} steps, test accuracy {:.2f}% (loss {:.4f}), {:.1f} s of training; results in {}/\n", r.steps,
                      100 * r.test_accuracy, r.test_loss, r.train_seconds, c.run_dir);

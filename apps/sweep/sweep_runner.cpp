@@ -14,6 +14,7 @@
 #include <ostream>
 #include <spawn.h>
 #include <sstream>
+#include <string_view>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -104,6 +105,15 @@ RunnerResult run_sweep(const SweepPlan& plan, const std::vector<SweepRun>& runs,
   auto say = [&](const std::string& line) {
     if (o.log) *o.log << line << std::endl;
   };
+  // The trainings run on their own: under mpirun, the launcher's variables would make each of them a
+  // rank of the sweep's MPI job (bitsim train joins MPI when it sees them).
+  std::vector<char*> child_env;
+  for (char** e = environ; *e; ++e) {
+    const std::string_view v(*e);
+    if (v.starts_with("OMPI_") || v.starts_with("PMI_") || v.starts_with("PMIX_")) continue;
+    child_env.push_back(*e);
+  }
+  child_env.push_back(nullptr);
   std::map<pid_t, std::size_t> running;
   std::size_t next = 0;
   const std::size_t total = runs.size();
@@ -147,7 +157,7 @@ RunnerResult run_sweep(const SweepPlan& plan, const std::vector<SweepRun>& runs,
     posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | (resume ? O_APPEND : O_TRUNC), 0644);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
     pid_t pid = 0;
-    const int rc = posix_spawn(&pid, o.bitsim.c_str(), &fa, nullptr, argv.data(), environ);
+    const int rc = posix_spawn(&pid, o.bitsim.c_str(), &fa, nullptr, argv.data(), child_env.data());
     posix_spawn_file_actions_destroy(&fa);
     if (rc != 0) {
       res.failed.push_back(fmt::format("{} seed {}: cannot start {}: {}", row.id, run.seed, o.bitsim, std::strerror(rc)));

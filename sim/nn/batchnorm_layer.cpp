@@ -84,7 +84,7 @@ void BatchNormLayer::forward(const StepContext& ctx, std::span<const FTensor* co
   std::vector<double> mean(static_cast<std::size_t>(C)), var(static_cast<std::size_t>(C));
   if (range_) {
     if (ctx.training) {
-      range_statistics(x, mean, ctx.threads);
+      range_statistics(x, mean, ctx.threads, ctx.update_running);
     } else {
       for (std::int64_t c = 0; c < C; ++c) {
         mean[static_cast<std::size_t>(c)] = running_mean_.data[static_cast<std::size_t>(c)];
@@ -107,7 +107,7 @@ void BatchNormLayer::forward(const StepContext& ctx, std::span<const FTensor* co
       }
     });
     const double mom = spec_.momentum, unbias = static_cast<double>(M) / static_cast<double>(M - 1);
-    for (std::int64_t c = 0; c < C; ++c) {
+    for (std::int64_t c = 0; c < C && ctx.update_running; ++c) {
       const auto i = static_cast<std::size_t>(c);
       running_mean_.data[i] = static_cast<float>((1 - mom) * running_mean_.data[i] + mom * mean[i]);
       running_var_.data[i] = static_cast<float>((1 - mom) * running_var_.data[i] + mom * var[i] * unbias);
@@ -385,7 +385,7 @@ void BatchNormLayer::set_range(bool on, std::int64_t chunks, double new_weight) 
   reset_buffers();
 }
 
-void BatchNormLayer::range_statistics(const FTensor& x, std::vector<double>& mean, int threads) {
+void BatchNormLayer::range_statistics(const FTensor& x, std::vector<double>& mean, int threads, bool update_running) {
   const std::int64_t N = x.shape.n, C = spec_.channels, HW = x.shape.h * x.shape.w, M = N * HW, K = chunks_;
   if (M % K != 0 || M / K < 2)
     throw KernelShapeError(fmt::format("{}: Range BN splits the {} values per channel (batch {} x {}x{}) into {} chunks: "
@@ -435,6 +435,7 @@ void BatchNormLayer::range_statistics(const FTensor& x, std::vector<double>& mea
   for (std::int64_t c = 0; c < C; ++c) {
     const auto i = static_cast<std::size_t>(c);
     scale_[i] = 1.0 / (span_sum[i] * cn + spec_.eps);
+    if (!update_running) continue;
     running_mean_.data[i] = static_cast<float>((1 - w) * running_mean_.data[i] + w * mean[i]);
     running_var_.data[i] = static_cast<float>((1 - w) * running_var_.data[i] + w * scale_[i]);
   }

@@ -144,7 +144,7 @@ class BatchNormLayer final : public Layer {
   void store_codes(int threads);
   void load_codes(int threads);
 
-  void range_statistics(const FTensor& x, std::vector<double>& mean, int threads);
+  void range_statistics(const FTensor& x, std::vector<double>& mean, int threads, bool update_running);
   // Range BN's backward: adds each chunk's share of the range gradient at its first max and min.
   void add_range_shares(const Nchw& shape, const std::vector<double>& sum_dy_xhat, FTensor& out) const;
   void wageubn_backward(const StepContext& ctx, const FTensor& dy, const std::vector<double>& sum_dy,

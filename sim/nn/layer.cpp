@@ -21,6 +21,7 @@ void Layer::round_span(const StepContext& ctx, Role r, std::span<float> x, int s
     if (rr.has_running_range()) {
       rc.samples = samples;
       rc.training = ctx.training;
+      rc.update = ctx.update_running;
       rc.running = running_range_[static_cast<std::size_t>(r)].ptr();
     }
     scale = rr.apply(x, ctx.seed_for(r, slot), what.c_str(), ctx.threads, rr.has_running_range() ? &rc : nullptr);

@@ -56,6 +56,10 @@ struct StepContext {
   std::uint64_t seed = 0;     // the run's seed
   int threads = 1;            // results never depend on it
   std::int64_t node = 0;      // index of the layer in the model (keys its rounding sites)
+  // Training only: whether this forward updates the running estimates (batch-norm statistics, range
+  // roles with sample_mean ranges). With micro-batches (train.micro_batches), only the first does,
+  // as only the first rank's buffers count in data-parallel training.
+  bool update_running = true;
   RoundingObserver* observer = nullptr;  // sees every rounding (none: no cost)
 
   // Seed of the stochastic-rounding stream of one site of this layer at this step.

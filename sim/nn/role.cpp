@@ -115,8 +115,10 @@ WageScale RoleRounding::apply(std::span<float> x, std::uint64_t seed, const char
         if (rc->training) {
           r = batch;
           const double w = range_->running_new_weight;
-          run[0] = static_cast<float>((1 - w) * run[0] + w * batch.lo);
-          run[1] = static_cast<float>((1 - w) * run[1] + w * batch.hi);
+          if (rc->update) {
+            run[0] = static_cast<float>((1 - w) * run[0] + w * batch.lo);
+            run[1] = static_cast<float>((1 - w) * run[1] + w * batch.hi);
+          }
         } else {
           r = {run[0], run[1]};
         }

@@ -69,6 +69,7 @@ struct RangeContext {
   std::int64_t samples = 1;
   bool training = true;
   float* running = nullptr;
+  bool update = true;  // training: fold the batch range into the running estimates
 };
 
 // A format and a rounding for one role. Copyable; the quantizer is built once and shared.

@@ -1,6 +1,7 @@
 #include "sim/train/config.hpp"
 
 #include "formats/format.hpp"
+#include "formats/quantizer.hpp"
 #include "sim/nn/batchnorm_layer.hpp"
 
 #include <fmt/format.h>
@@ -483,6 +484,19 @@ TrainConfig read(const toml::table& root, const std::string& file) {
   c.epochs = tr.integer("epochs", 10, 1, 100000);
   c.stop_after_steps = tr.integer("stop_after_steps", 0, 0, std::int64_t{1} << 50);
   c.checkpoint_every_steps = tr.integer("checkpoint_every_steps", 0, 0, std::int64_t{1} << 50);
+  c.micro_batches = tr.integer("micro_batches", 1, 1, 1024);
+  c.allreduce = tr.string("allreduce", "");
+  if (!c.allreduce.empty()) {
+    try {
+      const formats::Format f = formats::parse_format(c.allreduce);
+      if (!formats::Quantizer(f).supports_float_arrays())
+        tr.fail(tr.get("allreduce"), "allreduce", "'" + c.allreduce + "' has values that are not exact in float");
+    } catch (const formats::FormatError& e) {
+      tr.fail(tr.get("allreduce"), "allreduce", e.what());
+    }
+  }
+  if (c.micro_batches > c.batch)
+    tr.fail(tr.get("micro_batches"), "micro_batches", fmt::format("{} micro-batches do not fit a batch of {}", c.micro_batches, c.batch));
   c.drop_last = tr.boolean("drop_last", true);
   tr.finish();
 
@@ -774,6 +788,8 @@ std::string to_toml(const TrainConfig& c) {
                    c.limit_train, c.limit_test);
   s += fmt::format("\n[train]\nepochs = {}\nstop_after_steps = {}\ncheckpoint_every_steps = {}\ndrop_last = {}\n", c.epochs,
                    c.stop_after_steps, c.checkpoint_every_steps, c.drop_last);
+  if (c.micro_batches != 1) s += fmt::format("micro_batches = {}\n", c.micro_batches);  // only when set: older runs resume
+  if (!c.allreduce.empty()) s += "allreduce = " + quote(c.allreduce) + "\n";
   s += fmt::format("\n[optimizer]\nlr = {}\nmomentum = {}\nnesterov = {}\nweight_decay = {}\ndecay_bn_and_bias = {}\n"
                    "master_weights = {}\n",
                    c.schedule.lr, c.sgd.momentum, c.sgd.nesterov, c.sgd.weight_decay, c.sgd.decay_bn_and_bias,

@@ -92,6 +92,15 @@ struct TrainConfig {
   std::int64_t epochs = 10;
   std::int64_t stop_after_steps = 0;       // > 0: stop (with a checkpoint) after this many steps
   std::int64_t checkpoint_every_steps = 0; // 0: at the end of every epoch only
+  // Each global batch in M micro-batches (gradient accumulation): each has its own batch statistics
+  // and stochastic-rounding keys (step * M + m), their parameter gradients are summed in order and
+  // divided by M, and only the first updates the running estimates. Data-parallel training over P
+  // ranks computes exactly this with M = P (one micro-batch per rank).
+  std::int64_t micro_batches = 1;
+  // With micro-batches (or ranks): the format in which each micro-batch's gradient is communicated and
+  // the mean returned (round to nearest even), to study low-precision gradient all-reduce; empty:
+  // exact fp32.
+  std::string allreduce;
   bool drop_last = true;
 
   nn::SgdConfig sgd;            // [optimizer]

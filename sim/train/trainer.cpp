@@ -8,7 +8,10 @@
 #include "sim/nn/model.hpp"
 #include "sim/nn/model_zoo.hpp"
 #include "sim/nn/optimizer.hpp"
+#include "formats/format.hpp"
+#include "formats/quantizer.hpp"
 #include "sim/train/checkpoint.hpp"
+#include "sim/train/collective.hpp"
 
 #include <fmt/format.h>
 
@@ -16,6 +19,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <ostream>
 #include <thread>
 #include <unistd.h>
@@ -135,6 +139,111 @@ class Progress {
   Clock::time_point last_{};
 };
 
+// One training step in M micro-batches (train.micro_batches), on one process or one per rank. Each
+// micro-batch m of the global batch (samples [size*m/M, size*(m+1)/M)) runs forward and backward with
+// stochastic-rounding keys step*M + m and its own batch statistics; only m = 0 updates the running
+// estimates. The parameter gradients (each already rounded to G) are summed in the order m = 0..M-1,
+// in fp32, and divided by M. Over P = M ranks, rank r computes micro-batch r, the gradients are
+// gathered on every rank and summed in the same order, and rank 0's running estimates are broadcast:
+// the same arithmetic, so the same bits.
+class MicroBatches {
+ public:
+  MicroBatches(nn::Model& model, std::int64_t m, Collective* coll, const std::string& allreduce)
+      : model_(model), M_(m), coll_(coll) {
+    for (auto& [name, p] : model_.parameters()) params_.push_back(p);
+    if (!allreduce.empty()) comm_.emplace(formats::parse_format(allreduce));
+  }
+
+  // Leaves the mean gradient in every parameter's grad; returns the batch loss and correct count.
+  nn::LossResult step(const nn::StepContext& ctx, const data::Batch& batch) {
+    const int P = coll_ ? coll_->size() : 1;
+    double figures[3] = {0, 0, 0};  // loss * samples, correct, samples
+    if (P == 1) {
+      for (std::int64_t m = 0; m < M_; ++m) {
+        run(ctx, batch, m, figures);
+        add_grads(m == 0);
+      }
+    } else {
+      run(ctx, batch, coll_->rank(), figures);
+      const std::size_t n = grad_count();  // the gradients exist once a backward has run
+      sum_.resize(n);
+      mine_.resize(n);
+      std::size_t k = 0;
+      for (nn::Param* p : params_)
+        for (float g : p->grad.data) mine_[k++] = g;
+      if (comm_) comm_->quantize(mine_, mine_);  // what is sent
+      all_.resize(n * static_cast<std::size_t>(P));
+      coll_->allgather(mine_, all_);
+      std::vector<double> figs(3 * static_cast<std::size_t>(P));
+      coll_->allgather(std::span<const double>(figures, 3), figs);
+      figures[0] = figures[1] = figures[2] = 0;
+      for (int r = 0; r < P; ++r) {
+        for (std::size_t i = 0; i < n; ++i) sum_[i] = r == 0 ? all_[static_cast<std::size_t>(r) * n + i] : sum_[i] + all_[static_cast<std::size_t>(r) * n + i];
+        for (int f = 0; f < 3; ++f) figures[f] += figs[static_cast<std::size_t>(3 * r + f)];
+      }
+      for (auto& [name, b] : model_.buffers()) coll_->broadcast(b->span(), 0);
+    }
+    const float inv = static_cast<float>(M_);
+    for (float& s : sum_) s = s / inv;
+    if (comm_) comm_->quantize(sum_, sum_);  // what the all-reduce returns
+    std::size_t k = 0;
+    for (nn::Param* p : params_)
+      for (float& g : p->grad.data) g = sum_[k++];
+    nn::LossResult r;
+    r.loss = figures[0] / figures[2];
+    r.correct = static_cast<std::int64_t>(figures[1]);
+    return r;
+  }
+
+ private:
+  void run(const nn::StepContext& ctx, const data::Batch& batch, std::int64_t m, double* figures) {
+    const std::int64_t per = batch.channels * batch.height * batch.width;
+    const std::int64_t s0 = batch.size * m / M_, s1 = batch.size * (m + 1) / M_;
+    nn::StepContext cm = ctx;
+    cm.step = ctx.step + static_cast<std::uint64_t>(m);
+    cm.update_running = m == 0;
+    if (m != 0) cm.observer = nullptr;  // statistics describe the first micro-batch
+    x_.shape = Nchw{s1 - s0, batch.channels, batch.height, batch.width};
+    x_.data.assign(batch.images.begin() + s0 * per, batch.images.begin() + s1 * per);
+    const nn::FTensor& logits = model_.forward(cm, x_);
+    cm.node = static_cast<std::int64_t>(model_.nodes().size());
+    const nn::LossResult l = nn::softmax_cross_entropy(logits, std::span(batch.labels).subspan(static_cast<std::size_t>(s0), static_cast<std::size_t>(s1 - s0)),
+                                                       &dlogits_, model_.loss_error, cm.seed_for(nn::Role::E, 0));
+    model_.backward(cm, dlogits_);
+    figures[0] += l.loss * static_cast<double>(s1 - s0);
+    figures[1] += static_cast<double>(l.correct);
+    figures[2] += static_cast<double>(s1 - s0);
+  }
+
+  // sum_ = (first) or += this micro-batch's gradients, in parameter order (a copy first, so that -0 stays
+  // -0 exactly as in the gathered sum).
+  void add_grads(bool first) {
+    sum_.resize(grad_count());
+    if (comm_)  // what this micro-batch would send
+      for (nn::Param* p : params_) comm_->quantize(p->grad.data, p->grad.data);
+    std::size_t k = 0;
+    for (nn::Param* p : params_)
+      for (float g : p->grad.data) {
+        sum_[k] = first ? g : sum_[k] + g;
+        ++k;
+      }
+  }
+
+  std::size_t grad_count() const {
+    std::size_t n = 0;
+    for (const nn::Param* p : params_) n += p->grad.data.size();
+    return n;
+  }
+
+  nn::Model& model_;
+  std::int64_t M_;
+  Collective* coll_;
+  std::optional<formats::Quantizer> comm_;  // train.allreduce
+  std::vector<nn::Param*> params_;
+  std::vector<float> sum_, mine_, all_;
+  nn::FTensor x_, dlogits_;
+};
+
 }  // namespace
 
 std::string identity_config(const TrainConfig& c) {
@@ -147,8 +256,23 @@ std::string identity_config(const TrainConfig& c) {
   return to_toml(k);
 }
 
-TrainResult run_training(const TrainConfig& c, const TrainOptions& o) {
+TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
   namespace fs = std::filesystem;
+  // Data-parallel over P ranks: one micro-batch per rank, so the run is the single-process run with
+  // train.micro_batches = P (docs/training.md). Only rank 0 writes files and evaluates.
+  const int ranks = o.collective ? o.collective->size() : 1, rank = o.collective ? o.collective->rank() : 0;
+  const bool writer = rank == 0;
+  TrainConfig c = config;
+  if (ranks > 1) {
+    if (c.micro_batches == 1) c.micro_batches = ranks;
+    if (c.micro_batches != ranks)
+      throw ConfigError(fmt::format("{}: train.micro_batches = {} but {} ranks: data-parallel training runs one micro-batch per "
+                                    "rank (leave micro_batches at 1, or set it to {})",
+                                    c.source, c.micro_batches, ranks, ranks));
+    if (c.micro_batches > c.batch)
+      throw ConfigError(fmt::format("{}: {} ranks do not fit a batch of {}", c.source, ranks, c.batch));
+  }
+  const std::int64_t M = c.micro_batches;
   const int threads = o.threads > 0 ? o.threads : c.threads > 0 ? c.threads : std::max(1u, std::thread::hardware_concurrency());
   const std::string dir = c.run_dir;
   const std::string ckpt = dir + "/checkpoint.bin";
@@ -170,13 +294,15 @@ TrainResult run_training(const TrainConfig& c, const TrainOptions& o) {
   // A refused resume (other config, damaged file) leaves the run folder untouched.
   if (o.resume) st = load_checkpoint(ckpt, identity, model);
   std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw std::runtime_error(fmt::format("{}: cannot create the run folder: {}", dir, ec.message()));
-  if (!o.resume)  // a fresh start leaves nothing of an earlier run in the folder
-    for (const char* f : {"checkpoint.bin", "metrics.csv", "result.json", "stats.h5", "stats.h5.partial"})
-      fs::remove(fs::path(dir) / f, ec);
-  write_file_atomically(dir + "/config.toml", resolved);
-  write_file_atomically(dir + "/model.txt", model.summary());
+  if (writer) {
+    fs::create_directories(dir, ec);
+    if (ec) throw std::runtime_error(fmt::format("{}: cannot create the run folder: {}", dir, ec.message()));
+    if (!o.resume)  // a fresh start leaves nothing of an earlier run in the folder
+      for (const char* f : {"checkpoint.bin", "metrics.csv", "result.json", "stats.h5", "stats.h5.partial"})
+        fs::remove(fs::path(dir) / f, ec);
+    write_file_atomically(dir + "/config.toml", resolved);
+    write_file_atomically(dir + "/model.txt", model.summary());
+  }
 
   data::Augment aug;
   aug.crop_pad = static_cast<int>(c.crop_pad);
@@ -185,13 +311,17 @@ TrainResult run_training(const TrainConfig& c, const TrainOptions& o) {
   stream.restore({st.data_epoch, st.data_position});
   const std::int64_t spe = stream.batches_per_epoch();
   const std::int64_t total = spe * c.epochs;
-  if (o.log)
-    *o.log << fmt::format("{}: {} on {} ({} train / {} test samples), {} parameters, {} steps of batch {}, {} threads\n",
-                          c.name, c.model, c.dataset, d.train.count, d.test.count, model.parameter_count(), total,
-                          c.batch, threads);
+  std::ostream* log = writer ? o.log : nullptr;
+  TrainingMonitor* monitor = writer ? o.monitor : nullptr;
+  if (log)
+    *log << fmt::format("{}: {} on {} ({} train / {} test samples), {} parameters, {} steps of batch {}{}, {} threads{}\n",
+                        c.name, c.model, c.dataset, d.train.count, d.test.count, model.parameter_count(), total, c.batch,
+                        M > 1 ? fmt::format(" in {} micro-batches", M) : std::string(), threads,
+                        ranks > 1 ? fmt::format(" on each of {} ranks", ranks) : std::string());
 
-  if (o.monitor) o.monitor->start(model, c, st.step, o.resume, threads);
-  Progress progress(o.progress, spe, c.epochs);
+  if (monitor) monitor->start(model, c, st.step, o.resume, threads);
+  Progress progress(o.progress && writer, spe, c.epochs);
+  MicroBatches micro(model, M, o.collective, c.allreduce);
   data::Batch batch;
   nn::FTensor x, dlogits;
   TrainResult result;
@@ -200,32 +330,38 @@ TrainResult run_training(const TrainConfig& c, const TrainOptions& o) {
     const data::BatchStream::State s = stream.state();
     st.data_epoch = s.epoch;
     st.data_position = s.position;
-    save_checkpoint(ckpt, identity, model, st);
+    if (writer) save_checkpoint(ckpt, identity, model, st);
   };
   while (static_cast<std::int64_t>(st.step) < total) {
     if (!stream.next(batch) && !stream.next(batch)) throw std::runtime_error("data stream returned no batch");
     const auto t0 = Clock::now();
     nn::StepContext ctx;
     ctx.training = true;
-    ctx.step = st.step;
+    // Keys of the step's stochastic roundings: micro-batch m of step s uses s * M + m (M = 1: s).
+    ctx.step = st.step * static_cast<std::uint64_t>(M);
     ctx.seed = c.seed;
     ctx.threads = threads;
-    ctx.observer = o.monitor ? o.monitor->observer_for(st.step) : nullptr;
-    x.shape = Nchw{batch.size, batch.channels, batch.height, batch.width};
-    x.data.swap(batch.images);
+    ctx.observer = monitor ? monitor->observer_for(st.step) : nullptr;
     // WAGEUBN's schedule of the gradients' dynamic range (a no-op without one, or when unchanged).
     if (const std::int64_t gs = nn::gscale_at(c.schedule, static_cast<std::int64_t>(st.step), spe)) nn::set_gradient_range(model, gs);
     model.round_weights(ctx);
-    const nn::FTensor& logits = model.forward(ctx, x);
-    ctx.node = static_cast<std::int64_t>(model.nodes().size());
-    const nn::LossResult lr_loss = nn::softmax_cross_entropy(logits, batch.labels, &dlogits, model.loss_error,
-                                                             ctx.seed_for(nn::Role::E, 0));
-    model.backward(ctx, dlogits);
+    nn::LossResult lr_loss;
+    if (M == 1) {
+      x.shape = Nchw{batch.size, batch.channels, batch.height, batch.width};
+      x.data.swap(batch.images);
+      const nn::FTensor& logits = model.forward(ctx, x);
+      ctx.node = static_cast<std::int64_t>(model.nodes().size());
+      lr_loss = nn::softmax_cross_entropy(logits, batch.labels, &dlogits, model.loss_error, ctx.seed_for(nn::Role::E, 0));
+      model.backward(ctx, dlogits);
+      x.data.swap(batch.images);
+    } else {
+      lr_loss = micro.step(ctx, batch);
+    }
+    ctx.node = 0;
     const double lr = nn::learning_rate(c.schedule, static_cast<std::int64_t>(st.step), spe, total);
     nn::sgd_step(model, c.sgd, lr, ctx);
-    x.data.swap(batch.images);
-    if (o.monitor)
-      o.monitor->end_step(StepRecord{st.step, lr_loss.loss, static_cast<double>(lr_loss.correct) / static_cast<double>(batch.size), lr});
+    if (monitor)
+      monitor->end_step(StepRecord{st.step, lr_loss.loss, static_cast<double>(lr_loss.correct) / static_cast<double>(batch.size), lr});
     const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
     epoch_seconds += dt;
     st.elapsed_seconds += dt;
@@ -246,13 +382,13 @@ TrainResult run_training(const TrainConfig& c, const TrainOptions& o) {
       progress.update(epoch, st.epoch_steps, st.epoch_loss_sum / static_cast<double>(st.epoch_samples),
                       static_cast<double>(st.epoch_correct) / static_cast<double>(st.epoch_samples), ips, true);
       progress.end_line();
-      const EvalResult ev = evaluate(model, d.test, c, threads, st.step);
+      const EvalResult ev = writer ? evaluate(model, d.test, c, threads, st.step) : EvalResult{};
       const double train_loss = st.epoch_loss_sum / static_cast<double>(st.epoch_samples);
       const double train_acc = static_cast<double>(st.epoch_correct) / static_cast<double>(st.epoch_samples);
       st.metrics_csv += fmt::format("{},{},{:.6g},{:.6f},{:.6f},{:.6f},{:.6f},{:.3f},{:.1f}\n", epoch + 1, st.step, lr,
                                     train_loss, train_acc, ev.loss, ev.accuracy, epoch_seconds, ips);
-      if (o.log)
-        *o.log << fmt::format("epoch {}/{}: train loss {:.4f} acc {:.2f}% | test loss {:.4f} acc {:.2f}% | {:.1f} s, {:.0f} img/s\n",
+      if (log)
+        *log << fmt::format("epoch {}/{}: train loss {:.4f} acc {:.2f}% | test loss {:.4f} acc {:.2f}% | {:.1f} s, {:.0f} img/s\n",
                               epoch + 1, c.epochs, train_loss, 100 * train_acc, ev.loss, 100 * ev.accuracy,
                               epoch_seconds, ips)
                << std::flush;
@@ -261,7 +397,7 @@ TrainResult run_training(const TrainConfig& c, const TrainOptions& o) {
       st.epoch_loss_sum = 0;
       st.epoch_correct = st.epoch_samples = st.epoch_steps = 0;
       epoch_seconds = 0;
-      write_file_atomically(dir + "/metrics.csv", st.metrics_csv);
+      if (writer) write_file_atomically(dir + "/metrics.csv", st.metrics_csv);
       checkpoint();
     } else if (c.checkpoint_every_steps > 0 && st.step % static_cast<std::uint64_t>(c.checkpoint_every_steps) == 0) {
       checkpoint();
@@ -269,7 +405,7 @@ TrainResult run_training(const TrainConfig& c, const TrainOptions& o) {
     if (c.stop_after_steps > 0 && static_cast<std::int64_t>(st.step) >= c.stop_after_steps &&
         static_cast<std::int64_t>(st.step) < total) {
       progress.end_line();
-      if (o.monitor) o.monitor->finish();
+      if (monitor) monitor->finish();
       checkpoint();
       result.steps = static_cast<std::int64_t>(st.step);
       result.train_seconds = st.elapsed_seconds;
@@ -277,9 +413,9 @@ TrainResult run_training(const TrainConfig& c, const TrainOptions& o) {
       return result;
     }
   }
-  if (o.monitor) o.monitor->finish();
+  if (monitor) monitor->finish();
   // A resumed run that was already complete re-evaluates, so result.json always has the figures.
-  if (result.test_accuracy == 0) {
+  if (result.test_accuracy == 0 && writer) {
     const EvalResult ev = evaluate(model, d.test, c, threads, st.step);
     result.test_accuracy = ev.accuracy;
     result.test_loss = ev.loss;
@@ -288,7 +424,8 @@ TrainResult run_training(const TrainConfig& c, const TrainOptions& o) {
   result.steps = static_cast<std::int64_t>(st.step);
   result.train_seconds = st.elapsed_seconds;
   result.weights_digest = digest(model);
-  write_file_atomically(dir + "/result.json",
+  if (writer)
+    write_file_atomically(dir + "/result.json",
                         fmt::format("{{\n  \"name\": \"{}\",\n  \"model\": \"{}\",\n  \"dataset\": \"{}\",\n  \"epochs\": {},\n"
                                     "  \"steps\": {},\n  \"seed\": {},\n  \"threads\": {},\n  \"test_accuracy\": {:.6f},\n"
                                     "  \"test_loss\": {:.6f},\n  \"train_seconds\": {:.3f},\n  \"weights_digest\": \"{}\"\n}}\n",

@@ -14,6 +14,7 @@
 // its stats.h5: the statistics file is written by a TrainingMonitor (analysis/stats_logger.hpp).
 #pragma once
 
+#include "sim/train/collective.hpp"
 #include "sim/train/config.hpp"
 #include "sim/train/monitor.hpp"
 
@@ -30,6 +31,7 @@ struct TrainOptions {
   bool progress = true;         // progress bar on stderr
   std::ostream* log = nullptr;  // per-epoch lines (nullptr: none)
   TrainingMonitor* monitor = nullptr;  // watches the steps (statistics); never changes results
+  Collective* collective = nullptr;       // data-parallel ranks (sim/train/collective.hpp); nullptr: one process
 };
 
 struct TrainResult {
