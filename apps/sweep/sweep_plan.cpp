@@ -1,5 +1,7 @@
 #include "apps/sweep/sweep_plan.hpp"
 
+#include "sim/train/config.hpp"
+
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
@@ -61,20 +63,11 @@ std::int64_t positive(const Ctx& c, const toml::table& t, const std::string& key
   return *v;
 }
 
-std::string toml_string(const std::string& s) {
-  std::string q = "\"";
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') q += '\\';
-    q += ch;
-  }
-  return q + "\"";
-}
-
 // A grid value as bitsim's --set reads it (TOML syntax), and as it appears in ids and labels.
 std::pair<std::string, std::string> grid_value(const Ctx& c, const toml::node& v, const std::string& key) {
   if (v.is_string()) {
     const std::string s = *v.value<std::string>();
-    return {toml_string(s), s};
+    return {sim::train::toml_quote(s), s};
   }
   if (v.is_integer()) {
     const std::string s = std::to_string(*v.value<std::int64_t>());
@@ -179,7 +172,7 @@ SweepPlan parse_plan(const std::string& text, const std::string& source) {
         for (const auto& val : *vals) {
           const auto [as_set, as_text] = grid_value(c, val, key);
           SweepRow x = r;
-          const bool fresh = implicit_base && first_axis;  // replace the placeholder "base"
+          const bool fresh = implicit_base && first_axis;  // the implicit row "base" is not part of the name
           x.id = (fresh ? std::string() : r.id + "-") + id_part(short_key + "=" + as_text);
           x.label = (fresh ? std::string() : r.label + ", ") + short_key + "=" + as_text;
           x.sets.push_back(key + "=" + as_set);
@@ -223,7 +216,7 @@ std::vector<SweepRun> expand(const SweepPlan& plan) {
       run.dir = plan.runs_root + "/" + r.id + "/seed" + std::to_string(seed);
       run.identity = r.sets;
       run.identity.insert(run.identity.end(), plan.sets.begin(), plan.sets.end());
-      run.args = {r.config, "--set", "seed=" + std::to_string(seed), "--set", "run.dir=" + toml_string(run.dir)};
+      run.args = {r.config, "--set", "seed=" + std::to_string(seed), "--set", "run.dir=" + sim::train::toml_quote(run.dir)};
       for (const std::string& s : run.identity) {
         run.args.push_back("--set");
         run.args.push_back(s);

@@ -1,6 +1,7 @@
 #include "apps/sweep/sweep_runner.hpp"
 
 #include "sim/train/checkpoint.hpp"
+#include "sim/train/config.hpp"
 
 #include <fmt/format.h>
 
@@ -48,24 +49,11 @@ std::optional<double> json_number(const std::string& text, const std::string& ke
   return v;
 }
 
-std::string json_string(const std::string& s) {
-  std::string q = "\"";
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') q += '\\';
-    if (ch == '\n') {
-      q += "\\n";
-      continue;
-    }
-    q += ch;
-  }
-  return q + "\"";
-}
-
 // What makes a run folder's results this row's: the config and the overrides.
 std::string note_text(const SweepRow& row, const SweepRun& run) {
   std::string sets;
-  for (const std::string& s : run.identity) sets += (sets.empty() ? "" : ", ") + json_string(s);
-  return fmt::format("{{\n  \"config\": {},\n  \"seed\": {},\n  \"set\": [{}]\n}}\n", json_string(row.config), run.seed, sets);
+  for (const std::string& s : run.identity) sets += (sets.empty() ? "" : ", ") + sim::train::toml_quote(s);
+  return fmt::format("{{\n  \"config\": {},\n  \"seed\": {},\n  \"set\": [{}]\n}}\n", sim::train::toml_quote(row.config), run.seed, sets);
 }
 
 std::string last_lines(const std::string& path, int n) {

@@ -1,6 +1,7 @@
 #include "apps/sweep/sweep_table.hpp"
 
 #include "apps/sweep/sweep_runner.hpp"
+#include "sim/train/config.hpp"
 
 #include <fmt/format.h>
 
@@ -125,18 +126,7 @@ std::string markdown_document(const SweepPlan& plan, const std::vector<RowStats>
 }
 
 std::string sweep_json(const SweepPlan& plan) {
-  auto q = [](const std::string& x) {
-    std::string o = "\"";
-    for (char c : x) {
-      if (c == '"' || c == '\\') o += '\\';
-      if (c == '\n') {
-        o += "\\n";
-        continue;
-      }
-      o += c;
-    }
-    return o + "\"";
-  };
+  const auto q = sim::train::toml_quote;  // a TOML basic string is a valid JSON string
   std::string seeds;
   for (auto s : plan.seeds) seeds += (seeds.empty() ? "" : ", ") + std::to_string(s);
   std::string j = fmt::format("{{\n  \"title\": {},\n  \"source\": {},\n  \"seeds\": [{}],\n  \"reference_row\": {},\n  \"rows\": [\n",

@@ -914,4 +914,6 @@ std::string IndexRange::text() const {
   return last ? fmt::format("{}:{}", first, *last) : fmt::format("{}:", first);
 }
 
+std::string toml_quote(const std::string& s) { return quote(s); }
+
 }  // namespace bitsim::sim::train

@@ -141,6 +141,10 @@ class LayerConfigurator {
   std::vector<std::int64_t> matched_;
 };
 
+// `s` as a quoted TOML basic string (quotes, backslashes and control characters escaped), which is
+// also a valid JSON string.
+std::string toml_quote(const std::string& s);
+
 // Whether `name` matches `pattern` ('*' = any run of characters, including dots).
 bool name_matches(const std::string& pattern, const std::string& name);
 
