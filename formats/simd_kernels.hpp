@@ -309,7 +309,9 @@ template <class T, Rounding MODE>
   const U mag = kept + (vcast<U>(up) & one);
   const S mag_wrapped = mag < kept;
   const S ovf = huge | mag_wrapped | sel<S>(d.neg, mag > splat<U>(k.neg_limit), mag > splat<U>(k.pos_limit));
-  const S signed_mag = sel<S>(d.neg, -vcast<S>(mag), vcast<S>(mag));
+  // Negated as unsigned: a magnitude of 2^63 (the most negative code of a 64-bit format) wraps to
+  // itself, where negating it as signed would overflow.
+  const S signed_mag = sel<S>(d.neg, vcast<S>(-mag), vcast<S>(mag));
   const S sat_neg = splat<S>(k.is_signed ? -static_cast<std::int64_t>(k.neg_limit) : 0);
   const S sat_pos = splat<S>(static_cast<std::int64_t>(k.pos_limit));
   S code;
