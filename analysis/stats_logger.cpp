@@ -72,6 +72,7 @@ void StatsLogger::start(sim::nn::Model& model, const sim::train::TrainConfig& c,
                         int threads) {
   threads_ = std::max(1, threads);
   cfg_ = c.stats;
+  filter_ = SiteFilter{cfg_.roles, cfg_.layers};
   seed_ = c.seed;
   path_ = std::filesystem::path(cfg_.file).is_absolute() ? cfg_.file : c.run_dir + "/" + cfg_.file;
   node_of_.clear();
@@ -113,12 +114,7 @@ sim::nn::RoundingObserver* StatsLogger::observer_for(std::uint64_t step) {
 }
 
 bool StatsLogger::wanted(const sim::nn::RoundingEvent& e) const {
-  const std::string role = sim::nn::role_name(e.role);
-  if (!cfg_.roles.empty() && std::find(cfg_.roles.begin(), cfg_.roles.end(), role) == cfg_.roles.end()) return false;
-  if (cfg_.layers.empty()) return true;
-  for (const std::string& p : cfg_.layers)
-    if (sim::train::name_matches(p, e.layer->name)) return true;
-  return false;
+  return filter_.matches(sim::nn::role_name(e.role), e.layer->name);
 }
 
 void StatsLogger::on_rounding(const sim::nn::RoundingEvent& e) {

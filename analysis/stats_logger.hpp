@@ -11,6 +11,7 @@
 // which are rounded outside a layer's rounding sites.)
 #pragma once
 
+#include "analysis/stats_report.hpp"
 #include "analysis/stats_writer.hpp"
 #include "sim/train/monitor.hpp"
 
@@ -44,6 +45,7 @@ class StatsLogger final : public sim::train::TrainingMonitor, public sim::nn::Ro
 
   std::ostream* warnings_;
   sim::train::StatsConfig cfg_;
+  SiteFilter filter_;  // stats.roles and stats.layers
   std::uint64_t seed_ = 0;
   int threads_ = 1;
   std::string path_;

@@ -34,10 +34,10 @@ std::string site_label(const SiteMeta& s) { return s.group.substr(s.group.rfind(
 
 }  // namespace
 
-bool SiteFilter::matches(const SiteMeta& s) const {
-  if (!roles.empty() && std::find(roles.begin(), roles.end(), s.role) == roles.end()) return false;
+bool SiteFilter::matches(const std::string& role, const std::string& layer) const {
+  if (!roles.empty() && std::find(roles.begin(), roles.end(), role) == roles.end()) return false;
   if (layers.empty()) return true;
-  return std::any_of(layers.begin(), layers.end(), [&](const std::string& p) { return sim::train::name_matches(p, s.layer); });
+  return std::any_of(layers.begin(), layers.end(), [&](const std::string& p) { return sim::train::name_matches(p, layer); });
 }
 
 std::uint64_t choose_step(const StatsReader& r, std::optional<std::uint64_t> step) {

@@ -14,7 +14,8 @@ namespace bitsim::analysis {
 struct SiteFilter {
   std::vector<std::string> roles;   // e.g. {"E", "G"}; empty: all
   std::vector<std::string> layers;  // name patterns ('*' any run of characters); empty: all
-  bool matches(const SiteMeta& s) const;
+  bool matches(const std::string& role, const std::string& layer) const;
+  bool matches(const SiteMeta& s) const { return matches(s.role, s.layer); }
 };
 
 // One site's row at one step, with figures derived from its log2 histogram of `after`.

@@ -1,5 +1,6 @@
 // `bitsim sweep SWEEP.toml`: runs the trainings of an ablation sweep (apps/sweep/sweep_plan.hpp,
 // docs/sweeps.md) with N workers, resumable, and writes its table (table.md, table.csv).
+#include "apps/bitsim/cli_numbers.hpp"
 #include "apps/bitsim/commands.hpp"
 #include "apps/sweep/sweep_plan.hpp"
 #include "apps/sweep/sweep_runner.hpp"
@@ -78,7 +79,7 @@ Runner add_sweep_command(CLI::App& app) {
     if (!a->seeds.empty()) {
       plan.seeds.clear();
       for (const std::string& t : split_commas(a->seeds)) {
-        const auto v = t.find_first_not_of("0123456789") == std::string::npos && t.size() < 19 ? std::optional<std::uint64_t>(std::stoull(t)) : std::nullopt;
+        const auto v = t.size() < 19 ? parse_u64_decimal(t) : std::nullopt;
         if (!v) return fail("--seeds: '" + t + "' is not a non-negative integer");
         plan.seeds.push_back(*v);
       }

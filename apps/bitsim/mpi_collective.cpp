@@ -1,5 +1,7 @@
 #include "apps/bitsim/mpi_collective.hpp"
 
+#include "apps/sweep/sweep_runner.hpp"
+
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -10,14 +12,7 @@
 
 namespace bitsim::cli {
 
-int launched_ranks() {
-  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
-    if (const char* v = std::getenv(name)) {
-      const int n = std::atoi(v);
-      if (n >= 1) return n;
-    }
-  return 1;
-}
+int launched_ranks() { return static_cast<int>(sweep::rank_from_environment().size); }
 
 #ifdef BITSIM_HAVE_MPI
 namespace {
