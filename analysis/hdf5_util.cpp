@@ -1,5 +1,7 @@
 #include "analysis/hdf5_util.hpp"
 
+#include <atomic>
+
 namespace bitsim::analysis::h5 {
 
 namespace {
@@ -162,5 +164,12 @@ void set_rows(H5::DataSet& ds, hsize_t n) {
   dims[0] = n;
   ds.extend(dims);  // H5Dset_extent: shrinks too
 }
+
+namespace {
+std::atomic<bool> g_unclosable{false};
+}  // namespace
+
+void mark_unclosable_file() { g_unclosable.store(true); }
+bool unclosable_file_open() { return g_unclosable.load(); }
 
 }  // namespace bitsim::analysis::h5

@@ -25,6 +25,13 @@ double attr_double(const H5::H5Object& o, const char* name);
 
 bool exists(const H5::Group& g, const std::string& path);
 
+// A file HDF5 could not flush (a full disk) cannot be closed either, and HDF5 1.10's exit handler,
+// which retries the close, then crashes. A writer in that state keeps the file open, marks it here,
+// and the program ends with std::_Exit instead of returning from main (apps/bitsim/main.cpp), so the
+// error it reported stays the last word. What the file held at its last successful flush stays readable.
+void mark_unclosable_file();
+bool unclosable_file_open();
+
 // An extendible dataset of `cols` columns (0: one-dimensional), chunked by `chunk_rows`, shuffled and
 // deflated at `deflate` (0: uncompressed).
 H5::DataSet create_rows(H5::Group& g, const std::string& name, const H5::DataType& type, hsize_t cols, hsize_t chunk_rows,

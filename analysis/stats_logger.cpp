@@ -1,6 +1,5 @@
 #include "analysis/stats_logger.hpp"
 
-#include "analysis/format_limits.hpp"
 
 #include <fmt/format.h>
 
@@ -35,16 +34,14 @@ std::uint64_t below(std::uint64_t m, std::uint64_t& s) {
 }
 
 RoundingLimits limits_of_role(const sim::nn::RoleRounding& r, std::string& format, std::int64_t& bits) {
-  RoundingLimits l;
   if (r.is_range() || r.is_wage()) {
     bits = r.is_range() ? r.range_spec().bits : r.wage_spec().bits;
-    l.codes = bits < 64 ? std::uint64_t{1} << bits : 0;
     format.clear();
-    return l;  // the range adapts to the tensor: no fixed largest value
+  } else {
+    format = r.format().name();
+    bits = r.format().width();
   }
-  format = r.format().name();
-  bits = r.format().width();
-  return limits_of(r.format());
+  return r.finite_limits();
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "analysis/stats_report.hpp"
 
+#include "formats/format_text.hpp"
 #include "sim/train/config.hpp"
 
 #include <fmt/format.h>
@@ -21,13 +22,6 @@ std::string num(double v, const char* spec = "{:.3g}") {
   if (std::isnan(v)) return "-";
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
   return fmt::format(fmt::runtime(spec), v);
-}
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
 }
 
 std::string site_label(const SiteMeta& s) { return s.group.substr(s.group.rfind('/') + 1); }
@@ -102,8 +96,8 @@ std::string summary_csv(const std::vector<SiteSummary>& rows) {
   for (const SiteSummary& s : rows) {
     const StatsRow& r = s.row;
     const SiteMeta& m = *s.site;
-    t += fmt::format("{},{},{},{},{},{},{},{},", csv_field(m.layer), csv_field(site_label(m)), m.role, csv_field(m.tensor),
-                     csv_field(m.quantizer), csv_field(m.format), r.step, r.count);
+    t += fmt::format("{},{},{},{},{},{},{},{},", formats::csv_field(m.layer), formats::csv_field(site_label(m)), m.role, formats::csv_field(m.tensor),
+                     formats::csv_field(m.quantizer), formats::csv_field(m.format), r.step, r.count);
     t += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},", r.before_finite, r.before_zeros, r.before_pos_inf,
                      r.before_neg_inf, r.before_nan, g(r.before_mean), g(r.before_std), g(r.before_min), g(r.before_max),
                      g(r.before_absmax), g(r.before_skewness), g(r.before_kurtosis));

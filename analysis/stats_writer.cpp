@@ -61,7 +61,10 @@ struct StatsWriter::Impl {
   std::vector<Site> sites;
   std::map<std::string, int> by_path;
 
-  [[noreturn]] void fail(const std::string& what, const H5::Exception& e) const {
+  bool failed = false;  // a write or flush failed: the file cannot be closed cleanly any more
+
+  [[noreturn]] void fail(const std::string& what, const H5::Exception& e) {
+    failed = true;
     throw StatsFileError(fmt::format("{}: {}: {}", path, what, e.getDetailMsg()));
   }
 
@@ -107,7 +110,15 @@ struct StatsWriter::Impl {
 StatsWriter::StatsWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 StatsWriter::StatsWriter(StatsWriter&&) noexcept = default;
 StatsWriter& StatsWriter::operator=(StatsWriter&&) noexcept = default;
-StatsWriter::~StatsWriter() = default;  // H5File's destructor closes (and flushes) the file
+StatsWriter::~StatsWriter() {
+  // H5File's destructor closes (and flushes) the file. After a failed write (a full disk) that close
+  // would fail too and leave HDF5 to crash at exit: keep the file open (one more reference, so the
+  // destructor's close only drops it) and let the program end without HDF5's exit handler.
+  if (impl_ && impl_->failed) {
+    H5Iinc_ref(impl_->file.getId());
+    h5::mark_unclosable_file();
+  }
+}
 
 StatsWriter StatsWriter::create(const std::string& path, const RunInfo& run) {
   H5::Exception::dontPrint();

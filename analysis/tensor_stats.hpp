@@ -25,6 +25,8 @@
 // order, so the same tensors give bit-identical numbers whatever the thread count.
 #pragma once
 
+#include "formats/format_limits.hpp"
+
 #include <array>
 #include <cstdint>
 #include <limits>
@@ -45,12 +47,10 @@ inline constexpr std::uint64_t kDistinctCap = kDistinctMaxCodes + 1;
 int log2_bin(double x);
 int log2_bin(float x);
 
-// What is known of the rounding that produced `after`.
-struct RoundingLimits {
-  double max_finite = std::numeric_limits<double>::infinity();   // largest finite value (inf: unknown)
-  double min_finite = -std::numeric_limits<double>::infinity();  // most negative finite value (-inf: unknown)
-  std::uint64_t codes = 0;  // number of codes of the format (2^width); 0: unknown (no utilization)
-};
+// What is known of the rounding that produced `after`: the finite range of its format (unknown, i.e.
+// infinite, for quantizers whose range follows the tensor) and its number of codes (0: unknown, no
+// utilization).
+using RoundingLimits = formats::FiniteLimits;
 
 // Summary of one side (before or after) of a rounding.
 struct SideStats {

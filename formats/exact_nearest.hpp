@@ -30,19 +30,39 @@ template <class T> Rational exact_of(T x) {
 }
 
 // The nearest T (ties to even; +inf beyond the range) to a positive irrational z known through
-// below(v) := (v < z) for exact v. Bisection over T's positive bit patterns.
-template <class T, class Below> T nearest_irrational(Below below) {
+// below(v) := (v < z) for exact v. With a positive finite `guess` near z (a floating approximation), a
+// local walk from it settles z between two neighbours in a few evaluations of below(); otherwise, or
+// when the guess is more than 64 steps off, a bisection over T's positive bit patterns does (about 64
+// evaluations, each of which may be costly: the fuzzer found Graham formats whose table took minutes).
+template <class T, class Below> T nearest_irrational(Below below, T guess = T(0)) {
   using C = IeeeConst<T>;
   using U = typename C::U;
+  auto below_key = [&](U k) { return below(exact_of<T>(from_bits<T>(k))); };
+  // lo < z < lo + 1 (z irrational): pick by the midpoint.
+  auto finish = [&](U lo) {
+    const Rational mid = (exact_of<T>(from_bits<T>(lo)) + exact_of<T>(from_bits<T>(lo + 1))) / 2;
+    return from_bits<T>(below(mid) ? lo + 1 : lo);
+  };
+  if (guess > 0 && std::isfinite(guess)) {
+    U k = to_bits<T>(guess);
+    for (int step = 0; step < 64; ++step) {
+      if (below_key(k)) {
+        if (k + 1 >= C::EXPMASK) break;  // z may be beyond the largest finite: the bisection decides
+        if (!below_key(k + 1)) return finish(k);
+        ++k;
+      } else {
+        if (k == 0) break;
+        --k;
+      }
+    }
+  }
   U lo = 0, hi = C::EXPMASK;  // below(0) holds; treat +inf (2^(EMAX+1)) as the upper bound
   while (hi - lo > 1) {
     U mid = lo + (hi - lo) / 2;
-    if (below(exact_of<T>(from_bits<T>(mid)))) lo = mid;
+    if (below_key(mid)) lo = mid;
     else hi = mid;
   }
-  // Now lo < z <= hi (z irrational, so lo < z < hi); pick by the midpoint.
-  const Rational mid = (exact_of<T>(from_bits<T>(lo)) + exact_of<T>(from_bits<T>(lo + 1))) / 2;
-  return from_bits<T>(below(mid) ? lo + 1 : lo);
+  return finish(lo);
 }
 
 // The nearest T (ties to even; +-inf beyond the range) to an exact rational.

@@ -174,6 +174,7 @@ FixedFormat parse_fixed(Arguments& a) {
 }
 
 constexpr std::int64_t kGrahamIndexLimit = std::int64_t{1} << 40;
+constexpr std::int64_t kMaxLogRootOrder = 64;
 
 LogFormat parse_log(Arguments& a) {
   LogFormat f;
@@ -185,7 +186,13 @@ LogFormat parse_log(Arguments& a) {
   f.scale = a.decimal("scale", scale_text);
   if (auto o = a.take("offset")) f.offset = a.decimal("offset", *o);
   a.finish();
-  if (f.k < 1 || f.k > 1000000) a.out_of_range("k", fmt::format("{} (must be 1..10^6)", f.k));
+  // The values 2^(offset + n/k) are decided by exact roots of order k * denominator(offset); their cost
+  // grows fast with the order (the fuzzer found a k = 417 format that took seconds to compile and an
+  // offset of 0.1234567 that did not finish), so the order is bounded, far above Graham's (at most 2).
+  if (f.k < 1 || f.k > kMaxLogRootOrder) a.out_of_range("k", fmt::format("{} (must be 1..{})", f.k, kMaxLogRootOrder));
+  if (const BigInt order = denominator(f.offset) * f.k; order > kMaxLogRootOrder)
+    a.out_of_range("offset", fmt::format("offset + n/k has denominator {} (k = {}); at most {} is supported",
+                                         order.str(), f.k, kMaxLogRootOrder));
   if (f.scale <= 0) a.out_of_range("scale", "must be > 0");
   if (f.lo < -kGrahamIndexLimit || f.lo > kGrahamIndexLimit) a.out_of_range("lo", "must be within +-2^40");
   if (f.hi < -kGrahamIndexLimit || f.hi > kGrahamIndexLimit) a.out_of_range("hi", "must be within +-2^40");

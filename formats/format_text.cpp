@@ -74,4 +74,11 @@ std::string format_code(const BigInt& code, int width) { return "0x" + hex_digit
 std::string format_code(std::uint64_t code, int width) { return format_code(BigInt(code), width); }
 std::string format_hex_upper(const BigInt& value, int digits) { return hex_digits(value, digits, true); }
 
+std::string csv_field(std::string_view s) {
+  if (s.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(s);
+  std::string q = "\"";
+  for (const char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
 }  // namespace bitsim::formats

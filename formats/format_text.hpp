@@ -23,6 +23,10 @@ std::string format_hex_value(double v);
 std::string format_code(const BigInt& code, int width);
 std::string format_code(std::uint64_t code, int width);
 
+// A CSV field (RFC 4180): unchanged unless it holds a comma, quote, CR or newline; then quoted, with
+// quotes doubled. Every CSV bitsim writes (statistics, sweep tables, hazards) quotes with it.
+std::string csv_field(std::string_view s);
+
 // Upper-case hex digits without 0x, zero-padded to `digits` (TestFloat's line format).
 std::string format_hex_upper(const BigInt& value, int digits);
 

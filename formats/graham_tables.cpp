@@ -38,11 +38,15 @@ template <class T> std::pair<T, bool> pow2_fraction(const BigInt& num, const Big
     return {v, !std::isinf(v) && exact_of<T>(v) == exact};
   }
   const auto b = static_cast<std::uint64_t>(den);
-  const T v = nearest_irrational<T>([&](const Rational& c) {
-    const Rational p = rational_pow(c, b);
-    return num >= 0 ? p < Rational(BigInt(1) << static_cast<unsigned>(num))
-                    : p < Rational(BigInt(1), BigInt(1) << static_cast<unsigned>(-num));
-  });
+  // A floating approximation to start the exact search from (within a few ulps of the answer).
+  const long double guess = std::exp2(num.template convert_to<long double>() / den.template convert_to<long double>());
+  const T v = nearest_irrational<T>(
+      [&](const Rational& c) {
+        const Rational p = rational_pow(c, b);
+        return num >= 0 ? p < Rational(BigInt(1) << static_cast<unsigned>(num))
+                        : p < Rational(BigInt(1), BigInt(1) << static_cast<unsigned>(-num));
+      },
+      static_cast<T>(guess));
   return {v, false};
 }
 

@@ -2,6 +2,8 @@
 #include "format_corpus.hpp"
 
 #include "formats/format.hpp"
+#include "formats/golden.hpp"
+#include "formats/quantizer.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -73,4 +75,28 @@ TEST_CASE("invalid format names are errors that name the key", "[parse][errors]"
   CHECK_THAT(error_of("float(e=4,m=3"), Contains("unknown format"));
   CHECK_THAT(error_of("float(e=4,,m=3)"), Contains("malformed"));
   CHECK_THAT(error_of(""), Contains("empty"));
+}
+
+TEST_CASE("log formats: the root order k * denominator(offset) is at most 64, and order 64 is served exactly", "[parse][graham]") {
+  // Refused, naming the key (the fuzzer's findings: these took seconds, or never finished, to compile).
+  CHECK_THROWS_WITH(parse_format("log(k=65,lo=-5,hi=9,scale=1.36)"), Catch::Contains("k") && Catch::Contains("1..64"));
+  CHECK_THROWS_WITH(parse_format("log(k=417,lo=-5,hi=9,scale=12177)"), Catch::Contains("k"));
+  CHECK_THROWS_WITH(parse_format("log(k=1,lo=0,hi=1,scale=1,offset=0.1234567)"),
+                    Catch::Contains("offset") && Catch::Contains("10000000"));
+  CHECK_THROWS_WITH(parse_format("log(k=64,lo=0,hi=1,scale=1,offset=0.5)"), Catch::Contains("offset") && Catch::Contains("128"));
+  CHECK_NOTHROW(parse_format("log(k=32,lo=0,hi=1,scale=1,offset=0.5)"));  // order 64
+  // Order 64 with 4001 indices gets its table (at most 4096 indices), whose values and thresholds must
+  // equal the golden path's: sampled codes decode and sampled inputs quantize alike.
+  const Format f = parse_format("log(k=64,lo=-2000,hi=2000,scale=1.36)");
+  const Quantizer q(f);
+  for (const std::int64_t n : {-2000, -1999, -1000, -1, 0, 1, 63, 64, 65, 1000, 1999, 2000}) {
+    const std::uint64_t code = static_cast<std::uint64_t>(n + 2000);
+    INFO("index " << n);
+    CHECK(q.decode(code) == golden_decode(f, BigInt(code)).value);
+  }
+  for (const double x : {1e-9, 0.001, 0.5, 0.7352941176470589, 1.0, 3.0, 1e6, 1e9}) {
+    INFO("x = " << x);
+    CHECK(q.quantize(x).value == golden_quantize(f, x, {}).value);
+    CHECK(q.quantize(-x).code == golden_quantize(f, -x, {}).code->convert_to<std::uint64_t>());
+  }
 }

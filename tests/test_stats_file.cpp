@@ -2,7 +2,7 @@
 // truncation, clear errors for files that are not ours, and the logger inside a real training run
 // (every logged row equals the statistics recomputed here from the raw values the file samples; the
 // run's weights are bit-identical with and without logging).
-#include "analysis/format_limits.hpp"
+#include "formats/format_limits.hpp"
 #include "analysis/stats_logger.hpp"
 #include "analysis/stats_reader.hpp"
 #include "analysis/stats_report.hpp"
@@ -47,7 +47,7 @@ analysis::SiteInfo site(const std::string& layer, const std::string& role, const
   s.quantizer = "fp8_e4m3";
   s.format = "fp8_e4m3";
   s.format_bits = 8;
-  s.limits = analysis::limits_of(formats::parse_format("fp8_e4m3"));
+  s.limits = formats::finite_limits(formats::parse_format("fp8_e4m3"));
   return s;
 }
 
@@ -70,7 +70,7 @@ bool same_row(const analysis::StatsRow& a, const analysis::StatsRow& b) { return
 
 }  // namespace
 
-TEST_CASE("stats file: rows and histograms read back bit for bit; the file appears at the first commit",
+TEST_CASE("stats file: rows and histograms read back bit for bit - the file appears at the first commit",
           "[analysis][hdf5]") {
   const std::string dir = temp_dir(), path = dir + "/stats.h5";
   analysis::RunInfo run;
@@ -88,7 +88,7 @@ TEST_CASE("stats file: rows and histograms read back bit for bit; the file appea
       for (int s : {a, g}) {
         const Rounded r = rounded(1000 + static_cast<std::size_t>(s), static_cast<std::uint32_t>(step + 7 * s));
         analysis::TensorStats ts;
-        analysis::tensor_stats(r.before, r.after, analysis::limits_of(formats::parse_format("fp8_e4m3")), ts, scratch);
+        analysis::tensor_stats(r.before, r.after, formats::finite_limits(formats::parse_format("fp8_e4m3")), ts, scratch);
         const analysis::StatsRow row = analysis::make_row(step, ts, false, 0);
         w.write(s, row, ts);
         written.push_back(row);
@@ -180,7 +180,7 @@ TEST_CASE("stats file: files that are not statistics files are refused by name",
   fs::remove_all(dir);
 }
 
-TEST_CASE("stats logger: every row equals the statistics of the raw values; logging changes no result",
+TEST_CASE("stats logger: every row equals the statistics of the raw values - logging changes no result",
           "[analysis][hdf5][train]") {
   const std::string dir = temp_dir();
   // A small MLP with non-identity roles everywhere; stats.sample is larger than every tensor but the

@@ -1,7 +1,7 @@
 // analysis/tensor_stats: the per-tensor statistics of the HDF5 log, against values computed here
 // independently (long double, one element at a time, std::ilogb for the histogram) on tensors whose
 // counts of zeros, underflows, saturations and overflows are known by construction.
-#include "analysis/format_limits.hpp"
+#include "formats/format_limits.hpp"
 #include "analysis/tensor_stats.hpp"
 #include "formats/format.hpp"
 #include "formats/quantizer.hpp"
@@ -164,7 +164,7 @@ TEST_CASE("rounding statistics: underflow and saturation counts known by constru
   std::vector<float> after(before.size());
   q.quantize(before, after);
 
-  const analysis::RoundingLimits lim = analysis::limits_of(f);
+  const analysis::RoundingLimits lim = formats::finite_limits(f);
   CHECK(lim.max_finite == 7.9375);
   CHECK(lim.min_finite == -8);
   CHECK(lim.codes == 256);
@@ -203,7 +203,7 @@ TEST_CASE("rounding statistics: overflow to infinity and NaN-free formats", "[an
   before[1] = kNaN;
   std::vector<float> after(before.size());
   q.quantize(before, after);
-  const analysis::RoundingLimits lim = analysis::limits_of(f);
+  const analysis::RoundingLimits lim = formats::finite_limits(f);
   CHECK(lim.max_finite == 65504);
   analysis::TensorStats s;
   std::vector<std::uint32_t> scratch;
@@ -217,23 +217,23 @@ TEST_CASE("rounding statistics: overflow to infinity and NaN-free formats", "[an
 }
 
 TEST_CASE("format limits: largest finite values and code counts", "[analysis][stats]") {
-  CHECK(analysis::limits_of(formats::parse_format("fp8_e4m3")).max_finite == 448);  // 1.75 * 2^8 (fn: S.1111.111 is NaN)
-  CHECK(analysis::limits_of(formats::parse_format("fp8_e5m2")).max_finite == 57344);  // 1.75 * 2^15
-  CHECK(analysis::limits_of(formats::parse_format("fp8_e4m3")).codes == 256);
-  CHECK(analysis::limits_of(formats::parse_format("fixed(i=7,f=0)")).max_finite == 127);
-  CHECK(analysis::limits_of(formats::parse_format("fixed(i=7,f=0)")).min_finite == -128);
-  CHECK(analysis::limits_of(formats::parse_format("fixed(i=8,f=0,signed=no)")).max_finite == 255);
-  CHECK(analysis::limits_of(formats::parse_format("fixed(i=8,f=0,signed=no)")).min_finite == 0);
-  CHECK(analysis::limits_of(formats::parse_format("fp8_e4m3")).min_finite == -448);
+  CHECK(formats::finite_limits(formats::parse_format("fp8_e4m3")).max_finite == 448);  // 1.75 * 2^8 (fn: S.1111.111 is NaN)
+  CHECK(formats::finite_limits(formats::parse_format("fp8_e5m2")).max_finite == 57344);  // 1.75 * 2^15
+  CHECK(formats::finite_limits(formats::parse_format("fp8_e4m3")).codes == 256);
+  CHECK(formats::finite_limits(formats::parse_format("fixed(i=7,f=0)")).max_finite == 127);
+  CHECK(formats::finite_limits(formats::parse_format("fixed(i=7,f=0)")).min_finite == -128);
+  CHECK(formats::finite_limits(formats::parse_format("fixed(i=8,f=0,signed=no)")).max_finite == 255);
+  CHECK(formats::finite_limits(formats::parse_format("fixed(i=8,f=0,signed=no)")).min_finite == 0);
+  CHECK(formats::finite_limits(formats::parse_format("fp8_e4m3")).min_finite == -448);
   // graham_L4 = log(k=1,lo=-3,hi=4,scale=1.36): values +-2^n, n in -3..4, so the largest is 2^4.
-  CHECK(analysis::limits_of(formats::parse_format("graham_L4")).max_finite == 16);
-  CHECK(analysis::limits_of(formats::parse_format("graham_L4")).min_finite == -16);
+  CHECK(formats::finite_limits(formats::parse_format("graham_L4")).max_finite == 16);
+  CHECK(formats::finite_limits(formats::parse_format("graham_L4")).min_finite == -16);
 }
 
 TEST_CASE("rounding statistics do not depend on the thread count", "[analysis][stats]") {
   std::vector<float> before = normal_tensor(150001, 0, 1, 5), after(before.size());
   formats::Quantizer(formats::parse_format("fp8_e5m2")).quantize(before, after);
-  const analysis::RoundingLimits lim = analysis::limits_of(formats::parse_format("fp8_e5m2"));
+  const analysis::RoundingLimits lim = formats::finite_limits(formats::parse_format("fp8_e5m2"));
   analysis::TensorStats one, two;
   std::vector<std::uint32_t> scratch;
   analysis::tensor_stats(before, after, lim, one, scratch, 1);

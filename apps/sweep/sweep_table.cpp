@@ -1,6 +1,7 @@
 #include "apps/sweep/sweep_table.hpp"
 
 #include "apps/sweep/sweep_runner.hpp"
+#include "formats/format_text.hpp"
 #include "sim/train/config.hpp"
 
 #include <fmt/format.h>
@@ -20,13 +21,6 @@ std::string md_cell(const std::string& s) {
   std::string o;
   for (char c : s) o += c == '|' ? std::string("\\|") : c == '\n' ? std::string(" ") : std::string(1, c);
   return o;
-}
-
-std::string csv_cell(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
 }
 
 }  // namespace
@@ -106,8 +100,8 @@ std::string csv_table(const std::vector<RowStats>& stats) {
   for (const RowStats& s : stats) {
     std::string per;
     for (const auto& [seed, e] : s.per_seed) per += fmt::format("{}s{}={:.2f}", per.empty() ? "" : " ", seed, e);
-    t += fmt::format("{},{},{},{},{},{},{},{},{},{},{}\n", s.row->id, csv_cell(s.row->label), s.n, f2(s.mean), f2(s.sd),
-                     f2(s.min), f2(s.max), f2(s.delta, true), f2(s.seconds), per, csv_cell(s.row->paper));
+    t += fmt::format("{},{},{},{},{},{},{},{},{},{},{}\n", s.row->id, formats::csv_field(s.row->label), s.n, f2(s.mean), f2(s.sd),
+                     f2(s.min), f2(s.max), f2(s.delta, true), f2(s.seconds), per, formats::csv_field(s.row->paper));
   }
   return t;
 }

@@ -1,22 +1,22 @@
-#include "analysis/format_limits.hpp"
+#include "formats/format_limits.hpp"
 
 #include "formats/quantizer.hpp"
 
 #include <cmath>
 #include <limits>
 
-namespace bitsim::analysis {
+namespace bitsim::formats {
 
-RoundingLimits limits_of(const formats::Format& f) {
-  RoundingLimits l;
+FiniteLimits finite_limits(const Format& f) {
+  FiniteLimits l;
   const int w = f.width();
   l.codes = w < 64 ? std::uint64_t{1} << w : 0;
-  const formats::Quantizer q(f);
-  if (f.is<formats::FloatFormat>()) {
-    l.max_finite = q.decode(f.as<formats::FloatFormat>().max_finite_index());
+  const Quantizer q(f);
+  if (f.is<FloatFormat>()) {
+    l.max_finite = q.decode(f.as<FloatFormat>().max_finite_index());
     l.min_finite = -l.max_finite;  // sign-magnitude
-  } else if (f.is<formats::FixedFormat>()) {
-    const auto& x = f.as<formats::FixedFormat>();
+  } else if (f.is<FixedFormat>()) {
+    const auto& x = f.as<FixedFormat>();
     if (x.is_signed) {  // two's complement: codes -2^(w-1) .. 2^(w-1) - 1
       l.max_finite = q.decode((std::uint64_t{1} << (w - 1)) - 1);
       l.min_finite = q.decode(std::uint64_t{1} << (w - 1));
@@ -42,4 +42,4 @@ RoundingLimits limits_of(const formats::Format& f) {
   return l;
 }
 
-}  // namespace bitsim::analysis
+}  // namespace bitsim::formats
