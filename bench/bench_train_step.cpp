@@ -10,6 +10,8 @@
 // BM_TrainStepLogged adds a fourth argument: [stats] every N steps (analysis/stats_logger.hpp, the
 // HDF5 statistics of every rounding site; 0: the logger installed but never logging), to measure what
 // logging costs per step on average; its counter stats_s/step is the logger's own time per step.
+// BM_TrainStepChecked runs the default numerical-hazard checks ([hazards], sim/train/hazards.hpp) at
+// every step, as `bitsim train` does unless hazards.check_every says otherwise.
 // BITSIM_PROFILE=1 prints a per-layer time table for each benchmark.
 #include "analysis/stats_logger.hpp"
 #include "formats/random_words.hpp"
@@ -18,6 +20,7 @@
 #include "sim/nn/model_zoo.hpp"
 #include "sim/nn/optimizer.hpp"
 #include "sim/train/config.hpp"
+#include "sim/train/hazards.hpp"
 
 #include <benchmark/benchmark.h>
 
@@ -32,7 +35,7 @@ using namespace bitsim::sim;
 
 const char* kModels[] = {"cnn", "resnet20", "preact_resnet20", "mlp"};
 
-void train_steps(benchmark::State& state, std::optional<std::int64_t> stats_every) {
+void train_steps(benchmark::State& state, std::optional<std::int64_t> stats_every, bool hazards = false) {
   const std::string name = kModels[state.range(0)];
   const int threads = static_cast<int>(state.range(1));
   const std::int64_t batch = name == "mlp" ? 100 : 128;
@@ -64,18 +67,21 @@ void train_steps(benchmark::State& state, std::optional<std::int64_t> stats_ever
     logged.run_dir = dir;
     logger.emplace().start(model, logged, 0, false, threads);
   }
+  train::HazardWatch watch{train::HazardConfig{}};
   std::uint64_t step = 0;
   for (auto _ : state) {
     nn::StepContext ctx;
     ctx.step = step;
     ctx.threads = threads;
     if (logger) ctx.observer = logger->observer_for(step);
+    if (hazards) ctx.observer = watch.begin_step(step);
     model.round_weights(ctx);
     const nn::FTensor& logits = model.forward(ctx, x);
     const nn::LossResult r = nn::softmax_cross_entropy(logits, labels, &dlogits, model.loss_error, 0);
     model.backward(ctx, dlogits);
     nn::sgd_step(model, sgd, 0.01, ctx);
     if (logger) logger->end_step(train::StepRecord{step, r.loss, 0, 0.01});
+    if (hazards) benchmark::DoNotOptimize(watch.end_step(r.loss));
     ++step;
     benchmark::DoNotOptimize(r.loss);
   }
@@ -87,12 +93,14 @@ void train_steps(benchmark::State& state, std::optional<std::int64_t> stats_ever
   state.counters["images/s"] = benchmark::Counter(static_cast<double>(batch * static_cast<std::int64_t>(state.iterations())),
                                                   benchmark::Counter::kIsRate);
   state.SetLabel(name + scheme_names[scheme_id] + " batch " + std::to_string(batch) + ", " + std::to_string(threads) +
-                 " thread(s)" + (stats_every ? ", stats every " + std::to_string(*stats_every) : std::string()));
+                 " thread(s)" + (stats_every ? ", stats every " + std::to_string(*stats_every) : std::string()) +
+                 (hazards ? ", hazard checks every step" : ""));
   if (profile) std::cerr << name << ", " << threads << " thread(s), " << state.iterations() << " steps:\n" << model.timing_report();
 }
 
 void BM_TrainStep(benchmark::State& state) { train_steps(state, std::nullopt); }
 void BM_TrainStepLogged(benchmark::State& state) { train_steps(state, state.range(3)); }
+void BM_TrainStepChecked(benchmark::State& state) { train_steps(state, std::nullopt, state.range(3) != 0); }
 
 }  // namespace
 
@@ -106,4 +114,7 @@ BENCHMARK(BM_TrainStep)->ArgsProduct({{0, 1, 3}, {1, 2}, {3}})->Unit(benchmark::
 // time) and every step. Iterations are fixed at a multiple of 10 so each run logs exactly a tenth (or
 // all) of its steps.
 BENCHMARK(BM_TrainStepLogged)->ArgsProduct({{0}, {1, 2}, {0, 1}, {0, 10, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(30);
+// Hazard checks at every step on the small CNN, fp32 and the 8-bit scheme, against the same 30 steps
+// without them (last argument 0).
+BENCHMARK(BM_TrainStepChecked)->ArgsProduct({{0}, {1, 2}, {0, 1}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(30);
 BENCHMARK_MAIN();

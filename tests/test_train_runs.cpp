@@ -8,6 +8,7 @@
 #include "sim/train/trainer.hpp"
 
 #include "error_of.hpp"
+#include "temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -27,28 +28,9 @@ using train::TrainOptions;
 using train::TrainResult;
 namespace fs = std::filesystem;
 using bitsim::test::error_of;
+using bitsim::test::TempDir;
 
 namespace {
-
-// A fresh directory under /tmp, removed with everything in it at the end of the test case.
-class TempDir {
- public:
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "bitsim-train-XXXXXX").string();
-    if (!::mkdtemp(t.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = t;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
 
 // 1000 training samples in batches of 128 with drop_last: 7 steps per epoch (the last 104 samples of
 // each epoch's order unused), 14 steps in all; an MLP of width 64 trains in well under a second.

@@ -176,7 +176,8 @@ Runner add_sweep_command(CLI::App& app) {
     if (!a->table_only) {
       for (const sweep::SweepRun& r : runs)  // a missing config fails now, not after hours of other rows
         if (!std::filesystem::is_regular_file(plan.rows[r.row].config))
-          return fail(fmt::format("{}: row '{}': config file not found: {}", plan.source, plan.rows[r.row].id, plan.rows[r.row].config));
+          return fail(fmt::format("{}:{}: row '{}': config file not found: {}", plan.source, plan.rows[r.row].config_line,
+                                  plan.rows[r.row].id, plan.rows[r.row].config));
     }
     sweep::RunnerResult res;
     if (!a->table_only) {

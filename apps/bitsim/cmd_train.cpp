@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
+#include <csignal>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -19,6 +21,17 @@
 namespace bitsim::cli {
 
 namespace {
+
+// Set by the first SIGINT / SIGTERM: training stops after the current step with a checkpoint. The
+// handler restores the default action, so a second signal stops the process at once.
+std::atomic<bool> g_stop_requested{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "the signal handler needs a lock-free flag");
+
+extern "C" void request_stop(int sig) {
+  g_stop_requested.store(true);
+  std::signal(sig, SIG_DFL);
+}
+
 struct TrainArgs {
   std::string config;
   std::vector<std::string> sets;
@@ -49,6 +62,10 @@ Runner add_train_command(CLI::App& app) {
       o.threads = args->threads;
       o.progress = !args->no_progress;
       o.log = args->quiet ? nullptr : &std::cout;
+      o.warnings = &std::cerr;
+      o.stop_requested = &g_stop_requested;
+      std::signal(SIGINT, request_stop);
+      std::signal(SIGTERM, request_stop);
       // Under mpirun -np P (P > 1): data-parallel, one micro-batch per rank; rank 0 writes the files.
       std::unique_ptr<sim::train::Collective> world;
       if (launched_ranks() > 1) o.collective = (world = mpi_world()).get();
@@ -60,6 +77,13 @@ Runner add_train_command(CLI::App& app) {
       const sim::train::TrainResult r = sim::train::run_training(c, o);
       if (stats && !args->quiet)
         fmt::print("statistics: {} steps logged to {} ({:.1f} s)\n", stats->logged_steps(), stats->path(), stats->seconds());
+      if (r.interrupted) {
+        if (writer)
+          std::cerr << fmt::format("bitsim train: interrupted after step {}: checkpoint written, statistics closed; continue "
+                                   "with --resume (in {}/)\n",
+                                   r.steps, c.run_dir);
+        return kExitInterrupted;
+      }
       if (!args->quiet && writer) {
         if (r.finished)
           fmt::print("done: {} steps, test accuracy {:.2f}% (loss {:.4f}), {:.1f} s of training; results in {}/\n", r.steps,
@@ -69,6 +93,9 @@ Runner add_train_command(CLI::App& app) {
                      c.run_dir);
       }
       return 0;
+    } catch (const sim::train::HazardError& e) {
+      std::cerr << "bitsim train: " << e.what() << "\n";
+      return kExitHazard;
     } catch (const std::exception& e) {
       std::cerr << "bitsim train: " << e.what() << "\n";
       return kExitBadInput;

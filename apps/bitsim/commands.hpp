@@ -12,6 +12,10 @@ using Runner = std::function<int()>;
 
 // Exit status for bad input, bad options and unusable formats (formats.md section 3).
 inline constexpr int kExitBadInput = 2;
+// `bitsim train` stopped by a numerical hazard ([hazards]; sim/train/hazards.hpp).
+inline constexpr int kExitHazard = 3;
+// Stopped by SIGINT or SIGTERM, after saving what can be resumed (128 + SIGINT, as shells report it).
+inline constexpr int kExitInterrupted = 130;
 
 Runner add_quantize_command(CLI::App& app);
 Runner add_formats_command(CLI::App& app);

@@ -147,13 +147,14 @@ SweepPlan parse_plan(const std::string& text, const std::string& source) {
       const auto cfg = opt_string(c, *t, "config", where);
       if (!cfg && !base) c.fail(t, where + "config", "missing, and the sweep has no `base` config");
       r.config = cfg ? *cfg : *base;
+      r.config_line = (cfg ? t->get("config") : root.get("base"))->source().begin.line;
       r.sets = sets_of(c, *t, where);
       r.paper = opt_string(c, *t, "paper", where).value_or("");
       rows.push_back(std::move(r));
     }
   } else {
     if (!base) c.fail(&root, "row", "no [[row]] tables and no `base` config: nothing to run");
-    rows.push_back(SweepRow{"base", "base", *base, {}, ""});
+    rows.push_back(SweepRow{"base", "base", *base, {}, "", root.get("base")->source().begin.line});
   }
   // With no [[row]], a grid's rows are named by their values alone ("W=fp8_e4m3-lr=0.05").
   const bool implicit_base = root.get("row") == nullptr;

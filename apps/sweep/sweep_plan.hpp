@@ -46,6 +46,7 @@ struct SweepRow {
   std::string id, label, config;
   std::vector<std::string> sets;  // the row's own overrides (grid values included), in order
   std::string paper;
+  std::int64_t config_line = 0;  // line of the sweep file that names `config` (its own, or `base`)
 };
 
 struct SweepPlan {

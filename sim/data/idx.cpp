@@ -159,6 +159,11 @@ DatasetSplit load_fashion_mnist(const std::string& dir) {
                      find_fashion_file(dir, "train-labels-idx1-ubyte"), "fashion-mnist-train", 10);
   s.test = read_idx(find_fashion_file(dir, "t10k-images-idx3-ubyte"), find_fashion_file(dir, "t10k-labels-idx1-ubyte"),
                     "fashion-mnist-test", 10);
+  // The model is built for the training images; test images of another size would be misread.
+  if (s.test.height != s.train.height || s.test.width != s.train.width)
+    throw DatasetError(fmt::format("{}: test images are {}x{} but the training images ({}) are {}x{}",
+                                   find_fashion_file(dir, "t10k-images-idx3-ubyte"), s.test.height, s.test.width,
+                                   find_fashion_file(dir, "train-images-idx3-ubyte"), s.train.height, s.train.width));
   return s;
 }
 

@@ -36,7 +36,8 @@ inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mni
 // t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz (each also accepted without ".gz"), as
 // "fashion-mnist-train" (60000 images) and "fashion-mnist-test" (10000), 1x28x28, 10 classes.
 // A missing directory or file gives a DatasetError that says how to install the data set
-// ("sudo apt-get install dataset-fashion-mnist") or point elsewhere (--set data.dir=DIR).
+// ("sudo apt-get install dataset-fashion-mnist") or point elsewhere (--set data.dir=DIR). Test images of
+// another size than the training images give a DatasetError naming both files.
 DatasetSplit load_fashion_mnist(const std::string& dir = kFashionMnistDir);
 
 }  // namespace bitsim::sim::data

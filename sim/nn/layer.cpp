@@ -11,7 +11,9 @@ void Layer::round_span(const StepContext& ctx, Role r, std::span<float> x, int s
     if (ctx.observer) ctx.observer->on_rounding(RoundingEvent{this, r, slot, tensor, x, x, WageScale{}});
     return;
   }
-  std::vector<float> before;
+  // The observer's copy of the values before rounding: one buffer per thread, reused, so watched steps
+  // (statistics, hazard checks) do not allocate per site once warm. Observers never keep the span.
+  thread_local std::vector<float> before;
   if (ctx.observer) before.assign(x.begin(), x.end());
   WageScale scale;
   {

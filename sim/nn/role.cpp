@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <limits>
 #include <stdexcept>
 #include <vector>
 
@@ -35,7 +36,11 @@ bool is_fp32(const formats::Format& f) {
          formats::FloatFormat{8, 23, 127, true, formats::Special::ieee, formats::FloatOverflow::inf};
 }
 
-RoleRounding::RoleRounding() : format_(formats::parse_format("fp32")) {}
+RoleRounding::RoleRounding() : format_(formats::parse_format("fp32")) {
+  limits_.max_finite = std::numeric_limits<float>::max();
+  limits_.min_finite = -std::numeric_limits<float>::max();
+  limits_.codes = std::uint64_t{1} << 32;
+}
 
 RoleRounding::RoleRounding(const formats::Format& format, formats::RoundingSpec rounding, const std::string& what)
     : format_(format), rounding_(rounding) {
@@ -50,6 +55,7 @@ RoleRounding::RoleRounding(const formats::Format& format, formats::RoundingSpec 
                                                    format.name()));
   // fp32 with a deterministic rounding is the identity on floats (every float is already a value).
   identity_ = is_fp32(format) && rounding.mode != formats::Rounding::sr;
+  limits_ = formats::finite_limits(format);
 }
 
 RoleRounding RoleRounding::range(const RangeRole& spec, bool stochastic) {
@@ -61,6 +67,8 @@ RoleRounding RoleRounding::range(const RangeRole& spec, bool stochastic) {
   r.rounding_.mode = stochastic ? formats::Rounding::sr : formats::Rounding::rne;
   r.rounding_.sr_bits = 24;  // the noise has 24 bits (range_quantizer.hpp)
   r.identity_ = false;
+  r.limits_ = formats::FiniteLimits{};  // the range follows the tensor
+  r.limits_.codes = std::uint64_t{1} << spec.bits;
   return r;
 }
 
@@ -73,6 +81,8 @@ RoleRounding RoleRounding::wage(const WageSpec& spec, bool stochastic) {
   r.rounding_.mode = stochastic ? formats::Rounding::sr : formats::Rounding::rne;
   r.rounding_.sr_bits = 32;  // one whole Philox word per element (wageubn_quantizer.hpp)
   r.identity_ = false;
+  r.limits_ = formats::FiniteLimits{};  // the scale follows the tensor
+  r.limits_.codes = spec.bits < 64 ? std::uint64_t{1} << spec.bits : 0;
   return r;
 }
 

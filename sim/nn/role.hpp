@@ -30,6 +30,7 @@
 #pragma once
 
 #include "formats/format.hpp"
+#include "formats/format_limits.hpp"
 #include "formats/quantizer.hpp"
 #include "formats/rounding.hpp"
 #include "sim/nn/range_quantizer.hpp"
@@ -96,6 +97,10 @@ class RoleRounding {
   formats::RoundingSpec rounding() const { return rounding_; }
   bool is_identity() const { return identity_; }
   bool is_stochastic() const { return rounding_.mode == formats::Rounding::sr; }
+  // The finite range of the values it produces: the format's (formats/format_limits.hpp); for range and
+  // WAGEUBN quantizers, whose range follows the tensor, only the number of codes (limits infinite).
+  // Computed once (at construction) and kept.
+  const formats::FiniteLimits& finite_limits() const { return limits_; }
   // "fp8_e4m3", "fp8_e4m3 sr(R=8)", "range(bits=8,range=sample_mean) sr" or "constant(bits=8) sr": for logs.
   std::string describe() const;
   // The range quantizer's spelling in configs: "range(bits=8)" or "range(bits=8,range=sample_mean,new_weight=0.9)".
@@ -117,6 +122,7 @@ class RoleRounding {
   bool identity_ = true;
   std::optional<RangeRole> range_;
   std::optional<WageSpec> wage_;
+  formats::FiniteLimits limits_;
 };
 
 // The roles of one layer.

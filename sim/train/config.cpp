@@ -599,6 +599,17 @@ TrainConfig read(const toml::table& root, const std::string& file) {
   c.stats.layers = string_list(st, "layers");
   st.finish();
 
+  Section hz = top.table("hazards");
+  auto action = [&](const char* key, HazardAction def, std::vector<std::string> allowed) {
+    const std::string v = hz.string(key, hazard_action_name(def), allowed);
+    return v == "stop" ? HazardAction::stop : v == "warn" ? HazardAction::warn : HazardAction::ignore;
+  };
+  c.hazards.on_nonfinite = action("on_nonfinite", HazardAction::stop, {"stop", "warn"});
+  c.hazards.on_saturation = action("on_saturation", HazardAction::warn, {"stop", "warn", "ignore"});
+  c.hazards.saturation = hz.real("saturation", 0.01, 0, 1);
+  c.hazards.check_every = hz.integer("check_every", 1, 0, std::int64_t{1} << 40);
+  hz.finish();
+
   Section run = top.table("run");
   c.run_dir = run.string("dir", "");
   run.finish();
@@ -827,6 +838,10 @@ std::string to_toml(const TrainConfig& c) {
     s += fmt::format("\n[stats]\nevery = {}\nfile = {}\nsample = {}\nroles = {}\nlayers = {}\ncompression = {}\n", c.stats.every,
                      quote(c.stats.file), c.stats.sample, list(c.stats.roles), list(c.stats.layers), c.stats.compression);
   }
+  if (c.hazards != HazardConfig{})  // written only when set, like [stats]
+    s += fmt::format("\n[hazards]\non_nonfinite = {}\non_saturation = {}\nsaturation = {}\ncheck_every = {}\n",
+                     quote(hazard_action_name(c.hazards.on_nonfinite)), quote(hazard_action_name(c.hazards.on_saturation)),
+                     c.hazards.saturation, c.hazards.check_every);
   s += fmt::format("\n[run]\ndir = {}\n", quote(c.run_dir));
   return s;
 }

@@ -9,6 +9,7 @@
 #include "sim/nn/model_spec.hpp"
 #include "sim/nn/optimizer.hpp"
 #include "sim/nn/role.hpp"
+#include "sim/train/hazards.hpp"
 
 #include <array>
 #include <cstdint>
@@ -110,6 +111,7 @@ struct TrainConfig {
   std::vector<FormatOverride> overrides;  // [[formats.override]]
 
   StatsConfig stats;  // [stats]
+  HazardConfig hazards;  // [hazards]
 
   std::string run_dir;  // [run] dir; empty: runs/<name>
 };

@@ -12,6 +12,7 @@
 #include "formats/quantizer.hpp"
 #include "sim/train/checkpoint.hpp"
 #include "sim/train/collective.hpp"
+#include "sim/train/hazards.hpp"
 
 #include <fmt/format.h>
 
@@ -27,6 +28,19 @@
 namespace bitsim::sim::train {
 
 namespace {
+
+// Two observers of one step (the statistics monitor and the hazard watch) behind the one slot.
+class BothObservers final : public nn::RoundingObserver {
+ public:
+  BothObservers(nn::RoundingObserver* a, nn::RoundingObserver* b) : a_(a), b_(b) {}
+  void on_rounding(const nn::RoundingEvent& e) override {
+    a_->on_rounding(e);
+    b_->on_rounding(e);
+  }
+
+ private:
+  nn::RoundingObserver *a_, *b_;
+};
 
 using Clock = std::chrono::steady_clock;
 
@@ -252,6 +266,7 @@ std::string identity_config(const TrainConfig& c) {
   k.stop_after_steps = 0;
   k.checkpoint_every_steps = 0;
   k.stats = StatsConfig{};  // statistics never change results
+  k.hazards = HazardConfig{};  // neither do hazard checks (a stopped run has no checkpoint of its last step)
   k.run_dir.clear();  // a run folder may be moved and resumed from its new place
   return to_toml(k);
 }
@@ -298,7 +313,7 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
     fs::create_directories(dir, ec);
     if (ec) throw std::runtime_error(fmt::format("{}: cannot create the run folder: {}", dir, ec.message()));
     if (!o.resume)  // a fresh start leaves nothing of an earlier run in the folder
-      for (const char* f : {"checkpoint.bin", "metrics.csv", "result.json", "stats.h5", "stats.h5.partial"})
+      for (const char* f : {"checkpoint.bin", "metrics.csv", "result.json", "stats.h5", "stats.h5.partial", "hazards.csv"})
         fs::remove(fs::path(dir) / f, ec);
     write_file_atomically(dir + "/config.toml", resolved);
     write_file_atomically(dir + "/model.txt", model.summary());
@@ -320,11 +335,25 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
                         ranks > 1 ? fmt::format(" on each of {} ranks", ranks) : std::string());
 
   if (monitor) monitor->start(model, c, st.step, o.resume, threads);
+  HazardWatch watch(c.hazards);
+  HazardLog hazard_log(writer ? dir + "/hazards.csv" : std::string(), o.resume, st.step, o.warnings);
+  std::vector<float> flags_mine(2), flags_all(2 * static_cast<std::size_t>(ranks));
+  TrainResult result;
+  // A value reached a format that cannot hold it (NaN into int8): the step cannot complete. What the
+  // step's checks saw first is reported too: usually where the NaN was born.
+  auto cannot_hold = [&](const char* where, const formats::QuantizeError& e) {
+    const std::vector<Hazard> found = watch.end_step(0.0);
+    hazard_log.report(found, watch);
+    if (monitor) monitor->finish();
+    return HazardError(fmt::format("step {}: {}{} (a format that cannot hold the value stops the run whatever "
+                                   "hazards.on_nonfinite says){}",
+                                   st.step, where, e.what(),
+                                   found.empty() ? std::string() : "; the step's first hazard: " + found.front().message()));
+  };
   Progress progress(o.progress && writer, spe, c.epochs);
   MicroBatches micro(model, M, o.collective, c.allreduce);
   data::Batch batch;
   nn::FTensor x, dlogits;
-  TrainResult result;
   double epoch_seconds = 0;
   auto checkpoint = [&]() {
     const data::BatchStream::State s = stream.state();
@@ -341,27 +370,58 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
     ctx.step = st.step * static_cast<std::uint64_t>(M);
     ctx.seed = c.seed;
     ctx.threads = threads;
-    ctx.observer = monitor ? monitor->observer_for(st.step) : nullptr;
+    nn::RoundingObserver* const stats_observer = monitor ? monitor->observer_for(st.step) : nullptr;
+    nn::RoundingObserver* const hazard_observer = watch.begin_step(st.step);
+    BothObservers both(stats_observer, hazard_observer);
+    ctx.observer = stats_observer && hazard_observer ? &both : stats_observer ? stats_observer : hazard_observer;
     // WAGEUBN's schedule of the gradients' dynamic range (a no-op without one, or when unchanged).
     if (const std::int64_t gs = nn::gscale_at(c.schedule, static_cast<std::int64_t>(st.step), spe)) nn::set_gradient_range(model, gs);
-    model.round_weights(ctx);
     nn::LossResult lr_loss;
-    if (M == 1) {
-      x.shape = Nchw{batch.size, batch.channels, batch.height, batch.width};
-      x.data.swap(batch.images);
-      const nn::FTensor& logits = model.forward(ctx, x);
-      ctx.node = static_cast<std::int64_t>(model.nodes().size());
-      lr_loss = nn::softmax_cross_entropy(logits, batch.labels, &dlogits, model.loss_error, ctx.seed_for(nn::Role::E, 0));
-      model.backward(ctx, dlogits);
-      x.data.swap(batch.images);
-    } else {
-      lr_loss = micro.step(ctx, batch);
+    try {
+      model.round_weights(ctx);
+      if (M == 1) {
+        x.shape = Nchw{batch.size, batch.channels, batch.height, batch.width};
+        x.data.swap(batch.images);
+        const nn::FTensor& logits = model.forward(ctx, x);
+        ctx.node = static_cast<std::int64_t>(model.nodes().size());
+        lr_loss = nn::softmax_cross_entropy(logits, batch.labels, &dlogits, model.loss_error, ctx.seed_for(nn::Role::E, 0));
+        model.backward(ctx, dlogits);
+        x.data.swap(batch.images);
+      } else {
+        lr_loss = micro.step(ctx, batch);
+      }
+      ctx.node = 0;
+    } catch (const formats::QuantizeError& e) {
+      throw cannot_hold("", e);
     }
-    ctx.node = 0;
     const double lr = nn::learning_rate(c.schedule, static_cast<std::int64_t>(st.step), spe, total);
-    nn::sgd_step(model, c.sgd, lr, ctx);
+    try {
+      nn::sgd_step(model, c.sgd, lr, ctx);
+    } catch (const formats::QuantizeError& e) {
+      throw cannot_hold("optimizer: ", e);
+    }
     if (monitor)
       monitor->end_step(StepRecord{st.step, lr_loss.loss, static_cast<double>(lr_loss.correct) / static_cast<double>(batch.size), lr});
+    std::string stop_message = hazard_log.report(watch.end_step(lr_loss.loss), watch);
+    // With ranks, every rank must stop at the same step: each one's hazard verdict and rank 0's stop
+    // request are shared.
+    bool hazard_stop = !stop_message.empty();
+    bool interrupt = o.stop_requested && o.stop_requested->load();
+    if (o.collective && ranks > 1) {
+      flags_mine[0] = hazard_stop ? 1.0f : 0.0f;
+      flags_mine[1] = interrupt ? 1.0f : 0.0f;
+      o.collective->allgather(flags_mine, flags_all);
+      for (int r = 0; r < ranks; ++r) hazard_stop = hazard_stop || flags_all[2 * static_cast<std::size_t>(r)] != 0;
+      interrupt = flags_all[1] != 0;
+      if (hazard_stop && stop_message.empty()) stop_message = fmt::format("step {}: another rank found a hazard", st.step);
+    }
+    if (hazard_stop) {
+      progress.end_line();
+      if (monitor) monitor->finish();
+      throw HazardError(fmt::format("{}; the run stopped (hazards in {}/hazards.csv; the last checkpoint, if any, is "
+                                    "before this step)",
+                                    stop_message, dir));
+    }
     const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
     epoch_seconds += dt;
     st.elapsed_seconds += dt;
@@ -374,10 +434,6 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
     const double ips = epoch_seconds > 0 ? static_cast<double>(st.epoch_samples) / epoch_seconds : 0;
     progress.update(epoch, st.epoch_steps, st.epoch_loss_sum / static_cast<double>(st.epoch_samples),
                     static_cast<double>(st.epoch_correct) / static_cast<double>(st.epoch_samples), ips);
-    if (!std::isfinite(lr_loss.loss))
-      throw std::runtime_error(fmt::format("step {}: the loss is {} (training diverged; lower optimizer.lr or check the "
-                                           "formats)",
-                                           st.step, lr_loss.loss));
     if (st.epoch_steps == spe) {
       progress.update(epoch, st.epoch_steps, st.epoch_loss_sum / static_cast<double>(st.epoch_samples),
                       static_cast<double>(st.epoch_correct) / static_cast<double>(st.epoch_samples), ips, true);
@@ -402,14 +458,16 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
     } else if (c.checkpoint_every_steps > 0 && st.step % static_cast<std::uint64_t>(c.checkpoint_every_steps) == 0) {
       checkpoint();
     }
-    if (c.stop_after_steps > 0 && static_cast<std::int64_t>(st.step) >= c.stop_after_steps &&
+    if (((c.stop_after_steps > 0 && static_cast<std::int64_t>(st.step) >= c.stop_after_steps) || interrupt) &&
         static_cast<std::int64_t>(st.step) < total) {
+      result.interrupted = interrupt;
       progress.end_line();
       if (monitor) monitor->finish();
       checkpoint();
       result.steps = static_cast<std::int64_t>(st.step);
       result.train_seconds = st.elapsed_seconds;
       result.weights_digest = digest(model);
+      result.hazards = hazard_log.warnings();
       return result;
     }
   }
@@ -420,6 +478,7 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
     result.test_accuracy = ev.accuracy;
     result.test_loss = ev.loss;
   }
+  result.hazards = hazard_log.warnings();
   result.finished = true;
   result.steps = static_cast<std::int64_t>(st.step);
   result.train_seconds = st.elapsed_seconds;
