@@ -175,6 +175,7 @@ FixedFormat parse_fixed(Arguments& a) {
 
 constexpr std::int64_t kGrahamIndexLimit = std::int64_t{1} << 40;
 constexpr std::int64_t kMaxLogRootOrder = 64;
+constexpr std::int64_t kMaxLogExponent = 16384;
 
 LogFormat parse_log(Arguments& a) {
   LogFormat f;
@@ -197,6 +198,15 @@ LogFormat parse_log(Arguments& a) {
   if (f.lo < -kGrahamIndexLimit || f.lo > kGrahamIndexLimit) a.out_of_range("lo", "must be within +-2^40");
   if (f.hi < -kGrahamIndexLimit || f.hi > kGrahamIndexLimit) a.out_of_range("hi", "must be within +-2^40");
   if (f.lo > f.hi) a.out_of_range("hi", fmt::format("hi={} is below lo={}", f.hi, f.lo));
+  // Values are 2^(offset + n/k), computed exactly: exponents are bounded (2^16384 is beyond every
+  // format the engine can hold; the fuzzer found offset = 4.4e28 making 2^offset never finish).
+  const Rational limit(kMaxLogExponent);
+  if (f.offset > limit || f.offset < -limit)
+    a.out_of_range("offset", fmt::format("must be within +-{} (values are 2^(offset + n/k))", kMaxLogExponent));
+  if (f.offset + Rational(f.hi, f.k) > limit)
+    a.out_of_range("hi", fmt::format("offset + hi/k must be at most {} (values are 2^(offset + n/k))", kMaxLogExponent));
+  if (f.offset + Rational(f.lo, f.k) < -limit)
+    a.out_of_range("lo", fmt::format("offset + lo/k must be at least -{} (values are 2^(offset + n/k))", kMaxLogExponent));
   return f;
 }
 

@@ -24,6 +24,7 @@ packages=(
   hdf5-tools                            # h5dump / h5ls (tests/cli/stats.sh opens a killed run's file with them)
   chromium-headless-shell               # tests/cli/sweep.sh loads the HTML report of bitsim report headless
   openmpi-bin libopenmpi-dev            # mpirun: data-parallel bitsim train, bitsim sweep over ranks
+  clang libclang-rt-14-dev llvm         # the sanitize preset: ASan + UBSan, libFuzzer, llvm-symbolizer for reports
 )
 
 missing=()

@@ -105,7 +105,7 @@ TEST_CASE("Philox array words equal per-element words", "[arrays][sr]") {
   for (std::size_t i = 0; i < in.size(); ++i) REQUIRE(out[i] == static_cast<float>(q.quantize(in[i], rng.word(first + i)).value));
 }
 
-TEST_CASE("array errors name the element; formats that do not fit are rejected", "[arrays][errors]") {
+TEST_CASE("array errors name the element - formats that do not fit are rejected", "[arrays][errors]") {
   const Quantizer int8(parse_format("int8"));
   std::vector<float> in = {1.0f, 2.0f, std::nanf(""), 4.0f};
   std::vector<float> out(in.size());

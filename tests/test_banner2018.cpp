@@ -116,7 +116,7 @@ TEST_CASE("banner: range quantizer equals the golden path, nearest and stochasti
   }
 }
 
-TEST_CASE("banner: range quantizer with a zero point (true_zero) equals its golden path; zero is exact", "[banner]") {
+TEST_CASE("banner: range quantizer with a zero point (true_zero) equals its golden path - zero is exact", "[banner]") {
   std::mt19937 rng(21);
   for (int bits : {2, 4, 8, 16}) {
     for (double shift : {-2.0, 0.0, 1.5, 40.0}) {  // ranges across, below and above zero
@@ -354,7 +354,7 @@ TEST_CASE("banner: Range BN constant C(n) as in the reference code", "[banner]")
   CHECK(0.5 * 0.35 * (1 + std::sqrt(std::acos(-1.0) * std::log(4.0))) == Approx(0.540208362487903).epsilon(1e-14));
 }
 
-TEST_CASE("banner: Range BN forward equals its definition; backward equals fp64 finite differences", "[banner]") {
+TEST_CASE("banner: Range BN forward equals its definition - backward equals fp64 finite differences", "[banner]") {
   const Nchw s{8, 3, 4, 4};  // M = 128 values per channel
   const std::int64_t K = 4;
   std::mt19937 rng(5);

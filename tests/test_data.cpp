@@ -243,7 +243,7 @@ TEST_CASE("IDX reader errors name the file and the problem", "[data]") {
   }
 }
 
-TEST_CASE("load_fashion_mnist: missing data says how to install; raw and gzip names", "[data]") {
+TEST_CASE("load_fashion_mnist: missing data says how to install - raw and gzip names", "[data]") {
   TempDir dir;
   const std::string absent = dir.file("no-such-dir");
   require_dataset_error([&] { load_fashion_mnist(absent); },

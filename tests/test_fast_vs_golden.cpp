@@ -41,7 +41,7 @@ std::size_t check_format(const std::string& spec, std::size_t random_count, unsi
 
 }  // namespace
 
-TEST_CASE("fast path equals golden path on adversarial inputs, formats up to 16 bits", "[fast][golden]") {
+TEST_CASE("fast path equals golden path on adversarial inputs, formats up to 16 bits", "[fast][golden][slow]") {
   std::vector<std::string> failures;
   std::size_t checked = 0;
   for (const auto& spec : bitsim::test::small_formats()) {
@@ -54,7 +54,7 @@ TEST_CASE("fast path equals golden path on adversarial inputs, formats up to 16 
   REQUIRE(failures.empty());
 }
 
-TEST_CASE("fast path equals golden path on wide formats that fit a double", "[fast][golden]") {
+TEST_CASE("fast path equals golden path on wide formats that fit a double", "[fast][golden][slow]") {
   std::vector<std::string> failures;
   std::size_t checked = 0;
   for (const auto& spec : bitsim::test::wide_formats()) checked += check_format(spec, 3000, 1, failures);

@@ -85,6 +85,11 @@ TEST_CASE("log formats: the root order k * denominator(offset) is at most 64, an
                     Catch::Contains("offset") && Catch::Contains("10000000"));
   CHECK_THROWS_WITH(parse_format("log(k=64,lo=0,hi=1,scale=1,offset=0.5)"), Catch::Contains("offset") && Catch::Contains("128"));
   CHECK_NOTHROW(parse_format("log(k=32,lo=0,hi=1,scale=1,offset=0.5)"));  // order 64
+  // Exponents offset + n/k within +-16384.
+  CHECK_THROWS_WITH(parse_format("log(k=1,lo=-1,hi=0,scale=14,offset=044444444444444444444444444444.5)"), Catch::Contains("offset"));
+  CHECK_THROWS_WITH(parse_format("log(k=1,lo=1099511627770,hi=1099511627776,scale=1)"), Catch::Contains("hi"));
+  CHECK_THROWS_WITH(parse_format("log(k=2,lo=-32770,hi=0,scale=1)"), Catch::Contains("lo"));
+  CHECK_NOTHROW(parse_format("log(k=2,lo=-32768,hi=32768,scale=1)"));
   // Order 64 with 4001 indices gets its table (at most 4096 indices), whose values and thresholds must
   // equal the golden path's: sampled codes decode and sampled inputs quantize alike.
   const Format f = parse_format("log(k=64,lo=-2000,hi=2000,scale=1.36)");

@@ -45,7 +45,7 @@ TEST_CASE("a range role's running estimates move only when the context says so",
   CHECK(running[0] != 0.5f);
 }
 
-TEST_CASE("micro-batches: deterministic at any thread count; M = 2 is a different run than M = 1", "[train][micro]") {
+TEST_CASE("micro-batches: deterministic at any thread count - M = 2 is a different run than M = 1", "[train][micro]") {
   std::string dir = (std::filesystem::temp_directory_path() / "bitsim-micro-XXXXXX").string();
   REQUIRE(::mkdtemp(dir.data()));
   auto run = [&](const std::string& name, std::int64_t m, int threads, const std::string& allreduce = "") {

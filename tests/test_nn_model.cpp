@@ -387,7 +387,7 @@ RefOp conv_op(std::int64_t s, std::int64_t p, bool bias) {
 
 // ---- 3. gradients of every layer in fp64; the engine against them --------------------------------
 
-TEST_CASE("nn: conv gradients (fp64 reference vs differences; engine vs reference)", "[nn]") {
+TEST_CASE("nn: conv gradients (fp64 reference vs differences - engine vs reference)", "[nn]") {
   struct C {
     Nchw x;
     std::int64_t co, k, s, p;
@@ -406,7 +406,7 @@ TEST_CASE("nn: conv gradients (fp64 reference vs differences; engine vs referenc
   }
 }
 
-TEST_CASE("nn: linear gradients (fp64 reference vs differences; engine vs reference)", "[nn]") {
+TEST_CASE("nn: linear gradients (fp64 reference vs differences - engine vs reference)", "[nn]") {
   unsigned seed = 20;
   for (bool bias : {true, false})
     for (const Nchw xs : {Nchw{4, 7, 1, 1}, Nchw{3, 2, 3, 2}}) {
@@ -427,7 +427,7 @@ TEST_CASE("nn: linear gradients (fp64 reference vs differences; engine vs refere
     }
 }
 
-TEST_CASE("nn: batchnorm gradients in training mode (fp64 reference vs differences; engine vs reference)", "[nn]") {
+TEST_CASE("nn: batchnorm gradients in training mode (fp64 reference vs differences - engine vs reference)", "[nn]") {
   unsigned seed = 30;
   for (const Nchw xs : {Nchw{4, 3, 3, 2}, Nchw{6, 5, 1, 1}, Nchw{2, 2, 4, 4}}) {
     std::mt19937 rng(seed);
@@ -482,7 +482,7 @@ TEST_CASE("nn: batchnorm gradients in training mode (fp64 reference vs differenc
   }
 }
 
-TEST_CASE("nn: relu, pooling and add gradients (fp64 reference vs differences; engine vs reference)", "[nn]") {
+TEST_CASE("nn: relu, pooling and add gradients (fp64 reference vs differences - engine vs reference)", "[nn]") {
   std::mt19937 rng(40);
   {
     ReluLayer layer;
@@ -558,7 +558,7 @@ TEST_CASE("nn: relu, pooling and add gradients (fp64 reference vs differences; e
   }
 }
 
-TEST_CASE("nn: softmax cross-entropy (fp64 reference vs differences; engine vs reference)", "[nn]") {
+TEST_CASE("nn: softmax cross-entropy (fp64 reference vs differences - engine vs reference)", "[nn]") {
   std::mt19937 rng(50);
   const FTensor z = random_tensor(Nchw{5, 4, 1, 1}, rng, 2.0);
   const std::vector<std::int32_t> labels = {0, 3, 1, 1, 2};

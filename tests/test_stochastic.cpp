@@ -56,7 +56,7 @@ TEST_CASE("stochastic rounding with file-supplied words gives the documented res
   CHECK(i8.quantize(2.25, 0xC0000000u).value == 3.0);
 }
 
-TEST_CASE("stochastic rounding never changes an exactly representable input", "[sr]") {
+TEST_CASE("stochastic rounding never changes an exactly representable input", "[sr][slow]") {
   std::mt19937 rng(3);
   for (const auto& spec : bitsim::test::small_formats()) {
     const Format f = parse_format(spec);

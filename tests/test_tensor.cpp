@@ -404,7 +404,7 @@ TEST_CASE("tensor: scaled real (formula check)", "[tensor]") {
   CHECK(z.group_scale(0).scale == 1);
 }
 
-TEST_CASE("tensor: scaled policies take amax over finite elements; NaN and Inf follow the format", "[tensor]") {
+TEST_CASE("tensor: scaled policies take amax over finite elements - NaN and Inf follow the format", "[tensor]") {
   // fp8_e4m3 (no Inf, saturates): amax over finite values = 2 -> k = ceil(log2(2/448)) = ceil(-7.8) = -7.
   //   2 * 2^7 = 256 -> 0x78; +Inf saturates to 448 (0x7E, value 3.5); NaN -> 0x7F; -Inf -> 0xFE.
   const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();

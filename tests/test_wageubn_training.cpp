@@ -132,7 +132,7 @@ TEST_CASE("wageubn: BN forward equals its definition, with and without rounding"
   }
 }
 
-TEST_CASE("wageubn: BN backward equals fp64 finite differences (rounding off); the variance term matters", "[wageubn]") {
+TEST_CASE("wageubn: BN backward equals fp64 finite differences (rounding off) - the variance term matters", "[wageubn]") {
   const Nchw s{4, 2, 3, 3};
   std::mt19937 rng(3);
   std::normal_distribution<double> nd(0.2, 1.5);
@@ -193,7 +193,7 @@ TEST_CASE("wageubn: BN backward equals fp64 finite differences (rounding off); t
   bitsim::test::check_affine_grads(bn, loss, xd, gamma, beta, h);
 }
 
-TEST_CASE("wageubn: BN backward with rounding is the straight-through gradient; inference uses running statistics", "[wageubn]") {
+TEST_CASE("wageubn: BN backward with rounding is the straight-through gradient - inference uses running statistics", "[wageubn]") {
   const Nchw s{4, 2, 3, 3};
   std::mt19937 rng(8);
   std::normal_distribution<double> nd(0.0, 1.0);
@@ -293,7 +293,7 @@ TEST_CASE("wageubn: learning rate on the 10-bit grid, weight decay inside G, sto
   }
 }
 
-TEST_CASE("wageubn: config keys for the quantizers, WAGEUBN BN and the optimizer; errors name file, line and key",
+TEST_CASE("wageubn: config keys for the quantizers, WAGEUBN BN and the optimizer - errors name file, line and key",
           "[wageubn][train]") {
   const std::string base = R"toml(
 [model]

@@ -39,6 +39,9 @@ inline std::vector<double> central_dx(const BnLoss& loss, const std::vector<doub
 // Checks the layer's gamma and beta gradients (params[0], params[1]) against central differences.
 inline void check_affine_grads(bitsim::sim::nn::Layer& bn, const BnLoss& loss, const std::vector<double>& x,
                                const std::vector<double>& gamma, const std::vector<double>& beta, double h) {
+  // One gamma and beta per channel of the layer (AddressSanitizer caught a caller passing more).
+  REQUIRE(gamma.size() == bn.params()[0]->grad.data.size());
+  REQUIRE(beta.size() == bn.params()[1]->grad.data.size());
   for (std::size_t c = 0; c < gamma.size(); ++c) {
     std::vector<double> gp = gamma, gm = gamma, bp = beta, bm = beta;
     gp[c] += h;

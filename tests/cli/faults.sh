@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# Faults during training (docs/RELIABILITY.md):
+#   1. SIGKILL at 10 random moments of one run (8-bit formats with stochastic rounding, checkpoints every
+#      4 steps, statistics every 8): after each kill the run resumes from its last checkpoint; the final
+#      weights digest, metrics.csv and the statistics of every logged step equal an uninterrupted run's.
+#   2. A full disk while writing the checkpoint, the statistics file and the final result (simulated
+#      with the LD_PRELOAD injector tests/fault/enospc_preload.cpp, and for real on a small tmpfs when
+#      this machine lets us mount one): a clear error naming the file, a non-zero exit, the previous
+#      checkpoint byte-identical, no temporary file left; resuming afterwards gives the uninterrupted
+#      result.
+#   3. SIGINT: the run stops after the current step with exit status 130, a checkpoint, a closed
+#      statistics file holding every step so far; resuming gives the uninterrupted result.
+# usage: faults.sh BITSIM ENOSPC_PRELOAD_LIBRARY
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+PRELOAD=${2:?usage: $0 BITSIM ENOSPC_PRELOAD_LIBRARY}
+[ -f "$PRELOAD" ] || { echo "no such library: $PRELOAD" >&2; exit 1; }
+
+digest() { sed -n 's/.*"weights_digest": "\([0-9a-f]*\)".*/\1/p' "$1/result.json" 2>/dev/null || true; }
+sum() { sha256sum "$1" | cut -d' ' -f1; }
+
+# 4096 samples in batches of 64: 64 steps per epoch, 128 in all; a few seconds of training.
+CFG=$TMP/faults.toml
+cat >"$CFG" <<'EOF'
+name = "faults"
+seed = 11
+threads = 1
+[model]
+name = "cnn"
+width = 8
+[data]
+batch = 64
+limit_train = 4096
+limit_test = 500
+[train]
+epochs = 2
+checkpoint_every_steps = 4
+[formats]
+W = "fp8_e4m3"
+A = "fp8_e4m3"
+E = { format = "fp8_e5m2", rounding = "sr", sr_bits = 8 }
+G = { format = "bf16", rounding = "sr" }
+[stats]
+every = 8
+roles = ["E", "G"]
+EOF
+
+"$BITSIM" train "$CFG" --set run.dir="$TMP/whole" --no-progress --quiet
+WHOLE=$(digest "$TMP/whole")
+check "uninterrupted run has a digest" test -n "$WHOLE"
+
+# The statistics of every logged step as CSV (the same steps in both files give the same text).
+stats_text() {
+  local f=$1 s
+  for s in $("$BITSIM" stats "$f" --steps | awk 'NR > 1 { print $1 }'); do "$BITSIM" stats "$f" --step "$s" --csv -; done
+}
+
+# ---- 1. SIGKILL at 10 random moments ----------------------------------------------------------------
+# Ten kill points spread over the run's 128 steps: a random step in each of ten slices, and a random
+# delay of 0-40 ms once the progress line shows it, so kills land inside steps, between them, and in
+# checkpoint writes. The run is resumed (from its last checkpoint) before each next kill.
+RANDOM=4242  # random but the same on every run of this test
+global_step() {  # the last step (counted over the whole run) the progress line shows in file $1
+  tr '\r' '\n' <"$1" | sed -n 's/.*epoch \([0-9]*\)\/[0-9]* step \([0-9]*\)\/\([0-9]*\).*/\1 \2 \3/p' | tail -n 1 |
+    awk '{ print ($1 - 1) * $3 + $2 }'
+}
+points=()
+for k in $(seq 0 9); do
+  target=$((k * 12 + 1 + RANDOM % 12))
+  delay_ms=$((RANDOM % 40))
+  resume=()
+  [ -f "$TMP/killed/checkpoint.bin" ] && resume=(--resume)
+  "$BITSIM" train "$CFG" --set run.dir="$TMP/killed" "${resume[@]}" --quiet 2>"$TMP/kill_$k.err" &
+  pid=$!
+  for _ in $(seq 1 1500); do
+    seen=$(global_step "$TMP/kill_$k.err")
+    [ "${seen:-0}" -ge "$target" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.02
+  done
+  sleep "$(awk -v m="$delay_ms" 'BEGIN { printf "%.3f", m / 1000 }')"
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  points+=("step$(global_step "$TMP/kill_$k.err")+${delay_ms}ms")
+done
+echo "kill points (last step shown + delay): ${points[*]}"
+resumes=0
+until [ -f "$TMP/killed/result.json" ]; do
+  resume=()
+  [ -f "$TMP/killed/checkpoint.bin" ] && resume=(--resume)
+  "$BITSIM" train "$CFG" --set run.dir="$TMP/killed" "${resume[@]}" --no-progress --quiet
+  resumes=$((resumes + 1))
+  [ "$resumes" -le 2 ] || break
+done
+check "after 10 SIGKILLs and a resume: the same weights digest ($(digest "$TMP/killed") vs $WHOLE)" \
+  test "$(digest "$TMP/killed")" = "$WHOLE"
+# metrics.csv without its two timing columns (epoch_seconds, train_images_per_s)
+check "after 10 SIGKILLs: the same metrics.csv (timings aside)" \
+  cmp -s <(cut -d, -f1-7 "$TMP/whole/metrics.csv") <(cut -d, -f1-7 "$TMP/killed/metrics.csv")
+check "after 10 SIGKILLs: no temporary file left" test -z "$(ls "$TMP/killed" | grep -E '\.tmp|partial' || true)"
+stats_text "$TMP/whole/stats.h5" >"$TMP/whole_stats.csv"
+stats_text "$TMP/killed/stats.h5" >"$TMP/killed_stats.csv"
+check "after 10 SIGKILLs: the statistics of all $(grep -c '^layer' "$TMP/whole_stats.csv" || true) logged steps are identical" \
+  cmp -s "$TMP/whole_stats.csv" "$TMP/killed_stats.csv"
+
+# ---- 2. a full disk ---------------------------------------------------------------------------------
+# A run stopped at step 8 (checkpoint at 8), then resumed with writes failing; each case starts from a
+# copy of that folder.
+"$BITSIM" train "$CFG" --set run.dir="$TMP/base8" --set train.stop_after_steps=8 --no-progress --quiet
+CK8=$(sum "$TMP/base8/checkpoint.bin")
+# full_disk NAME PATH_SUBSTRING AFTER_BYTES ERE: resume with writes to files matching the substring
+# failing after AFTER_BYTES bytes; expects a non-zero exit and a message matching ERE, the checkpoint
+# of step 8 or a later complete one (never a damaged one), no temporary files; then a plain resume
+# must reach the uninterrupted digest.
+full_disk() {
+  local name=$1 path=$2 after=$3 pattern=$4 dir=$TMP/disk_$1 rc=0
+  rm -rf "$dir" && cp -r "$TMP/base8" "$dir"
+  BITSIM_FAULT_PATH=$path BITSIM_FAULT_AFTER=$after LD_PRELOAD=$PRELOAD \
+    "$BITSIM" train "$CFG" --set run.dir="$dir" --resume --no-progress --quiet >"$TMP/out_$name" 2>"$TMP/err_$name" || rc=$?
+  check "full disk ($name): the injector refused writes" grep -q "writes refused (ENOSPC)" "$TMP/err_$name"
+  check "full disk ($name): exit status 2 (got $rc)" test "$rc" -eq 2
+  if ! grep -Eq -- "$pattern" "$TMP/err_$name"; then fail "full disk ($name): message does not match /$pattern/: $(cat "$TMP/err_$name")"; else pass; fi
+  check "full disk ($name): no crash" bash -c "! grep -Eq 'terminate called|Segmentation|Aborted' '$TMP/err_$name'"
+  check "full disk ($name): no temporary file left" test -z "$(ls "$dir" | grep -E '\.tmp' || true)"
+  echo "$(sum "$dir/checkpoint.bin")" >"$TMP/ck_$name"
+  "$BITSIM" train "$CFG" --set run.dir="$dir" --resume --no-progress --quiet
+  check "full disk ($name): resuming afterwards gives the uninterrupted digest" test "$(digest "$dir")" = "$WHOLE"
+}
+full_disk checkpoint checkpoint.bin 1000 "checkpoint\.bin.*(No space left|space)"
+check "full disk (checkpoint): the checkpoint of step 8 is unchanged" test "$(cat "$TMP/ck_checkpoint")" = "$CK8"
+full_disk statistics stats.h5 20000 "stats\.h5.*(No space left|space|write|flush)"
+check "full disk (statistics): the checkpoint of step 8 is unchanged" test "$(cat "$TMP/ck_statistics")" = "$CK8"
+full_disk result result.json 0 "result\.json.*(No space left|space)"
+full_disk metrics metrics.csv 0 "metrics\.csv.*(No space left|space)"
+
+# A real full disk, when this machine lets us mount a small tmpfs (root with CAP_SYS_ADMIN): big
+# enough for one checkpoint, too small for the next one beside it (written to a temporary file
+# first), so the second checkpoint write meets ENOSPC.
+MNT=$TMP/tmpfs
+mkdir -p "$MNT"
+CK_BYTES=$(stat -c %s "$TMP/base8/checkpoint.bin")
+if mount -t tmpfs -o size=$((CK_BYTES * 3 / 2 + 65536)) tmpfs "$MNT" 2>/dev/null; then
+  rc=0
+  "$BITSIM" train "$CFG" --set run.dir="$MNT/run" --set stats.every=0 --no-progress --quiet 2>"$TMP/err_tmpfs" || rc=$?
+  check "tmpfs full: exit status 2 (got $rc)" test "$rc" -eq 2
+  check "tmpfs full: the message names the checkpoint and ENOSPC" grep -Eq "checkpoint\.bin.*No space left" "$TMP/err_tmpfs"
+  check "tmpfs full: no temporary file left" test -z "$(ls "$MNT/run" | grep -E '\.tmp' || true)"
+  check "tmpfs full: the last complete checkpoint is kept" test -s "$MNT/run/checkpoint.bin"
+  mkdir -p "$TMP/moved" && cp -r "$MNT/run" "$TMP/moved/run"
+  umount "$MNT"
+  "$BITSIM" train "$CFG" --set run.dir="$TMP/moved/run" --set stats.every=0 --resume --no-progress --quiet
+  check "tmpfs full: moved to a roomy disk, the run resumes to the uninterrupted digest" test "$(digest "$TMP/moved/run")" = "$WHOLE"
+else
+  echo "tmpfs full: skipped (this machine does not allow mounting a tmpfs); the injector cases above stand"
+fi
+
+# ---- 3. SIGINT ----------------------------------------------------------------------------------------
+rc=0
+"$BITSIM" train "$CFG" --set run.dir="$TMP/int" --set stats.every=1 >"$TMP/int.out" 2>"$TMP/int.err" &
+pid=$!
+for _ in $(seq 1 300); do  # wait until a few steps ran (the progress line shows step 5 or later)
+  tr '\r' '\n' <"$TMP/int.err" | grep -Eq 'step ([5-9]|[1-9][0-9]+)/' && break
+  sleep 0.05
+done
+kill -INT "$pid"
+wait "$pid" || rc=$?
+check "SIGINT: exit status 130 (got $rc)" test "$rc" -eq 130
+check "SIGINT: says where to resume" grep -q "interrupted after step .*--resume" "$TMP/int.err"
+check "SIGINT: a checkpoint is written" test -s "$TMP/int/checkpoint.bin"
+check "SIGINT: the statistics file is closed (no .partial)" test -s "$TMP/int/stats.h5" -a ! -e "$TMP/int/stats.h5.partial"
+stopped=$(sed -n 's/.*interrupted after step \([0-9]*\).*/\1/p' "$TMP/int.err")
+logged=$("$BITSIM" stats "$TMP/int/stats.h5" --steps | awk 'NR > 1' | wc -l)
+check "SIGINT: every step up to the stop ($stopped) is in the statistics file ($logged rows)" test "$logged" -eq "${stopped:-x}"
+"$BITSIM" train "$CFG" --set run.dir="$TMP/int" --set stats.every=1 --resume --no-progress --quiet
+check "SIGINT: resuming gives the uninterrupted digest" test "$(digest "$TMP/int")" = "$WHOLE"
+
+finish
