@@ -430,6 +430,9 @@ TEST_CASE("train config: errors name the source, the line and the full key path"
   SECTION("wrong types") {
     check_names(config_error("[data]\nbatch = \"big\"\n"), 2, "data.batch");
     check_names(config_error("[data]\nbatch = 1.5\n"), 2, "data.batch");
+    // A float beyond int64 where an integer belongs (fuzz_config: toml++'s conversion was undefined).
+    check_names(config_error("[data]\nbatch = 1e29\n"), 2, "data.batch");
+    check_names(config_error("[schedule]\ngscale = [1e300]\n"), 2, "schedule.gscale");
     check_names(config_error("[optimizer]\nnesterov = 1\n"), 2, "optimizer.nesterov");
     check_names(config_error("[optimizer]\n\nlr = \"fast\"\n"), 3, "optimizer.lr");
     check_names(config_error("name = 5\n"), 1, "name");

@@ -58,9 +58,10 @@ std::vector<std::string> sets_of(const Ctx& c, const toml::table& t, const std::
 std::int64_t positive(const Ctx& c, const toml::table& t, const std::string& key, std::int64_t def) {
   const toml::node* n = t.get(key);
   if (!n) return def;
-  const auto v = n->value<std::int64_t>();
-  if (!n->is_integer() || !v || *v < 1 || *v > 1024) c.fail(n, key, "must be an integer in 1..1024");
-  return *v;
+  // as_integer, not value<int64_t>: toml++ converts an out-of-range float to int64 first (undefined).
+  const toml::value<std::int64_t>* v = n->as_integer();
+  if (!v || v->get() < 1 || v->get() > 1024) c.fail(n, key, "must be an integer in 1..1024");
+  return v->get();
 }
 
 // A grid value as bitsim's --set reads it (TOML syntax), and as it appears in ids and labels.
@@ -120,11 +121,11 @@ SweepPlan parse_plan(const std::string& text, const std::string& source) {
     const toml::array* a = n ? n->as_array() : nullptr;
     if (!a || a->empty()) c.fail(n ? n : &root, "seeds", "must be a non-empty array of non-negative integers");
     for (const auto& e : *a) {
-      const auto v = e.value<std::int64_t>();
-      if (!e.is_integer() || !v || *v < 0) c.fail(&e, "seeds", "must hold non-negative integers");
-      if (std::find(p.seeds.begin(), p.seeds.end(), static_cast<std::uint64_t>(*v)) != p.seeds.end())
-        c.fail(&e, "seeds", fmt::format("seed {} repeats", *v));
-      p.seeds.push_back(static_cast<std::uint64_t>(*v));
+      const toml::value<std::int64_t>* v = e.as_integer();  // not value<int64_t>: see positive()
+      if (!v || v->get() < 0) c.fail(&e, "seeds", "must hold non-negative integers");
+      if (std::find(p.seeds.begin(), p.seeds.end(), static_cast<std::uint64_t>(v->get())) != p.seeds.end())
+        c.fail(&e, "seeds", fmt::format("seed {} repeats", v->get()));
+      p.seeds.push_back(static_cast<std::uint64_t>(v->get()));
     }
   }
   // Rows.

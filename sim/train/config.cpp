@@ -43,10 +43,12 @@ class Section {
   std::int64_t integer(const std::string& key, std::int64_t def, std::int64_t lo, std::int64_t hi) {
     const toml::node* n = get(key);
     if (!n) return def;
-    const auto v = n->value<std::int64_t>();
-    if (!n->is_integer() || !v) fail(n, key, "must be an integer");
-    if (*v < lo || *v > hi) fail(n, key, fmt::format("{} is out of range [{}, {}]", *v, lo, hi));
-    return *v;
+    // as_integer, not value<int64_t>: toml++ converts a float such as 1e29 to int64 before checking
+    // its range, which is undefined behaviour (UBSan, found by fuzz_config).
+    const toml::value<std::int64_t>* v = n->as_integer();
+    if (!v) fail(n, key, "must be an integer");
+    if (v->get() < lo || v->get() > hi) fail(n, key, fmt::format("{} is out of range [{}, {}]", v->get(), lo, hi));
+    return v->get();
   }
   double real(const std::string& key, double def, double lo, double hi) {
     const toml::node* n = get(key);
@@ -520,10 +522,10 @@ TrainConfig read(const toml::table& root, const std::string& file) {
     const toml::array* a = n->as_array();
     if (!a || a->empty()) sch.fail(n, "gscale", "must be a non-empty array of powers of two (e.g. [128, 32, 8, 2])");
     for (const auto& e : *a) {
-      const auto v = e.value<std::int64_t>();
-      if (!v || *v < 2 || *v > (std::int64_t{1} << 24) || (*v & (*v - 1)) != 0)
+      const toml::value<std::int64_t>* v = e.as_integer();  // not value<int64_t>: see Section::integer
+      if (!v || v->get() < 2 || v->get() > (std::int64_t{1} << 24) || (v->get() & (v->get() - 1)) != 0)
         sch.fail(&e, "gscale", "must hold powers of two in 2..2^24");
-      c.schedule.gscale.push_back(*v);
+      c.schedule.gscale.push_back(v->get());
     }
   }
   if (const toml::node* n = sch.get("gscale_milestones")) {
