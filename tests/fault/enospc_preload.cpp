@@ -69,38 +69,30 @@ ssize_t allowance(int fd, size_t n) {
 
 extern "C" {
 
-int open(const char* path, int flags, ...) {
-  mode_t mode = 0;
-  if (flags & (O_CREAT | O_TMPFILE)) {
-    va_list ap;
-    va_start(ap, flags);
-    mode = static_cast<mode_t>(va_arg(ap, int));
-    va_end(ap);
+// The open family: the mode argument exists only with O_CREAT or O_TMPFILE, so it is read only then.
+#define BITSIM_MODE_ARG(flags, mode)                                     \
+  mode_t mode = 0;                                                       \
+  if ((flags) & (O_CREAT | O_TMPFILE)) {                                 \
+    va_list ap;                                                          \
+    va_start(ap, flags);                                                 \
+    mode = static_cast<mode_t>(va_arg(ap, int));                         \
+    va_end(ap);                                                          \
   }
+
+int open(const char* path, int flags, ...) {
+  BITSIM_MODE_ARG(flags, mode)
   const int fd = real<int (*)(const char*, int, ...)>("open")(path, flags, mode);
   opened(fd, path);
   return fd;
 }
 int open64(const char* path, int flags, ...) {
-  mode_t mode = 0;
-  if (flags & (O_CREAT | O_TMPFILE)) {
-    va_list ap;
-    va_start(ap, flags);
-    mode = static_cast<mode_t>(va_arg(ap, int));
-    va_end(ap);
-  }
+  BITSIM_MODE_ARG(flags, mode)
   const int fd = real<int (*)(const char*, int, ...)>("open64")(path, flags, mode);
   opened(fd, path);
   return fd;
 }
 int openat(int dir, const char* path, int flags, ...) {
-  mode_t mode = 0;
-  if (flags & (O_CREAT | O_TMPFILE)) {
-    va_list ap;
-    va_start(ap, flags);
-    mode = static_cast<mode_t>(va_arg(ap, int));
-    va_end(ap);
-  }
+  BITSIM_MODE_ARG(flags, mode)
   const int fd = real<int (*)(int, const char*, int, ...)>("openat")(dir, path, flags, mode);
   opened(fd, path);
   return fd;
