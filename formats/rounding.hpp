@@ -28,6 +28,7 @@ inline constexpr std::uint8_t inexact = 0x01;
 struct RoundingSpec {
   Rounding mode = Rounding::rne;
   int sr_bits = 32;
+  bool operator==(const RoundingSpec&) const = default;
 };
 
 // A value the format cannot take (NaN into a format without NaN, Inf into a wrapping fixed format).

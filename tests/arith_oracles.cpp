@@ -1,0 +1,342 @@
+// The MPFR and CPU oracles of arith_oracles.hpp. Written from MPFR's manual and Intel's SDM, without
+// reusing formats/arith.cpp: only golden_decode (tested elsewhere, exhaustively) turns codes into values
+// and golden_quantize of an exactly representable double turns values back into codes.
+#include "tests/arith_oracles.hpp"
+
+#include "formats/golden.hpp"
+
+#include <mpfr.h>
+#include <xmmintrin.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+
+namespace bitsim::test {
+
+using namespace bitsim::formats;
+
+namespace {
+
+constexpr mpfr_prec_t kWide = 1200;  // exact for add/sub/mul/fma of formats up to 32 bits
+
+struct Mpfr {
+  mpfr_t v;
+  explicit Mpfr(mpfr_prec_t p) { mpfr_init2(v, p); }
+  ~Mpfr() { mpfr_clear(v); }
+  Mpfr(const Mpfr&) = delete;
+  Mpfr& operator=(const Mpfr&) = delete;
+};
+
+// Default (huge) exponent range for the scope; restores the previous one.
+struct ExponentRange {
+  mpfr_exp_t old_min = mpfr_get_emin(), old_max = mpfr_get_emax();
+  ExponentRange(mpfr_exp_t lo, mpfr_exp_t hi) {
+    mpfr_set_emin(lo);
+    mpfr_set_emax(hi);
+  }
+  ~ExponentRange() {
+    mpfr_set_emin(old_min);
+    mpfr_set_emax(old_max);
+  }
+};
+
+mpfr_rnd_t mpfr_mode(Rounding r) {
+  switch (r) {
+    case Rounding::rne: return MPFR_RNDN;
+    case Rounding::rtz: return MPFR_RNDZ;
+    case Rounding::rup: return MPFR_RNDU;
+    case Rounding::rdn: return MPFR_RNDD;
+    default: return MPFR_RNDZ;  // rna is computed from the truncated wide result
+  }
+}
+
+int run(Op op, mpfr_t r, const std::vector<Mpfr*>& x, mpfr_rnd_t m) {
+  switch (op) {
+    case Op::add: return mpfr_add(r, x[0]->v, x[1]->v, m);
+    case Op::sub: return mpfr_sub(r, x[0]->v, x[1]->v, m);
+    case Op::mul: return mpfr_mul(r, x[0]->v, x[1]->v, m);
+    case Op::div: return mpfr_div(r, x[0]->v, x[1]->v, m);
+    case Op::fma: return mpfr_fma(r, x[0]->v, x[1]->v, x[2]->v, m);
+    case Op::sqrt: return mpfr_sqrt(r, x[0]->v, m);
+    default: throw std::logic_error("mpfr_oracle: unsupported op");
+  }
+}
+
+BigInt code_of(const Format& format, double v) {
+  const GoldenResult g = golden_quantize(format, v, {});
+  if (g.flags != 0 || !g.code) throw std::logic_error("mpfr_oracle: value not in the format");
+  return *g.code;
+}
+
+// Rounds a positive value, given as its truncation `t` to kWide bits, to a multiple of 2^q, ties away
+// from zero; returns the multiple as a double.
+double round_away_to_grid(const mpfr_t t, long q) {
+  Mpfr s(kWide), k(kWide), frac(kWide);
+  mpfr_mul_2si(s.v, t, -q, MPFR_RNDN);  // exact
+  mpfr_floor(k.v, s.v);
+  mpfr_sub(frac.v, s.v, k.v, MPFR_RNDN);  // exact
+  const int c = mpfr_cmp_d(frac.v, 0.5);
+  // Below one half (the true fraction too: had it been 1/2 exactly, so would the truncation), or at or
+  // above it (a truncation at 1/2 with a lost tail means the true fraction is above).
+  if (c >= 0) mpfr_add_ui(k.v, k.v, 1, MPFR_RNDN);
+  mpfr_mul_2si(k.v, k.v, q, MPFR_RNDN);
+  return mpfr_get_d(k.v, MPFR_RNDN);
+}
+
+}  // namespace
+
+OracleResult mpfr_oracle(Op op, const Format& format, const std::vector<BigInt>& operands, const ArithOptions& o) {
+  const FloatFormat& f = format.as<FloatFormat>();
+  const long m = f.m, emin = static_cast<long>(f.emin());
+  const double smallest_normal = std::ldexp(1.0, static_cast<int>(emin));
+  const GoldenResult top = golden_decode(format, BigInt(f.max_finite_index()));
+  const double max_finite = top.value;
+  const Rounding mode = o.rounding.mode;
+  const BigInt sign_bit = BigInt(1) << (f.e + f.m);
+
+  std::vector<Mpfr*> x;
+  std::vector<std::unique_ptr<Mpfr>> storage;
+  bool any_nan = false, any_snan = false;
+  for (const BigInt& c : operands) {
+    const GoldenResult d = golden_decode(format, c);
+    auto v = std::make_unique<Mpfr>(64);
+    if (d.kind == ValueKind::nan) {
+      mpfr_set_nan(v->v);
+      any_nan = true;
+      const BigInt frac = c & ((BigInt(1) << f.m) - 1);
+      if (f.special == Special::ieee && f.m >= 1 && ((frac >> (f.m - 1)) & 1) == 0) any_snan = true;
+    } else {
+      double dv = d.value;
+      if (o.daz && dv != 0 && std::fabs(dv) < smallest_normal) dv = std::copysign(0.0, dv);
+      mpfr_set_d(v->v, dv, MPFR_RNDN);  // exact: 64 bits hold any of these values
+    }
+    x.push_back(v.get());
+    storage.push_back(std::move(v));
+  }
+  const bool inf_times_zero = op == Op::fma && ((mpfr_inf_p(x[0]->v) && mpfr_zero_p(x[1]->v)) ||
+                                                (mpfr_zero_p(x[0]->v) && mpfr_inf_p(x[1]->v)));
+
+  // The exact (or 1200-bit truncated) result, and MPFR's exception flags for it.
+  Mpfr wide(kWide);
+  mpfr_clear_flags();
+  const int wide_ternary = run(op, wide.v, x, MPFR_RNDZ);
+  const bool nan_result = mpfr_nan_p(wide.v);
+  const bool divby0 = mpfr_divby0_p();
+
+  OracleResult out;
+  if (nan_result) {
+    out.flags = (any_snan || !any_nan || inf_times_zero) ? flag::invalid : 0;
+    out.code = f.has_nan() ? *golden_quantize(format, std::numeric_limits<double>::quiet_NaN(), {}).code : BigInt(0);
+    if (!f.has_nan()) out.flags = flag::invalid;
+    return out;
+  }
+  const bool negative = mpfr_signbit(wide.v);
+  if (mpfr_inf_p(wide.v)) {
+    // An infinite exact result is delivered as formats.md delivers an infinite input: Inf only under
+    // overflow=inf; else saturated (or NaN) and, unless it came from a division by zero, invalid.
+    out.flags = divby0 ? flag::divide_by_zero : 0;
+    if (f.overflow == FloatOverflow::inf) {
+      out.code = (((BigInt(1) << f.e) - 1) << f.m) | (negative ? sign_bit : BigInt(0));
+      return out;
+    }
+    if (!divby0) out.flags = flag::invalid;
+    if (f.overflow == FloatOverflow::nan) {
+      out.code = *golden_quantize(format, std::numeric_limits<double>::quiet_NaN(), {}).code;
+      return out;
+    }
+    out.code = code_of(format, negative ? -max_finite : max_finite);
+    return out;
+  }
+  if (mpfr_zero_p(wide.v)) {
+    // An exact zero: its sign follows IEEE's rules, which MPFR applies for the mode (x - x is -0 only
+    // when rounding toward -Inf; rna and the nearest modes give +0).
+    Mpfr z(64);
+    run(op, z.v, x, mode == Rounding::rdn ? MPFR_RNDD : MPFR_RNDN);
+    out.code = code_of(format, mpfr_signbit(z.v) ? -0.0 : 0.0);
+    return out;
+  }
+  const bool wide_inexact = wide_ternary != 0;
+
+  // u: rounded to the format's precision with an unbounded exponent range (overflow, tininess after).
+  // r: rounded into the format (subnormals emulated).
+  double u, r;
+  bool r_inexact;
+  if (mode == Rounding::rna) {
+    Mpfr a(kWide);
+    mpfr_abs(a.v, wide.v, MPFR_RNDN);
+    const long e = mpfr_get_exp(a.v) - 1;  // floor(log2 |x|)
+    u = round_away_to_grid(a.v, e - m);
+    r = round_away_to_grid(a.v, std::max(e, emin) - m);
+    Mpfr rv(kWide);
+    mpfr_set_d(rv.v, r, MPFR_RNDN);
+    r_inexact = wide_inexact || mpfr_cmp(rv.v, a.v) != 0;
+    if (negative) {
+      u = -u;
+      r = -r;
+    }
+  } else {
+    Mpfr uv(f.m + 1);
+    run(op, uv.v, x, mpfr_mode(mode));
+    u = mpfr_get_d(uv.v, MPFR_RNDN);
+    Mpfr rv(f.m + 1);
+    {
+      // MPFR's exponent of the smallest subnormal 2^(emin-m) is emin-m+1 (significands in [1/2, 1)).
+      ExponentRange range(emin - m + 1, mpfr_get_emax_max());
+      int t = run(op, rv.v, x, mpfr_mode(mode));
+      t = mpfr_check_range(rv.v, t, mpfr_mode(mode));
+      t = mpfr_subnormalize(rv.v, t, mpfr_mode(mode));
+      r_inexact = t != 0;
+    }
+    r = mpfr_get_d(rv.v, MPFR_RNDN);
+  }
+
+  if (std::fabs(u) > max_finite) {
+    out.flags = flag::overflow | flag::inexact;
+    const bool toward_zero =
+        mode == Rounding::rtz || (mode == Rounding::rup && negative) || (mode == Rounding::rdn && !negative);
+    if (!toward_zero && f.overflow == FloatOverflow::inf) {
+      out.code = (((BigInt(1) << f.e) - 1) << f.m) | (negative ? sign_bit : BigInt(0));
+    } else if (!toward_zero && f.overflow == FloatOverflow::nan) {
+      out.code = *golden_quantize(format, std::numeric_limits<double>::quiet_NaN(), {}).code;
+    } else {
+      out.code = code_of(format, negative ? -max_finite : max_finite);
+    }
+    return out;
+  }
+  std::uint8_t flags = r_inexact ? flag::inexact : 0;
+  // Tininess: after rounding, |u| below the smallest normal; before rounding, the exact |x| below it
+  // (the truncation decides that: 2^emin is a value of every precision).
+  Mpfr a(kWide);
+  mpfr_abs(a.v, wide.v, MPFR_RNDN);
+  const bool tiny_before = mpfr_cmp_d(a.v, smallest_normal) < 0;
+  const bool tiny_after = std::fabs(u) < smallest_normal;
+  const bool tiny = o.tininess == Tininess::before_rounding ? tiny_before : tiny_after;
+  if (r_inexact && tiny) flags |= flag::underflow;
+  const bool flush_format = !f.subnormals && r != 0 && std::fabs(r) < smallest_normal;
+  const bool flush_ftz = o.ftz && tiny;  // x86 FTZ: every tiny result
+  if (flush_format || flush_ftz) {
+    r = negative ? -0.0 : 0.0;
+    flags |= flag::underflow | flag::inexact;
+  }
+  if (r == 0) r = negative ? -0.0 : 0.0;
+  out.code = code_of(format, r);
+  out.flags = flags;
+  return out;
+}
+
+// ---- CPU -----------------------------------------------------------------------------------------------
+
+namespace {
+
+template <class T>
+T from_bits(std::uint64_t b) {
+  T v;
+  if constexpr (sizeof(T) == 4) {
+    const auto u = static_cast<std::uint32_t>(b);
+    std::memcpy(&v, &u, 4);
+  } else {
+    std::memcpy(&v, &b, 8);
+  }
+  return v;
+}
+
+template <class T>
+std::uint64_t to_bits(T v) {
+  if constexpr (sizeof(T) == 4) {
+    std::uint32_t u;
+    std::memcpy(&u, &v, 4);
+    return u;
+  } else {
+    std::uint64_t u;
+    std::memcpy(&u, &v, 8);
+    return u;
+  }
+}
+
+// Scalar SSE instructions, written out so that the compiler cannot swap operands (x86's NaN and min/max
+// results depend on which operand is first): dst = a OP b.
+#define BITSIM_SSE_BINARY(name, insn, T)                                    \
+  T name(T a, T b) {                                                        \
+    asm volatile(insn " %1, %0" : "+x"(a) : "x"(b));                        \
+    return a;                                                               \
+  }
+BITSIM_SSE_BINARY(add_ss, "addss", float)
+BITSIM_SSE_BINARY(sub_ss, "subss", float)
+BITSIM_SSE_BINARY(mul_ss, "mulss", float)
+BITSIM_SSE_BINARY(div_ss, "divss", float)
+BITSIM_SSE_BINARY(min_ss, "minss", float)
+BITSIM_SSE_BINARY(max_ss, "maxss", float)
+BITSIM_SSE_BINARY(sqrt_ss, "sqrtss", float)
+BITSIM_SSE_BINARY(add_sd, "addsd", double)
+BITSIM_SSE_BINARY(sub_sd, "subsd", double)
+BITSIM_SSE_BINARY(mul_sd, "mulsd", double)
+BITSIM_SSE_BINARY(div_sd, "divsd", double)
+BITSIM_SSE_BINARY(min_sd, "minsd", double)
+BITSIM_SSE_BINARY(max_sd, "maxsd", double)
+BITSIM_SSE_BINARY(sqrt_sd, "sqrtsd", double)
+#undef BITSIM_SSE_BINARY
+
+template <class T>
+T cpu_op(Op op, T a, T b) {
+  if constexpr (sizeof(T) == 4) {
+    switch (op) {
+      case Op::add: return add_ss(a, b);
+      case Op::sub: return sub_ss(a, b);
+      case Op::mul: return mul_ss(a, b);
+      case Op::div: return div_ss(a, b);
+      case Op::min: return min_ss(a, b);
+      case Op::max: return max_ss(a, b);
+      case Op::sqrt: return sqrt_ss(b, a);  // sqrtss dst, src: the result is sqrt(src) = sqrt(a)
+      default: break;
+    }
+  } else {
+    switch (op) {
+      case Op::add: return add_sd(a, b);
+      case Op::sub: return sub_sd(a, b);
+      case Op::mul: return mul_sd(a, b);
+      case Op::div: return div_sd(a, b);
+      case Op::min: return min_sd(a, b);
+      case Op::max: return max_sd(a, b);
+      case Op::sqrt: return sqrt_sd(b, a);
+      default: break;
+    }
+  }
+  throw std::logic_error("cpu_oracle: unsupported op");
+}
+
+}  // namespace
+
+OracleResult cpu_oracle(Op op, int width, const std::vector<std::uint64_t>& operands, const ArithOptions& o) {
+  unsigned rc = 0;
+  switch (o.rounding.mode) {
+    case Rounding::rne: rc = 0; break;
+    case Rounding::rdn: rc = 1; break;
+    case Rounding::rup: rc = 2; break;
+    case Rounding::rtz: rc = 3; break;
+    default: throw std::logic_error("cpu_oracle: x86 has no such rounding mode");
+  }
+  const unsigned saved = _mm_getcsr();
+  // All exceptions masked (bits 7-12), flags (0-5) cleared, rounding (13-14), DAZ (6), FTZ (15).
+  const unsigned csr = 0x1F80u | (rc << 13) | (o.daz ? 0x40u : 0u) | (o.ftz ? 0x8000u : 0u);
+  _mm_setcsr(csr);
+  std::uint64_t bits;
+  const std::uint64_t b_bits = operands.size() > 1 ? operands[1] : 0;
+  if (width == 32) bits = to_bits(cpu_op<float>(op, from_bits<float>(operands[0]), from_bits<float>(b_bits)));
+  else bits = to_bits(cpu_op<double>(op, from_bits<double>(operands[0]), from_bits<double>(b_bits)));
+  const unsigned after = _mm_getcsr();
+  _mm_setcsr(saved);
+  OracleResult r;
+  r.code = BigInt(bits);
+  // MXCSR flags: IE 0, DE 1 (no TestFloat bit), ZE 2, OE 3, UE 4, PE 5.
+  if (after & 0x01) r.flags |= flag::invalid;
+  if (after & 0x04) r.flags |= flag::divide_by_zero;
+  if (after & 0x08) r.flags |= flag::overflow;
+  if (after & 0x10) r.flags |= flag::underflow;
+  if (after & 0x20) r.flags |= flag::inexact;
+  return r;
+}
+
+}  // namespace bitsim::test
