@@ -26,5 +26,8 @@ Runner add_analyze_command(CLI::App& app);
 Runner add_stats_command(CLI::App& app);
 Runner add_sweep_command(CLI::App& app);
 Runner add_report_command(CLI::App& app);
+Runner add_op_command(CLI::App& app);
+Runner add_vectors_command(CLI::App& app);
+Runner add_check_command(CLI::App& app);
 
 }  // namespace bitsim::cli

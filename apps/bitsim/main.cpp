@@ -20,6 +20,9 @@ int main(int argc, char** argv) {
   bitsim::cli::Runner stats = bitsim::cli::add_stats_command(app);
   bitsim::cli::Runner sweep = bitsim::cli::add_sweep_command(app);
   bitsim::cli::Runner report = bitsim::cli::add_report_command(app);
+  bitsim::cli::Runner op = bitsim::cli::add_op_command(app);
+  bitsim::cli::Runner vectors = bitsim::cli::add_vectors_command(app);
+  bitsim::cli::Runner check = bitsim::cli::add_check_command(app);
 
   try {
     app.parse(argc, argv);
@@ -35,7 +38,8 @@ int main(int argc, char** argv) {
   }
   const std::pair<const char*, bitsim::cli::Runner*> commands[] = {
       {"quantize", &quantize}, {"formats", &formats}, {"gemm", &gemm},   {"golden", &golden}, {"train", &train},
-      {"analyze", &analyze},   {"stats", &stats},     {"sweep", &sweep}, {"report", &report}};
+      {"analyze", &analyze},   {"stats", &stats},     {"sweep", &sweep}, {"report", &report},
+      {"op", &op},             {"vectors", &vectors}, {"check", &check}};
   int rc = bitsim::cli::kExitBadInput;
   for (const auto& [name, run] : commands)
     if (app.got_subcommand(name)) rc = (*run)();

@@ -1,0 +1,114 @@
+// `bitsim check`: compare a device's vectors with bitsim and explain each mismatch (hw/explain.hpp).
+#include "apps/bitsim/commands.hpp"
+#include "apps/bitsim/hw_options.hpp"
+#include "hw/explain.hpp"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+
+namespace bitsim::cli {
+
+namespace {
+
+struct CheckOptions {
+  HwOptions hw;
+  std::string vectors;
+  std::uint64_t explain = 20;
+  bool ignore_flags = false;
+  std::uint64_t first_index = 0;
+};
+
+int fail(const std::string& message) {
+  std::cout.flush();
+  std::cerr << "bitsim check: " << message << "\n";
+  return kExitBadInput;
+}
+
+int run_check(const CheckOptions& o) {
+  hw::VectorSetup setup;
+  std::uint64_t seed = 0;
+  std::string error;
+  if (!make_vector_setup(o.hw, setup, seed, error)) return fail(error);
+  std::ifstream in(o.vectors);
+  if (!in) return fail(fmt::format("{}: cannot open", o.vectors));
+  std::string text;
+  std::size_t line_no = 0;
+  std::uint64_t index = 0, mismatches = 0, result_mismatches = 0;
+  // How many mismatching vectors each single alternative reproduces (result and flags).
+  std::map<std::string, std::uint64_t> explained_by;
+  std::uint64_t analysed = 0;
+  const std::uint64_t analyse_limit = 2000;
+  while (std::getline(in, text)) {
+    ++line_no;
+    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
+    hw::Vector device;
+    try {
+      device = hw::parse_vector(setup, text);
+    } catch (const hw::VectorError& e) {
+      return fail(fmt::format("{}:{}: {}", o.vectors, line_no, e.what()));
+    }
+    const std::uint32_t word = hw::vector_word(setup, seed, o.first_index + index++);
+    hw::Vector expected;
+    try {
+      expected = hw::expected_vector(setup, device.operands, word);
+    } catch (const std::exception& e) {
+      return fail(fmt::format("{}:{}: {}", o.vectors, line_no, e.what()));
+    }
+    const bool result_ok = expected.result == device.result;
+    const bool flags_ok = o.ignore_flags || expected.flags == device.flags;
+    if (result_ok && flags_ok) continue;
+    ++mismatches;
+    if (!result_ok) ++result_mismatches;
+    if (mismatches <= o.explain || analysed < analyse_limit) {
+      hw::Vector d = device;
+      if (o.ignore_flags) d.flags = expected.flags;
+      const hw::Explanation e = hw::explain_vector(setup, d, word);
+      ++analysed;
+      for (const std::string& m : e.full_matches) ++explained_by[m];
+      if (mismatches <= o.explain) {
+        std::cout << fmt::format("{}:{}: {} {}\n", o.vectors, line_no, o.hw.op, text);
+        std::cout << hw::describe(setup, d, e) << "\n";
+      }
+    }
+  }
+  if (mismatches > o.explain) std::cout << fmt::format("({} more mismatches not shown; --explain N shows more)\n", mismatches - o.explain);
+  std::cout << fmt::format("check: {} vectors, {} mismatches ({} in the result, {} in the flags only)\n", index,
+                           mismatches, result_mismatches, mismatches - result_mismatches);
+  if (mismatches) {
+    std::string all;
+    for (const auto& [change, n] : explained_by)
+      if (n == analysed) all += " [" + change + "]";
+    if (!all.empty())
+      std::cout << fmt::format("every mismatch{} is reproduced by:{}\n",
+                               analysed < mismatches ? fmt::format(" of the first {}", analysed) : std::string(), all);
+    else
+      std::cout << "no single option reproduces every mismatch: a bug rather than a mode\n";
+  }
+  std::cout.flush();
+  if (!std::cout) return fail("error writing standard output");
+  return mismatches ? 1 : 0;
+}
+
+}  // namespace
+
+Runner add_check_command(CLI::App& app) {
+  auto opts = std::make_shared<CheckOptions>();
+  CLI::App* cmd = app.add_subcommand("check", "Check a device's test vectors (TestFloat line format) against bitsim");
+  add_hw_options(*cmd, opts->hw);
+  cmd->add_option("VECTORS", opts->vectors, "file of vectors written by the device under test")->required();
+  cmd->add_option("--explain", opts->explain, "explain at most this many mismatches in detail (default 20)");
+  cmd->add_flag("--ignore-flags", opts->ignore_flags, "compare results only (the flags column must still be present)");
+  cmd->add_option("--first-index", opts->first_index, "sr: the Philox word index of the file's first vector (default 0)");
+  cmd->footer(
+      "Each mismatch: the bits and flags that differ, the distance in ulps, and which other rounding mode or\n"
+      "option (tininess, nan, daz, ftz; one change, else two) gives the device's output. Exit status 0 when all\n"
+      "vectors match, 1 when some do not, 2 for bad input.\n"
+      "Example: bitsim check mul --format fp8_e4m3 dut_out.hex");
+  return [opts] { return run_check(*opts); };
+}
+
+}  // namespace bitsim::cli

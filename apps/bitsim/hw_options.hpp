@@ -1,0 +1,33 @@
+// Options shared by `bitsim op`, `bitsim vectors` and `bitsim check`: the operation, its format(s) and
+// the arithmetic options of formats/arith.hpp (docs/hardware.md).
+#pragma once
+
+#include "hw/vectors.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace bitsim::cli {
+
+struct HwOptions {
+  std::string op;
+  std::string format;
+  std::string to;
+  std::string rounding = "rne";
+  int sr_bits = 32;
+  std::string tininess = "after";
+  std::string nan = "canonical";
+  bool daz = false;
+  bool ftz = false;
+  std::string seed_text = "0";
+};
+
+// Registers OP (positional) and the options above on `cmd`.
+void add_hw_options(CLI::App& cmd, HwOptions& o);
+
+// Builds the setup from the options; on an error returns false with `error` naming the option.
+bool make_vector_setup(const HwOptions& o, hw::VectorSetup& setup, std::uint64_t& seed, std::string& error);
+
+}  // namespace bitsim::cli

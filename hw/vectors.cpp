@@ -1,0 +1,302 @@
+// Test-vector generation and the TestFloat line format (vectors.hpp).
+#include "hw/vectors.hpp"
+
+#include "formats/format_text.hpp"
+#include "formats/golden.hpp"
+#include "formats/random_words.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <random>
+#include <set>
+
+namespace bitsim::hw {
+
+using formats::BigInt;
+using formats::FixedFormat;
+using formats::FloatFormat;
+using formats::Format;
+using formats::Op;
+
+namespace {
+
+BigInt p2(int k) { return BigInt(1) << k; }
+
+int hex_digits(int width) { return (width + 3) / 4; }
+
+std::vector<std::string_view> split_tokens(std::string_view line) {
+  std::vector<std::string_view> tokens;
+  std::size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
+    std::size_t j = i;
+    while (j < line.size() && line[j] != ' ' && line[j] != '\t' && line[j] != '\r') ++j;
+    if (j > i) tokens.push_back(line.substr(i, j - i));
+    i = j;
+  }
+  return tokens;
+}
+
+BigInt parse_hex_token(std::string_view token, int width, const char* what, int position) {
+  std::string_view digits = token;
+  if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) digits.remove_prefix(2);
+  if (digits.empty()) throw VectorError(fmt::format("token {} ({}) '{}' is not hex", position, what, token));
+  BigInt v = 0;
+  for (char c : digits) {
+    int d;
+    if (c >= '0' && c <= '9') d = c - '0';
+    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+    else throw VectorError(fmt::format("token {} ({}) '{}' is not hex", position, what, token));
+    v = v * 16 + d;
+  }
+  if (v >= p2(width))
+    throw VectorError(fmt::format("token {} ({}) '{}' does not fit {} bits", position, what, token, width));
+  return v;
+}
+
+// Float codes from a sign and a magnitude index.
+struct FloatCodes {
+  const FloatFormat& f;
+  BigInt sign() const { return p2(f.e + f.m); }
+  BigInt index_limit() const { return sign(); }  // indices are < 2^(e+m)
+  void add_both_signs(std::set<BigInt>& out, const BigInt& index) const {
+    if (index < 0 || index >= index_limit()) return;
+    out.insert(index);
+    out.insert(index | sign());
+  }
+};
+
+std::vector<BigInt> float_corners(const Format& format, bool reduced) {
+  const FloatFormat& f = format.as<FloatFormat>();
+  FloatCodes fc{f};
+  std::set<BigInt> s;
+  const BigInt scale = p2(f.m);
+  const BigInt max_finite = BigInt(f.max_finite_index());
+  const BigInt one = f.bias >= 1 && f.bias < (std::int64_t(1) << f.e) ? BigInt(f.bias) * scale : BigInt(-1);
+  fc.add_both_signs(s, 0);
+  if (f.m >= 1) fc.add_both_signs(s, 1);                      // smallest subnormal
+  if (f.m >= 1) fc.add_both_signs(s, scale - 1);              // largest subnormal
+  fc.add_both_signs(s, scale);                                // smallest normal
+  fc.add_both_signs(s, max_finite);                           // largest finite
+  if (one >= 0) fc.add_both_signs(s, one);                    // 1
+  if (!reduced) {
+    if (f.m >= 2) fc.add_both_signs(s, 2);
+    fc.add_both_signs(s, scale + 1);                          // just above the smallest normal
+    fc.add_both_signs(s, max_finite - 1);
+    if (one >= 0) {
+      fc.add_both_signs(s, one - 1);                          // largest below 1
+      fc.add_both_signs(s, one + 1);                          // 1 + ulp
+      if (f.m >= 1) fc.add_both_signs(s, one + scale / 2);    // 1.5
+      fc.add_both_signs(s, one + scale);                      // 2
+      fc.add_both_signs(s, one + scale + scale - 1);          // largest below 4
+    }
+  }
+  std::set<BigInt> specials;
+  if (f.special == formats::Special::ieee) {
+    const BigInt inf = (p2(f.e) - 1) << f.m;
+    fc.add_both_signs(specials, inf);
+    if (f.m >= 1) {
+      specials.insert(inf | p2(f.m - 1));                     // canonical quiet NaN
+      if (!reduced) specials.insert(inf | p2(f.m - 1) | 1 | fc.sign());  // negative quiet NaN with payload
+      if (f.m >= 2) specials.insert(inf | 1);                 // signalling NaN
+    }
+  } else if (f.special == formats::Special::fn) {
+    specials.insert(p2(f.e + f.m) - 1);
+    if (!reduced) specials.insert(p2(f.e + f.m + 1) - 1);
+  } else if (f.special == formats::Special::fnuz) {
+    specials.insert(fc.sign());
+  }
+  // Values beyond the largest finite index are NaN/Inf patterns; keep only real finite indices above.
+  std::vector<BigInt> out;
+  for (const BigInt& c : s) {
+    const BigInt idx = c & (fc.sign() - 1);
+    if (idx <= max_finite) out.push_back(c);
+  }
+  out.insert(out.end(), specials.begin(), specials.end());
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::vector<BigInt> fixed_corners(const Format& format, bool reduced) {
+  const FixedFormat& f = format.as<FixedFormat>();
+  const int w = f.width();
+  const BigInt lo = f.is_signed ? BigInt(-p2(w - 1)) : BigInt(0);
+  const BigInt hi = f.is_signed ? p2(w - 1) - 1 : p2(w) - 1;
+  std::set<BigInt> values{0, 1, hi, lo};
+  if (f.is_signed) values.insert(-1);
+  if (f.f >= 0 && f.f < w) {
+    values.insert(p2(f.f));
+    if (f.is_signed) values.insert(-p2(f.f));
+  }
+  if (!reduced) {
+    values.insert(2);
+    values.insert(hi - 1);
+    values.insert(lo + 1);
+    if (f.f >= 1 && f.f <= w) values.insert(p2(f.f - 1));
+  }
+  std::vector<BigInt> out;
+  for (const BigInt& v : values)
+    if (v >= lo && v <= hi) out.push_back(v < 0 ? BigInt(v + p2(w)) : v);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::vector<BigInt> corners(const Format& format, bool reduced) {
+  if (format.is<FloatFormat>()) return float_corners(format, reduced);
+  if (format.is<FixedFormat>()) return fixed_corners(format, reduced);
+  throw VectorError(fmt::format("format {}: vectors exist for float and fixed formats only", format.name()));
+}
+
+// Deterministic random codes: std::mt19937_64's output is fixed by the standard (its distributions
+// are not, so none is used).
+class CodeSource {
+ public:
+  explicit CodeSource(std::uint64_t seed) : rng_(seed ^ 0x6269747369ull) {}
+  std::uint64_t next() { return rng_(); }
+  BigInt bits(int width) {
+    BigInt v = 0;
+    for (int done = 0; done < width; done += 64) {
+      v <<= 64;
+      v += static_cast<unsigned long long>(rng_());
+    }
+    return v & (p2(width) - 1);
+  }
+  std::uint64_t below(std::uint64_t n) { return n == 0 ? 0 : rng_() % n; }
+
+ private:
+  std::mt19937_64 rng_;
+};
+
+// A random operand whose exponent is near `near` (floats): same sign-free exponent field +-2, random
+// fraction and sign; exercises cancellation in add/sub and nearby products.
+BigInt near_operand(const Format& format, const BigInt& near, CodeSource& rng) {
+  if (!format.is<FloatFormat>()) return rng.bits(format.width());
+  const FloatFormat& f = format.as<FloatFormat>();
+  const BigInt sign = p2(f.e + f.m);
+  const BigInt field_max = p2(f.e) - 1;
+  BigInt field = (near & (sign - 1)) >> f.m;
+  const std::int64_t delta = static_cast<std::int64_t>(rng.below(5)) - 2;
+  field += delta;
+  if (field < 0) field = 0;
+  if (field > field_max) field = field_max;
+  BigInt code = (field << f.m) | rng.bits(f.m);
+  if (rng.next() & 1) code |= sign;
+  return code;
+}
+
+// (a, b) such that a + b lies exactly halfway between two neighbours of a: b = +-half an ulp of a.
+std::vector<std::vector<BigInt>> tie_pairs(const Format& format, const std::vector<BigInt>& seeds) {
+  std::vector<std::vector<BigInt>> out;
+  if (!format.is<FloatFormat>()) return out;
+  const FloatFormat& f = format.as<FloatFormat>();
+  for (const BigInt& a : seeds) {
+    const formats::Operand x = formats::decode_operand(format, a);
+    if (x.kind != formats::ValueKind::finite || x.magnitude == 0) continue;
+    const std::int64_t e = std::max(formats::floor_log2(x.magnitude), f.emin());
+    const formats::Rational half_ulp = formats::pow2(e - f.m - 1);
+    for (bool neg : {false, true}) {
+      formats::ExactInput in = formats::ExactInput::from_rational(neg ? formats::Rational(-half_ulp) : half_ulp);
+      const formats::GoldenResult g = formats::golden_quantize_exact(format, in, {});
+      if (g.flags != 0 || !g.code) continue;  // half an ulp is not a value of the format
+      out.push_back({a, *g.code});
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+int VectorSetup::result_width() const { return formats::op_is_compare(op) ? 1 : result_format().width(); }
+
+Vector expected_vector(const VectorSetup& setup, const std::vector<BigInt>& operands, std::uint32_t word) {
+  const formats::ArithResult r =
+      formats::arith(setup.op, setup.format, operands, setup.options, word, setup.to ? &*setup.to : nullptr);
+  return Vector{operands, r.code, r.flags};
+}
+
+std::string format_vector(const VectorSetup& setup, const Vector& v) {
+  std::string s;
+  for (const BigInt& a : v.operands) {
+    s += formats::format_hex_upper(a, hex_digits(setup.format.width()));
+    s += ' ';
+  }
+  s += formats::format_hex_upper(v.result, hex_digits(setup.result_width()));
+  s += ' ';
+  s += formats::format_hex_upper(BigInt(v.flags), 2);
+  return s;
+}
+
+Vector parse_vector(const VectorSetup& setup, std::string_view line) {
+  const auto tokens = split_tokens(line);
+  const int arity = formats::op_arity(setup.op);
+  if (static_cast<int>(tokens.size()) != arity + 2)
+    throw VectorError(fmt::format("expected {} tokens ({} operand(s), result, flags), found {}", arity + 2, arity,
+                                  tokens.size()));
+  Vector v;
+  for (int i = 0; i < arity; ++i) v.operands.push_back(parse_hex_token(tokens[i], setup.format.width(), "operand", i + 1));
+  v.result = parse_hex_token(tokens[arity], setup.result_width(), "result", arity + 1);
+  v.flags = static_cast<std::uint8_t>(parse_hex_token(tokens[arity + 1], 5, "flags", arity + 2));
+  return v;
+}
+
+std::vector<BigInt> corner_operands(const Format& format) { return corners(format, false); }
+
+std::uint32_t vector_word(const VectorSetup& setup, std::uint64_t seed, std::uint64_t index) {
+  if (setup.options.rounding.mode != formats::Rounding::sr) return 0;
+  return formats::PhiloxWords(seed).word(index);
+}
+
+void generate_vectors(const VectorSetup& setup, const GenerateOptions& options,
+                      const std::function<void(const Vector&)>& emit) {
+  const int arity = formats::op_arity(setup.op);
+  const int width = setup.format.width();
+  std::uint64_t index = 0;
+  auto one = [&](const std::vector<BigInt>& operands) { emit(expected_vector(setup, operands, vector_word(setup, options.seed, index++))); };
+  if (options.exhaustive) {
+    if (width * arity > 24)
+      throw VectorError(fmt::format("--exhaustive: {} operand(s) of {} bits make 2^{} vectors; at most 2^24 are allowed",
+                                    arity, width, width * arity));
+    const std::uint64_t n = std::uint64_t(1) << width;
+    std::vector<BigInt> ops(arity);
+    const std::uint64_t total = std::uint64_t(1) << (width * arity);
+    for (std::uint64_t i = 0; i < total; ++i) {
+      std::uint64_t rest = i;
+      for (int k = arity - 1; k >= 0; --k) {
+        ops[k] = BigInt(rest % n);
+        rest /= n;
+      }
+      one(ops);
+    }
+    return;
+  }
+  // Level 1: every tuple of corner operands (a reduced set for three operands).
+  const std::vector<BigInt> c = corners(setup.format, arity == 3);
+  if (arity == 1) {
+    for (const BigInt& a : c) one({a});
+  } else if (arity == 2) {
+    for (const BigInt& a : c)
+      for (const BigInt& b : c) one({a, b});
+  } else {
+    for (const BigInt& a : c)
+      for (const BigInt& b : c)
+        for (const BigInt& d : c) one({a, b, d});
+  }
+  CodeSource rng(options.seed);
+  if (arity == 2 && (setup.op == Op::add || setup.op == Op::sub)) {
+    std::vector<BigInt> seeds = corners(setup.format, false);
+    for (int i = 0; i < 64; ++i) seeds.push_back(rng.bits(width));
+    for (const auto& pair : tie_pairs(setup.format, seeds)) one(pair);
+  }
+  for (std::uint64_t i = 0; i < options.count; ++i) {
+    std::vector<BigInt> ops(arity);
+    ops[0] = rng.bits(width);
+    for (int k = 1; k < arity; ++k) ops[k] = (i & 1) ? near_operand(setup.format, ops[0], rng) : rng.bits(width);
+    one(ops);
+  }
+}
+
+}  // namespace bitsim::hw

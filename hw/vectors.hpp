@@ -1,0 +1,75 @@
+// Test vectors for hardware verification, in Berkeley TestFloat's line format: one vector per line,
+// the operands, the result and the flags as upper-case hex tokens separated by single spaces, e.g.
+// `3C 45 44 01` for an fp8 multiply. Each token has ceil(width/4) digits of its format (the result of
+// a comparison is one digit, 0 or 1; flags are two digits, TestFloat's bits). $readmemh reads such a
+// file directly, one memory word per token.
+#pragma once
+
+#include "formats/arith.hpp"
+#include "formats/format.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bitsim::hw {
+
+class VectorError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// What a vector file is about: the operation, the operands' format, convert's destination format and
+// the arithmetic options (rounding, tininess, NaN convention, DAZ/FTZ).
+struct VectorSetup {
+  formats::Op op = formats::Op::add;
+  formats::Format format;
+  std::optional<formats::Format> to;  // convert only
+  formats::ArithOptions options;
+  const formats::Format& result_format() const { return to ? *to : format; }
+  int result_width() const;  // 1 for comparisons
+};
+
+struct Vector {
+  std::vector<formats::BigInt> operands;
+  formats::BigInt result;
+  std::uint8_t flags = 0;
+};
+
+// The expected vector for operands under `setup` (`word`: the sr random word).
+Vector expected_vector(const VectorSetup& setup, const std::vector<formats::BigInt>& operands, std::uint32_t word);
+
+// TestFloat line text of a vector (no newline).
+std::string format_vector(const VectorSetup& setup, const Vector& v);
+
+// Parses one line: arity + 2 hex tokens (surrounding spaces and a trailing CR ignored; tokens may be
+// separated by any run of spaces or tabs). Throws VectorError naming the token that is wrong: not hex,
+// wider than its format, or the wrong number of tokens.
+Vector parse_vector(const VectorSetup& setup, std::string_view line);
+
+// Interesting operand codes of a format (testfloat_gen level 1's spirit): zeros, the subnormal and
+// normal boundaries, 1 and its neighbours, the largest finite values, infinities, quiet and signalling
+// NaNs (floats); 0, +-1 quantum, +-1, the range ends and their neighbours (fixed). Sorted, no repeats.
+std::vector<formats::BigInt> corner_operands(const formats::Format& format);
+
+struct GenerateOptions {
+  std::uint64_t count = 10000;  // random vectors after the corner cases
+  std::uint64_t seed = 0;       // operand choice and sr words
+  bool exhaustive = false;      // every operand tuple instead (formats small enough)
+};
+
+// Generates the vectors: every tuple of corner operands (for three operands, of a reduced corner set),
+// operand pairs that put add/sub results exactly on rounding ties, then `count` random tuples (half
+// uniformly random codes, half with nearby exponents so that cancellation and rounding are exercised).
+// With `exhaustive`, every operand tuple in code order (at most 2^24; else VectorError). Calls `emit`
+// once per vector; the sr word of vector i is Philox word i of the seed (formats.md section 2).
+void generate_vectors(const VectorSetup& setup, const GenerateOptions& options, const std::function<void(const Vector&)>& emit);
+
+// The sr random word of vector `index`.
+std::uint32_t vector_word(const VectorSetup& setup, std::uint64_t seed, std::uint64_t index);
+
+}  // namespace bitsim::hw

@@ -1,0 +1,113 @@
+// The C interface (cabi/bitsim.h) as a test bench calls it: results equal the C++ golden path, errors
+// return -1 with a message and leave outputs untouched.
+#include "bitsim.h"
+
+#include "formats/arith.hpp"
+#include "formats/golden.hpp"
+#include "sim/gemm.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <random>
+#include <string>
+
+using namespace bitsim::formats;
+
+TEST_CASE("cabi: formats by name", "[cabi]") {
+  CHECK(bitsim_format_width("fp8_e4m3") == 8);
+  CHECK(bitsim_format_width("fixed(i=3,f=4)") == 8);
+  char buf[64];
+  CHECK(bitsim_format_canonical("fp8_e4m3", buf, sizeof buf) == 25);
+  CHECK(std::string(buf) == "float(e=4,m=3,special=fn)");
+  char small[6];
+  CHECK(bitsim_format_canonical("fp8_e4m3", small, sizeof small) == 25);
+  CHECK(std::string(small) == "float");
+  CHECK(bitsim_format_width("float(e=4)") == -1);
+  CHECK(std::string(bitsim_last_error()).find("'m'") != std::string::npos);
+}
+
+TEST_CASE("cabi: quantize, decode, op and convert equal the C++ golden path", "[cabi]") {
+  std::uint64_t code = 0;
+  std::uint32_t flags = 0;
+  double value = 0;
+  REQUIRE(bitsim_quantize("fp8_e4m3", 300.0, "", 0, &code, &value, &flags) == 0);
+  CHECK(code == 0x79);  // 288 = 1.125 * 2^8
+  CHECK(value == 288.0);
+  CHECK(flags == flag::inexact);
+  REQUIRE(bitsim_quantize("fp8_e4m3", 300.0, "rounding=rup", 0, &code, &value, &flags) == 0);
+  CHECK(value == 320.0);
+  REQUIRE(bitsim_decode("fp16", 0x3C01, &value) == 0);
+  CHECK(value == 1.0 + std::ldexp(1.0, -10));
+
+  std::mt19937_64 rng(5);
+  const Format f = parse_format("fp8_e5m2");
+  for (const char* op : {"add", "sub", "mul", "div", "fma", "sqrt", "min", "max", "eq", "lt", "le"}) {
+    for (int i = 0; i < 300; ++i) {
+      const std::uint64_t a = rng() & 0xFF, b = rng() & 0xFF, c = rng() & 0xFF;
+      REQUIRE(bitsim_op(op, "fp8_e5m2", "rounding=rtz nan=x86", a, b, c, 0, &code, &flags) == 0);
+      const Op o = *parse_op(op);
+      std::vector<BigInt> operands{BigInt(a), BigInt(b), BigInt(c)};
+      operands.resize(op_arity(o));
+      const ArithResult want = arith(o, f, operands, parse_arith_options("rounding=rtz nan=x86"));
+      CHECK(BigInt(code) == want.code);
+      CHECK(flags == want.flags);
+    }
+  }
+  REQUIRE(bitsim_convert("fp32", "int8", "nan=x86", 0x43800000, 0, &code, &flags) == 0);
+  CHECK(code == 0x80);
+  CHECK(flags == flag::invalid);
+}
+
+TEST_CASE("cabi: errors return -1, name the problem and leave the outputs alone", "[cabi]") {
+  std::uint64_t code = 12345;
+  std::uint32_t flags = 77;
+  CHECK(bitsim_op("mul", "fp8_e4m3", "", 0x100, 0, 0, 0, &code, &flags) == -1);
+  CHECK(std::string(bitsim_last_error()).find("does not fit") != std::string::npos);
+  CHECK(bitsim_op("frobnicate", "fp8_e4m3", "", 0, 0, 0, 0, &code, &flags) == -1);
+  CHECK(std::string(bitsim_last_error()).find("frobnicate") != std::string::npos);
+  CHECK(bitsim_op("add", "fp8_e4m3", "rounding=fast", 0, 0, 0, 0, &code, &flags) == -1);
+  CHECK(std::string(bitsim_last_error()).find("rounding=fast") != std::string::npos);
+  CHECK(bitsim_op("add", "float(e=15,m=112)", "", 0, 0, 0, 0, &code, &flags) == -1);
+  CHECK(std::string(bitsim_last_error()).find("64 bits") != std::string::npos);
+  CHECK(bitsim_quantize("int8", std::nan(""), "", 0, &code, nullptr, &flags) == -1);
+  CHECK(code == 12345);
+  CHECK(flags == 77);
+  CHECK(bitsim_op("add", "fp16", nullptr, 0x3C00, 0x3C00, 0, 0, &code, nullptr) == 0);  // NULL outputs skipped
+  CHECK(code == 0x4000);
+  CHECK(std::string(bitsim_last_error()).empty());
+}
+
+TEST_CASE("cabi: dot products equal sim::gemm with the same accumulator", "[cabi]") {
+  std::mt19937_64 rng(9);
+  const Format a_format = parse_format("fp8_e4m3");
+  for (const char* order : {"sequential", "pairwise", "blocked:4"}) {
+    std::vector<std::uint64_t> a(16), b(16);
+    bitsim::sim::Matrix am(1, 16), bm(16, 1);
+    for (int i = 0; i < 16; ++i) {
+      do a[i] = rng() & 0xFF; while ((a[i] & 0x7F) == 0x7F);  // no NaN
+      do b[i] = rng() & 0xFF; while ((b[i] & 0x7F) == 0x7F);
+      am.data[i] = golden_decode(a_format, BigInt(a[i])).value;
+      bm.data[i] = golden_decode(a_format, BigInt(b[i])).value;
+    }
+    std::uint64_t code = 0;
+    const int rc = bitsim_dot("fp8_e4m3", "fp8_e4m3", "exact", "fp16", order, "bf16", "rne", a.data(), b.data(), 16, &code);
+    INFO(order << ": " << bitsim_last_error());
+    REQUIRE(rc == 0);
+    bitsim::sim::GemmConfig cfg;
+    cfg.a_format = cfg.b_format = a_format;
+    cfg.acc = parse_format("fp16");
+    cfg.out_format = parse_format("bf16");
+    cfg.order = std::string(order) == "sequential" ? bitsim::sim::AccOrder::sequential
+                : std::string(order) == "pairwise" ? bitsim::sim::AccOrder::pairwise
+                                                   : bitsim::sim::AccOrder::blocked;
+    cfg.chunk = 4;
+    const auto want = bitsim::sim::gemm_reference(cfg, am, bm);
+    CHECK(code == want.codes.at(0));
+  }
+  std::uint64_t code = 0;
+  const std::uint64_t one = 0x38;
+  CHECK(bitsim_dot("fp8_e4m3", "fp8_e4m3", "exact", "fp16", "diagonal", "bf16", "rne", &one, &one, 1, &code) == -1);
+  CHECK(std::string(bitsim_last_error()).find("diagonal") != std::string::npos);
+  CHECK(bitsim_dot("fp8_e4m3", "fp8_e4m3", "exact", "fp16", "sequential", "bf16", "rne", &one, &one, 0, &code) == -1);
+}
