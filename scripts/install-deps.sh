@@ -11,6 +11,8 @@ packages=(
   libboost-dev                          # Boost.Multiprecision: the exact golden path (formats/)
   libfmt-dev                            # formatting
   catch2                                # unit tests (Catch2 v2)
+  libmpfr-dev                           # GNU MPFR: the independent oracle of the golden arithmetic (tests/test_arith_*.cpp)
+  verilator iverilog                    # examples/rtl: the DPI-C and $readmemh test benches (test rtl_examples)
   libbenchmark-dev                      # Google Benchmark (bench/)
   libcli11-dev                          # command-line parsing (apps/)
   librandom123-dev                      # Philox4x32-10 for stochastic rounding (formats/)
