@@ -3,6 +3,8 @@
 // goal; exactness and readability are.
 #include "formats/arith.hpp"
 
+#include "formats/arith_fast.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -465,6 +467,14 @@ Operand decode_operand(const Format& format, const BigInt& code) {
 
 ArithResult arith(Op op, const Format& format, const std::vector<BigInt>& operands, const ArithOptions& options,
                   std::uint32_t word, const Format* to) {
+  if (!to && static_cast<int>(operands.size()) == op_arity(op) && !format.is_graham() &&
+      !(options.rounding.mode == Rounding::sr && (options.rounding.sr_bits < 1 || options.rounding.sr_bits > 32)))
+    if (auto fast = arith_fast(op, format, operands, options, word)) return std::move(*fast);
+  return arith_golden(op, format, operands, options, word, to);
+}
+
+ArithResult arith_golden(Op op, const Format& format, const std::vector<BigInt>& operands, const ArithOptions& options,
+                         std::uint32_t word, const Format* to) {
   require_arith_format(format, "operand");
   if (static_cast<int>(operands.size()) != op_arity(op))
     throw ArithError(fmt::format("{} takes {} operand(s), got {}", op_name(op), op_arity(op), operands.size()));

@@ -121,8 +121,13 @@ struct ArithResult {
 // flag, except float->fixed conversions, which follow ArithOptions::nan. Division by zero into a
 // format without infinity gives what its overflow policy gives an infinite input (fixed point:
 // saturation), with only the divide-by-zero flag.
+// arith() takes a double-based fast path where it is provably exact (arith_fast.hpp: add, sub, mul, div,
+// sqrt of finite non-zero operands of float formats up to 51 significant bits) and arith_golden(), the
+// rational reference, everywhere else; both give identical results (tests/test_arith_fast.cpp).
 ArithResult arith(Op op, const Format& format, const std::vector<BigInt>& operands, const ArithOptions& options,
                   std::uint32_t word = 0, const Format* to = nullptr);
+ArithResult arith_golden(Op op, const Format& format, const std::vector<BigInt>& operands, const ArithOptions& options,
+                         std::uint32_t word = 0, const Format* to = nullptr);
 
 // Decoded operand, exposed for tests and for `bitsim check`'s explanations.
 struct Operand {

@@ -245,6 +245,24 @@ Vector parse_vector(const VectorSetup& setup, std::string_view line) {
 
 std::vector<BigInt> corner_operands(const Format& format) { return corners(format, false); }
 
+std::string vector_header(const VectorSetup& setup, std::uint64_t seed) {
+  const formats::ArithOptions& o = setup.options;
+  std::string s = fmt::format("// bitsim vectors {} --format {}", formats::op_name(setup.op), setup.format.to_string());
+  if (setup.to) s += fmt::format(" --to {}", setup.to->to_string());
+  s += fmt::format(" --rounding {}", formats::rounding_name(o.rounding.mode));
+  if (o.rounding.mode == formats::Rounding::sr) s += fmt::format(" --sr-bits {}", o.rounding.sr_bits);
+  s += fmt::format(" --tininess {} --nan {}", formats::tininess_name(o.tininess), formats::nan_policy_name(o.nan));
+  if (o.daz) s += " --daz";
+  if (o.ftz) s += " --ftz";
+  s += fmt::format(" --seed {}", seed);
+  return s;
+}
+
+bool is_comment_line(std::string_view line) {
+  const std::size_t i = line.find_first_not_of(" \t");
+  return i != std::string_view::npos && line.substr(i, 2) == "//";
+}
+
 std::uint32_t vector_word(const VectorSetup& setup, std::uint64_t seed, std::uint64_t index) {
   if (setup.options.rounding.mode != formats::Rounding::sr) return 0;
   return formats::PhiloxWords(seed).word(index);

@@ -69,6 +69,15 @@ struct GenerateOptions {
 // once per vector; the sr word of vector i is Philox word i of the seed (formats.md section 2).
 void generate_vectors(const VectorSetup& setup, const GenerateOptions& options, const std::function<void(const Vector&)>& emit);
 
+// A comment line naming what produced a vector file, which is also the command that reproduces it:
+// "// bitsim vectors mul --format float(e=4,m=3,special=fn) --rounding rne --tininess after --nan
+// canonical --seed 0" (plus --to, --sr-bits, --daz, --ftz when they apply). $readmemh skips `//`
+// comments; TestFloat's own tools do not, so `bitsim vectors` writes it only when asked (--header).
+std::string vector_header(const VectorSetup& setup, std::uint64_t seed);
+
+// Whether a line is a comment (starts with "//" after spaces); parse_vector must not be given one.
+bool is_comment_line(std::string_view line);
+
 // The sr random word of vector `index`.
 std::uint32_t vector_word(const VectorSetup& setup, std::uint64_t seed, std::uint64_t index);
 

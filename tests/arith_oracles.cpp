@@ -8,10 +8,12 @@
 #include <mpfr.h>
 #include <xmmintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <unordered_map>
 #include <stdexcept>
 
 namespace bitsim::test {
@@ -20,7 +22,40 @@ using namespace bitsim::formats;
 
 namespace {
 
-constexpr mpfr_prec_t kWide = 1200;  // exact for add/sub/mul/fma of formats up to 32 bits
+// Precision of the "wide" result: enough for most results of add, sub and mul to be exact (twice the
+// format's exponent span plus a margin; 1200 caps 32-bit formats). Exactness is not needed for
+// correctness: every decision taken from the wide result (NaN, Inf, zero, below 2^emin, at or above a
+// rna midpoint) is one a truncation toward zero to at least m+2 bits decides like the exact value.
+mpfr_prec_t wide_precision(const FloatFormat& f) {
+  const std::int64_t span = ((std::int64_t(1) << f.e) - f.bias) - (f.emin() - f.m);
+  return static_cast<mpfr_prec_t>(std::clamp<std::int64_t>(2 * span + 2 * f.m + 16, 64, 1200));
+}
+
+// The value of every code of a format up to 16 bits, and the code of every value, from golden_decode,
+// computed once per format (the oracle runs millions of times on the same few formats).
+struct CodeTable {
+  Format format;
+  std::vector<double> values;
+  std::unordered_map<std::uint64_t, std::uint64_t> codes;  // bits of a value's double -> its code
+};
+
+const CodeTable* table_for(const Format& format) {
+  if (format.width() > 16) return nullptr;
+  thread_local std::vector<std::unique_ptr<CodeTable>> tables;
+  for (const auto& t : tables)
+    if (t->format == format) return t.get();
+  auto t = std::make_unique<CodeTable>();
+  t->format = format;
+  for (std::uint64_t c = 0; c < (std::uint64_t(1) << format.width()); ++c) {
+    const double v = golden_decode(format, BigInt(c)).value;
+    t->values.push_back(v);
+    std::uint64_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    if (!std::isnan(v)) t->codes.emplace(bits, c);  // the first code of a value (fnuz: +0 only)
+  }
+  tables.push_back(std::move(t));
+  return tables.back().get();
+}
 
 struct Mpfr {
   mpfr_t v;
@@ -66,15 +101,21 @@ int run(Op op, mpfr_t r, const std::vector<Mpfr*>& x, mpfr_rnd_t m) {
 }
 
 BigInt code_of(const Format& format, double v) {
+  if (const CodeTable* t = table_for(format)) {
+    std::uint64_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    if (auto it = t->codes.find(bits); it != t->codes.end()) return BigInt(it->second);
+  }
   const GoldenResult g = golden_quantize(format, v, {});
   if (g.flags != 0 || !g.code) throw std::logic_error("mpfr_oracle: value not in the format");
   return *g.code;
 }
 
-// Rounds a positive value, given as its truncation `t` to kWide bits, to a multiple of 2^q, ties away
+// Rounds a positive value, given as its truncation `t` to the wide precision, to a multiple of 2^q, ties away
 // from zero; returns the multiple as a double.
 double round_away_to_grid(const mpfr_t t, long q) {
-  Mpfr s(kWide), k(kWide), frac(kWide);
+  const mpfr_prec_t p = mpfr_get_prec(t);
+  Mpfr s(p), k(p), frac(p);
   mpfr_mul_2si(s.v, t, -q, MPFR_RNDN);  // exact
   mpfr_floor(k.v, s.v);
   mpfr_sub(frac.v, s.v, k.v, MPFR_RNDN);  // exact
@@ -101,15 +142,17 @@ OracleResult mpfr_oracle(Op op, const Format& format, const std::vector<BigInt>&
   std::vector<std::unique_ptr<Mpfr>> storage;
   bool any_nan = false, any_snan = false;
   for (const BigInt& c : operands) {
-    const GoldenResult d = golden_decode(format, c);
+    const CodeTable* table = table_for(format);
+    const GoldenResult d = table ? GoldenResult{} : golden_decode(format, c);
+    const double value = table ? table->values[static_cast<std::size_t>(c)] : d.value;
     auto v = std::make_unique<Mpfr>(64);
-    if (d.kind == ValueKind::nan) {
+    if (std::isnan(value)) {
       mpfr_set_nan(v->v);
       any_nan = true;
       const BigInt frac = c & ((BigInt(1) << f.m) - 1);
       if (f.special == Special::ieee && f.m >= 1 && ((frac >> (f.m - 1)) & 1) == 0) any_snan = true;
     } else {
-      double dv = d.value;
+      double dv = value;
       if (o.daz && dv != 0 && std::fabs(dv) < smallest_normal) dv = std::copysign(0.0, dv);
       mpfr_set_d(v->v, dv, MPFR_RNDN);  // exact: 64 bits hold any of these values
     }
@@ -120,7 +163,8 @@ OracleResult mpfr_oracle(Op op, const Format& format, const std::vector<BigInt>&
                                                 (mpfr_zero_p(x[0]->v) && mpfr_inf_p(x[1]->v)));
 
   // The exact (or 1200-bit truncated) result, and MPFR's exception flags for it.
-  Mpfr wide(kWide);
+  const mpfr_prec_t wide_bits = wide_precision(f);
+  Mpfr wide(wide_bits);
   mpfr_clear_flags();
   const int wide_ternary = run(op, wide.v, x, MPFR_RNDZ);
   const bool nan_result = mpfr_nan_p(wide.v);
@@ -165,12 +209,12 @@ OracleResult mpfr_oracle(Op op, const Format& format, const std::vector<BigInt>&
   double u, r;
   bool r_inexact;
   if (mode == Rounding::rna) {
-    Mpfr a(kWide);
+    Mpfr a(wide_bits);
     mpfr_abs(a.v, wide.v, MPFR_RNDN);
     const long e = mpfr_get_exp(a.v) - 1;  // floor(log2 |x|)
     u = round_away_to_grid(a.v, e - m);
     r = round_away_to_grid(a.v, std::max(e, emin) - m);
-    Mpfr rv(kWide);
+    Mpfr rv(wide_bits);
     mpfr_set_d(rv.v, r, MPFR_RNDN);
     r_inexact = wide_inexact || mpfr_cmp(rv.v, a.v) != 0;
     if (negative) {
@@ -209,7 +253,7 @@ OracleResult mpfr_oracle(Op op, const Format& format, const std::vector<BigInt>&
   std::uint8_t flags = r_inexact ? flag::inexact : 0;
   // Tininess: after rounding, |u| below the smallest normal; before rounding, the exact |x| below it
   // (the truncation decides that: 2^emin is a value of every precision).
-  Mpfr a(kWide);
+  Mpfr a(wide_bits);
   mpfr_abs(a.v, wide.v, MPFR_RNDN);
   const bool tiny_before = mpfr_cmp_d(a.v, smallest_normal) < 0;
   const bool tiny_after = std::fabs(u) < smallest_normal;

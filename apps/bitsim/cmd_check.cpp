@@ -45,6 +45,16 @@ int run_check(const CheckOptions& o) {
   while (std::getline(in, text)) {
     ++line_no;
     if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
+    if (hw::is_comment_line(text)) {
+      // A header written by `bitsim vectors --header`: say so when it names other options than ours.
+      std::string header = text;
+      while (!header.empty() && (header.back() == '\r' || header.back() == ' ')) header.pop_back();
+      const std::string ours = hw::vector_header(setup, seed);
+      if (header.rfind("// bitsim vectors ", 0) == 0 && header != ours)
+        std::cout << fmt::format("note: {}:{}: the file says it was written by\n  {}\nbut is checked as\n  {}\n",
+                                 o.vectors, line_no, header.substr(3), ours.substr(3));
+      continue;
+    }
     hw::Vector device;
     try {
       device = hw::parse_vector(setup, text);

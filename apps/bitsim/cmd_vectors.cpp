@@ -15,6 +15,7 @@ struct VectorsOptions {
   HwOptions hw;
   std::uint64_t count = 10000;
   bool exhaustive = false;
+  bool header = false;
 };
 
 int fail(const std::string& message) {
@@ -31,6 +32,7 @@ int run_vectors(const VectorsOptions& o) {
   g.count = o.count;
   g.exhaustive = o.exhaustive;
   std::string buffer;
+  if (o.header) buffer = hw::vector_header(setup, g.seed) + "\n";
   try {
     hw::generate_vectors(setup, g, [&](const hw::Vector& v) {
       buffer += hw::format_vector(setup, v);
@@ -55,6 +57,7 @@ Runner add_vectors_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("vectors", "Write test vectors (TestFloat line format) for an operation in a format");
   add_hw_options(*cmd, opts->hw);
   cmd->add_option("--count", opts->count, "random vectors after the corner cases (default 10000)");
+  cmd->add_flag("--header", opts->header, "first line: a // comment with the command that reproduces the file ($readmemh and bitsim check skip it; TestFloat's tools do not)");
   cmd->add_flag("--exhaustive", opts->exhaustive, "every operand tuple instead (at most 2^24 vectors, e.g. all pairs of an 8-bit format)");
   cmd->footer(
       "Output: one vector per line, OPERANDS RESULT FLAGS as upper-case hex tokens (ceil(width/4) digits; flags\n"

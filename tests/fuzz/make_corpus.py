@@ -56,6 +56,24 @@ def quantize_numbers():
     put("quantize_number", "spec_line", bytes([0x80, 5]) + struct.pack("<I", 0x80000000) + b"float(e=3,m=2,overflow=saturate)\n2.75")
 
 
+def vectors():
+    # byte 0: the target's setup index; line 1: options text; then vector lines.
+    cases = [
+        (0, "", ["3C 45 4A 01", "3C 45 49 01", "7F 38 7F 00", "00 80 80 00"]),
+        (1, "rounding=rtz tininess=before", ["3C 3C 40 00", "7B 7B 7B 05", "7E 01 7E 00"]),
+        (2, "nan=x86,daz,ftz", ["01 02 03 00 01", "1F 1F 3F 3F 05"]),
+        (3, "rounding=rna", ["10 00 7F 08", "00 00 00 10"]),
+        (4, "rounding=sr sr_bits=7", ["3C00 3C00 00", "0001 0C00 01"]),
+        (5, "nan=arm", ["7FC1 3F80 7FC1 00", "FF81 0000 FFC1 10"]),
+        (6, "nan=riscv", ["80 00 0 00", "01 02 1 00"]),
+        (7, "nan=x86", ["5CB0 80 10", "7E00 80 10"]),
+        (8, "rounding=rup ftz=1", ["3C 02 01", "7C 06 10"]),
+        (9, "tininess=bogus daz=2", ["10 11 00 02", "0x10 0X11 00 00", "1 2", "GG 00 00 00"]),
+    ]
+    for i, (setup, options, lines) in enumerate(cases):
+        put("vectors", f"case_{i:02d}", bytes([setup]) + ("\n".join([options] + lines) + "\n").encode())
+
+
 def configs():
     put("config", "minimal.toml", 'name = "x"\n[model]\nname = "mlp"\n')
     put("config", "roles.toml", '''name = "q8"
@@ -149,6 +167,7 @@ def stats_files(bitsim):
 def main():
     format_specs()
     quantize_numbers()
+    vectors()
     configs()
     idx_files()
     cifar_files()
