@@ -25,37 +25,6 @@ BigInt p2(int k) { return BigInt(1) << k; }
 
 int hex_digits(int width) { return (width + 3) / 4; }
 
-std::vector<std::string_view> split_tokens(std::string_view line) {
-  std::vector<std::string_view> tokens;
-  std::size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
-    std::size_t j = i;
-    while (j < line.size() && line[j] != ' ' && line[j] != '\t' && line[j] != '\r') ++j;
-    if (j > i) tokens.push_back(line.substr(i, j - i));
-    i = j;
-  }
-  return tokens;
-}
-
-BigInt parse_hex_token(std::string_view token, int width, const char* what, int position) {
-  std::string_view digits = token;
-  if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) digits.remove_prefix(2);
-  if (digits.empty()) throw VectorError(fmt::format("token {} ({}) '{}' is not hex", position, what, token));
-  BigInt v = 0;
-  for (char c : digits) {
-    int d;
-    if (c >= '0' && c <= '9') d = c - '0';
-    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-    else throw VectorError(fmt::format("token {} ({}) '{}' is not hex", position, what, token));
-    v = v * 16 + d;
-  }
-  if (v >= p2(width))
-    throw VectorError(fmt::format("token {} ({}) '{}' does not fit {} bits", position, what, token, width));
-  return v;
-}
-
 // Float codes from a sign and a magnitude index.
 struct FloatCodes {
   const FloatFormat& f;
@@ -208,7 +177,53 @@ std::vector<std::vector<BigInt>> tie_pairs(const Format& format, const std::vect
   return out;
 }
 
+// (a, b) whose product is often exactly halfway between two values: b = +-1.5 or 0.75, so that the
+// product of a's odd significand with 1.1b ends one bit below a's precision.
+std::vector<std::vector<BigInt>> product_tie_pairs(const Format& format, const std::vector<BigInt>& seeds) {
+  std::vector<std::vector<BigInt>> out;
+  if (!format.is<FloatFormat>()) return out;
+  std::vector<BigInt> factors;
+  for (const formats::Rational& r : {formats::Rational(3, 2), formats::Rational(-3, 2), formats::Rational(3, 4)}) {
+    const formats::GoldenResult g = formats::golden_quantize_exact(format, formats::ExactInput::from_rational(r), {});
+    if (g.flags == 0 && g.code) factors.push_back(*g.code);
+  }
+  for (const BigInt& a : seeds)
+    for (const BigInt& b : factors) out.push_back({a, b});
+  return out;
+}
+
 }  // namespace
+
+std::vector<std::string_view> split_tokens(std::string_view line) {
+  std::vector<std::string_view> tokens;
+  std::size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
+    std::size_t j = i;
+    while (j < line.size() && line[j] != ' ' && line[j] != '\t' && line[j] != '\r') ++j;
+    if (j > i) tokens.push_back(line.substr(i, j - i));
+    i = j;
+  }
+  return tokens;
+}
+
+BigInt parse_hex_token(std::string_view token, int width, const char* what, int position) {
+  std::string_view digits = token;
+  if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) digits.remove_prefix(2);
+  if (digits.empty()) throw VectorError(fmt::format("token {} ({}) '{}' is not hex", position, what, token));
+  BigInt v = 0;
+  for (char c : digits) {
+    int d;
+    if (c >= '0' && c <= '9') d = c - '0';
+    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+    else throw VectorError(fmt::format("token {} ({}) '{}' is not hex", position, what, token));
+    v = v * 16 + d;
+  }
+  if (v >= p2(width))
+    throw VectorError(fmt::format("token {} ({}) '{}' does not fit {} bits", position, what, token, width));
+  return v;
+}
 
 int VectorSetup::result_width() const { return formats::op_is_compare(op) ? 1 : result_format().width(); }
 
@@ -308,6 +323,11 @@ void generate_vectors(const VectorSetup& setup, const GenerateOptions& options,
     std::vector<BigInt> seeds = corners(setup.format, false);
     for (int i = 0; i < 64; ++i) seeds.push_back(rng.bits(width));
     for (const auto& pair : tie_pairs(setup.format, seeds)) one(pair);
+  }
+  if (arity == 2 && setup.op == Op::mul) {
+    std::vector<BigInt> seeds = corners(setup.format, false);
+    for (int i = 0; i < 64; ++i) seeds.push_back(rng.bits(width));
+    for (const auto& pair : product_tie_pairs(setup.format, seeds)) one(pair);
   }
   for (std::uint64_t i = 0; i < options.count; ++i) {
     std::vector<BigInt> ops(arity);

@@ -51,6 +51,13 @@ std::string format_vector(const VectorSetup& setup, const Vector& v);
 // wider than its format, or the wrong number of tokens.
 Vector parse_vector(const VectorSetup& setup, std::string_view line);
 
+// The whitespace-separated tokens of a line (spaces, tabs, a CR).
+std::vector<std::string_view> split_tokens(std::string_view line);
+
+// A hex code token (optionally 0x-prefixed) of at most `width` bits; throws VectorError naming the
+// token, `what` ("operand", "result", ...) and its 1-based `position` on the line.
+formats::BigInt parse_hex_token(std::string_view token, int width, const char* what, int position);
+
 // Interesting operand codes of a format (testfloat_gen level 1's spirit): zeros, the subnormal and
 // normal boundaries, 1 and its neighbours, the largest finite values, infinities, quiet and signalling
 // NaNs (floats); 0, +-1 quantum, +-1, the range ends and their neighbours (fixed). Sorted, no repeats.
@@ -63,7 +70,8 @@ struct GenerateOptions {
 };
 
 // Generates the vectors: every tuple of corner operands (for three operands, of a reduced corner set),
-// operand pairs that put add/sub results exactly on rounding ties, then `count` random tuples (half
+// operand pairs that put add/sub results exactly on rounding ties and mul pairs that often do (a times
+// +-1.5 or 0.75), then `count` random tuples (half
 // uniformly random codes, half with nearby exponents so that cancellation and rounding are exercised).
 // With `exhaustive`, every operand tuple in code order (at most 2^24; else VectorError). Calls `emit`
 // once per vector; the sr word of vector i is Philox word i of the seed (formats.md section 2).

@@ -29,28 +29,9 @@ int fail(const std::string& message) {
   return kExitBadInput;
 }
 
-std::vector<std::string_view> tokens_of(std::string_view line) {
-  std::vector<std::string_view> t;
-  std::size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
-    std::size_t j = i;
-    while (j < line.size() && line[j] != ' ' && line[j] != '\t' && line[j] != '\r') ++j;
-    if (j > i) t.push_back(line.substr(i, j - i));
-    i = j;
-  }
-  return t;
-}
-
 // An operand token: a hex code (--codes) or a number that must be a value of the format.
-BigInt read_operand(const Format& format, std::string_view token, bool codes) {
-  if (codes) {
-    hw::VectorSetup one;
-    one.op = Op::sqrt;
-    one.format = format;
-    // Reuse the vector token reader through a one-operand line "TOKEN 0 0".
-    return hw::parse_vector(one, std::string(token) + " 0 0").operands[0];
-  }
+BigInt read_operand(const Format& format, std::string_view token, bool codes, int position) {
+  if (codes) return hw::parse_hex_token(token, format.width(), "code", position);
   const auto x = parse_number(token);
   if (!x) throw ArithError(fmt::format("'{}' is not a number (give codes with --codes)", token));
   GoldenResult g;
@@ -77,7 +58,7 @@ int run_op(const OpCommandOptions& o) {
   std::uint64_t index = 0;
   while (std::getline(std::cin, text)) {
     ++line_no;
-    const auto tokens = tokens_of(text);
+    const auto tokens = hw::split_tokens(text);
     if (tokens.empty()) continue;
     if (static_cast<int>(tokens.size()) != arity)
       return fail(fmt::format("line {}: {} takes {} operand(s) per line, found {}", line_no, o.hw.op, arity, tokens.size()));
@@ -86,7 +67,7 @@ int run_op(const OpCommandOptions& o) {
     try {
       for (int k = 0; k < arity; ++k) {
         try {
-          operands.push_back(read_operand(setup.format, tokens[k], o.codes));
+          operands.push_back(read_operand(setup.format, tokens[k], o.codes, k + 1));
         } catch (const std::exception& e) {
           throw ArithError(fmt::format("operand {}: {}", k + 1, e.what()));
         }

@@ -63,7 +63,8 @@ Runner add_vectors_command(CLI::App& app) {
       "Output: one vector per line, OPERANDS RESULT FLAGS as upper-case hex tokens (ceil(width/4) digits; flags\n"
       "two digits: 10 invalid, 08 divide-by-zero, 04 overflow, 02 underflow, 01 inexact). First every tuple of\n"
       "corner operands (zeros, subnormal and normal boundaries, 1, largest finite, Inf, NaNs), then rounding ties\n"
-      "(add, sub), then --count random tuples from --seed. $readmemh reads the file as one word per token.\n"
+      "(add, sub: exact ties; mul: products with +-1.5 and 0.75), then --count random tuples from --seed.\n"
+      "$readmemh reads the file as one word per token; --header adds a // line naming the command.\n"
       "Example: bitsim vectors mul --format fp8_e4m3 --exhaustive > mul.hex");
   return [opts] { return run_vectors(*opts); };
 }
