@@ -110,9 +110,9 @@ Runner add_check_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("check", "Check a device's test vectors (TestFloat line format) against bitsim");
   add_hw_options(*cmd, opts->hw);
   cmd->add_option("VECTORS", opts->vectors, "file of vectors written by the device under test")->required();
-  cmd->add_option("--explain", opts->explain, "explain at most this many mismatches in detail (default 20)");
+  cmd->add_option("--explain", opts->explain, "explain at most this many mismatches in detail (default 20)")->check(non_negative_integer());
   cmd->add_flag("--ignore-flags", opts->ignore_flags, "compare results only (the flags column must still be present)");
-  cmd->add_option("--first-index", opts->first_index, "sr: the Philox word index of the file's first vector (default 0)");
+  cmd->add_option("--first-index", opts->first_index, "sr: the Philox word index of the file's first vector (default 0)")->check(non_negative_integer());
   cmd->footer(
       "Each mismatch: the bits and flags that differ, the distance in ulps, and which other rounding mode or\n"
       "option (tininess, nan, daz, ftz; one change, else two) gives the device's output. Exit status 0 when all\n"

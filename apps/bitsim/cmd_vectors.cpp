@@ -56,7 +56,7 @@ Runner add_vectors_command(CLI::App& app) {
   auto opts = std::make_shared<VectorsOptions>();
   CLI::App* cmd = app.add_subcommand("vectors", "Write test vectors (TestFloat line format) for an operation in a format");
   add_hw_options(*cmd, opts->hw);
-  cmd->add_option("--count", opts->count, "random vectors after the corner cases (default 10000)");
+  cmd->add_option("--count", opts->count, "random vectors after the corner cases (default 10000)")->check(non_negative_integer());
   cmd->add_flag("--header", opts->header, "first line: a // comment with the command that reproduces the file ($readmemh and bitsim check skip it; TestFloat's tools do not)");
   cmd->add_flag("--exhaustive", opts->exhaustive, "every operand tuple instead (at most 2^24 vectors, e.g. all pairs of an 8-bit format)");
   cmd->footer(

@@ -24,6 +24,15 @@ struct HwOptions {
   std::string seed_text = "0";
 };
 
+// Refuses a leading minus sign: CLI11 would otherwise wrap "-1" to 2^64-1 in an unsigned option.
+inline CLI::Validator non_negative_integer() {
+  return CLI::Validator(
+      [](std::string& text) {
+        return text.find('-') == std::string::npos ? std::string() : "must be a non-negative integer, got " + text;
+      },
+      "NON-NEGATIVE");
+}
+
 // Registers OP (positional) and the options above on `cmd`.
 void add_hw_options(CLI::App& cmd, HwOptions& o);
 
