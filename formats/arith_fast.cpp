@@ -4,9 +4,14 @@
 #include "formats/quantizer.hpp"
 
 #include <bit>
+#include <cfenv>
 #include <cmath>
 #include <memory>
 #include <vector>
+
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
 namespace bitsim::formats {
 
@@ -78,6 +83,16 @@ double round_to_odd(double s, int err_sign) {
 
 int sign_of(double v) { return v > 0 ? 1 : (v < 0 ? -1 : 0); }
 
+// The error terms above are exact only in the default floating-point environment. A host program (a
+// simulator loading libbitsim_c) may have changed it; then the golden path answers.
+bool default_fp_environment() {
+  if (std::fegetround() != FE_TONEAREST) return false;
+#if defined(__SSE__)
+  if (_mm_getcsr() & 0x8040u) return false;  // MXCSR flush-to-zero (bit 15) or denormals-are-zero (bit 6)
+#endif
+  return true;
+}
+
 }  // namespace
 
 std::optional<ArithResult> arith_fast(Op op, const Format& format, const std::vector<BigInt>& operands,
@@ -85,7 +100,7 @@ std::optional<ArithResult> arith_fast(Op op, const Format& format, const std::ve
   if (!format.is<FloatFormat>()) return std::nullopt;
   if (op != Op::add && op != Op::sub && op != Op::mul && op != Op::div && op != Op::sqrt) return std::nullopt;
   const FloatFormat& f = format.as<FloatFormat>();
-  if (!format_qualifies(f, o.rounding)) return std::nullopt;
+  if (!format_qualifies(f, o.rounding) || !default_fp_environment()) return std::nullopt;
   double v[2];
   for (std::size_t i = 0; i < operands.size(); ++i) {
     if (operands[i] < 0 || operands[i] > BigInt(~std::uint64_t(0))) return std::nullopt;

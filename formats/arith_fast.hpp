@@ -9,8 +9,9 @@
 // format lies strictly between the exact value and its odd 53-bit stand-in). Values span 2^-400 ..
 // 2^400, so no product, quotient or error term leaves the normal double range.
 //
-// Everything else (zeros, Inf, NaN, exact-zero results, fma, fixed point, wide formats) returns
-// nullopt and takes the golden path. tests/test_arith_fast.cpp compares both paths exhaustively.
+// Everything else (zeros, Inf, NaN, exact-zero results, fma, fixed point, wide formats, and any call
+// made while the floating-point environment is not the default one) returns nullopt and takes the
+// golden path. tests/test_arith_fast.cpp compares both paths exhaustively.
 #pragma once
 
 #include "formats/arith.hpp"

@@ -96,6 +96,7 @@ int run(Op op, mpfr_t r, const std::vector<Mpfr*>& x, mpfr_rnd_t m) {
     case Op::div: return mpfr_div(r, x[0]->v, x[1]->v, m);
     case Op::fma: return mpfr_fma(r, x[0]->v, x[1]->v, x[2]->v, m);
     case Op::sqrt: return mpfr_sqrt(r, x[0]->v, m);
+    case Op::convert: return mpfr_set(r, x[0]->v, m);
     default: throw std::logic_error("mpfr_oracle: unsupported op");
   }
 }
@@ -127,20 +128,17 @@ double round_away_to_grid(const mpfr_t t, long q) {
   return mpfr_get_d(k.v, MPFR_RNDN);
 }
 
-}  // namespace
-
-OracleResult mpfr_oracle(Op op, const Format& format, const std::vector<BigInt>& operands, const ArithOptions& o) {
-  const FloatFormat& f = format.as<FloatFormat>();
-  const long m = f.m, emin = static_cast<long>(f.emin());
-  const double smallest_normal = std::ldexp(1.0, static_cast<int>(emin));
-  const GoldenResult top = golden_decode(format, BigInt(f.max_finite_index()));
-  const double max_finite = top.value;
-  const Rounding mode = o.rounding.mode;
-  const BigInt sign_bit = BigInt(1) << (f.e + f.m);
-
-  std::vector<Mpfr*> x;
+// Operands decoded into MPFR numbers (DAZ applied), with what the oracles need to know about NaNs.
+struct Operands {
   std::vector<std::unique_ptr<Mpfr>> storage;
+  std::vector<Mpfr*> x;
   bool any_nan = false, any_snan = false;
+};
+
+Operands decode_operands(const Format& format, const std::vector<BigInt>& operands, const ArithOptions& o) {
+  const FloatFormat& f = format.as<FloatFormat>();
+  const double smallest_normal = std::ldexp(1.0, static_cast<int>(f.emin()));
+  Operands out;
   for (const BigInt& c : operands) {
     const CodeTable* table = table_for(format);
     const GoldenResult d = table ? GoldenResult{} : golden_decode(format, c);
@@ -148,17 +146,116 @@ OracleResult mpfr_oracle(Op op, const Format& format, const std::vector<BigInt>&
     auto v = std::make_unique<Mpfr>(64);
     if (std::isnan(value)) {
       mpfr_set_nan(v->v);
-      any_nan = true;
+      out.any_nan = true;
       const BigInt frac = c & ((BigInt(1) << f.m) - 1);
-      if (f.special == Special::ieee && f.m >= 1 && ((frac >> (f.m - 1)) & 1) == 0) any_snan = true;
+      if (f.special == Special::ieee && f.m >= 1 && ((frac >> (f.m - 1)) & 1) == 0) out.any_snan = true;
     } else {
       double dv = value;
       if (o.daz && dv != 0 && std::fabs(dv) < smallest_normal) dv = std::copysign(0.0, dv);
       mpfr_set_d(v->v, dv, MPFR_RNDN);  // exact: 64 bits hold any of these values
     }
-    x.push_back(v.get());
-    storage.push_back(std::move(v));
+    out.x.push_back(v.get());
+    out.storage.push_back(std::move(v));
   }
+  return out;
+}
+
+BigInt canonical_nan_code(const Format& format) {
+  return *golden_quantize(format, std::numeric_limits<double>::quiet_NaN(), {}).code;
+}
+
+// Comparisons (mpfr_cmp, mpfr_unordered_p) and min/max (mpfr_min/mpfr_max: IEEE 754-2019
+// minimumNumber/maximumNumber, the canonical convention).
+OracleResult mpfr_select(Op op, const Format& format, const Operands& in) {
+  OracleResult out;
+  mpfr_ptr a = in.x[0]->v, b = in.x[1]->v;
+  if (op == Op::min || op == Op::max) {
+    out.flags = in.any_snan ? flag::invalid : 0;
+    if (mpfr_nan_p(a) && mpfr_nan_p(b)) {
+      out.code = canonical_nan_code(format);
+      return out;
+    }
+    Mpfr r(64);
+    if (op == Op::min) mpfr_min(r.v, a, b, MPFR_RNDN);
+    else mpfr_max(r.v, a, b, MPFR_RNDN);
+    out.code = code_of(format, mpfr_get_d(r.v, MPFR_RNDN));
+    return out;
+  }
+  const bool quiet = op == Op::eq || op == Op::lt_quiet || op == Op::le_quiet;
+  if (mpfr_unordered_p(a, b)) {
+    out.flags = (in.any_snan || !quiet) ? flag::invalid : 0;
+    out.code = 0;
+    return out;
+  }
+  const int c = mpfr_cmp(a, b);
+  bool result = false;
+  switch (op) {
+    case Op::eq:
+    case Op::eq_signaling: result = c == 0; break;
+    case Op::lt:
+    case Op::lt_quiet: result = c < 0; break;
+    default: result = c <= 0; break;
+  }
+  out.code = result ? 1 : 0;
+  return out;
+}
+
+// Conversion to a fixed-point format (IEEE 754 5.8, canonical convention): the value times 2^f rounded
+// to an integer by mpfr_rint (mpfr_round for rna); NaN and out-of-range give invalid and, for NaN, the
+// largest code, else saturation.
+OracleResult mpfr_to_fixed(const FixedFormat& t, const Operands& in, Rounding mode) {
+  const int w = t.width();
+  const BigInt lo = t.is_signed ? BigInt(-(BigInt(1) << (w - 1))) : BigInt(0);
+  const BigInt hi = t.is_signed ? (BigInt(1) << (w - 1)) - 1 : (BigInt(1) << w) - 1;
+  auto code_of_integer = [&](const BigInt& k) { return k < 0 ? BigInt(k + (BigInt(1) << w)) : k; };
+  OracleResult out;
+  mpfr_ptr a = in.x[0]->v;
+  if (mpfr_nan_p(a)) {
+    out.flags = flag::invalid;
+    out.code = code_of_integer(hi);
+    return out;
+  }
+  if (mpfr_inf_p(a)) {
+    out.flags = flag::invalid;
+    out.code = code_of_integer(mpfr_signbit(a) ? lo : hi);
+    return out;
+  }
+  Mpfr y(400), k(400);
+  mpfr_mul_2si(y.v, a, t.f, MPFR_RNDN);  // exact
+  if (mode == Rounding::rna) mpfr_round(k.v, y.v);
+  else mpfr_rint(k.v, y.v, mpfr_mode(mode));
+  // k is an integer below 2^400 in magnitude: its decimal digits in full.
+  std::string text(200, '\0');
+  mpfr_snprintf(text.data(), text.size(), "%.0Rf", k.v);
+  text.resize(std::strlen(text.c_str()));
+  const BigInt integer(text == "-0" ? std::string("0") : text);
+  if (integer < lo || integer > hi) {
+    out.flags = flag::invalid;
+    out.code = code_of_integer(integer < lo ? lo : hi);
+    return out;
+  }
+  out.flags = mpfr_equal_p(k.v, y.v) ? 0 : flag::inexact;
+  out.code = code_of_integer(integer);
+  return out;
+}
+
+}  // namespace
+
+OracleResult mpfr_oracle(Op op, const Format& source, const std::vector<BigInt>& operands, const ArithOptions& o,
+                         const Format* to) {
+  const Operands in = decode_operands(source, operands, o);
+  const Format& format = to ? *to : source;  // the result's format
+  if (op_is_compare(op) || op == Op::min || op == Op::max) return mpfr_select(op, format, in);
+  if (format.is<FixedFormat>()) return mpfr_to_fixed(format.as<FixedFormat>(), in, o.rounding.mode);
+  const FloatFormat& f = format.as<FloatFormat>();
+  const long m = f.m, emin = static_cast<long>(f.emin());
+  const double smallest_normal = std::ldexp(1.0, static_cast<int>(emin));
+  const GoldenResult top = golden_decode(format, BigInt(f.max_finite_index()));
+  const double max_finite = top.value;
+  const Rounding mode = o.rounding.mode;
+  const BigInt sign_bit = BigInt(1) << (f.e + f.m);
+  const std::vector<Mpfr*>& x = in.x;
+  const bool any_nan = in.any_nan, any_snan = in.any_snan;
   const bool inf_times_zero = op == Op::fma && ((mpfr_inf_p(x[0]->v) && mpfr_zero_p(x[1]->v)) ||
                                                 (mpfr_zero_p(x[0]->v) && mpfr_inf_p(x[1]->v)));
 
@@ -173,7 +270,7 @@ OracleResult mpfr_oracle(Op op, const Format& format, const std::vector<BigInt>&
   OracleResult out;
   if (nan_result) {
     out.flags = (any_snan || !any_nan || inf_times_zero) ? flag::invalid : 0;
-    out.code = f.has_nan() ? *golden_quantize(format, std::numeric_limits<double>::quiet_NaN(), {}).code : BigInt(0);
+    out.code = f.has_nan() ? canonical_nan_code(format) : BigInt(0);
     if (!f.has_nan()) out.flags = flag::invalid;
     return out;
   }
@@ -188,7 +285,7 @@ OracleResult mpfr_oracle(Op op, const Format& format, const std::vector<BigInt>&
     }
     if (!divby0) out.flags = flag::invalid;
     if (f.overflow == FloatOverflow::nan) {
-      out.code = *golden_quantize(format, std::numeric_limits<double>::quiet_NaN(), {}).code;
+      out.code = canonical_nan_code(format);
       return out;
     }
     out.code = code_of(format, negative ? -max_finite : max_finite);
@@ -244,7 +341,7 @@ OracleResult mpfr_oracle(Op op, const Format& format, const std::vector<BigInt>&
     if (!toward_zero && f.overflow == FloatOverflow::inf) {
       out.code = (((BigInt(1) << f.e) - 1) << f.m) | (negative ? sign_bit : BigInt(0));
     } else if (!toward_zero && f.overflow == FloatOverflow::nan) {
-      out.code = *golden_quantize(format, std::numeric_limits<double>::quiet_NaN(), {}).code;
+      out.code = canonical_nan_code(format);
     } else {
       out.code = code_of(format, negative ? -max_finite : max_finite);
     }

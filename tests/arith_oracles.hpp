@@ -20,11 +20,12 @@ struct OracleResult {
   std::uint8_t flags = 0;
 };
 
-// MPFR's answer for a float format with the canonical NaN convention (ArithOptions::nan = canonical),
-// any rounding but sr, either tininess, with or without DAZ/FTZ. Ops: add sub mul div fma sqrt.
-// Formats up to 32 bits whose values are doubles.
+// MPFR's answer for operands of a float format with the canonical NaN convention (ArithOptions::nan =
+// canonical), any rounding but sr, either tininess, with or without DAZ/FTZ. Ops: add sub mul div fma
+// sqrt (mpfr_add ... mpfr_sqrt), min max (mpfr_min/max), the comparisons (mpfr_cmp, mpfr_unordered_p),
+// convert (`to`: a float format, by mpfr_set; a fixed format, by mpfr_rint). Formats up to 32 bits.
 OracleResult mpfr_oracle(formats::Op op, const formats::Format& format, const std::vector<formats::BigInt>& operands,
-                         const formats::ArithOptions& options);
+                         const formats::ArithOptions& options, const formats::Format* to = nullptr);
 
 // The CPU's answer for fp32 (width 32) or fp64 codes with MXCSR set from `options` (rounding rne, rtz,
 // rup or rdn; daz; ftz); nan must be x86 and tininess after. Ops: add sub mul div sqrt min max.

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include <cfenv>
 #include <cstring>
 #include <random>
 
@@ -94,4 +95,21 @@ TEST_CASE("arith fast path: random fp16, bf16, fp32 and tf32 operands equal the 
   }
   CHECK(agree.mismatches == 0);
   CHECK(agree.cases == 5ull * 11 * 400 * 5);
+}
+
+TEST_CASE("arith fast path: a changed floating-point environment falls back to the golden path", "[arith]") {
+  // A simulator hosting libbitsim_c may leave another rounding direction set; arith() must not notice.
+  Agreement agree;
+  std::mt19937_64 rng(13);
+  const Format f = parse_format("fp16");
+  const int saved = std::fegetround();
+  for (int mode : {FE_UPWARD, FE_DOWNWARD, FE_TOWARDZERO}) {
+    REQUIRE(std::fesetround(mode) == 0);
+    for (int i = 0; i < 2000; ++i)
+      for (Op op : {Op::add, Op::mul, Op::div})
+        agree.check(op, f, {BigInt(rng() & 0xFFFF), BigInt(rng() & 0xFFFF)}, {}, 0);
+  }
+  std::fesetround(saved);
+  CHECK(agree.mismatches == 0);
+  CHECK(agree.cases == 3 * 2000 * 3);
 }

@@ -1,6 +1,8 @@
 // The golden arithmetic (formats/arith.hpp) against GNU MPFR and against the CPU: exhaustively over all
 // operand pairs of 8-bit-and-smaller formats, all codes for sqrt of 16-bit formats, and random and
 // corner-case operands (hw::corner_operands) for wider formats and fma.
+// [slow] here marks the two largest random checks, which the sanitized stage skips (31 s and 45 s under
+// AddressSanitizer); the plain build runs them, and the sanitized one runs the smaller checks of the same code.
 #include "formats/arith.hpp"
 #include "hw/vectors.hpp"
 #include "tests/arith_oracles.hpp"
@@ -24,10 +26,10 @@ std::string describe_case(Op op, const Format& f, const std::vector<BigInt>& ops
 // Compares bitsim with MPFR on one case; returns false (after reporting the first few) on a mismatch.
 struct Comparison {
   std::uint64_t cases = 0, mismatches = 0;
-  void check(Op op, const Format& f, const std::vector<BigInt>& ops, const ArithOptions& o) {
+  void check(Op op, const Format& f, const std::vector<BigInt>& ops, const ArithOptions& o, const Format* to = nullptr) {
     ++cases;
-    const ArithResult got = arith(op, f, ops, o);
-    const test::OracleResult want = test::mpfr_oracle(op, f, ops, o);
+    const ArithResult got = arith(op, f, ops, o, 0, to);
+    const test::OracleResult want = test::mpfr_oracle(op, f, ops, o, to);
     if (got.code == want.code && got.flags == want.flags) return;
     if (++mismatches <= 5)
       UNSCOPED_INFO(fmt::format("{}: bitsim 0x{} flags {:02x}, MPFR 0x{} flags {:02x}", describe_case(op, f, ops, o),
@@ -119,7 +121,7 @@ TEST_CASE("arith: sqrt of every code of 8- and 16-bit floats matches MPFR", "[ar
   CHECK(cmp.cases == 5ull * (65536 * 3 + 256 * 2));
 }
 
-TEST_CASE("arith: corner and random operands of fp16, bf16 and fp32 match MPFR, fma included", "[arith][mpfr]") {
+TEST_CASE("arith: corner and random operands of fp16, bf16 and fp32 match MPFR, fma included", "[arith][mpfr][slow]") {
   Comparison cmp;
   std::mt19937_64 rng(20261124);
   for (const char* name : {"fp16", "bf16", "fp32", "fp8_e4m3", "fp8_e5m2"}) {
@@ -170,7 +172,7 @@ TEST_CASE("arith: fma over 8-bit floats matches MPFR on cancellation-heavy tripl
   CHECK(cmp.mismatches == 0);
 }
 
-TEST_CASE("arith: fp32 and fp64 with the x86 conventions match the CPU bit for bit, flags, DAZ and FTZ included", "[arith][cpu]") {
+TEST_CASE("arith: fp32 and fp64 with the x86 conventions match the CPU bit for bit, flags, DAZ and FTZ included", "[arith][cpu][slow]") {
   std::mt19937_64 rng(42);
   std::uint64_t cases = 0, mismatches = 0;
   for (int width : {32, 64}) {
@@ -211,4 +213,56 @@ TEST_CASE("arith: fp32 and fp64 with the x86 conventions match the CPU bit for b
   }
   CHECK(cases == 2ull * 4 * 4 * 7 * 1500);
   CHECK(mismatches == 0);
+}
+
+TEST_CASE("arith: min, max and the six comparisons over every operand pair of 8-bit floats match MPFR", "[arith][mpfr][exhaustive]") {
+  Comparison cmp;
+  for (const char* name : {"fp8_e5m2", "fp8_e4m3"}) {
+    ArithOptions daz;
+    daz.daz = true;
+    exhaustive_pairs(parse_format(name),
+                     {Op::min, Op::max, Op::eq, Op::lt, Op::le, Op::eq_signaling, Op::lt_quiet, Op::le_quiet}, {Rounding::rne},
+                     cmp);
+    exhaustive_pairs(parse_format(name), {Op::min, Op::lt}, {Rounding::rne}, cmp, daz);
+  }
+  CHECK(cmp.mismatches == 0);
+  CHECK(cmp.cases == 2ull * 10 * 65536);
+}
+
+TEST_CASE("arith: conversions of every fp16 code to 8-bit, bf16 and fixed-point formats match MPFR", "[arith][mpfr][exhaustive]") {
+  Comparison cmp;
+  const Format fp16 = parse_format("fp16");
+  for (const char* name : {"fp8_e4m3", "fp8_e5m2", "bf16", "fp4_e2m1", "int8", "fixed(i=3,f=4)", "fixed(i=15,f=0,signed=no)"}) {
+    const Format to = parse_format(name);
+    for (Rounding r : kModes) {
+      if (to.is<FixedFormat>() && (r == Rounding::rup || r == Rounding::rdn)) continue;
+      for (std::uint64_t a = 0; a < 65536; ++a) cmp.check(Op::convert, fp16, {BigInt(a)}, with_mode(r), &to);
+    }
+  }
+  CHECK(cmp.mismatches == 0);
+  CHECK(cmp.cases == (4ull * 5 + 3 * 3) * 65536);
+}
+
+TEST_CASE("arith: conversions of corner and random fp32 codes match MPFR, comparisons of fp32 too", "[arith][mpfr]") {
+  Comparison cmp;
+  std::mt19937_64 rng(21);
+  const Format fp32 = parse_format("fp32");
+  std::vector<BigInt> codes = hw::corner_operands(fp32);
+  for (int i = 0; i < 3000; ++i) codes.push_back(BigInt(rng() & 0xFFFFFFFFu));
+  // Values near the narrow formats' ranges: exponents -30..20.
+  for (int i = 0; i < 3000; ++i) codes.push_back(BigInt(((rng() & 1) << 31) | ((97 + rng() % 50) << 23) | (rng() & 0x7FFFFF)));
+  for (const char* name : {"fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "fp6_e3m2", "float(e=5,m=10,subnormals=no)", "int16",
+                           "fixed(i=7,f=8)", "uint8"}) {
+    const Format to = parse_format(name);
+    for (Rounding r : kModes)
+      for (const BigInt& a : codes) cmp.check(Op::convert, fp32, {a}, with_mode(r), &to);
+  }
+  for (Op op : {Op::min, Op::max, Op::eq, Op::lt, Op::le, Op::eq_signaling, Op::lt_quiet, Op::le_quiet})
+    for (int i = 0; i < 2000; ++i) {
+      const BigInt a = codes[rng() % codes.size()];
+      const BigInt b = (i & 1) ? a : codes[rng() % codes.size()];
+      cmp.check(op, fp32, {a, b}, {});
+    }
+  CHECK(cmp.mismatches == 0);
+  CHECK(cmp.cases > 250000);
 }
