@@ -153,8 +153,9 @@ std::string arith_options_to_string(const ArithOptions& o) {
   };
   const ArithOptions d;
   if (o.rounding.mode != d.rounding.mode) add(fmt::format("rounding={}", rounding_name(o.rounding.mode)));
-  if (o.rounding.mode == Rounding::sr && o.rounding.sr_bits != d.rounding.sr_bits)
-    add(fmt::format("sr_bits={}", o.rounding.sr_bits));
+  // Printed whenever it is not the default, even when the mode is not sr: the text must read back to
+  // equal options (found by fuzz_vectors: "sr_bits=7" alone printed as "").
+  if (o.rounding.sr_bits != d.rounding.sr_bits) add(fmt::format("sr_bits={}", o.rounding.sr_bits));
   if (o.tininess != d.tininess) add(fmt::format("tininess={}", tininess_name(o.tininess)));
   if (o.nan != d.nan) add(fmt::format("nan={}", nan_policy_name(o.nan)));
   if (o.daz) add("daz");
