@@ -165,25 +165,14 @@ ArithResult round_result(const Format& format, const ExactResult& x, const Arith
   GoldenResult g = golden_quantize_exact(format, ExactInput{ValueKind::finite, x.negative, magnitude}, o.rounding, word);
   std::uint8_t flags = g.flags | op_flags;
   if (ff && g.kind == ValueKind::finite && x.magnitude != 0) {
-    const Rational smallest = smallest_normal(*ff);
-    // Tiny: after rounding, the value rounded to the format's precision with unbounded exponent is below
-    // the smallest normal (golden flags that when inexact; an exact value is its own rounding); before
-    // rounding, the exact value is.
-    const bool tiny_before = true_value_below(x, smallest);
-    const bool tiny_after = (g.flags & flag::underflow) || (!(g.flags & flag::inexact) && tiny_before);
-    const bool tiny = o.tininess == Tininess::before_rounding ? tiny_before : tiny_after;
-    if (o.tininess == Tininess::before_rounding) {
-      flags &= static_cast<std::uint8_t>(~flag::underflow);
-      if ((flags & flag::inexact) && tiny_before) flags |= flag::underflow;
-    }
-    // Flush-to-zero as x86 MXCSR.FTZ does it: every tiny result, exact or not, even one whose rounding
-    // on the subnormal grid reached the smallest normal.
-    if (o.ftz && tiny && g.exact && *g.exact != 0) {
+    const TininessOutcome t =
+        apply_tininess(flags, true_value_below(x, smallest_normal(*ff)), g.exact && *g.exact != 0, o);
+    flags = t.flags;
+    if (t.flush) {
       g.exact = Rational(0);
       g.negative = g.negative && ff->special != Special::fnuz;
       g.code = g.negative ? sign_bit(*ff) : BigInt(0);
       g.value = g.negative ? -0.0 : 0.0;
-      flags |= flag::underflow | flag::inexact;
     }
   }
   return from_golden(format, g, x, flags);

@@ -95,6 +95,20 @@ bool default_fp_environment() {
 
 }  // namespace
 
+TininessOutcome apply_tininess(std::uint8_t flags, bool tiny_before, bool nonzero_result, const ArithOptions& o) {
+  // Tiny after rounding: the rounding flagged underflow (it does when inexact), or the value is exact and
+  // so is its own rounding.
+  const bool tiny_after = (flags & flag::underflow) || (!(flags & flag::inexact) && tiny_before);
+  const bool before = o.tininess == Tininess::before_rounding;
+  if (before) {
+    flags &= static_cast<std::uint8_t>(~flag::underflow);
+    if ((flags & flag::inexact) && tiny_before) flags |= flag::underflow;
+  }
+  const bool flush = o.ftz && (before ? tiny_before : tiny_after) && nonzero_result;
+  if (flush) flags |= flag::underflow | flag::inexact;
+  return {flags, flush};
+}
+
 std::optional<ArithResult> arith_fast(Op op, const Format& format, const std::vector<BigInt>& operands,
                                       const ArithOptions& o, std::uint32_t word) {
   if (!format.is<FloatFormat>()) return std::nullopt;
@@ -161,19 +175,13 @@ std::optional<ArithResult> arith_fast(Op op, const Format& format, const std::ve
   if (r.kind == ValueKind::finite) {
     // The same tininess and flush rules as the golden path, on the stand-in: |stand-in| < 2^emin exactly
     // when |exact| < 2^emin (2^emin is a 53-bit value, and an inexact stand-in has an odd last bit).
-    const bool tiny_before = std::fabs(stand_in) < smallest;
-    const bool tiny_after = (z.flags & flag::underflow) || (!(z.flags & flag::inexact) && tiny_before);
-    if (o.tininess == Tininess::before_rounding) {
-      r.flags &= static_cast<std::uint8_t>(~flag::underflow);
-      if ((r.flags & flag::inexact) && tiny_before) r.flags |= flag::underflow;
-    }
-    const bool tiny = o.tininess == Tininess::before_rounding ? tiny_before : tiny_after;
-    if (o.ftz && tiny && r.value != 0) {
+    const TininessOutcome t = apply_tininess(z.flags, std::fabs(stand_in) < smallest, r.value != 0, o);
+    r.flags = t.flags;
+    if (t.flush) {
       const bool negative = r.negative && f.special != Special::fnuz;
       r.negative = negative;
       r.value = negative ? -0.0 : 0.0;
       r.code = negative ? BigInt(std::uint64_t(1) << (r.width - 1)) : BigInt(0);
-      r.flags |= flag::underflow | flag::inexact;
     }
     r.exact_value = rational_from_double(std::fabs(r.value));
   }

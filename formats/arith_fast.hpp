@@ -20,6 +20,18 @@
 
 namespace bitsim::formats {
 
+// The tininess and flush-to-zero rules, shared by the fast and the golden path. `flags` are the flags
+// of the rounding into the format (underflow there means inexact and tiny after rounding, formats.md),
+// `tiny_before` whether the exact non-zero value is below the smallest normal, `nonzero_result`
+// whether the rounded value is non-zero. Returns the flags under options.tininess and whether
+// options.ftz replaces the result by zero of its sign (those flags then include underflow + inexact):
+// x86 MXCSR.FTZ flushes every tiny result, exact or not, even one that rounded up to the smallest normal.
+struct TininessOutcome {
+  std::uint8_t flags;
+  bool flush;
+};
+TininessOutcome apply_tininess(std::uint8_t flags, bool tiny_before, bool nonzero_result, const ArithOptions& options);
+
 std::optional<ArithResult> arith_fast(Op op, const Format& format, const std::vector<BigInt>& operands,
                                       const ArithOptions& options, std::uint32_t word);
 
