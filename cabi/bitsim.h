@@ -3,7 +3,7 @@
  * bitsim_c). See docs/hardware.md.
  *
  * Conventions, for every function:
- *  - A format is a string as bitsim reads it everywhere (shared/spec/formats.md section 1), e.g.
+ *  - A format is a string as bitsim reads it everywhere (docs/spec/formats.md section 1), e.g.
  *    "fp8_e4m3", "float(e=5,m=2)", "fixed(i=3,f=4)". Formats are parsed once and cached (thread-safe).
  *  - Codes are bit patterns in the low `width` bits of a uint64_t (formats wider than 64 bits are not
  *    available here; use the command line). The result's other bits are zero.
@@ -57,7 +57,7 @@ int bitsim_convert(const char* from, const char* to, const char* options, uint64
                    uint32_t* flags);
 
 /* Dot product of k >= 1 pairs of codes a[i] (format a_format) and b[i] (b_format), with the semantics
- * of shared/spec/gemm.md: `product` is the products' format or "exact"; `acc` the accumulator's format
+ * of docs/spec/gemm.md: `product` is the products' format or "exact"; `acc` the accumulator's format
  * or "exact"; `order` is "sequential", "pairwise" or "blocked:C" (C products per chunk); the sum is
  * rounded to out_format. `rounding` is rne, rna, rtz, rup or rdn (not sr), used for every rounding.
  * Writes the result's code in out_format. */

@@ -104,7 +104,7 @@ ArithResult nan_result(const Format& format, const ArithOptions& o, const std::v
 
 Rational smallest_normal(const FloatFormat& f) { return pow2(f.emin()); }
 
-// A rational that every rounding of shared/spec/formats.md (all modes, sr with up to 32 bits, tininess,
+// A rational that every rounding of docs/spec/formats.md (all modes, sr with up to 32 bits, tininess,
 // overflow) treats exactly as sqrt(r): sqrt(r) truncated to a multiple of 2^G plus, when the truncation
 // is inexact, half of 2^G. No decision point (grid point, midpoint, sr threshold, 2^emin) lies strictly
 // between two multiples of 2^G when G is at least 34 bits below the result's quantum.

@@ -2,7 +2,7 @@
 //
 // Every operation takes operand codes of one format, computes the exact result on rationals (sqrt: an
 // exact integer square root with a sticky bit), and rounds it once with golden_quantize_exact's rules
-// (shared/spec/formats.md sections 1-3), so results agree bit for bit with `bitsim quantize`. Flags are
+// (docs/spec/formats.md sections 1-3), so results agree bit for bit with `bitsim quantize`. Flags are
 // Berkeley TestFloat's bits (flag:: in rounding.hpp) and follow IEEE 754-2019 section 7.
 //
 // Options select behaviours in which real designs differ (ArithOptions): tininess before or after

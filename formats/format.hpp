@@ -1,5 +1,5 @@
 // Runtime number-format descriptors, parsed from and printed back to the spec strings of
-// shared/spec/formats.md section 1 (e.g. "float(e=4,m=3,special=fn)", "fixed(i=7,f=0)", "graham_L4").
+// docs/spec/formats.md section 1 (e.g. "float(e=4,m=3,special=fn)", "fixed(i=7,f=0)", "graham_L4").
 //
 // A Format is a plain value: users choose formats in configs at run time. Parsing validates every key
 // and range; errors throw FormatError whose message names the offending key. to_string() prints the

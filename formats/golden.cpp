@@ -1,4 +1,4 @@
-// Golden path. Each function follows the wording of shared/spec/formats.md step by step on exact
+// Golden path. Each function follows the wording of docs/spec/formats.md step by step on exact
 // rationals; speed is not a goal here (the fast kernels are).
 #include "formats/golden.hpp"
 

@@ -1,4 +1,4 @@
-// The golden path: quantize and decode written directly from shared/spec/formats.md on exact
+// The golden path: quantize and decode written directly from docs/spec/formats.md on exact
 // arithmetic (Boost.Multiprecision integers and rationals). It is slow and meant to be obviously
 // correct; the fast kernels in quantizer.hpp are tested against it. It also serves formats wider
 // than double (float up to e=15, m=112) whose codes do not fit 64 bits.

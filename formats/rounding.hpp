@@ -1,4 +1,4 @@
-// Rounding modes and exception flags of shared/spec/formats.md section 2 and 3.
+// Rounding modes and exception flags of docs/spec/formats.md section 2 and 3.
 #pragma once
 
 #include <cstdint>

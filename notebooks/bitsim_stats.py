@@ -327,7 +327,7 @@ def text_table(header: list[str], rows: list[list[str]]) -> str:
 
 # -- format limits -------------------------------------------------------------------------------
 
-# shared/spec/formats.md, "Aliases" (only the ones whose smallest value is needed here).
+# docs/spec/formats.md, "Aliases" (only the ones whose smallest value is needed here).
 _ALIASES = {
     "fp64": "float(e=11,m=52)", "fp32": "float(e=8,m=23)", "fp16": "float(e=5,m=10)",
     "bf16": "float(e=8,m=7)", "tf32": "float(e=8,m=10)", "fp8_e5m2": "float(e=5,m=2)",
@@ -354,7 +354,7 @@ def _floor_log2(x: Fraction) -> int:
 
 
 def smallest_exponent(format_name: str) -> int | None:
-    """floor(log2) of the smallest positive value of a format (shared/spec/formats.md), or None when
+    """floor(log2) of the smallest positive value of a format (docs/spec/formats.md), or None when
     the name is not one of the float, fixed, log or midrise forms."""
     spec = _ALIASES.get(format_name.replace(" ", ""), format_name.replace(" ", ""))
     if spec == "graham_O4":  # sign(x) (a^(1/2) - 1), a = 1.29: 0.1358 = 2^-2.88

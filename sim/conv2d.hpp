@@ -2,7 +2,7 @@
 // each lowered to gemm() (sim/gemm.hpp) so that every output element is exactly one GEMM dot product
 // under one GemmConfig: inputs rounded to config.a_format / config.b_format (rne), products exact or
 // rounded to config.product, accumulated by config.acc in config.order (sequential, pairwise or
-// blocked, shared/spec/gemm.md rules 5-8), then rounded to config.out_format with config.rounding.
+// blocked, docs/spec/gemm.md rules 5-8), then rounded to config.out_format with config.rounding.
 // Because the accumulation order is part of the result, the dot product of every element is spelt
 // out below, index by index. gemm.md's rules apply to it unchanged: it is the same as calling
 // gemm_reference() on a 1xK row and a Kx1 column holding the values listed, in that order.

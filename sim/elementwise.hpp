@@ -4,7 +4,7 @@
 // real result of the operation on its operands (taken exactly as the doubles given; they are not
 // rounded to any input format first), rounded ONCE to the output format with its rounding mode and
 // the format's full quantize rules (formats.md): overflow policy, flush, canonical NaN. Specials follow
-// IEEE (and shared/spec/gemm.md rules 2-3): NaN in, NaN out; Inf - Inf = NaN; Inf * 0 = NaN; the sign
+// IEEE (and docs/spec/gemm.md rules 2-3): NaN in, NaN out; Inf - Inf = NaN; Inf * 0 = NaN; the sign
 // of a product is the XOR of the signs, zeros included; an exactly zero sum is -0 only if both addends
 // are -0, or under rdn when they are not both +0. Implementation: the exact result is carried as a
 // double pair (TwoSum / TwoProduct) and replaced by its round-to-odd double, which rounds to the

@@ -1,4 +1,4 @@
-// GEMM with explicit rounding points, following shared/spec/gemm.md exactly:
+// GEMM with explicit rounding points, following docs/spec/gemm.md exactly:
 //   C[i][j] = round_out( accumulate_k( round_prod( round_A(A[i][k]) * round_B(B[k][j]) ) ) )
 // Inputs are rounded to their formats with rne; products are exact (IEEE specials) or rounded once to
 // a product format; the accumulator is `exact` (one rounding at the end) or a format with an order:

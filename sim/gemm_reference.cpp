@@ -1,4 +1,4 @@
-// The golden GEMM: shared/spec/gemm.md rule by rule on exact rationals, with the formats library's
+// The golden GEMM: docs/spec/gemm.md rule by rule on exact rationals, with the formats library's
 // golden rounding at every rounding point. Slow by design; gemm() is tested against it.
 #include "sim/gemm.hpp"
 

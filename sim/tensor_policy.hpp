@@ -1,5 +1,5 @@
 // Quantizer policies of a tensor: how real values are mapped into its number format. Parsed from and
-// printed back to strings in the style of shared/spec/formats.md; docs/tensor.md is the user contract.
+// printed back to strings in the style of docs/spec/formats.md; docs/tensor.md is the user contract.
 //
 //   FORMAT                                   element-wise: every element rounded to FORMAT
 //   scaled(format=F,scale=pow2|real[,axis=N]) one scale per tensor (or per index of axis N);

@@ -1,7 +1,7 @@
 // analysis/quantizer_stats: the statistics of Graham 2017 Table 2 (correlation and sd of L(N(X)),
 // SNR, clamp fractions), exact for N(0,1) and by Monte Carlo, and the samplers behind them.
 // References: the paper's printed Table 2, an independent numerical integration over Quantizer::quantize,
-// thresholds derived by hand from the formulas of the paper's Table 1 / shared/spec/formats.md, and the
+// thresholds derived by hand from the formulas of the paper's Table 1 / docs/spec/formats.md, and the
 // moments of the distributions.
 #include "analysis/quantizer_stats.hpp"
 #include "formats/format.hpp"

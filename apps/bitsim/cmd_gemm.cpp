@@ -1,4 +1,4 @@
-// `bitsim gemm`: shared/spec/gemm.md.
+// `bitsim gemm`: docs/spec/gemm.md.
 #include "apps/bitsim/commands.hpp"
 #include "apps/bitsim/matrix_text.hpp"
 #include "formats/format_text.hpp"
@@ -99,7 +99,7 @@ Runner add_gemm_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("gemm", "C = A x B with explicit input, product, accumulator and output rounding");
   cmd->footer(
       "A and B are text matrices (whitespace-separated numbers, one row per line). Every element of C is\n"
-      "round_out(accumulate(round_prod(round_A(a) * round_B(b)))) as shared/spec/gemm.md defines; output rows\n"
+      "round_out(accumulate(round_prod(round_A(a) * round_B(b)))) as docs/spec/gemm.md defines; output rows\n"
       "are hex-float values, or codes with --codes. Bad input: a message naming the file, row and column or\n"
       "the option on stderr, exit status 2, nothing on stdout.\n"
       "Example: bitsim gemm --a A.txt --b B.txt --a-format fp8_e4m3 --b-format fp8_e4m3 --acc fp32 --out-format bf16");

@@ -211,7 +211,7 @@ int run_golden_gemm(const GoldenGemmOptions& o) {
   Bundle bundle;
   bundle.kind = "gemm";
   bundle.attributes = config_attributes(o, c);
-  bundle.attributes["semantics"] = "shared/spec/gemm.md: C = round_out(acc(round_prod(round_A(a) * round_B(b))))";
+  bundle.attributes["semantics"] = "docs/spec/gemm.md: C = round_out(acc(round_prod(round_A(a) * round_B(b))))";
   try {
     bundle.tensors.push_back(tensor_of("A_raw", "input", {o.m, o.k}, formats::parse_format("fp64"), a.data, false));
     bundle.tensors.push_back(tensor_of("A", "input", {o.m, o.k}, c.a_format, a.data, true));

@@ -1,5 +1,5 @@
 // How a layer's matrix products are computed: the accumulator and product formats and the order
-// (shared/spec/gemm.md). The default, fp32 accumulation in k order with exact products under rne, runs
+// (docs/spec/gemm.md). The default, fp32 accumulation in k order with exact products under rne, runs
 // on the engine's own kernel (panel_gemm.hpp); any other setup runs through sim::gemm() / the conv2d
 // kernels on doubles, which give the same bits for the default and implement every other setup
 // exactly, only slower. Operands are already rounded to their roles (W, A, E), so the GEMM's input

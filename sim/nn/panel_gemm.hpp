@@ -1,6 +1,6 @@
 // The engine's fp32 GEMM: C[i][j] = fma(A[i][K-1], B[K-1][j], ... fma(A[i][0], B[0][j], c0)) with
 // c0 = +0, or c0 = C[i][j]'s current value when accumulating. Every step rounds s + exact(a*b) once to
-// nearest even in fp32: shared/spec/gemm.md's sequential order with exact products and an fp32
+// nearest even in fp32: docs/spec/gemm.md's sequential order with exact products and an fp32
 // accumulator, i.e. bit-identical to sim::gemm() with that GemmConfig (the engine's default). Continuing
 // an accumulation (accumulate = true) is the same chain carried on, so K can be split into consecutive
 // pieces without changing a bit (the conv weight gradient sums over the batch image by image this way).

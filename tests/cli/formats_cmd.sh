@@ -6,7 +6,7 @@ source "$(dirname "$0")/lib.sh"
 # ---- formats list: every alias of the spec table, with its constructor form ----------------------
 run '' formats list
 if [ "$RC" -eq 0 ]; then pass; else fail "formats list: exit status $RC"; fi
-# alias -> constructor, copied from the table in shared/spec/formats.md
+# alias -> constructor, copied from the table in docs/spec/formats.md
 while read -r alias ctor; do
   line=$(grep -E "^[[:space:]]*$alias([[:space:]]|$)" <<<"$OUT" || true)
   if [ -z "$line" ]; then fail "formats list: alias $alias missing"; continue; fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `bitsim gemm` (shared/spec/gemm.md): values and codes derived by hand, and the error behaviour.
+# `bitsim gemm` (docs/spec/gemm.md): values and codes derived by hand, and the error behaviour.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 

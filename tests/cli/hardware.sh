@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The hardware-verification commands: `bitsim op`, `bitsim vectors` and `bitsim check`.
-# Expected values are derived by hand from shared/spec/formats.md and IEEE 754 (the derivation is in the
+# Expected values are derived by hand from docs/spec/formats.md and IEEE 754 (the derivation is in the
 # comment beside each), and whole vector files are checked against an independent model of fp8_e4m3
 # multiplication written below in Python with exact fractions.
 #

@@ -1,6 +1,6 @@
 # Helpers shared by the command-line tests. Sourced by each test script after `set -euo pipefail`;
 # the script's first argument is the bitsim binary. Every expected value in the tests is derived by
-# hand from shared/spec/formats.md (the derivation is in the comment beside it), never pasted from
+# hand from docs/spec/formats.md (the derivation is in the comment beside it), never pasted from
 # the program's output.
 
 BITSIM=${1:?usage: $0 path/to/bitsim}

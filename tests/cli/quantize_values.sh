@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `bitsim quantize --flags`: known values of every format family, worked out by hand from
-# shared/spec/formats.md. Columns: input, code, value (C99 %a), flags
+# docs/spec/formats.md. Columns: input, code, value (C99 %a), flags
 # (10 invalid, 04 overflow, 02 underflow, 01 inexact).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
