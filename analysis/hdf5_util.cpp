@@ -1,6 +1,12 @@
 #include "analysis/hdf5_util.hpp"
 
 #include <atomic>
+#include <optional>
+#include <cerrno>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <system_error>
+#include <vector>
 
 namespace bitsim::analysis::h5 {
 
@@ -145,7 +151,12 @@ void append_row(H5::DataSet& ds, const void* data, const H5::DataType& mem, hsiz
   const hsize_t start[2] = {dims[0], 0}, count[2] = {1, rank == 2 ? cols : 1};
   fs.selectHyperslab(H5S_SELECT_SET, count, start);
   H5::DataSpace ms(rank, count);
-  ds.write(data, mem, ms, fs);
+  try {
+    ds.write(data, mem, ms, fs);
+  } catch (const H5::Exception& e) {
+    // The cause is on HDF5's error stack now; closing the dataspaces while unwinding would clear it.
+    throw H5::DataSetIException(e.getFuncName(), error_cause().value_or(e.getDetailMsg()));
+  }
 }
 
 void read_row(const H5::DataSet& ds, hsize_t row, void* data, const H5::DataType& mem, hsize_t cols) {
@@ -167,7 +178,66 @@ void set_rows(H5::DataSet& ds, hsize_t n) {
 
 namespace {
 std::atomic<bool> g_unclosable{false};
+
+herr_t collect_error(unsigned, const H5E_error2_t* e, void* out) {
+  if (e && e->desc) static_cast<std::vector<std::string>*>(out)->push_back(e->desc);
+  return 0;
+}
 }  // namespace
+
+std::optional<std::string> error_cause() {
+  std::vector<std::string> descs;  // innermost first
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_error, &descs);
+  // The sec2 driver's "file write failed: ..., errno = 28, error message = 'No space left on device', ...".
+  for (const std::string& d : descs) {
+    const std::string key = "error message = '";
+    if (const std::size_t k = d.find(key); k != std::string::npos) {
+      const std::size_t end = d.find('\'', k + key.size());
+      if (end != std::string::npos) return d.substr(k + key.size(), end - k - key.size());
+    }
+  }
+  if (descs.empty()) return std::nullopt;
+  return descs.front();
+}
+
+namespace {
+// The file descriptor of a file opened with the default (sec2) driver; -1 for any other.
+int file_descriptor(H5::H5File& file) {
+  void* handle = nullptr;
+  if (H5Fget_vfd_handle(file.getId(), H5P_DEFAULT, &handle) < 0 || !handle) return -1;
+  return *static_cast<int*>(handle);
+}
+}  // namespace
+
+void release_flush_space(H5::H5File& file) {
+  const int fd = file_descriptor(file);
+  struct stat st {};
+  if (fd < 0 || fstat(fd, &st) != 0) return;
+  // Frees what the reservation left beyond the end of the file (a no-op where nothing is reserved).
+  (void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, st.st_size, off_t{1} << 40);
+}
+
+void reserve_flush_space(H5::H5File& file) {
+  const int fd = file_descriptor(file);
+  if (fd < 0) return;
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return;
+  size_t max_size = 0, min_clean = 0, cur_size = 0;
+  int entries = 0;
+  if (H5Fget_mdc_size(file.getId(), &max_size, &min_clean, &cur_size, &entries) < 0) return;
+  haddr_t eoa = 0;
+  if (H5Fget_eoa(file.getId(), &eoa) < 0) return;
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  // Every metadata entry a flush writes has its file address already allocated, below the end of the
+  // address space (eoa): entries move on a flush only when their serialized size changes, which this
+  // file's kinds of metadata do not (no filtered heaps, no persistent free-space sections). The margin,
+  // 64 KiB and 1/16 of the metadata cache, covers what that reasoning might miss.
+  const std::uint64_t beyond = (eoa > size ? eoa - size : 0) + cur_size / 16 + (std::uint64_t{1} << 16);
+  if (fallocate(fd, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(size), static_cast<off_t>(beyond)) == 0) return;
+  const int err = errno;
+  if (err == EOPNOTSUPP || err == ENOSYS) return;  // no reservation on this file system: flush unprotected
+  throw std::system_error(err, std::generic_category());
+}
 
 void mark_unclosable_file() { g_unclosable.store(true); }
 bool unclosable_file_open() { return g_unclosable.load(); }

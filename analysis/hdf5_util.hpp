@@ -7,6 +7,7 @@
 #include <H5Cpp.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace bitsim::analysis::h5 {
@@ -32,13 +33,30 @@ bool exists(const H5::Group& g, const std::string& path);
 void mark_unclosable_file();
 bool unclosable_file_open();
 
+// The cause of the HDF5 error being handled, from HDF5's error stack: the operating system's message
+// when a read or write failed ("No space left on device"), else the innermost description; nullopt
+// when the stack is empty. Call it in the catch block, before any other HDF5 call clears the stack.
+std::optional<std::string> error_cause();
+
+// Makes sure the next flush of `file` finds the disk space it needs: reserves, beyond the end of the
+// file, room for every byte the flush may write past it (up to HDF5's end of allocated addresses, and
+// a margin).
+// HDF5 1.10 updates its metadata in place, so a flush cut short by a full disk leaves the file
+// unreadable; a failed reservation instead leaves the file as its last flush wrote it. Throws
+// std::system_error (ENOSPC, EDQUOT, ...) when the space is not there; does nothing on a file system
+// that cannot reserve (fallocate unsupported).
+void reserve_flush_space(H5::H5File& file);
+// After the flush: gives back what the reservation holds beyond the end of the file.
+void release_flush_space(H5::H5File& file);
+
 // An extendible dataset of `cols` columns (0: one-dimensional), chunked by `chunk_rows`, shuffled and
 // deflated at `deflate` (0: uncompressed).
 H5::DataSet create_rows(H5::Group& g, const std::string& name, const H5::DataType& type, hsize_t cols, hsize_t chunk_rows,
                         int deflate);
 // Number of rows (extent of the first dimension).
 hsize_t rows(const H5::DataSet& ds);
-// Appends one row (cols values; 1 for a one-dimensional dataset) from `data` in memory type `mem`.
+// Appends one row (cols values; 1 for a one-dimensional dataset) from `data` in memory type `mem`. A
+// failed write throws an H5::Exception whose detail is error_cause() ("No space left on device").
 void append_row(H5::DataSet& ds, const void* data, const H5::DataType& mem, hsize_t cols);
 // Reads row `row` into `data`.
 void read_row(const H5::DataSet& ds, hsize_t row, void* data, const H5::DataType& mem, hsize_t cols);

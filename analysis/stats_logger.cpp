@@ -1,5 +1,7 @@
 #include "analysis/stats_logger.hpp"
 
+#include "io/files.hpp"
+
 
 #include <fmt/format.h>
 
@@ -71,7 +73,9 @@ void StatsLogger::start(sim::nn::Model& model, const sim::train::TrainConfig& c,
   cfg_ = c.stats;
   filter_ = SiteFilter{cfg_.roles, cfg_.layers};
   seed_ = c.seed;
-  path_ = std::filesystem::path(cfg_.file).is_absolute() ? cfg_.file : c.run_dir + "/" + cfg_.file;
+  // A link to the statistics file stays a link: the file it points to is written (io/files.hpp); a
+  // device or any other non-file is refused before anything is removed or created.
+  path_ = io::output_target(sim::train::stats_path(c));
   node_of_.clear();
   for (std::size_t j = 0; j < model.nodes().size(); ++j) node_of_[model.nodes()[j].layer.get()] = static_cast<std::int64_t>(j);
   RunInfo run;

@@ -1,6 +1,7 @@
 #include "analysis/stats_reader.hpp"
 
 #include "analysis/hdf5_util.hpp"
+#include "io/files.hpp"
 
 #include <fmt/format.h>
 
@@ -23,7 +24,11 @@ StatsReader::StatsReader(const std::string& path) : impl_(std::make_unique<Impl>
   H5::Exception::dontPrint();
   Impl& im = *impl_;
   im.path = path;
-  if (!std::filesystem::exists(path)) im.fail("no such file");
+  try {
+    io::require_regular_file(path);  // HDF5 reads a directory or a device with a misleading message
+  } catch (const io::FileError& e) {
+    throw StatsFileError(e.what());
+  }
   try {
     if (!H5::H5File::isHdf5(path)) im.fail("not an HDF5 file");
     H5::FileAccPropList fapl;

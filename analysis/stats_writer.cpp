@@ -46,6 +46,7 @@ H5::FileAccPropList access_list() {
 
 struct Site {
   SiteInfo info;
+  std::string path;  // "/layers/<layer>/<site>", for messages
   H5::Group group;
   H5::DataSet stats, hist_before, hist_after;
   std::optional<H5::DataSet> sample_index, sample_before, sample_after;
@@ -62,10 +63,27 @@ struct StatsWriter::Impl {
   std::map<std::string, int> by_path;
 
   bool failed = false;  // a write or flush failed: the file cannot be closed cleanly any more
+  std::optional<std::uint64_t> last_committed;  // the last step a flush completed
 
-  [[noreturn]] void fail(const std::string& what, const H5::Exception& e) {
+  // After a failed write the file on disk is what the last flush wrote (reserve_flush_space keeps a
+  // flush from being cut short): it stays, readable, or, before any step was complete, goes.
+  [[noreturn]] void fail(const std::string& what, const std::string& cause) {
     failed = true;
-    throw StatsFileError(fmt::format("{}: {}: {}", path, what, e.getDetailMsg()));
+    std::string state;
+    if (!partial.empty()) {
+      std::error_code ec;
+      std::filesystem::remove(partial, ec);
+      state = "no step was complete, so no statistics file is left";
+    } else {
+      state = last_committed ? fmt::format("the file keeps every step up to step {}, readable", *last_committed)
+                             : std::string("the file keeps the steps it held before");
+    }
+    throw StatsFileError(fmt::format("{}: {}: {} ({})", path, what, cause, state));
+  }
+  // The cause from HDF5's error stack while it still holds one, else the exception's own detail
+  // (h5::append_row puts the cause there before unwinding clears the stack).
+  [[noreturn]] void fail(const std::string& what, const H5::Exception& e) {
+    fail(what, h5::error_cause().value_or(e.getDetailMsg()));
   }
 
   void write_root_attributes() {
@@ -134,7 +152,7 @@ StatsWriter StatsWriter::create(const std::string& path, const RunInfo& run) {
     im->write_root_attributes();
     im->steps = h5::create_rows(im->file, "steps", h5::step_row_type(), 0, kStatsChunkRows, static_cast<int>(run.compression));
   } catch (const H5::Exception& e) {
-    throw StatsFileError(fmt::format("{}: cannot create the statistics file: {}", im->partial, e.getDetailMsg()));
+    throw StatsFileError(fmt::format("{}: cannot create the statistics file: {}", im->partial, h5::error_cause().value_or(e.getDetailMsg())));
   }
   return StatsWriter(std::move(im));
 }
@@ -167,7 +185,13 @@ StatsWriter StatsWriter::resume(const std::string& path, const RunInfo& run, std
       }
       return keep;
     };
-    h5::set_rows(im->steps, keep_rows(im->steps, h5::step_row_type(), sizeof(StepRow)));
+    const hsize_t kept_steps = keep_rows(im->steps, h5::step_row_type(), sizeof(StepRow));
+    h5::set_rows(im->steps, kept_steps);
+    if (kept_steps > 0) {
+      StepRow last;
+      h5::read_row(im->steps, kept_steps - 1, &last, h5::step_row_type(), 1);
+      im->last_committed = last.step;
+    }
     if (h5::exists(im->file, "layers")) {
       H5::Group layers = im->file.openGroup("layers");
       for (hsize_t i = 0; i < layers.getNumObjs(); ++i) {
@@ -184,6 +208,7 @@ StatsWriter StatsWriter::resume(const std::string& path, const RunInfo& run, std
           if (s.sample_index)
             for (H5::DataSet* ds : {&*s.sample_index, &*s.sample_before, &*s.sample_after}) h5::set_rows(*ds, keep);
           const std::string p = "/layers/" + lname + "/" + sname;
+          s.path = p;
           im->by_path[p] = static_cast<int>(im->sites.size());
           im->sites.push_back(std::move(s));
         }
@@ -203,6 +228,7 @@ int StatsWriter::site(const SiteInfo& info) {
   try {
     Site s;
     s.info = info;
+    s.path = p;
     s.info.order = static_cast<std::int64_t>(im.sites.size());
     if (h5::exists(im.file, p)) {
       s.group = im.file.openGroup(p);
@@ -263,7 +289,7 @@ void StatsWriter::write(int site, const StatsRow& row, const TensorStats& stats,
       h5::append_row(*s.sample_after, sample_after.data(), H5::PredType::NATIVE_FLOAT, k);
     }
   } catch (const H5::Exception& e) {
-    im.fail("cannot write the statistics of " + s.info.path(), e);
+    im.fail("cannot write the statistics of " + s.path, e);
   }
 }
 
@@ -271,10 +297,21 @@ void StatsWriter::commit(const StepRow& row) {
   Impl& im = *impl_;
   try {
     h5::append_row(im.steps, &row, h5::step_row_type(), 1);
+  } catch (const H5::Exception& e) {
+    im.fail(fmt::format("cannot write step {}", row.step), e);
+  }
+  try {
+    h5::reserve_flush_space(im.file);
+  } catch (const std::system_error& e) {
+    im.fail(fmt::format("cannot write step {}", row.step), e.code().message());
+  }
+  try {
     im.file.flush(H5F_SCOPE_GLOBAL);
   } catch (const H5::Exception& e) {
     im.fail(fmt::format("cannot write step {}", row.step), e);
   }
+  h5::release_flush_space(im.file);
+  im.last_committed = row.step;
   if (!im.partial.empty()) {
     std::error_code ec;
     std::filesystem::rename(im.partial, im.path, ec);

@@ -1,6 +1,7 @@
 // Names of operations and options of the golden arithmetic (arith.hpp), shared by the command line,
 // the C interface and the vector files.
 #include "formats/arith.hpp"
+#include "io/excerpt.hpp"
 
 #include <fmt/format.h>
 
@@ -111,7 +112,7 @@ ArithOptions parse_arith_options(std::string_view text) {
     const std::string_view key = item.substr(0, eq);
     const std::string_view value = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
     auto bad = [&](const char* expected) {
-      return ArithError(fmt::format("option '{}': expected {}", item, expected));
+      return ArithError(fmt::format("option '{}': expected {}", io::excerpt(item), expected));
     };
     auto boolean = [&]() {
       if (eq == std::string_view::npos || value == "1" || value == "yes") return true;
@@ -139,7 +140,7 @@ ArithOptions parse_arith_options(std::string_view text) {
     } else if (key == "ftz") {
       o.ftz = boolean();
     } else {
-      throw ArithError(fmt::format("unknown option '{}' (known: rounding, sr_bits, tininess, nan, daz, ftz)", item));
+      throw ArithError(fmt::format("unknown option '{}' (known: rounding, sr_bits, tininess, nan, daz, ftz)", io::excerpt(item)));
     }
   }
   return o;

@@ -1,4 +1,5 @@
 #include "formats/format.hpp"
+#include "io/excerpt.hpp"
 
 #include "formats/spec_arguments.hpp"
 
@@ -124,7 +125,7 @@ FloatFormat parse_float(Arguments& a) {
     else if (*s == "fn") f.special = Special::fn;
     else if (*s == "fnuz") f.special = Special::fnuz;
     else if (*s == "none") f.special = Special::none;
-    else throw FormatError(fmt::format("float: key 'special': expected ieee, fn, fnuz or none, got '{}'", *s));
+    else throw FormatError(fmt::format("float: key 'special': expected ieee, fn, fnuz or none, got '{}'", io::excerpt(*s)));
   }
   f.bias = default_bias(f.e, f.special);
   if (auto b = a.take("bias")) {
@@ -139,7 +140,7 @@ FloatFormat parse_float(Arguments& a) {
     if (*o == "inf") f.overflow = FloatOverflow::inf;
     else if (*o == "nan") f.overflow = FloatOverflow::nan;
     else if (*o == "saturate") f.overflow = FloatOverflow::saturate;
-    else throw FormatError(fmt::format("float: key 'overflow': expected inf, nan or saturate, got '{}'", *o));
+    else throw FormatError(fmt::format("float: key 'overflow': expected inf, nan or saturate, got '{}'", io::excerpt(*o)));
     if (f.overflow == FloatOverflow::inf && f.special != Special::ieee)
       throw FormatError(fmt::format("float: key 'overflow': overflow=inf needs special=ieee (special={} has no infinity)",
                                     special_name(f.special)));
@@ -149,6 +150,17 @@ FloatFormat parse_float(Arguments& a) {
                                     special_name(f.special), f.m));
   }
   a.finish();
+  // Every format holds a finite non-zero value: with one exponent bit, an IEEE format without fraction
+  // bits (or without subnormals) has only zeros, infinities and NaNs, and every fact of `formats
+  // describe` (smallest normal, largest finite, epsilon) would be meaningless.
+  const std::int64_t exponent_fields = (std::int64_t{1} << f.e) - 1;  // non-zero exponent fields
+  const bool top_field_finite = f.special == Special::fnuz || f.special == Special::none || (f.special == Special::fn && f.m > 0);
+  const std::int64_t normal_fields = exponent_fields - (top_field_finite ? 0 : 1);
+  if (normal_fields == 0 && (f.m == 0 || !f.subnormals))
+    throw FormatError(fmt::format("float(e={},m={}): holds no finite non-zero value (its only exponent field besides 0 is "
+                                  "taken by {}, and {}); use more exponent or fraction bits, or special=fnuz or none",
+                                  f.e, f.m, f.special == Special::fn ? "NaN" : "Inf and NaN",
+                                  f.m == 0 ? "there are no fraction bits for subnormals" : "subnormals=no flushes the rest"));
   return f;
 }
 
@@ -160,7 +172,7 @@ FixedFormat parse_fixed(Arguments& a) {
   if (auto o = a.take("overflow")) {
     if (*o == "saturate") f.overflow = FixedOverflow::saturate;
     else if (*o == "wrap") f.overflow = FixedOverflow::wrap;
-    else throw FormatError(fmt::format("fixed: key 'overflow': expected saturate or wrap, got '{}'", *o));
+    else throw FormatError(fmt::format("fixed: key 'overflow': expected saturate or wrap, got '{}'", io::excerpt(*o)));
   }
   a.finish();
   if (i < -100000 || i > 100000) a.out_of_range("i", fmt::format("{}", i));
@@ -228,11 +240,11 @@ MidriseFormat parse_midrise(Arguments& a) {
 Format parse_constructor(const std::string& spec) {
   auto open = spec.find('(');
   if (open == std::string::npos || spec.back() != ')')
-    throw FormatError(fmt::format("unknown format '{}' (not an alias; constructors look like float(e=4,m=3))", spec));
+    throw FormatError(fmt::format("unknown format '{}' (not an alias; constructors look like float(e=4,m=3))", io::excerpt(spec)));
   std::string name = spec.substr(0, open);
   std::string body = spec.substr(open + 1, spec.size() - open - 2);
   if (name != "float" && name != "fixed" && name != "log" && name != "midrise")
-    throw FormatError(fmt::format("unknown format constructor '{}' (expected float, fixed, log or midrise)", name));
+    throw FormatError(fmt::format("unknown format constructor '{}' (expected float, fixed, log or midrise)", io::excerpt(name)));
   std::map<std::string, std::string> kv;
   if (!body.empty()) {
     std::size_t pos = 0;
@@ -241,10 +253,10 @@ Format parse_constructor(const std::string& spec) {
       std::string item = body.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
       auto eq = item.find('=');
       if (eq == std::string::npos || eq == 0)
-        throw FormatError(fmt::format("{}: malformed argument '{}' (expected key=value)", name, item));
+        throw FormatError(fmt::format("{}: malformed argument '{}' (expected key=value)", name, io::excerpt(item)));
       std::string key = item.substr(0, eq), value = item.substr(eq + 1);
-      if (value.empty()) throw FormatError(fmt::format("{}: key '{}' has no value", name, key));
-      if (!kv.emplace(key, value).second) throw FormatError(fmt::format("{}: repeated key '{}'", name, key));
+      if (value.empty()) throw FormatError(fmt::format("{}: key '{}' has no value", name, io::excerpt(key)));
+      if (!kv.emplace(key, value).second) throw FormatError(fmt::format("{}: repeated key '{}'", name, io::excerpt(key)));
       if (comma == std::string::npos) break;
       pos = comma + 1;
     }

@@ -578,9 +578,13 @@ FormatFacts golden_facts(const Format& format) {
     const FloatFormat& f = format.as<FloatFormat>();
     FloatGrid g{f};
     if (f.subnormals && f.m > 0) facts.smallest_subnormal = pow2(f.emin() - f.m);
-    facts.smallest_normal = pow2(f.emin());
     facts.largest_finite = g.magnitude(g.max_index());
-    facts.epsilon = pow2(-f.m);
+    // float(e=1,m>=1) with IEEE specials has subnormals only (its one non-zero exponent field is Inf
+    // and NaN): no smallest normal, and no epsilon (the spacing of normal numbers relative to 1).
+    if (facts.largest_finite >= pow2(f.emin())) {
+      facts.smallest_normal = pow2(f.emin());
+      facts.epsilon = pow2(-f.m);
+    }
     return facts;
   }
   if (format.is<FixedFormat>()) {

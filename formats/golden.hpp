@@ -53,9 +53,9 @@ GoldenResult golden_decode(const Format& format, const BigInt& code);
 // Facts about a float or fixed format, exact (for `bitsim formats describe`).
 struct FormatFacts {
   std::optional<Rational> smallest_subnormal;  // floats with subnormals; fixed: the quantum
-  std::optional<Rational> smallest_normal;     // floats only
+  std::optional<Rational> smallest_normal;     // floats with normal numbers
   Rational largest_finite;
-  std::optional<Rational> epsilon;             // floats: 2^-m; fixed: the quantum
+  std::optional<Rational> epsilon;             // floats with normal numbers: 2^-m; fixed: the quantum
   std::optional<Rational> most_negative;       // fixed: value of the lowest code
 };
 FormatFacts golden_facts(const Format& format);

@@ -1,8 +1,11 @@
 #include "formats/random_words.hpp"
+#include "io/excerpt.hpp"
+
+#include "io/files.hpp"
 
 #include <fmt/format.h>
 
-#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 namespace bitsim::formats {
@@ -92,8 +95,13 @@ bool parse_word(const std::string& raw, std::uint32_t& out) {
 }
 
 std::vector<std::uint32_t> read_words_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(fmt::format("cannot open random-words file '{}'", path));
+  std::string text;
+  try {
+    text = io::read_file(path);
+  } catch (const io::FileError& e) {
+    throw std::runtime_error(fmt::format("random-words file {}: {}", path, e.cause()));
+  }
+  std::istringstream in(text);
   std::vector<std::uint32_t> words;
   std::string line;
   std::size_t line_no = 0;
@@ -103,7 +111,7 @@ std::vector<std::uint32_t> read_words_file(const std::string& path) {
     std::uint32_t w;
     if (!parse_word(line, w))
       throw std::runtime_error(fmt::format("{}:{}: not an unsigned 32-bit word (decimal or 0x-hex below 2^32): '{}'",
-                                           path, line_no, line));
+                                           path, line_no, io::excerpt(line)));
     words.push_back(w);
   }
   return words;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "formats/exact_number.hpp"
+#include "io/excerpt.hpp"
 
 #include <fmt/format.h>
 
@@ -42,25 +43,25 @@ template <class Error> class SpecArguments {
   }
   std::int64_t integer(const std::string& key, const std::string& text) const {
     auto v = parse_int64(text);
-    if (!v) throw Error(fmt::format("{}: key '{}': '{}' is not an integer", ctor_, key, text));
+    if (!v) throw Error(fmt::format("{}: key '{}': '{}' is not an integer", ctor_, key, io::excerpt(text)));
     return *v;
   }
   Rational decimal(const std::string& key, const std::string& text) const {
     auto v = parse_exact_decimal(text);
-    if (!v) throw Error(fmt::format("{}: key '{}': '{}' is not a decimal number", ctor_, key, text));
+    if (!v) throw Error(fmt::format("{}: key '{}': '{}' is not a decimal number", ctor_, key, io::excerpt(text)));
     return *v;
   }
   bool yes_no(const std::string& key, const std::string& text) const {
     if (text == "yes") return true;
     if (text == "no") return false;
-    throw Error(fmt::format("{}: key '{}': expected yes or no, got '{}'", ctor_, key, text));
+    throw Error(fmt::format("{}: key '{}': expected yes or no, got '{}'", ctor_, key, io::excerpt(text)));
   }
   [[noreturn]] void out_of_range(const std::string& key, const std::string& why) const {
     throw Error(fmt::format("{}: key '{}' out of range: {}", ctor_, key, why));
   }
   // Throws for the first key nobody took.
   void finish() const {
-    if (!kv_.empty()) throw Error(fmt::format("{}: unknown key '{}'", ctor_, kv_.begin()->first));
+    if (!kv_.empty()) throw Error(fmt::format("{}: unknown key '{}'", ctor_, io::excerpt(kv_.begin()->first)));
   }
   const std::string& ctor() const { return ctor_; }
 

@@ -1,5 +1,6 @@
 // Test-vector generation and the TestFloat line format (vectors.hpp).
 #include "hw/vectors.hpp"
+#include "io/excerpt.hpp"
 
 #include "formats/format_text.hpp"
 #include "formats/golden.hpp"
@@ -210,18 +211,18 @@ std::vector<std::string_view> split_tokens(std::string_view line) {
 BigInt parse_hex_token(std::string_view token, int width, const char* what, int position) {
   std::string_view digits = token;
   if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) digits.remove_prefix(2);
-  if (digits.empty()) throw VectorError(fmt::format("token {} ({}) '{}' is not hex", position, what, token));
+  if (digits.empty()) throw VectorError(fmt::format("token {} ({}) '{}' is not hex", position, what, io::excerpt(token)));
   BigInt v = 0;
   for (char c : digits) {
     int d;
     if (c >= '0' && c <= '9') d = c - '0';
     else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
     else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-    else throw VectorError(fmt::format("token {} ({}) '{}' is not hex", position, what, token));
+    else throw VectorError(fmt::format("token {} ({}) '{}' is not hex", position, what, io::excerpt(token)));
     v = v * 16 + d;
   }
   if (v >= p2(width))
-    throw VectorError(fmt::format("token {} ({}) '{}' does not fit {} bits", position, what, token, width));
+    throw VectorError(fmt::format("token {} ({}) '{}' does not fit {} bits", position, what, io::excerpt(token), width));
   return v;
 }
 

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
-./scripts/build.sh
+./scripts/build.sh --target bitsim  # only what the main job needs; scripts/test.sh builds the rest
 echo
 echo '$ bitsim train experiments/fp32/cnn_fashion_mnist.toml --overwrite' "$@"
 ./build/bitsim train experiments/fp32/cnn_fashion_mnist.toml --overwrite "$@"

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -19,6 +20,24 @@ class ShapeError : public std::invalid_argument {
 };
 
 inline constexpr int kMaxRank = 4;
+
+// The product of `factors` when every factor is >= 0 and the product is at most `limit`; otherwise
+// nullopt. Formed without overflow: how a size that comes from a user (options, configs, file headers)
+// is checked before anything is allocated.
+inline std::optional<std::int64_t> product_within(std::initializer_list<std::int64_t> factors, std::int64_t limit) {
+  bool has_zero = false;
+  for (const std::int64_t d : factors) {
+    if (d < 0) return std::nullopt;
+    has_zero = has_zero || d == 0;
+  }
+  if (has_zero) return std::int64_t{0};
+  std::int64_t n = 1;
+  for (const std::int64_t d : factors) {
+    if (n > limit / d) return std::nullopt;
+    n *= d;
+  }
+  return n;
+}
 
 class Shape {
  public:

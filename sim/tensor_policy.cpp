@@ -1,4 +1,5 @@
 #include "sim/tensor_policy.hpp"
+#include "io/excerpt.hpp"
 
 #include "formats/quantizer.hpp"
 #include "formats/spec_arguments.hpp"
@@ -81,7 +82,7 @@ std::map<std::string, std::string> split_arguments(const std::string& name, cons
   for (const auto& item : items) {
     const auto eq = item.find('=');
     if (eq == std::string::npos || eq == 0 || item.find('(') < eq)
-      throw PolicyError(fmt::format("{}: malformed argument '{}' (expected key=value)", name, item));
+      throw PolicyError(fmt::format("{}: malformed argument '{}' (expected key=value)", name, io::excerpt(item)));
     std::string key = item.substr(0, eq), value = item.substr(eq + 1);
     if (value.empty()) throw PolicyError(fmt::format("{}: key '{}' has no value", name, key));
     if (!kv.emplace(key, value).second) throw PolicyError(fmt::format("{}: repeated key '{}'", name, key));
@@ -225,7 +226,7 @@ TensorPolicy parse_policy(std::string_view text) {
     ScaleRule rule;
     if (s_text == "pow2") rule = ScaleRule::pow2;
     else if (s_text == "real") rule = ScaleRule::real;
-    else throw PolicyError(fmt::format("scaled: key 'scale': expected pow2 or real, got '{}'", s_text));
+    else throw PolicyError(fmt::format("scaled: key 'scale': expected pow2 or real, got '{}'", io::excerpt(s_text)));
     const auto axis = args.axis();
     args.finish();
     return TensorPolicy::scaled(f, rule, axis);

@@ -1,5 +1,6 @@
 #include "sim/thread_pool.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -8,6 +9,18 @@
 #include <vector>
 
 #include <immintrin.h>
+#include <sched.h>
+
+namespace bitsim::sim {
+
+int all_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+}  // namespace bitsim::sim
 
 namespace bitsim::sim::detail {
 

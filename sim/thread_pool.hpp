@@ -5,6 +5,14 @@
 
 #include <functional>
 
+namespace bitsim::sim {
+
+// What a thread count of 0 stands for (config `threads = 0`, `--threads 0`): the cores this process
+// may run on (its CPU affinity, as taskset and Slurm set it), at least 1.
+int all_cores();
+
+}  // namespace bitsim::sim
+
 namespace bitsim::sim::detail {
 
 // Runs job(b) for b = 1 .. parts-1 on pool workers and job(0) on the calling thread, and returns when

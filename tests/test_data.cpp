@@ -161,8 +161,8 @@ TEST_CASE("IDX reader errors name the file and the problem", "[data]") {
   write_gz(lab, idx_labels(kLabels));
 
   SECTION("missing file") {
-    require_dataset_error([&] { read_idx(dir.file("nope.gz"), lab, "x"); }, {"nope.gz", "not found"});
-    require_dataset_error([&] { read_idx(img, dir.file("nolab"), "x"); }, {"nolab", "not found"});
+    require_dataset_error([&] { read_idx(dir.file("nope.gz"), lab, "x"); }, {"nope.gz", "no such file"});
+    require_dataset_error([&] { read_idx(img, dir.file("nolab"), "x"); }, {"nolab", "no such file"});
   }
   SECTION("bad magic") {
     require_dataset_error([&] { read_idx(lab, img, "x"); }, {"lab.gz", "bad magic", "0x00000801", "swapped"});

@@ -77,6 +77,52 @@ TEST_CASE("invalid format names are errors that name the key", "[parse][errors]"
   CHECK_THAT(error_of(""), Contains("empty"));
 }
 
+// A format must hold a finite non-zero value. Whether one does is found here without the parser's rule:
+// the format is built directly and every power of two from 2^-70 to 2^70 is rounded to it.
+TEST_CASE("formats without a finite non-zero value are refused; the rest are described consistently", "[parse][errors]") {
+  int refused = 0, kept_without_normals = 0;
+  for (int e = 1; e <= 3; ++e)
+    for (int m = 0; m <= 3; ++m)
+      for (const Special sp : {Special::ieee, Special::fn, Special::fnuz, Special::none})
+        for (const bool sub : {true, false}) {
+          FloatFormat ff;
+          ff.e = e;
+          ff.m = m;
+          ff.special = sp;
+          ff.subnormals = sub;
+          ff.bias = sp == Special::fnuz ? std::int64_t{1} << (e - 1) : (std::int64_t{1} << (e - 1)) - 1;
+          ff.overflow = sp == Special::ieee ? FloatOverflow::inf : FloatOverflow::saturate;
+          const Format direct{FormatVariant(ff)};
+          bool has_nonzero = false;
+          for (int k = -70; k <= 70 && !has_nonzero; ++k) {
+            const GoldenResult g = golden_quantize(direct, std::ldexp(1.0, k), {Rounding::rne, 32});
+            has_nonzero = g.kind == ValueKind::finite && g.value != 0;
+          }
+          const std::string spec = direct.to_string();
+          INFO(spec);
+          if (!has_nonzero) {
+            ++refused;
+            CHECK_THROWS_WITH(parse_format(spec), Catch::Contains("no finite non-zero value"));
+            continue;
+          }
+          const Format f = parse_format(spec);
+          CHECK(f == direct);
+          const FormatFacts facts = golden_facts(f);
+          // A normal number exists exactly when the largest finite value reaches 2^emin; then the
+          // smallest normal and epsilon are stated, else neither is.
+          const bool normals = facts.largest_finite >= pow2(ff.emin());
+          CHECK(facts.smallest_normal.has_value() == normals);
+          CHECK(facts.epsilon.has_value() == normals);
+          if (normals) CHECK(*facts.smallest_normal <= facts.largest_finite);
+          if (!normals) ++kept_without_normals;
+          if (facts.smallest_subnormal) CHECK(*facts.smallest_subnormal <= facts.largest_finite);
+        }
+  // e=1: ieee with m=0 (2) or m=1..3 without subnormals (3); fn with m=0 (2).
+  CHECK(refused == 7);
+  // e=1, ieee, m=1..3 with subnormals: only subnormal values.
+  CHECK(kept_without_normals == 3);
+}
+
 TEST_CASE("log formats: the root order k * denominator(offset) is at most 64, and order 64 is served exactly", "[parse][graham]") {
   // Refused, naming the key (the fuzzer's findings: these took seconds, or never finished, to compile).
   CHECK_THROWS_WITH(parse_format("log(k=65,lo=-5,hi=9,scale=1.36)"), Catch::Contains("k") && Catch::Contains("1..64"));

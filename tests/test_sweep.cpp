@@ -1,6 +1,7 @@
 // bitsim sweep: plan files (rows, grids, validation with file:line:key errors), their expansion into
 // runs, and the table aggregated from run folders (statistics checked against values by hand).
 #include "apps/sweep/sweep_plan.hpp"
+#include "io/files.hpp"
 #include "apps/sweep/sweep_table.hpp"
 #include "sim/train/checkpoint.hpp"
 
@@ -101,7 +102,7 @@ TEST_CASE("sweep table: mean, sample sd, min-max and deltas from the run folders
   auto result = [&](const std::string& row, int seed, double acc, double secs) {
     const std::string d = root + "/" + row + "/seed" + std::to_string(seed);
     fs::create_directories(d);
-    bitsim::sim::train::write_file_atomically(
+    bitsim::io::write_file_atomically(
         d + "/result.json", "{\n  \"test_accuracy\": " + std::to_string(acc) + ",\n  \"train_seconds\": " + std::to_string(secs) + "\n}\n");
   };
   // Row a: errors 10, 12, 14 % -> mean 12, sd 2 (deviations -2, 0, 2: sum of squares 8 over n-1 = 2).

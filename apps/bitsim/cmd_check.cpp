@@ -2,6 +2,7 @@
 #include "apps/bitsim/commands.hpp"
 #include "apps/bitsim/hw_options.hpp"
 #include "hw/explain.hpp"
+#include "io/files.hpp"
 
 #include <fmt/format.h>
 
@@ -19,6 +20,7 @@ struct CheckOptions {
   std::string vectors;
   std::uint64_t explain = 20;
   bool ignore_flags = false;
+  bool allow_empty = false;
   std::uint64_t first_index = 0;
 };
 
@@ -28,13 +30,23 @@ int fail(const std::string& message) {
   return kExitBadInput;
 }
 
-int run_check(const CheckOptions& o) {
+int run_check(const CheckOptions& o, const CLI::App& cmd) {
   hw::VectorSetup setup;
   std::uint64_t seed = 0;
   std::string error;
-  if (!make_vector_setup(o.hw, setup, seed, error)) return fail(error);
-  std::ifstream in(o.vectors);
-  if (!in) return fail(fmt::format("{}: cannot open", o.vectors));
+  if (!make_vector_setup(o.hw, cmd, false, setup, seed, error)) return fail(error);
+  // "-" is standard input (`testfloat_gen ... | bitsim check ... -`); a pipe or `<(command)` works too.
+  std::ifstream file;
+  if (o.vectors != "-") {
+    try {
+      io::check_input_file(o.vectors);
+    } catch (const io::FileError& e) {
+      return fail(e.what());
+    }
+    file.open(o.vectors);
+    if (!file) return fail(fmt::format("{}: cannot open", o.vectors));
+  }
+  std::istream& in = o.vectors == "-" ? std::cin : file;
   std::string text;
   std::size_t line_no = 0;
   std::uint64_t index = 0, mismatches = 0, result_mismatches = 0;
@@ -85,6 +97,10 @@ int run_check(const CheckOptions& o) {
       }
     }
   }
+  if (in.bad()) return fail(fmt::format("{}: read error", o.vectors));
+  // A test bench that lost its vectors (an empty or truncated output file) must not pass.
+  if (index == 0 && !o.allow_empty)
+    return fail(fmt::format("{}: no vectors to check (an empty file, or only comments); --allow-empty accepts that", o.vectors));
   if (mismatches > o.explain) std::cout << fmt::format("({} more mismatches not shown; --explain N shows more)\n", mismatches - o.explain);
   std::cout << fmt::format("check: {} vectors, {} mismatches ({} in the result, {} in the flags only)\n", index,
                            mismatches, result_mismatches, mismatches - result_mismatches);
@@ -109,16 +125,17 @@ Runner add_check_command(CLI::App& app) {
   auto opts = std::make_shared<CheckOptions>();
   CLI::App* cmd = app.add_subcommand("check", "Check a device's test vectors (TestFloat line format) against bitsim");
   add_hw_options(*cmd, opts->hw);
-  cmd->add_option("VECTORS", opts->vectors, "file of vectors written by the device under test")->required();
+  cmd->add_option("VECTORS", opts->vectors, "file of vectors written by the device under test; - reads standard input")->required();
   cmd->add_option("--explain", opts->explain, "explain at most this many mismatches in detail (default 20)")->check(non_negative_integer());
   cmd->add_flag("--ignore-flags", opts->ignore_flags, "compare results only (the flags column must still be present)");
+  cmd->add_flag("--allow-empty", opts->allow_empty, "a file without vectors passes (by default it is an error, exit 2)");
   cmd->add_option("--first-index", opts->first_index, "sr: the Philox word index of the file's first vector (default 0)")->check(non_negative_integer());
   cmd->footer(
       "Each mismatch: the bits and flags that differ, the distance in ulps, and which other rounding mode or\n"
       "option (tininess, nan, daz, ftz; one change, else two) gives the device's output. Exit status 0 when all\n"
-      "vectors match, 1 when some do not, 2 for bad input.\n"
+      "vectors match, 1 when some do not, 2 for bad input (also a file without any vector, unless --allow-empty).\n"
       "Example: bitsim check mul --format fp8_e4m3 dut_out.hex");
-  return [opts] { return run_check(*opts); };
+  return [opts, cmd] { return run_check(*opts, *cmd); };
 }
 
 }  // namespace bitsim::cli

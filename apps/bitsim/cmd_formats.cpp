@@ -50,9 +50,10 @@ void describe_float(const FloatFormat& f, const Format& format) {
   fmt::print("overflow            {}\n", f.overflow == FloatOverflow::inf ? "inf" : f.overflow == FloatOverflow::nan ? "nan" : "saturate");
   if (facts.smallest_subnormal) fmt::print("smallest subnormal  {}\n", show(*facts.smallest_subnormal));
   else fmt::print("smallest subnormal  none\n");
-  fmt::print("smallest normal     {}\n", show(*facts.smallest_normal));
+  const char* no_normals = "none (no normal numbers: the only non-zero exponent field is Inf and NaN)";
+  fmt::print("smallest normal     {}\n", facts.smallest_normal ? show(*facts.smallest_normal) : no_normals);
   fmt::print("largest finite      {}\n", show(facts.largest_finite));
-  fmt::print("machine epsilon     {}\n", show(*facts.epsilon));
+  fmt::print("machine epsilon     {}\n", facts.epsilon ? show(*facts.epsilon) : no_normals);
   const int w = f.width();
   const BigInt sign = BigInt(1) << (w - 1);
   if (f.special == Special::ieee) {
@@ -81,7 +82,8 @@ void describe_float(const FloatFormat& f, const Format& format) {
 void describe_fixed(const FixedFormat& f, const Format& format) {
   FormatFacts facts = golden_facts(format);
   fmt::print("kind                fixed point ({})\n", f.is_signed ? "signed, two's complement" : "unsigned");
-  fmt::print("width               {} bits ({}{} integer, {} fraction)\n", f.width(), f.is_signed ? "1 sign, " : "", f.i, f.f);
+  fmt::print("width               {} bit{} ({}{} integer, {} fraction)\n", f.width(), f.width() == 1 ? "" : "s",
+             f.is_signed ? "1 sign, " : "", f.i, f.f);
   fmt::print("value               code * 2^{}\n", -f.f);
   fmt::print("overflow            {}\n", f.overflow == FixedOverflow::wrap ? "wrap (keep the low width bits)" : "saturate");
   fmt::print("quantum (epsilon)   {}\n", show(*facts.epsilon));

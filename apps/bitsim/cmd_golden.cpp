@@ -1,11 +1,13 @@
 // `bitsim golden gemm ...`: a test-vector bundle (HDF5 + $readmemh hex files) for a GEMM with random
 // inputs from a seed. Bundle layout: docs/golden-vectors.md.
 #include "apps/bitsim/commands.hpp"
+#include "apps/bitsim/gemm_options.hpp"
 #include "apps/bitsim/golden_bundle.hpp"
 #include "formats/quantizer.hpp"
 #include "formats/random_words.hpp"
 #include "sim/conv2d.hpp"
 #include "sim/gemm.hpp"
+#include "sim/shape.hpp"
 
 #include <fmt/format.h>
 
@@ -13,15 +15,15 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <tuple>
 
 namespace bitsim::cli {
 
 namespace {
 
 struct GoldenGemmOptions {
+  GemmOptions gemm;
   std::int64_t m = 4, k = 16, n = 4;
-  std::string a_format, b_format, product = "exact", acc, order = "sequential", out_format, rounding = "rne";
-  std::int64_t chunk = 0;
   std::uint64_t seed = 0;
   std::string dist = "normal";
   double scale = 1.0;
@@ -32,6 +34,11 @@ int fail(const std::string& message) {
   std::cerr << "bitsim golden: " << message << "\n";
   return kExitBadInput;
 }
+
+// Bundle sizes: every element is computed on the golden path, stored as value and code in HDF5 and as
+// a hex line; these bounds keep a bundle below a few hundred MB.
+constexpr std::int64_t kMaxGemmMatrix = std::int64_t{1} << 24;
+constexpr std::int64_t kMaxConvTensor = std::int64_t{1} << 22;
 
 // Random inputs from Philox4x32-10 words (2 per value): uniform in [-scale, scale), or normal with
 // standard deviation `scale` by Box-Muller. The inputs are stored in the bundle; the seed reproduces
@@ -75,32 +82,11 @@ BundleTensor tensor_of(const std::string& name, const std::string& role, std::ve
   return t;
 }
 
-// Builds and validates the GemmConfig from the shared options; returns an error message or "".
-std::string build_config(const GoldenGemmOptions& o, sim::GemmConfig& c) {
-  try {
-    c.a_format = formats::parse_format(o.a_format);
-    c.b_format = formats::parse_format(o.b_format);
-    if (o.product != "exact") c.product = formats::parse_format(o.product);
-    if (o.acc != "exact") c.acc = formats::parse_format(o.acc);
-    c.out_format = formats::parse_format(o.out_format);
-  } catch (const formats::FormatError& e) {
-    return e.what();
-  }
-  if (o.order == "sequential") c.order = sim::AccOrder::sequential;
-  else if (o.order == "pairwise") c.order = sim::AccOrder::pairwise;
-  else if (o.order == "blocked") c.order = sim::AccOrder::blocked;
-  else return fmt::format("--order: unknown order '{}'", o.order);
-  c.chunk = o.chunk;
-  auto mode = formats::parse_rounding(o.rounding);
-  if (!mode) return fmt::format("--rounding: unknown mode '{}'", o.rounding);
-  c.rounding = *mode;
+// The GEMM configuration and the input generator's options; returns an error message or "".
+std::string build_config(const GoldenGemmOptions& o, const CLI::App& cmd, sim::GemmConfig& c) {
+  if (std::string error = make_gemm_config(o.gemm, cmd, c); !error.empty()) return error;
   if (o.dist != "normal" && o.dist != "uniform") return fmt::format("--dist: expected normal or uniform, got '{}'", o.dist);
   if (!(o.scale > 0) || !std::isfinite(o.scale)) return "--scale must be a positive finite number";
-  try {
-    sim::validate(c);
-  } catch (const sim::GemmError& e) {
-    return e.what();
-  }
   return "";
 }
 
@@ -109,10 +95,10 @@ std::map<std::string, std::string> config_attributes(const GoldenGemmOptions& o,
           {"b_format", c.b_format.to_string()},
           {"product", c.product ? c.product->to_string() : "exact"},
           {"acc", c.acc ? c.acc->to_string() : "exact"},
-          {"order", o.order},
-          {"chunk", std::to_string(o.chunk)},
+          {"order", o.gemm.order},
+          {"chunk", std::to_string(o.gemm.chunk)},
           {"out_format", c.out_format.to_string()},
-          {"rounding", o.rounding},
+          {"rounding", o.gemm.rounding},
           {"seed", std::to_string(o.seed)},
           {"dist", fmt::format("{} scale {}", o.dist, o.scale)},
           {"generator", "bitsim 0.1.0"}};
@@ -130,9 +116,9 @@ struct GoldenConvOptions {
   std::int64_t stride = 1, pad = 1, dilation = 1, groups = 1;
 };
 
-int run_golden_conv(const GoldenConvOptions& o) {
+int run_golden_conv(const GoldenConvOptions& o, const CLI::App& cmd) {
   sim::GemmConfig c;
-  if (std::string err = build_config(o.g, c); !err.empty()) return fail(err);
+  if (std::string err = build_config(o.g, cmd, c); !err.empty()) return fail(err);
   for (auto [v, name] : {std::pair{o.n, "--n"}, {o.c, "--c"}, {o.h, "--h"}, {o.w, "--w"}, {o.k, "--k"}, {o.kh, "--kh"},
                          {o.kw, "--kw"}, {o.stride, "--stride"}, {o.dilation, "--dilation"}, {o.groups, "--groups"}})
     if (v < 1 || v > 4096) return fail(fmt::format("{} {}: must be 1..4096", name, v));
@@ -151,7 +137,10 @@ int run_golden_conv(const GoldenConvOptions& o) {
   } catch (const std::exception& e) {
     return fail(e.what());
   }
-  if (xs.numel() > (1 << 22) || ys.numel() > (1 << 22)) return fail("tensors above 2^22 elements are not supported");
+  // Each dimension is at most 4096, so these products cannot overflow.
+  if (xs.numel() > kMaxConvTensor) return fail(fmt::format("--n --c --h --w: x would have {} elements, more than the limit of 2^22", xs.numel()));
+  if (ws.numel() > kMaxConvTensor) return fail(fmt::format("--k --c --kh --kw: w would have {} elements, more than the limit of 2^22", ws.numel()));
+  if (ys.numel() > kMaxConvTensor) return fail(fmt::format("y would have {} elements, more than the limit of 2^22", ys.numel()));
   const sim::NchwArray x(xs, random_values(xs.numel(), o.g.seed, 0, o.g.dist, o.g.scale));
   const sim::NchwArray w(ws, random_values(ws.numel(), o.g.seed, 1, o.g.dist, o.g.scale));
   const sim::NchwArray dy(ys, random_values(ys.numel(), o.g.seed, 2, o.g.dist, o.g.scale));
@@ -194,11 +183,14 @@ int run_golden_conv(const GoldenConvOptions& o) {
   return 0;
 }
 
-int run_golden_gemm(const GoldenGemmOptions& o) {
+int run_golden_gemm(const GoldenGemmOptions& o, const CLI::App& cmd) {
   sim::GemmConfig c;
-  if (std::string err = build_config(o, c); !err.empty()) return fail(err);
-  if (o.m < 1 || o.k < 1 || o.n < 1) return fail("--m, --k and --n must be >= 1");
-  if (o.m * o.k > (1 << 24) || o.k * o.n > (1 << 24)) return fail("matrices above 2^24 elements are not supported");
+  if (std::string err = build_config(o, cmd, c); !err.empty()) return fail(err);
+  for (auto [v, name] : {std::pair{o.m, "--m"}, {o.k, "--k"}, {o.n, "--n"}})
+    if (v < 1) return fail(fmt::format("{} {}: must be >= 1", name, v));
+  for (auto [rows, cols, what] : {std::tuple{o.m, o.k, "--m x --k (A)"}, {o.k, o.n, "--k x --n (B)"}, {o.m, o.n, "--m x --n (C)"}})
+    if (!sim::product_within({rows, cols}, kMaxGemmMatrix))
+      return fail(fmt::format("{}: {} x {} elements is more than the limit of 2^24 per matrix", what, rows, cols));
   sim::Matrix a(o.m, o.k), b(o.k, o.n);
   a.data = random_values(o.m * o.k, o.seed, 0, o.dist, o.scale);
   b.data = random_values(o.k * o.n, o.seed, 1, o.dist, o.scale);
@@ -237,14 +229,7 @@ int run_golden_gemm(const GoldenGemmOptions& o) {
 
 // The options shared by every bundle kind: formats, accumulation, rounding, inputs and output directory.
 void add_product_options(CLI::App* cmd, GoldenGemmOptions& o, const char* a_help, const char* b_help, const char* out_help) {
-  cmd->add_option("--a-format", o.a_format, a_help)->required();
-  cmd->add_option("--b-format", o.b_format, b_help)->required();
-  cmd->add_option("--product", o.product, "exact (default) or a product format");
-  cmd->add_option("--acc", o.acc, "exact or the accumulator format")->required();
-  cmd->add_option("--order", o.order, "sequential (default), pairwise or blocked");
-  cmd->add_option("--chunk", o.chunk, "chunk length for blocked");
-  cmd->add_option("--out-format", o.out_format, out_help)->required();
-  cmd->add_option("--rounding", o.rounding, "rne (default), rna, rtz, rup, rdn");
+  add_gemm_options(*cmd, o.gemm, a_help, b_help, out_help);
   cmd->add_option("--seed", o.seed, "seed of the Philox4x32-10 input generator (default 0)");
   cmd->add_option("--dist", o.dist, "normal (default) or uniform");
   cmd->add_option("--scale", o.scale, "standard deviation (normal) or half-width (uniform) of the raw inputs (default 1)");
@@ -278,8 +263,8 @@ Runner add_golden_command(CLI::App& app) {
   add_product_options(v, co->g, "format of each product's A operand (x forward; dy backward)",
                       "format of each product's B operand (w; x for the weight gradient)", "format of y, dx and dw");
   return [o, g, co, v] {
-    if (g->parsed()) return run_golden_gemm(*o);
-    if (v->parsed()) return run_golden_conv(*co);
+    if (g->parsed()) return run_golden_gemm(*o, *g);
+    if (v->parsed()) return run_golden_conv(*co, *v);
     return kExitBadInput;
   };
 }

@@ -1,5 +1,6 @@
 // `bitsim op`: one operation per line of operands read from standard input (docs/hardware.md).
 #include "apps/bitsim/commands.hpp"
+#include "io/excerpt.hpp"
 #include "apps/bitsim/hw_options.hpp"
 #include "formats/format_text.hpp"
 #include "formats/random_words.hpp"
@@ -33,25 +34,25 @@ int fail(const std::string& message) {
 BigInt read_operand(const Format& format, std::string_view token, bool codes, int position) {
   if (codes) return hw::parse_hex_token(token, format.width(), "code", position);
   const auto x = parse_number(token);
-  if (!x) throw ArithError(fmt::format("'{}' is not a number (give codes with --codes)", token));
+  if (!x) throw ArithError(fmt::format("'{}' is not a number (give codes with --codes)", io::excerpt(token)));
   GoldenResult g;
   try {
     g = golden_quantize(format, *x, {});
   } catch (const QuantizeError& e) {
-    throw ArithError(fmt::format("'{}': {}", token, e.what()));
+    throw ArithError(fmt::format("'{}': {}", io::excerpt(token), e.what()));
   }
   if (g.flags != 0 || !g.code)
     throw ArithError(fmt::format("'{}' is not a value of {} (nearest: {}); give a value of the format, or its code "
                                  "with --codes",
-                                 token, format.name(), format_hex_value(g.value)));
+                                 io::excerpt(token), format.name(), format_hex_value(g.value)));
   return *g.code;
 }
 
-int run_op(const OpCommandOptions& o) {
+int run_op(const OpCommandOptions& o, const CLI::App& cmd) {
   hw::VectorSetup setup;
   std::uint64_t seed = 0;
   std::string error;
-  if (!make_vector_setup(o.hw, setup, seed, error)) return fail(error);
+  if (!make_vector_setup(o.hw, cmd, false, setup, seed, error)) return fail(error);
   const int arity = op_arity(setup.op);
   std::string text;
   std::size_t line_no = 0;
@@ -106,7 +107,7 @@ Runner add_op_command(CLI::App& app) {
       "inf) that are values of the format, or hex codes with --codes. Output, as bitsim quantize: CODE<TAB>VALUE;\n"
       "comparisons give 0x0 or 0x1. sr takes Philox word i (--seed) for line i.\n"
       "Example: printf '1.5 2.25\\n448 2\\n' | bitsim op mul --format fp8_e4m3 --flags");
-  return [opts] { return run_op(*opts); };
+  return [opts, cmd] { return run_op(*opts, *cmd); };
 }
 
 }  // namespace bitsim::cli

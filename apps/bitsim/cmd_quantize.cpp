@@ -1,5 +1,6 @@
 // `bitsim quantize`: formats.md section 3.
 #include "apps/bitsim/cli_numbers.hpp"
+#include "io/excerpt.hpp"
 #include "apps/bitsim/commands.hpp"
 #include "formats/format.hpp"
 #include "formats/format_text.hpp"
@@ -73,6 +74,10 @@ int run_quantize(const QuantizeOptions& o, const CLI::App& cmd) {
   }
   if (seed_given && words_given) return fail("--seed and --random-words exclude each other");
   const bool sr = *mode == Rounding::sr;
+  // Random bits that no rounding would use: say so rather than ignore them.
+  if (!sr && (bits_given || seed_given || words_given))
+    return fail(fmt::format("{} applies only to --rounding sr (the rounding is {})",
+                            bits_given ? "--sr-bits" : seed_given ? "--seed" : "--random-words", o.rounding));
   std::uint64_t seed = 0;
   std::vector<std::uint32_t> words;
   if (sr) {
@@ -109,7 +114,7 @@ int run_quantize(const QuantizeOptions& o, const CLI::App& cmd) {
     if (text.find_first_not_of(" \t\r\n\v\f") == std::string::npos) continue;
     if (!text.empty() && text.back() == '\r') text.pop_back();
     auto x = parse_number(text);
-    if (!x) return fail(fmt::format("line {}: cannot parse '{}' as a number", line_no, text));
+    if (!x) return fail(fmt::format("line {}: cannot parse '{}' as a number", line_no, io::excerpt(text)));
     std::uint32_t word = 0;
     if (sr) {
       if (words_given) {

@@ -2,6 +2,7 @@
 // `bitsim stats --compare A.h5 B.h5`: per-layer summaries of the HDF5 statistics a training run wrote
 // with [stats] (docs/hdf5-schema.md, docs/training.md).
 #include "analysis/stats_reader.hpp"
+#include "io/files.hpp"
 #include "analysis/stats_report.hpp"
 #include "apps/bitsim/cli_numbers.hpp"
 #include "apps/bitsim/commands.hpp"
@@ -31,7 +32,7 @@ Runner add_stats_command(CLI::App& app) {
   auto a = std::make_shared<StatsArgs>();
   CLI::App* cmd = app.add_subcommand("stats", "Summarize the tensor statistics of a training run (HDF5, docs/hdf5-schema.md)");
   cmd->add_option("files", a->files, "statistics file(s): RUN/stats.h5 (two with --compare)")->required();
-  cmd->add_option("--step", a->step_text, "the logged step to show (default: the last one)");
+  cmd->add_option("--step", a->step_text, "the logged step to show (default: the last one); 'all' with --csv: every logged step");
   cmd->add_option("--step-b", a->step_b_text, "with --compare: the step of the second file (default: --step, else its last)");
   // One value per --role / --layer (repeat the option), so that `--role E RUN.h5` still finds the file.
   cmd->add_option("--role", a->roles, "only this role (repeatable): W, A, G, E, U, M, BN_MEAN, BN_NORM, BN_SCALE, DY, DY_W, W_MASTER")
@@ -58,10 +59,26 @@ Runner add_stats_command(CLI::App& app) {
         return v;
       };
       const analysis::SiteFilter filter{a->roles, a->layers};
+      const bool all_steps = a->step_text == "all";
+      if (all_steps && (a->csv.empty() || a->compare))
+        return fail("--step all writes every logged step as CSV: give --csv FILE (or --csv - for stdout), without --compare");
       analysis::StatsReader ra(a->files[0]);
       if (a->list_steps) {
         fmt::print("{:>10} {:>10} {:>9} {:>10}\n", "step", "loss", "accuracy", "lr");
         for (const analysis::StepRow& s : ra.steps()) fmt::print("{:>10} {:>10.4f} {:>9.4f} {:>10.4g}\n", s.step, s.loss, s.accuracy, s.lr);
+        return 0;
+      }
+      if (all_steps) {
+        // The whole run in long form: one row per logged step and site, for pandas.read_csv.
+        if (!a->csv.empty() && a->csv != "-") io::check_output_path(a->csv);
+        std::vector<analysis::SiteSummary> rows;
+        for (const analysis::StepRow& s : ra.steps()) {
+          auto at_step = analysis::summarize(ra, s.step, filter);
+          rows.insert(rows.end(), at_step.begin(), at_step.end());
+        }
+        if (rows.empty()) return fail(fmt::format("{}: no logged step has a site that matches the --role / --layer filters", a->files[0]));
+        if (a->csv == "-") std::cout << analysis::summary_csv(rows);
+        else io::write_file_atomically(a->csv, analysis::summary_csv(rows));
         return 0;
       }
       const std::uint64_t step_a = analysis::choose_step(ra, step_of(a->step_text, "--step"));
@@ -81,7 +98,7 @@ Runner add_stats_command(CLI::App& app) {
         std::cout << analysis::summary_csv(rows_a);
         return 0;
       }
-      if (!a->csv.empty()) sim::train::write_file_atomically(a->csv, analysis::summary_csv(rows_a));
+      if (!a->csv.empty()) io::write_file_atomically(a->csv, analysis::summary_csv(rows_a));
       double loss = 0;
       for (const analysis::StepRow& s : ra.steps())
         if (s.step == step_a) loss = s.loss;

@@ -1,10 +1,12 @@
 // `bitsim sweep SWEEP.toml`: runs the trainings of an ablation sweep (apps/sweep/sweep_plan.hpp,
 // docs/sweeps.md) with N workers, resumable, and writes its table (table.md, table.csv).
 #include "apps/bitsim/cli_numbers.hpp"
+#include "io/files.hpp"
 #include "apps/bitsim/commands.hpp"
 #include "apps/sweep/sweep_plan.hpp"
 #include "apps/sweep/sweep_runner.hpp"
 #include "apps/sweep/sweep_table.hpp"
+#include "sim/thread_pool.hpp"
 #include "sim/train/checkpoint.hpp"
 
 #include <fmt/format.h>
@@ -23,7 +25,7 @@ namespace {
 struct SweepArgs {
   std::string file, out, runs_root, only, seeds;
   std::vector<std::string> sets;
-  std::int64_t workers = 0, threads = 0;
+  std::int64_t workers = 0, threads = -1;  // threads: -1 when not given
   bool table_only = false, list = false;
   std::int64_t task = -1;    // --task I: run only run I (a Slurm array task)
   std::string emit_slurm;    // --emit-slurm FILE
@@ -43,8 +45,8 @@ Runner add_sweep_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("sweep", "Run the trainings of an ablation sweep and write its table (docs/sweeps.md)");
   cmd->add_option("sweep", a->file, "sweep file (TOML)")->required();
   cmd->add_option("--workers", a->workers, "runs at a time (default: the file's `workers`, else 1)")->check(CLI::Range(1, 1024));
-  cmd->add_option("--threads", a->threads, "bitsim train --threads of each run (default: the file's `threads`, else 1)")
-      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--threads", a->threads, "bitsim train --threads of each run, 0 = all cores (default: the file's `threads`, else 1)")
+      ->check(CLI::Range(0, 1024));
   cmd->add_option("--only", a->only, "comma-separated row ids to run (the table still lists every row)");
   cmd->add_option("--seeds", a->seeds, "comma-separated seeds instead of the file's");
   cmd->add_option("--set", a->sets, "an extra override of every run: key.path=value (repeatable)")->allow_extra_args(false);
@@ -70,7 +72,7 @@ Runner add_sweep_command(CLI::App& app) {
       return fail(e.what());
     }
     if (!a->out.empty()) plan.out = a->out;
-    if (a->threads > 0) plan.threads = a->threads;
+    if (a->threads >= 0) plan.threads = a->threads > 0 ? a->threads : sim::all_cores();
     if (!a->runs_root.empty()) plan.runs_root = a->runs_root;
     for (const std::string& s : a->sets) {
       if (s.find('=') == std::string::npos || s.front() == '=') return fail("--set '" + s + "' is not key=value");
@@ -112,7 +114,7 @@ Runner add_sweep_command(CLI::App& app) {
     for (const std::string& x : a->sets) options += " --set " + quote(x);
     if (!a->runs_root.empty()) options += " --runs-root " + quote(a->runs_root);
     if (!a->out.empty()) options += " --out " + quote(a->out);
-    if (a->threads > 0) options += " --threads " + std::to_string(a->threads);
+    if (a->threads >= 0) options += " --threads " + std::to_string(a->threads);
     if (a->list) {
       for (std::size_t i = 0; i < runs.size(); ++i) {
         const sweep::SweepRun& r = runs[i];
@@ -147,7 +149,7 @@ Runner add_sweep_command(CLI::App& app) {
       try {
         std::error_code ec;
         std::filesystem::create_directories(plan.out + "/slurm", ec);
-        sim::train::write_file_atomically(a->emit_slurm, script);
+        io::write_file_atomically(a->emit_slurm, script);
         std::filesystem::permissions(a->emit_slurm, std::filesystem::perms::owner_exec, std::filesystem::perm_options::add, ec);
       } catch (const std::exception& e) {
         return fail(e.what());
@@ -174,10 +176,14 @@ Runner add_sweep_command(CLI::App& app) {
       runs = std::move(mine);
     }
     if (!a->table_only) {
-      for (const sweep::SweepRun& r : runs)  // a missing config fails now, not after hours of other rows
-        if (!std::filesystem::is_regular_file(plan.rows[r.row].config))
-          return fail(fmt::format("{}:{}: row '{}': config file not found: {}", plan.source, plan.rows[r.row].config_line,
-                                  plan.rows[r.row].id, plan.rows[r.row].config));
+      for (const sweep::SweepRun& r : runs) {  // a missing config fails now, not after hours of other rows
+        try {
+          io::check_input_file(plan.rows[r.row].config);
+        } catch (const io::FileError& e) {
+          return fail(fmt::format("{}:{}: row '{}': config file {}", plan.source, plan.rows[r.row].config_line,
+                                  plan.rows[r.row].id, e.what()));
+        }
+      }
     }
     sweep::RunnerResult res;
     if (!a->table_only) {
@@ -214,9 +220,9 @@ Runner add_sweep_command(CLI::App& app) {
       std::error_code ec;
       std::filesystem::create_directories(plan.out, ec);
       if (ec) return fail(plan.out + ": cannot create the output folder: " + ec.message());
-      sim::train::write_file_atomically(plan.out + "/table.csv", sweep::csv_table(stats));
-      sim::train::write_file_atomically(plan.out + "/sweep.json", sweep::sweep_json(plan));
-      sim::train::write_file_atomically(plan.out + "/table.md", sweep::markdown_document(plan, stats, command));
+      io::write_file_atomically(plan.out + "/table.csv", sweep::csv_table(stats));
+      io::write_file_atomically(plan.out + "/sweep.json", sweep::sweep_json(plan));
+      io::write_file_atomically(plan.out + "/table.md", sweep::markdown_document(plan, stats, command));
       std::cout << "\n" << sweep::markdown_table(plan, stats) << "\ntable: " << plan.out << "/table.md, " << plan.out
                 << "/table.csv (report: bitsim report " << plan.out << ")\n";
     } catch (const std::exception& e) {

@@ -6,6 +6,7 @@
 #include "sim/data/dataset.hpp"
 #include "sim/train/checkpoint.hpp"
 #include "sim/train/config.hpp"
+#include "sim/thread_pool.hpp"
 #include "sim/train/trainer.hpp"
 
 #include <fmt/format.h>
@@ -36,7 +37,7 @@ struct TrainArgs {
   std::string config;
   std::vector<std::string> sets;
   bool resume = false, overwrite = false, quiet = false, no_progress = false;
-  int threads = 0;
+  int threads = -1;  // not given: the config's `threads`
 };
 }  // namespace
 
@@ -49,8 +50,9 @@ Runner add_train_command(CLI::App& app) {
       ->allow_extra_args(false);  // one key=value per --set, so `--set k=v CONFIG` still finds CONFIG
   cmd->add_flag("--resume", args->resume, "continue from the run folder's checkpoint (bit-identical to an uninterrupted run)");
   cmd->add_flag("--overwrite", args->overwrite, "start afresh even if the run folder holds a checkpoint");
-  cmd->add_option("--threads", args->threads, "worker threads (default: the config's, else all cores; results do not depend on it)")
-      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--threads", args->threads,
+                  "worker threads, 0 = all cores (default: the config's `threads`, whose 0 is all cores too; results do not depend on it)")
+      ->check(CLI::Range(0, 1024));
   cmd->add_flag("--no-progress", args->no_progress, "no progress bar");
   cmd->add_flag("--quiet", args->quiet, "no per-epoch lines on stdout");
   return [args]() -> int {
@@ -59,7 +61,7 @@ Runner add_train_command(CLI::App& app) {
       sim::train::TrainOptions o;
       o.resume = args->resume;
       o.overwrite = args->overwrite;
-      o.threads = args->threads;
+      o.threads = args->threads < 0 ? 0 : args->threads == 0 ? sim::all_cores() : args->threads;  // TrainOptions: 0 = the config's
       o.progress = !args->no_progress;
       o.log = args->quiet ? nullptr : &std::cout;
       o.warnings = &std::cerr;

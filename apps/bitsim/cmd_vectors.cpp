@@ -18,17 +18,23 @@ struct VectorsOptions {
   bool header = false;
 };
 
+// 2^32 vectors of a binary 16-bit operation are about 70 GB of text.
+constexpr std::uint64_t kMaxCount = std::uint64_t{1} << 32;
+
 int fail(const std::string& message) {
   std::cout.flush();
   std::cerr << "bitsim vectors: " << message << "\n";
   return kExitBadInput;
 }
 
-int run_vectors(const VectorsOptions& o) {
+int run_vectors(const VectorsOptions& o, const CLI::App& cmd) {
   hw::VectorSetup setup;
   hw::GenerateOptions g;
   std::string error;
-  if (!make_vector_setup(o.hw, setup, g.seed, error)) return fail(error);
+  if (!make_vector_setup(o.hw, cmd, true, setup, g.seed, error)) return fail(error);
+  if (o.count > kMaxCount)
+    return fail(fmt::format("--count {}: more than the limit of 2^32 random vectors per file (write several files "
+                            "with different --seed values)", o.count));
   g.count = o.count;
   g.exhaustive = o.exhaustive;
   std::string buffer;
@@ -66,7 +72,7 @@ Runner add_vectors_command(CLI::App& app) {
       "(add, sub: exact ties; mul: products with +-1.5 and 0.75), then --count random tuples from --seed.\n"
       "$readmemh reads the file as one word per token; --header adds a // line naming the command.\n"
       "Example: bitsim vectors mul --format fp8_e4m3 --exhaustive > mul.hex");
-  return [opts] { return run_vectors(*opts); };
+  return [opts, cmd] { return run_vectors(*opts, *cmd); };
 }
 
 }  // namespace bitsim::cli

@@ -1,6 +1,7 @@
 #include "apps/bitsim/golden_bundle.hpp"
 
 #include "formats/format_text.hpp"
+#include "io/files.hpp"
 
 #include <H5Cpp.h>
 #include <fmt/format.h>
@@ -80,7 +81,8 @@ void write_manifest(const Bundle& b, const fs::path& path) {
 }  // namespace
 
 void write_bundle(const Bundle& b, const std::string& dir) {
-  const fs::path target(dir);
+  // A link to a bundle folder stays a link: the folder it points to is replaced.
+  const fs::path target(io::output_directory_target(dir));
   if (fs::exists(target) && !fs::exists(target / "manifest.txt"))
     throw std::runtime_error(fmt::format("{}: exists and is not a bitsim bundle (no manifest.txt); refusing to replace it", dir));
   const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");

@@ -24,7 +24,8 @@ void add_hw_options(CLI::App& cmd, HwOptions& o) {
   cmd.add_flag("--ftz", o.ftz, "flush-to-zero: subnormal results become zero (underflow + inexact)");
 }
 
-bool make_vector_setup(const HwOptions& o, hw::VectorSetup& setup, std::uint64_t& seed, std::string& error) {
+bool make_vector_setup(const HwOptions& o, const CLI::App& cmd, bool seed_chooses_operands, hw::VectorSetup& setup,
+                       std::uint64_t& seed, std::string& error) {
   const auto op = parse_op(o.op);
   if (!op) {
     error = fmt::format("OP '{}': unknown operation (expected add, sub, mul, div, fma, sqrt, min, max, eq, lt, le, "
@@ -65,6 +66,14 @@ bool make_vector_setup(const HwOptions& o, hw::VectorSetup& setup, std::uint64_t
   const auto mode = parse_rounding(o.rounding);
   if (!mode) {
     error = fmt::format("--rounding '{}': expected rne, rna, rtz, rup, rdn or sr", o.rounding);
+    return false;
+  }
+  if (*mode != Rounding::sr && cmd.count("--sr-bits")) {
+    error = fmt::format("--sr-bits applies only to --rounding sr (the rounding is {})", o.rounding);
+    return false;
+  }
+  if (*mode != Rounding::sr && cmd.count("--seed") && !seed_chooses_operands) {
+    error = fmt::format("--seed applies only to --rounding sr, whose random words it seeds (the rounding is {})", o.rounding);
     return false;
   }
   if (o.sr_bits < 1 || o.sr_bits > 32) {

@@ -36,7 +36,10 @@ inline CLI::Validator non_negative_integer() {
 // Registers OP (positional) and the options above on `cmd`.
 void add_hw_options(CLI::App& cmd, HwOptions& o);
 
-// Builds the setup from the options; on an error returns false with `error` naming the option.
-bool make_vector_setup(const HwOptions& o, hw::VectorSetup& setup, std::uint64_t& seed, std::string& error);
+// Builds the setup from the options of `cmd`; on an error returns false with `error` naming the option.
+// Options that would have no effect are errors: --sr-bits without --rounding sr, and --seed without it
+// unless `seed_chooses_operands` (bitsim vectors draws its random operands from the seed).
+bool make_vector_setup(const HwOptions& o, const CLI::App& cmd, bool seed_chooses_operands, hw::VectorSetup& setup,
+                       std::uint64_t& seed, std::string& error);
 
 }  // namespace bitsim::cli

@@ -1,13 +1,16 @@
 // bitsim: bit-accurate simulation of low-precision number formats and training.
 #include "analysis/hdf5_util.hpp"
 #include "apps/bitsim/commands.hpp"
+#include "apps/bitsim/unknown_words.hpp"
 
 #include <cstdlib>
 #include <iostream>
+#include <new>
 #include <utility>
 
 int main(int argc, char** argv) {
-  CLI::App app{"bitsim: bit-accurate simulator for low-precision number formats and neural-network training"};
+  // Named, so that usage lines say "bitsim", not the path the program was started by.
+  CLI::App app{"bitsim: bit-accurate simulator for low-precision number formats and neural-network training", "bitsim"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "bitsim 0.1.0");
 
@@ -24,6 +27,10 @@ int main(int argc, char** argv) {
   bitsim::cli::Runner vectors = bitsim::cli::add_vectors_command(app);
   bitsim::cli::Runner check = bitsim::cli::add_check_command(app);
 
+  if (const auto unknown = bitsim::cli::find_unknown_word(app, argc, argv)) {
+    std::cerr << "bitsim: " << unknown->message << "\nRun '" << unknown->command << " --help' for usage.\n";
+    return bitsim::cli::kExitBadInput;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -41,8 +48,17 @@ int main(int argc, char** argv) {
       {"analyze", &analyze},   {"stats", &stats},     {"sweep", &sweep}, {"report", &report},
       {"op", &op},             {"vectors", &vectors}, {"check", &check}};
   int rc = bitsim::cli::kExitBadInput;
-  for (const auto& [name, run] : commands)
-    if (app.got_subcommand(name)) rc = (*run)();
+  for (const auto& [name, run] : commands) {
+    if (!app.got_subcommand(name)) continue;
+    try {
+      rc = (*run)();
+    } catch (const std::bad_alloc&) {
+      // Sizes are checked against stated limits before anything large is allocated; this is the net
+      // under those checks (a size within the limits that this machine still cannot hold).
+      std::cerr << "bitsim " << name << ": out of memory: the sizes asked for need more memory than this machine gives\n";
+      rc = bitsim::cli::kExitBadInput;
+    }
+  }
   if (bitsim::analysis::h5::unclosable_file_open()) {  // see analysis/hdf5_util.hpp: skip HDF5's exit handler
     std::cout.flush();
     std::cerr.flush();

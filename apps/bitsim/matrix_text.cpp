@@ -1,17 +1,17 @@
 #include "apps/bitsim/matrix_text.hpp"
+#include "io/excerpt.hpp"
 
 #include "formats/format_text.hpp"
+#include "io/files.hpp"
 
 #include <fmt/format.h>
 
-#include <fstream>
 #include <sstream>
 
 namespace bitsim::cli {
 
 sim::Matrix read_text_matrix(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(fmt::format("{}: cannot open", path));
+  std::istringstream in(io::read_file(path));  // io::FileError is a std::runtime_error naming the path
   sim::Matrix m;
   std::string line;
   std::size_t line_no = 0;
@@ -26,7 +26,7 @@ sim::Matrix read_text_matrix(const std::string& path) {
       auto v = formats::parse_number(token);
       if (!v)
         throw std::runtime_error(fmt::format("{}: row {} (line {}), column {}: cannot parse '{}' as a number", path,
-                                             m.rows + 1, line_no, cols, token));
+                                             m.rows + 1, line_no, cols, io::excerpt(token)));
       row.push_back(*v);
     }
     if (cols == 0) continue;  // blank line

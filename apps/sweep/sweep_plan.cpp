@@ -1,12 +1,12 @@
 #include "apps/sweep/sweep_plan.hpp"
 
+#include "io/files.hpp"
 #include "sim/train/config.hpp"
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
-#include <fstream>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -200,11 +200,13 @@ SweepPlan parse_plan(const std::string& text, const std::string& source) {
 }
 
 SweepPlan load_plan(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw SweepError(path + ": cannot open the sweep file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_plan(ss.str(), path);
+  std::string text;
+  try {
+    text = io::read_file(path);
+  } catch (const io::FileError& e) {
+    throw SweepError(fmt::format("{} (the sweep file)", e.what()));
+  }
+  return parse_plan(text, path);
 }
 
 std::vector<SweepRun> expand(const SweepPlan& plan) {

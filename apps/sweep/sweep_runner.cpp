@@ -1,4 +1,5 @@
 #include "apps/sweep/sweep_runner.hpp"
+#include "io/files.hpp"
 
 #include "sim/train/checkpoint.hpp"
 #include "sim/train/config.hpp"
@@ -127,7 +128,7 @@ RunnerResult run_sweep(const SweepPlan& plan, const std::vector<SweepRun>& runs,
       say(fmt::format("  warning: {} holds a checkpoint made with other overrides: starting it afresh", run.dir));
     fs::remove(run.dir + "/sweep_failed", ec);
     try {
-      sim::train::write_file_atomically(note_path, note);
+      io::write_file_atomically(note_path, note);
     } catch (const std::exception& e) {
       res.failed.push_back(fmt::format("{} seed {}: {}", row.id, run.seed, e.what()));
       say(fmt::format("{}: FAILED: {}", name(i), e.what()));
@@ -189,7 +190,7 @@ RunnerResult run_sweep(const SweepPlan& plan, const std::vector<SweepRun>& runs,
       } else {
         res.failed.push_back(fmt::format("{} seed {}: {} (log: {}/train.log)", plan.rows[run.row].id, run.seed, why, run.dir));
         try {
-          sim::train::write_file_atomically(run.dir + "/sweep_failed", why + "\n");
+          io::write_file_atomically(run.dir + "/sweep_failed", why + "\n");
         } catch (const std::exception&) {  // the failure is reported anyway
         }
         say(fmt::format("{}: FAILED, {}; last lines of {}/train.log:\n    {}", name(i), why, run.dir,

@@ -32,6 +32,21 @@ struct DatasetSplit {
   Dataset train, test;
 };
 
+// The samples of a data set as its name promises them, known before any file is read: what a config
+// is checked against when it is read (sim/train/config.cpp). A data folder may still hold images of
+// another size (IDX files of any size); the trainer checks the model again against what it reads.
+struct SampleGeometry {
+  std::int64_t channels = 0, height = 0, width = 0;
+  int classes = 0;
+};
+
+// "fashion-mnist": 1 x 28 x 28, 10 classes; "cifar10": 3 x 32 x 32, 10 classes.
+inline SampleGeometry standard_geometry(const std::string& dataset) {
+  if (dataset == "fashion-mnist") return {1, 28, 28, 10};
+  if (dataset == "cifar10") return {3, 32, 32, 10};
+  throw std::invalid_argument("unknown data set '" + dataset + "'");
+}
+
 // A data file that is missing, unreadable or malformed. The message names the file and what is wrong
 // (and, for a missing standard data set, how to install it).
 class DatasetError : public std::runtime_error {

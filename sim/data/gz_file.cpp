@@ -1,5 +1,7 @@
 #include "sim/data/gz_file.hpp"
 
+#include "io/files.hpp"
+
 #include <zlib.h>
 
 #include <algorithm>
@@ -17,9 +19,11 @@ gzFile as_gz(void* p) { return static_cast<gzFile>(p); }
 }  // namespace
 
 GzFile::GzFile(std::string path) : path_(std::move(path)) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path_, ec)) throw DatasetError(path_ + ": file not found");
-  if (std::filesystem::is_directory(path_, ec)) throw DatasetError(path_ + ": is a directory, expected a data file");
+  try {
+    io::require_regular_file(path_);
+  } catch (const io::FileError& e) {
+    throw DatasetError(e.what());
+  }
   errno = 0;
   gzFile f = gzopen(path_.c_str(), "rb");
   if (f == nullptr) {

@@ -5,6 +5,7 @@
 #include "sim/nn/conv_layer.hpp"
 #include "sim/nn/linear_layer.hpp"
 #include "sim/nn/simple_layers.hpp"
+#include "sim/shape.hpp"
 
 #include <fmt/format.h>
 
@@ -188,6 +189,21 @@ std::string Model::timing_report() {
 // ---- building ------------------------------------------------------------------------------------
 namespace {
 
+// A build error that already names the config entry of its layer (LayerSpec::origin), so that the
+// residual blocks around the layer do not prefix theirs as well.
+class LayerOriginError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+// Refuses a parameter tensor above kMaxLayerParameters (before it is allocated).
+void check_parameters(const std::string& name, const char* what, std::initializer_list<std::int64_t> dims) {
+  if (product_within(dims, kMaxLayerParameters)) return;
+  std::string shape;
+  for (const std::int64_t d : dims) shape += (shape.empty() ? "" : " x ") + std::to_string(d);
+  throw std::invalid_argument(fmt::format("{}: {} of {} elements, more than the limit of 2^28 per tensor", name, what, shape));
+}
+
 struct Builder {
   Model& model;
   std::vector<Model::Node>& nodes;
@@ -218,6 +234,10 @@ struct Builder {
     } catch (const std::exception& e) {
       throw std::invalid_argument(std::string(e.what()).find(name) == std::string::npos ? name + ": " + e.what() : e.what());
     }
+    const Nchw& y = node.out_shape;
+    if (!product_within({y.c, y.h, y.w}, kMaxSampleActivations))
+      throw std::invalid_argument(fmt::format("{}: its output of {} x {} x {} values per sample is more than the limit of 2^28",
+                                              name, y.c, y.h, y.w));
     configure(*layer);
     layer->prepare_role_state();
     for (int i : inputs)
@@ -236,8 +256,20 @@ struct Builder {
     return cur;
   }
 
-  // Appends one layer (or residual block) reading `cur`; errors name the layer.
+  // Appends one layer (or residual block) reading `cur`; errors name the layer, and where the config
+  // describes it.
   int one(const LayerSpec& s, int cur, const std::string& scope, const Nchw& input, std::map<std::string, int>& counters) {
+    try {
+      return one_layer(s, cur, scope, input, counters);
+    } catch (const LayerOriginError&) {
+      throw;
+    } catch (const std::invalid_argument& e) {
+      if (s.origin.empty()) throw;
+      throw LayerOriginError(s.origin + ": " + e.what());
+    }
+  }
+
+  int one_layer(const LayerSpec& s, int cur, const std::string& scope, const Nchw& input, std::map<std::string, int>& counters) {
     const std::string label = scope.empty() ? s.name : (s.name.empty() ? scope : scope + "." + s.name);
     std::string prefix;
     try {
@@ -273,12 +305,14 @@ struct Builder {
         c.stride = s.stride.value_or(1);
         c.pad = s.pad.value_or(c.kernel_h / 2);
         c.bias = s.bias.value_or(false);
+        check_parameters(name, "weights", {c.out_channels, c.in_channels, c.kernel_h, c.kernel_w});
         layer = std::make_unique<ConvLayer>(c);
       } else if (s.type == "linear") {
         LinearSpec l;
         l.in_features = in.c * in.h * in.w;
         l.out_features = need_out();
         l.bias = s.bias.value_or(true);
+        check_parameters(name, "weights", {l.out_features, l.in_features});
         layer = std::make_unique<LinearLayer>(l);
       } else if (s.type == "batchnorm") {
         BatchNormSpec b;

@@ -64,9 +64,18 @@ class Model {
   std::vector<double> fwd_ms_, bwd_ms_;
 };
 
+// Limits of build_model: a layer's parameters (weights or biases of one tensor) and one sample's output
+// of a layer, in elements. They keep every size product far from overflow and turn a mistyped width
+// into a clear error instead of an allocation failure (2^28 floats are 1 GiB, before momentum).
+inline constexpr std::int64_t kMaxLayerParameters = std::int64_t{1} << 28;
+inline constexpr std::int64_t kMaxSampleActivations = std::int64_t{1} << 28;
+// A batch's layer output (batch x one sample's output), checked by the config reader.
+inline constexpr std::int64_t kMaxBatchActivations = std::int64_t{1} << 32;
+
 // Builds the graph of `spec` for inputs of shape `input` (n ignored), calling `configure` on every layer
 // after its name is set (it assigns roles and the GEMM setup). Throws std::invalid_argument naming the
-// layer for a bad description (unknown type, missing `out`, shapes that do not fit, duplicate names).
+// layer (and, for a layer described in a config, LayerSpec::origin) for a bad description (unknown
+// type, missing `out`, shapes that do not fit, duplicate names, sizes above the limits above).
 Model build_model(const ModelSpec& spec, const Nchw& input, const std::function<void(Layer&)>& configure);
 
 // Initialization: conv weights He normal (std sqrt(2 / fan_in)), linear weights LeCun normal

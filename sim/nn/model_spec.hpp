@@ -33,6 +33,9 @@ struct LayerSpec {
   std::optional<double> eps, momentum;
   std::vector<LayerSpec> body, shortcut, pre;
   std::string shortcut_from = "input";
+  // Where the layer was described, for messages: "run.toml:12: key 'model.layers[3]'" when it comes
+  // from a config file; empty for the built-in models.
+  std::string origin;
 };
 
 struct ModelSpec {

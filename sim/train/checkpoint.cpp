@@ -1,15 +1,10 @@
 #include "sim/train/checkpoint.hpp"
 
+#include "io/files.hpp"
+
 #include <fmt/format.h>
 
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
-#include <fcntl.h>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <unistd.h>
 
 namespace bitsim::sim::train {
 
@@ -86,41 +81,6 @@ class Reader {
 
 }  // namespace
 
-void write_file_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::runtime_error(fmt::format("{}: cannot create: {}", tmp, std::strerror(errno)));
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t w = ::write(fd, text.data() + done, text.size() - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw std::runtime_error(fmt::format("{}: write failed: {}", tmp, std::strerror(w < 0 ? err : ENOSPC)));
-    }
-    done += static_cast<std::size_t>(w);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw std::runtime_error(fmt::format("{}: flushing failed: {}", tmp, std::strerror(err)));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw std::runtime_error(fmt::format("{}: rename to {} failed: {}", tmp, path, std::strerror(err)));
-  }
-  // Make the rename itself durable.
-  const std::string dir = std::filesystem::path(path).parent_path().empty() ? "." : std::filesystem::path(path).parent_path().string();
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-}
-
 void save_checkpoint(const std::string& path, const std::string& resolved_config, nn::Model& model, const RunState& s) {
   Writer w;
   w.raw(kMagic, 8);
@@ -151,15 +111,16 @@ void save_checkpoint(const std::string& path, const std::string& resolved_config
   }
   const std::uint64_t sum = fnv1a(w.buf);
   w.u64(sum);
-  write_file_atomically(path, w.buf);
+  io::write_file_atomically(path, w.buf);
 }
 
 RunState load_checkpoint(const std::string& path, const std::string& resolved_config, nn::Model& model) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw CheckpointError(path + ": no checkpoint to resume from (cannot open the file)");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string buf = ss.str();
+  std::string buf;
+  try {
+    buf = io::read_file(path);
+  } catch (const io::FileError& e) {
+    throw CheckpointError(fmt::format("{}: no checkpoint to resume from ({})", path, e.cause()));
+  }
   if (buf.size() < 20 || std::memcmp(buf.data(), kMagic, 8) != 0) throw CheckpointError(path + ": not a bitsim checkpoint");
   std::uint64_t stored;
   std::memcpy(&stored, buf.data() + buf.size() - 8, 8);

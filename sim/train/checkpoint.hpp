@@ -37,8 +37,4 @@ void save_checkpoint(const std::string& path, const std::string& resolved_config
 // Throws CheckpointError, also when the checkpoint's config differs from `resolved_config`.
 RunState load_checkpoint(const std::string& path, const std::string& resolved_config, nn::Model& model);
 
-// Writes `text` to `path` atomically (temp file, fsync, rename). Throws std::runtime_error naming the
-// file on any failure, leaving the previous file in place.
-void write_file_atomically(const std::string& path, const std::string& text);
-
 }  // namespace bitsim::sim::train

@@ -1,8 +1,14 @@
 #include "sim/train/config.hpp"
+#include "io/excerpt.hpp"
 
 #include "formats/format.hpp"
 #include "formats/quantizer.hpp"
+#include "io/files.hpp"
+#include "sim/data/dataset.hpp"
 #include "sim/nn/batchnorm_layer.hpp"
+#include "sim/nn/model.hpp"
+#include "sim/nn/model_zoo.hpp"
+#include "sim/shape.hpp"
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -10,7 +16,6 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <map>
 #include <set>
@@ -72,7 +77,7 @@ class Section {
     if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
       std::string list;
       for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-      fail(n, key, fmt::format("'{}' is not one of: {}", v, list));
+      fail(n, key, fmt::format("'{}' is not one of: {}", io::excerpt(v), list));
     }
     return v;
   }
@@ -339,6 +344,9 @@ nn::LayerSpec read_layer(const toml::table& t, const std::string& path, const st
   l.type = s.string("type", "", {"conv", "linear", "batchnorm", "relu", "maxpool", "avgpool", "gap", "flatten", "residual"});
   if (l.type.empty()) s.fail(nullptr, "type", "every layer needs a `type`");
   l.name = s.string("name", "");
+  // Build errors (sim/nn/model.cpp) name the entry: "run.toml:12: key 'model.layers[3]'".
+  const auto line = t.source().begin.line;
+  l.origin = line == 0 ? fmt::format("{}: key '{}' (from --set)", file, path) : fmt::format("{}:{}: key '{}'", file, line, path);
   if (s.get("out")) l.out = s.integer("out", 1, 1, std::int64_t{1} << 24);
   if (s.get("kernel")) l.kernel = s.integer("kernel", 1, 1, 64);
   if (s.get("stride")) l.stride = s.integer("stride", 1, 1, 64);
@@ -452,11 +460,52 @@ void apply_set(toml::table& root, const std::string& set) {
   }
 }
 
+// Builds the model for the data set's samples (data::standard_geometry), so that a model that cannot
+// train on them is an error now, naming the layer's entry or the key, not when training starts: shapes
+// that do not fit, a last layer whose outputs are not the data set's classes, sizes above the limits of
+// sim/nn/model.hpp, a batch whose activations would not fit in memory.
+void check_model(const TrainConfig& c, Section& model, Section& data) {
+  const data::SampleGeometry g = data::standard_geometry(c.dataset);
+  const bool custom = c.model == "custom";
+  // A built-in model has one size knob: its errors name model.width.
+  auto fail = [&](const std::string& msg) {
+    if (custom) throw ConfigError(msg.rfind(c.source, 0) == 0 ? msg : fmt::format("{}: key 'model.layers': {}", c.source, msg));
+    model.fail(model.get("width"), "width", fmt::format("{} with width {}: {}", c.model, c.width, msg));
+  };
+  std::optional<nn::Model> m;
+  try {
+    m.emplace(nn::build_model(custom ? nn::ModelSpec{"custom", c.layers} : nn::builtin_model(c.model, g.classes, c.width),
+                              Nchw{1, g.channels, g.height, g.width}, [](nn::Layer&) {}));
+  } catch (const std::invalid_argument& e) {
+    fail(e.what());
+  }
+  const Nchw& out = m->nodes().back().out_shape;
+  if (out.c * out.h * out.w != g.classes) {
+    const std::string last = m->nodes().back().layer->name;
+    const std::string what = fmt::format("the model ends with {} outputs per sample ({}: {}x{}x{}), but {} has {} classes",
+                                         out.c * out.h * out.w, last, out.c, out.h, out.w, c.dataset, g.classes);
+    const nn::LayerSpec* spec = custom && !c.layers.empty() ? &c.layers.back() : nullptr;
+    if (spec) throw ConfigError(fmt::format("{}: {}; the last layer must produce {}", spec->origin, what, g.classes));
+    fail(what);
+  }
+  std::int64_t largest = 0;  // one sample's largest layer output
+  for (const auto& node : m->nodes()) largest = std::max(largest, node.out_shape.c * node.out_shape.h * node.out_shape.w);
+  for (const char* key : {"batch", "test_batch"}) {
+    const std::int64_t n = std::string(key) == "batch" ? c.batch : c.test_batch;
+    if (!product_within({n, largest}, nn::kMaxBatchActivations))
+      data.fail(data.get(key), key,
+                fmt::format("{} samples of up to {} values per layer output are more than the limit of 2^32 values per tensor", n, largest));
+  }
+}
+
 TrainConfig read(const toml::table& root, const std::string& file) {
   TrainConfig c;
   c.source = file;
   Section top(&root, "", file);
   c.name = top.string("name", "run");
+  // The run folder is runs/<name> by default: a name is one path component, never a way out of runs/.
+  if (c.name.empty() || c.name == "." || c.name == ".." || c.name.find_first_of(std::string("/\0", 2)) != std::string::npos)
+    top.fail(top.get("name"), "name", fmt::format("'{}' is not a run name (one folder name: no '/', not '.' or '..', not empty)", io::excerpt(c.name)));
   c.seed = static_cast<std::uint64_t>(top.integer("seed", 1, 0, std::numeric_limits<std::int64_t>::max()));
   c.threads = static_cast<int>(top.integer("threads", 0, 0, 1024));
 
@@ -612,6 +661,8 @@ TrainConfig read(const toml::table& root, const std::string& file) {
   c.hazards.check_every = hz.integer("check_every", 1, 0, std::int64_t{1} << 40);
   hz.finish();
 
+  check_model(c, model, data);
+
   Section run = top.table("run");
   c.run_dir = run.string("dir", "");
   run.finish();
@@ -725,11 +776,11 @@ void merge_tree(toml::table& base, const toml::table& over) {
 }
 
 std::string read_file_text(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(what + ": cannot open the config file " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  try {
+    return io::read_file(path);
+  } catch (const io::FileError& e) {
+    throw ConfigError(fmt::format("{}: the config file {}", what, e.what()));
+  }
 }
 
 // Parses a config, resolving `extends = "base.toml"` (relative to the file's folder; the base's keys,
@@ -783,11 +834,17 @@ TrainConfig parse_config(const std::string& text, const std::string& source_name
 }
 
 TrainConfig load_config(const std::string& path, const std::vector<std::string>& sets) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(path + ": cannot open the config file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_config(ss.str(), path, sets);
+  std::string text;
+  try {
+    text = io::read_file(path);
+  } catch (const io::FileError& e) {
+    throw ConfigError(fmt::format("{} (the config file)", e.what()));
+  }
+  return parse_config(text, path, sets);
+}
+
+std::string stats_path(const TrainConfig& c) {
+  return std::filesystem::path(c.stats.file).is_absolute() ? c.stats.file : c.run_dir + "/" + c.stats.file;
 }
 
 std::string to_toml(const TrainConfig& c) {

@@ -125,6 +125,9 @@ TrainConfig parse_config(const std::string& text, const std::string& source_name
 // and loadable again. Resuming requires the checkpoint's resolved config to equal this text.
 std::string to_toml(const TrainConfig& c);
 
+// The statistics file of a run: stats.file, relative to the run folder unless absolute.
+std::string stats_path(const TrainConfig& c);
+
 // Assigns roles, the GEMM setup, bifurcation and the batch-norm kind to `layer` from [formats] and the
 // overrides matching it (name pattern and kind; in file order, later ones winning key by key). For one
 // layer outside a model: an override with an `index` throws ConfigError (positions need the model).

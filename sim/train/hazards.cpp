@@ -1,4 +1,5 @@
 #include "sim/train/hazards.hpp"
+#include "io/files.hpp"
 
 #include "formats/format_text.hpp"
 #include "sim/train/checkpoint.hpp"
@@ -158,7 +159,7 @@ HazardLog::HazardLog(std::string csv_path, bool resume, std::uint64_t first_step
       if (ec == std::errc() && end != line.data() && *end == ',' && step < first_step) kept += line + "\n";
     }
   }
-  write_file_atomically(path_, kept);
+  io::write_file_atomically(path_, kept);
 }
 
 void HazardLog::append(const Hazard& h) {

@@ -1,4 +1,6 @@
 #include "sim/train/trainer.hpp"
+#include "io/files.hpp"
+#include "sim/thread_pool.hpp"
 
 #include "sim/data/batches.hpp"
 #include "sim/data/cifar.hpp"
@@ -288,7 +290,7 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
       throw ConfigError(fmt::format("{}: {} ranks do not fit a batch of {}", c.source, ranks, c.batch));
   }
   const std::int64_t M = c.micro_batches;
-  const int threads = o.threads > 0 ? o.threads : c.threads > 0 ? c.threads : std::max(1u, std::thread::hardware_concurrency());
+  const int threads = o.threads > 0 ? o.threads : c.threads > 0 ? c.threads : all_cores();
   const std::string dir = c.run_dir;
   const std::string ckpt = dir + "/checkpoint.bin";
   if (!o.resume && !o.overwrite && fs::exists(ckpt))
@@ -297,10 +299,25 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
                                          dir));
   if (o.resume && !fs::exists(ckpt))
     throw CheckpointError(ckpt + ": no checkpoint to resume from (run without --resume to start the run)");
+  // Every output of the run must be a regular file, a link to one, or absent (io/files.hpp): checked
+  // before the data are read and before a fresh start removes the files of an earlier run.
+  const std::vector<std::string> outputs = {ckpt,           dir + "/metrics.csv", dir + "/result.json", dir + "/config.toml",
+                                            dir + "/model.txt", dir + "/hazards.csv"};
+  if (writer) {
+    io::output_directory_target(dir);
+    for (const std::string& p : outputs) io::check_output_path(p);
+    if (c.stats.every > 0) io::check_output_path(stats_path(c));
+  }
   data::DatasetSplit d = load_data(c);
   nn::Model model = build_model(
       c.model == "custom" ? nn::ModelSpec{"custom", c.layers} : nn::builtin_model(c.model, d.train.classes, c.width),
       Nchw{1, d.train.channels, d.train.height, d.train.width}, LayerConfigurator(c));
+  // The config reader checked the model against the data set's standard images; a data folder may
+  // hold images of another size.
+  if (const Nchw& out = model.nodes().back().out_shape; out.c * out.h * out.w != d.train.classes)
+    throw ConfigError(fmt::format("{}: the model ends with {} outputs per sample for the {}x{} images of {}, but the data "
+                                  "set has {} classes",
+                                  c.source, out.c * out.h * out.w, d.train.height, d.train.width, c.dataset, d.train.classes));
   nn::initialize(model, c.seed);
 
   const std::string resolved = to_toml(c), identity = identity_config(c);
@@ -310,13 +327,12 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
   if (o.resume) st = load_checkpoint(ckpt, identity, model);
   std::error_code ec;
   if (writer) {
-    fs::create_directories(dir, ec);
-    if (ec) throw std::runtime_error(fmt::format("{}: cannot create the run folder: {}", dir, ec.message()));
-    if (!o.resume)  // a fresh start leaves nothing of an earlier run in the folder
+    io::make_directories(dir);
+    if (!o.resume)  // a fresh start leaves nothing of an earlier run in the folder (links stay links)
       for (const char* f : {"checkpoint.bin", "metrics.csv", "result.json", "stats.h5", "stats.h5.partial", "hazards.csv"})
-        fs::remove(fs::path(dir) / f, ec);
-    write_file_atomically(dir + "/config.toml", resolved);
-    write_file_atomically(dir + "/model.txt", model.summary());
+        fs::remove(io::output_target((fs::path(dir) / f).string()), ec);
+    io::write_file_atomically(dir + "/config.toml", resolved);
+    io::write_file_atomically(dir + "/model.txt", model.summary());
   }
 
   data::Augment aug;
@@ -453,7 +469,7 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
       st.epoch_loss_sum = 0;
       st.epoch_correct = st.epoch_samples = st.epoch_steps = 0;
       epoch_seconds = 0;
-      if (writer) write_file_atomically(dir + "/metrics.csv", st.metrics_csv);
+      if (writer) io::write_file_atomically(dir + "/metrics.csv", st.metrics_csv);
       checkpoint();
     } else if (c.checkpoint_every_steps > 0 && st.step % static_cast<std::uint64_t>(c.checkpoint_every_steps) == 0) {
       checkpoint();
@@ -484,7 +500,7 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
   result.train_seconds = st.elapsed_seconds;
   result.weights_digest = digest(model);
   if (writer)
-    write_file_atomically(dir + "/result.json",
+    io::write_file_atomically(dir + "/result.json",
                         fmt::format("{{\n  \"name\": \"{}\",\n  \"model\": \"{}\",\n  \"dataset\": \"{}\",\n  \"epochs\": {},\n"
                                     "  \"steps\": {},\n  \"seed\": {},\n  \"threads\": {},\n  \"test_accuracy\": {:.6f},\n"
                                     "  \"test_loss\": {:.6f},\n  \"train_seconds\": {:.3f},\n  \"weights_digest\": \"{}\"\n}}\n",

@@ -82,6 +82,109 @@ run '' formats describe int8
 if [ "$RC" -eq 0 ] && [ "$(grep -cE '^0x[0-9a-f]{2}[[:space:]]' <<<"$OUT")" -eq 256 ]; then pass; else fail "describe int8: rc $RC"; fi
 expect_error "describe invalid format" '' '' "$(printf '(^|[^A-Za-z])m([^A-Za-z]|$)')" formats describe 'float(e=4)'
 
+# ---- edge formats: every line of describe, derived by hand ----------------------------------------------
+# describe_is NAME SPEC <<EOF ... EOF: the whole output of `formats describe SPEC` (exit 0, empty stderr).
+describe_is() {
+  local want
+  want=$(cat)
+  run '' formats describe "$2"
+  if [ "$RC" -ne 0 ] || [ -n "$ERR" ]; then fail "describe $1: exit status $RC, stderr $ERR"; return; fi
+  if [ "$OUT" = "$want" ]; then pass; else fail "describe $1:"$'\n'"$(diff <(echo "$want") <(echo "$OUT") | head -20)"; fi
+}
+# float(e=1,m=1): bias 2^0-1 = 0, emin = 1. Exponent field 0 holds the subnormals f/2 * 2^1 = f: 0x1 = 1.
+# Field 1 (all ones) is Inf (0x2) and NaN (0x3; canonical: top fraction bit). No normal number exists,
+# so neither the smallest normal nor epsilon (2^-m, the spacing of normal numbers at 1) is stated.
+describe_is "e=1 ieee, subnormals only" 'float(e=1,m=1)' <<'EOF'
+format              float(e=1,m=1)
+kind                float
+width               3 bits (1 sign, 1 exponent, 1 fraction)
+bias                0
+subnormals          yes
+special             ieee (exponent all ones: Inf if fraction 0, else NaN)
+overflow            inf
+smallest subnormal  0x1p+0 (1)
+smallest normal     none (no normal numbers: the only non-zero exponent field is Inf and NaN)
+largest finite      0x1p+0 (1)
+machine epsilon     none (no normal numbers: the only non-zero exponent field is Inf and NaN)
++Inf / -Inf         0x2 / 0x6
+NaN                 exponent all ones, fraction != 0 (canonical 0x3)
+
+code  value (hex float of the nearest double, decimal)
+0x0  0x0p+0                     0
+0x1  0x1p+0                     1
+0x2  inf
+0x3  nan
+0x4  -0x0p+0                    -0
+0x5  -0x1p+0                    -1
+0x6  -inf
+0x7  nan
+EOF
+# float(e=1,m=0,special=fnuz): bias 2^(e-1) = 1, emin = 0; field 1 is the normal 2^0 = 1, no fraction bits
+# so no subnormals; 0x2 (sign bit alone) is the only NaN, 0x3 = -1; epsilon 2^-0 = 1.
+describe_is "e=1 fnuz" 'float(e=1,m=0,special=fnuz)' <<'EOF'
+format              float(e=1,m=0,special=fnuz)
+kind                float
+width               2 bits (1 sign, 1 exponent, 0 fraction)
+bias                1
+subnormals          yes
+special             fnuz (no Inf, no -0; 1 followed by zeros is the only NaN)
+overflow            saturate
+smallest subnormal  none
+smallest normal     0x1p+0 (1)
+largest finite      0x1p+0 (1)
+machine epsilon     0x1p+0 (1)
++Inf / -Inf         none
+NaN                 0x2 (the only one)
+
+code  value (hex float of the nearest double, decimal)
+0x0  0x0p+0                     0
+0x1  0x1p+0                     1
+0x2  nan
+0x3  -0x1p+0                    -1
+EOF
+# float(e=1,m=0,special=none): bias 0, emin 1: field 1 is 2^1 = 2; every code is a number.
+describe_is "e=1 none" 'float(e=1,m=0,special=none)' <<'EOF'
+format              float(e=1,m=0,special=none)
+kind                float
+width               2 bits (1 sign, 1 exponent, 0 fraction)
+bias                0
+subnormals          yes
+special             none (every encoding is a finite number)
+overflow            saturate
+smallest subnormal  none
+smallest normal     0x1p+1 (2)
+largest finite      0x1p+1 (2)
+machine epsilon     0x1p+0 (1)
++Inf / -Inf         none
+NaN                 none
+
+code  value (hex float of the nearest double, decimal)
+0x0  0x0p+0                     0
+0x1  0x1p+1                     2
+0x2  -0x0p+0                    -0
+0x3  -0x1p+1                    -2
+EOF
+# fixed(i=0,f=0): one sign bit, two's complement: codes 0 (0) and 1 (-1).
+describe_is "1-bit fixed" 'fixed(i=0,f=0)' <<'EOF'
+format              fixed(i=0,f=0)
+kind                fixed point (signed, two's complement)
+width               1 bit (1 sign, 0 integer, 0 fraction)
+value               code * 2^0
+overflow            saturate
+quantum (epsilon)   0x1p+0 (1)
+most negative       -0x1p+0 (-1)
+largest             0x0p+0 (0)
++Inf / -Inf / NaN   none (Inf saturates; NaN is an error)
+
+code  value (hex float of the nearest double, decimal)
+0x0  0x0p+0                     0
+0x1  -0x1p+0                    -1
+EOF
+# Formats that hold no finite non-zero value are refused, naming what is missing.
+for spec in 'float(e=1,m=0)' 'float(e=1,m=0,special=fn)' 'float(e=1,m=2,subnormals=no)'; do
+  expect_error "describe $spec" '' '' 'no finite non-zero value' formats describe "$spec"
+done
+
 # ---- help -----------------------------------------------------------------------------------------
 run '' --help
 if [ "$RC" -eq 0 ] && grep -q quantize <<<"$OUT" && grep -q formats <<<"$OUT"; then pass; else fail "bitsim --help: rc $RC"; fi

@@ -294,7 +294,10 @@ refused "op: --to without convert" $'1 2\n' "" "--to is for convert only" op mul
 refused "op: bad --rounding" $'1 2\n' "" "--rounding 'rzz'" op mul --format fp8_e4m3 --rounding rzz
 refused "op: bad --nan" $'1 2\n' "" "--nan 'intel'" op mul --format fp8_e4m3 --nan intel
 refused "op: bad --tininess" $'1 2\n' "" "--tininess 'during'" op mul --format fp8_e4m3 --tininess during
-refused "check: bad --sr-bits" "" "" "--sr-bits 40" check mul --format fp8_e4m3 --sr-bits 40 "$TMP/good.hex"
+refused "check: bad --sr-bits" "" "" "--sr-bits 40" check mul --format fp8_e4m3 --rounding sr --sr-bits 40 "$TMP/good.hex"
+refused "check: --sr-bits without sr" "" "" "--sr-bits applies only to --rounding sr" check mul --format fp8_e4m3 --sr-bits 8 "$TMP/good.hex"
+refused "op: --seed without sr" $'1 1\n' "" "--seed applies only to --rounding sr" op mul --format fp8_e4m3 --seed 3
+refused "vectors: --sr-bits without sr" "" "" "--sr-bits applies only to --rounding sr" vectors mul --format fp8_e4m3 --sr-bits 8
 refused "vectors: bad --seed" "" "" "--seed '-1'" vectors mul --format fp8_e4m3 --seed -1
 # Negative counts: CLI11 would wrap -1 to 2^64-1 for an unsigned option (an endless file) without the check.
 refused "vectors: negative --count" "" "" "--count.*-1" vectors div --format fp8_e4m3 --count -1

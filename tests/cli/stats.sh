@@ -44,6 +44,46 @@ check "stats --csv: exit 0" test "$RC" -eq 0
 SITES=$(h5ls -r "$TMP/q8/stats.h5" | grep -c '/stats *Dataset')
 check "stats --csv: a header and one line per site ($SITES)" test "$(wc -l <"$TMP/q8.csv")" -eq $((SITES + 1))
 check "stats --csv: header names the fields" grep -q '^layer,site,role,tensor,quantizer,format,step,count,before_finite' "$TMP/q8.csv"
+# The whole run in long form: one CSV row per logged step and site (4 steps), read by pandas.read_csv; the
+# same numbers through the three h5py lines of docs/hdf5-schema.md ("Reading it with pandas").
+run "" stats "$TMP/q8/stats.h5" --step all --csv "$TMP/all.csv"
+check "stats --step all --csv: exit 0 ($ERR)" test "$RC" -eq 0
+check "stats --step all --csv: a header and a line per site and logged step ($SITES x 4)" \
+  test "$(wc -l <"$TMP/all.csv")" -eq $((4 * SITES + 1))
+run "" stats "$TMP/q8/stats.h5" --step all
+check "stats --step all without --csv: refused (exit $RC)" bash -c "[ $RC -eq 2 ] && grep -q -- '--step all' <<<'$ERR'"
+lines=$(sed -n '/^## Reading it with pandas/,/^```$/p' "$ROOT/docs/hdf5-schema.md" | sed -n '/^```python$/,/^```$/p' | sed '1d;$d')
+check "docs/hdf5-schema.md: the pandas section has its three lines" test "$(grep -c . <<<"$lines")" -eq 3
+if "$PY" - "$TMP/q8/stats.h5" "$TMP/all.csv" >"$TMP/pandas.out" 2>&1 <<PYEOF
+import sys
+import pandas as pd
+$(sed 's|"runs/NAME/stats.h5"|sys.argv[1]|' <<<"$lines")
+csv = pd.read_csv(sys.argv[2], float_precision="round_trip")
+assert len(df) == len(csv), (len(df), len(csv))
+key = ["step", "layer", "site"]
+a = df.sort_values(key).reset_index(drop=True)
+b = csv.sort_values(key).reset_index(drop=True)
+assert (a[key].values == b[key].values).all()
+assert (a["role"].values == b["role"].values).all()
+for col in ["count", "after_std", "before_absmax", "underflow", "snr_db"]:
+    assert ((a[col] == b[col]) | (a[col].isna() & b[col].isna())).all(), col
+print("rows", len(df))
+PYEOF
+then pass; else fail "pandas: the h5py lines and pandas.read_csv of --step all disagree: $(cat "$TMP/pandas.out")"; fi
+# Outputs go to regular files only: a device or a FIFO is refused before anything is written, a link
+# is followed (the file it points to is replaced; the link stays a link).
+mkfifo "$TMP/fifo.csv"
+run "" stats "$TMP/q8/stats.h5" --csv "$TMP/fifo.csv"
+check "stats --csv to a FIFO: exit 2, named ($ERR)" bash -c "[ $RC -eq 2 ] && grep -q 'fifo.csv: is a FIFO' <<<'$ERR'"
+check "stats --csv to a FIFO: still a FIFO" test -p "$TMP/fifo.csv"
+run "" stats "$TMP/q8/stats.h5" --csv /dev/null
+check "stats --csv to /dev/null: exit 2 ($ERR)" bash -c "[ $RC -eq 2 ] && grep -q '/dev/null: is a character device' <<<'$ERR'"
+check "/dev/null is still a device" test -c /dev/null
+mkdir -p "$TMP/real" && echo old >"$TMP/real/target.csv" && ln -s real/target.csv "$TMP/link.csv"
+run "" stats "$TMP/q8/stats.h5" --csv "$TMP/link.csv"
+check "stats --csv to a link: exit 0 ($ERR)" test "$RC" -eq 0
+check "stats --csv to a link: the link stays a link" test -L "$TMP/link.csv"
+check "stats --csv to a link: the file it points to holds the CSV" cmp -s "$TMP/real/target.csv" "$TMP/q8.csv"
 run "" stats --compare --role E "$TMP/fp32/stats.h5" "$TMP/q8/stats.h5"
 check "stats --compare: exit 0 ($ERR)" test "$RC" -eq 0
 check "stats --compare: a row per common E site" test "$(grep -Ec '^(bn1|relu1|conv2|bn2|relu2|pool1|conv3|bn3|relu3|conv4|bn4|relu4|pool2|flatten1|fc1) ' <<<"$OUT")" -ge 10
@@ -55,7 +95,7 @@ run "" stats "$TMP/text.h5"
 check "stats on a text file: exit 2" test "$RC" -eq 2
 check "stats on a text file: names it" grep -q "text.h5: not an HDF5 file" <<<"$ERR"
 run "" stats "$TMP/missing.h5"
-check "stats on a missing file: exit 2, named" bash -c "[ $RC -eq 2 ] && grep -q 'missing.h5: no such file' <<<'$ERR'"
+check "stats on a missing file: exit 2, named" bash -c "[ $RC -eq 2 ] && grep -q 'missing.h5: cannot open: no such file' <<<'$ERR'"
 run "" stats "$TMP/q8/stats.h5" --csv "$TMP/nodir/out.csv"
 check "stats --csv into a missing folder: exit 2" test "$RC" -eq 2
 check "stats --csv into a missing folder: no file" test ! -e "$TMP/nodir/out.csv"

@@ -94,8 +94,11 @@ if [ "$a" != "$c" ]; then pass; else fail "seeds 12345 and 54321 gave identical 
 run $'1.0625\n' quantize --format fp8_e4m3 --rounding sr --seed 18446744073709551615
 if [ "$RC" -eq 0 ] && { [ "$OUT" = "$D" ] || [ "$OUT" = "$U" ]; }; then pass; else fail "seed 2^64-1: rc $RC, $OUT $ERR"; fi
 
-# With a mode other than sr, --sr-bits, --seed and --random-words are ignored.
-expect_ok "rne ignores sr options" $'1.03125\n' "$D" quantize --format fp8_e4m3 --sr-bits 0 --seed 7
-expect_ok "rne ignores a missing words file" $'1.03125\n' "$D" quantize --format fp8_e4m3 --random-words "$TMP/none"
+# With a mode other than sr, --sr-bits, --seed and --random-words would have no effect: each is refused,
+# named, before any input is read (a user who forgot --rounding sr must not get round-to-nearest silently).
+expect_error "rne refuses --sr-bits" $'1.03125\n' "" "--sr-bits applies only to --rounding sr" quantize --format fp8_e4m3 --sr-bits 8
+expect_error "rne refuses --seed" $'1.03125\n' "" "--seed applies only to --rounding sr" quantize --format fp8_e4m3 --seed 7
+expect_error "rtz refuses --random-words" $'1.03125\n' "" "--random-words applies only to --rounding sr.*rtz" quantize \
+  --format fp8_e4m3 --rounding rtz --random-words "$TMP/none"
 
 finish

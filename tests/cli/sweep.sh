@@ -105,7 +105,7 @@ check "missing sweep file: named" grep -q 'missing.toml: cannot open' <<<"$ERR"
 printf 'seeds = [1]\nout = "o"\nruns_root = "r"\nbase = "nowhere.toml"\n' >"$TMP/nocfg.toml"
 run "" sweep "$TMP/nocfg.toml"
 check "missing config: exit 2 before anything runs" test "$RC" -eq 2
-check "missing config: named" grep -q "row 'base': config file not found: nowhere.toml" <<<"$ERR"
+check "missing config: named" grep -qE "row 'base': config file .*nowhere.toml: cannot open" <<<"$ERR"
 run "" sweep "$TMP/sweep.toml" --only nosuchrow
 check "--only with an unknown row: exit 2" test "$RC" -eq 2
 check "--only with an unknown row: lists the rows" grep -q "unknown row id 'nosuchrow' (rows: W=fp32-lr=0.05" <<<"$ERR"

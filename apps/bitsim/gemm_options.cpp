@@ -1,0 +1,60 @@
+#include "apps/bitsim/gemm_options.hpp"
+
+#include "formats/format.hpp"
+
+#include <fmt/format.h>
+
+namespace bitsim::cli {
+
+void add_gemm_options(CLI::App& cmd, GemmOptions& o, const char* a_help, const char* b_help, const char* out_help) {
+  cmd.add_option("--a-format", o.a_format, a_help)->required();
+  cmd.add_option("--b-format", o.b_format, b_help)->required();
+  cmd.add_option("--product", o.product, "exact (default) or the format each product is rounded to");
+  cmd.add_option("--acc", o.acc, "exact (one exact sum, rounded once to the output), or the accumulator's format")->required();
+  cmd.add_option("--order", o.order, "accumulation order with a rounded accumulator: sequential (default), pairwise or blocked");
+  cmd.add_option("--chunk", o.chunk, "--order blocked: products summed exactly per accumulator step (>= 1)");
+  cmd.add_option("--out-format", o.out_format, out_help)->required();
+  cmd.add_option("--rounding", o.rounding, "rne (default), rna, rtz, rup or rdn: products, accumulator and output");
+}
+
+std::string make_gemm_config(const GemmOptions& o, const CLI::App& cmd, sim::GemmConfig& c) {
+  auto format = [](const char* option, const std::string& spec) {
+    try {
+      return formats::parse_format(spec);
+    } catch (const formats::FormatError& e) {
+      throw std::runtime_error(fmt::format("{}: {}", option, e.what()));
+    }
+  };
+  try {
+    c.a_format = format("--a-format", o.a_format);
+    c.b_format = format("--b-format", o.b_format);
+    if (o.product != "exact") c.product = format("--product", o.product);
+    if (o.acc != "exact") c.acc = format("--acc", o.acc);
+    c.out_format = format("--out-format", o.out_format);
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  if (o.order == "sequential") c.order = sim::AccOrder::sequential;
+  else if (o.order == "pairwise") c.order = sim::AccOrder::pairwise;
+  else if (o.order == "blocked") c.order = sim::AccOrder::blocked;
+  else return fmt::format("--order: unknown order '{}' (expected sequential, pairwise or blocked)", o.order);
+  if (!c.acc && cmd.count("--order"))
+    return "--order: an exact accumulator (--acc exact) adds all products in one exact sum, so the order has no effect; "
+           "drop --order, or give --acc a format";
+  if (cmd.count("--chunk")) {
+    if (o.order != "blocked") return fmt::format("--chunk {}: applies only to --order blocked (the order is {})", o.chunk, o.order);
+    if (o.chunk < 1) return fmt::format("--chunk {}: must be >= 1", o.chunk);
+  }
+  c.chunk = o.chunk;
+  const auto mode = formats::parse_rounding(o.rounding);
+  if (!mode) return fmt::format("--rounding: unknown mode '{}' (expected rne, rna, rtz, rup or rdn)", o.rounding);
+  c.rounding = *mode;
+  try {
+    sim::validate(c);
+  } catch (const sim::GemmError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace bitsim::cli
