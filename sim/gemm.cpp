@@ -299,6 +299,24 @@ void reference_element(const GemmConfig& c, const Matrix& a, const Matrix& b, st
 
 }  // namespace
 
+// The sign of a zero sum on the exact-sum paths (no rounding happens inside the accumulation there),
+// by gemm.md rule 3 from the products' zero signs: under rdn it is -0 unless every product is +0;
+// otherwise +0, except for the pairwise tree, whose root is -0 when every leaf is -0. The accumulator
+// then rounds that zero: one without -0 (fixed point, fnuz) makes it +0.
+template <class T>
+bool zero_sum_is_negative(const GemmConfig& c, const T* qa, const T* qb, std::int64_t i, std::int64_t j, std::int64_t K,
+                          std::int64_t N) {
+  if (c.acc && !std::signbit(Quantizer(*c.acc).quantize(-0.0).value)) return false;
+  bool all_pos_zero = true, all_neg_zero = true;
+  for (std::int64_t k = 0; k < K; ++k) {
+    const T pk = qa[i * K + k] * qb[k * N + j];
+    all_pos_zero = all_pos_zero && pk == 0 && !std::signbit(pk);
+    all_neg_zero = all_neg_zero && pk == 0 && std::signbit(pk);
+  }
+  if (c.rounding == Rounding::rdn) return !all_pos_zero;
+  return c.acc && c.order == AccOrder::pairwise && all_neg_zero;
+}
+
 GemmResult gemm(const GemmConfig& c, const Matrix& a, const Matrix& b, int threads, bool want_codes) {
   validate(c);
   if (a.cols != b.rows) throw GemmError(fmt::format("columns of A ({}) != rows of B ({})", a.cols, b.rows));
@@ -345,22 +363,12 @@ GemmResult gemm(const GemmConfig& c, const Matrix& a, const Matrix& b, int threa
       }
       // The exact sum is the accumulator's value; the accumulator's rounding is the identity here.
       round_output(c, sums, N, r, want_codes);
-      // A zero sum's sign follows gemm.md rule 3 from the products' zero signs (no rounding happens
-      // inside the accumulation on this path): under rdn it is -0 unless every product is +0; otherwise
-      // it is +0, except for the pairwise tree, whose root is -0 when every leaf is -0.
+      // A zero sum's sign (zero_sum_is_negative), then the output rounding.
       const Quantizer out(c.out_format, {c.rounding, 32});
       for (std::int64_t e = 0; e < M * N; ++e) {
         if (sums[static_cast<std::size_t>(e)] != 0) continue;
         const std::int64_t i = e / N, j = e % N;
-        bool all_pos_zero = true, all_neg_zero = true;
-        for (std::int64_t k = 0; k < K; ++k) {
-          const double pk = qa[static_cast<std::size_t>(i * K + k)] * qb[static_cast<std::size_t>(k * N + j)];
-          all_pos_zero = all_pos_zero && pk == 0 && !std::signbit(pk);
-          all_neg_zero = all_neg_zero && pk == 0 && std::signbit(pk);
-        }
-        bool negative;
-        if (c.rounding == Rounding::rdn) negative = !all_pos_zero;
-        else negative = c.acc && c.order == AccOrder::pairwise && all_neg_zero;
+        const bool negative = zero_sum_is_negative(c, qa.data(), qb.data(), i, j, K, N);
         const formats::Quantized o = out.quantize(negative ? -0.0 : 0.0);
         r.values(i, j) = o.value;
         if (want_codes) r.codes[static_cast<std::size_t>(e)] = *o.code;
@@ -433,21 +441,6 @@ GemmResult gemm(const GemmConfig& c, const Matrix& a, const Matrix& b, int threa
 }
 
 namespace {
-
-// The zero-sign rule of the exact-sum path (see gemm()): under rdn a zero sum is -0 unless every
-// product is +0; otherwise +0, except the pairwise root over leaves that are all -0.
-template <class T>
-bool zero_sum_is_negative(const GemmConfig& c, const T* qa, const T* qb, std::int64_t i, std::int64_t j, std::int64_t K,
-                          std::int64_t N) {
-  bool all_pos_zero = true, all_neg_zero = true;
-  for (std::int64_t k = 0; k < K; ++k) {
-    const T pk = qa[i * K + k] * qb[k * N + j];
-    all_pos_zero = all_pos_zero && pk == 0 && !std::signbit(pk);
-    all_neg_zero = all_neg_zero && pk == 0 && std::signbit(pk);
-  }
-  if (c.rounding == Rounding::rdn) return !all_pos_zero;
-  return c.acc && c.order == AccOrder::pairwise && all_neg_zero;
-}
 
 // Quantizes a float array to a format with the vectorized kernel, naming the first bad element.
 void quantize_floats(const Quantizer& q, const float* in, float* out, std::int64_t count, std::int64_t cols, const char* name) {

@@ -98,6 +98,44 @@ TEST_CASE("IEEE specials and the sign of zero sums", "[gemm]") {
   CHECK(std::signbit(dot_with_ones(config("int8", "int8", "int32", AccOrder::pairwise, "fp32"), {-0.0, -0.0})) == false);
 }
 
+// An accumulator without -0 (fixed point, fnuz) rounds a -0 zero sum to +0 (gemm.md rules 3 and 4), also
+// on the exact-sum fast paths, where no rounding happens inside the accumulation (found by a differential
+// run: the fast paths gave -0 for int8 and fnuz accumulators).
+TEST_CASE("zero sums through an accumulator without -0 are +0 on every path", "[gemm][golden]") {
+  // Pairwise over two -0 leaves: -0 in fp32; the int8 and fnuz accumulators hold only +0.
+  CHECK(std::signbit(dot_with_ones(config("fp32", "fp32", "fp32", AccOrder::pairwise, "fp32"), {-0.0, -0.0})));
+  CHECK(!std::signbit(dot_with_ones(config("fp32", "fp32", "int8", AccOrder::pairwise, "fp32"), {-0.0, -0.0})));
+  CHECK(!std::signbit(dot_with_ones(config("fp32", "fp32", "fp8_e4m3fnuz", AccOrder::pairwise, "fp32"), {-0.0, -0.0})));
+  // rdn: x + (-x) = -0 in fp32, +0 in an int8 accumulator.
+  CHECK(std::signbit(dot_with_ones(config("int16", "fp32", "fp32", AccOrder::sequential, "fp32", Rounding::rdn), {1, -1})));
+  CHECK(!std::signbit(dot_with_ones(config("int16", "fp32", "int8", AccOrder::sequential, "fp32", Rounding::rdn), {1, -1})));
+  // Zero-heavy small integers (the exact-sum paths) against the reference, double and float interfaces.
+  std::mt19937_64 rng(77);
+  const char* accs[] = {"int8", "int32", "fixed(i=11,f=4,overflow=wrap)", "fp8_e4m3fnuz", "fp8_e5m2fnuz", "fp16", "fp32"};
+  const Rounding modes[] = {Rounding::rne, Rounding::rdn, Rounding::rup, Rounding::rtz};
+  int mismatches = 0, zeros = 0;
+  for (int trial = 0; trial < 600; ++trial) {
+    GemmConfig c = config("fp16", "fp16", accs[rng() % std::size(accs)], static_cast<AccOrder>(rng() % 3), "fp32",
+                          modes[rng() % std::size(modes)], 1 + static_cast<std::int64_t>(rng() % 3));
+    const std::int64_t M = 2, K = 1 + static_cast<std::int64_t>(rng() % 6), N = 2;
+    Matrix a(M, K), b(K, N);
+    for (auto* m : {&a, &b})
+      for (double& x : m->data) {
+        const int pick = static_cast<int>(rng() % 5);
+        x = pick == 0 ? 0.0 : pick == 1 ? -0.0 : pick == 2 ? 1.0 : pick == 3 ? -1.0 : 2.0;
+      }
+    const GemmResult ref = gemm_reference(c, a, b), fast = gemm(c, a, b);
+    std::vector<float> af(a.data.begin(), a.data.end()), bf(b.data.begin(), b.data.end()), cf(static_cast<std::size_t>(M * N));
+    gemm_f32(c, af.data(), bf.data(), cf.data(), M, K, N);
+    for (std::size_t e = 0; e < ref.codes.size(); ++e) {
+      zeros += ref.values.data[e] == 0;
+      if (!same(fast.values.data[e], ref.values.data[e]) || !same(cf[e], ref.values.data[e])) ++mismatches;
+    }
+  }
+  CHECK(zeros > 200);
+  CHECK(mismatches == 0);
+}
+
 TEST_CASE("configuration errors name the option", "[gemm][errors]") {
   Matrix a(2, 3), b(2, 2);
   CHECK_THROWS_WITH(gemm(config("fp32", "fp32", "fp32", AccOrder::sequential, "fp32"), a, b), Catch::Contains("columns of A"));
