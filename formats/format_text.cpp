@@ -62,6 +62,87 @@ std::optional<double> parse_number(std::string_view text) {
   return v;  // ERANGE is fine: strtod already gives the nearest double (inf or a rounded subnormal/0)
 }
 
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The magnitude of an unsigned C99 hex float "0x1.8p-3" (the "0x" already checked), exactly.
+std::optional<Rational> parse_exact_hex(std::string_view s) {
+  s.remove_prefix(2);
+  std::string_view exponent_text;
+  bool has_exponent = false;
+  if (const auto p = s.find_first_of("pP"); p != std::string_view::npos) {
+    exponent_text = s.substr(p + 1);
+    s = s.substr(0, p);
+    has_exponent = true;
+  }
+  BigInt mantissa = 0;
+  std::int64_t fraction_digits = 0, digits = 0;
+  bool seen_point = false;
+  for (const char c : s) {
+    if (c == '.' && !seen_point) {
+      seen_point = true;
+      continue;
+    }
+    const int v = hex_value(c);
+    if (v < 0) return std::nullopt;
+    mantissa = mantissa * 16 + v;
+    ++digits;
+    if (seen_point) ++fraction_digits;
+  }
+  if (digits == 0) return std::nullopt;
+  std::int64_t exp2 = 0;
+  if (has_exponent) {
+    bool negative = false;
+    if (!exponent_text.empty() && (exponent_text[0] == '+' || exponent_text[0] == '-')) {
+      negative = exponent_text[0] == '-';
+      exponent_text.remove_prefix(1);
+    }
+    if (exponent_text.empty() || exponent_text.size() > 6) return std::nullopt;
+    for (const char c : exponent_text) {
+      if (c < '0' || c > '9') return std::nullopt;
+      exp2 = exp2 * 10 + (c - '0');
+    }
+    if (negative) exp2 = -exp2;
+  }
+  return Rational(mantissa) * pow2(exp2 - 4 * fraction_digits);
+}
+
+}  // namespace
+
+std::optional<ExactInput> parse_exact_number(std::string_view text) {
+  std::string_view s = trim(text);
+  bool negative = false;
+  if (!s.empty() && (s.front() == '+' || s.front() == '-')) {
+    negative = s.front() == '-';
+    s.remove_prefix(1);
+  }
+  if (s.empty()) return std::nullopt;
+  ExactInput x;
+  x.negative = negative;
+  if (iequals(s, "nan")) {
+    x.kind = ValueKind::nan;
+    x.negative = false;
+    return x;
+  }
+  if (iequals(s, "inf") || iequals(s, "infinity")) {
+    x.kind = ValueKind::infinite;
+    return x;
+  }
+  if (s.front() == '+' || s.front() == '-') return std::nullopt;  // a second sign
+  std::optional<Rational> magnitude;
+  if (s.size() >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) magnitude = parse_exact_hex(s);
+  else magnitude = parse_exact_decimal(s);
+  if (!magnitude) return std::nullopt;
+  x.magnitude = *magnitude;
+  return x;
+}
+
 std::string format_hex_value(double v) {
   if (std::isnan(v)) return "nan";
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "formats/exact_number.hpp"
+#include "formats/golden.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -15,6 +16,13 @@ namespace bitsim::formats {
 // nan / inf / infinity with an optional sign (case-insensitive); the nearest double as strtod gives
 // (so 1e400 is inf). nullopt for anything else, including an empty string.
 std::optional<double> parse_number(std::string_view text);
+
+// A number taken as the exact value its text spells (`--exact-input`): the forms parse_number reads
+// (surrounding spaces ignored; decimal with any number of digits, or C99 hex float; nan, inf, infinity
+// with an optional sign, case-insensitive), each the exact rational it denotes, not a double; -0 keeps
+// its sign. Exponents have at most 6 digits (decimal: 10^+-999999, hex: 2^+-999999). nullopt for
+// anything else.
+std::optional<ExactInput> parse_exact_number(std::string_view text);
 
 // A value as C99 "%a", or "nan", "inf", "-inf".
 std::string format_hex_value(double v);

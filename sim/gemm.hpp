@@ -17,6 +17,7 @@
 #pragma once
 
 #include "formats/format.hpp"
+#include "formats/golden.hpp"
 #include "formats/rounding.hpp"
 
 #include <cstdint>
@@ -80,5 +81,14 @@ GemmPath gemm_f32(const GemmConfig& config, const float* a, const float* b, floa
 
 // The golden reference: gemm.md rule by rule on exact rationals (slow; any format size).
 GemmResult gemm_reference(const GemmConfig& config, const Matrix& a, const Matrix& b);
+
+// A matrix of exact values (`bitsim gemm --exact-input`: each element the value its text spells,
+// which a double may not hold), row-major.
+struct ExactMatrix {
+  std::int64_t rows = 0, cols = 0;
+  std::vector<formats::ExactInput> data;
+};
+// The golden reference on exact inputs: rule 1 rounds each element once, from its exact value.
+GemmResult gemm_reference(const GemmConfig& config, const ExactMatrix& a, const ExactMatrix& b);
 
 }  // namespace bitsim::sim

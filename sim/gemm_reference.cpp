@@ -15,7 +15,9 @@ using formats::ValueKind;
 
 namespace {
 
+// The element a rounding belongs to, for messages: A[i][k], B[k][j] or C[i][j].
 struct Where {
+  char matrix;
   std::int64_t i, j;
 };
 
@@ -25,7 +27,7 @@ ExactInput round_to(const formats::Format& f, const ExactInput& x, formats::Roun
   try {
     g = formats::golden_quantize_exact(f, x, {mode, 32}, 0);
   } catch (const formats::QuantizeError& e) {
-    throw GemmError(fmt::format("C[{}][{}]: rounding to the {} format: {}", w.i, w.j, stage, e.what()));
+    throw GemmError(fmt::format("{}[{}][{}]: rounding to the {} format: {}", w.matrix, w.i, w.j, stage, e.what()));
   }
   ExactInput r;
   r.kind = g.kind;
@@ -125,6 +127,16 @@ struct Element {
 }  // namespace
 
 GemmResult gemm_reference(const GemmConfig& c, const Matrix& a, const Matrix& b) {
+  auto exact = [](const Matrix& m) {
+    ExactMatrix x{m.rows, m.cols, {}};
+    x.data.reserve(m.data.size());
+    for (const double v : m.data) x.data.push_back(ExactInput::from_double(v));
+    return x;
+  };
+  return gemm_reference(c, exact(a), exact(b));
+}
+
+GemmResult gemm_reference(const GemmConfig& c, const ExactMatrix& a, const ExactMatrix& b) {
   validate(c);
   if (a.cols != b.rows) throw GemmError(fmt::format("columns of A ({}) != rows of B ({})", a.cols, b.rows));
   if (a.rows == 0 || a.cols == 0 || b.cols == 0) throw GemmError("empty matrix");
@@ -132,13 +144,15 @@ GemmResult gemm_reference(const GemmConfig& c, const Matrix& a, const Matrix& b)
   // Rule 1: inputs rounded to their formats with rne.
   std::vector<ExactInput> qa(a.data.size()), qb(b.data.size());
   for (std::int64_t i = 0; i < a.rows; ++i)
-    for (std::int64_t k = 0; k < a.cols; ++k)
-      qa[static_cast<std::size_t>(i * a.cols + k)] =
-          round_to(c.a_format, ExactInput::from_double(a(i, k)), rne, "A", {i, k});
+    for (std::int64_t k = 0; k < a.cols; ++k) {
+      const auto e = static_cast<std::size_t>(i * a.cols + k);
+      qa[e] = round_to(c.a_format, a.data[e], rne, "A", {'A', i, k});
+    }
   for (std::int64_t k = 0; k < b.rows; ++k)
-    for (std::int64_t j = 0; j < b.cols; ++j)
-      qb[static_cast<std::size_t>(k * b.cols + j)] =
-          round_to(c.b_format, ExactInput::from_double(b(k, j)), rne, "B", {k, j});
+    for (std::int64_t j = 0; j < b.cols; ++j) {
+      const auto e = static_cast<std::size_t>(k * b.cols + j);
+      qb[e] = round_to(c.b_format, b.data[e], rne, "B", {'B', k, j});
+    }
 
   GemmResult r;
   r.values = Matrix(a.rows, b.cols);
@@ -147,7 +161,7 @@ GemmResult gemm_reference(const GemmConfig& c, const Matrix& a, const Matrix& b)
   std::vector<ExactInput> p(static_cast<std::size_t>(a.cols));
   for (std::int64_t i = 0; i < a.rows; ++i)
     for (std::int64_t j = 0; j < b.cols; ++j) {
-      const Where w{i, j};
+      const Where w{'C', i, j};
       for (std::int64_t k = 0; k < a.cols; ++k) {
         ExactInput prod = multiply(qa[static_cast<std::size_t>(i * a.cols + k)], qb[static_cast<std::size_t>(k * b.cols + j)]);
         if (c.product) prod = round_to(*c.product, prod, c.rounding, "product", w);

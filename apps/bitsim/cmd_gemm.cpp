@@ -21,6 +21,7 @@ struct GemmCommandOptions {
   GemmOptions gemm;
   std::string a_file, b_file;
   bool codes = false;
+  bool exact_input = false;
   int threads = 1;
 };
 
@@ -37,21 +38,30 @@ int run_gemm(const GemmCommandOptions& o, const CLI::App& cmd) {
   if (const std::string error = make_gemm_config(o.gemm, cmd, c); !error.empty()) return fail(error);
   if (o.threads < 0) return fail(fmt::format("--threads {}: must be >= 0 (0: all cores)", o.threads));
   const int threads = o.threads > 0 ? o.threads : sim::all_cores();
+  // Default: every number read as the nearest double, then the kernels; --exact-input: as the exact
+  // value its text spells, then the golden reference (one rounding from the exact value; slow).
   sim::Matrix a, b;
+  sim::ExactMatrix xa, xb;
   try {
-    a = read_text_matrix(o.a_file);
-    b = read_text_matrix(o.b_file);
+    if (o.exact_input) {
+      xa = read_exact_text_matrix(o.a_file);
+      xb = read_exact_text_matrix(o.b_file);
+    } else {
+      a = read_text_matrix(o.a_file);
+      b = read_text_matrix(o.b_file);
+    }
   } catch (const std::runtime_error& e) {
     return fail(e.what());
   }
-  if (a.cols != b.rows)
-    return fail(fmt::format("{} has {} columns but {} has {} rows", o.a_file, a.cols, o.b_file, b.rows));
-  if (!sim::product_within({a.rows, b.cols}, kMaxOutputElements))
+  const std::int64_t a_rows = o.exact_input ? xa.rows : a.rows, a_cols = o.exact_input ? xa.cols : a.cols,
+                     b_rows = o.exact_input ? xb.rows : b.rows, b_cols = o.exact_input ? xb.cols : b.cols;
+  if (a_cols != b_rows) return fail(fmt::format("{} has {} columns but {} has {} rows", o.a_file, a_cols, o.b_file, b_rows));
+  if (!sim::product_within({a_rows, b_cols}, kMaxOutputElements))
     return fail(fmt::format("C would have {} x {} elements (the rows of {}, the columns of {}), more than the limit of 2^26",
-                            a.rows, b.cols, o.a_file, o.b_file));
+                            a_rows, b_cols, o.a_file, o.b_file));
   sim::GemmResult r;
   try {
-    r = sim::gemm(c, a, b, threads);
+    r = o.exact_input ? sim::gemm_reference(c, xa, xb) : sim::gemm(c, a, b, threads);
   } catch (const sim::GemmError& e) {
     // Name the input file for input-rounding errors (A[i][j] / B[i][j], 0-based).
     return fail(fmt::format("{} (A = {}, B = {}; indices from 0)", e.what(), o.a_file, o.b_file));
@@ -89,6 +99,8 @@ Runner add_gemm_command(CLI::App& app) {
   add_gemm_options(*cmd, o->gemm, "format of A's elements (rounded with rne)", "format of B's elements (rounded with rne)",
                    "format of C");
   cmd->add_flag("--codes", o->codes, "print C's codes instead of values");
+  cmd->add_flag("--exact-input", o->exact_input,
+                "read each number as the exact value its text spells, not the nearest double (golden reference; slow)");
   cmd->add_option("--threads", o->threads, "threads, 0 = all cores (results do not depend on it; default 1)");
   return [o, cmd] { return run_gemm(*o, *cmd); };
 }

@@ -22,6 +22,7 @@ struct OpCommandOptions {
   bool flags = false;
   bool exact = false;
   bool testfloat = false;
+  bool exact_input = false;
 };
 
 int fail(const std::string& message) {
@@ -30,14 +31,17 @@ int fail(const std::string& message) {
   return kExitBadInput;
 }
 
-// An operand token: a hex code (--codes) or a number that must be a value of the format.
-BigInt read_operand(const Format& format, std::string_view token, bool codes, int position) {
+// An operand token: a hex code (--codes) or a number that must be a value of the format, read as the
+// nearest double (strtod) or, with --exact-input, as the exact value its text spells.
+BigInt read_operand(const Format& format, std::string_view token, bool codes, bool exact, int position) {
   if (codes) return hw::parse_hex_token(token, format.width(), "code", position);
-  const auto x = parse_number(token);
+  std::optional<ExactInput> x;
+  if (exact) x = parse_exact_number(token);
+  else if (const auto d = parse_number(token)) x = ExactInput::from_double(*d);
   if (!x) throw ArithError(fmt::format("'{}' is not a number (give codes with --codes)", io::excerpt(token)));
   GoldenResult g;
   try {
-    g = golden_quantize(format, *x, {});
+    g = golden_quantize_exact(format, *x, {});
   } catch (const QuantizeError& e) {
     throw ArithError(fmt::format("'{}': {}", io::excerpt(token), e.what()));
   }
@@ -53,6 +57,7 @@ int run_op(const OpCommandOptions& o, const CLI::App& cmd) {
   std::uint64_t seed = 0;
   std::string error;
   if (!make_vector_setup(o.hw, cmd, false, setup, seed, error)) return fail(error);
+  if (o.codes && o.exact_input) return fail("--exact-input reads numbers, --codes reads codes: give one of them");
   const int arity = op_arity(setup.op);
   std::string text;
   std::size_t line_no = 0;
@@ -68,7 +73,7 @@ int run_op(const OpCommandOptions& o, const CLI::App& cmd) {
     try {
       for (int k = 0; k < arity; ++k) {
         try {
-          operands.push_back(read_operand(setup.format, tokens[k], o.codes, k + 1));
+          operands.push_back(read_operand(setup.format, tokens[k], o.codes, o.exact_input, k + 1));
         } catch (const std::exception& e) {
           throw ArithError(fmt::format("operand {}: {}", k + 1, e.what()));
         }
@@ -102,6 +107,8 @@ Runner add_op_command(CLI::App& app) {
   cmd->add_flag("--flags", opts->flags, "add a column: the flags (10 invalid, 08 divide-by-zero, 04 overflow, 02 underflow, 01 inexact)");
   cmd->add_flag("--exact", opts->exact, "add a column: the exact result before rounding (a rational, or sqrt of one)");
   cmd->add_flag("--testfloat", opts->testfloat, "print TestFloat vector lines instead: OPERANDS RESULT FLAGS in hex");
+  cmd->add_flag("--exact-input", opts->exact_input,
+                "read operands as the exact values their text spells (formats wider than a double, 64-bit integers)");
   cmd->footer(
       "Input: one operation per line, its operands separated by spaces: numbers (decimal, C99 hex float, nan,\n"
       "inf) that are values of the format, or hex codes with --codes. Output, as bitsim quantize: CODE<TAB>VALUE;\n"

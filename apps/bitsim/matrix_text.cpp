@@ -6,38 +6,54 @@
 
 #include <fmt/format.h>
 
+#include <iterator>
 #include <sstream>
 
 namespace bitsim::cli {
 
-sim::Matrix read_text_matrix(const std::string& path) {
+namespace {
+
+// Rows of whitespace-separated numbers, each read by `parse` (nullopt: not a number), into `data`.
+template <class T, class Parse>
+void read_rows(const std::string& path, std::int64_t& rows, std::int64_t& cols, std::vector<T>& data, Parse parse) {
   std::istringstream in(io::read_file(path));  // io::FileError is a std::runtime_error naming the path
-  sim::Matrix m;
   std::string line;
   std::size_t line_no = 0;
   while (std::getline(in, line)) {
     ++line_no;
     std::istringstream tokens(line);
     std::string token;
-    std::int64_t cols = 0;
-    std::vector<double> row;
+    std::int64_t n = 0;
+    std::vector<T> row;
     while (tokens >> token) {
-      ++cols;
-      auto v = formats::parse_number(token);
+      ++n;
+      auto v = parse(token);
       if (!v)
-        throw std::runtime_error(fmt::format("{}: row {} (line {}), column {}: cannot parse '{}' as a number", path,
-                                             m.rows + 1, line_no, cols, io::excerpt(token)));
-      row.push_back(*v);
+        throw std::runtime_error(fmt::format("{}: row {} (line {}), column {}: cannot parse '{}' as a number", path, rows + 1,
+                                             line_no, n, io::excerpt(token)));
+      row.push_back(std::move(*v));
     }
-    if (cols == 0) continue;  // blank line
-    if (m.rows > 0 && cols != m.cols)
-      throw std::runtime_error(fmt::format("{}: row {} (line {}) has {} columns, row 1 has {}", path, m.rows + 1, line_no,
-                                           cols, m.cols));
-    m.cols = cols;
-    ++m.rows;
-    m.data.insert(m.data.end(), row.begin(), row.end());
+    if (n == 0) continue;  // blank line
+    if (rows > 0 && n != cols)
+      throw std::runtime_error(fmt::format("{}: row {} (line {}) has {} columns, row 1 has {}", path, rows + 1, line_no, n, cols));
+    cols = n;
+    ++rows;
+    data.insert(data.end(), std::make_move_iterator(row.begin()), std::make_move_iterator(row.end()));
   }
-  if (m.rows == 0) throw std::runtime_error(fmt::format("{}: empty matrix", path));
+  if (rows == 0) throw std::runtime_error(fmt::format("{}: empty matrix", path));
+}
+
+}  // namespace
+
+sim::Matrix read_text_matrix(const std::string& path) {
+  sim::Matrix m;
+  read_rows(path, m.rows, m.cols, m.data, [](const std::string& t) { return formats::parse_number(t); });
+  return m;
+}
+
+sim::ExactMatrix read_exact_text_matrix(const std::string& path) {
+  sim::ExactMatrix m;
+  read_rows(path, m.rows, m.cols, m.data, [](const std::string& t) { return formats::parse_exact_number(t); });
   return m;
 }
 

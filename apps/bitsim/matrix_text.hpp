@@ -14,4 +14,8 @@ namespace bitsim::cli {
 // unparsable number, ragged rows, empty matrix).
 sim::Matrix read_text_matrix(const std::string& path);
 
+// The same text, each number taken as the exact value it spells (formats/format_text.hpp,
+// parse_exact_number): `bitsim gemm --exact-input`.
+sim::ExactMatrix read_exact_text_matrix(const std::string& path);
+
 }  // namespace bitsim::cli

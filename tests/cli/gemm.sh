@@ -52,4 +52,21 @@ printf '0\n' >"$TMP/Z"
 expect_error nan_acc "" "" "C\[0\]\[0\]" gemm --a "$TMP/I" --b "$TMP/Z" --a-format fp16 --b-format fp16 --acc int32 --out-format int32
 expect_error missing_file "" "" "nope.*cannot open" gemm --a "$TMP/nope" --b "$TMP/B" --a-format fp32 --b-format fp32 --acc fp32 --out-format fp32
 
+# --exact-input: 2^62 + 1 and -2^62 in fixed(i=63,f=0): through a double, 2^62 + 1 becomes 2^62 and the
+# sum is 0; exactly, the sum is 1 (code 0x1 with --codes).
+printf '4611686018427387905 -4611686018427387904\n' >"$TMP/X"
+printf '1\n1\n' >"$TMP/Y"
+XFMT=(--a "$TMP/X" --b "$TMP/Y" --a-format 'fixed(i=63,f=0)' --b-format int8 --acc exact --out-format 'fixed(i=63,f=0)' --codes)
+expect_ok "exact-input: through doubles" "" '0x0000000000000000' gemm "${XFMT[@]}"
+expect_ok "exact-input: exactly" "" '0x0000000000000001' gemm "${XFMT[@]}" --exact-input
+# Options that would have no effect are refused.
+expect_error "--chunk without blocked" "" "" "--chunk 4: applies only to --order blocked" gemm "${ORD[@]}" --acc fp16 --chunk 4
+expect_error "--order with --acc exact" "" "" "--order: an exact accumulator" gemm "${ORD[@]}" --acc exact --order pairwise
+# C's size is checked before anything is computed: a column A of 2^13 + 1 rows times a row B of 2^13
+# columns would give 2^26 + 2^13 elements, above the limit of 2^26.
+awk 'BEGIN { for (i = 0; i < 8193; ++i) print 1 }' >"$TMP/tall"
+awk 'BEGIN { for (i = 0; i < 8192; ++i) printf "1 "; print "" }' >"$TMP/wide"
+expect_error "C above 2^26 elements" "" "" "C would have 8193 x 8192 elements.*2\^26" gemm --a "$TMP/tall" --b "$TMP/wide" \
+  --a-format fp16 --b-format fp16 --acc fp32 --out-format fp32
+
 finish

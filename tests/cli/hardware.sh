@@ -281,6 +281,15 @@ run '' check mul --format fp8_e4m3 --rounding sr --seed 8 "$TMP/sr.hex"
 exit_is "check: sr, another seed" 1
 
 # ---- bad input: exit 2, a message naming the problem ---------------------------------------------------
+# --exact-input: operands as the exact values their text spells. 2^62 + 1 is a value of fixed(i=63,f=0)
+# that a double cannot hold (its nearest double 2^62 is also a value, so without --exact-input the
+# operand silently becomes 2^62): exactly, (2^62 + 1) + 1 = 2^62 + 2 = 0x4000000000000002.
+expect_ok "op --exact-input: 64-bit operands" $'4611686018427387905 1\n' "$(tsv '0x4000000000000002 0x1p+62 00')" \
+  op add --format 'fixed(i=63,f=0)' --exact-input --flags
+expect_ok "op without --exact-input: the nearest double" $'4611686018427387905 1\n' "$(tsv '0x4000000000000001 0x1p+62 00')" \
+  op add --format 'fixed(i=63,f=0)' --flags
+refused "op --exact-input: 1 + 2^-11 is not an fp16 value" $'1.00048828125 1\n' "" "not a value of fp16" op mul --format fp16 --exact-input
+refused "op --exact-input with --codes" $'3c00 3c00\n' "" "--exact-input reads numbers" op mul --format fp16 --exact-input --codes
 refused "op: unknown OP" $'1 2\n' "" "OP 'frob'.*unknown" op frob --format fp8_e4m3
 refused "vectors: unknown OP" "" "" "OP 'frob'.*unknown" vectors frob --format fp8_e4m3
 refused "op: unknown format" $'1 2\n' "" "--format.*fp9" op mul --format fp9

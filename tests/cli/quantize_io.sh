@@ -79,4 +79,88 @@ expect_error "Inf into fixed wrap" $'5\ninf\n' "$(tsv '0x05 0x1.4p+2')" '(^|[^0-
 expect_error "-Inf into fixed wrap" $'5\n-inf\n' "$(tsv '0x05 0x1.4p+2')" '(^|[^0-9])2([^0-9]|$)' \
   quantize --format 'fixed(i=7,f=0,overflow=wrap)'
 
+# ---- --exact-input: the text's own value, rounded once ---------------------------------------------
+# 2^63 - 1 is a value of fixed(i=63,f=0); read through a double it becomes 2^63, which overflows
+# (saturates to the same code, flags 05). Exactly read it is the code 0x7fff...f with no flag.
+expect_ok "2^63-1 through a double" $'9223372036854775807\n' "$(tsv '0x7fffffffffffffff 0x1p+63 05')" \
+  quantize --format 'fixed(i=63,f=0)' --flags
+expect_ok "2^63-1 exactly" $'9223372036854775807\n' "$(tsv '0x7fffffffffffffff 0x1p+63 00')" \
+  quantize --format 'fixed(i=63,f=0)' --flags --exact-input
+# 2^63 - 2 and 2^53 + 1: exact values of the format that a double cannot hold (nearest: 2^63, 2^53).
+expect_ok "64-bit integers exactly" $'9223372036854775806\n9007199254740993\n' \
+  "$(tsv '0x7ffffffffffffffe 0x1p+63 00' '0x0020000000000001 0x1p+53 00')" \
+  quantize --format 'fixed(i=63,f=0)' --flags --exact-input
+# 1 + 2^-11 + 10^-23: the nearest double is the fp16 tie 1 + 2^-11 (rne: even, 0x3c00); the exact value
+# lies above the tie (rne: 0x3c01 = 1 + 2^-10). Inexact both ways.
+expect_ok "above a tie through a double" $'1.00048828125000000000001\n' "$(tsv '0x3c00 0x1p+0 01')" quantize --format fp16 --flags
+expect_ok "above a tie exactly" $'1.00048828125000000000001\n' "$(tsv '0x3c01 0x1.004p+0 01')" \
+  quantize --format fp16 --flags --exact-input
+# Hex text with more bits than a double: 1 + 2^-100 is a value of float(e=15,m=112) (fraction bit 12
+# from the bottom: code 0x3fff, then 0...01000).
+expect_ok "hex beyond a double, exactly" $'0x1.0000000000000000000000001p0\n' \
+  "$(tsv '0x3fff0000000000000000000000001000 0x1p+0 00')" quantize --format 'float(e=15,m=112)' --flags --exact-input
+# The other forms: -0 keeps its sign, nan, -inf; 1e-999999 underflows to +0 (underflow + inexact).
+expect_ok "exact specials" $'-0\nnan\n-inf\n1e-999999\n' "$(tsv '0x8000 -0x0p+0 00' '0x7e00 nan 00' '0xfc00 -inf 00' '0x0000 0x0p+0 03')" \
+  quantize --format fp16 --flags --exact-input
+expect_error "exact: not a number" $'1\n1/3\n' "$(tsv '0x3c00 0x1p+0')" "line 2.*1/3" quantize --format fp16 --exact-input
+expect_error "exact with --testfloat" '' '' "--testfloat" quantize --format fp16 --exact-input --testfloat
+expect_error "exact with binary input" '' '' "--exact-input.*f32" quantize --format fp16 --exact-input --input-format f32
+
+# ---- binary input and output: raw floats and numpy .npy ----------------------------------------------
+PY=/usr/bin/python3
+# f32: 1.0, 0.1f, 300.0 (little-endian) -> fp8_e4m3 codes 0x38, 0x1d (0.1f ~ 0x1.99999ap-4 -> 0x1.ap-4),
+# 0x79 (300 -> 288 = 0x1.2p+8... ties: 300 lies between 288 and 320, nearer 288).
+printf '\x00\x00\x80\x3f\xcd\xcc\xcc\x3d\x00\x00\x96\x43' >"$TMP/three.f32"
+RC=0
+"$BITSIM" quantize --format fp8_e4m3 --input-format f32 --flags <"$TMP/three.f32" >"$TMP/out" 2>"$TMP/err" || RC=$?
+check "f32 input: three lines (rc $RC: $(cat "$TMP/err"))" test "$(cat "$TMP/out")" = "$(tsv '0x38 0x1p+0 00' '0x1d 0x1.ap-4 01' '0x79 0x1.2p+8 01')"
+printf '\x00\x00\x80' >"$TMP/short.f32"
+RC=0
+"$BITSIM" quantize --format fp8_e4m3 --input-format f32 <"$TMP/short.f32" >"$TMP/out" 2>"$TMP/err" || RC=$?
+check "f32 input of 3 bytes: exit 2, says so" bash -c "[ $RC -eq 2 ] && grep -q '3 bytes is not a whole number of 4-byte values' '$TMP/err'"
+# npy in, npy out: a 2x3 float32 array keeps its shape; codes as uint8 (8-bit format), values as float64.
+"$PY" -c "import numpy as np, sys; np.save(sys.stdout.buffer, np.array([[1.0, 0.1, 300], [-2.5, 1e-9, 65504]], dtype=np.float32))" >"$TMP/x.npy"
+RC=0
+"$BITSIM" quantize --format fp8_e4m3 --input-format npy --output-format codes-npy <"$TMP/x.npy" >"$TMP/codes.npy" 2>"$TMP/err" || RC=$?
+check "npy -> codes-npy: exit 0 ($(cat "$TMP/err"))" test "$RC" -eq 0
+# -2.5 -> 0xc2 (sign, 1.25 * 2^1); 1e-9 -> +0; 65504 -> saturates at 448 = 0x7e.
+check "npy -> codes-npy: uint8, shape (2, 3), the codes" "$PY" -c "
+import numpy as np, sys
+a = np.load(sys.argv[1])
+assert a.dtype == np.uint8 and a.shape == (2, 3), (a.dtype, a.shape)
+assert a.tolist() == [[0x38, 0x1d, 0x79], [0xc2, 0x00, 0x7e]], a.tolist()" "$TMP/codes.npy"
+"$BITSIM" quantize --format bf16 --input-format npy --output-format values-npy <"$TMP/x.npy" >"$TMP/values.npy" 2>"$TMP/err" || true
+# bf16 keeps 8 significant bits: every value equals the float32 value with its low 16 bits rounded
+# to nearest even (computed here with integer arithmetic on the float32 bit patterns).
+check "npy -> values-npy (bf16): float64, shape (2, 3), equal to the bit-trick rounding" "$PY" -c "
+import numpy as np, sys
+x = np.load(sys.argv[1]); v = np.load(sys.argv[2])
+assert v.dtype == np.float64 and v.shape == (2, 3), (v.dtype, v.shape)
+b = x.view(np.uint32).astype(np.uint64)
+r = ((b + 0x7fff + ((b >> 16) & 1)) >> 16) << 16
+assert (r.astype(np.uint32).view(np.float32).astype(np.float64) == v).all(), (v, r)" "$TMP/x.npy" "$TMP/values.npy"
+# Fortran order and float64 input: the order flag is kept, the elements stay in storage order.
+"$PY" -c "import numpy as np, sys; np.save(sys.stdout.buffer, np.asfortranarray(np.arange(6, dtype=np.float64).reshape(2, 3) * 1.5))" >"$TMP/f.npy"
+"$BITSIM" quantize --format fp16 --input-format npy --output-format codes-npy <"$TMP/f.npy" >"$TMP/fcodes.npy" 2>"$TMP/err" || true
+check "npy Fortran order: codes of the same array" "$PY" -c "
+import numpy as np, sys
+x = np.load(sys.argv[1]); c = np.load(sys.argv[2])
+assert c.dtype == np.uint16 and c.shape == x.shape and np.isfortran(c)
+assert (c == x.astype(np.float16).view(np.uint16)).all()" "$TMP/f.npy" "$TMP/fcodes.npy"
+printf 'not an npy file' >"$TMP/bad.npy"
+RC=0
+"$BITSIM" quantize --format fp16 --input-format npy <"$TMP/bad.npy" >"$TMP/out" 2>"$TMP/err" || RC=$?
+check "npy: not an npy file: exit 2, named" bash -c "[ $RC -eq 2 ] && grep -q 'not a .npy file' '$TMP/err'"
+"$PY" -c "import numpy as np, sys; np.save(sys.stdout.buffer, np.arange(4, dtype=np.int32))" >"$TMP/int.npy"
+RC=0
+"$BITSIM" quantize --format fp16 --input-format npy <"$TMP/int.npy" >"$TMP/out" 2>"$TMP/err" || RC=$?
+check "npy: int32 refused, naming the dtype" bash -c "[ $RC -eq 2 ] && grep -q \"dtype '<i4'\" '$TMP/err'"
+# A NaN into int8 names the element (index in storage order).
+"$PY" -c "import numpy as np, sys; np.save(sys.stdout.buffer, np.array([1, 2, np.nan], dtype=np.float32))" >"$TMP/nan.npy"
+RC=0
+"$BITSIM" quantize --format int8 --input-format npy --output-format codes-npy <"$TMP/nan.npy" >"$TMP/out" 2>"$TMP/err" || RC=$?
+check "npy: NaN into int8: exit 2, element 2, nothing on stdout" bash -c "[ $RC -eq 2 ] && grep -q 'element 2' '$TMP/err' && [ ! -s '$TMP/out' ]"
+expect_error "codes-npy with --flags" '' '' "--flags" quantize --format fp16 --output-format codes-npy --flags
+expect_error "unknown input format" '' '' "--input-format 'f16'" quantize --format fp16 --input-format f16
+
 finish
