@@ -1,7 +1,7 @@
 // Built-in model descriptions (declarative; model_spec.hpp), for inputs of any size and channels:
 //   mlp               Graham 2017 section 2.1, permutation invariant:
 //                     FC(width)-BN-ReLU-FC(width)-BN-ReLU-FC(classes) (hidden FCs without bias: BN follows)
-//   cnn               small VGG-style CNN (shared/research/perf-anchors.md): conv3x3 32-BN-ReLU, conv3x3
+//   cnn               small VGG-style CNN (PyTorch comparison in docs/PERFORMANCE.md): conv3x3 32-BN-ReLU, conv3x3
 //                     32-BN-ReLU, maxpool2, conv3x3 64-BN-ReLU, conv3x3 64-BN-ReLU, maxpool2, FC(classes)
 //   resnet20          He et al. 2016 CIFAR ResNet-20: conv3x3 16-BN-ReLU, 3 stages x 3 basic blocks
 //                     (widths 16, 32, 64; stride 2 entering stages 2 and 3; 1x1 conv + BN projection
