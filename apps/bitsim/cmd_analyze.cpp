@@ -252,6 +252,8 @@ int run_analyze_quantizer(const AnalyzeOptions& o, const CLI::App& cmd) {
 Runner add_analyze_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("analyze", "Analyses of number formats (docs/analyze.md)");
   cmd->require_subcommand(1);
+  cmd->footer("Exit status: 0 success; 2 bad options (a message naming the option).\n"
+              "Example: bitsim analyze quantizer --format graham_L4 --exact");
   CLI::App* q = cmd->add_subcommand(
       "quantizer", "How a format distorts batch-normalized data: corr(X, L(N(X))), sd, SNR, clamping (Graham 2017, Table 2)");
   auto o = std::make_shared<AnalyzeOptions>();
@@ -267,7 +269,7 @@ Runner add_analyze_command(CLI::App& app) {
       "Statistics: Pearson correlation of X and Q = L(N(X)), sd(Q) (biased), mean(Q), SNR in dB\n"
       "10 log10(sum N(X)^2 / sum (Q - N(X))^2), and the fractions clamped low (underflow flag) and high\n"
       "(overflow flag). With --repeats R > 1: mean ± sample sd over the repeats.\n"
-      "Bad options: a message naming the option on stderr, exit status 2, nothing on stdout.\n"
+      "Exit status: 0 success; 2 bad options (a message naming the option on stderr, nothing on stdout).\n"
       "Example: bitsim analyze quantizer --format graham_L4 --dist student-t --df 3 --samples 10000 --repeats 100");
   return [o, q] { return run_analyze_quantizer(*o, *q); };
 }

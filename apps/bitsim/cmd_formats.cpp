@@ -155,6 +155,14 @@ Runner add_formats_command(CLI::App& app) {
   CLI::App* describe = cmd->add_subcommand("describe", "Print the facts and, up to 8 bits, every code of a format");
   auto spec = std::make_shared<std::string>();
   describe->add_option("SPEC", *spec, "format name or constructor, e.g. fp8_e4m3")->required();
+  const char* exit_status = "Exit status: 0 success; 2 an invalid format name or option (the message names the key).\n";
+  cmd->footer(std::string("Format names and their rules: docs/spec/formats.md.\n") + exit_status +
+              "Examples: bitsim formats list\n"
+              "          bitsim formats describe 'float(e=5,m=2,overflow=saturate)'");
+  list->footer(std::string(exit_status) + "Example: bitsim formats list");
+  describe->footer(std::string("Width, bias, subnormals, specials, overflow, smallest subnormal and normal, largest finite,\n"
+                               "epsilon, the Inf and NaN codes, and for formats up to 8 bits every code with its value.\n") +
+                   exit_status + "Examples: bitsim formats describe fp8_e4m3\n          bitsim formats describe graham_L4");
   return [list, describe, spec] {
     if (list->parsed()) return run_list();
     if (describe->parsed()) return run_describe(*spec);

@@ -241,12 +241,23 @@ void add_product_options(CLI::App* cmd, GoldenGemmOptions& o, const char* a_help
 Runner add_golden_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("golden", "Write test-vector bundles (HDF5 + $readmemh hex files) for hardware test benches");
   cmd->require_subcommand(1);
+  const char* exit_status =
+      "Exit status: 0 success; 2 bad options or sizes (a message naming the option; an existing --out that is not a\n"
+      "bundle is never replaced).\n";
+  cmd->footer(std::string("Bundle layout: docs/golden-vectors.md.\n") + exit_status +
+              "Example: bitsim golden gemm --m 8 --k 32 --n 8 --a-format fp8_e4m3 --b-format fp8_e4m3 --acc fp32 "
+              "--out-format bf16 --out gemm_e4m3");
   auto o = std::make_shared<GoldenGemmOptions>();
   CLI::App* g = cmd->add_subcommand("gemm", "A GEMM with random inputs from a seed (layout: docs/golden-vectors.md)");
   g->add_option("--m", o->m, "rows of A and C (default 4)");
   g->add_option("--k", o->k, "columns of A, rows of B (default 16)");
   g->add_option("--n", o->n, "columns of B and C (default 4)");
   add_product_options(g, *o, "format of A", "format of B", "format of C");
+  g->footer(std::string("A (M x K) and B (K x N) are drawn from --seed; C follows docs/spec/gemm.md. Each matrix holds at most\n"
+                        "2^24 elements.\n") +
+            exit_status +
+            "Example: bitsim golden gemm --m 8 --k 32 --n 8 --a-format fp8_e4m3 --b-format fp8_e4m3 --acc fp32 "
+            "--out-format bf16 --out gemm_e4m3");
   auto co = std::make_shared<GoldenConvOptions>();
   CLI::App* v = cmd->add_subcommand("conv", "A conv2d layer: forward, input and weight gradients, random inputs from a seed");
   v->add_option("--n", co->n, "batch (default 2)");
@@ -262,6 +273,11 @@ Runner add_golden_command(CLI::App& app) {
   v->add_option("--groups", co->groups, "groups (default 1)");
   add_product_options(v, co->g, "format of each product's A operand (x forward; dy backward)",
                       "format of each product's B operand (w; x for the weight gradient)", "format of y, dx and dw");
+  v->footer(std::string("x, w and dy are drawn from --seed; y, dx and dw are computed with the accumulation of docs/spec/gemm.md.\n"
+                        "Each dimension is 1..4096 (pad 0..4096) and each tensor holds at most 2^22 elements.\n") +
+            exit_status +
+            "Example: bitsim golden conv --n 2 --c 8 --h 8 --w 8 --k 16 --stride 2 --a-format fp8_e4m3 --b-format "
+            "fp8_e4m3 --acc fp32 --out-format fp32 --out conv_e4m3");
   return [o, g, co, v] {
     if (g->parsed()) return run_golden_gemm(*o, *g);
     if (v->parsed()) return run_golden_conv(*co, *v);

@@ -113,6 +113,7 @@ Runner add_op_command(CLI::App& app) {
       "Input: one operation per line, its operands separated by spaces: numbers (decimal, C99 hex float, nan,\n"
       "inf) that are values of the format, or hex codes with --codes. Output, as bitsim quantize: CODE<TAB>VALUE;\n"
       "comparisons give 0x0 or 0x1. sr takes Philox word i (--seed) for line i.\n"
+      "Exit status: 0 success; 2 bad input or options (a message naming the line, operand or option).\n"
       "Example: printf '1.5 2.25\\n448 2\\n' | bitsim op mul --format fp8_e4m3 --flags");
   return [opts, cmd] { return run_op(*opts, *cmd); };
 }

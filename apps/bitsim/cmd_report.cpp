@@ -16,6 +16,10 @@ Runner add_report_command(CLI::App& app) {
   auto dir = std::make_shared<std::string>();
   CLI::App* cmd = app.add_subcommand("report", "Write the HTML report of a sweep's output folder (docs/sweeps.md)");
   cmd->add_option("dir", *dir, "the sweep's output folder (its `out`, holding table.csv and sweep.json)")->required();
+  cmd->footer("Writes DIR/report.html: the table, accuracy curves, final errors with error bars and gradient-statistics\n"
+              "figures, every figure embedded (matplotlib).\n"
+              "Exit status: 0 success; 2 a missing or unreadable folder, or no python3 with matplotlib.\n"
+              "Example: bitsim report experiments/banner2018/results/cnn_small");
   return [dir]() -> int {
     namespace fs = std::filesystem;
     if (!fs::is_directory(*dir)) {

@@ -42,6 +42,12 @@ Runner add_stats_command(CLI::App& app) {
   cmd->add_option("--csv", a->csv, "also write every field of the shown rows to this CSV file ('-': stdout instead of the table)");
   cmd->add_flag("--compare", a->compare, "compare two runs' distributions site by site (e.g. fp32 vs 8-bit)");
   cmd->add_flag("--steps", a->list_steps, "list the logged steps (step, loss, accuracy, lr) and stop");
+  cmd->footer(
+      "Exit status: 0 success; 2 a missing, unreadable or foreign file, a step that was not logged, bad options, or\n"
+      "an output file that cannot be written.\n"
+      "Examples: bitsim stats runs/NAME/stats.h5 --role E\n"
+      "          bitsim stats runs/NAME/stats.h5 --step all --csv run.csv      # every step, for pandas.read_csv\n"
+      "          bitsim stats --compare runs/fp32/stats.h5 runs/q8/stats.h5 --role G");
   return [a]() -> int {
     auto fail = [](const std::string& m) {
       std::cerr << "bitsim stats: " << m << "\n";

@@ -60,6 +60,13 @@ Runner add_sweep_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--emit-slurm", a->emit_slurm, "write a Slurm job-array script (one array task per run) to this file and stop");
   cmd->add_flag("--list", a->list, "print every run (row, seed, folder, command) and stop");
+  cmd->footer(
+      "Runs every row x seed not finished yet (interrupted runs resume from their checkpoints), then writes\n"
+      "table.md, table.csv and sweep.json into the sweep's out folder (docs/sweeps.md).\n"
+      "Exit status: 0 every run finished; 1 some runs failed (listed); 2 a bad sweep file, config or option; 130\n"
+      "interrupted (run the same command to resume).\n"
+      "Examples: bitsim sweep experiments/banner2018/cnn_table_small.toml --workers 2\n"
+      "          bitsim sweep experiments/banner2018/cnn_table_small.toml --table-only");
   return [a]() -> int {
     auto fail = [](const std::string& m) {
       std::cerr << "bitsim sweep: " << m << "\n";
@@ -185,6 +192,13 @@ Runner add_sweep_command(CLI::App& app) {
         }
       }
     }
+    // The table's files must be writable (regular files, links to them, or absent) before hours of runs.
+    try {
+      io::output_directory_target(plan.out);
+      for (const char* f : {"/table.csv", "/sweep.json", "/table.md"}) io::check_output_path(plan.out + f);
+    } catch (const io::FileError& e) {
+      return fail(fmt::format("{}: out: {}", plan.source, e.what()));
+    }
     sweep::RunnerResult res;
     if (!a->table_only) {
       sweep::RunnerOptions o;
@@ -217,9 +231,7 @@ Runner add_sweep_command(CLI::App& app) {
     if (a->table_only) command += " --table-only";
     try {
       const auto stats = sweep::aggregate(plan);
-      std::error_code ec;
-      std::filesystem::create_directories(plan.out, ec);
-      if (ec) return fail(plan.out + ": cannot create the output folder: " + ec.message());
+      io::make_directories(plan.out);
       io::write_file_atomically(plan.out + "/table.csv", sweep::csv_table(stats));
       io::write_file_atomically(plan.out + "/sweep.json", sweep::sweep_json(plan));
       io::write_file_atomically(plan.out + "/table.md", sweep::markdown_document(plan, stats, command));

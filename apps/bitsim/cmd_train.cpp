@@ -55,6 +55,15 @@ Runner add_train_command(CLI::App& app) {
       ->check(CLI::Range(0, 1024));
   cmd->add_flag("--no-progress", args->no_progress, "no progress bar");
   cmd->add_flag("--quiet", args->quiet, "no per-epoch lines on stdout");
+  cmd->footer(
+      "The run folder (run.dir, default runs/<name>) receives config.toml, model.txt, metrics.csv, checkpoint.bin,\n"
+      "result.json, hazards.csv and, with [stats], stats.h5 (docs/training.md). The config is checked when it is\n"
+      "read: keys, values, and the model's shapes against the data set.\n"
+      "Exit status: 0 finished (or stopped by train.stop_after_steps); 2 bad config, data, checkpoint or options,\n"
+      "or a file that cannot be written (a message naming the file, line and key); 3 stopped by a numerical hazard\n"
+      "([hazards]); 130 interrupted by SIGINT or SIGTERM after saving a checkpoint (continue with --resume).\n"
+      "Examples: bitsim train experiments/fp32/cnn_fashion_mnist.toml\n"
+      "          bitsim train experiments/fp32/cnn_fashion_mnist.toml --set formats.W=fp8_e4m3 --set run.dir=runs/w8");
   return [args]() -> int {
     try {
       const sim::train::TrainConfig c = sim::train::load_config(args->config, args->sets);

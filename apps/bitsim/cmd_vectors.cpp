@@ -71,6 +71,7 @@ Runner add_vectors_command(CLI::App& app) {
       "corner operands (zeros, subnormal and normal boundaries, 1, largest finite, Inf, NaNs), then rounding ties\n"
       "(add, sub: exact ties; mul: products with +-1.5 and 0.75), then --count random tuples from --seed.\n"
       "$readmemh reads the file as one word per token; --header adds a // line naming the command.\n"
+      "Exit status: 0 success; 2 bad options (a message naming the option).\n"
       "Example: bitsim vectors mul --format fp8_e4m3 --exhaustive > mul.hex");
   return [opts, cmd] { return run_vectors(*opts, *cmd); };
 }

@@ -12,6 +12,11 @@ int main(int argc, char** argv) {
   // Named, so that usage lines say "bitsim", not the path the program was started by.
   CLI::App app{"bitsim: bit-accurate simulator for low-precision number formats and neural-network training", "bitsim"};
   app.require_subcommand(1);
+  app.footer(
+      "Run 'bitsim COMMAND --help' for a command's options, examples and exit statuses.\n"
+      "Exit status: 0 success; 1 bitsim check: mismatches, bitsim sweep: failed runs; 2 bad input or options (a\n"
+      "message naming the file, line, key or option); 3 bitsim train stopped by a numerical hazard; 130 interrupted.\n"
+      "Example: printf '1\\n0.1\\n' | bitsim quantize --format fp8_e4m3 --flags");
   app.set_version_flag("--version", "bitsim 0.1.0");
 
   bitsim::cli::Runner quantize = bitsim::cli::add_quantize_command(app);

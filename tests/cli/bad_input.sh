@@ -210,5 +210,71 @@ bad "sweep: unknown key" "sweep2\.toml:2:.*bogus" -- sweep "$TMP/sweep2.toml" --
 bad "golden: bad format leaves no bundle" "a-format|fp9" --absent "$TMP/bundle" -- golden gemm --a-format fp9 \
   --b-format fp16 --acc fp32 --out-format fp32 --out "$TMP/bundle"
 
+# ---- what a new user tripped over (issue 21): each case failed before its fix -------------------------
+# 1. Sizes whose products overflow, or beyond a stated limit: named, before anything is allocated.
+bad "golden gemm: --m 2^63-1" "--m x --k \(A\).*limit of 2\^24" --absent "$TMP/g_huge" -- golden gemm --m 9223372036854775807 \
+  --k 2 --n 2 --a-format fp16 --b-format fp16 --acc fp32 --out-format fp32 --out "$TMP/g_huge"
+bad "golden gemm: --m 2^62 --k 4 (the product overflows)" "--m x --k \(A\)" --absent "$TMP/g_huge" -- golden gemm \
+  --m 4611686018427387904 --k 4 --a-format fp16 --b-format fp16 --acc fp32 --out-format fp32 --out "$TMP/g_huge"
+bad "golden conv: a weight tensor of 4096 x 64^3 elements" "w would have 1073741824 elements.*limit of 2\^22" --absent "$TMP/g_huge" -- \
+  golden conv --n 1 --c 64 --h 64 --w 64 --k 4096 --kh 64 --kw 64 --pad 0 --a-format fp16 --b-format fp16 --acc fp32 \
+  --out-format fp32 --out "$TMP/g_huge"
+bad "vectors: --count 2^64-1" "--count 18446744073709551615.*2\^32" -- vectors mul --format fp8_e4m3 --count 18446744073709551615
+bad "config: a model width whose weights exceed 2^28" "key 'model\.width'.*2\^28" --absent "$TMP/r_wide" -- train \
+  "$TMP/good.toml" --set model.width=1048576 --set run.dir="$TMP/r_wide" --no-progress
+# 2. A directory (or a device) where a file is expected.
+mkdir -p "$TMP/a_dir"
+bad "train: a directory as the config" "a_dir: is a directory, not a file" --absent runs/run -- train "$TMP/a_dir"
+bad "train: /dev/null as the config" "/dev/null: is a character device" --absent runs/run -- train /dev/null
+printf 'extends = "a_dir"\n' >"$TMP/ext_dir.toml"
+bad "config: extends a directory" "ext_dir\.toml:1: key 'extends'.*a_dir: is a directory" --absent runs/run -- train "$TMP/ext_dir.toml"
+bad "check: a directory of vectors" "a_dir: is a directory" -- check mul --format fp8_e4m3 "$TMP/a_dir"
+bad "gemm: a directory as a matrix" "a_dir: is a directory" -- gemm --a "$TMP/a_dir" --b "$TMP/b_eye.txt" --a-format fp16 \
+  --b-format fp16 --acc fp32 --out-format fp32
+bad "sweep: a directory as the sweep file" "a_dir: is a directory" -- sweep "$TMP/a_dir"
+# 3. A check that checked nothing fails.
+: >"$TMP/empty.hex"
+bad "check: no vectors" "empty\.hex: no vectors.*--allow-empty" -- check mul --format fp8_e4m3 "$TMP/empty.hex"
+run "" check mul --format fp8_e4m3 --allow-empty "$TMP/empty.hex"
+check "check --allow-empty: an empty file passes (rc $RC)" test "$RC" -eq 0
+# 5. Outputs replace regular files only: devices, FIFOs and folders are refused before anything is
+# written (and stay what they were); a link is followed and stays a link (stats.sh: --csv).
+bad "train: stats.file is a device" "/dev/full: is a character device" --absent "$TMP/r_full" -- train "$TMP/good.toml" \
+  --set stats.every=1 --set stats.file=/dev/full --set run.dir="$TMP/r_full" --no-progress
+check "/dev/full is still a device" test -c /dev/full
+bad "stats: --csv to a device" "/dev/full: is a character device" -- stats "$TMP/r_st/stats.h5" --csv /dev/full
+mkdir -p "$TMP/r_dirs" && mkdir -p "$TMP/r_dirs/metrics.csv"
+bad "train: a folder where the run writes metrics.csv" "metrics\.csv: is a directory" -- train "$TMP/good.toml" \
+  --set data.dir="$TMP/ds_fine" --set run.dir="$TMP/r_dirs" --no-progress
+check "the folder in the way is untouched" test -d "$TMP/r_dirs/metrics.csv"
+: >"$TMP/plain_file"
+bad "golden: --out is a regular file" "plain_file" --same "$TMP/plain_file" -- golden gemm --a-format fp16 --b-format fp16 \
+  --acc fp32 --out-format fp32 --out "$TMP/plain_file"
+# 6. Options that would do nothing.
+bad "gemm: --chunk without --order blocked" "--chunk 4: applies only to --order blocked" -- gemm --a "$TMP/b_eye.txt" \
+  --b "$TMP/b_eye.txt" --a-format fp16 --b-format fp16 --acc fp32 --out-format fp32 --chunk 4
+bad "quantize: --seed without --rounding sr" "--seed applies only to --rounding sr" --in $'1\n' -- quantize --format fp16 --seed 3
+bad "quantize: --random-words without --rounding sr" "--random-words applies only" --in $'1\n' -- quantize --format fp16 \
+  --random-words "$TMP/absent_words"
+# 7. Formats without a finite non-zero value.
+bad "format: float(e=1,m=0) holds no finite non-zero value" "no finite non-zero value" -- formats describe 'float(e=1,m=0)'
+# 8. A run name is one path component.
+bad "config: a run name with ../" "key 'name'.*not a run name" --absent "$TMP/x_escaped" -- train "$TMP/good.toml" \
+  --set 'name="../../x_escaped"' --no-progress
+# 9. Offending text is quoted in at most 80 characters, not echoed whole.
+head -c 10000000 /dev/zero | tr '\0' 'x' >"$TMP/huge_line"
+echo >>"$TMP/huge_line"
+run "$(cat "$TMP/huge_line")" quantize --format fp16
+check "a 10 MB garbage line: exit 2 ($RC), a message of at most 300 bytes (${#ERR})" test "$RC" -eq 2 -a "${#ERR}" -le 300
+grep -q "10000000 bytes in all" <<<"$ERR" && pass || fail "a 10 MB garbage line: the message does not give its length: $ERR"
+# 10. A model that cannot train on the data set is an error when the config is read, naming the layer.
+cat >"$TMP/three_out.toml" <<'EOF'
+[model]
+name = "custom"
+layers = [ { type = "flatten" }, { type = "linear", out = 3 } ]
+EOF
+bad "config: the last layer has 3 outputs for 10 classes" "three_out\.toml:3: key 'model\.layers\[1\]'.*3 outputs.*10 classes" \
+  --absent runs/run -- train "$TMP/three_out.toml"
+
 echo "bad_input.sh: $CASES catalogue cases"
 finish

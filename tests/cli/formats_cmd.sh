@@ -193,4 +193,28 @@ if [ "$RC" -eq 0 ] && grep -q -- --format <<<"$OUT" && grep -q -- --rounding <<<
 run '' formats --help
 if [ "$RC" -eq 0 ] && grep -q describe <<<"$OUT"; then pass; else fail "bitsim formats --help: rc $RC"; fi
 
+# Every command's help, found by walking the "Subcommands:" lists (a new command is covered without
+# editing this test): usage says "bitsim", at least one example, and the exit statuses.
+help_of() { "$BITSIM" "$@" --help 2>&1; }
+subcommands_of() { awk '/^Subcommands:/ { on = 1; next } on && /^  [a-z]/ { print $1 } on && /^$/ { on = 0 }' <<<"$(help_of "$@")"; }
+commands=()
+for top in $(subcommands_of); do
+  commands+=("$top")
+  for sub in $(subcommands_of "$top"); do commands+=("$top $sub"); done
+done
+check "help: found the commands (${#commands[@]})" test "${#commands[@]}" -ge 17
+for c in "" "${commands[@]}"; do
+  # shellcheck disable=SC2086
+  h=$(help_of $c)
+  grep -q '^Usage: bitsim' <<<"$h" && pass || fail "help of 'bitsim $c': the usage line does not say bitsim"
+  grep -q '^Examples\?: ' <<<"$h" && pass || fail "help of 'bitsim $c': no example"
+  grep -q '^Exit status: 0' <<<"$h" && pass || fail "help of 'bitsim $c': no exit statuses"
+done
+# Unknown words are named, with the closest known one.
+expect_error "unknown command" '' '' "unknown command 'quantise'; did you mean quantize\\?" quantise --format fp16
+expect_error "misspelt option" '' '' "unknown option --fromat for 'bitsim quantize'; did you mean --format\\?" quantize --fromat fp16
+expect_error "unknown subcommand" '' '' "unknown command 'gemn' for 'bitsim golden'; did you mean gemm\\?" golden gemn
+expect_error "option of another command" '' '' "unknown option --chunk for 'bitsim quantize'" quantize --format fp16 --chunk 3
+expect_error "help hint names the command" '' '' "Run 'bitsim check --help'" check mul --format fp16 --explian 3 x.hex
+
 finish
