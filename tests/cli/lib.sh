@@ -35,6 +35,16 @@ run() {
   ERR=$(cat "$TMP/err")
 }
 
+# run_from FILE ARGS...: runs bitsim with standard input from FILE (binary-safe, unlike `run`); the
+# output stays in $TMP/out (binary) and $TMP/err; sets RC and ERR.
+run_from() {
+  local file=$1
+  shift
+  RC=0
+  "$BITSIM" "$@" <"$file" >"$TMP/out" 2>"$TMP/err" || RC=$?
+  ERR=$(cat "$TMP/err")
+}
+
 # table NAME ARGS... <<EOF
 #   INPUT  FIELD2 FIELD3 ...
 # EOF

@@ -109,27 +109,26 @@ expect_error "exact with binary input" '' '' "--exact-input.*f32" quantize --for
 # ---- binary input and output: raw floats and numpy .npy ----------------------------------------------
 PY=/usr/bin/python3
 # f32: 1.0, 0.1f, 300.0 (little-endian) -> fp8_e4m3 codes 0x38, 0x1d (0.1f ~ 0x1.99999ap-4 -> 0x1.ap-4),
-# 0x79 (300 -> 288 = 0x1.2p+8... ties: 300 lies between 288 and 320, nearer 288).
+# 0x79 (300 lies between 288 = 0x1.2p+8 and 320, nearer 288).
 printf '\x00\x00\x80\x3f\xcd\xcc\xcc\x3d\x00\x00\x96\x43' >"$TMP/three.f32"
-RC=0
-"$BITSIM" quantize --format fp8_e4m3 --input-format f32 --flags <"$TMP/three.f32" >"$TMP/out" 2>"$TMP/err" || RC=$?
-check "f32 input: three lines (rc $RC: $(cat "$TMP/err"))" test "$(cat "$TMP/out")" = "$(tsv '0x38 0x1p+0 00' '0x1d 0x1.ap-4 01' '0x79 0x1.2p+8 01')"
+run_from "$TMP/three.f32" quantize --format fp8_e4m3 --input-format f32 --flags
+check "f32 input: three lines (rc $RC: $ERR)" test "$(cat "$TMP/out")" = "$(tsv '0x38 0x1p+0 00' '0x1d 0x1.ap-4 01' '0x79 0x1.2p+8 01')"
 printf '\x00\x00\x80' >"$TMP/short.f32"
-RC=0
-"$BITSIM" quantize --format fp8_e4m3 --input-format f32 <"$TMP/short.f32" >"$TMP/out" 2>"$TMP/err" || RC=$?
-check "f32 input of 3 bytes: exit 2, says so" bash -c "[ $RC -eq 2 ] && grep -q '3 bytes is not a whole number of 4-byte values' '$TMP/err'"
+run_from "$TMP/short.f32" quantize --format fp8_e4m3 --input-format f32
+check "f32 input of 3 bytes: exit 2, says so" bash -c "[ $RC -eq 2 ] && grep -q '3 bytes is not a whole number of 4-byte values' <<<'$ERR'"
 # npy in, npy out: a 2x3 float32 array keeps its shape; codes as uint8 (8-bit format), values as float64.
 "$PY" -c "import numpy as np, sys; np.save(sys.stdout.buffer, np.array([[1.0, 0.1, 300], [-2.5, 1e-9, 65504]], dtype=np.float32))" >"$TMP/x.npy"
-RC=0
-"$BITSIM" quantize --format fp8_e4m3 --input-format npy --output-format codes-npy <"$TMP/x.npy" >"$TMP/codes.npy" 2>"$TMP/err" || RC=$?
-check "npy -> codes-npy: exit 0 ($(cat "$TMP/err"))" test "$RC" -eq 0
+run_from "$TMP/x.npy" quantize --format fp8_e4m3 --input-format npy --output-format codes-npy
+cp "$TMP/out" "$TMP/codes.npy"
+check "npy -> codes-npy: exit 0 ($ERR)" test "$RC" -eq 0
 # -2.5 -> 0xc2 (sign, 1.25 * 2^1); 1e-9 -> +0; 65504 -> saturates at 448 = 0x7e.
 check "npy -> codes-npy: uint8, shape (2, 3), the codes" "$PY" -c "
 import numpy as np, sys
 a = np.load(sys.argv[1])
 assert a.dtype == np.uint8 and a.shape == (2, 3), (a.dtype, a.shape)
 assert a.tolist() == [[0x38, 0x1d, 0x79], [0xc2, 0x00, 0x7e]], a.tolist()" "$TMP/codes.npy"
-"$BITSIM" quantize --format bf16 --input-format npy --output-format values-npy <"$TMP/x.npy" >"$TMP/values.npy" 2>"$TMP/err" || true
+run_from "$TMP/x.npy" quantize --format bf16 --input-format npy --output-format values-npy
+cp "$TMP/out" "$TMP/values.npy"
 # bf16 keeps 8 significant bits: every value equals the float32 value with its low 16 bits rounded
 # to nearest even (computed here with integer arithmetic on the float32 bit patterns).
 check "npy -> values-npy (bf16): float64, shape (2, 3), equal to the bit-trick rounding" "$PY" -c "
@@ -141,24 +140,22 @@ r = ((b + 0x7fff + ((b >> 16) & 1)) >> 16) << 16
 assert (r.astype(np.uint32).view(np.float32).astype(np.float64) == v).all(), (v, r)" "$TMP/x.npy" "$TMP/values.npy"
 # Fortran order and float64 input: the order flag is kept, the elements stay in storage order.
 "$PY" -c "import numpy as np, sys; np.save(sys.stdout.buffer, np.asfortranarray(np.arange(6, dtype=np.float64).reshape(2, 3) * 1.5))" >"$TMP/f.npy"
-"$BITSIM" quantize --format fp16 --input-format npy --output-format codes-npy <"$TMP/f.npy" >"$TMP/fcodes.npy" 2>"$TMP/err" || true
+run_from "$TMP/f.npy" quantize --format fp16 --input-format npy --output-format codes-npy
+cp "$TMP/out" "$TMP/fcodes.npy"
 check "npy Fortran order: codes of the same array" "$PY" -c "
 import numpy as np, sys
 x = np.load(sys.argv[1]); c = np.load(sys.argv[2])
 assert c.dtype == np.uint16 and c.shape == x.shape and np.isfortran(c)
 assert (c == x.astype(np.float16).view(np.uint16)).all()" "$TMP/f.npy" "$TMP/fcodes.npy"
 printf 'not an npy file' >"$TMP/bad.npy"
-RC=0
-"$BITSIM" quantize --format fp16 --input-format npy <"$TMP/bad.npy" >"$TMP/out" 2>"$TMP/err" || RC=$?
-check "npy: not an npy file: exit 2, named" bash -c "[ $RC -eq 2 ] && grep -q 'not a .npy file' '$TMP/err'"
+run_from "$TMP/bad.npy" quantize --format fp16 --input-format npy
+check "npy: not an npy file: exit 2, named" bash -c "[ $RC -eq 2 ] && grep -q 'not a .npy file' <<<'$ERR'"
 "$PY" -c "import numpy as np, sys; np.save(sys.stdout.buffer, np.arange(4, dtype=np.int32))" >"$TMP/int.npy"
-RC=0
-"$BITSIM" quantize --format fp16 --input-format npy <"$TMP/int.npy" >"$TMP/out" 2>"$TMP/err" || RC=$?
-check "npy: int32 refused, naming the dtype" bash -c "[ $RC -eq 2 ] && grep -q \"dtype '<i4'\" '$TMP/err'"
+run_from "$TMP/int.npy" quantize --format fp16 --input-format npy
+check "npy: int32 refused, naming the dtype ($ERR)" bash -c "[ $RC -eq 2 ] && grep -q \"dtype '<i4'\" '$TMP/err'"
 # A NaN into int8 names the element (index in storage order).
 "$PY" -c "import numpy as np, sys; np.save(sys.stdout.buffer, np.array([1, 2, np.nan], dtype=np.float32))" >"$TMP/nan.npy"
-RC=0
-"$BITSIM" quantize --format int8 --input-format npy --output-format codes-npy <"$TMP/nan.npy" >"$TMP/out" 2>"$TMP/err" || RC=$?
+run_from "$TMP/nan.npy" quantize --format int8 --input-format npy --output-format codes-npy
 check "npy: NaN into int8: exit 2, element 2, nothing on stdout" bash -c "[ $RC -eq 2 ] && grep -q 'element 2' '$TMP/err' && [ ! -s '$TMP/out' ]"
 expect_error "codes-npy with --flags" '' '' "--flags" quantize --format fp16 --output-format codes-npy --flags
 expect_error "unknown input format" '' '' "--input-format 'f16'" quantize --format fp16 --input-format f16
