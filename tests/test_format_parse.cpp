@@ -79,7 +79,7 @@ TEST_CASE("invalid format names are errors that name the key", "[parse][errors]"
 
 // A format must hold a finite non-zero value. Whether one does is found here without the parser's rule:
 // the format is built directly and every power of two from 2^-70 to 2^70 is rounded to it.
-TEST_CASE("formats without a finite non-zero value are refused; the rest are described consistently", "[parse][errors]") {
+TEST_CASE("formats without a finite non-zero value are refused, the rest are described consistently", "[parse][errors]") {
   int refused = 0, kept_without_normals = 0;
   for (int e = 1; e <= 3; ++e)
     for (int m = 0; m <= 3; ++m)

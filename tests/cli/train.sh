@@ -113,7 +113,10 @@ expect_error bad_set_value "" "" "'data\.batch'" train "$CFG" --set data.batch=0
 expect_error bad_set_syntax "" "" "key\.path=value" train "$CFG" --set novalue --set "run.dir=$TMP/e3" --no-progress
 expect_error missing_config "" "" "$TMP/absent\.toml" train "$TMP/absent.toml" --no-progress
 expect_error no_config "" "" "" train
-expect_error bad_threads "" "" "threads" train "$CFG" --threads 0 --set "run.dir=$TMP/e4"
+expect_error bad_threads "" "" "threads" train "$CFG" --threads 1025 --set "run.dir=$TMP/e4"
+# --threads 0 is all cores, as the config's threads = 0 is (the progress line names the count).
+run "" train "$CFG" --threads 0 --set train.stop_after_steps=1 --set "run.dir=$TMP/t0" --no-progress
+check "--threads 0: all cores ($(nproc) here; rc $RC)" bash -c "[ $RC -eq 0 ] && grep -q ', $(nproc) threads' <<<'$OUT'"
 expect_error no_dataset "" "" "apt-get install dataset-fashion-mnist" train "$CFG" --set "data.dir=$TMP/nodata" \
   --set "run.dir=$TMP/e5" --no-progress
 expect_error resume_nothing "" "" "no checkpoint to resume from" train "$CFG" --set "run.dir=$TMP/e6" --resume --no-progress
