@@ -135,9 +135,18 @@ std::optional<ExactInput> parse_exact_number(std::string_view text) {
     return x;
   }
   if (s.front() == '+' || s.front() == '-') return std::nullopt;  // a second sign
+  if (s.size() > kMaxExactNumberChars) return std::nullopt;
   std::optional<Rational> magnitude;
-  if (s.size() >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) magnitude = parse_exact_hex(s);
-  else magnitude = parse_exact_decimal(s);
+  if (s.size() >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+    magnitude = parse_exact_hex(s);
+  } else {
+    if (const auto e = s.find_first_of("eE"); e != std::string_view::npos) {
+      std::string_view exponent = s.substr(e + 1);
+      if (!exponent.empty() && (exponent[0] == '+' || exponent[0] == '-')) exponent.remove_prefix(1);
+      if (exponent.size() > 4) return std::nullopt;  // 10^+-9999 at most
+    }
+    magnitude = parse_exact_decimal(s);
+  }
   if (!magnitude) return std::nullopt;
   x.magnitude = *magnitude;
   return x;

@@ -20,8 +20,10 @@ std::optional<double> parse_number(std::string_view text);
 // A number taken as the exact value its text spells (`--exact-input`): the forms parse_number reads
 // (surrounding spaces ignored; decimal with any number of digits, or C99 hex float; nan, inf, infinity
 // with an optional sign, case-insensitive), each the exact rational it denotes, not a double; -0 keeps
-// its sign. Exponents have at most 6 digits (decimal: 10^+-999999, hex: 2^+-999999). nullopt for
-// anything else.
+// its sign. Limits keep the exact rounding fast (its cost grows with the square of the digits): at most
+// kMaxExactNumberChars characters, a decimal exponent of at most 4 digits (10^+-9999, beyond the range
+// of every IEEE format), a hex exponent of at most 6 (2^+-999999). nullopt for anything else.
+inline constexpr std::size_t kMaxExactNumberChars = 10000;
 std::optional<ExactInput> parse_exact_number(std::string_view text);
 
 // A value as C99 "%a", or "nan", "inf", "-inf".

@@ -81,8 +81,11 @@ TEST_CASE("exact numbers: the value the text spells, rounded once by the golden 
   CHECK(exact("-0")->is_zero());
   CHECK(exact("NaN")->is_nan());
   CHECK(exact("-Infinity")->is_inf());
+  CHECK(exact("1e-9999")->magnitude * Rational(boost::multiprecision::pow(BigInt(10), 9999)) == 1);
+  CHECK_FALSE(parse_exact_number(std::string(kMaxExactNumberChars + 1, '1')).has_value());
+  CHECK(parse_exact_number(std::string(kMaxExactNumberChars, '1')).has_value());
   CHECK(exact("-inf")->negative);
-  for (const char* bad : {"", "-", "0x", "0xp3", "0x1p", "0x1.8p+1234567", "1e1234567", "1/3", "--1", "+-1", "nan(1)", "0x1g", "1 2"})
+  for (const char* bad : {"", "-", "0x", "0xp3", "0x1p", "0x1.8p+1234567", "1e12345", "1/3", "--1", "+-1", "nan(1)", "0x1g", "1 2"})
     CHECK_FALSE(parse_exact_number(bad).has_value());
 
   // Random doubles: exact text of the double gives the double exactly, and the same rounding.

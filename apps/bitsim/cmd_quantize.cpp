@@ -240,7 +240,10 @@ int run_quantize(const QuantizeOptions& o, const CLI::App& cmd) {
       Element element;
       if (o.exact_input) {
         auto x = parse_exact_number(text);
-        if (!x) return stop(fmt::format("line {}: cannot read '{}' as a number", line_no, io::excerpt(text)));
+        if (!x)
+          return stop(fmt::format("line {}: cannot read '{}' as an exact number (decimal or hex, at most {} characters, "
+                                  "a decimal exponent of at most 4 digits)",
+                                  line_no, io::excerpt(text), kMaxExactNumberChars));
         element = std::move(*x);
       } else {
         auto x = parse_number(text);

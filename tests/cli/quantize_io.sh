@@ -99,8 +99,8 @@ expect_ok "above a tie exactly" $'1.00048828125000000000001\n' "$(tsv '0x3c01 0x
 # from the bottom: code 0x3fff, then 0...01000).
 expect_ok "hex beyond a double, exactly" $'0x1.0000000000000000000000001p0\n' \
   "$(tsv '0x3fff0000000000000000000000001000 0x1p+0 00')" quantize --format 'float(e=15,m=112)' --flags --exact-input
-# The other forms: -0 keeps its sign, nan, -inf; 1e-999999 underflows to +0 (underflow + inexact).
-expect_ok "exact specials" $'-0\nnan\n-inf\n1e-999999\n' "$(tsv '0x8000 -0x0p+0 00' '0x7e00 nan 00' '0xfc00 -inf 00' '0x0000 0x0p+0 03')" \
+# The other forms: -0 keeps its sign, nan, -inf; 1e-9999 underflows to +0 (underflow + inexact).
+expect_ok "exact specials" $'-0\nnan\n-inf\n1e-9999\n' "$(tsv '0x8000 -0x0p+0 00' '0x7e00 nan 00' '0xfc00 -inf 00' '0x0000 0x0p+0 03')" \
   quantize --format fp16 --flags --exact-input
 expect_error "exact: not a number" $'1\n1/3\n' "$(tsv '0x3c00 0x1p+0')" "line 2.*1/3" quantize --format fp16 --exact-input
 expect_error "exact with --testfloat" '' '' "--testfloat" quantize --format fp16 --exact-input --testfloat
