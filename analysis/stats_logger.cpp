@@ -1,7 +1,7 @@
 #include "analysis/stats_logger.hpp"
 
+#include "formats/random_words.hpp"
 #include "io/files.hpp"
-
 
 #include <fmt/format.h>
 
@@ -19,18 +19,19 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::uint64_t splitmix(std::uint64_t& s) {
-  std::uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
+// The next word of a SplitMix64 generator with state s (formats::splitmix64 of the state, which then
+// advances by the golden-ratio step).
+std::uint64_t next_word(std::uint64_t& s) {
+  const std::uint64_t r = formats::splitmix64(s);
+  s += 0x9E3779B97F4A7C15ull;
+  return r;
 }
 
 // Uniform in [0, m) without modulo bias (rejection).
 std::uint64_t below(std::uint64_t m, std::uint64_t& s) {
   const std::uint64_t limit = ~std::uint64_t{0} - (~std::uint64_t{0} % m);
   std::uint64_t r;
-  do r = splitmix(s);
+  do r = next_word(s);
   while (r >= limit);
   return r % m;
 }

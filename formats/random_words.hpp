@@ -26,6 +26,17 @@ class PhiloxWords {
   std::uint64_t seed_;
 };
 
+// The seed mixer of every derived random stream (a rounding site's seed, the data order, statistics
+// samples): one step of SplitMix64 (Steele, Lea and Flood 2014) from state x,
+//   z = x + 0x9E3779B97F4A7C15; z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
+//   z = (z ^ (z >> 27)) * 0x94D049BB133111EB; return z ^ (z >> 31)   (mod 2^64).
+constexpr std::uint64_t splitmix64(std::uint64_t x) {
+  std::uint64_t z = x + 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
 // Reads a words file: one unsigned 32-bit word per line, decimal or 0x/0X hex; blank lines skipped;
 // surrounding spaces ignored. Throws std::runtime_error naming the file and line of a bad word
 // (malformed, or >= 2^32).

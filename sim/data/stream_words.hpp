@@ -1,9 +1,7 @@
 // The random words behind shuffling and augmentation (batches.hpp), as pure functions of
 // (seed, epoch[, position]), so a batch never depends on timing, threads or how a run was resumed.
 //
-//   splitmix64(x)           one step of SplitMix64 (Steele, Lea & Flood 2014) from state x:
-//                           z = x + 0x9E3779B97F4A7C15; z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
-//                           z = (z ^ (z >> 27)) * 0x94D049BB133111EB; return z ^ (z >> 31)  (mod 2^64)
+//   splitmix64(x)           formats::splitmix64 (formats/random_words.hpp), the one seed mixer
 //   stream_key(seed, e, s)  splitmix64(splitmix64(seed) ^ (2*e + s)) (mod 2^64), s = 0 shuffle, 1 augment:
 //                           the key of formats::PhiloxWords for that epoch and purpose
 //   BoundedDraws            consumes words key.word(first), key.word(first+1), ... in order; below(s)
@@ -21,12 +19,7 @@
 
 namespace bitsim::sim::data {
 
-constexpr std::uint64_t splitmix64(std::uint64_t x) {
-  std::uint64_t z = x + 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+using formats::splitmix64;
 
 enum class WordStream : std::uint64_t { shuffle = 0, augment = 1 };
 

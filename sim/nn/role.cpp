@@ -14,12 +14,6 @@ namespace bitsim::sim::nn {
 namespace {
 constexpr const char* kNames[kRoleCount] = {"W", "A", "G", "E", "U", "M", "BN_MEAN", "BN_NORM", "BN_SCALE", "DY", "DY_W", "W_MASTER"};
 
-std::uint64_t splitmix(std::uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 }  // namespace
 
 const char* role_name(Role r) { return kNames[static_cast<int>(r)]; }
@@ -170,7 +164,7 @@ WageScale RoleRounding::apply(std::span<float> x, std::uint64_t seed, const char
 }
 
 std::uint64_t site_seed(std::uint64_t run_seed, std::uint64_t step, std::uint64_t site) {
-  return splitmix(splitmix(splitmix(run_seed) ^ step) ^ site);
+  return formats::splitmix64(formats::splitmix64(formats::splitmix64(run_seed) ^ step) ^ site);
 }
 
 }  // namespace bitsim::sim::nn
