@@ -27,6 +27,7 @@
 //   sample i), V = 2 * Gamma(df / 2) (a chi-square with df degrees of freedom) from blocks 1, 2, ...
 #pragma once
 
+#include "io/error.hpp"
 #include "formats/format.hpp"
 #include "formats/quantizer.hpp"
 #include "formats/random_words.hpp"
@@ -41,9 +42,9 @@ namespace bitsim::analysis {
 
 // Bad arguments (too few samples, df <= 0, a format --exact cannot serve, ...), a degenerate sample
 // (zero or non-finite variance). The message names the argument or the problem.
-class AnalysisError : public std::invalid_argument {
+class AnalysisError : public bitsim::Error {
  public:
-  using std::invalid_argument::invalid_argument;
+  using Error::Error;
 };
 
 enum class DistributionKind { normal, student_t };

@@ -40,6 +40,9 @@ RoundingLimits limits_of_role(const sim::nn::RoleRounding& r, std::string& forma
   if (r.is_range() || r.is_wage()) {
     bits = r.is_range() ? r.range_spec().bits : r.wage_spec().bits;
     format.clear();
+  } else if (r.is_policy()) {  // codes times per-group scales: the policy's name and the code width
+    format = r.policy().name();
+    bits = r.policy().format().width();
   } else {
     format = r.format().name();
     bits = r.format().width();

@@ -17,6 +17,7 @@
 // every site belongs to step /steps[i].step.
 #pragma once
 
+#include "io/error.hpp"
 #include "analysis/tensor_stats.hpp"
 
 #include <cstdint>
@@ -30,9 +31,9 @@ inline constexpr std::int64_t kStatsSchemaVersion = 1;
 
 // A statistics file that cannot be written or read (not ours, damaged, wrong version): the message
 // names the file and what is wrong.
-class StatsFileError : public std::runtime_error {
+class StatsFileError : public bitsim::Error {
  public:
-  using std::runtime_error::runtime_error;
+  using Error::Error;
 };
 
 // One row of a site's `stats` dataset (HDF5 compound type of the same field names).

@@ -12,6 +12,7 @@
 // Graham formats are not arithmetic formats: operations on them throw ArithError.
 #pragma once
 
+#include "io/error.hpp"
 #include "formats/exact_number.hpp"
 #include "formats/format.hpp"
 #include "formats/golden.hpp"
@@ -27,9 +28,9 @@
 
 namespace bitsim::formats {
 
-class ArithError : public std::runtime_error {
+class ArithError : public bitsim::Error {
  public:
-  using std::runtime_error::runtime_error;
+  using Error::Error;
 };
 
 // IEEE 754 "tininess": whether a non-zero result below the smallest normal magnitude is detected on

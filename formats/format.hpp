@@ -7,6 +7,7 @@
 // which parses back to an equal Format.
 #pragma once
 
+#include "io/error.hpp"
 #include "formats/exact_number.hpp"
 
 #include <cstdint>
@@ -18,9 +19,9 @@
 
 namespace bitsim::formats {
 
-class FormatError : public std::runtime_error {
+class FormatError : public bitsim::Error {
  public:
-  using std::runtime_error::runtime_error;
+  using Error::Error;
 };
 
 // Which encodings of a float format are not finite numbers (formats.md section 1).

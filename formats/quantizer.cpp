@@ -131,7 +131,8 @@ template <class T> bool graham_values(const GrahamTable<T>& t, const T* in, T* o
 Quantizer::Quantizer(const Format& format, RoundingSpec rounding)
     : format_(format), rounding_(rounding), impl_(std::make_unique<Impl>()) {
   if (rounding.mode == Rounding::sr && (rounding.sr_bits < 1 || rounding.sr_bits > 32))
-    throw QuantizeError(fmt::format("--sr-bits must be 1..32, got {}", rounding.sr_bits));
+    throw QuantizeError(fmt::format("stochastic rounding uses 1..32 random bits of each word, not {}", rounding.sr_bits),
+                        ErrorSite::at_key("sr_bits"));
   Impl& im = *impl_;
   if (format.is<FloatFormat>()) {
     im.family = Family::floating;
@@ -294,7 +295,7 @@ static void quantize_array(const Quantizer& qz, const Quantizer::Impl& im, std::
         try {
           out[i] = qz.quantize(in[i]).value;
         } catch (const QuantizeError& e) {
-          throw QuantizeError(fmt::format("element {}: {}", i, e.what()));
+          throw QuantizeError::at_element(static_cast<std::int64_t>(i), e.what());
         }
       }
       return;
@@ -332,8 +333,9 @@ static void quantize_array(const Quantizer& qz, const Quantizer::Impl& im, std::
     // formats without NaN).
     for (std::size_t i = 0; i < out.size(); ++i)
       if (std::isnan(out[i]))
-        throw QuantizeError(fmt::format("element {}: format {} cannot take this input (NaN{})", i, qz.format().name(),
-                                        im.family == Family::fixed ? ", or an infinity under overflow=wrap" : ""));
+        throw QuantizeError::at_element(static_cast<std::int64_t>(i),
+                                        fmt::format("format {} cannot take this input (NaN{})", qz.format().name(),
+                                                    im.family == Family::fixed ? ", or an infinity under overflow=wrap" : ""));
   }
 }
 
@@ -419,7 +421,7 @@ static void encode_array(const Quantizer& qz, const Quantizer::Impl& im, std::sp
                                     words.size(), in.size()));
   auto word = [&](std::size_t i) { return sr ? words[i] : 0u; };
   auto fail = [&](std::size_t i, const char* why) {
-    throw QuantizeError(fmt::format("element {}: {} ({})", i, why, qz.format().name()));
+    throw QuantizeError::at_element(static_cast<std::int64_t>(i), fmt::format("{} ({})", why, qz.format().name()));
   };
   if (im.fits_double && im.family == Family::floating) {
     const FloatConsts<double> k = *im.fd;
@@ -488,7 +490,7 @@ static void encode_array(const Quantizer& qz, const Quantizer::Impl& im, std::sp
     try {
       q = qz.quantize(static_cast<double>(in[i]), word(i));
     } catch (const QuantizeError& e) {
-      throw QuantizeError(fmt::format("element {}: {}", i, e.what()));
+      throw QuantizeError::at_element(static_cast<std::int64_t>(i), e.what());
     }
     if (!q.code) fail(i, "zero has no code in this format");
     codes[i] = *q.code;

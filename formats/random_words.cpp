@@ -99,7 +99,7 @@ std::vector<std::uint32_t> read_words_file(const std::string& path) {
   try {
     text = io::read_file(path);
   } catch (const io::FileError& e) {
-    throw std::runtime_error(fmt::format("random-words file {}: {}", path, e.cause()));
+    throw io::FileError(path, fmt::format("random-words file: {}", e.cause()));
   }
   std::istringstream in(text);
   std::vector<std::uint32_t> words;
@@ -110,8 +110,9 @@ std::vector<std::uint32_t> read_words_file(const std::string& path) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     std::uint32_t w;
     if (!parse_word(line, w))
-      throw std::runtime_error(fmt::format("{}:{}: not an unsigned 32-bit word (decimal or 0x-hex below 2^32): '{}'",
-                                           path, line_no, io::excerpt(line)));
+      throw bitsim::Error(fmt::format("{}:{}: not an unsigned 32-bit word (decimal or 0x-hex below 2^32): '{}'", path, line_no,
+                                      io::excerpt(line)),
+                          ErrorSite::in_file(path, static_cast<std::int64_t>(line_no)));
     words.push_back(w);
   }
   return words;

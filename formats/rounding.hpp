@@ -1,10 +1,14 @@
 // Rounding modes and exception flags of docs/spec/formats.md section 2 and 3.
 #pragma once
 
+#include "io/error.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <string_view>
+#include <utility>
 
 namespace bitsim::formats {
 
@@ -32,9 +36,25 @@ struct RoundingSpec {
 };
 
 // A value the format cannot take (NaN into a format without NaN, Inf into a wrapping fixed format).
-class QuantizeError : public std::runtime_error {
+// An error of one element of an array (at_element) has site().element set and what() = "element I:
+// CAUSE", so a caller that passed part of a larger array can re-index it (shifted) without parsing text.
+class QuantizeError : public bitsim::Error {
  public:
-  using std::runtime_error::runtime_error;
+  using Error::Error;
+  static QuantizeError at_element(std::int64_t index, std::string cause) {
+    QuantizeError e("element " + std::to_string(index) + ": " + cause, ErrorSite::at_element(index));
+    e.cause_ = std::move(cause);
+    return e;
+  }
+  // The text after "element I: " (the whole message for an error not tied to an element).
+  std::string cause() const { return cause_.empty() ? std::string(what()) : cause_; }
+  // The same error for an array whose element 0 is element `offset` of a larger one.
+  QuantizeError shifted(std::int64_t offset) const {
+    return site().element ? at_element(*site().element + offset, cause_) : *this;
+  }
+
+ private:
+  std::string cause_;
 };
 
 }  // namespace bitsim::formats

@@ -7,6 +7,7 @@
 
 #include "formats/arith.hpp"
 #include "formats/format.hpp"
+#include "io/error.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -18,9 +19,9 @@
 
 namespace bitsim::hw {
 
-class VectorError : public std::runtime_error {
+class VectorError : public bitsim::Error {
  public:
-  using std::runtime_error::runtime_error;
+  using Error::Error;
 };
 
 // What a vector file is about: the operation, the operands' format, convert's destination format and

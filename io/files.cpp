@@ -16,7 +16,7 @@ namespace bitsim::io {
 namespace fs = std::filesystem;
 
 FileError::FileError(std::string path, std::string cause)
-    : std::runtime_error(path + ": " + cause), path_(std::move(path)), cause_(std::move(cause)) {}
+    : Error(path + ": " + cause, ErrorSite::in_file(path)), path_(std::move(path)), cause_(std::move(cause)) {}
 
 namespace {
 

@@ -11,6 +11,8 @@
 // file it points to is replaced, atomically, in that file's folder, and the link stays a link.
 #pragma once
 
+#include "io/error.hpp"
+
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -20,7 +22,7 @@ namespace bitsim::io {
 
 // A file-system error. what() starts with the path; cause() is the reason alone (e.g. "No space left
 // on device", "is a directory"), for callers that prefix their own context.
-class FileError : public std::runtime_error {
+class FileError : public bitsim::Error {
  public:
   FileError(std::string path, std::string cause);
   const std::string& path() const { return path_; }

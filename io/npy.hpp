@@ -5,6 +5,8 @@
 // bytes, then the elements in that dtype and memory order.
 #pragma once
 
+#include "io/error.hpp"
+
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -13,9 +15,9 @@
 
 namespace bitsim::io {
 
-class NpyError : public std::runtime_error {
+class NpyError : public bitsim::Error {
  public:
-  using std::runtime_error::runtime_error;
+  using Error::Error;
 };
 
 struct NpyArray {

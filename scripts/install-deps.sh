@@ -17,6 +17,7 @@ packages=(
   libcli11-dev                          # command-line parsing (apps/)
   librandom123-dev                      # Philox4x32-10 for stochastic rounding (formats/)
   libtomlplusplus-dev                   # TOML experiment configs (sim/config)
+  nlohmann-json3-dev                    # JSON output and reading (io/json.hpp)
   zlib1g-dev                            # reading the gzip-compressed IDX datasets
   dataset-fashion-mnist                 # the main job's dataset (/usr/share/datasets/fashion-mnist)
   python3                               # experiment scripts (experiments/graham2017/*.py; 3.11 has tomllib)

@@ -191,7 +191,7 @@ double reciprocal_weight(const formats::Format& format, std::int64_t n) {
   try {
     return formats::golden_quantize_exact(format, ExactInput::from_rational(Rational(1, n)), {Rounding::rne, 32}).value;
   } catch (const formats::QuantizeError& e) {
-    throw GemmError(fmt::format("--b-format: pooling weight 1/{}: {}", n, e.what()));
+    throw GemmError(fmt::format("the pooling weight 1/{} in format {}: {}", n, format.name(), e.what()), ErrorSite::at_key("b_format"));
   }
 }
 

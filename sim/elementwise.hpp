@@ -23,6 +23,7 @@
 // formats.
 #pragma once
 
+#include "io/error.hpp"
 #include "formats/format.hpp"
 #include "formats/random_words.hpp"
 #include "formats/rounding.hpp"
@@ -39,9 +40,9 @@ namespace bitsim::sim {
 
 // A value the output rounding cannot take (e.g. NaN into a format without NaN), naming the operation
 // and the flat index of the element.
-class OpError : public std::runtime_error {
+class OpError : public bitsim::Error {
  public:
-  using std::runtime_error::runtime_error;
+  using Error::Error;
 };
 
 // Where a result is rounded to: format, rounding (sr allowed), and for sr the random words.

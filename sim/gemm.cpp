@@ -38,17 +38,20 @@ const char* gemm_path_name(GemmPath p) {
 }
 
 void validate(const GemmConfig& c) {
-  auto check = [](const Format& f, const char* option) {
-    if (f.is_graham()) throw GemmError(fmt::format("{}: Graham format {} is not allowed in gemm", option, f.name()));
-    if (f.width() > 64) throw GemmError(fmt::format("{}: format {} is wider than 64 bits", option, f.name()));
+  // Each error names the GemmConfig field (site().key), which a command maps to its option.
+  auto check = [](const Format& f, const char* what, const char* field) {
+    if (f.is_graham())
+      throw GemmError(fmt::format("{}: Graham format {} is not allowed in gemm", what, f.name()), ErrorSite::at_key(field));
+    if (f.width() > 64) throw GemmError(fmt::format("{}: format {} is wider than 64 bits", what, f.name()), ErrorSite::at_key(field));
   };
-  check(c.a_format, "--a-format");
-  check(c.b_format, "--b-format");
-  check(c.out_format, "--out-format");
-  if (c.product) check(*c.product, "--product");
-  if (c.acc) check(*c.acc, "--acc");
-  if (c.rounding == Rounding::sr) throw GemmError("--rounding: sr is not defined for gemm");
-  if (c.acc && c.order == AccOrder::blocked && c.chunk < 1) throw GemmError("--order blocked needs --chunk N with N >= 1");
+  check(c.a_format, "A's format", "a_format");
+  check(c.b_format, "B's format", "b_format");
+  check(c.out_format, "the output format", "out_format");
+  if (c.product) check(*c.product, "the product format", "product");
+  if (c.acc) check(*c.acc, "the accumulator format", "acc");
+  if (c.rounding == Rounding::sr) throw GemmError("stochastic rounding (sr) is not defined for gemm", ErrorSite::at_key("rounding"));
+  if (c.acc && c.order == AccOrder::blocked && c.chunk < 1)
+    throw GemmError("the blocked order needs a chunk of at least 1", ErrorSite::at_key("chunk"));
 }
 
 namespace {
@@ -466,7 +469,8 @@ GemmPath gemm_f32(const GemmConfig& c, const float* a, const float* b, float* ou
   if (M < 1 || K < 1 || N < 1) throw GemmError("empty matrix");
   const Quantizer qza(c.a_format), qzb(c.b_format), qzo(c.out_format, {c.rounding, 32});
   if (!qzo.supports_float_arrays())
-    throw GemmError(fmt::format("--out-format: {} has values that float cannot hold; use gemm()", c.out_format.name()));
+    throw GemmError(fmt::format("the output format {} has values that float cannot hold; use gemm()", c.out_format.name()),
+                    ErrorSite::at_key("out_format"));
   const bool inputs_float = qza.supports_float_arrays() && qzb.supports_float_arrays();
   if (inputs_float) {
     std::vector<float> qa(static_cast<std::size_t>(M * K)), qb(static_cast<std::size_t>(K * N));

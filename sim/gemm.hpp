@@ -16,6 +16,7 @@
 // Results never depend on the path or on the thread count.
 #pragma once
 
+#include "io/error.hpp"
 #include "formats/format.hpp"
 #include "formats/golden.hpp"
 #include "formats/rounding.hpp"
@@ -28,9 +29,9 @@
 
 namespace bitsim::sim {
 
-class GemmError : public std::runtime_error {
+class GemmError : public bitsim::Error {
  public:
-  using std::runtime_error::runtime_error;
+  using Error::Error;
 };
 
 enum class AccOrder { sequential, pairwise, blocked };

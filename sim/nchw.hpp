@@ -7,6 +7,8 @@
 // gives its codes without another rounding.
 #pragma once
 
+#include "io/error.hpp"
+
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -15,9 +17,9 @@
 namespace bitsim::sim {
 
 // Bad shapes or parameters of a conv/pooling/element-wise kernel; the message names the dimension.
-class KernelShapeError : public std::invalid_argument {
+class KernelShapeError : public bitsim::Error {
  public:
-  using std::invalid_argument::invalid_argument;
+  using Error::Error;
 };
 
 struct Nchw {

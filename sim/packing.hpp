@@ -13,6 +13,8 @@
 // Every code must fit the width: writing a wider code throws PackingError (nothing is truncated).
 #pragma once
 
+#include "io/error.hpp"
+
 #include <cstdint>
 #include <span>
 #include <stdexcept>
@@ -20,9 +22,9 @@
 
 namespace bitsim::sim {
 
-class PackingError : public std::invalid_argument {
+class PackingError : public bitsim::Error {
  public:
-  using std::invalid_argument::invalid_argument;
+  using Error::Error;
 };
 
 class PackedCodes {

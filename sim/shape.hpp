@@ -4,6 +4,8 @@
 // sizes are std::int64_t throughout; numel() is checked not to exceed 2^62.
 #pragma once
 
+#include "io/error.hpp"
+
 #include <array>
 #include <cstdint>
 #include <initializer_list>
@@ -14,9 +16,9 @@
 
 namespace bitsim::sim {
 
-class ShapeError : public std::invalid_argument {
+class ShapeError : public bitsim::Error {
  public:
-  using std::invalid_argument::invalid_argument;
+  using Error::Error;
 };
 
 inline constexpr int kMaxRank = 4;

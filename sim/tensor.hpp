@@ -3,7 +3,8 @@
 // 8 bits or less, see sim/packing.hpp) plus the scales the policy needs. docs/tensor.md is the user
 // contract; this header states the invariants and rounding points.
 //
-// The primitive every layer uses:
+// Training roles with a scaled, affine or MX policy round through it (sim/nn/role.cpp: quantize, then
+// decode to floats); the other roles still use their own element-wise kernels. Use:
 //     Tensor t(shape, parse_policy("mxfp8_e4m3"));
 //     t.quantize(x);        // x: float or double array of shape.numel() real values
 //     t.decode(y);          // y: the values the stored codes and scales represent
@@ -37,6 +38,7 @@
 // Const member functions are safe to call from several threads.
 #pragma once
 
+#include "io/error.hpp"
 #include "formats/quantizer.hpp"
 #include "sim/packing.hpp"
 #include "sim/shape.hpp"
@@ -53,9 +55,9 @@
 
 namespace bitsim::sim {
 
-class TensorError : public std::invalid_argument {
+class TensorError : public bitsim::Error {
  public:
-  using std::invalid_argument::invalid_argument;
+  using Error::Error;
 };
 
 // The scale of one group.

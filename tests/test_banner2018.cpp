@@ -249,8 +249,8 @@ TEST_CASE("banner: range quantizer edge cases: constant, all-zero, empty, NaN an
     CHECK_THAT(msg, Catch::StartsWith("conv2 DY: element 1"));
   }
   SECTION("bits outside 1..24 are refused") {
-    CHECK_THROWS_AS(RoleRounding::range(RangeRole{0, false, 0.9}, false), std::invalid_argument);
-    CHECK_THROWS_AS(RoleRounding::range(RangeRole{25, false, 0.9}, false), std::invalid_argument);
+    CHECK_THROWS_AS(RoleRounding::range(RangeRole{0, false, 0.9}, false), bitsim::formats::FormatError);
+    CHECK_THROWS_AS(RoleRounding::range(RangeRole{25, false, 0.9}, false), bitsim::formats::FormatError);
   }
 }
 

@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <random>
 
@@ -136,13 +137,31 @@ TEST_CASE("zero sums through an accumulator without -0 are +0 on every path", "[
   CHECK(mismatches == 0);
 }
 
-TEST_CASE("configuration errors name the option", "[gemm][errors]") {
+namespace {
+// The field a configuration error is about, from the error's structured site ("" when none).
+std::string error_field(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const GemmError& e) {
+    return e.site().key;
+  }
+  return "no GemmError";
+}
+}  // namespace
+
+TEST_CASE("configuration errors name the field (a command maps it to its option), never an option", "[gemm][errors]") {
   Matrix a(2, 3), b(2, 2);
   CHECK_THROWS_WITH(gemm(config("fp32", "fp32", "fp32", AccOrder::sequential, "fp32"), a, b), Catch::Contains("columns of A"));
   Matrix b3(3, 2);
-  CHECK_THROWS_WITH(gemm(config("fp32", "fp32", "fp32", AccOrder::blocked, "fp32"), a, b3), Catch::Contains("--chunk"));
-  CHECK_THROWS_WITH(gemm(config("graham_L4", "fp32", "fp32", AccOrder::sequential, "fp32"), a, b3), Catch::Contains("--a-format"));
-  CHECK_THROWS_WITH(gemm(config("fp32", "fp32", "fp32", AccOrder::sequential, "fp32", Rounding::sr), a, b3), Catch::Contains("sr"));
+  const GemmConfig blocked = config("fp32", "fp32", "fp32", AccOrder::blocked, "fp32");
+  const GemmConfig graham = config("graham_L4", "fp32", "fp32", AccOrder::sequential, "fp32");
+  const GemmConfig sr = config("fp32", "fp32", "fp32", AccOrder::sequential, "fp32", Rounding::sr);
+  CHECK_THROWS_WITH(gemm(blocked, a, b3), Catch::Contains("chunk") && !Catch::Contains("--"));
+  CHECK(error_field([&] { gemm(blocked, a, b3); }) == "chunk");
+  CHECK_THROWS_WITH(gemm(graham, a, b3), Catch::Contains("A's format") && !Catch::Contains("--"));
+  CHECK(error_field([&] { gemm(graham, a, b3); }) == "a_format");
+  CHECK_THROWS_WITH(gemm(sr, a, b3), Catch::Contains("stochastic"));
+  CHECK(error_field([&] { gemm(sr, a, b3); }) == "rounding");
   Matrix nan_a(1, 1), one(1, 1);
   nan_a(0, 0) = std::nan("");
   CHECK_THROWS_WITH(gemm(config("int8", "fp32", "fp32", AccOrder::sequential, "fp32"), nan_a, one), Catch::Contains("A[0][0]"));

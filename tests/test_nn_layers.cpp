@@ -691,15 +691,15 @@ TEST_CASE("nn: stochastic rounding of roles is reproducible per seed and step", 
 }
 
 TEST_CASE("nn: role formats that a float cannot hold are rejected", "[nn]") {
-  CHECK_THROWS_AS(RoleRounding(parse_format("fp64"), RoundingSpec{}), std::invalid_argument);
+  CHECK_THROWS_AS(RoleRounding(parse_format("fp64"), RoundingSpec{}), bitsim::formats::FormatError);
   using bitsim::formats::Format;
   using bitsim::formats::FloatFormat;
-  CHECK_THROWS_AS(RoleRounding(Format(FloatFormat{8, 30, 127}), RoundingSpec{}), std::invalid_argument);
-  CHECK_THROWS_AS(RoleRounding(Format(FloatFormat{11, 10, 1023}), RoundingSpec{}), std::invalid_argument);  // range
+  CHECK_THROWS_AS(RoleRounding(Format(FloatFormat{8, 30, 127}), RoundingSpec{}), bitsim::formats::FormatError);
+  CHECK_THROWS_AS(RoleRounding(Format(FloatFormat{11, 10, 1023}), RoundingSpec{}), bitsim::formats::FormatError);  // range
   try {
     RoleRounding(parse_format("fp64"), RoundingSpec{}, "conv7 W: ");
     FAIL("no exception");
-  } catch (const std::invalid_argument& e) {
+  } catch (const bitsim::formats::FormatError& e) {
     CHECK(std::string(e.what()).rfind("conv7 W: ", 0) == 0);
   }
   // Formats that do fit are accepted.

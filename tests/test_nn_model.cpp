@@ -589,8 +589,8 @@ TEST_CASE("nn: softmax cross-entropy (fp64 reference vs differences - engine vs 
   }
   CHECK(r.correct == correct);
   const std::vector<std::int32_t> bad = {0, 4, 1, 1, 2};
-  CHECK_THROWS_AS(softmax_cross_entropy(z, bad, &g, RoleRounding(), 0), std::invalid_argument);
-  CHECK_THROWS_AS(softmax_cross_entropy(z, std::vector<std::int32_t>{0, 1}, &g, RoleRounding(), 0), std::invalid_argument);
+  CHECK_THROWS_AS(softmax_cross_entropy(z, bad, &g, RoleRounding(), 0), ModelError);
+  CHECK_THROWS_AS(softmax_cross_entropy(z, std::vector<std::int32_t>{0, 1}, &g, RoleRounding(), 0), ModelError);
 }
 
 // ---- 4. a whole network from a ModelSpec ---------------------------------------------------------
@@ -813,10 +813,10 @@ std::int64_t resnet20_parameter_count(std::int64_t in_c, std::int64_t classes, b
 std::string thrown_message(const ModelSpec& spec, const Nchw& input) {
   try {
     build_model(spec, input, [](Layer&) {});
-  } catch (const std::invalid_argument& e) {
+  } catch (const ModelError& e) {
     return e.what();
   }
-  return "(no std::invalid_argument)";
+  return "(no ModelError)";
 }
 
 }  // namespace
@@ -845,7 +845,7 @@ TEST_CASE("nn: built-in models build on 1x28x28 and give [N, 10] logits", "[nn]"
       CHECK(p->grad.shape == p->value.shape);
     }
   }
-  CHECK_THROWS_AS(builtin_model("resnet18", 10), std::invalid_argument);
+  CHECK_THROWS_AS(builtin_model("resnet18", 10), ModelError);
 }
 
 TEST_CASE("nn: resnet20 structure: parameter count, layer names and graph", "[nn]") {
@@ -902,7 +902,7 @@ TEST_CASE("nn: resnet20 structure: parameter count, layer names and graph", "[nn
   CHECK(mlp.parameter_count() == 784 * 32 + 2 * 32 + 32 * 32 + 2 * 32 + 32 * 10 + 10);
 }
 
-TEST_CASE("nn: bad model descriptions throw std::invalid_argument naming the layer", "[nn]") {
+TEST_CASE("nn: bad model descriptions throw ModelError naming the layer", "[nn]") {
   const Nchw input{1, 3, 8, 8};
   auto contains = [](const std::string& msg, const std::string& part) {
     INFO("message: " << msg);
@@ -947,7 +947,7 @@ TEST_CASE("nn: bad model descriptions throw std::invalid_argument naming the lay
   {
     ModelSpec m;
     m.layers = {};
-    CHECK_THROWS_AS(build_model(m, input, [](Layer&) {}), std::invalid_argument);
+    CHECK_THROWS_AS(build_model(m, input, [](Layer&) {}), ModelError);
   }
   {
     ModelSpec m;
@@ -956,7 +956,7 @@ TEST_CASE("nn: bad model descriptions throw std::invalid_argument naming the lay
   }
 }
 
-// model.hpp: "Throws std::invalid_argument naming the layer for a bad description (unknown type, ...)".
+// model.hpp: "Throws ModelError naming the layer for a bad description (unknown type, ...)".
 // Unknown types and keys the layer constructors reject (conv kernel 0, pool pad >= kernel) too.
 TEST_CASE("nn: bad layer keys and unknown types name the layer", "[nn]") {
   const Nchw input{1, 3, 8, 8};

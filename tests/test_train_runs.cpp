@@ -280,6 +280,34 @@ TEST_CASE("train run: fp8 roles with stochastic rounding train and are reproduci
         a.weights_digest);
 }
 
+TEST_CASE("train run: MX roles (a tensor policy per role) train from a config and are reproducible", "[train][policy]") {
+  TempDir tmp;
+  const std::vector<std::string> mx = {"model.name=cnn",
+                                       "model.width=4",
+                                       "train.epochs=1",
+                                       "formats.W={policy=\"mx\", format=\"fp8_e4m3\", block=32}",
+                                       "formats.A=mxfp8_e4m3",
+                                       "formats.E={policy=\"mx\", format=\"fp8_e5m2\", rounding=\"sr\"}"};
+  const TrainResult a = train::run_training(config(tmp / "a", mx), quiet());
+  CHECK(a.finished);
+  CHECK(std::isfinite(a.test_loss));
+  CHECK(a.test_accuracy > 0.2);
+  CHECK_THAT(slurp(tmp / "a/model.txt"), Catch::Contains("mxfp8_e4m3"));
+  const TrainResult b = train::run_training(config(tmp / "b", mx), quiet(false, 2));
+  CHECK(b.weights_digest == a.weights_digest);
+  std::vector<std::string> stop = mx;
+  stop.push_back("train.stop_after_steps=3");
+  CHECK_FALSE(train::run_training(config(tmp / "c", stop), quiet()).finished);
+  CHECK(train::run_training(config(tmp / "c", mx), quiet(true)).weights_digest == a.weights_digest);
+  // The policies change the result: the same formats element-wise, and fp32.
+  CHECK(train::run_training(config(tmp / "d", {"model.name=cnn", "model.width=4", "train.epochs=1", "formats.W=fp8_e4m3",
+                                                 "formats.A=fp8_e4m3", "formats.E={format=\"fp8_e5m2\", rounding=\"sr\"}"}),
+                            quiet())
+            .weights_digest != a.weights_digest);
+  CHECK(train::run_training(config(tmp / "e", {"model.name=cnn", "model.width=4", "train.epochs=1"}), quiet()).weights_digest !=
+        a.weights_digest);
+}
+
 TEST_CASE("train run: resuming with a different config is a CheckpointError", "[train]") {
   TempDir tmp;
   const std::string dir = tmp / "run";
@@ -387,10 +415,17 @@ TEST_CASE("train run: a folder holding a checkpoint needs resume or overwrite", 
   const std::string dir = tmp / "run";
   (void)train::run_training(config(dir, {"train.stop_after_steps=2"}), quiet());
   const std::string ckpt = slurp(dir + "/checkpoint.bin");
-  const std::string msg = error_of<std::runtime_error>([&] { (void)train::run_training(config(dir), quiet()); });
+  // The library names the choices (the command adds its options: tests/cli/bad_input.sh) and where.
+  const std::string msg = error_of<train::RunFolderTaken>([&] { (void)train::run_training(config(dir), quiet()); });
   CHECK_THAT(msg, Catch::Contains(dir));
-  CHECK_THAT(msg, Catch::Contains("--resume"));
-  CHECK_THAT(msg, Catch::Contains("--overwrite"));
+  CHECK_THAT(msg, Catch::Contains("resume") && Catch::Contains("overwrite") && Catch::Contains("run.dir"));
+  CHECK_THAT(msg, !Catch::Contains("--"));
+  try {
+    (void)train::run_training(config(dir), quiet());
+  } catch (const train::RunFolderTaken& e) {
+    CHECK(e.site().file == dir);
+    CHECK(e.site().key == "run.dir");
+  }
   CHECK(slurp(dir + "/checkpoint.bin") == ckpt);  // untouched
 }
 

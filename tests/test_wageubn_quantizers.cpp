@@ -4,6 +4,7 @@
 // zeros, with 1 and 2 threads; hand-computed values; grid properties of the outputs; unbiased and
 // reproducible stochastic constant rounding; edge cases (all-zero, empty, NaN / infinity naming the first
 // element, R overflowing float, stochastic refused, WageSpec::validate) and WageSpec::text().
+#include "formats/format.hpp"
 #include "sim/nn/wageubn_quantizer.hpp"
 
 #include "formats/random_words.hpp"
@@ -437,7 +438,7 @@ TEST_CASE("wageubn: edge cases: zeros, empty, NaN and infinity, overflowing R, b
     }
   }
   SECTION("WageSpec::validate refuses bad fields") {
-    // kind, bits, gscale, const_bits -> whether validate() throws std::invalid_argument
+    // kind, bits, gscale, const_bits -> whether validate() throws formats::FormatError
     struct Case { WageKind kind; int bits; std::int64_t gscale; int const_bits; bool bad; };
     const Case cases[] = {{WageKind::direct, 0, 0, 15, true},     {WageKind::direct, 33, 0, 15, true},
                           {WageKind::shift, 1, 0, 15, true},      {WageKind::shift, 25, 0, 15, true},
@@ -454,7 +455,7 @@ TEST_CASE("wageubn: edge cases: zeros, empty, NaN and infinity, overflowing R, b
       s.clip = c.kind == WageKind::shift ? WageClip::unit : WageClip::none;
       INFO(wage_kind_name(c.kind) << " bits " << c.bits << " gscale " << c.gscale << " const_bits " << c.const_bits);
       if (c.bad)
-        CHECK_THROWS_AS(s.validate(), std::invalid_argument);
+        CHECK_THROWS_AS(s.validate(), bitsim::formats::FormatError);
       else
         CHECK_NOTHROW(s.validate());
     }

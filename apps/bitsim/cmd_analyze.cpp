@@ -3,6 +3,7 @@
 #include "apps/bitsim/cli_numbers.hpp"
 #include "apps/bitsim/commands.hpp"
 #include "formats/format.hpp"
+#include "io/json.hpp"
 
 #include <fmt/format.h>
 
@@ -71,26 +72,13 @@ const Row kRows[] = {
     {"clamped_high", "clamped_high", &QuantizerStats::clamped_high},
 };
 
-// Full precision; non-finite values as the strings "inf", "-inf", "nan" (JSON has no such numbers).
-std::string json_number(double v) {
-  if (std::isnan(v)) return "\"nan\"";
-  if (std::isinf(v)) return v > 0 ? "\"inf\"" : "\"-inf\"";
-  return fmt::format("{:.17g}", v);
-}
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
-std::string json_stats(const QuantizerStats& s) {
-  std::string out = "{";
-  for (const Row& r : kRows) out += fmt::format("\"{}\": {}, ", r.key, json_number(s.*r.field));
-  return out + fmt::format("\"samples\": {}}}", s.samples);
+// Every statistic (non-finite values as the strings "inf", "-inf", "nan": io::json_number) and the
+// sample count.
+io::Json json_stats(const QuantizerStats& s) {
+  io::Json out;
+  for (const Row& r : kRows) out[r.key] = io::json_number(s.*r.field);
+  out["samples"] = s.samples;
+  return out;
 }
 
 // Six significant digits (two for a spread).
@@ -109,25 +97,27 @@ struct Setup {
 };
 
 void print_json(const Setup& s, const std::vector<QuantizerStats>& runs, const std::optional<QuantizerStats>& exact) {
-  std::string out = "{";
-  out += fmt::format("\"format\": {}, \"format_spec\": {}, \"width\": {}, ", json_string(s.format.name()),
-                     json_string(s.format.to_string()), s.format.width());
-  out += fmt::format("\"distribution\": {}, \"df\": {}, ",
-                     json_string(s.dist.kind == analysis::DistributionKind::normal ? "normal" : "student-t"),
-                     s.dist.kind == analysis::DistributionKind::normal ? "null" : json_number(s.dist.df));
+  const bool normal = s.dist.kind == analysis::DistributionKind::normal;
+  io::Json j{{"format", s.format.name()},
+             {"format_spec", s.format.to_string()},
+             {"width", s.format.width()},
+             {"distribution", normal ? "normal" : "student-t"},
+             {"df", normal ? io::Json(nullptr) : io::json_number(s.dist.df)}};
   if (runs.empty()) {
-    out += "\"samples\": null, \"seed\": null, \"repeats\": null, \"sample_mean\": null, \"sample_sd\": null, \"per_repeat\": null, ";
+    for (const char* k : {"samples", "seed", "repeats", "sample_mean", "sample_sd", "per_repeat"}) j[k] = nullptr;
   } else {
     const analysis::StatsSummary sum = analysis::summarize(runs);
-    out += fmt::format("\"samples\": {}, \"seed\": {}, \"repeats\": {}, ", s.samples, s.seed, s.repeats);
-    out += fmt::format("\"sample_mean\": {}, ", json_stats(sum.mean));
-    out += fmt::format("\"sample_sd\": {}, ", runs.size() > 1 ? json_stats(sum.sd) : "null");
-    out += "\"per_repeat\": [";
-    for (std::size_t r = 0; r < runs.size(); ++r) out += (r ? ", " : "") + json_stats(runs[r]);
-    out += "], ";
+    j["samples"] = s.samples;
+    j["seed"] = s.seed;
+    j["repeats"] = s.repeats;
+    j["sample_mean"] = json_stats(sum.mean);
+    j["sample_sd"] = runs.size() > 1 ? json_stats(sum.sd) : io::Json(nullptr);
+    io::Json per = io::Json::array();
+    for (const QuantizerStats& r : runs) per.push_back(json_stats(r));
+    j["per_repeat"] = per;
   }
-  out += fmt::format("\"exact\": {}}}\n", exact ? json_stats(*exact) : "null");
-  std::cout << out;
+  j["exact"] = exact ? json_stats(*exact) : io::Json(nullptr);
+  std::cout << io::json_line(j) << "\n";
 }
 
 void print_text(const Setup& s, const std::vector<QuantizerStats>& runs, const std::optional<QuantizerStats>& exact) {

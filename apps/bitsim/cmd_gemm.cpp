@@ -50,7 +50,7 @@ int run_gemm(const GemmCommandOptions& o, const CLI::App& cmd) {
       a = read_text_matrix(o.a_file);
       b = read_text_matrix(o.b_file);
     }
-  } catch (const std::runtime_error& e) {
+  } catch (const bitsim::Error& e) {
     return fail(e.what());
   }
   const std::int64_t a_rows = o.exact_input ? xa.rows : a.rows, a_cols = o.exact_input ? xa.cols : a.cols,
@@ -64,7 +64,7 @@ int run_gemm(const GemmCommandOptions& o, const CLI::App& cmd) {
     r = o.exact_input ? sim::gemm_reference(c, xa, xb) : sim::gemm(c, a, b, threads);
   } catch (const sim::GemmError& e) {
     // Name the input file for input-rounding errors (A[i][j] / B[i][j], 0-based).
-    return fail(fmt::format("{} (A = {}, B = {}; indices from 0)", e.what(), o.a_file, o.b_file));
+    return fail(fmt::format("{} (A = {}, B = {}; indices from 0)", with_option(e), o.a_file, o.b_file));
   }
   // Everything is computed before anything is printed: an error leaves stdout empty.
   std::string out;

@@ -198,7 +198,7 @@ int run_golden_gemm(const GoldenGemmOptions& o, const CLI::App& cmd) {
   try {
     r = sim::gemm(c, a, b);
   } catch (const sim::GemmError& e) {
-    return fail(e.what());
+    return fail(with_option(e));
   }
   Bundle bundle;
   bundle.kind = "gemm";

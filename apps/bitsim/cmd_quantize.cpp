@@ -7,6 +7,7 @@
 #include "formats/quantizer.hpp"
 #include "formats/random_words.hpp"
 #include "io/excerpt.hpp"
+#include "io/files.hpp"
 #include "io/npy.hpp"
 
 #include <fmt/format.h>
@@ -72,7 +73,7 @@ struct BinaryInput {
 
 BinaryInput read_binary_input(const std::string& input_format) {
   const std::string bytes{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
-  if (std::cin.bad()) throw std::runtime_error("standard input: read error");
+  if (std::cin.bad()) throw io::FileError("standard input", "read error");
   BinaryInput in;
   if (input_format == "npy") {
     const io::NpyArray a = io::parse_npy(bytes, "standard input (--input-format npy)");
@@ -83,7 +84,7 @@ BinaryInput read_binary_input(const std::string& input_format) {
   }
   const std::size_t size = input_format == "f32" ? 4 : 8;
   if (bytes.size() % size != 0)
-    throw std::runtime_error(fmt::format("standard input (--input-format {}): {} bytes is not a whole number of {}-byte values",
+    throw bitsim::Error(fmt::format("standard input (--input-format {}): {} bytes is not a whole number of {}-byte values",
                                          input_format, bytes.size(), size));
   in.values.resize(bytes.size() / size);
   for (std::size_t i = 0; i < in.values.size(); ++i) {

@@ -107,6 +107,13 @@ Runner add_train_command(CLI::App& app) {
     } catch (const sim::train::HazardError& e) {
       std::cerr << "bitsim train: " << e.what() << "\n";
       return kExitHazard;
+    } catch (const sim::train::RunFolderTaken& e) {
+      std::cerr << "bitsim train: " << e.what() << "\n  (--resume continues it, --overwrite starts again, --set run.dir=DIR "
+                   "names a new folder)\n";
+      return kExitBadInput;
+    } catch (const sim::train::NothingToResume& e) {
+      std::cerr << "bitsim train: " << e.what() << "\n  (run without --resume to start it)\n";
+      return kExitBadInput;
     } catch (const std::exception& e) {
       std::cerr << "bitsim train: " << e.what() << "\n";
       return kExitBadInput;

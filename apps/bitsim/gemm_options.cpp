@@ -17,12 +17,23 @@ void add_gemm_options(CLI::App& cmd, GemmOptions& o, const char* a_help, const c
   cmd.add_option("--rounding", o.rounding, "rne (default), rna, rtz, rup or rdn: products, accumulator and output");
 }
 
+std::string with_option(const bitsim::Error& e) {
+  static const std::pair<const char*, const char*> kOptions[] = {
+      {"a_format", "--a-format"}, {"b_format", "--b-format"}, {"out_format", "--out-format"}, {"product", "--product"},
+      {"acc", "--acc"},           {"rounding", "--rounding"}, {"chunk", "--chunk"}};
+  for (const auto& [field, option] : kOptions)
+    if (e.site().key == field) return std::string(option) + ": " + e.what();
+  return e.what();
+}
+
 std::string make_gemm_config(const GemmOptions& o, const CLI::App& cmd, sim::GemmConfig& c) {
   auto format = [](const char* option, const std::string& spec) {
     try {
       return formats::parse_format(spec);
     } catch (const formats::FormatError& e) {
-      throw std::runtime_error(fmt::format("{}: {}", option, e.what()));
+      ErrorSite site = e.site();
+      site.option = option;
+      throw formats::FormatError(fmt::format("{}: {}", option, e.what()), site);
     }
   };
   try {
@@ -31,7 +42,7 @@ std::string make_gemm_config(const GemmOptions& o, const CLI::App& cmd, sim::Gem
     if (o.product != "exact") c.product = format("--product", o.product);
     if (o.acc != "exact") c.acc = format("--acc", o.acc);
     c.out_format = format("--out-format", o.out_format);
-  } catch (const std::runtime_error& e) {
+  } catch (const bitsim::Error& e) {
     return e.what();
   }
   if (o.order == "sequential") c.order = sim::AccOrder::sequential;
@@ -52,7 +63,7 @@ std::string make_gemm_config(const GemmOptions& o, const CLI::App& cmd, sim::Gem
   try {
     sim::validate(c);
   } catch (const sim::GemmError& e) {
-    return e.what();
+    return with_option(e);
   }
   return "";
 }

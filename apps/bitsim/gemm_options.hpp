@@ -23,4 +23,8 @@ void add_gemm_options(CLI::App& cmd, GemmOptions& o, const char* a_help, const c
 // would have no effect is an error too: --chunk without --order blocked, --order with --acc exact.
 std::string make_gemm_config(const GemmOptions& o, const CLI::App& cmd, sim::GemmConfig& c);
 
+// The message of a gemm error prefixed by the option that sets the GemmConfig field it names
+// (site().key, e.g. "acc" -> "--acc: ..."); the plain message when it names none.
+std::string with_option(const bitsim::Error& e);
+
 }  // namespace bitsim::cli

@@ -34,10 +34,10 @@ void write_dataset(H5::Group& group, const std::string& name, const std::vector<
 
 void write_hex(const BundleTensor& t, const fs::path& path) {
   std::ofstream out(path);
-  if (!out) throw std::runtime_error(fmt::format("{}: cannot create", path.string()));
+  if (!out) throw io::FileError(path.string(), "cannot create");
   const int digits = (t.width + 3) / 4;
   for (std::uint64_t c : t.codes) out << formats::format_code(c, t.width).substr(2, static_cast<std::size_t>(digits)) << '\n';
-  if (!out) throw std::runtime_error(fmt::format("{}: write failed", path.string()));
+  if (!out) throw io::FileError(path.string(), "write failed");
 }
 
 void write_h5(const Bundle& b, const fs::path& path) {
@@ -59,13 +59,13 @@ void write_h5(const Bundle& b, const fs::path& path) {
     }
     file.flush(H5F_SCOPE_GLOBAL);
   } catch (const H5::Exception& e) {
-    throw std::runtime_error(fmt::format("{}: HDF5 error: {}", path.string(), e.getDetailMsg()));
+    throw io::FileError(path.string(), "HDF5 error: " + e.getDetailMsg());
   }
 }
 
 void write_manifest(const Bundle& b, const fs::path& path) {
   std::ofstream out(path);
-  if (!out) throw std::runtime_error(fmt::format("{}: cannot create", path.string()));
+  if (!out) throw io::FileError(path.string(), "cannot create");
   out << "bitsim golden-vector bundle (layout: docs/golden-vectors.md)\n";
   out << "kind: " << b.kind << "\n";
   for (const auto& [k, v] : b.attributes) out << k << ": " << v << "\n";
@@ -75,7 +75,7 @@ void write_manifest(const Bundle& b, const fs::path& path) {
     for (std::size_t i = 0; i < t.shape.size(); ++i) out << (i ? "," : "") << t.shape[i];
     out << "] row-major, " << t.codes.size() << " codes of " << t.width << " bits in " << t.format << "\n";
   }
-  if (!out) throw std::runtime_error(fmt::format("{}: write failed", path.string()));
+  if (!out) throw io::FileError(path.string(), "write failed");
 }
 
 }  // namespace
@@ -84,13 +84,13 @@ void write_bundle(const Bundle& b, const std::string& dir) {
   // A link to a bundle folder stays a link: the folder it points to is replaced.
   const fs::path target(io::output_directory_target(dir));
   if (fs::exists(target) && !fs::exists(target / "manifest.txt"))
-    throw std::runtime_error(fmt::format("{}: exists and is not a bitsim bundle (no manifest.txt); refusing to replace it", dir));
+    throw io::FileError(dir, "exists and is not a bitsim bundle (no manifest.txt); refusing to replace it");
   const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  if (!fs::is_directory(parent)) throw std::runtime_error(fmt::format("{}: parent directory does not exist", dir));
+  if (!fs::is_directory(parent)) throw io::FileError(dir, "parent directory does not exist");
   const fs::path tmp = parent / (target.filename().string() + ".partial");
   std::error_code ec;
   fs::remove_all(tmp, ec);
-  if (!fs::create_directory(tmp, ec)) throw std::runtime_error(fmt::format("{}: cannot create ({})", tmp.string(), ec.message()));
+  if (!fs::create_directory(tmp, ec)) throw io::FileError(tmp.string(), fmt::format("cannot create ({})", ec.message()));
   try {
     write_h5(b, tmp / "bundle.h5");
     for (const BundleTensor& t : b.tensors) write_hex(t, tmp / (t.name + ".hex"));

@@ -29,18 +29,20 @@ void read_rows(const std::string& path, std::int64_t& rows, std::int64_t& cols, 
       ++n;
       auto v = parse(token);
       if (!v)
-        throw std::runtime_error(fmt::format("{}: row {} (line {}), column {}: cannot parse '{}' as a number", path, rows + 1,
-                                             line_no, n, io::excerpt(token)));
+        throw bitsim::Error(fmt::format("{}: row {} (line {}), column {}: cannot parse '{}' as a number", path, rows + 1,
+                                        line_no, n, io::excerpt(token)),
+                            ErrorSite::in_file(path, static_cast<std::int64_t>(line_no)));
       row.push_back(std::move(*v));
     }
     if (n == 0) continue;  // blank line
     if (rows > 0 && n != cols)
-      throw std::runtime_error(fmt::format("{}: row {} (line {}) has {} columns, row 1 has {}", path, rows + 1, line_no, n, cols));
+      throw bitsim::Error(fmt::format("{}: row {} (line {}) has {} columns, row 1 has {}", path, rows + 1, line_no, n, cols),
+                          ErrorSite::in_file(path, static_cast<std::int64_t>(line_no)));
     cols = n;
     ++rows;
     data.insert(data.end(), std::make_move_iterator(row.begin()), std::make_move_iterator(row.end()));
   }
-  if (rows == 0) throw std::runtime_error(fmt::format("{}: empty matrix", path));
+  if (rows == 0) throw bitsim::Error(fmt::format("{}: empty matrix", path), ErrorSite::in_file(path));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "apps/bitsim/mpi_collective.hpp"
 
 #include "apps/sweep/sweep_runner.hpp"
+#include "io/error.hpp"
 
 #include <cstdlib>
 #include <stdexcept>
@@ -18,7 +19,7 @@ int launched_ranks() { return static_cast<int>(sweep::rank_from_environment().si
 namespace {
 
 void check(int rc, const char* what) {
-  if (rc != MPI_SUCCESS) throw std::runtime_error(std::string("MPI: ") + what + " failed");
+  if (rc != MPI_SUCCESS) throw bitsim::Error(std::string("MPI: ") + what + " failed");
 }
 
 class MpiCollective final : public sim::train::Collective {
@@ -62,7 +63,7 @@ class MpiCollective final : public sim::train::Collective {
 std::unique_ptr<sim::train::Collective> mpi_world() { return std::make_unique<MpiCollective>(); }
 #else
 std::unique_ptr<sim::train::Collective> mpi_world() {
-  throw std::runtime_error("launched on several ranks, but this bitsim was built without MPI (install libopenmpi-dev and rebuild)");
+  throw bitsim::Error("launched on several ranks, but this bitsim was built without MPI (install libopenmpi-dev and rebuild)");
 }
 #endif
 

@@ -29,6 +29,8 @@
 // without [[row]] tables, the values alone ("W=fp8_e4m3-lr=0.05"). Grid keys are taken in sorted order. Everything is validated before anything runs; errors name the file and the key.
 #pragma once
 
+#include "io/error.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -37,9 +39,9 @@
 
 namespace bitsim::sweep {
 
-class SweepError : public std::runtime_error {
+class SweepError : public bitsim::Error {
  public:
-  using std::runtime_error::runtime_error;
+  using Error::Error;
 };
 
 struct SweepRow {

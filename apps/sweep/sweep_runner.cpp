@@ -1,5 +1,6 @@
 #include "apps/sweep/sweep_runner.hpp"
 #include "io/files.hpp"
+#include "io/json.hpp"
 
 #include "sim/train/checkpoint.hpp"
 #include "sim/train/config.hpp"
@@ -38,23 +39,23 @@ std::string slurp(const std::string& path) {
 }
 
 // The number after "key": in our own flat JSON files.
+// The number under `key` of a JSON object's text; none when the text is not JSON or has no such number.
 std::optional<double> json_number(const std::string& text, const std::string& key) {
-  const std::size_t k = text.find("\"" + key + "\"");
-  if (k == std::string::npos) return std::nullopt;
-  const std::size_t colon = text.find(':', k);
-  if (colon == std::string::npos) return std::nullopt;
-  const char* start = text.c_str() + colon + 1;
-  char* end = nullptr;
-  const double v = std::strtod(start, &end);
-  if (end == start) return std::nullopt;
-  return v;
+  const io::Json j = io::Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains(key) || !j[key].is_number()) return std::nullopt;
+  return j[key].get<double>();
 }
 
 // What makes a run folder's results this row's: the config and the overrides.
 std::string note_text(const SweepRow& row, const SweepRun& run) {
-  std::string sets;
-  for (const std::string& s : run.identity) sets += (sets.empty() ? "" : ", ") + sim::train::toml_quote(s);
-  return fmt::format("{{\n  \"config\": {},\n  \"seed\": {},\n  \"set\": [{}]\n}}\n", sim::train::toml_quote(row.config), run.seed, sets);
+  return io::json_text(io::Json{{"config", row.config}, {"seed", run.seed}, {"set", run.identity}});
+}
+
+// Whether a recorded note says what `note` says (compared as JSON: notes written by older versions
+// differ in spacing only).
+bool same_note(const std::string& recorded, const std::string& note) {
+  const io::Json a = io::Json::parse(recorded, nullptr, false), b = io::Json::parse(note, nullptr, false);
+  return !a.is_discarded() && a == b;
 }
 
 std::string last_lines(const std::string& path, int n) {
@@ -115,7 +116,7 @@ RunnerResult run_sweep(const SweepPlan& plan, const std::vector<SweepRun>& runs,
     const std::string recorded = slurp(note_path);
     if (const auto r = read_result(run.dir)) {
       say(fmt::format("{}: skipped, {}/result.json exists (test accuracy {:.2f}%)", name(i), run.dir, 100 * r->test_accuracy));
-      if (!recorded.empty() && recorded != note)
+      if (!recorded.empty() && !same_note(recorded, note))
         say(fmt::format("  warning: {} was made with other overrides than this sweep's (see {}); delete the folder to redo it",
                         run.dir, note_path));
       ++res.skipped;
@@ -123,7 +124,7 @@ RunnerResult run_sweep(const SweepPlan& plan, const std::vector<SweepRun>& runs,
     }
     std::error_code ec;
     fs::create_directories(run.dir, ec);
-    const bool resume = fs::exists(run.dir + "/checkpoint.bin") && recorded == note;
+    const bool resume = fs::exists(run.dir + "/checkpoint.bin") && same_note(recorded, note);
     if (fs::exists(run.dir + "/checkpoint.bin") && !resume)
       say(fmt::format("  warning: {} holds a checkpoint made with other overrides: starting it afresh", run.dir));
     fs::remove(run.dir + "/sweep_failed", ec);

@@ -2,6 +2,7 @@
 
 #include "apps/sweep/sweep_runner.hpp"
 #include "formats/format_text.hpp"
+#include "io/json.hpp"
 #include "sim/train/config.hpp"
 
 #include <fmt/format.h>
@@ -120,21 +121,20 @@ std::string markdown_document(const SweepPlan& plan, const std::vector<RowStats>
 }
 
 std::string sweep_json(const SweepPlan& plan) {
-  const auto q = sim::train::toml_quote;  // a TOML basic string is a valid JSON string
-  std::string seeds;
-  for (auto s : plan.seeds) seeds += (seeds.empty() ? "" : ", ") + std::to_string(s);
-  std::string j = fmt::format("{{\n  \"title\": {},\n  \"source\": {},\n  \"seeds\": [{}],\n  \"reference_row\": {},\n  \"rows\": [\n",
-                              q(plan.title), q(plan.source), seeds, plan.reference_row ? q(*plan.reference_row) : "null");
   const std::vector<SweepRun> runs = expand(plan);
+  io::Json rows = io::Json::array();
   for (std::size_t i = 0; i < plan.rows.size(); ++i) {
     const SweepRow& r = plan.rows[i];
-    std::string rs;
+    io::Json row_runs = io::Json::array();
     for (const SweepRun& run : runs)
-      if (run.row == i) rs += fmt::format("{}{{\"seed\": {}, \"dir\": {}}}", rs.empty() ? "" : ", ", run.seed, q(run.dir));
-    j += fmt::format("    {{\"id\": {}, \"label\": {}, \"config\": {}, \"paper\": {}, \"runs\": [{}]}}{}\n", q(r.id), q(r.label),
-                     q(r.config), q(r.paper), rs, i + 1 < plan.rows.size() ? "," : "");
+      if (run.row == i) row_runs.push_back(io::Json{{"seed", run.seed}, {"dir", run.dir}});
+    rows.push_back(io::Json{{"id", r.id}, {"label", r.label}, {"config", r.config}, {"paper", r.paper}, {"runs", row_runs}});
   }
-  return j + "  ]\n}\n";
+  return io::json_text(io::Json{{"title", plan.title},
+                                {"source", plan.source},
+                                {"seeds", plan.seeds},
+                                {"reference_row", plan.reference_row ? io::Json(*plan.reference_row) : io::Json(nullptr)},
+                                {"rows", rows}});
 }
 
 }  // namespace bitsim::sweep

@@ -9,6 +9,8 @@
 // and the simulator rounds every input to its first layer's format anyway.
 #pragma once
 
+#include "io/error.hpp"
+
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -32,6 +34,13 @@ struct DatasetSplit {
   Dataset train, test;
 };
 
+// A data file that is missing, unreadable or malformed, or an unknown data set. The message names the
+// file and what is wrong (and, for a missing standard data set, how to install it).
+class DatasetError : public bitsim::Error {
+ public:
+  using Error::Error;
+};
+
 // The samples of a data set as its name promises them, known before any file is read: what a config
 // is checked against when it is read (sim/train/config.cpp). A data folder may still hold images of
 // another size (IDX files of any size); the trainer checks the model again against what it reads.
@@ -44,14 +53,7 @@ struct SampleGeometry {
 inline SampleGeometry standard_geometry(const std::string& dataset) {
   if (dataset == "fashion-mnist") return {1, 28, 28, 10};
   if (dataset == "cifar10") return {3, 32, 32, 10};
-  throw std::invalid_argument("unknown data set '" + dataset + "'");
+  throw DatasetError("unknown data set '" + dataset + "'");
 }
-
-// A data file that is missing, unreadable or malformed. The message names the file and what is wrong
-// (and, for a missing standard data set, how to install it).
-class DatasetError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 }  // namespace bitsim::sim::data

@@ -285,7 +285,7 @@ constexpr std::int64_t kPackBlock = 4096;
 
 bool BatchNormLayer::codes_possible() const {
   const RoleRounding& rr = roles[Role::BN_NORM];
-  return store_codes_ && !rr.is_identity() && !rr.is_range() && !rr.is_wage() && rr.format().width() <= 16;
+  return store_codes_ && !rr.is_identity() && rr.values_are_codes() && rr.format().width() <= 16;
 }
 
 void BatchNormLayer::store_codes(int threads) {

@@ -2,10 +2,10 @@
 
 namespace bitsim::sim::nn {
 
-void Layer::round(const StepContext& ctx, Role r, FTensor& t, int slot) { round_span(ctx, r, t.span(), slot, {}, t.shape.n); }
+void Layer::round(const StepContext& ctx, Role r, FTensor& t, int slot) { round_span(ctx, r, t.span(), slot, {}, t.shape.n, t.shape); }
 
 void Layer::round_span(const StepContext& ctx, Role r, std::span<float> x, int slot, std::string_view tensor,
-                       std::int64_t samples) {
+                       std::int64_t samples, const Nchw& shape) {
   const RoleRounding& rr = roles[r];
   if (rr.is_identity()) {  // changes nothing: an observer sees the values as both before and after
     if (ctx.observer) ctx.observer->on_rounding(RoundingEvent{this, r, slot, tensor, x, x, WageScale{}});
@@ -26,7 +26,7 @@ void Layer::round_span(const StepContext& ctx, Role r, std::span<float> x, int s
       rc.update = ctx.update_running;
       rc.running = running_range_[static_cast<std::size_t>(r)].ptr();
     }
-    scale = rr.apply(x, ctx.seed_for(r, slot), what.c_str(), ctx.threads, rr.has_running_range() ? &rc : nullptr);
+    scale = rr.apply(x, ctx.seed_for(r, slot), what.c_str(), ctx.threads, rr.has_running_range() ? &rc : nullptr, shape);
   }
   if (ctx.observer) ctx.observer->on_rounding(RoundingEvent{this, r, slot, tensor, before, x, scale});
 }
@@ -38,7 +38,7 @@ void Layer::finish_grad(const StepContext& ctx, Param& p, int slot) {
     const float* w = p.value.ptr();
     for (std::size_t i = 0; i < p.grad.data.size(); ++i) g[i] = g[i] + wd * w[i];
   }
-  round_span(ctx, Role::G, p.grad.span(), slot, p.name);
+  round_span(ctx, Role::G, p.grad.span(), slot, p.name, 1, p.grad.shape);
 }
 
 void Layer::begin_backward(const StepContext& ctx, FTensor& dy) {
@@ -75,9 +75,9 @@ void Layer::round_weights(const StepContext& ctx) {
     p->w_identity = w.is_identity();
     if (!p->w_identity) {
       p->rounded = p->value;
-      round_span(ctx, Role::W, p->rounded.span(), slot, p->name);
+      round_span(ctx, Role::W, p->rounded.span(), slot, p->name, 1, p->rounded.shape);
     } else if (ctx.observer) {
-      round_span(ctx, Role::W, p->value.span(), slot, p->name);  // reports only: the identity changes nothing
+      round_span(ctx, Role::W, p->value.span(), slot, p->name, 1, p->value.shape);  // reports only: the identity changes nothing
     }
     ++slot;
   }

@@ -119,7 +119,7 @@ class Layer {
   // `tensor` names a parameter ("weight") in errors and events; `samples` is the batch axis of a
   // range role with running estimates.
   void round_span(const StepContext& ctx, Role r, std::span<float> x, int slot, std::string_view tensor = {},
-                  std::int64_t samples = 1);
+                  std::int64_t samples = 1, const Nchw& shape = {});
 
   std::string name;
   RoleSet roles;

@@ -1,5 +1,7 @@
 #include "sim/nn/loss.hpp"
 
+#include "sim/nn/model_spec.hpp"
+
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -11,7 +13,7 @@ LossResult softmax_cross_entropy(const FTensor& logits, std::span<const std::int
                                  const RoleRounding& e, std::uint64_t e_seed) {
   const std::int64_t N = logits.shape.n, K = logits.features();
   if (static_cast<std::int64_t>(labels.size()) != N)
-    throw std::invalid_argument("softmax_cross_entropy: " + std::to_string(labels.size()) + " labels for " +
+    throw ModelError("softmax_cross_entropy: " + std::to_string(labels.size()) + " labels for " +
                                 std::to_string(N) + " samples");
   LossResult r;
   double total = 0;
@@ -20,7 +22,7 @@ LossResult softmax_cross_entropy(const FTensor& logits, std::span<const std::int
   for (std::int64_t i = 0; i < N; ++i) {
     const std::int32_t label = labels[static_cast<std::size_t>(i)];
     if (label < 0 || label >= K)
-      throw std::invalid_argument("softmax_cross_entropy: label " + std::to_string(label) + " of sample " +
+      throw ModelError("softmax_cross_entropy: label " + std::to_string(label) + " of sample " +
                                   std::to_string(i) + " is outside [0, " + std::to_string(K) + ")");
     const float* z = logits.ptr() + i * K;
     double m = z[0];
@@ -45,7 +47,7 @@ LossResult softmax_cross_entropy(const FTensor& logits, std::span<const std::int
       }
   }
   r.loss = total / static_cast<double>(N);
-  if (dlogits) e.apply(dlogits->span(), e_seed, "loss E");
+  if (dlogits) e.apply(dlogits->span(), e_seed, "loss E", 1, nullptr, dlogits->shape);
   return r;
 }
 

@@ -18,7 +18,7 @@ struct LossResult {
   std::int64_t correct = 0;   // samples whose largest logit (first on ties) is the label
 };
 
-// Throws std::invalid_argument for a label outside [0, classes).
+// Throws ModelError for a label outside [0, classes).
 LossResult softmax_cross_entropy(const FTensor& logits, std::span<const std::int32_t> labels, FTensor* dlogits,
                                  const RoleRounding& e, std::uint64_t e_seed);
 

@@ -1,6 +1,7 @@
 #include "sim/nn/model.hpp"
 
 #include "formats/random_words.hpp"
+#include "io/error.hpp"
 #include "sim/nn/batchnorm_layer.hpp"
 #include "sim/nn/conv_layer.hpp"
 #include "sim/nn/linear_layer.hpp"
@@ -49,7 +50,8 @@ void Model::backward(StepContext ctx, const FTensor& dlogits) {
     if (!started[jj]) continue;  // nothing depends on this output (cannot happen in a built model)
     if (node.consumers > 1) {
       const RoleRounding& e = node.layer->roles[Role::E];
-      if (!e.is_identity()) e.apply(grad_[jj].span(), ctx.seed_for(Role::E, 7), (node.layer->name + " E (sum)").c_str());
+      if (!e.is_identity()) e.apply(grad_[jj].span(), ctx.seed_for(Role::E, 7), (node.layer->name + " E (sum)").c_str(), 1, nullptr,
+                                     grad_[jj].shape);
     }
     FTensor* dx[2] = {nullptr, nullptr};
     bool add_into[2] = {false, false};
@@ -191,9 +193,9 @@ namespace {
 
 // A build error that already names the config entry of its layer (LayerSpec::origin), so that the
 // residual blocks around the layer do not prefix theirs as well.
-class LayerOriginError : public std::invalid_argument {
+class LayerOriginError : public ModelError {
  public:
-  using std::invalid_argument::invalid_argument;
+  using ModelError::ModelError;
 };
 
 // Refuses a parameter tensor above kMaxLayerParameters (before it is allocated).
@@ -201,7 +203,7 @@ void check_parameters(const std::string& name, const char* what, std::initialize
   if (product_within(dims, kMaxLayerParameters)) return;
   std::string shape;
   for (const std::int64_t d : dims) shape += (shape.empty() ? "" : " x ") + std::to_string(d);
-  throw std::invalid_argument(fmt::format("{}: {} of {} elements, more than the limit of 2^28 per tensor", name, what, shape));
+  throw ModelError(fmt::format("{}: {} of {} elements, more than the limit of 2^28 per tensor", name, what, shape));
 }
 
 struct Builder {
@@ -218,13 +220,13 @@ struct Builder {
         {"avgpool", "avgpool"}, {"gap", "gap"}, {"flatten", "flatten"}, {"residual", "block"}};
     auto it = p.find(type);
     if (it == p.end())
-      throw std::invalid_argument("unknown layer type '" + type +
+      throw ModelError("unknown layer type '" + type +
                                   "' (known: conv, linear, batchnorm, relu, maxpool, avgpool, gap, flatten, residual)");
     return it->second;
   }
 
   int add_node(std::unique_ptr<Layer> layer, const std::string& name, std::vector<int> inputs, const Nchw& input) {
-    if (!names.insert(name).second) throw std::invalid_argument("layer name '" + name + "' is used twice");
+    if (!names.insert(name).second) throw ModelError("layer name '" + name + "' is used twice");
     layer->name = name;
     std::vector<Nchw> in_shapes;
     for (int i : inputs) in_shapes.push_back(shape_of(i, input));
@@ -232,11 +234,11 @@ struct Builder {
     try {
       node.out_shape = layer->output_shape(in_shapes);
     } catch (const std::exception& e) {
-      throw std::invalid_argument(std::string(e.what()).find(name) == std::string::npos ? name + ": " + e.what() : e.what());
+      throw ModelError(std::string(e.what()).find(name) == std::string::npos ? name + ": " + e.what() : e.what());
     }
     const Nchw& y = node.out_shape;
     if (!product_within({y.c, y.h, y.w}, kMaxSampleActivations))
-      throw std::invalid_argument(fmt::format("{}: its output of {} x {} x {} values per sample is more than the limit of 2^28",
+      throw ModelError(fmt::format("{}: its output of {} x {} x {} values per sample is more than the limit of 2^28",
                                               name, y.c, y.h, y.w));
     configure(*layer);
     layer->prepare_role_state();
@@ -263,7 +265,7 @@ struct Builder {
       return one_layer(s, cur, scope, input, counters);
     } catch (const LayerOriginError&) {
       throw;
-    } catch (const std::invalid_argument& e) {
+    } catch (const bitsim::Error& e) {
       if (s.origin.empty()) throw;
       throw LayerOriginError(s.origin + ": " + e.what());
     }
@@ -274,15 +276,15 @@ struct Builder {
     std::string prefix;
     try {
       prefix = prefix_of(s.type);
-    } catch (const std::invalid_argument& e) {
-      throw std::invalid_argument((label.empty() ? std::string("layer") : label) + ": " + e.what());
+    } catch (const bitsim::Error& e) {
+      throw ModelError((label.empty() ? std::string("layer") : label) + ": " + e.what());
     }
     {
       const std::string local = s.name.empty() ? prefix + std::to_string(++counters[prefix]) : s.name;
       const std::string name = scope.empty() ? local : scope + "." + local;
       const Nchw in = shape_of(cur, input);
       auto need_out = [&]() {
-        if (!s.out || *s.out < 1) throw std::invalid_argument(name + " (" + s.type + "): `out` must be given and >= 1");
+        if (!s.out || *s.out < 1) throw ModelError(name + " (" + s.type + "): `out` must be given and >= 1");
         return *s.out;
       };
       if (s.type == "residual") {
@@ -290,9 +292,9 @@ struct Builder {
         const int pre = chain(s.pre, cur, name, input, inner);
         const int body = chain(s.body, pre, name, input, inner);
         if (s.shortcut_from != "input" && s.shortcut_from != "pre")
-          throw std::invalid_argument(name + ": shortcut_from must be \"input\" or \"pre\", not \"" + s.shortcut_from + "\"");
+          throw ModelError(name + ": shortcut_from must be \"input\" or \"pre\", not \"" + s.shortcut_from + "\"");
         const int sc = chain(s.shortcut, s.shortcut_from == "pre" ? pre : cur, name, input, inner);
-        if (body == sc) throw std::invalid_argument(name + ": a residual block needs a non-empty body");
+        if (body == sc) throw ModelError(name + ": a residual block needs a non-empty body");
         return add_node(std::make_unique<AddLayer>(), name + ".add", {body, sc}, input);
       }
       std::unique_ptr<Layer> layer;
@@ -336,7 +338,7 @@ struct Builder {
       } catch (const std::exception& e) {
         const std::string msg = e.what();
         if (msg.find(name) != std::string::npos) throw;
-        throw std::invalid_argument(name + ": " + msg);
+        throw ModelError(name + ": " + msg);
       }
       return add_node(std::move(layer), name, {cur}, input);
     }
@@ -349,7 +351,7 @@ Model build_model(const ModelSpec& spec, const Nchw& input, const std::function<
   Model m;
   m.input_shape_ = Nchw{1, input.c, input.h, input.w};
   check_shape(m.input_shape_, "model input");
-  if (spec.layers.empty()) throw std::invalid_argument("model '" + spec.name + "' has no layers");
+  if (spec.layers.empty()) throw ModelError("model '" + spec.name + "' has no layers");
   Builder b{m, m.nodes_, configure, {}};
   std::map<std::string, int> counters;
   b.chain(spec.layers, -1, "", m.input_shape_, counters);

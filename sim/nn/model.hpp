@@ -73,7 +73,7 @@ inline constexpr std::int64_t kMaxSampleActivations = std::int64_t{1} << 28;
 inline constexpr std::int64_t kMaxBatchActivations = std::int64_t{1} << 32;
 
 // Builds the graph of `spec` for inputs of shape `input` (n ignored), calling `configure` on every layer
-// after its name is set (it assigns roles and the GEMM setup). Throws std::invalid_argument naming the
+// after its name is set (it assigns roles and the GEMM setup). Throws ModelError naming the
 // layer (and, for a layer described in a config, LayerSpec::origin) for a bad description (unknown
 // type, missing `out`, shapes that do not fit, duplicate names, sizes above the limits above).
 Model build_model(const ModelSpec& spec, const Nchw& input, const std::function<void(Layer&)>& configure);

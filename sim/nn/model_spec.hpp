@@ -18,12 +18,21 @@
 // named "<block>.<name>" (e.g. "block4.conv2"), the block's add is "<block>.add". Names must be unique.
 #pragma once
 
+#include "io/error.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace bitsim::sim::nn {
+
+// A model that cannot be built (an unknown layer type or model, a bad layer shape, a size over the
+// limits), or a loss given labels that do not fit its logits.
+class ModelError : public bitsim::Error {
+ public:
+  using Error::Error;
+};
 
 struct LayerSpec {
   std::string type;

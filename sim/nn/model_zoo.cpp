@@ -95,7 +95,7 @@ ModelSpec builtin_model(const std::string& name, std::int64_t classes, std::int6
   } else {
     std::string known;
     for (const auto& n : builtin_model_names()) known += (known.empty() ? "" : ", ") + n;
-    throw std::invalid_argument("unknown model '" + name + "' (built-in models: " + known + ")");
+    throw ModelError("unknown model '" + name + "' (built-in models: " + known + ")");
   }
   return m;
 }

@@ -18,7 +18,7 @@
 
 namespace bitsim::sim::nn {
 
-// Throws std::invalid_argument naming the model when unknown. `classes` sets the last FC.
+// Throws ModelError naming the model when unknown. `classes` sets the last FC.
 ModelSpec builtin_model(const std::string& name, std::int64_t classes, std::int64_t width = 0);
 // The names builtin_model() knows.
 std::vector<std::string> builtin_model_names();

@@ -30,7 +30,7 @@ void sgd_step(Model& model, const SgdConfig& c, double lr, StepContext ctx) {
         const float gi = g[i] + wd * w[i];
         m[i] = mu * m[i] + gi;
       }
-      layer.round_span(ctx, Role::M, p->momentum.span(), slot, p->name);
+      layer.round_span(ctx, Role::M, p->momentum.span(), slot, p->name, 1, p->momentum.shape);
       // u is formed in the gradient buffer (no longer needed after this step).
       float* u = p->grad.ptr();
       for (std::size_t i = 0; i < n; ++i) {
@@ -38,10 +38,10 @@ void sgd_step(Model& model, const SgdConfig& c, double lr, StepContext ctx) {
         const float d = c.nesterov ? gi + mu * m[i] : m[i];
         u[i] = lrf * d;
       }
-      layer.round_span(ctx, Role::U, p->grad.span(), slot, p->name);
+      layer.round_span(ctx, Role::U, p->grad.span(), slot, p->name, 1, p->grad.shape);
       for (std::size_t i = 0; i < n; ++i) w[i] = w[i] - u[i];
-      if (!c.master_weights) layer.round_span(ctx, Role::W, p->value.span(), 8 + slot, p->name);
-      else layer.round_span(ctx, Role::W_MASTER, p->value.span(), slot, p->name);
+      if (!c.master_weights) layer.round_span(ctx, Role::W, p->value.span(), 8 + slot, p->name, 1, p->value.shape);
+      else layer.round_span(ctx, Role::W_MASTER, p->value.span(), slot, p->name, 1, p->value.shape);
       ++slot;
     }
   }

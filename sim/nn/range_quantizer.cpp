@@ -66,8 +66,8 @@ inline float noise_from_word(std::uint32_t w) { return static_cast<float>(static
 [[noreturn]] void throw_not_finite(std::span<const float> x) {
   for (std::size_t i = 0; i < x.size(); ++i)
     if (!std::isfinite(x[i]))
-      throw formats::QuantizeError(fmt::format("element {}: {} has no range: the min/max quantizer needs finite values",
-                                               i, x[i]));
+      throw formats::QuantizeError::at_element(static_cast<std::int64_t>(i),
+                                               fmt::format("{} has no range: the min/max quantizer needs finite values", x[i]));
   throw formats::QuantizeError("non-finite value");  // not reached: scan() found one
 }
 

@@ -2,9 +2,11 @@
 
 #include "formats/random_words.hpp"
 #include "sim/task_split.hpp"
+#include "sim/tensor.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <limits>
 #include <stdexcept>
 #include <vector>
@@ -41,10 +43,10 @@ RoleRounding::RoleRounding(const formats::Format& format, formats::RoundingSpec 
   try {
     quantizer_ = std::make_shared<const formats::Quantizer>(format, rounding);
   } catch (const std::exception& e) {
-    throw std::invalid_argument(what + e.what());
+    throw formats::FormatError(what + e.what());
   }
   if (!quantizer_->supports_float_arrays())
-    throw std::invalid_argument(what + fmt::format("format {} has values a float cannot hold; the training engine "
+    throw formats::FormatError(what + fmt::format("format {} has values a float cannot hold; the training engine "
                                                    "computes in fp32, so role formats must fit in float",
                                                    format.name()));
   // fp32 with a deterministic rounding is the identity on floats (every float is already a value).
@@ -53,9 +55,9 @@ RoleRounding::RoleRounding(const formats::Format& format, formats::RoundingSpec 
 }
 
 RoleRounding RoleRounding::range(const RangeRole& spec, bool stochastic) {
-  if (spec.bits < 1 || spec.bits > 24) throw std::invalid_argument(fmt::format("range quantizer: bits = {} is not in 1..24", spec.bits));
+  if (spec.bits < 1 || spec.bits > 24) throw formats::FormatError(fmt::format("range quantizer: bits = {} is not in 1..24", spec.bits));
   if (!(spec.running_new_weight >= 0 && spec.running_new_weight <= 1))
-    throw std::invalid_argument("range quantizer: new_weight must be in [0, 1]");
+    throw formats::FormatError("range quantizer: new_weight must be in [0, 1]");
   RoleRounding r;
   r.range_ = spec;
   r.rounding_.mode = stochastic ? formats::Rounding::sr : formats::Rounding::rne;
@@ -69,7 +71,7 @@ RoleRounding RoleRounding::range(const RangeRole& spec, bool stochastic) {
 RoleRounding RoleRounding::wage(const WageSpec& spec, bool stochastic) {
   spec.validate();
   if (stochastic && spec.kind != WageKind::constant)
-    throw std::invalid_argument(fmt::format("{} quantizer: stochastic rounding is only defined for constant (G)", wage_kind_name(spec.kind)));
+    throw formats::FormatError(fmt::format("{} quantizer: stochastic rounding is only defined for constant (G)", wage_kind_name(spec.kind)));
   RoleRounding r;
   r.wage_ = spec;
   r.rounding_.mode = stochastic ? formats::Rounding::sr : formats::Rounding::rne;
@@ -77,6 +79,23 @@ RoleRounding RoleRounding::wage(const WageSpec& spec, bool stochastic) {
   r.identity_ = false;
   r.limits_ = formats::FiniteLimits{};  // the scale follows the tensor
   r.limits_.codes = spec.bits < 64 ? std::uint64_t{1} << spec.bits : 0;
+  return r;
+}
+
+RoleRounding RoleRounding::tensor_policy(const TensorPolicy& policy, formats::RoundingSpec rounding, const std::string& what) {
+  if (policy.kind() == PolicyKind::elementwise) return RoleRounding(policy.format(), rounding, what);
+  try {
+    const Tensor probe(Shape{1, 1, 1, 1}, policy, rounding);  // checks the rounding against the element format
+  } catch (const std::exception& e) {
+    throw formats::FormatError(what + e.what());
+  }
+  RoleRounding r;
+  r.policy_ = policy;
+  r.rounding_ = rounding;
+  r.identity_ = false;
+  r.limits_ = formats::FiniteLimits{};  // the scales follow the tensor
+  const int width = policy.format().width();
+  r.limits_.codes = width < 64 ? std::uint64_t{1} << width : 0;
   return r;
 }
 
@@ -91,20 +110,79 @@ std::string RoleRounding::range_text() const {
 std::string RoleRounding::describe() const {
   if (range_) return range_text() + (rounding_.mode == formats::Rounding::sr ? " sr" : "");
   if (wage_) return wage_->text() + (rounding_.mode == formats::Rounding::sr ? " sr" : "");
-  std::string s = format_.name();
+  std::string s = policy_ ? policy_->name() : format_.name();
   if (rounding_.mode == formats::Rounding::sr) return s + fmt::format(" sr(R={})", rounding_.sr_bits);
   if (rounding_.mode != formats::Rounding::rne) s += std::string(" ") + formats::rounding_name(rounding_.mode);
   return s;
 }
 
-WageScale RoleRounding::apply(std::span<float> x, std::uint64_t seed, const char* what, int threads, const RangeContext* rc) const {
+namespace {
+// A tensor of this shape, policy and rounding, reused across calls: a new Tensor quantizes zeros into
+// every element, which would double the cost of each rounding. Each thread keeps the tensors of the
+// last kCached (shape, policy, rounding) it used; quantize replaces a tensor's codes and scales as a
+// whole, so what a reused tensor held before never shows.
+Tensor& reusable_tensor(const Shape& shape, const TensorPolicy& policy, formats::RoundingSpec rounding, std::uint64_t seed) {
+  constexpr std::size_t kCached = 64;
+  thread_local std::vector<std::unique_ptr<Tensor>> cache;
+  for (std::size_t i = 0; i < cache.size(); ++i) {
+    Tensor& t = *cache[i];
+    if (t.shape() == shape && t.rounding() == rounding && t.policy() == policy) {
+      std::rotate(cache.begin(), cache.begin() + static_cast<std::ptrdiff_t>(i), cache.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+      t.set_seed(seed);
+      return t;
+    }
+  }
+  if (cache.size() == kCached) cache.pop_back();
+  cache.insert(cache.begin(), std::make_unique<Tensor>(shape, policy, rounding, seed));
+  return *cache.front();
+}
+}  // namespace
+
+void RoleRounding::apply_policy(std::span<float> x, std::uint64_t seed, const Nchw& shape) const {
+  const std::int64_t size = static_cast<std::int64_t>(x.size());
+  const Nchw s = shape.numel() == size && shape.n > 0 ? shape : Nchw{1, size, 1, 1};
+  if (policy_->kind() != PolicyKind::mx) {
+    Tensor& t = reusable_tensor(Shape{s.n, s.c, s.h, s.w}, *policy_, rounding_, seed);
+    t.quantize_decode(std::span<const float>(x), x);
+    return;
+  }
+  // MX blocks run along axis 1: a channel-last copy [n * h * w, c] makes them the tensor's last axis.
+  const std::int64_t inner = s.h * s.w;
+  Tensor& t = reusable_tensor(Shape{s.n * inner, s.c}, *policy_, rounding_, seed);
+  if (inner == 1) {
+    t.quantize_decode(std::span<const float>(x), x);
+    return;
+  }
+  thread_local std::vector<float> rows;
+  rows.resize(x.size());
+  for (std::int64_t n = 0; n < s.n; ++n)
+    for (std::int64_t k = 0; k < s.c; ++k)
+      for (std::int64_t i = 0; i < inner; ++i)
+        rows[static_cast<std::size_t>((n * inner + i) * s.c + k)] = x[static_cast<std::size_t>((n * s.c + k) * inner + i)];
+  t.quantize_decode(std::span<const float>(rows), std::span<float>(rows));
+  for (std::int64_t n = 0; n < s.n; ++n)
+    for (std::int64_t k = 0; k < s.c; ++k)
+      for (std::int64_t i = 0; i < inner; ++i)
+        x[static_cast<std::size_t>((n * s.c + k) * inner + i)] = rows[static_cast<std::size_t>((n * inner + i) * s.c + k)];
+}
+
+WageScale RoleRounding::apply(std::span<float> x, std::uint64_t seed, const char* what, int threads, const RangeContext* rc,
+                              const Nchw& shape) const {
   if (identity_ || x.empty()) return {};
+  if (policy_) {
+    try {
+      apply_policy(x, seed, shape);
+    } catch (const formats::QuantizeError& e) {
+      throw formats::QuantizeError(std::string(what) + ": " + e.what(), e.site());
+    }
+    return {};
+  }
   if (wage_) {
     try {
       const formats::PhiloxWords words(seed);
       return wage_quantize(x, *wage_, rounding_.mode == formats::Rounding::sr, &words, threads);
     } catch (const formats::QuantizeError& e) {
-      throw formats::QuantizeError(std::string(what) + ": " + e.what());
+      throw formats::QuantizeError(std::string(what) + ": " + e.what(), e.site());
     }
   }
   if (range_) {
@@ -130,7 +208,7 @@ WageScale RoleRounding::apply(std::span<float> x, std::uint64_t seed, const char
       const formats::PhiloxWords words(seed);
       range_quantize(x, r, range_->bits, rounding_.mode == formats::Rounding::sr ? &words : nullptr, threads, range_->true_zero);
     } catch (const formats::QuantizeError& e) {
-      throw formats::QuantizeError(std::string(what) + ": " + e.what());
+      throw formats::QuantizeError(std::string(what) + ": " + e.what(), e.site());
     }
     return {};
   }
@@ -141,12 +219,9 @@ WageScale RoleRounding::apply(std::span<float> x, std::uint64_t seed, const char
       if (rounding_.mode == formats::Rounding::sr) quantizer_->quantize(std::span<const float>(part), part, words, begin);
       else quantizer_->quantize(std::span<const float>(part), part);
     } catch (const formats::QuantizeError& e) {
-      // The array kernel names the element within `part` ("element i: ..."): make it an index into x.
-      const std::string msg = e.what();
-      const auto colon = msg.find(':');
-      if (begin == 0 || msg.rfind("element ", 0) != 0 || colon == std::string::npos) throw;
-      const std::size_t i = std::stoull(msg.substr(8, colon - 8));
-      throw formats::QuantizeError(fmt::format("element {}{}", begin + i, msg.substr(colon)));
+      // The array kernel names the element within `part`: make it an index into x.
+      if (begin == 0) throw;
+      throw e.shifted(static_cast<std::int64_t>(begin));
     }
   };
   // Small arrays are not worth a thread; large ones are split in contiguous blocks.
@@ -158,7 +233,7 @@ WageScale RoleRounding::apply(std::span<float> x, std::uint64_t seed, const char
         run(static_cast<std::size_t>(b), static_cast<std::size_t>(e));
       });
   } catch (const formats::QuantizeError& e) {
-    throw formats::QuantizeError(std::string(what) + ": " + e.what());
+    throw formats::QuantizeError(std::string(what) + ": " + e.what(), e.site());
   }
   return {};
 }

@@ -21,8 +21,18 @@
 // (Config files may write BN_STAT to set BN_MEAN and BN_SCALE together.)
 // Each role of each layer has a RoleRounding: a format with a rounding mode (sr with R bits too), the
 // min/max range quantizer of Banner et al. (sim/nn/range_quantizer.hpp) with its bit width and range
-// rule, or one of WAGEUBN's direct, shift, flag and constant quantizers (sim/nn/wageubn_quantizer.hpp).
-// fp32 with rne is the identity on floats and costs nothing.
+// rule, one of WAGEUBN's direct, shift, flag and constant quantizers (sim/nn/wageubn_quantizer.hpp),
+// or a scaled, affine or MX policy of the format-carrying tensor (sim/tensor_policy.hpp), applied by
+// sim::Tensor itself (quantize, then decode to floats). fp32 with rne is the identity on floats and
+// costs nothing.
+//
+// A tensor policy sees the role's tensor in its NCHW shape [n, c, h, w] (weights [out, in, kh, kw],
+// a linear layer's [out, in, 1, 1], biases and per-channel vectors [1, c, 1, 1]):
+//   * mx: blocks of K consecutive indices of axis 1 (channels, features; a weight's input axis) for each
+//     (n, h, w): the reduction axis of the forward product for W and A, of the backward-data product for
+//     E, as MX hardware blocks a convolution. Stochastic rounding: element (n, k, h, w) takes word
+//     ((n * h * w + h_i * w + w_i) * c + k) of the site's stream (the channel-last order).
+//   * scaled, affine: the policy's axis (if any) is an axis of [n, c, h, w]; words in NCHW order.
 //
 // Stochastic rounding is reproducible: the words of one rounding site come from Philox4x32-10 keyed by
 // site_seed(run seed, step, site), element j using word j. A site is (node index, role, slot), so two
@@ -35,6 +45,8 @@
 #include "formats/rounding.hpp"
 #include "sim/nn/range_quantizer.hpp"
 #include "sim/nn/wageubn_quantizer.hpp"
+#include "sim/nchw.hpp"
+#include "sim/tensor_policy.hpp"
 
 #include <array>
 #include <cstdint>
@@ -77,17 +89,27 @@ struct RangeContext {
 class RoleRounding {
  public:
   RoleRounding();  // fp32, rne: the identity
-  // Throws std::invalid_argument when the format's values are not all exact in float (the engine's
+  // Throws formats::FormatError when the format's values are not all exact in float (the engine's
   // arrays are floats) or the rounding is not allowed for the format; `what` prefixes the message.
   RoleRounding(const formats::Format& format, formats::RoundingSpec rounding, const std::string& what = {});
 
   // The range quantizer with `bits` (1..24); `stochastic` adds noise before rounding (else nearest even).
   static RoleRounding range(const RangeRole& spec, bool stochastic);
-  // A WAGEUBN quantizer; `stochastic` only for constant. Throws std::invalid_argument for a bad spec.
+  // A WAGEUBN quantizer; `stochastic` only for constant. Throws formats::FormatError for a bad spec.
   static RoleRounding wage(const WageSpec& spec, bool stochastic);
+  // A scaled, affine or MX policy of sim::Tensor with `rounding` (an elementwise policy is the plain
+  // format constructor). Throws formats::FormatError (prefixed by `what`) for a rounding the element
+  // format does not allow or an element format a float cannot hold.
+  static RoleRounding tensor_policy(const TensorPolicy& policy, formats::RoundingSpec rounding, const std::string& what = {});
 
-  // For a range role format() is fp32 (the values stay floats on the grid lo + k s).
+  // The format the rounded values belong to. For range, WAGEUBN and tensor-policy roles it is fp32: the
+  // values stay floats (on a grid lo + k s, or codes times a scale), not values of one format.
   const formats::Format& format() const { return format_; }
+  // Whether every rounded value is a value of format() with no scale (plain format roles): only then can
+  // a layer store the values as codes of format().
+  bool values_are_codes() const { return !range_ && !wage_ && !policy_; }
+  bool is_policy() const { return policy_.has_value(); }
+  const TensorPolicy& policy() const { return *policy_; }
   bool is_range() const { return range_.has_value(); }
   const RangeRole& range_spec() const { return *range_; }
   bool is_wage() const { return wage_.has_value(); }
@@ -106,14 +128,15 @@ class RoleRounding {
   // The range quantizer's spelling in configs: "range(bits=8)" or "range(bits=8,range=sample_mean,new_weight=0.9)".
   std::string range_text() const;
 
-  // Rounds x in place. For sr, element j uses PhiloxWords(seed).word(j), so splitting the array over
+  // Rounds x in place; `shape` (numel = x.size(), else x is taken as one row [1, x.size(), 1, 1]) is
+  // what a tensor-policy role groups by. For sr, element j uses PhiloxWords(seed).word(j), so splitting the array over
   // `threads` never changes a result. Throws formats::QuantizeError (e.g. NaN into a format without
   // NaN) with `what` prepended, naming the same element whatever the thread count.
   // A range role measures its range from x (NaN or infinity: QuantizeError naming the element); one with
   // running estimates needs `rc` (std::logic_error without it). Returns the power-of-two scale a WAGEUBN
   // shift, flag or constant quantizer used (scaled = false otherwise).
   WageScale apply(std::span<float> x, std::uint64_t seed, const char* what = "", int threads = 1,
-                  const RangeContext* rc = nullptr) const;
+                  const RangeContext* rc = nullptr, const Nchw& shape = {}) const;
 
  private:
   formats::Format format_;
@@ -122,7 +145,10 @@ class RoleRounding {
   bool identity_ = true;
   std::optional<RangeRole> range_;
   std::optional<WageSpec> wage_;
+  std::optional<TensorPolicy> policy_;
   formats::FiniteLimits limits_;
+
+  void apply_policy(std::span<float> x, std::uint64_t seed, const Nchw& shape) const;
 };
 
 // The roles of one layer.

@@ -1,5 +1,6 @@
 #include "sim/nn/wageubn_quantizer.hpp"
 
+#include "formats/format.hpp"
 #include "formats/rounding.hpp"
 #include "sim/task_split.hpp"
 
@@ -33,8 +34,7 @@ void check_finite(const float* x, std::int64_t n, std::int64_t first) {
   if (bad == 0.0f) return;
   for (std::int64_t i = 0; i < n; ++i)
     if (!std::isfinite(x[i]))
-      throw formats::QuantizeError(fmt::format("element {}: {} cannot be quantized (WAGEUBN quantizers need finite values)",
-                                               first + i, x[i]));
+      throw formats::QuantizeError::at_element(first + i, fmt::format("{} cannot be quantized (WAGEUBN quantizers need finite values)", x[i]));
 }
 
 // 2^e as a float; e in [-126, 127].
@@ -77,7 +77,7 @@ void direct(std::span<float> x, int bits, WageClip clip, int threads) {
     if (over != 0.0f)
       for (std::int64_t i = 0; i < n; ++i)
         if (!std::isfinite(p[i]))
-          throw formats::QuantizeError(fmt::format("element {}: x 2^{} overflows float", b + i, bits - 1));
+          throw formats::QuantizeError::at_element(b + i, fmt::format("x 2^{} overflows float", bits - 1));
   });
 }
 
@@ -176,17 +176,17 @@ WageSpec WageSpec::of(WageKind kind, int bits) {
 void WageSpec::validate() const {
   const char* name = wage_kind_name(kind);
   if (kind == WageKind::direct) {
-    if (bits < 1 || bits > 32) throw std::invalid_argument(fmt::format("direct quantizer: bits = {} is not in 1..32", bits));
+    if (bits < 1 || bits > 32) throw formats::FormatError(fmt::format("direct quantizer: bits = {} is not in 1..32", bits));
   } else if (bits < 2 || bits > 24) {
-    throw std::invalid_argument(fmt::format("{} quantizer: bits = {} is not in 2..24", name, bits));
+    throw formats::FormatError(fmt::format("{} quantizer: bits = {} is not in 2..24", name, bits));
   }
   if (clip != WageClip::none && kind != WageKind::direct && kind != WageKind::shift)
-    throw std::invalid_argument(fmt::format("{} quantizer: clip is for direct and shift only", name));
+    throw formats::FormatError(fmt::format("{} quantizer: clip is for direct and shift only", name));
   if (kind == WageKind::constant) {
     if (const_bits < 1 || const_bits > 60)
-      throw std::invalid_argument(fmt::format("constant quantizer: const_bits = {} is not in 1..60", const_bits));
+      throw formats::FormatError(fmt::format("constant quantizer: const_bits = {} is not in 1..60", const_bits));
     if (gscale != 0 && (gscale < 2 || gscale > (std::int64_t{1} << 24) || (gscale & (gscale - 1)) != 0))
-      throw std::invalid_argument(fmt::format("constant quantizer: gscale = {} is not a power of two in 2..2^24", gscale));
+      throw formats::FormatError(fmt::format("constant quantizer: gscale = {} is not a power of two in 2..2^24", gscale));
   }
 }
 

@@ -57,7 +57,7 @@ struct WageSpec {
 
   // gscale with the default resolved.
   std::int64_t dynamic_range() const { return gscale > 0 ? gscale : std::int64_t{1} << (bits - 1); }
-  // Throws std::invalid_argument naming the bad field.
+  // Throws formats::FormatError naming the bad field.
   void validate() const;
   // The config spelling, fields that differ from the kind's defaults only, in the order bits, clip,
   // const_bits, gscale: "direct(bits=8)", "direct(bits=8,clip=unit)", "shift(bits=8)" (clip unit is

@@ -9,6 +9,7 @@
 // match the model; any mismatch is a CheckpointError naming the file and what differs.
 #pragma once
 
+#include "io/error.hpp"
 #include "sim/nn/model.hpp"
 
 #include <cstdint>
@@ -17,9 +18,22 @@
 
 namespace bitsim::sim::train {
 
-class CheckpointError : public std::runtime_error {
+class CheckpointError : public bitsim::Error {
  public:
-  using std::runtime_error::runtime_error;
+  using Error::Error;
+};
+
+// A run started fresh (neither resumed nor overwritten) in a folder that already holds a checkpoint;
+// site().file is the folder.
+class RunFolderTaken : public CheckpointError {
+ public:
+  using CheckpointError::CheckpointError;
+};
+
+// A resume asked of a run folder without checkpoint; site().file is the checkpoint's path.
+class NothingToResume : public CheckpointError {
+ public:
+  using CheckpointError::CheckpointError;
 };
 
 struct RunState {

@@ -41,8 +41,10 @@ class Section {
     const auto line = where ? where->source().begin.line : 0;
     // Values from --set have no line in the file; values from an `extends` base name their own file.
     const std::string& file = where && where->source().path ? *where->source().path : file_;
-    if (line == 0) throw ConfigError(fmt::format("{}: key '{}' (from --set): {}", file_, key_path(key), msg));
-    throw ConfigError(fmt::format("{}:{}: key '{}': {}", file, line, key_path(key), msg));
+    if (line == 0)
+      throw ConfigError(fmt::format("{}: key '{}' (from --set): {}", file_, key_path(key), msg), ErrorSite::in_file(file_, 0, key_path(key)));
+    throw ConfigError(fmt::format("{}:{}: key '{}': {}", file, line, key_path(key), msg),
+                      ErrorSite::in_file(file, static_cast<std::int64_t>(line), key_path(key)));
   }
 
   std::int64_t integer(const std::string& key, std::int64_t def, std::int64_t lo, std::int64_t hi) {
@@ -231,6 +233,77 @@ nn::RoleRounding wage_role(Section& s, const toml::node* n, const std::string& k
   }
 }
 
+// A scaled, affine or MX policy of sim::Tensor written as one string: "mxfp8_e4m3",
+// "mx(element=fp8_e4m3,block=32)", "scaled(format=int8,scale=pow2,axis=1)", "affine(bits=8)". Returns
+// false when `text` is not spelled as one (then it is a format); fails on a malformed one.
+bool parse_policy_text(Section& s, const toml::node* n, const std::string& key, std::string text, TensorPolicy& out) {
+  text.erase(std::remove(text.begin(), text.end(), ' '), text.end());
+  if (text.rfind("mx", 0) != 0 && text.rfind("scaled(", 0) != 0 && text.rfind("affine(", 0) != 0) return false;
+  try {
+    out = parse_policy(text);
+  } catch (const std::exception& e) {
+    s.fail(n, key, e.what());
+  }
+  return true;
+}
+
+// The rounding keys of a role table: rounding (rne by default) and sr_bits.
+formats::RoundingSpec role_rounding(Section& t) {
+  formats::RoundingSpec r;
+  r.mode = *formats::parse_rounding(t.string("rounding", "rne", {"rne", "rna", "rtz", "rup", "rdn", "sr"}));
+  r.sr_bits = static_cast<int>(t.integer("sr_bits", 32, 1, 32));
+  return r;
+}
+
+nn::RoleRounding policy_role(Section& s, const toml::node* n, const std::string& key, const TensorPolicy& policy,
+                             formats::RoundingSpec rounding) {
+  try {
+    return nn::RoleRounding::tensor_policy(policy, rounding);
+  } catch (const std::exception& e) {
+    s.fail(n, key, e.what());
+  }
+}
+
+// The table form of a tensor policy: { policy = "mx", format = "fp8_e4m3", block = 32 },
+// { policy = "scaled", format = "int8", scale = "pow2"|"real", axis = N },
+// { policy = "affine", bits = 8, signed = false, axis = N }; plus rounding and sr_bits.
+nn::RoleRounding policy_table_role(Section& s, const toml::node* n, const std::string& key, Section& t, const toml::node* pn) {
+  if (!pn->is_string()) t.fail(pn, "policy", "must be \"mx\", \"scaled\" or \"affine\"");
+  const std::string kind = *pn->value<std::string>();
+  TensorPolicy policy;
+  try {
+    if (kind == "mx") {
+      const toml::node* fn = t.get("format");
+      if (!fn) t.fail(pn, "format", "an mx policy needs its element format (e.g. format = \"fp8_e4m3\")");
+      const formats::Format element = format_from(t, fn, "format");
+      policy = TensorPolicy::mx(element, static_cast<int>(t.integer("block", 32, 1, 65536)));
+    } else if (kind == "scaled") {
+      const toml::node* fn = t.get("format");
+      if (!fn) t.fail(pn, "format", "a scaled policy needs its element format (e.g. format = \"int8\")");
+      const formats::Format element = format_from(t, fn, "format");
+      const ScaleRule rule = t.string("scale", "pow2", {"pow2", "real"}) == "pow2" ? ScaleRule::pow2 : ScaleRule::real;
+      std::optional<int> axis;
+      if (t.get("axis")) axis = static_cast<int>(t.integer("axis", 0, 0, 3));
+      policy = TensorPolicy::scaled(element, rule, axis);
+    } else if (kind == "affine") {
+      const int bits = static_cast<int>(t.integer("bits", 8, 1, 32));
+      const bool is_signed = t.boolean("signed", false);
+      std::optional<int> axis;
+      if (t.get("axis")) axis = static_cast<int>(t.integer("axis", 0, 0, 3));
+      policy = TensorPolicy::affine(bits, is_signed, axis);
+    } else {
+      t.fail(pn, "policy", "must be \"mx\", \"scaled\" or \"affine\", got \"" + kind + "\"");
+    }
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const std::exception& e) {
+    s.fail(n, key, e.what());
+  }
+  const formats::RoundingSpec rounding = role_rounding(t);
+  t.finish();
+  return policy_role(s, n, key, policy, rounding);
+}
+
 nn::RoleRounding role_from(Section& s, const toml::node* n, const std::string& key) {
   formats::Format f;
   formats::RoundingSpec r;
@@ -239,6 +312,7 @@ nn::RoleRounding role_from(Section& s, const toml::node* n, const std::string& k
   bool is_range = false;
   if (n->is_table()) {
     Section t(n->as_table(), s.key_path(key), s.file());
+    if (const toml::node* pn = t.get("policy")) return policy_table_role(s, n, key, t, pn);
     const toml::node* fn = t.get("format");
     const toml::node* qn = t.get("quantizer");
     if (qn) {
@@ -272,10 +346,14 @@ nn::RoleRounding role_from(Section& s, const toml::node* n, const std::string& k
         s.fail(n, key, e.what());
       }
     }
+    TensorPolicy policy;
+    if (fn->is_string() && parse_policy_text(t, fn, "format", *fn->value<std::string>(), policy)) {
+      const formats::RoundingSpec rounding = role_rounding(t);
+      t.finish();
+      return policy_role(s, n, key, policy, rounding);
+    }
     f = format_from(t, fn, "format");
-    const std::string mode = t.string("rounding", "rne", {"rne", "rna", "rtz", "rup", "rdn", "sr"});
-    r.mode = *formats::parse_rounding(mode);
-    r.sr_bits = static_cast<int>(t.integer("sr_bits", 32, 1, 32));
+    r = role_rounding(t);
     t.finish();
   } else {
     if (n->is_string() && parse_wage_text(s, n, key, *n->value<std::string>(), wage))
@@ -287,6 +365,9 @@ nn::RoleRounding role_from(Section& s, const toml::node* n, const std::string& k
         s.fail(n, key, e.what());
       }
     }
+    TensorPolicy policy;
+    if (n->is_string() && parse_policy_text(s, n, key, *n->value<std::string>(), policy))
+      return policy_role(s, n, key, policy, {});
     f = format_from(s, n, key);
   }
   try {
@@ -476,7 +557,7 @@ void check_model(const TrainConfig& c, Section& model, Section& data) {
   try {
     m.emplace(nn::build_model(custom ? nn::ModelSpec{"custom", c.layers} : nn::builtin_model(c.model, g.classes, c.width),
                               Nchw{1, g.channels, g.height, g.width}, [](nn::Layer&) {}));
-  } catch (const std::invalid_argument& e) {
+  } catch (const bitsim::Error& e) {
     fail(e.what());
   }
   const Nchw& out = m->nodes().back().out_shape;
@@ -713,8 +794,9 @@ std::string role_toml(const nn::RoleRounding& r) {
     return "{ format = " + quote(r.range_text()) + ", rounding = \"" + formats::rounding_name(r.rounding().mode) + "\" }";
   if (r.is_wage())
     return "{ format = " + quote(r.wage_spec().text()) + ", rounding = \"" + formats::rounding_name(r.rounding().mode) + "\" }";
-  if (r.rounding().mode == formats::Rounding::rne) return quote(r.format().name());
-  std::string s = "{ format = " + quote(r.format().name()) + ", rounding = \"" + formats::rounding_name(r.rounding().mode) + "\"";
+  const std::string name = r.is_policy() ? r.policy().name() : r.format().name();
+  if (r.rounding().mode == formats::Rounding::rne) return quote(name);
+  std::string s = "{ format = " + quote(name) + ", rounding = \"" + formats::rounding_name(r.rounding().mode) + "\"";
   if (r.rounding().mode == formats::Rounding::sr) s += ", sr_bits = " + std::to_string(r.rounding().sr_bits);
   return s + " }";
 }

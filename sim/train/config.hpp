@@ -4,6 +4,7 @@
 // before it is read (value parsed as TOML, or taken as a string when it is not TOML).
 #pragma once
 
+#include "io/error.hpp"
 #include "sim/nn/gemm_setup.hpp"
 #include "sim/nn/layer.hpp"
 #include "sim/nn/model_spec.hpp"
@@ -21,9 +22,9 @@
 namespace bitsim::sim::train {
 
 // A bad configuration: the message names the file, line and key.
-class ConfigError : public std::runtime_error {
+class ConfigError : public bitsim::Error {
  public:
-  using std::runtime_error::runtime_error;
+  using Error::Error;
 };
 
 // Role formats and GEMM setup given at one level ([formats] or one [[formats.override]]); unset

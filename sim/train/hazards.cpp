@@ -168,7 +168,7 @@ void HazardLog::append(const Hazard& h) {
   const std::string row = hazards_csv_row(h);
   out.write(row.data(), static_cast<std::streamsize>(row.size()));
   out.flush();
-  if (!out) throw std::runtime_error(path_ + ": cannot append a hazard (disk full?)");
+  if (!out) throw io::FileError(path_, "cannot append a hazard (disk full?)");
 }
 
 std::string HazardLog::report(const std::vector<Hazard>& found, const HazardWatch& watch) {

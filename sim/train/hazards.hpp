@@ -18,6 +18,7 @@
 // stays the last).
 #pragma once
 
+#include "io/error.hpp"
 #include "sim/nn/layer.hpp"
 
 #include <cstdint>
@@ -44,9 +45,9 @@ struct HazardConfig {
 };
 
 // A run stopped by a hazard (its action was "stop"): `bitsim train` exits with status 3.
-class HazardError : public std::runtime_error {
+class HazardError : public bitsim::Error {
  public:
-  using std::runtime_error::runtime_error;
+  using Error::Error;
 };
 
 struct Hazard {

@@ -1,5 +1,6 @@
 #include "sim/train/trainer.hpp"
 #include "io/files.hpp"
+#include "io/json.hpp"
 #include "sim/thread_pool.hpp"
 
 #include "sim/data/batches.hpp"
@@ -294,11 +295,12 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
   const std::string dir = c.run_dir;
   const std::string ckpt = dir + "/checkpoint.bin";
   if (!o.resume && !o.overwrite && fs::exists(ckpt))
-    throw std::runtime_error(fmt::format("{} already holds a checkpoint: use --resume to continue it, --overwrite to "
-                                         "start again, or --set run.dir=... for a new run",
-                                         dir));
+    throw RunFolderTaken(fmt::format("{} already holds a checkpoint: resume the run, overwrite it, or give the new run "
+                                     "another folder (run.dir)",
+                                     dir),
+                         ErrorSite::in_file(dir, 0, "run.dir"));
   if (o.resume && !fs::exists(ckpt))
-    throw CheckpointError(ckpt + ": no checkpoint to resume from (run without --resume to start the run)");
+    throw NothingToResume(ckpt + ": no checkpoint to resume from (start the run without resuming)", ErrorSite::in_file(ckpt));
   // Every output of the run must be a regular file, a link to one, or absent (io/files.hpp): checked
   // before the data are read and before a fresh start removes the files of an earlier run.
   const std::vector<std::string> outputs = {ckpt,           dir + "/metrics.csv", dir + "/result.json", dir + "/config.toml",
@@ -500,12 +502,17 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
   result.train_seconds = st.elapsed_seconds;
   result.weights_digest = digest(model);
   if (writer)
-    io::write_file_atomically(dir + "/result.json",
-                        fmt::format("{{\n  \"name\": \"{}\",\n  \"model\": \"{}\",\n  \"dataset\": \"{}\",\n  \"epochs\": {},\n"
-                                    "  \"steps\": {},\n  \"seed\": {},\n  \"threads\": {},\n  \"test_accuracy\": {:.6f},\n"
-                                    "  \"test_loss\": {:.6f},\n  \"train_seconds\": {:.3f},\n  \"weights_digest\": \"{}\"\n}}\n",
-                                    c.name, c.model, c.dataset, c.epochs, result.steps, c.seed, threads,
-                                    result.test_accuracy, result.test_loss, result.train_seconds, result.weights_digest));
+    io::write_file_atomically(dir + "/result.json", io::json_text(io::Json{{"name", c.name},
+                                                                           {"model", c.model},
+                                                                           {"dataset", c.dataset},
+                                                                           {"epochs", c.epochs},
+                                                                           {"steps", result.steps},
+                                                                           {"seed", c.seed},
+                                                                           {"threads", threads},
+                                                                           {"test_accuracy", io::json_number(result.test_accuracy)},
+                                                                           {"test_loss", io::json_number(result.test_loss)},
+                                                                           {"train_seconds", result.train_seconds},
+                                                                           {"weights_digest", result.weights_digest}}));
   return result;
 }
 

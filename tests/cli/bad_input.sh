@@ -183,6 +183,8 @@ bad "checkpoint: of another config" "checkpoint\.bin.*(config|differ)" --same "$
   train "$TMP/good.toml" --set data.dir="$TMP/ds_fine" --set run.dir="$TMP/r_ck" --set optimizer.lr=0.2 --resume --no-progress
 bad "run folder: would overwrite a checkpoint" "already holds a checkpoint" --same "$TMP/r_ck/checkpoint.bin" -- \
   train "$TMP/good.toml" --set data.dir="$TMP/ds_fine" --set run.dir="$TMP/r_ck" --no-progress
+bad "run folder: the command names its options" "--resume continues it, --overwrite starts again" --same "$TMP/r_ck/checkpoint.bin" -- \
+  train "$TMP/good.toml" --set data.dir="$TMP/ds_fine" --set run.dir="$TMP/r_ck" --no-progress
 : >"$TMP/a_file"
 bad "run folder: a file is in the way" "a_file" -- train "$TMP/good.toml" --set data.dir="$TMP/ds_fine" \
   --set run.dir="$TMP/a_file/run" --no-progress
