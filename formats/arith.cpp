@@ -26,7 +26,7 @@ std::int64_t floor_div2(std::int64_t v) { return v >= 0 ? v / 2 : -((-v + 1) / 2
 const FloatFormat* as_float(const Format& f) { return f.is<FloatFormat>() ? &f.as<FloatFormat>() : nullptr; }
 
 void require_arith_format(const Format& f, const char* role) {
-  if (f.is_graham())
+  if (!f.is_binary())
     throw ArithError(fmt::format("{} format {}: Graham formats have no arithmetic (use float or fixed formats)", role,
                                  f.name()));
   if (f.width() > 128) throw ArithError(fmt::format("{} format {} is wider than 128 bits", role, f.name()));
@@ -456,7 +456,7 @@ Operand decode_operand(const Format& format, const BigInt& code) {
 
 ArithResult arith(Op op, const Format& format, const std::vector<BigInt>& operands, const ArithOptions& options,
                   std::uint32_t word, const Format* to) {
-  if (!to && static_cast<int>(operands.size()) == op_arity(op) && !format.is_graham() &&
+  if (!to && static_cast<int>(operands.size()) == op_arity(op) && format.is_binary() &&
       !(options.rounding.mode == Rounding::sr && (options.rounding.sr_bits < 1 || options.rounding.sr_bits > 32)))
     if (auto fast = arith_fast(op, format, operands, options, word)) return std::move(*fast);
   return arith_golden(op, format, operands, options, word, to);

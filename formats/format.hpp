@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -94,6 +95,43 @@ struct O4Format {
 
 using FormatVariant = std::variant<FloatFormat, FixedFormat, LogFormat, MidriseFormat, O4Format>;
 
+// What a format family can do, declared once per family: code asks for the capability it needs,
+// never for a family by name. A new family must specialize family_traits (the primary template has
+// no definition), so a family without traits fails to compile.
+struct FamilyTraits {
+  const char* family;  // "float", "fixed", "log", "midrise", "O4"
+  // Values are integers times powers of two on a grid of codes (IEEE-style): the family has the
+  // arithmetic of formats/arith.hpp, can be a GEMM input, product or accumulator, and its values are
+  // coded by value (sim/tensor.cpp).
+  bool binary;
+  // The family defines its own rounding (Graham 2017's floor-based cells): only rne is accepted,
+  // meaning "the format's rounding"; no directed or stochastic modes.
+  bool own_rounding;
+};
+template <class Family> struct family_traits;
+template <> struct family_traits<FloatFormat> {
+  static constexpr FamilyTraits value{"float", true, false};
+};
+template <> struct family_traits<FixedFormat> {
+  static constexpr FamilyTraits value{"fixed", true, false};
+};
+template <> struct family_traits<LogFormat> {
+  static constexpr FamilyTraits value{"log", false, true};
+};
+template <> struct family_traits<MidriseFormat> {
+  static constexpr FamilyTraits value{"midrise", false, true};
+};
+template <> struct family_traits<O4Format> {
+  static constexpr FamilyTraits value{"O4", false, true};
+};
+
+// Calls the visitor of the format's family: every family must be handled (an overload set missing
+// one fails to compile), so no branch silently assumes one family for another.
+template <class... Fs> struct overloaded : Fs... {
+  using Fs::operator()...;
+};
+template <class... Fs> overloaded(Fs...) -> overloaded<Fs...>;
+
 class Format {
  public:
   Format() = default;
@@ -104,7 +142,12 @@ class Format {
   template <class T> const T& as() const { return std::get<T>(v_); }
 
   int width() const;
-  bool is_graham() const { return is<LogFormat>() || is<MidriseFormat>() || is<O4Format>(); }
+  FamilyTraits traits() const {
+    return std::visit([](const auto& f) { return family_traits<std::decay_t<decltype(f)>>::value; }, v_);
+  }
+  // Shorthands of traits(): see FamilyTraits.
+  bool is_binary() const { return traits().binary; }
+  bool has_own_rounding() const { return traits().own_rounding; }
   // The alias it was parsed from ("fp8_e4m3"), or empty.
   const std::string& alias() const { return alias_; }
   // The alias if there is one, else the canonical constructor form.

@@ -486,7 +486,7 @@ double golden_nearest_double_pow2(const BigInt& num, const BigInt& den) { return
 GoldenResult golden_quantize_exact(const Format& format, const ExactInput& x, RoundingSpec rs, std::uint32_t word) {
   if (rs.mode == Rounding::sr && (rs.sr_bits < 1 || rs.sr_bits > 32))
     throw QuantizeError(fmt::format("sr bits must be 1..32, got {}", rs.sr_bits));
-  if (format.is_graham()) check_graham_rounding(format, rs);
+  if (format.has_own_rounding()) check_graham_rounding(format, rs);
   return std::visit(
       [&](const auto& f) -> GoldenResult {
         using T = std::decay_t<decltype(f)>;

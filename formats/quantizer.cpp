@@ -269,7 +269,7 @@ namespace {
 template <class T>
 void check_array_args(const Quantizer& qz, bool fits, std::size_t in_size, std::size_t out_size, std::size_t words_size) {
   if (!fits) {
-    if (qz.format().is_graham())
+    if (!qz.format().is_binary())
       throw QuantizeError(fmt::format("format {} has too many indices for the fast tables; float arrays are not "
                                       "supported for it (use double arrays, served by the golden path)",
                                       qz.format().name()));

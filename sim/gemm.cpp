@@ -40,8 +40,10 @@ const char* gemm_path_name(GemmPath p) {
 void validate(const GemmConfig& c) {
   // Each error names the GemmConfig field (site().key), which a command maps to its option.
   auto check = [](const Format& f, const char* what, const char* field) {
-    if (f.is_graham())
-      throw GemmError(fmt::format("{}: Graham format {} is not allowed in gemm", what, f.name()), ErrorSite::at_key(field));
+    if (!f.is_binary())
+      throw GemmError(fmt::format("{}: format {} has no arithmetic (a Graham format; gemm takes float and fixed formats)", what,
+                                  f.name()),
+                      ErrorSite::at_key(field));
     if (f.width() > 64) throw GemmError(fmt::format("{}: format {} is wider than 64 bits", what, f.name()), ErrorSite::at_key(field));
   };
   check(c.a_format, "A's format", "a_format");
@@ -58,11 +60,17 @@ namespace {
 
 // ---- facts about formats ------------------------------------------------------------------------------
 
+// Reached only for a family validate() refuses (no arithmetic): a broken precondition.
+[[noreturn]] void not_binary(const char* what) { throw std::logic_error(std::string(what) + ": a format without arithmetic reached gemm"); }
+
 // Significant bits of the format's values (float: m+1; fixed: magnitude bits).
 int precision_bits(const Format& f) {
-  if (f.is<FloatFormat>()) return f.as<FloatFormat>().m + 1;
-  const auto& x = f.as<FixedFormat>();
-  return x.is_signed ? x.width() - 1 : x.width();
+  return std::visit(formats::overloaded{[](const FloatFormat& x) { return x.m + 1; },
+                                        [](const FixedFormat& x) { return x.is_signed ? x.width() - 1 : x.width(); },
+                                        [](const formats::LogFormat&) -> int { not_binary("precision_bits"); },
+                                        [](const formats::MidriseFormat&) -> int { not_binary("precision_bits"); },
+                                        [](const formats::O4Format&) -> int { not_binary("precision_bits"); }},
+                    f.variant());
 }
 
 // log2 of the smallest non-zero magnitude (its quantum) and of an upper bound of the largest.
@@ -71,13 +79,19 @@ struct Range {
   double max_log2;
 };
 Range range_of(const Format& f) {
-  if (f.is<FloatFormat>()) {
-    const auto& x = f.as<FloatFormat>();
-    const std::int64_t field = static_cast<std::int64_t>(x.max_finite_index() >> x.m);
-    return {x.emin() - x.m, static_cast<double>((field == 0 ? x.emin() : field - x.bias) + 1)};
-  }
-  const auto& x = f.as<FixedFormat>();
-  return {-static_cast<std::int64_t>(x.f), static_cast<double>((x.is_signed ? x.width() : x.width() + 1) - x.f)};
+  return std::visit(
+      formats::overloaded{
+          [](const FloatFormat& x) {
+            const std::int64_t field = static_cast<std::int64_t>(x.max_finite_index() >> x.m);
+            return Range{x.emin() - x.m, static_cast<double>((field == 0 ? x.emin() : field - x.bias) + 1)};
+          },
+          [](const FixedFormat& x) {
+            return Range{-static_cast<std::int64_t>(x.f), static_cast<double>((x.is_signed ? x.width() : x.width() + 1) - x.f)};
+          },
+          [](const formats::LogFormat&) -> Range { not_binary("range_of"); },
+          [](const formats::MidriseFormat&) -> Range { not_binary("range_of"); },
+          [](const formats::O4Format&) -> Range { not_binary("range_of"); }},
+      f.variant());
 }
 
 // Products of values of a and b are exact in the IEEE type with P significand bits and exponent range.
@@ -149,17 +163,23 @@ template <class T> DataFacts magnitude_facts(const Format& f, const std::vector<
 // Whether an accumulator format holds every multiple of 2^q_log2 of magnitude below `bound` exactly
 // (then rounding a partial sum to it is the identity).
 bool acc_holds(const Format& acc, int q_log2, long double bound) {
-  if (acc.is<FloatFormat>()) {
-    const auto& x = acc.as<FloatFormat>();
-    const formats::Quantizer qz(acc);
-    if (!qz.supports_double_arrays()) return false;
-    // the grid below 2^(emin) has quantum 2^(emin-m); above, M+1 significant bits; and no overflow
-    const long double largest = formats::Quantizer(acc).decode(x.max_finite_index());
-    return x.emin() - x.m <= q_log2 && bound < std::ldexp(1.0L, x.m + 1 + q_log2) && bound < largest;
-  }
-  const auto& x = acc.as<FixedFormat>();
-  if (!x.is_signed) return false;  // negative partial sums would saturate at 0
-  return -x.f <= q_log2 && bound < std::ldexp(1.0L, x.width() - 1 - x.f);
+  return std::visit(
+      formats::overloaded{
+          [&](const FloatFormat& x) {
+            const formats::Quantizer qz(acc);
+            if (!qz.supports_double_arrays()) return false;
+            // the grid below 2^(emin) has quantum 2^(emin-m); above, M+1 significant bits; and no overflow
+            const long double largest = qz.decode(x.max_finite_index());
+            return x.emin() - x.m <= q_log2 && bound < std::ldexp(1.0L, x.m + 1 + q_log2) && bound < largest;
+          },
+          [&](const FixedFormat& x) {
+            if (!x.is_signed) return false;  // negative partial sums would saturate at 0
+            return -x.f <= q_log2 && bound < std::ldexp(1.0L, x.width() - 1 - x.f);
+          },
+          [](const formats::LogFormat&) -> bool { not_binary("acc_holds"); },
+          [](const formats::MidriseFormat&) -> bool { not_binary("acc_holds"); },
+          [](const formats::O4Format&) -> bool { not_binary("acc_holds"); }},
+      acc.variant());
 }
 
 // ---- errors ---------------------------------------------------------------------------------------------

@@ -121,7 +121,7 @@ class ValueCoder {
  public:
   explicit ValueCoder(const Quantizer& q) {
     const Format& f = q.format();
-    if (!q.supports_double_arrays() || f.is_graham()) return;
+    if (!q.supports_double_arrays() || !f.is_binary()) return;
     ok_ = true;
     if (f.is<formats::FixedFormat>()) {
       const auto& fx = f.as<formats::FixedFormat>();
@@ -244,8 +244,8 @@ Tensor::Tensor(Shape shape, TensorPolicy policy, formats::RoundingSpec rounding,
     if (f.is<formats::FloatFormat>() && f.as<formats::FloatFormat>().has_nan())
       nan_code_ = code_q_->quantize(std::numeric_limits<double>::quiet_NaN()).code;
   }
-  if (kind == PolicyKind::elementwise && policy_.format().is_graham())
-    codeless_zero_ = !code_q_->quantize(0.0).code.has_value();
+  // Zero has no code in Graham's log formats and graham_O4; every other format codes it.
+  if (kind == PolicyKind::elementwise) codeless_zero_ = !code_q_->quantize(0.0).code.has_value();
 
   // Group layout.
   const std::int64_t n = shape_.numel();

@@ -27,7 +27,7 @@ const char* rule_name(ScaleRule r) { return r == ScaleRule::pow2 ? "pow2" : "rea
 // (so scales and element values combine in double without a hidden rounding). Returns the largest
 // finite value of the format as that exact double.
 double check_scalable(const Format& f, const std::string& ctor, const std::string& key) {
-  if (!f.is<FloatFormat>() && !f.is<FixedFormat>())
+  if (!f.is_binary())
     throw PolicyError(fmt::format("{}: key '{}': format {} is not a float or fixed format (Graham formats cannot be scaled)",
                                   ctor, key, f.name()));
   const formats::Quantizer q(f);
@@ -90,17 +90,22 @@ std::map<std::string, std::string> split_arguments(const std::string& name, cons
   return kv;
 }
 
+// The format with saturation on overflow; Graham's families saturate already (their cells clamp).
 Format saturating(const Format& f) {
-  if (f.is<FloatFormat>()) {
-    FloatFormat ff = f.as<FloatFormat>();
-    if (ff.overflow == formats::FloatOverflow::saturate) return f;
-    ff.overflow = formats::FloatOverflow::saturate;
-    return Format(ff);
-  }
-  FixedFormat fx = f.as<FixedFormat>();
-  if (fx.overflow == formats::FixedOverflow::saturate) return f;
-  fx.overflow = formats::FixedOverflow::saturate;
-  return Format(fx);
+  return std::visit(formats::overloaded{[&](FloatFormat ff) {
+                                          if (ff.overflow == formats::FloatOverflow::saturate) return f;
+                                          ff.overflow = formats::FloatOverflow::saturate;
+                                          return Format(ff);
+                                        },
+                                        [&](FixedFormat fx) {
+                                          if (fx.overflow == formats::FixedOverflow::saturate) return f;
+                                          fx.overflow = formats::FixedOverflow::saturate;
+                                          return Format(fx);
+                                        },
+                                        [&](const formats::LogFormat&) { return f; },
+                                        [&](const formats::MidriseFormat&) { return f; },
+                                        [&](const formats::O4Format&) { return f; }},
+                    f.variant());
 }
 
 }  // namespace
@@ -147,7 +152,7 @@ TensorPolicy TensorPolicy::affine(int bits, bool is_signed, std::optional<int> a
 TensorPolicy TensorPolicy::mx(const Format& element, int block) {
   if (block < 1 || block > kMaxBlock)
     throw PolicyError(fmt::format("mx: key 'block' out of range: {} (must be 1..{})", block, kMaxBlock));
-  const Format sat = element.is<FloatFormat>() || element.is<FixedFormat>() ? saturating(element) : element;
+  const Format sat = saturating(element);
   const double largest = check_scalable(sat, "mx", "element");
   TensorPolicy p;
   p.kind_ = PolicyKind::mx;

@@ -83,7 +83,7 @@ const std::vector<std::string>& wide_formats() {
 }
 
 std::vector<Rounding> modes_for(const Format& f) {
-  if (f.is_graham()) return {Rounding::rne};
+  if (f.has_own_rounding()) return {Rounding::rne};
   return {Rounding::rne, Rounding::rna, Rounding::rtz, Rounding::rup, Rounding::rdn, Rounding::sr};
 }
 

@@ -114,7 +114,7 @@ int run_quantize(const QuantizeOptions& o, const CLI::App& cmd) {
   if (!mode) return fail(fmt::format("--rounding: unknown mode '{}' (expected rne, rna, rtz, rup, rdn or sr)", o.rounding));
   const bool seed_given = cmd.count("--seed") > 0, words_given = cmd.count("--random-words") > 0,
              bits_given = cmd.count("--sr-bits") > 0;
-  if (format.is_graham()) {
+  if (format.has_own_rounding()) {
     if (cmd.count("--rounding") && *mode != Rounding::rne)
       return fail(fmt::format("--rounding {}: format {} defines its own rounding (only rne is allowed)", o.rounding,
                               format.name()));

@@ -40,7 +40,7 @@ bool make_vector_setup(const HwOptions& o, const CLI::App& cmd, bool seed_choose
     error = fmt::format("--format: {}", e.what());
     return false;
   }
-  if (setup.format.is_graham()) {
+  if (!setup.format.is_binary()) {
     error = fmt::format("--format {}: Graham formats have no arithmetic; use a float or fixed format", o.format);
     return false;
   }
@@ -55,7 +55,7 @@ bool make_vector_setup(const HwOptions& o, const CLI::App& cmd, bool seed_choose
       error = fmt::format("--to: {}", e.what());
       return false;
     }
-    if (setup.to->is_graham()) {
+    if (!setup.to->is_binary()) {
       error = fmt::format("--to {}: Graham formats have no arithmetic; use a float or fixed format", o.to);
       return false;
     }

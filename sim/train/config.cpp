@@ -406,7 +406,7 @@ void read_level(Section& s, FormatLevel& level) {
     if (const toml::node* n = s.get(key)) {
       std::optional<formats::Format> f;
       if (!(n->is_string() && *n->value<std::string>() == "exact")) f = format_from(s, n, key);
-      if (f && f->is_graham()) s.fail(n, key, "Graham formats cannot be accumulators or products");
+      if (f && !f->is_binary()) s.fail(n, key, "Graham formats have no arithmetic, so they cannot be accumulators or products");
       (std::string(key) == "acc" ? level.acc : level.product) = f;
     }
   }

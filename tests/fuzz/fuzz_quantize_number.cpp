@@ -74,7 +74,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   constexpr std::array kModes = {Rounding::rne, Rounding::rna, Rounding::rtz, Rounding::rup, Rounding::rdn, Rounding::sr};
   RoundingSpec rs{kModes[data[1] % kModes.size()], 1 + (data[1] / 6) % 32};
-  if (f.is_graham()) rs = RoundingSpec{};  // Graham formats define their own rounding
+  if (f.has_own_rounding()) rs = RoundingSpec{};  // Graham formats define their own rounding
   std::uint32_t word;
   std::memcpy(&word, data + 2, sizeof word);
   const Quantizer q(f, rs);
