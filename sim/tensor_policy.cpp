@@ -207,6 +207,21 @@ const std::vector<formats::AliasEntry>& policy_aliases() {
   return table;
 }
 
+namespace {
+std::string constructor_name(const std::string& spec) {
+  const auto open = spec.find('(');
+  return open == std::string::npos ? spec : spec.substr(0, open);
+}
+}  // namespace
+
+bool names_policy(std::string_view text) {
+  const std::string spec = strip_spaces(text);
+  for (const auto& a : policy_aliases())
+    if (a.alias == spec) return true;
+  const std::string name = constructor_name(spec);
+  return name == "scaled" || name == "affine" || name == "mx";
+}
+
 TensorPolicy parse_policy(std::string_view text) {
   const std::string spec = strip_spaces(text);
   if (spec.empty()) throw PolicyError("empty policy");
@@ -217,8 +232,8 @@ TensorPolicy parse_policy(std::string_view text) {
       return p;
     }
   const auto open = spec.find('(');
-  const std::string name = open == std::string::npos ? spec : spec.substr(0, open);
-  if (name != "scaled" && name != "affine" && name != "mx") {
+  const std::string name = constructor_name(spec);
+  if (!names_policy(spec)) {
     // Not a policy constructor: a plain format name (its errors are the formats library's).
     return TensorPolicy::elementwise(formats::parse_format(spec));
   }

@@ -93,6 +93,10 @@ class TensorPolicy {
 // a plain format name that is not a format throws the formats library's FormatError.
 TensorPolicy parse_policy(std::string_view spec);
 
+// Whether `spec` is spelled as a scaled, affine or MX policy (an MX alias, or one of those
+// constructors) rather than as a plain format: the test parse_policy makes before parsing.
+bool names_policy(std::string_view spec);
+
 // The MX aliases with their constructor forms, in docs/tensor.md's order.
 const std::vector<formats::AliasEntry>& policy_aliases();
 

@@ -117,6 +117,11 @@ std::string RoleRounding::describe() const {
 }
 
 namespace {
+// The same error with the rounding site's name in front ("conv1 A: element 5: ..."), its site kept.
+[[noreturn]] void rethrow_prefixed(const char* what, const formats::QuantizeError& e) {
+  throw formats::QuantizeError(std::string(what) + ": " + e.what(), e.site());
+}
+
 // A tensor of this shape, policy and rounding, reused across calls: a new Tensor quantizes zeros into
 // every element, which would double the cost of each rounding. Each thread keeps the tensors of the
 // last kCached (shape, policy, rounding) it used; quantize replaces a tensor's codes and scales as a
@@ -153,17 +158,18 @@ void RoleRounding::apply_policy(std::span<float> x, std::uint64_t seed, const Nc
     t.quantize_decode(std::span<const float>(x), x);
     return;
   }
+  // f(NCHW index, channel-last index) for every element.
+  auto each = [&](auto&& f) {
+    for (std::int64_t n = 0; n < s.n; ++n)
+      for (std::int64_t k = 0; k < s.c; ++k)
+        for (std::int64_t i = 0; i < inner; ++i)
+          f(static_cast<std::size_t>((n * s.c + k) * inner + i), static_cast<std::size_t>((n * inner + i) * s.c + k));
+  };
   thread_local std::vector<float> rows;
   rows.resize(x.size());
-  for (std::int64_t n = 0; n < s.n; ++n)
-    for (std::int64_t k = 0; k < s.c; ++k)
-      for (std::int64_t i = 0; i < inner; ++i)
-        rows[static_cast<std::size_t>((n * inner + i) * s.c + k)] = x[static_cast<std::size_t>((n * s.c + k) * inner + i)];
+  each([&](std::size_t nchw, std::size_t row) { rows[row] = x[nchw]; });
   t.quantize_decode(std::span<const float>(rows), std::span<float>(rows));
-  for (std::int64_t n = 0; n < s.n; ++n)
-    for (std::int64_t k = 0; k < s.c; ++k)
-      for (std::int64_t i = 0; i < inner; ++i)
-        x[static_cast<std::size_t>((n * s.c + k) * inner + i)] = rows[static_cast<std::size_t>((n * inner + i) * s.c + k)];
+  each([&](std::size_t nchw, std::size_t row) { x[nchw] = rows[row]; });
 }
 
 WageScale RoleRounding::apply(std::span<float> x, std::uint64_t seed, const char* what, int threads, const RangeContext* rc,
@@ -173,7 +179,7 @@ WageScale RoleRounding::apply(std::span<float> x, std::uint64_t seed, const char
     try {
       apply_policy(x, seed, shape);
     } catch (const formats::QuantizeError& e) {
-      throw formats::QuantizeError(std::string(what) + ": " + e.what(), e.site());
+      rethrow_prefixed(what, e);
     }
     return {};
   }
@@ -182,7 +188,7 @@ WageScale RoleRounding::apply(std::span<float> x, std::uint64_t seed, const char
       const formats::PhiloxWords words(seed);
       return wage_quantize(x, *wage_, rounding_.mode == formats::Rounding::sr, &words, threads);
     } catch (const formats::QuantizeError& e) {
-      throw formats::QuantizeError(std::string(what) + ": " + e.what(), e.site());
+      rethrow_prefixed(what, e);
     }
   }
   if (range_) {
@@ -208,7 +214,7 @@ WageScale RoleRounding::apply(std::span<float> x, std::uint64_t seed, const char
       const formats::PhiloxWords words(seed);
       range_quantize(x, r, range_->bits, rounding_.mode == formats::Rounding::sr ? &words : nullptr, threads, range_->true_zero);
     } catch (const formats::QuantizeError& e) {
-      throw formats::QuantizeError(std::string(what) + ": " + e.what(), e.site());
+      rethrow_prefixed(what, e);
     }
     return {};
   }
@@ -233,7 +239,7 @@ WageScale RoleRounding::apply(std::span<float> x, std::uint64_t seed, const char
         run(static_cast<std::size_t>(b), static_cast<std::size_t>(e));
       });
   } catch (const formats::QuantizeError& e) {
-    throw formats::QuantizeError(std::string(what) + ": " + e.what(), e.site());
+    rethrow_prefixed(what, e);
   }
   return {};
 }

@@ -235,10 +235,10 @@ nn::RoleRounding wage_role(Section& s, const toml::node* n, const std::string& k
 
 // A scaled, affine or MX policy of sim::Tensor written as one string: "mxfp8_e4m3",
 // "mx(element=fp8_e4m3,block=32)", "scaled(format=int8,scale=pow2,axis=1)", "affine(bits=8)". Returns
-// false when `text` is not spelled as one (then it is a format); fails on a malformed one.
-bool parse_policy_text(Section& s, const toml::node* n, const std::string& key, std::string text, TensorPolicy& out) {
-  text.erase(std::remove(text.begin(), text.end(), ' '), text.end());
-  if (text.rfind("mx", 0) != 0 && text.rfind("scaled(", 0) != 0 && text.rfind("affine(", 0) != 0) return false;
+// false when `text` is not spelled as one (then it is a format: sim::names_policy); fails on a
+// malformed one.
+bool parse_policy_text(Section& s, const toml::node* n, const std::string& key, const std::string& text, TensorPolicy& out) {
+  if (!names_policy(text)) return false;
   try {
     out = parse_policy(text);
   } catch (const std::exception& e) {
@@ -270,27 +270,30 @@ nn::RoleRounding policy_role(Section& s, const toml::node* n, const std::string&
 nn::RoleRounding policy_table_role(Section& s, const toml::node* n, const std::string& key, Section& t, const toml::node* pn) {
   if (!pn->is_string()) t.fail(pn, "policy", "must be \"mx\", \"scaled\" or \"affine\"");
   const std::string kind = *pn->value<std::string>();
+  // The element format (mx, scaled), required; `example` is what the message suggests.
+  auto element = [&](const char* example) {
+    const toml::node* fn = t.get("format");
+    if (!fn) t.fail(pn, "format", fmt::format("a{} {} policy needs its element format (e.g. format = \"{}\")", kind == "mx" ? "n" : "", kind, example));
+    return format_from(t, fn, "format");
+  };
+  // One scale per index of this axis of the NCHW shape (scaled, affine); none: one per tensor.
+  auto axis = [&]() -> std::optional<int> {
+    if (!t.get("axis")) return std::nullopt;
+    return static_cast<int>(t.integer("axis", 0, 0, 3));
+  };
   TensorPolicy policy;
   try {
     if (kind == "mx") {
-      const toml::node* fn = t.get("format");
-      if (!fn) t.fail(pn, "format", "an mx policy needs its element format (e.g. format = \"fp8_e4m3\")");
-      const formats::Format element = format_from(t, fn, "format");
-      policy = TensorPolicy::mx(element, static_cast<int>(t.integer("block", 32, 1, 65536)));
+      const formats::Format f = element("fp8_e4m3");
+      policy = TensorPolicy::mx(f, static_cast<int>(t.integer("block", 32, 1, 65536)));
     } else if (kind == "scaled") {
-      const toml::node* fn = t.get("format");
-      if (!fn) t.fail(pn, "format", "a scaled policy needs its element format (e.g. format = \"int8\")");
-      const formats::Format element = format_from(t, fn, "format");
+      const formats::Format f = element("int8");
       const ScaleRule rule = t.string("scale", "pow2", {"pow2", "real"}) == "pow2" ? ScaleRule::pow2 : ScaleRule::real;
-      std::optional<int> axis;
-      if (t.get("axis")) axis = static_cast<int>(t.integer("axis", 0, 0, 3));
-      policy = TensorPolicy::scaled(element, rule, axis);
+      policy = TensorPolicy::scaled(f, rule, axis());
     } else if (kind == "affine") {
       const int bits = static_cast<int>(t.integer("bits", 8, 1, 32));
       const bool is_signed = t.boolean("signed", false);
-      std::optional<int> axis;
-      if (t.get("axis")) axis = static_cast<int>(t.integer("axis", 0, 0, 3));
-      policy = TensorPolicy::affine(bits, is_signed, axis);
+      policy = TensorPolicy::affine(bits, is_signed, axis());
     } else {
       t.fail(pn, "policy", "must be \"mx\", \"scaled\" or \"affine\", got \"" + kind + "\"");
     }
