@@ -9,6 +9,9 @@
 
 #include <algorithm>
 #include <limits>
+#include <stdexcept>
+#include <type_traits>
+#include <variant>
 
 namespace bitsim::formats {
 
@@ -24,6 +27,25 @@ BigInt floor_nonneg(const Rational& r) { return numerator(r) / denominator(r); }
 std::int64_t floor_div2(std::int64_t v) { return v >= 0 ? v / 2 : -((-v + 1) / 2); }
 
 const FloatFormat* as_float(const Format& f) { return f.is<FloatFormat>() ? &f.as<FloatFormat>() : nullptr; }
+
+// Calls on_float or on_fixed with the format's family, for code that differs between the binary
+// families. Every public entry refuses formats without arithmetic first (require_arith_format), so
+// the other families never get here; a new binary family fails to compile here until each caller
+// says what it does with it.
+template <class OnFloat, class OnFixed>
+std::invoke_result_t<OnFloat, const FloatFormat&> by_binary_family(const Format& format, OnFloat&& on_float,
+                                                                   OnFixed&& on_fixed) {
+  using Result = std::invoke_result_t<OnFloat, const FloatFormat&>;
+  return std::visit(overloaded{[&](const FloatFormat& f) -> Result { return on_float(f); },
+                               [&](const FixedFormat& f) -> Result { return on_fixed(f); },
+                               [&](const auto& f) -> Result {
+                                 static_assert(!family_traits<std::decay_t<decltype(f)>>::value.binary,
+                                               "a binary format family needs its case in by_binary_family");
+                                 throw std::logic_error("arith: a format without arithmetic reached " +
+                                                        format.name());
+                               }},
+                    format.variant());
+}
 
 void require_arith_format(const Format& f, const char* role) {
   if (!f.is_binary())
@@ -120,8 +142,9 @@ Rational sqrt_stand_in(const Rational& r, std::int64_t G) {
 
 std::int64_t sqrt_guard_exponent(const Format& format, const Rational& r) {
   const std::int64_t e = floor_div2(floor_log2(r));  // floor(log2(sqrt(r)))
-  if (const FloatFormat* f = as_float(format)) return e - f->m - 40;
-  return std::min<std::int64_t>(-format.as<FixedFormat>().f, e) - 40;
+  return by_binary_family(
+      format, [&](const FloatFormat& f) { return e - f.m - 40; },
+      [&](const FixedFormat& f) { return std::min<std::int64_t>(-f.f, e) - 40; });
 }
 
 ArithResult from_golden(const Format& format, const GoldenResult& g, const ExactResult& unrounded, std::uint8_t flags) {
@@ -148,16 +171,17 @@ ArithResult round_result(const Format& format, const ExactResult& x, const Arith
                          std::uint8_t op_flags) {
   const FloatFormat* ff = as_float(format);
   if (x.kind == ValueKind::infinite) {
-    if (!ff) {  // fixed point: the end of the range of the value's sign, whatever `overflow` says
-      const FixedFormat& f = format.as<FixedFormat>();
-      FixedFormat sat = f;
-      sat.overflow = FixedOverflow::saturate;
-      GoldenResult g = golden_quantize_exact(Format(sat), ExactInput{ValueKind::infinite, x.negative, 0}, o.rounding, word);
-      return from_golden(format, g, x, (op_flags & flag::divide_by_zero) ? op_flags : std::uint8_t(op_flags | g.flags));
-    }
-    GoldenResult g = golden_quantize_exact(format, ExactInput{ValueKind::infinite, x.negative, 0}, o.rounding, word);
-    // Division by zero into a format without infinity saturates (or gives NaN) under the overflow
-    // policy and raises only divide-by-zero; an infinite operand converted raises quantize's flags.
+    // Float: division by zero into a format without infinity saturates (or gives NaN) under the
+    // overflow policy. Fixed point: the end of the range of the value's sign, whatever `overflow`
+    // says. Either raises only divide-by-zero; an infinite operand converted raises quantize's flags.
+    const Format target = by_binary_family(
+        format, [&](const FloatFormat&) { return format; },
+        [&](const FixedFormat& f) {
+          FixedFormat sat = f;
+          sat.overflow = FixedOverflow::saturate;
+          return Format(sat);
+        });
+    GoldenResult g = golden_quantize_exact(target, ExactInput{ValueKind::infinite, x.negative, 0}, o.rounding, word);
     return from_golden(format, g, x, (op_flags & flag::divide_by_zero) ? op_flags : std::uint8_t(op_flags | g.flags));
   }
   const Rational magnitude =
@@ -362,33 +386,34 @@ BigInt integer_invalid_code(const FixedFormat& f, NanPolicy p, bool is_nan_input
   return 0;
 }
 
-ArithResult op_convert(const Format& from, const Format& to, const Operand& a, const ArithOptions& o,
-                       std::uint32_t w) {
-  if (const FloatFormat* tf = as_float(to)) {
-    if (is_nan(a)) {
-      const std::uint8_t flags = a.signalling ? flag::invalid : 0;
-      if (!tf->has_nan()) return nan_result(to, o, {&a}, {&a}, true);
-      if (o.nan == NanPolicy::canonical) return make_nan(to, canonical_nan(to), flags);
-      // Propagate sign and payload: the fraction's top bits carry over (narrowing drops low bits).
-      const FloatFormat& ff = from.as<FloatFormat>();
-      const BigInt frac = a.code & (p2(ff.m) - 1);
-      const bool neg = a.code >= sign_bit(ff);
-      BigInt code;
-      if (tf->special == Special::ieee) {
-        const BigInt payload = tf->m >= ff.m ? BigInt(frac << (tf->m - ff.m)) : BigInt(frac >> (ff.m - tf->m));
-        code = ((p2(tf->e) - 1) << tf->m) | payload | p2(tf->m - 1);
-      } else {
-        code = canonical_nan(to) & (sign_bit(*tf) - 1);
-      }
-      if (neg && tf->special != Special::fnuz) code |= sign_bit(*tf);
-      return make_nan(to, code, flags);
+ArithResult convert_to_float(const Format& from, const Format& to, const FloatFormat& tf, const Operand& a,
+                             const ArithOptions& o, std::uint32_t w) {
+  if (is_nan(a)) {
+    const std::uint8_t flags = a.signalling ? flag::invalid : 0;
+    if (!tf.has_nan()) return nan_result(to, o, {&a}, {&a}, true);
+    if (o.nan == NanPolicy::canonical) return make_nan(to, canonical_nan(to), flags);
+    // Propagate sign and payload: the fraction's top bits carry over (narrowing drops low bits).
+    const FloatFormat& ff = from.as<FloatFormat>();
+    const BigInt frac = a.code & (p2(ff.m) - 1);
+    const bool neg = a.code >= sign_bit(ff);
+    BigInt code;
+    if (tf.special == Special::ieee) {
+      const BigInt payload = tf.m >= ff.m ? BigInt(frac << (tf.m - ff.m)) : BigInt(frac >> (ff.m - tf.m));
+      code = ((p2(tf.e) - 1) << tf.m) | payload | p2(tf.m - 1);
+    } else {
+      code = canonical_nan(to) & (sign_bit(tf) - 1);
     }
-    const ExactResult x{a.kind, a.negative, a.magnitude, false};
-    return round_result(to, x, o, w, 0);
+    if (neg && tf.special != Special::fnuz) code |= sign_bit(tf);
+    return make_nan(to, code, flags);
   }
-  // Integer (fixed-point) destination: IEEE 754 5.8 - NaN and out-of-range inputs are invalid (not
-  // overflow, and not inexact); the code follows the convention, or wraps for overflow=wrap.
-  const FixedFormat& tf = to.as<FixedFormat>();
+  const ExactResult x{a.kind, a.negative, a.magnitude, false};
+  return round_result(to, x, o, w, 0);
+}
+
+// Integer (fixed-point) destination: IEEE 754 5.8 - NaN and out-of-range inputs are invalid (not
+// overflow, and not inexact); the code follows the convention, or wraps for overflow=wrap.
+ArithResult convert_to_fixed(const Format& to, const FixedFormat& tf, const Operand& a, const ArithOptions& o,
+                             std::uint32_t w) {
   const ExactResult x{a.kind, a.negative, a.magnitude, false};
   if (is_nan(a)) {
     ArithResult d = operand_result(to, decode_operand(to, integer_invalid_code(tf, o.nan, true, false)), flag::invalid);
@@ -406,6 +431,13 @@ ArithResult op_convert(const Format& from, const Format& to, const Operand& a, c
     }
   }
   return r;
+}
+
+ArithResult op_convert(const Format& from, const Format& to, const Operand& a, const ArithOptions& o,
+                       std::uint32_t w) {
+  return by_binary_family(
+      to, [&](const FloatFormat& tf) { return convert_to_float(from, to, tf, a, o, w); },
+      [&](const FixedFormat& tf) { return convert_to_fixed(to, tf, a, o, w); });
 }
 
 }  // namespace
@@ -501,15 +533,18 @@ std::optional<BigInt> ulp_distance(const Format& format, const BigInt& a, const 
   const Operand x = decode_operand(format, a), y = decode_operand(format, b);
   if (x.kind == ValueKind::nan || y.kind == ValueKind::nan) return std::nullopt;
   auto position = [&](const Operand& v) -> BigInt {
-    if (const FloatFormat* f = as_float(format)) {
-      const BigInt idx = v.code & (sign_bit(*f) - 1);
-      if (v.code < sign_bit(*f)) return idx;
-      return f->special == Special::fnuz ? BigInt(-idx) : BigInt(-idx - 1);
-    }
-    const FixedFormat& f = format.as<FixedFormat>();
-    BigInt s = v.code;
-    if (f.is_signed && s >= p2(f.width() - 1)) s -= p2(f.width());
-    return s;
+    return by_binary_family(
+        format,
+        [&](const FloatFormat& f) {
+          const BigInt idx = v.code & (sign_bit(f) - 1);
+          if (v.code < sign_bit(f)) return idx;
+          return f.special == Special::fnuz ? BigInt(-idx) : BigInt(-idx - 1);
+        },
+        [&](const FixedFormat& f) {
+          BigInt s = v.code;
+          if (f.is_signed && s >= p2(f.width() - 1)) s -= p2(f.width());
+          return s;
+        });
   };
   return position(x) - position(y);
 }
