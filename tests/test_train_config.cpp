@@ -502,6 +502,27 @@ TEST_CASE("train config: errors name the source, the line and the full key path"
         config_error("[model]\nname = \"custom\"\n[[model.layers]]\ntype = \"residual\"\nbody = [{ type = \"conv\", out = 4, size = 3 }]\n"),
         5, "model.layers[0].body[0].size");
   }
+  SECTION("a key of another layer type is refused, naming the type's keys") {
+    // Before the layer registry, `eps` on a conv and `kernel` on a gap were read and ignored.
+    const std::string msg = config_error("[model]\nname = \"custom\"\n[[model.layers]]\ntype = \"conv\"\nout = 4\neps = 0.1\n");
+    check_names(msg, 6, "model.layers[0].eps");
+    CHECK_THAT(msg, Catch::Contains("a conv layer has no `eps` (its keys: out, kernel, stride, pad, bias)"));
+    const std::string gap = config_error("[model]\nname = \"custom\"\n[[model.layers]]\ntype = \"gap\"\nkernel = 3\n");
+    check_names(gap, 5, "model.layers[0].kernel");
+    CHECK_THAT(gap, Catch::Contains("none besides type and name"));
+    check_names(config_error("[model]\nname = \"custom\"\n[[model.layers]]\ntype = \"relu\"\nbody = []\n"), 5,
+                "model.layers[0].body");
+  }
+  SECTION("an unknown key's error carries its site") {
+    try {
+      (void)parse_config("seed = 1\nseeds = 2\n", "exp.toml");
+      FAIL("no error");
+    } catch (const ConfigError& e) {
+      CHECK(e.site().file == "exp.toml");
+      CHECK(e.site().line == 2);
+      CHECK(e.site().key == "seeds");
+    }
+  }
   SECTION("TOML syntax errors name the file and line") {
     const std::string msg = config_error("name = \"a\"\nseed = = 3\n");
     CHECK_THAT(msg, Catch::Contains("exp.toml:2:"));

@@ -1,5 +1,7 @@
 #include "sim/nn/batchnorm_layer.hpp"
 
+#include "sim/nn/layer_registry.hpp"
+
 #include "formats/rounding.hpp"
 #include "sim/task_split.hpp"
 
@@ -462,6 +464,22 @@ void BatchNormLayer::add_range_shares(const Nchw& shape, const std::vector<doubl
       dmin = static_cast<float>(dmin - share);
     }
   }
+}
+
+std::string BatchNormLayer::summary_notes() const {
+  std::string s;
+  if (range_) s += "range-BN ";
+  if (wageubn_) s += "wageubn-BN ";
+  if (stored_norm_bits() < 32) s += fmt::format("N(x)-stored-{}-bit ", stored_norm_bits());
+  return s;
+}
+
+std::unique_ptr<Layer> make_batchnorm_layer(const LayerBuild& b) {
+  BatchNormSpec s;
+  s.channels = b.in.c;
+  s.eps = b.spec.eps.value_or(1e-5);
+  s.momentum = b.spec.momentum.value_or(0.1);
+  return std::make_unique<BatchNormLayer>(s);
 }
 
 }  // namespace bitsim::sim::nn

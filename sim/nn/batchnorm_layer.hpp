@@ -67,6 +67,8 @@
 
 namespace bitsim::sim::nn {
 
+struct LayerBuild;  // layer_registry.hpp
+
 struct BatchNormSpec {
   std::int64_t channels = 0;
   double eps = 1e-5;
@@ -92,6 +94,10 @@ class BatchNormLayer final : public Layer {
  public:
   explicit BatchNormLayer(const BatchNormSpec& spec);
   const char* kind() const override { return "batchnorm"; }
+  bool uses_role(Role r) override {
+    return r == Role::BN_MEAN || r == Role::BN_SCALE || r == Role::BN_NORM || Layer::uses_role(r);
+  }
+  std::string summary_notes() const override;
   Nchw output_shape(std::span<const Nchw> in) const override;
   void forward(const StepContext& ctx, std::span<const FTensor* const> in, FTensor& out) override;
   void backward(const StepContext& ctx, const FTensor& dy, std::span<FTensor* const> dx) override;
@@ -150,5 +156,8 @@ class BatchNormLayer final : public Layer {
   void wageubn_backward(const StepContext& ctx, const FTensor& dy, const std::vector<double>& sum_dy,
                         const std::vector<double>& sum_dy_dev, FTensor& out) const;
 };
+
+// The registry's constructor of `type = "batchnorm"` (layer_registry.hpp).
+std::unique_ptr<Layer> make_batchnorm_layer(const LayerBuild& b);
 
 }  // namespace bitsim::sim::nn

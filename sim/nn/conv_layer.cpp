@@ -1,5 +1,7 @@
 #include "sim/nn/conv_layer.hpp"
 
+#include "sim/nn/layer_registry.hpp"
+
 #include "sim/conv2d.hpp"
 #include "sim/nn/im2col.hpp"
 #include "sim/task_split.hpp"
@@ -282,6 +284,18 @@ void ConvLayer::backward_weight_fast(const StepContext& ctx, const FTensor& x, c
       bias_.grad.data[static_cast<std::size_t>(co)] = acc;
     }
   }
+}
+
+std::unique_ptr<Layer> make_conv_layer(const LayerBuild& b) {
+  ConvSpec c;
+  c.in_channels = b.in.c;
+  c.out_channels = required_out(b);
+  c.kernel_h = c.kernel_w = b.spec.kernel.value_or(3);
+  c.stride = b.spec.stride.value_or(1);
+  c.pad = b.spec.pad.value_or(c.kernel_h / 2);
+  c.bias = b.spec.bias.value_or(false);
+  check_parameter_count(b.name, "weights", {c.out_channels, c.in_channels, c.kernel_h, c.kernel_w});
+  return std::make_unique<ConvLayer>(c);
 }
 
 }  // namespace bitsim::sim::nn

@@ -13,7 +13,11 @@
 #include "sim/nn/layer.hpp"
 #include "sim/nn/panel_gemm.hpp"
 
+#include <memory>
+
 namespace bitsim::sim::nn {
+
+struct LayerBuild;  // layer_registry.hpp
 
 struct ConvSpec {
   std::int64_t in_channels = 0, out_channels = 0;
@@ -26,6 +30,8 @@ class ConvLayer final : public Layer {
  public:
   explicit ConvLayer(const ConvSpec& spec);
   const char* kind() const override { return "conv"; }
+  bool reads_gemm_setup() const override { return true; }
+  double weight_init_gain() const override { return 2.0; }  // a ReLU follows
   Nchw output_shape(std::span<const Nchw> in) const override;
   void forward(const StepContext& ctx, std::span<const FTensor* const> in, FTensor& out) override;
   void backward(const StepContext& ctx, const FTensor& dy, std::span<FTensor* const> dx) override;
@@ -48,5 +54,8 @@ class ConvLayer final : public Layer {
   std::vector<float> xpad_all_;         // weight gradient: every image zero-padded
   std::vector<Panels> dyt_all_;         // weight gradient: every image's dy^T in panels
 };
+
+// The registry's constructor of `type = "conv"` (layer_registry.hpp).
+std::unique_ptr<Layer> make_conv_layer(const LayerBuild& b);
 
 }  // namespace bitsim::sim::nn

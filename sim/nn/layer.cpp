@@ -83,4 +83,19 @@ void Layer::round_weights(const StepContext& ctx) {
   }
 }
 
+bool Layer::uses_role(Role r) {
+  switch (r) {
+    case Role::W:
+    case Role::G:
+    case Role::U:
+    case Role::M:
+    case Role::W_MASTER: return !params().empty();
+    case Role::BN_MEAN:
+    case Role::BN_SCALE:
+    case Role::BN_NORM: return false;
+    case Role::DY_W: return bifurcate && has_weight_product();
+    default: return true;
+  }
+}
+
 }  // namespace bitsim::sim::nn

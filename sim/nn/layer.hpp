@@ -105,6 +105,18 @@ class Layer {
   // Whether backward has a weight-gradient product that reads weight_dy() (conv, linear): only those
   // layers keep and round a DY_W copy when bifurcating.
   virtual bool has_weight_product() const { return false; }
+  // Whether role r can change anything in this layer (the model summary lists only those): W, G, U,
+  // M and W_MASTER need parameters, DY_W a weight-gradient product under bifurcation; the
+  // batch-norm roles are the normalization layer's (it says so).
+  virtual bool uses_role(Role r);
+  // Whether the layer's arithmetic follows its GemmSetup (gemm_setup.hpp), so that the summary shows
+  // a setup other than the engine's fp32 default.
+  virtual bool reads_gemm_setup() const { return false; }
+  // What the model summary adds about this layer's method ("range-BN "), ending in a space; or "".
+  virtual std::string summary_notes() const { return {}; }
+  // Numerator of the weights' initial variance gain / fan_in: 2 (He) where a ReLU follows, 1
+  // (LeCun) for layers feeding a batch norm or the softmax directly.
+  virtual double weight_init_gain() const { return 1.0; }
 
   // Rounds every parameter's stored value to roles[W] (called once per step before forward).
   void round_weights(const StepContext& ctx);

@@ -1,5 +1,7 @@
 #include "sim/nn/linear_layer.hpp"
 
+#include "sim/nn/layer_registry.hpp"
+
 #include "sim/nn/panel_gemm.hpp"
 #include "sim/task_split.hpp"
 
@@ -94,6 +96,15 @@ void LinearLayer::backward(const StepContext& ctx, const FTensor& dy, std::span<
     matmul(gemm, dy.ptr(), weight_.used().ptr(), dx[0]->ptr(), N, O, F, ctx.threads);
     round(ctx, Role::E, *dx[0]);
   }
+}
+
+std::unique_ptr<Layer> make_linear_layer(const LayerBuild& b) {
+  LinearSpec l;
+  l.in_features = b.in.c * b.in.h * b.in.w;
+  l.out_features = required_out(b);
+  l.bias = b.spec.bias.value_or(true);
+  check_parameter_count(b.name, "weights", {l.out_features, l.in_features});
+  return std::make_unique<LinearLayer>(l);
 }
 
 }  // namespace bitsim::sim::nn

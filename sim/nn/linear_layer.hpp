@@ -11,7 +11,11 @@
 
 #include "sim/nn/layer.hpp"
 
+#include <memory>
+
 namespace bitsim::sim::nn {
+
+struct LayerBuild;  // layer_registry.hpp
 
 struct LinearSpec {
   std::int64_t in_features = 0, out_features = 0;
@@ -22,6 +26,7 @@ class LinearLayer final : public Layer {
  public:
   explicit LinearLayer(const LinearSpec& spec);
   const char* kind() const override { return "linear"; }
+  bool reads_gemm_setup() const override { return true; }
   Nchw output_shape(std::span<const Nchw> in) const override;
   void forward(const StepContext& ctx, std::span<const FTensor* const> in, FTensor& out) override;
   void backward(const StepContext& ctx, const FTensor& dy, std::span<FTensor* const> dx) override;
@@ -43,5 +48,8 @@ class LinearLayer final : public Layer {
 // With b_transposed, `b` holds B^T (N x K, row-major) instead.
 void matmul(const GemmSetup& setup, const float* a, const float* b, float* c, std::int64_t M, std::int64_t K,
             std::int64_t N, int threads, bool b_transposed = false);
+
+// The registry's constructor of `type = "linear"` (layer_registry.hpp).
+std::unique_ptr<Layer> make_linear_layer(const LayerBuild& b);
 
 }  // namespace bitsim::sim::nn

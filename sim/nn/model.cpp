@@ -2,9 +2,7 @@
 
 #include "formats/random_words.hpp"
 #include "io/error.hpp"
-#include "sim/nn/batchnorm_layer.hpp"
-#include "sim/nn/conv_layer.hpp"
-#include "sim/nn/linear_layer.hpp"
+#include "sim/nn/layer_registry.hpp"
 #include "sim/nn/simple_layers.hpp"
 #include "sim/shape.hpp"
 
@@ -119,25 +117,6 @@ double Model::forward_macs_per_sample() const {
   return m;
 }
 
-namespace {
-bool has_weight_product(Layer& l) { return l.has_weight_product(); }
-// Whether a role can change anything in this layer (the summary lists only those).
-bool uses_role(Layer& l, Role r) {
-  switch (r) {
-    case Role::W:
-    case Role::G:
-    case Role::U:
-    case Role::M:
-    case Role::W_MASTER: return !l.params().empty();
-    case Role::BN_MEAN:
-    case Role::BN_SCALE:
-    case Role::BN_NORM: return std::string(l.kind()) == "batchnorm";
-    case Role::DY_W: return l.bifurcate && has_weight_product(l);
-    default: return true;
-  }
-}
-}  // namespace
-
 std::string Model::summary() {
   std::string s = fmt::format("{:>4}  {:<22} {:<10} {:<10} {:<18} {:>9}  {}\n", "node", "name", "kind", "inputs",
                               "output (1 sample)", "params", "formats (roles not fp32; gemm)");
@@ -153,18 +132,12 @@ std::string Model::summary() {
     std::string roles;
     for (int r = 0; r < kRoleCount; ++r) {
       const RoleRounding& rr = n.layer->roles[static_cast<Role>(r)];
-      if (!rr.is_identity() && uses_role(*n.layer, static_cast<Role>(r)))
+      if (!rr.is_identity() && n.layer->uses_role(static_cast<Role>(r)))
         roles += fmt::format("{}={} ", role_name(static_cast<Role>(r)), rr.describe());
     }
-    if (n.layer->bifurcate && has_weight_product(*n.layer)) roles += "bifurcate ";
-    if (const auto* bn = dynamic_cast<const BatchNormLayer*>(n.layer.get()); bn) {
-      if (bn->is_range()) roles += "range-BN ";
-      if (bn->is_wageubn()) roles += "wageubn-BN ";
-      if (bn->stored_norm_bits() < 32) roles += fmt::format("N(x)-stored-{}-bit ", bn->stored_norm_bits());
-    }
-    if (!n.layer->params().empty() || std::string(n.layer->kind()) == "gap" || std::string(n.layer->kind()) == "avgpool") {
-      if (!n.layer->gemm.is_fast()) roles += n.layer->gemm.describe();
-    }
+    if (n.layer->bifurcate && n.layer->has_weight_product()) roles += "bifurcate ";
+    roles += n.layer->summary_notes();
+    if (n.layer->reads_gemm_setup() && !n.layer->gemm.is_fast()) roles += n.layer->gemm.describe();
     const Nchw o = n.out_shape;
     s += fmt::format("{:>4}  {:<22} {:<10} {:<10} {:<18} {:>9}  {}\n", j, n.layer->name, n.layer->kind(), ins,
                      fmt::format("{}x{}x{}", o.c, o.h, o.w), pc, roles.empty() ? "-" : roles);
@@ -198,14 +171,6 @@ class LayerOriginError : public ModelError {
   using ModelError::ModelError;
 };
 
-// Refuses a parameter tensor above kMaxLayerParameters (before it is allocated).
-void check_parameters(const std::string& name, const char* what, std::initializer_list<std::int64_t> dims) {
-  if (product_within(dims, kMaxLayerParameters)) return;
-  std::string shape;
-  for (const std::int64_t d : dims) shape += (shape.empty() ? "" : " x ") + std::to_string(d);
-  throw ModelError(fmt::format("{}: {} of {} elements, more than the limit of 2^28 per tensor", name, what, shape));
-}
-
 struct Builder {
   Model& model;
   std::vector<Model::Node>& nodes;
@@ -213,17 +178,6 @@ struct Builder {
   std::set<std::string> names;
 
   Nchw shape_of(int node, const Nchw& input) const { return node < 0 ? input : nodes[static_cast<std::size_t>(node)].out_shape; }
-
-  static std::string prefix_of(const std::string& type) {
-    static const std::map<std::string, std::string> p = {
-        {"conv", "conv"}, {"linear", "fc"},       {"batchnorm", "bn"},     {"relu", "relu"}, {"maxpool", "pool"},
-        {"avgpool", "avgpool"}, {"gap", "gap"}, {"flatten", "flatten"}, {"residual", "block"}};
-    auto it = p.find(type);
-    if (it == p.end())
-      throw ModelError("unknown layer type '" + type +
-                                  "' (known: conv, linear, batchnorm, relu, maxpool, avgpool, gap, flatten, residual)");
-    return it->second;
-  }
 
   int add_node(std::unique_ptr<Layer> layer, const std::string& name, std::vector<int> inputs, const Nchw& input) {
     if (!names.insert(name).second) throw ModelError("layer name '" + name + "' is used twice");
@@ -273,75 +227,34 @@ struct Builder {
 
   int one_layer(const LayerSpec& s, int cur, const std::string& scope, const Nchw& input, std::map<std::string, int>& counters) {
     const std::string label = scope.empty() ? s.name : (s.name.empty() ? scope : scope + "." + s.name);
-    std::string prefix;
+    const LayerType* type = nullptr;
     try {
-      prefix = prefix_of(s.type);
+      type = &layer_type(s.type);
     } catch (const bitsim::Error& e) {
       throw ModelError((label.empty() ? std::string("layer") : label) + ": " + e.what());
     }
-    {
-      const std::string local = s.name.empty() ? prefix + std::to_string(++counters[prefix]) : s.name;
-      const std::string name = scope.empty() ? local : scope + "." + local;
-      const Nchw in = shape_of(cur, input);
-      auto need_out = [&]() {
-        if (!s.out || *s.out < 1) throw ModelError(name + " (" + s.type + "): `out` must be given and >= 1");
-        return *s.out;
-      };
-      if (s.type == "residual") {
-        std::map<std::string, int> inner;
-        const int pre = chain(s.pre, cur, name, input, inner);
-        const int body = chain(s.body, pre, name, input, inner);
-        if (s.shortcut_from != "input" && s.shortcut_from != "pre")
-          throw ModelError(name + ": shortcut_from must be \"input\" or \"pre\", not \"" + s.shortcut_from + "\"");
-        const int sc = chain(s.shortcut, s.shortcut_from == "pre" ? pre : cur, name, input, inner);
-        if (body == sc) throw ModelError(name + ": a residual block needs a non-empty body");
-        return add_node(std::make_unique<AddLayer>(), name + ".add", {body, sc}, input);
-      }
-      std::unique_ptr<Layer> layer;
-      try {
-      if (s.type == "conv") {
-        ConvSpec c;
-        c.in_channels = in.c;
-        c.out_channels = need_out();
-        c.kernel_h = c.kernel_w = s.kernel.value_or(3);
-        c.stride = s.stride.value_or(1);
-        c.pad = s.pad.value_or(c.kernel_h / 2);
-        c.bias = s.bias.value_or(false);
-        check_parameters(name, "weights", {c.out_channels, c.in_channels, c.kernel_h, c.kernel_w});
-        layer = std::make_unique<ConvLayer>(c);
-      } else if (s.type == "linear") {
-        LinearSpec l;
-        l.in_features = in.c * in.h * in.w;
-        l.out_features = need_out();
-        l.bias = s.bias.value_or(true);
-        check_parameters(name, "weights", {l.out_features, l.in_features});
-        layer = std::make_unique<LinearLayer>(l);
-      } else if (s.type == "batchnorm") {
-        BatchNormSpec b;
-        b.channels = in.c;
-        b.eps = s.eps.value_or(1e-5);
-        b.momentum = s.momentum.value_or(0.1);
-        layer = std::make_unique<BatchNormLayer>(b);
-      } else if (s.type == "relu") {
-        layer = std::make_unique<ReluLayer>();
-      } else if (s.type == "flatten") {
-        layer = std::make_unique<FlattenLayer>();
-      } else if (s.type == "maxpool" || s.type == "avgpool" || s.type == "gap") {
-        PoolSpec p;
-        p.global = s.type == "gap";
-        p.kernel = s.kernel.value_or(2);
-        p.stride = s.stride.value_or(p.kernel);
-        p.pad = s.pad.value_or(0);
-        if (s.type == "maxpool") layer = std::make_unique<MaxPoolLayer>(p);
-        else layer = std::make_unique<AvgPoolLayer>(p);
-      }
-      } catch (const std::exception& e) {
-        const std::string msg = e.what();
-        if (msg.find(name) != std::string::npos) throw;
-        throw ModelError(name + ": " + msg);
-      }
-      return add_node(std::move(layer), name, {cur}, input);
+    const std::string prefix(type->prefix);
+    const std::string local = s.name.empty() ? prefix + std::to_string(++counters[prefix]) : s.name;
+    const std::string name = scope.empty() ? local : scope + "." + local;
+    if (!type->make) {  // a residual block
+      std::map<std::string, int> inner;
+      const int pre = chain(s.pre, cur, name, input, inner);
+      const int body = chain(s.body, pre, name, input, inner);
+      if (s.shortcut_from != "input" && s.shortcut_from != "pre")
+        throw ModelError(name + ": shortcut_from must be \"input\" or \"pre\", not \"" + s.shortcut_from + "\"");
+      const int sc = chain(s.shortcut, s.shortcut_from == "pre" ? pre : cur, name, input, inner);
+      if (body == sc) throw ModelError(name + ": a residual block needs a non-empty body");
+      return add_node(std::make_unique<AddLayer>(), name + ".add", {body, sc}, input);
     }
+    std::unique_ptr<Layer> layer;
+    try {
+      layer = type->make(LayerBuild{s, shape_of(cur, input), name});
+    } catch (const std::exception& e) {
+      const std::string msg = e.what();
+      if (msg.find(name) != std::string::npos) throw;
+      throw ModelError(name + ": " + msg);
+    }
+    return add_node(std::move(layer), name, {cur}, input);
   }
 };
 
@@ -363,15 +276,14 @@ void initialize(Model& model, std::uint64_t seed) {
   std::uint64_t index = 0;
   for (auto& node : model.nodes()) {
     Layer& l = *node.layer;
-    const std::string kind = l.kind();
     for (Param* p : l.params()) {
       ++index;
       FTensor& v = p->value;
       if (p->name == "weight") {
         const double fan_in = static_cast<double>(v.shape.c * v.shape.h * v.shape.w);
-        // He normal for convolutions (ReLU follows); LeCun normal (std sqrt(1 / fan_in)) for fully
+        // He normal where a ReLU follows (convolutions); LeCun normal (std sqrt(1 / fan_in)) for fully
         // connected layers, whose output feeds a BN or the softmax directly: keeps the initial logits O(1).
-        const double sd = std::sqrt((kind == "conv" ? 2.0 : 1.0) / fan_in);
+        const double sd = std::sqrt(l.weight_init_gain() / fan_in);
         const formats::PhiloxWords rng(seed * 0x9E3779B97F4A7C15ull + index);
         for (std::size_t i = 0; i < v.data.size(); ++i) {
           const double u1 = (static_cast<double>(rng.word(2 * i)) + 0.5) / 4294967296.0;

@@ -4,17 +4,12 @@
 // graph of layers. Input channels and features are inferred from the shapes, so a description only
 // says what each layer produces.
 //
-// Layer types and their keys (unset keys take the defaults shown):
-//   conv       out, kernel = 3, stride = 1, pad = kernel / 2, bias = false
-//   linear     out, bias = true
-//   batchnorm  eps = 1e-5, momentum = 0.1
-//   relu, flatten, gap (global average pool)
-//   maxpool, avgpool   kernel = 2, stride = kernel, pad = 0
-//   residual   body = [...], shortcut = [...] (empty: identity), pre = [...] (applied to the block
-//              input first), shortcut_from = "input" | "pre" (which tensor the shortcut reads);
-//              the block's output is add(body(pre(x)), shortcut(...)).
-// Names: a layer without a `name` gets <prefix><count> with prefixes conv, fc, bn, relu, pool,
-// avgpool, gap, flatten, block, counted from 1 per prefix within its scope; layers inside a block are
+// Layer types, their keys and defaults: the layer registry (layer_registry.hpp; the table in
+// docs/training.md). A residual block is body = [...], shortcut = [...] (empty: identity), pre = [...]
+// (applied to the block input first), shortcut_from = "input" | "pre" (which tensor the shortcut
+// reads); its output is add(body(pre(x)), shortcut(...)).
+// Names: a layer without a `name` gets <prefix><count> with its type's prefix (conv, fc, bn, relu,
+// pool, avgpool, gap, flatten, block), counted from 1 per prefix within its scope; layers inside a block are
 // named "<block>.<name>" (e.g. "block4.conv2"), the block's add is "<block>.add". Names must be unique.
 #pragma once
 

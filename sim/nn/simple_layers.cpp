@@ -1,5 +1,7 @@
 #include "sim/nn/simple_layers.hpp"
 
+#include "sim/nn/layer_registry.hpp"
+
 #include "sim/elementwise.hpp"
 #include "sim/task_split.hpp"
 
@@ -284,5 +286,26 @@ void AvgPoolLayer::backward(const StepContext& ctx, const FTensor& dy, std::span
   });
   round(ctx, Role::E, g);
 }
+
+std::unique_ptr<Layer> make_relu_layer(const LayerBuild&) { return std::make_unique<ReluLayer>(); }
+
+std::unique_ptr<Layer> make_flatten_layer(const LayerBuild&) { return std::make_unique<FlattenLayer>(); }
+
+namespace {
+PoolSpec pool_spec(const LayerBuild& b, bool global) {
+  PoolSpec p;
+  p.global = global;
+  p.kernel = b.spec.kernel.value_or(2);
+  p.stride = b.spec.stride.value_or(p.kernel);
+  p.pad = b.spec.pad.value_or(0);
+  return p;
+}
+}  // namespace
+
+std::unique_ptr<Layer> make_maxpool_layer(const LayerBuild& b) { return std::make_unique<MaxPoolLayer>(pool_spec(b, false)); }
+
+std::unique_ptr<Layer> make_avgpool_layer(const LayerBuild& b) { return std::make_unique<AvgPoolLayer>(pool_spec(b, false)); }
+
+std::unique_ptr<Layer> make_gap_layer(const LayerBuild& b) { return std::make_unique<AvgPoolLayer>(pool_spec(b, true)); }
 
 }  // namespace bitsim::sim::nn

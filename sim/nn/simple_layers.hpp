@@ -18,7 +18,11 @@
 
 #include "sim/nn/layer.hpp"
 
+#include <memory>
+
 namespace bitsim::sim::nn {
+
+struct LayerBuild;  // layer_registry.hpp
 
 class ReluLayer final : public Layer {
  public:
@@ -60,6 +64,7 @@ class MaxPoolLayer final : public Layer {
  public:
   explicit MaxPoolLayer(const PoolSpec& spec);
   const char* kind() const override { return "maxpool"; }
+  bool reads_gemm_setup() const override { return true; }  // backward of overlapping windows
   Nchw output_shape(std::span<const Nchw> in) const override;
   void forward(const StepContext& ctx, std::span<const FTensor* const> in, FTensor& out) override;
   void backward(const StepContext& ctx, const FTensor& dy, std::span<FTensor* const> dx) override;
@@ -74,6 +79,7 @@ class AvgPoolLayer final : public Layer {
  public:
   explicit AvgPoolLayer(const PoolSpec& spec);
   const char* kind() const override { return spec_.global ? "gap" : "avgpool"; }
+  bool reads_gemm_setup() const override { return true; }
   Nchw output_shape(std::span<const Nchw> in) const override;
   void forward(const StepContext& ctx, std::span<const FTensor* const> in, FTensor& out) override;
   void backward(const StepContext& ctx, const FTensor& dy, std::span<FTensor* const> dx) override;
@@ -86,5 +92,12 @@ class AvgPoolLayer final : public Layer {
   PoolSpec spec_;
   Nchw in_shape_;
 };
+
+// The registry's constructors of these types (layer_registry.hpp).
+std::unique_ptr<Layer> make_relu_layer(const LayerBuild& b);
+std::unique_ptr<Layer> make_flatten_layer(const LayerBuild& b);
+std::unique_ptr<Layer> make_maxpool_layer(const LayerBuild& b);
+std::unique_ptr<Layer> make_avgpool_layer(const LayerBuild& b);
+std::unique_ptr<Layer> make_gap_layer(const LayerBuild& b);
 
 }  // namespace bitsim::sim::nn

@@ -6,6 +6,7 @@
 #include "io/files.hpp"
 #include "sim/data/dataset.hpp"
 #include "sim/nn/batchnorm_layer.hpp"
+#include "sim/nn/layer_registry.hpp"
 #include "sim/nn/model.hpp"
 #include "sim/nn/model_zoo.hpp"
 #include "sim/shape.hpp"
@@ -20,6 +21,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <variant>
 
 namespace bitsim::sim::train {
 
@@ -91,11 +93,14 @@ class Section {
   // Reports the first key that was not read.
   void finish() const {
     if (!t_) return;
-    for (auto&& [k, v] : *t_)
+    for (auto&& [k, v] : *t_) {
+      const std::string key = key_path(std::string(k.str()));
+      const auto line = static_cast<std::int64_t>(v.source().begin.line);
       if (!used_.count(std::string(k.str())))
-        throw ConfigError(v.source().begin.line == 0
-                              ? fmt::format("{}: unknown key '{}' (from --set)", file_, key_path(std::string(k.str())))
-                              : fmt::format("{}:{}: unknown key '{}'", file_, v.source().begin.line, key_path(std::string(k.str()))));
+        throw ConfigError(line == 0 ? fmt::format("{}: unknown key '{}' (from --set)", file_, key)
+                                    : fmt::format("{}:{}: unknown key '{}'", file_, line, key),
+                          ErrorSite::in_file(file_, line, key));
+    }
   }
   const toml::table* raw() const { return t_; }
   const std::string& file() const { return file_; }
@@ -425,20 +430,36 @@ std::vector<nn::LayerSpec> read_layers(const toml::node* n, Section& owner, cons
 nn::LayerSpec read_layer(const toml::table& t, const std::string& path, const std::string& file) {
   Section s(&t, path, file);
   nn::LayerSpec l;
-  l.type = s.string("type", "", {"conv", "linear", "batchnorm", "relu", "maxpool", "avgpool", "gap", "flatten", "residual"});
+  l.type = s.string("type", "", nn::layer_type_names());
   if (l.type.empty()) s.fail(nullptr, "type", "every layer needs a `type`");
+  const nn::LayerType& type = nn::layer_type(l.type);
   l.name = s.string("name", "");
   // Build errors (sim/nn/model.cpp) name the entry: "run.toml:12: key 'model.layers[3]'".
   const auto line = t.source().begin.line;
   l.origin = line == 0 ? fmt::format("{}: key '{}' (from --set)", file, path) : fmt::format("{}:{}: key '{}'", file, line, path);
-  if (s.get("out")) l.out = s.integer("out", 1, 1, std::int64_t{1} << 24);
-  if (s.get("kernel")) l.kernel = s.integer("kernel", 1, 1, 64);
-  if (s.get("stride")) l.stride = s.integer("stride", 1, 1, 64);
-  if (s.get("pad")) l.pad = s.integer("pad", 0, 0, 64);
-  if (s.get("bias")) l.bias = s.boolean("bias", false);
-  if (s.get("eps")) l.eps = s.real("eps", 1e-5, 1e-30, 1);
-  if (s.get("momentum")) l.momentum = s.real("momentum", 0.1, 0, 1);
-  if (l.type == "residual") {
+  // A key of another layer type is an error, not ignored (a misspelt key is finish()'s).
+  for (auto&& [k, v] : t) {
+    const std::string_view key = k.str();
+    const bool known = nn::find_layer_key(key) || key == "body" || key == "shortcut" || key == "pre" || key == "shortcut_from";
+    if (known && std::find(type.keys.begin(), type.keys.end(), key) == type.keys.end()) {
+      std::string keys;
+      for (const std::string_view x : type.keys) keys += fmt::format("{}{}", keys.empty() ? "" : ", ", x);
+      s.fail(&v, std::string(key),
+             fmt::format("a {} layer has no `{}` (its keys: {})", l.type, key, keys.empty() ? "none besides type and name" : keys));
+    }
+  }
+  for (const nn::LayerKey& key : nn::layer_keys()) {
+    const std::string name(key.name);
+    if (!s.get(name)) continue;
+    std::visit(formats::overloaded{
+                   [&](std::optional<std::int64_t> nn::LayerSpec::*f) {
+                     l.*f = s.integer(name, 0, static_cast<std::int64_t>(key.lo), static_cast<std::int64_t>(key.hi));
+                   },
+                   [&](std::optional<bool> nn::LayerSpec::*f) { l.*f = s.boolean(name, false); },
+                   [&](std::optional<double> nn::LayerSpec::*f) { l.*f = s.real(name, 0, key.lo, key.hi); }},
+               key.field);
+  }
+  if (!type.make) {  // a residual block
     l.body = read_layers(s.get("body"), s, "body");
     l.shortcut = read_layers(s.get("shortcut"), s, "shortcut");
     l.pre = read_layers(s.get("pre"), s, "pre");
@@ -594,7 +615,8 @@ TrainConfig read(const toml::table& root, const std::string& file) {
   c.threads = static_cast<int>(top.integer("threads", 0, 0, 1024));
 
   Section model = top.table("model");
-  std::vector<std::string> models = {"mlp", "cnn", "resnet20", "preact_resnet20", "custom"};
+  std::vector<std::string> models = nn::builtin_model_names();
+  models.push_back("custom");
   c.model = model.string("name", "cnn", models);
   c.width = model.integer("width", 0, 0, 1 << 20);
   c.layers = read_layers(model.get("layers"), model, "layers");
@@ -710,8 +732,12 @@ TrainConfig read(const toml::table& root, const std::string& file) {
       strings(ln, "layers", fo.layers);
       strings(kn, "kinds", fo.kinds);
       for (const auto& k : fo.kinds) {
-        static const std::set<std::string> known = {"conv", "linear", "batchnorm", "relu", "maxpool", "avgpool", "gap", "flatten", "add"};
-        if (!known.count(k)) o.fail(kn, "kinds", "unknown layer kind '" + k + "' (conv, linear, batchnorm, relu, maxpool, avgpool, gap, flatten, add)");
+        const std::vector<std::string> known = nn::layer_kind_names();
+        if (std::find(known.begin(), known.end(), k) == known.end()) {
+          std::string list;
+          for (const auto& x : known) list += (list.empty() ? "" : ", ") + x;
+          o.fail(kn, "kinds", "unknown layer kind '" + k + "' (" + list + ")");
+        }
       }
       if (const toml::node* in = o.get("index")) fo.index = parse_index_range(o, in);
       read_level(o, fo.level);
@@ -829,14 +855,9 @@ std::string layers_toml(const std::vector<nn::LayerSpec>& layers) {
     s += i ? ", " : "";
     s += "{ type = " + quote(l.type);
     if (!l.name.empty()) s += ", name = " + quote(l.name);
-    if (l.out) s += fmt::format(", out = {}", *l.out);
-    if (l.kernel) s += fmt::format(", kernel = {}", *l.kernel);
-    if (l.stride) s += fmt::format(", stride = {}", *l.stride);
-    if (l.pad) s += fmt::format(", pad = {}", *l.pad);
-    if (l.bias) s += fmt::format(", bias = {}", *l.bias);
-    if (l.eps) s += fmt::format(", eps = {}", *l.eps);
-    if (l.momentum) s += fmt::format(", momentum = {}", *l.momentum);
-    if (l.type == "residual") {
+    for (const nn::LayerKey& key : nn::layer_keys())
+      std::visit([&](auto field) { if (l.*field) s += fmt::format(", {} = {}", key.name, *(l.*field)); }, key.field);
+    if (!nn::layer_type(l.type).make) {  // a residual block
       s += ", body = " + layers_toml(l.body);
       if (!l.shortcut.empty()) s += ", shortcut = " + layers_toml(l.shortcut);
       if (!l.pre.empty()) s += ", pre = " + layers_toml(l.pre);

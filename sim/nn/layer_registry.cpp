@@ -1,0 +1,88 @@
+#include "sim/nn/layer_registry.hpp"
+
+#include "sim/nn/batchnorm_layer.hpp"
+#include "sim/nn/conv_layer.hpp"
+#include "sim/nn/linear_layer.hpp"
+#include "sim/nn/model.hpp"
+#include "sim/nn/simple_layers.hpp"
+#include "sim/shape.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace bitsim::sim::nn {
+
+const std::vector<LayerType>& layer_types() {
+  static const std::vector<LayerType> types = {
+      {"conv", "conv", "conv", {"out", "kernel", "stride", "pad", "bias"}, make_conv_layer,
+       "`out`, `kernel` 3, `stride` 1, `pad` kernel/2, `bias` false"},
+      {"linear", "fc", "linear", {"out", "bias"}, make_linear_layer, "`out`, `bias` true; flattens its input"},
+      {"batchnorm", "bn", "batchnorm", {"eps", "momentum"}, make_batchnorm_layer, "`eps` 1e-5, `momentum` 0.1"},
+      {"relu", "relu", "relu", {}, make_relu_layer, "no keys"},
+      {"flatten", "flatten", "flatten", {}, make_flatten_layer, "no keys: [N, C, H, W] to [N, C*H*W, 1, 1]"},
+      {"maxpool", "pool", "maxpool", {"kernel", "stride", "pad"}, make_maxpool_layer,
+       "`kernel` 2, `stride` = kernel, `pad` 0"},
+      {"avgpool", "avgpool", "avgpool", {"kernel", "stride", "pad"}, make_avgpool_layer,
+       "`kernel` 2, `stride` = kernel, `pad` 0"},
+      {"gap", "gap", "gap", {}, make_gap_layer, "no keys: the average of each channel's plane, [N, C, 1, 1]"},
+      {"residual", "block", "add", {"body", "shortcut", "pre", "shortcut_from"}, nullptr,
+       "`body`, `shortcut` (empty = identity), `pre`, `shortcut_from` = `input` or `pre`; its add is "
+       "`<block>.add`"},
+  };
+  return types;
+}
+
+const std::vector<LayerKey>& layer_keys() {
+  static const std::vector<LayerKey> keys = {
+      {"out", &LayerSpec::out, 1, double(std::int64_t{1} << 24), "output channels (conv) or features (linear)"},
+      {"kernel", &LayerSpec::kernel, 1, 64, "window height and width"},
+      {"stride", &LayerSpec::stride, 1, 64, "step of the window"},
+      {"pad", &LayerSpec::pad, 0, 64, "zeros added on each side"},
+      {"bias", &LayerSpec::bias, 0, 0, "whether the layer adds a bias"},
+      {"eps", &LayerSpec::eps, 1e-30, 1, "added to the variance"},
+      {"momentum", &LayerSpec::momentum, 0, 1, "weight of the batch in the running statistics"},
+  };
+  return keys;
+}
+
+const LayerType& layer_type(std::string_view type) {
+  for (const LayerType& t : layer_types())
+    if (t.type == type) return t;
+  std::string known;
+  for (const LayerType& t : layer_types()) known += fmt::format("{}{}", known.empty() ? "" : ", ", t.type);
+  throw ModelError(fmt::format("unknown layer type '{}' (known: {})", type, known));
+}
+
+std::vector<std::string> layer_type_names() {
+  std::vector<std::string> names;
+  for (const LayerType& t : layer_types()) names.emplace_back(t.type);
+  return names;
+}
+
+std::vector<std::string> layer_kind_names() {
+  std::vector<std::string> kinds;
+  for (const LayerType& t : layer_types())
+    if (std::find(kinds.begin(), kinds.end(), t.kind) == kinds.end()) kinds.emplace_back(t.kind);
+  return kinds;
+}
+
+const LayerKey* find_layer_key(std::string_view name) {
+  for (const LayerKey& k : layer_keys())
+    if (k.name == name) return &k;
+  return nullptr;
+}
+
+std::int64_t required_out(const LayerBuild& b) {
+  if (!b.spec.out || *b.spec.out < 1) throw ModelError(b.name + " (" + b.spec.type + "): `out` must be given and >= 1");
+  return *b.spec.out;
+}
+
+void check_parameter_count(const std::string& name, const char* what, std::initializer_list<std::int64_t> dims) {
+  if (product_within(dims, kMaxLayerParameters)) return;
+  std::string shape;
+  for (const std::int64_t d : dims) shape += (shape.empty() ? "" : " x ") + std::to_string(d);
+  throw ModelError(fmt::format("{}: {} of {} elements, more than the limit of 2^28 per tensor", name, what, shape));
+}
+
+}  // namespace bitsim::sim::nn
