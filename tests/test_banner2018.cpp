@@ -3,6 +3,7 @@
 // reproducible, thread-independent), running estimates of activations; Range BN forward against a
 // double-precision evaluation of its definition and its backward against fp64 finite differences;
 // gradients bifurcation; the config keys; and a smoke run of the 8-bit scheme that lowers the loss.
+#include "sim/methods/banner2018/range_batchnorm.hpp"
 #include "sim/nn/batchnorm_layer.hpp"
 #include "sim/nn/conv_layer.hpp"
 #include "sim/nn/range_quantizer.hpp"
@@ -29,6 +30,8 @@
 
 using namespace bitsim::sim;
 using namespace bitsim::sim::nn;
+using bitsim::sim::methods::range_bn_constant;
+using bitsim::sim::methods::RangeBatchNorm;
 namespace fs = std::filesystem;
 using bitsim::test::error_of;
 namespace formats = bitsim::formats;
@@ -360,7 +363,7 @@ TEST_CASE("banner: Range BN forward equals its definition - backward equals fp64
   std::mt19937 rng(5);
   BatchNormLayer bn(BatchNormSpec{s.c, 1e-5, 0.1});
   bn.name = "bn";
-  bn.set_range(true, K, 0.9);
+  bn.set_method(std::make_unique<RangeBatchNorm>(K, 0.9));
   bn.reset_buffers();
   std::vector<double> gamma = {1.3, -0.7, 0.4}, beta = {0.1, 0.0, -0.2};
   auto params = bn.params();
@@ -453,7 +456,7 @@ TEST_CASE("banner: the range term of Range BN's gradient is needed (standard-BN-
 TEST_CASE("banner: Range BN errors and inference", "[banner]") {
   BatchNormLayer bn(BatchNormSpec{2, 1e-5, 0.1});
   bn.name = "bn7";
-  bn.set_range(true, 16, 0.9);
+  bn.set_method(std::make_unique<RangeBatchNorm>(16, 0.9));
   StepContext ctx;
   FTensor x(Nchw{3, 2, 2, 2});  // 12 values per channel: not divisible by 16
   for (std::size_t i = 0; i < x.data.size(); ++i) x.data[i] = static_cast<float>(i % 5);
@@ -474,7 +477,7 @@ TEST_CASE("banner: Range BN errors and inference", "[banner]") {
         const auto e = static_cast<std::size_t>((n * 2 + c) * 4 + i);
         CHECK(y.data[e] == (x.data[e] - bufs[0]->data[static_cast<std::size_t>(c)]) * bufs[1]->data[static_cast<std::size_t>(c)]);
       }
-  CHECK_THROWS_AS(bn.set_range(true, 0, 0.9), KernelShapeError);
+  CHECK_THROWS_AS(RangeBatchNorm(0, 0.9), KernelShapeError);
 }
 
 TEST_CASE("banner: gradients bifurcation: dW reads the DY_W copy, dx the DY one", "[banner]") {
@@ -564,7 +567,7 @@ A = "range(bits=7, range=sample_mean, new_weight=0.5)"
   CHECK(conv->roles[Role::G].describe() == "range(bits=12,true_zero=yes)");
   CHECK(conv->bifurcate);
   auto bn = layer_for(std::make_unique<BatchNormLayer>(BatchNormSpec{4, 1e-5, 0.1}), "bn1");
-  CHECK(bn->is_range());
+  CHECK(bn->method().name() == "range");
   CHECK(bn->roles[Role::DY].describe() == "range(bits=6) sr");
   auto relu1 = layer_for(std::make_unique<ConvLayer>(cs), "relu1");  // a conv named like a relu: kind must match too
   CHECK(relu1->roles[Role::A].is_identity());

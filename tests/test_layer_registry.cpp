@@ -1,6 +1,8 @@
 // The layer registry (sim/nn/layer_registry.hpp): every registered type builds a layer of its
 // declared kind, the config reader and the docs list exactly the registered types, and every
 // committed experiment config still loads (the config reader builds its model).
+#include "sim/methods/batchnorm_methods.hpp"
+#include "sim/nn/batchnorm_layer.hpp"
 #include "sim/nn/layer_registry.hpp"
 #include "sim/nn/model.hpp"
 #include "sim/train/config.hpp"
@@ -32,7 +34,11 @@ LayerSpec sample_spec(const LayerType& t) {
   LayerSpec s;
   s.type = std::string(t.type);
   if (std::find(t.keys.begin(), t.keys.end(), "out") != t.keys.end()) s.out = 4;
-  if (!t.make) s.body = {LayerSpec{.type = "relu"}};
+  if (!t.make) {
+    LayerSpec relu;
+    relu.type = "relu";
+    s.body = {relu};
+  }
   return s;
 }
 
@@ -124,4 +130,22 @@ TEST_CASE("layer registry: every committed experiment config loads and builds it
     ++configs;
   }
   CHECK(configs >= 20);
+}
+
+TEST_CASE("batch-norm methods: each name the config accepts gives a layer that method, written back", "[train]") {
+  const std::vector<std::string> names = bitsim::sim::methods::batchnorm_method_names();
+  CHECK(names == std::vector<std::string>{"standard", "range", "wageubn"});
+  for (const std::string& name : names) {
+    INFO(name);
+    const train::TrainConfig c = train::parse_config("[formats]\nbatchnorm = \"" + name + "\"\n", "bn.toml");
+    BatchNormLayer bn(BatchNormSpec{4, 1e-5, 0.1});
+    bn.name = "bn1";
+    train::configure_layer(c, bn);
+    CHECK(bn.method().name() == name);
+    // The second running buffer starts at the method's value (Range BN's scale 0, else variance 1).
+    CHECK(bn.buffers()[1]->data[0] == bn.method().initial_second());
+    CHECK_THAT(train::to_toml(c), Catch::Contains("batchnorm = \"" + name + "\""));
+  }
+  CHECK_THROWS_WITH(train::parse_config("[formats]\nbatchnorm = \"group\"\n", "bn.toml"),
+                    Catch::Contains("'group' is not one of: standard, range, wageubn"));
 }

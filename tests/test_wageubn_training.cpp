@@ -4,6 +4,7 @@
 // representability walk (one training step of the full 8-bit scheme, every tensor that is stored or
 // multiplied checked to be an integer of its configured width), and a smoke run that lowers the loss.
 // The quantizers themselves are tested in test_wageubn_quantizers.cpp.
+#include "sim/methods/wageubn2019/wageubn_batchnorm.hpp"
 #include "sim/nn/batchnorm_layer.hpp"
 #include "sim/nn/conv_layer.hpp"
 #include "sim/nn/linear_layer.hpp"
@@ -100,7 +101,7 @@ TEST_CASE("wageubn: BN forward equals its definition, with and without rounding"
     DYNAMIC_SECTION((rounded ? "roles: mean, sigma 16 bits, x_hat 8 bits" : "roles fp32")) {
       BatchNormLayer bn(BatchNormSpec{s.c, 1e-5, 0.1});
       bn.name = "bn";
-      bn.set_wageubn(true);
+      bn.set_method(std::make_unique<bitsim::sim::methods::WageubnBatchNorm>());
       for (int c = 0; c < 3; ++c) {
         bn.params()[0]->value.data[static_cast<std::size_t>(c)] = static_cast<float>(gamma[static_cast<std::size_t>(c)]);
         bn.params()[1]->value.data[static_cast<std::size_t>(c)] = static_cast<float>(beta[static_cast<std::size_t>(c)]);
@@ -138,7 +139,7 @@ TEST_CASE("wageubn: BN backward equals fp64 finite differences (rounding off) - 
   std::normal_distribution<double> nd(0.2, 1.5);
   BatchNormLayer bn(BatchNormSpec{s.c, 1e-5, 0.1});
   bn.name = "bn";
-  bn.set_wageubn(true, 0x1p-15);
+  bn.set_method(std::make_unique<bitsim::sim::methods::WageubnBatchNorm>(0x1p-15));
   const std::vector<double> gamma = {1.3, -0.6}, beta = {0.2, -0.1};
   for (int c = 0; c < 2; ++c) {
     bn.params()[0]->value.data[static_cast<std::size_t>(c)] = static_cast<float>(gamma[static_cast<std::size_t>(c)]);
@@ -203,7 +204,7 @@ TEST_CASE("wageubn: BN backward with rounding is the straight-through gradient -
   auto grads = [&](bool rounded, FTensor& dx) {
     BatchNormLayer bn(BatchNormSpec{s.c, 1e-5, 0.5});
     bn.name = "bn";
-    bn.set_wageubn(true);
+    bn.set_method(std::make_unique<bitsim::sim::methods::WageubnBatchNorm>());
     if (rounded) bn.roles[Role::BN_NORM] = RoleRounding::wage(WageSpec::of(WageKind::direct, 4), false);
     StepContext ctx;
     bn.round_weights(ctx);
@@ -334,8 +335,7 @@ U = "shift(bits=6,clip=pm1)"
   BatchNormLayer bn(BatchNormSpec{4, 1e-5, 0.1});
   bn.name = "bn1";
   train::configure_layer(c, bn);
-  CHECK(bn.is_wageubn());
-  CHECK_FALSE(bn.is_range());
+  CHECK(bn.method().name() == "wageubn");
 
   SECTION("bad values") {
     auto err = [&](const std::string& text) { return error_of<train::ConfigError>([&] { train::parse_config(text, "bad.toml"); }); };

@@ -7,7 +7,7 @@
 //              running_mean = (1 - momentum) running_mean + momentum mean_c, running_var likewise with
 //              the unbiased variance M/(M-1) var_c (PyTorch's convention)
 //   inference: mean_c = running_mean, var_c = running_var
-//   mu_c = round_BN_STAT(float(mean_c)),  r_c = round_BN_STAT(float(1 / sqrt(var_c + eps)))
+//   mu_c = round_BN_MEAN(float(mean_c)),  r_c = round_BN_SCALE(float(1 / sqrt(var_c + eps)))
 //   x_hat = round_BN_NORM(float((x - mu_c) * r_c))        (fp32: one subtraction, one multiplication)
 //   y = round_A(gamma_c * x_hat + beta_c)                   (fp32: one multiplication, one addition)
 // Backward reads the stored (rounded) x_hat and r_c, as Graham 2017 eq. (2) proposes:
@@ -16,42 +16,16 @@
 //        float) -> E
 // With no rounding (fp32 roles) this is the exact gradient of the forward pass up to fp32 rounding.
 //
-// Range BN (Banner et al. 2018, as their reference code computes it), selected with set_range():
-//   the M = N*H*W values of a channel, in (n, h, w) order, are cut into K contiguous chunks of L = M/K
-//   (K = 16 by default; M must divide by K, and L >= 2)
-//   mean_c = sum x / M (double, as above); R_c = (sum_k max chunk_k - sum_k min chunk_k) / K (double,
-//   k in order); scale_c = 1 / (R_c C(L) + eps) with C(L) = 0.540208362487903 / sqrt(2 ln L) (double)
-//   running_mean = (1 - w) running_mean + w mean_c, running_scale = (1 - w) running_scale + w scale_c,
-//   w = 0.9 by default (the reference code's momentum 0.1 weighs the old value); both start at 0 and
-//   running_scale is the second buffer (where standard BN keeps the variance)
-//   inference: mean_c = running_mean, scale_c = running_scale
-//   mu_c = round_BN_MEAN(float(mean_c)), r_c = round_BN_SCALE(float(scale_c)); x_hat and y as above
-// Backward (the exact gradient, straight through every rounding; x - mu read as x_hat / r_c):
-//   dbeta_c, dgamma_c as above
-//   dx = float(r_c (gamma_c dy - gamma_c dbeta_c / M))          (double per element)
-//   then, at the first maximum of each chunk, dx = float(dx + share_c) with
-//   share_c = -(gamma_c dgamma_c / r_c) C(L) scale_c^2 / K (double), and dx = float(dx - share_c) at the
-//   first minimum (the range's gradient reaches those elements only; if they coincide, neither
-//   changes). Then -> E.
-//
-// WAGEUBN BN (Yang et al. 2019, the official code's BatchNorm.py), selected with set_wageubn():
-//   training: mean_c and var_c (biased) as standard BN, running statistics likewise; inference: the
-//   running ones
-//   mu_c = round_BN_MEAN(float(mean_c)),  s_c = round_BN_SCALE(float(sqrt(var_c))) + eps  (fp32; eps
-//   = 2^-15 by default, added after the rounding, as the reference: Q(sigma, 16) + 2^-15)
-//   x_hat = round_BN_NORM(float((x - mu_c) / s_c))  (fp32: one subtraction, one division)
-//   y = round_A(gamma_c x_hat + beta_c) as above (gamma and beta are the layer's W-rounded parameters)
-// So in this mode BN_SCALE rounds the standard deviation (a divisor), not 1/sqrt(var + eps).
-// Backward: the gradient of that forward pass with every rounding straight through (what the
-// reference's autograd computes), reading the layer's input x, which stays alive until backward:
-//   dbeta_c, dgamma_c as above (dgamma from the stored, rounded x_hat)
-//   dx = float(g dy / s - g dbeta / (M s) + (x - mean) dsigma / (M sigma)),
-//   dsigma = -g sum(dy float(x - mu_c)) / s^2   (double; sums in the fixed order above)
+// The method (batchnorm_method.hpp) decides how mean_c and the scale come from the batch, whether
+// x_hat multiplies or divides, and dx; the above is StandardBatchNorm, the default. Range BN
+// (sim/methods/banner2018/range_batchnorm.hpp) and WAGEUBN's BN
+// (sim/methods/wageubn2019/wageubn_batchnorm.hpp) document their own formulas; set_method() chooses.
 //
 // Storage of N(x) between forward and backward (Graham 2017: "store a quantized version of N(x)"): in a
-// training step whose BN_NORM role is a number format of at most 16 bits (not the identity, not a range
-// or WAGEUBN quantizer), the layer keeps x_hat only as that format's codes, packed at the format's
-// width (sim/packing.hpp: ceil(n w / 8) bytes for w <= 8), and backward decodes them. Graham's log
+// training step whose BN_NORM role stores values as codes of a number format of at most 16 bits (not
+// the identity, not a range or WAGEUBN quantizer), the layer keeps x_hat only as that format's codes,
+// packed at the format's width (sim/packing.hpp: ceil(n w / 8) bytes for w <= 8), and backward
+// decodes them. Graham's log
 // formats and O4 have no code for +-0 (formats.md): with those, an x_hat of +-0 is kept as an exception
 // (its flat index and sign), which costs 8 bytes each and only arises for an input equal to its
 // channel mean (a constant channel, say).
@@ -60,6 +34,7 @@
 #pragma once
 
 #include "formats/quantizer.hpp"
+#include "sim/nn/batchnorm_method.hpp"
 #include "sim/nn/layer.hpp"
 #include "sim/packing.hpp"
 
@@ -69,12 +44,6 @@ namespace bitsim::sim::nn {
 
 struct LayerBuild;  // layer_registry.hpp
 
-struct BatchNormSpec {
-  std::int64_t channels = 0;
-  double eps = 1e-5;
-  double momentum = 0.1;
-};
-
 // What a batch-norm layer keeps from its last training forward pass for backward.
 struct BatchNormStorage {
   std::int64_t values = 0;        // elements of x_hat
@@ -83,12 +52,9 @@ struct BatchNormStorage {
   std::int64_t exceptions = 0;    // x_hat values of +-0 without a code, kept aside
   std::int64_t exception_bytes = 0;  // 8 per exception
   std::int64_t stat_bytes = 0;    // per-channel mean and scale as used (2 floats per channel)
-  std::int64_t input_bytes = 0;   // WAGEUBN BN also reads the forward input (4 per float); else 0
+  std::int64_t input_bytes = 0;   // a method that needs_input() (WAGEUBN) reads it (4 per float); else 0
   std::int64_t total() const { return norm_bytes + exception_bytes + stat_bytes + input_bytes; }
 };
-
-// Range BN's constant C(n) for chunks of n values (n >= 2).
-double range_bn_constant(std::int64_t n);
 
 class BatchNormLayer final : public Layer {
  public:
@@ -102,15 +68,12 @@ class BatchNormLayer final : public Layer {
   void forward(const StepContext& ctx, std::span<const FTensor* const> in, FTensor& out) override;
   void backward(const StepContext& ctx, const FTensor& dy, std::span<FTensor* const> dx) override;
   std::vector<Param*> params() override { return {&gamma_, &beta_}; }
-  std::vector<FTensor*> buffers() override { return {&running_mean_, &running_var_}; }
-  // Standard: mean 0, variance 1. Range BN: mean 0, scale 0 (as the reference code).
+  std::vector<FTensor*> buffers() override { return {&running_mean_, &running_second_}; }
+  // Running mean 0; the second buffer at the method's initial value (variance 1; Range BN's scale 0).
   void reset_buffers() override;
-  // Switches to Range BN with `chunks` chunks and running-estimate weight `new_weight` (or back).
-  void set_range(bool on, std::int64_t chunks = 16, double new_weight = 0.9);
-  bool is_range() const { return range_; }
-  // Switches to WAGEUBN BN (or back); eps is added to the rounded standard deviation.
-  void set_wageubn(bool on, double eps = 0x1p-15);
-  bool is_wageubn() const { return wageubn_; }
+  // Normalizes with `method` from now on (StandardBatchNorm until set); resets the buffers.
+  void set_method(std::unique_ptr<BatchNormMethod> method);
+  const BatchNormMethod& method() const { return *method_; }
   // The normalized activation x_hat of the last forward pass as used (for tests and statistics; valid
   // until backward, which rebuilds it from the stored codes).
   const FTensor& normalized() const { return x_hat_; }
@@ -126,17 +89,10 @@ class BatchNormLayer final : public Layer {
  private:
   BatchNormSpec spec_;
   Param gamma_, beta_;
-  FTensor running_mean_, running_var_;
+  FTensor running_mean_, running_second_;
+  std::unique_ptr<BatchNormMethod> method_;
   FTensor x_hat_, mu_, r_;  // x_hat and the per-channel statistics as used
-  bool range_ = false;
-  std::int64_t chunks_ = 16;
-  double range_new_weight_ = 0.9;
-  std::vector<double> scale_;                 // Range BN: unrounded scale per channel (training)
-  std::vector<std::int64_t> arg_max_, arg_min_;  // Range BN: first max / min of each (channel, chunk)
-  bool wageubn_ = false;
-  float wageubn_eps_ = 0x1p-15f;
-  std::vector<double> mean_, sigma_;   // WAGEUBN BN: unrounded mean and standard deviation per channel
-  const FTensor* input_ = nullptr;     // WAGEUBN BN: the forward input (alive until backward)
+  const FTensor* input_ = nullptr;  // the forward input (alive until backward), for method_->needs_input()
   // x_hat as codes of the BN_NORM format (see the header comment)
   bool store_codes_ = true;
   bool codes_valid_ = false;             // the last training forward stored codes
@@ -150,11 +106,7 @@ class BatchNormLayer final : public Layer {
   void store_codes(int threads);
   void load_codes(int threads);
 
-  void range_statistics(const FTensor& x, std::vector<double>& mean, int threads, bool update_running);
-  // Range BN's backward: adds each chunk's share of the range gradient at its first max and min.
-  void add_range_shares(const Nchw& shape, const std::vector<double>& sum_dy_xhat, FTensor& out) const;
-  void wageubn_backward(const StepContext& ctx, const FTensor& dy, const std::vector<double>& sum_dy,
-                        const std::vector<double>& sum_dy_dev, FTensor& out) const;
+  BatchNormData data() { return BatchNormData{name, spec_, running_mean_, running_second_}; }
 };
 
 // The registry's constructor of `type = "batchnorm"` (layer_registry.hpp).

@@ -5,7 +5,7 @@
 #include "formats/quantizer.hpp"
 #include "io/files.hpp"
 #include "sim/data/dataset.hpp"
-#include "sim/nn/batchnorm_layer.hpp"
+#include "sim/methods/batchnorm_methods.hpp"
 #include "sim/nn/layer_registry.hpp"
 #include "sim/nn/model.hpp"
 #include "sim/nn/model_zoo.hpp"
@@ -404,9 +404,7 @@ void read_level(Section& s, FormatLevel& level) {
   }
   if (s.get("bifurcate")) level.bifurcate = s.boolean("bifurcate", false);
   if (s.get("batchnorm")) {
-    const std::string kind = s.string("batchnorm", "standard", {"standard", "range", "wageubn"});
-    level.range_bn = kind == "range";
-    level.wageubn_bn = kind == "wageubn";
+    level.batchnorm = s.string("batchnorm", "standard", methods::batchnorm_method_names());
   }
   if (s.get("range_bn_chunks")) level.range_bn_chunks = s.integer("range_bn_chunks", 16, 1, 1 << 20);
   if (s.get("range_bn_new_weight")) level.range_bn_new_weight = s.real("range_bn_new_weight", 0.9, 0, 1);
@@ -789,8 +787,7 @@ void merge(FormatLevel& into, const FormatLevel& from) {
   if (from.order) into.order = from.order;
   if (from.chunk) into.chunk = from.chunk;
   if (from.bifurcate) into.bifurcate = from.bifurcate;
-  if (from.range_bn) into.range_bn = from.range_bn;
-  if (from.wageubn_bn) into.wageubn_bn = from.wageubn_bn;
+  if (from.batchnorm) into.batchnorm = from.batchnorm;
   if (from.range_bn_chunks) into.range_bn_chunks = from.range_bn_chunks;
   if (from.range_bn_new_weight) into.range_bn_new_weight = from.range_bn_new_weight;
 }
@@ -841,8 +838,7 @@ std::string level_toml(const FormatLevel& l) {
     s += fmt::format("order = \"{}\"\n", *l.order == AccOrder::sequential ? "sequential" : *l.order == AccOrder::pairwise ? "pairwise" : "blocked");
   if (l.chunk) s += fmt::format("chunk = {}\n", *l.chunk);
   if (l.bifurcate) s += fmt::format("bifurcate = {}\n", *l.bifurcate);
-  if (l.range_bn)
-    s += fmt::format("batchnorm = \"{}\"\n", *l.range_bn ? "range" : l.wageubn_bn.value_or(false) ? "wageubn" : "standard");
+  if (l.batchnorm) s += fmt::format("batchnorm = {}\n", quote(*l.batchnorm));
   if (l.range_bn_chunks) s += fmt::format("range_bn_chunks = {}\n", *l.range_bn_chunks);
   if (l.range_bn_new_weight) s += fmt::format("range_bn_new_weight = {}\n", *l.range_bn_new_weight);
   return s;
@@ -1065,14 +1061,11 @@ void apply_levels(const TrainConfig& c, nn::Layer& layer, const std::vector<std:
   layer.bifurcate = l.bifurcate.value_or(false);
   layer.grad_decay = c.sgd.decay_in_gradient ? static_cast<float>(c.sgd.weight_decay) : 0.0f;
   layer.grad_decay_all = c.sgd.decay_bn_and_bias;
-  if (auto* bn = dynamic_cast<nn::BatchNormLayer*>(&layer)) {
-    try {
-      bn->set_wageubn(false);
-      bn->set_range(l.range_bn.value_or(false), l.range_bn_chunks.value_or(16), l.range_bn_new_weight.value_or(0.9));
-      bn->set_wageubn(l.wageubn_bn.value_or(false));
-    } catch (const std::exception& e) {
-      throw ConfigError(c.source + ": " + e.what());
-    }
+  try {
+    methods::configure_batchnorm(
+        layer, {l.batchnorm.value_or("standard"), l.range_bn_chunks.value_or(16), l.range_bn_new_weight.value_or(0.9)});
+  } catch (const std::exception& e) {
+    throw ConfigError(c.source + ": layer " + layer.name + ": " + e.what(), ErrorSite::in_file(c.source));
   }
   if (layer.gemm.order == AccOrder::blocked && layer.gemm.chunk < 1)
     throw ConfigError(c.source + ": layer " + layer.name + ": order = \"blocked\" needs `chunk`");

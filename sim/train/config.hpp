@@ -36,8 +36,7 @@ struct FormatLevel {
   std::optional<AccOrder> order;
   std::optional<std::int64_t> chunk;
   std::optional<bool> bifurcate;                // weight-gradient products read DY_W (Banner et al.)
-  std::optional<bool> range_bn;                 // batch-norm layers: Range BN instead of standard BN
-  std::optional<bool> wageubn_bn;               // batch-norm layers: WAGEUBN BN (set with range_bn)
+  std::optional<std::string> batchnorm;         // batch-norm layers' method (sim/methods/batchnorm_methods.hpp)
   std::optional<std::int64_t> range_bn_chunks;  // Range BN chunks (16)
   std::optional<double> range_bn_new_weight;    // Range BN running-estimate weight of the batch (0.9)
 };
