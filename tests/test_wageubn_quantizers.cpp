@@ -143,8 +143,8 @@ void check_golden(const std::vector<float>& x, const WageSpec& spec, bool sr, st
   const formats::PhiloxWords* w = sr ? &words : nullptr;
   const Golden want = golden(x, spec, sr, w);
   std::vector<float> one = x, two = x;
-  const WageScale s1 = wage_quantize(one, spec, sr, w, 1);
-  const WageScale s2 = wage_quantize(two, spec, sr, w, 2);
+  const PowerOfTwoScale s1 = wage_quantize(one, spec, sr, w, 1);
+  const PowerOfTwoScale s2 = wage_quantize(two, spec, sr, w, 2);
   std::size_t bad = 0, bad_threads = 0;
   std::ostringstream first;
   for (std::size_t i = 0; i < x.size(); ++i) {
@@ -245,7 +245,7 @@ TEST_CASE("wageubn: hand-computed values of each kind", "[wageubn]") {
     // 0.3 -> round(38.4) = 38 -> 38/128 = 0.296875; 1/256 -> 0.5, a tie, to even 0; 3/256 -> 1.5 -> 2 -> 2/128;
     // 5/256 -> 2.5 -> 2 -> 2/128; -3/256 -> -1.5 -> -2 -> -2/128; 5 stays 5 without a clip; -0.001 -> -0.128 -> 0.
     std::vector<float> x = {0.3f, 1.0f / 256, 3.0f / 256, 5.0f / 256, -3.0f / 256, 5.0f, -0.001f};
-    const WageScale sc = wage_quantize(x, WageSpec::of(WageKind::direct, 8), false, nullptr);
+    const PowerOfTwoScale sc = wage_quantize(x, WageSpec::of(WageKind::direct, 8), false, nullptr);
     CHECK(x == std::vector<float>{0.296875f, 0.0f, 2.0f / 128, 2.0f / 128, -2.0f / 128, 5.0f, 0.0f});
     CHECK_FALSE(sc.scaled);
     // clip unit: +-(1 - 2^-7) = +-127/128; pm1: [-1, 1].
@@ -261,7 +261,7 @@ TEST_CASE("wageubn: hand-computed values of each kind", "[wageubn]") {
     // -> y = -90/256; 0.001/0.5 = 0.002 -> 0.256 -> 0. With pm1 the first clamps to 1 -> y = 0.5.
     std::vector<float> x = {0.7f, -0.35f, 0.001f};
     std::vector<float> p = x;
-    const WageScale sc = wage_quantize(x, WageSpec::of(WageKind::shift, 8), false, nullptr);
+    const PowerOfTwoScale sc = wage_quantize(x, WageSpec::of(WageKind::shift, 8), false, nullptr);
     CHECK(sc.scaled);
     CHECK(sc.exponent == -1);
     CHECK(x == std::vector<float>{127.0f / 256, -90.0f / 256, 0.0f});
@@ -272,7 +272,7 @@ TEST_CASE("wageubn: hand-computed values of each kind", "[wageubn]") {
     // u = 0.7 * 256 = 179.2 -> 179, saturates at 127 -> y = 127/256; u = 0.768 < 1 -> Q(0.768, 8) = round(98.3)/128
     // = 98/128 -> y = 98/128 * 2^-8 = 98 * 2^-15; u = -0.0256 -> round(3.2768) = 3 -> y = -3/128 * 2^-8 = -3 * 2^-15.
     std::vector<float> x = {0.7f, 0.003f, -0.0001f};
-    const WageScale sc = wage_quantize(x, WageSpec::of(WageKind::flag, 8), false, nullptr);
+    const PowerOfTwoScale sc = wage_quantize(x, WageSpec::of(WageKind::flag, 8), false, nullptr);
     CHECK(sc.exponent == -1);
     CHECK(x == std::vector<float>{127.0f / 256, std::ldexp(98.0f, -15), std::ldexp(-3.0f, -15)});
   }
@@ -280,7 +280,7 @@ TEST_CASE("wageubn: hand-computed values of each kind", "[wageubn]") {
     // g 128: t = 128 * 1.4 = 179.2 -> 179 -> clamp 127 -> 127/2^14; 128 * -0.4 = -51.2 -> -51 -> -51/2^14; 0 -> 0.
     std::vector<float> x = {0.7f, -0.2f, 0.0f};
     std::vector<float> x32 = x;
-    const WageScale sc = wage_quantize(x, WageSpec::of(WageKind::constant, 8), false, nullptr);
+    const PowerOfTwoScale sc = wage_quantize(x, WageSpec::of(WageKind::constant, 8), false, nullptr);
     CHECK(sc.exponent == -1);
     CHECK(x == std::vector<float>{std::ldexp(127.0f, -14), std::ldexp(-51.0f, -14), 0.0f});
     // g 32: 32 * 1.4 = 44.8 -> 45 -> clamp 31; 32 * -0.4 = -12.8 -> -13.
@@ -387,7 +387,7 @@ TEST_CASE("wageubn: edge cases: zeros, empty, NaN and infinity, overflowing R, b
         if (sr && spec.kind != WageKind::constant) continue;
         std::vector<float> x(1000, 0.0f);
         x[5] = -0.0f;
-        const WageScale sc = wage_quantize(x, spec, sr, sr ? &words : nullptr, 2);
+        const PowerOfTwoScale sc = wage_quantize(x, spec, sr, sr ? &words : nullptr, 2);
         CHECK_FALSE(sc.scaled);
         CHECK(std::all_of(x.begin(), x.end(), [](float v) { return v == 0.0f; }));
         std::vector<float> empty;
@@ -426,7 +426,7 @@ TEST_CASE("wageubn: edge cases: zeros, empty, NaN and infinity, overflowing R, b
     // shift: x / R = 1.4 -> 179/128 -> clip 127/128 -> y = 127 2^120; flag: u = x / 2^120 = 179.2 -> 127 -> 127 2^120.
     for (std::size_t s = 1; s < 3; ++s) {
       std::vector<float> x = {std::ldexp(1.4f, 127), 1.0f};
-      const WageScale sc = wage_quantize(x, kinds[s], false, nullptr);
+      const PowerOfTwoScale sc = wage_quantize(x, kinds[s], false, nullptr);
       CHECK(sc.exponent == 127);
       CHECK(x[0] == std::ldexp(127.0f, 120));
     }

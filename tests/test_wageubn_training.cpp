@@ -4,6 +4,7 @@
 // representability walk (one training step of the full 8-bit scheme, every tensor that is stored or
 // multiplied checked to be an integer of its configured width), and a smoke run that lowers the loss.
 // The quantizers themselves are tested in test_wageubn_quantizers.cpp.
+#include "sim/methods/wageubn2019/gradient_range.hpp"
 #include "sim/methods/wageubn2019/wageubn_batchnorm.hpp"
 #include "sim/nn/batchnorm_layer.hpp"
 #include "sim/nn/conv_layer.hpp"
@@ -35,6 +36,8 @@
 
 using namespace bitsim::sim;
 using namespace bitsim::sim::nn;
+using bitsim::sim::methods::gscale_at;
+using bitsim::sim::methods::set_gradient_range;
 namespace fs = std::filesystem;
 using bitsim::test::error_of;
 

@@ -8,14 +8,14 @@ void Layer::round_span(const StepContext& ctx, Role r, std::span<float> x, int s
                        std::int64_t samples, const Nchw& shape) {
   const RoleRounding& rr = roles[r];
   if (rr.is_identity()) {  // changes nothing: an observer sees the values as both before and after
-    if (ctx.observer) ctx.observer->on_rounding(RoundingEvent{this, r, slot, tensor, x, x, WageScale{}});
+    if (ctx.observer) ctx.observer->on_rounding(RoundingEvent{this, r, slot, tensor, x, x, PowerOfTwoScale{}});
     return;
   }
   // The observer's copy of the values before rounding: one buffer per thread, reused, so watched steps
   // (statistics, hazard checks) do not allocate per site once warm. Observers never keep the span.
   thread_local std::vector<float> before;
   if (ctx.observer) before.assign(x.begin(), x.end());
-  WageScale scale;
+  PowerOfTwoScale scale;
   {
     std::string what = name + " " + role_name(r);
     if (!tensor.empty()) what += " (" + std::string(tensor) + ")";

@@ -17,6 +17,7 @@
 #include "sim/nn/ftensor.hpp"
 #include "sim/nn/gemm_setup.hpp"
 #include "sim/nn/role.hpp"
+#include "sim/nn/tensor_scale.hpp"
 
 #include <algorithm>
 #include <array>
@@ -31,14 +32,15 @@ namespace bitsim::sim::nn {
 class Layer;
 
 // One rounding site at work: which layer, role and tensor, the values before and after, and the
-// power-of-two scale a WAGEUBN quantizer chose. Identity roles are reported too (before == after).
+// power-of-two scale of the tensor when its quantizer chose one (tensor_scale.hpp). Identity roles are
+// reported too (before == after).
 struct RoundingEvent {
   const Layer* layer = nullptr;
   Role role = Role::W;
   int slot = 0;
   std::string_view tensor;  // "weight", "bias", "gamma", "beta" for parameters; else empty
   std::span<const float> before, after;
-  WageScale scale;
+  PowerOfTwoScale scale;
 };
 
 // Sees every rounding site of a step when set in the StepContext (the representability walk of the

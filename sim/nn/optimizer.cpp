@@ -64,23 +64,4 @@ double learning_rate(const ScheduleConfig& s, std::int64_t step, std::int64_t st
   return s.final_lr + (s.lr - s.final_lr) * 0.5 * (1 + std::cos(std::numbers::pi * x));
 }
 
-std::int64_t gscale_at(const ScheduleConfig& s, std::int64_t step, std::int64_t steps_per_epoch) {
-  if (s.gscale.empty()) return 0;
-  std::size_t i = 0;
-  while (i < s.gscale_milestones.size() &&
-         static_cast<double>(step) >= s.gscale_milestones[i] * static_cast<double>(steps_per_epoch))
-    ++i;
-  return s.gscale[std::min(i, s.gscale.size() - 1)];
-}
-
-void set_gradient_range(Model& model, std::int64_t gscale) {
-  for (auto& n : model.nodes()) {
-    RoleRounding& g = n.layer->roles[Role::G];
-    if (!g.is_wage() || g.wage_spec().kind != WageKind::constant || g.wage_spec().dynamic_range() == gscale) continue;
-    WageSpec spec = g.wage_spec();
-    spec.gscale = gscale;
-    g = RoleRounding::wage(spec, g.is_stochastic());
-  }
-}
-
 }  // namespace bitsim::sim::nn

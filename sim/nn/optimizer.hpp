@@ -44,15 +44,10 @@ struct ScheduleConfig {
   double final_lr = 0;            // cosine: value at the last step
   // WAGEUBN's schedule of the weight gradients' dynamic range: gscale[0] from the start, gscale[i]
   // from epoch gscale_milestones[i-1] on (one more value than milestones; powers of two). Empty: the
-  // constant quantizers keep the gscale of their spec.
+  // constant quantizers keep the gscale of their spec. Applied by sim/methods/wageubn2019/gradient_range.hpp.
   std::vector<std::int64_t> gscale;
   std::vector<double> gscale_milestones;
 };
 double learning_rate(const ScheduleConfig& s, std::int64_t step, std::int64_t steps_per_epoch, std::int64_t total_steps);
-// The scheduled gscale at `step`, or 0 without a schedule.
-std::int64_t gscale_at(const ScheduleConfig& s, std::int64_t step, std::int64_t steps_per_epoch);
-// Sets the dynamic range of every constant-quantized G role of the model to `gscale` (a power of two
-// in 2..2^24), keeping bits, const_bits and rounding.
-void set_gradient_range(Model& model, std::int64_t gscale);
 
 }  // namespace bitsim::sim::nn

@@ -172,7 +172,7 @@ void RoleRounding::apply_policy(std::span<float> x, std::uint64_t seed, const Nc
   each([&](std::size_t nchw, std::size_t row) { x[nchw] = rows[row]; });
 }
 
-WageScale RoleRounding::apply(std::span<float> x, std::uint64_t seed, const char* what, int threads, const RangeContext* rc,
+PowerOfTwoScale RoleRounding::apply(std::span<float> x, std::uint64_t seed, const char* what, int threads, const RangeContext* rc,
                               const Nchw& shape) const {
   if (identity_ || x.empty()) return {};
   if (policy_) {

@@ -135,7 +135,7 @@ class RoleRounding {
   // A range role measures its range from x (NaN or infinity: QuantizeError naming the element); one with
   // running estimates needs `rc` (std::logic_error without it). Returns the power-of-two scale a WAGEUBN
   // shift, flag or constant quantizer used (scaled = false otherwise).
-  WageScale apply(std::span<float> x, std::uint64_t seed, const char* what = "", int threads = 1,
+  PowerOfTwoScale apply(std::span<float> x, std::uint64_t seed, const char* what = "", int threads = 1,
                   const RangeContext* rc = nullptr, const Nchw& shape = {}) const;
 
  private:

@@ -82,7 +82,7 @@ void direct(std::span<float> x, int bits, WageClip clip, int threads) {
 }
 
 // The scale exponent n of x, or nullopt-like scaled = false for an all-zero tensor.
-WageScale scale_of(std::span<const float> x, int threads) {
+PowerOfTwoScale scale_of(std::span<const float> x, int threads) {
   const float m = wage_max_abs(x, threads);
   if (m == 0.0f) return {};
   const int n = round_log2(m);
@@ -226,7 +226,7 @@ int round_log2(float m) {
   return 2.0 * f2 >= 1.0 ? e : e - 1;  // log2 f >= -1/2 iff f^2 >= 1/2 (never equal: sqrt(1/2) is irrational)
 }
 
-WageScale wage_quantize(std::span<float> x, const WageSpec& spec, bool stochastic, const formats::PhiloxWords* words,
+PowerOfTwoScale wage_quantize(std::span<float> x, const WageSpec& spec, bool stochastic, const formats::PhiloxWords* words,
                         int threads) {
   spec.validate();
   if (stochastic && spec.kind != WageKind::constant)
@@ -238,7 +238,7 @@ WageScale wage_quantize(std::span<float> x, const WageSpec& spec, bool stochasti
     direct(x, spec.bits, spec.clip, threads);
     return {};
   }
-  const WageScale sc = scale_of(x, threads);
+  const PowerOfTwoScale sc = scale_of(x, threads);
   if (!sc.scaled) return sc;  // all zeros stay zeros
   switch (spec.kind) {
     case WageKind::shift: shift(x, spec.bits, spec.clip, sc.exponent, threads); break;

@@ -36,6 +36,8 @@
 // Elements are independent given R, so the split over `threads` never changes a result.
 #pragma once
 
+#include "sim/nn/tensor_scale.hpp"
+
 #include "formats/random_words.hpp"
 
 #include <cstdint>
@@ -71,12 +73,8 @@ struct WageSpec {
 const char* wage_kind_name(WageKind k);
 const char* wage_clip_name(WageClip c);
 
-// What a quantizer did: for the scaled kinds (shift, flag, constant) the exponent n of R(x) = 2^n, or
-// scaled = false for an all-zero tensor (and always for direct).
-struct WageScale {
-  bool scaled = false;
-  int exponent = 0;
-};
+// What a quantizer did (tensor_scale.hpp): for the scaled kinds (shift, flag, constant) the exponent n
+// of R(x) = 2^n, or scaled = false for an all-zero tensor (and always for direct).
 
 // max|x| over x; throws formats::QuantizeError("element i: ...") naming the first non-finite element.
 float wage_max_abs(std::span<const float> x, int threads = 1);
@@ -85,7 +83,7 @@ int round_log2(float m);
 
 // Applies `spec` to x in place. `words` (element i uses words->word(i)) is needed by constant with
 // stochastic rounding; `stochastic` is only allowed for constant.
-WageScale wage_quantize(std::span<float> x, const WageSpec& spec, bool stochastic, const formats::PhiloxWords* words,
+PowerOfTwoScale wage_quantize(std::span<float> x, const WageSpec& spec, bool stochastic, const formats::PhiloxWords* words,
                         int threads = 1);
 
 }  // namespace bitsim::sim::nn

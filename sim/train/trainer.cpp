@@ -4,6 +4,7 @@
 #include "sim/thread_pool.hpp"
 
 #include "sim/data/batches.hpp"
+#include "sim/methods/wageubn2019/gradient_range.hpp"
 #include "sim/data/cifar.hpp"
 #include "sim/data/idx.hpp"
 #include "sim/data/normalize.hpp"
@@ -393,7 +394,8 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
     BothObservers both(stats_observer, hazard_observer);
     ctx.observer = stats_observer && hazard_observer ? &both : stats_observer ? stats_observer : hazard_observer;
     // WAGEUBN's schedule of the gradients' dynamic range (a no-op without one, or when unchanged).
-    if (const std::int64_t gs = nn::gscale_at(c.schedule, static_cast<std::int64_t>(st.step), spe)) nn::set_gradient_range(model, gs);
+    if (const std::int64_t gs = methods::gscale_at(c.schedule, static_cast<std::int64_t>(st.step), spe))
+      methods::set_gradient_range(model, gs);
     nn::LossResult lr_loss;
     try {
       model.round_weights(ctx);
