@@ -1,6 +1,6 @@
 #include "analysis/tensor_stats.hpp"
 
-#include "sim/task_split.hpp"
+#include "sim/runtime/task_split.hpp"
 
 #include <algorithm>
 #include <bit>

@@ -1,8 +1,8 @@
-// Throughput of the golden arithmetic (formats/arith.hpp) as a test bench sees it: one operation per
+// Throughput of the golden arithmetic (hw/arith.hpp) as a test bench sees it: one operation per
 // call through the C++ API and through the C interface (libbitsim_c, as DPI-C calls it), and vector
 // generation. Every call computes on exact rationals (Boost.Multiprecision); there is no fast path.
 #include "bitsim.h"
-#include "formats/arith.hpp"
+#include "hw/arith.hpp"
 #include "hw/vectors.hpp"
 
 #include <benchmark/benchmark.h>

@@ -1,9 +1,9 @@
 // Convolution layer throughput: 64 -> 64 channels, 3x3, padding 1, on 32x32, batch 32; forward, input
-// gradient and weight gradient (sim/conv2d.hpp, each lowered to gemm()), with fp32 inputs and fp32
+// gradient and weight gradient (sim/kernels/conv2d.hpp, each lowered to gemm()), with fp32 inputs and fp32
 // sequential accumulation, and with fp8_e4m3 inputs and an fp32 accumulator (fp32 output).
 // Counter FLOP/s = 2 * N*OH*OW*Cout*Cin*KH*KW per call (the same for all three products).
 // Run: ./build/bench/bench_conv --benchmark_min_time=1
-#include "sim/conv2d.hpp"
+#include "sim/kernels/conv2d.hpp"
 
 #include "formats/format.hpp"
 

@@ -1,8 +1,8 @@
 // GEMM throughput: fp32 through Eigen, the emulated int8 and fp8_e4m3 GEMMs with fp32 accumulation
 // (fast paths), the exact kernel and the golden reference. Counters: FLOP/s = 2*M*N*K per call.
 // Run: ./build/bench/bench_gemm --benchmark_min_time=1
-#include "sim/eigen_gemm.hpp"
-#include "sim/gemm.hpp"
+#include "sim/kernels/eigen_gemm.hpp"
+#include "sim/kernels/gemm.hpp"
 
 #include "formats/format.hpp"
 

@@ -2,9 +2,9 @@
 // that turn every C++ exception into a return value of -1 and a per-thread message.
 #include "bitsim.h"
 
-#include "formats/arith.hpp"
+#include "hw/arith.hpp"
 #include "formats/golden.hpp"
-#include "sim/gemm.hpp"
+#include "sim/kernels/gemm.hpp"
 
 #include <fmt/format.h>
 

@@ -101,8 +101,8 @@ using FormatVariant = std::variant<FloatFormat, FixedFormat, LogFormat, MidriseF
 struct FamilyTraits {
   const char* family;  // "float", "fixed", "log", "midrise", "O4"
   // Values are integers times powers of two on a grid of codes (IEEE-style): the family has the
-  // arithmetic of formats/arith.hpp, can be a GEMM input, product or accumulator, and its values are
-  // coded by value (sim/tensor.cpp).
+  // arithmetic of hw/arith.hpp, can be a GEMM input, product or accumulator, and its values are
+  // coded by value (sim/tensor/tensor.cpp).
   bool binary;
   // The family defines its own rounding (Graham 2017's floor-based cells): only rne is accepted,
   // meaning "the format's rounding"; no directed or stochastic modes.

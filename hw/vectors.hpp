@@ -5,7 +5,7 @@
 // file directly, one memory word per token.
 #pragma once
 
-#include "formats/arith.hpp"
+#include "hw/arith.hpp"
 #include "formats/format.hpp"
 #include "io/error.hpp"
 

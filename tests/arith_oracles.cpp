@@ -1,5 +1,5 @@
 // The MPFR and CPU oracles of arith_oracles.hpp. Written from MPFR's manual and Intel's SDM, without
-// reusing formats/arith.cpp: only golden_decode (tested elsewhere, exhaustively) turns codes into values
+// reusing hw/arith.cpp: only golden_decode (tested elsewhere, exhaustively) turns codes into values
 // and golden_quantize of an exactly representable double turns values back into codes.
 #include "tests/arith_oracles.hpp"
 

@@ -1,4 +1,4 @@
-// Independent oracles for the golden arithmetic of formats/arith.hpp:
+// Independent oracles for the golden arithmetic of hw/arith.hpp:
 //  - GNU MPFR, emulating a small float format the documented way (precision m+1, the exponent range
 //    limited to the format's subnormals, mpfr_check_range + mpfr_subnormalize), for rne/rtz/rup/rdn;
 //    rna (which MPFR's arithmetic does not offer) from a 1200-bit truncated result and its ternary
@@ -7,7 +7,7 @@
 //    and binary64 with the x86 NaN convention.
 #pragma once
 
-#include "formats/arith.hpp"
+#include "hw/arith.hpp"
 
 #include <cstdint>
 #include <optional>

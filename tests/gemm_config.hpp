@@ -2,7 +2,7 @@
 #pragma once
 
 #include "formats/format.hpp"
-#include "sim/gemm.hpp"
+#include "sim/kernels/gemm.hpp"
 
 namespace bitsim::test {
 

@@ -1,7 +1,7 @@
 // Semantics of the golden arithmetic that no oracle library states: NaN conventions, comparisons,
 // min/max, conversions to integers, fixed point, options, sr, wide formats; and the vector files and
 // mismatch explanations built on it (hw/).
-#include "formats/arith.hpp"
+#include "hw/arith.hpp"
 #include "hw/explain.hpp"
 #include "hw/vectors.hpp"
 

@@ -1,8 +1,8 @@
-// The fast path of the golden arithmetic (formats/arith_fast.hpp) against the rational golden path
+// The fast path of the golden arithmetic (hw/arith_fast.hpp) against the rational golden path
 // (arith_golden): identical code, flags, value, exact value and unrounded value, exhaustively over the
 // operand pairs of small formats (every rounding mode, sr with random words, tininess, DAZ, FTZ) and on
 // random operands of 16- and 32-bit formats.
-#include "formats/arith.hpp"
+#include "hw/arith.hpp"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>

@@ -1,9 +1,9 @@
-// The golden arithmetic (formats/arith.hpp) against GNU MPFR and against the CPU: exhaustively over all
+// The golden arithmetic (hw/arith.hpp) against GNU MPFR and against the CPU: exhaustively over all
 // operand pairs of 8-bit-and-smaller formats, all codes for sqrt of 16-bit formats, and random and
 // corner-case operands (hw::corner_operands) for wider formats and fma.
 // [slow] here marks the two largest random checks, which the sanitized stage skips (31 s and 45 s under
 // AddressSanitizer); the plain build runs them, and the sanitized one runs the smaller checks of the same code.
-#include "formats/arith.hpp"
+#include "hw/arith.hpp"
 #include "hw/vectors.hpp"
 #include "tests/arith_oracles.hpp"
 

@@ -4,8 +4,8 @@
 // double-precision evaluation of its definition and its backward against fp64 finite differences;
 // gradients bifurcation; the config keys; and a smoke run of the 8-bit scheme that lowers the loss.
 #include "sim/methods/banner2018/range_batchnorm.hpp"
-#include "sim/nn/batchnorm_layer.hpp"
-#include "sim/nn/conv_layer.hpp"
+#include "sim/nn/layers/batchnorm_layer.hpp"
+#include "sim/nn/layers/conv_layer.hpp"
 #include "sim/nn/range_quantizer.hpp"
 #include "sim/nn/role.hpp"
 #include "sim/train/config.hpp"

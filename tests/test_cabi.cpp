@@ -2,9 +2,9 @@
 // return -1 with a message and leave outputs untouched.
 #include "bitsim.h"
 
-#include "formats/arith.hpp"
+#include "hw/arith.hpp"
 #include "formats/golden.hpp"
-#include "sim/gemm.hpp"
+#include "sim/kernels/gemm.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,8 +1,8 @@
-// 2-D convolution (sim/conv2d.hpp): every output element of the forward pass and of both backward
+// 2-D convolution (sim/kernels/conv2d.hpp): every output element of the forward pass and of both backward
 // products against a naive loop that writes down the documented dot product and hands it to
 // gemm_reference (bit-exact); both gradients against central differences in fp64; thread-count
 // determinism; shape errors.
-#include "sim/conv2d.hpp"
+#include "sim/kernels/conv2d.hpp"
 
 #include "formats/format.hpp"
 #include "formats/golden.hpp"

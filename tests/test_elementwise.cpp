@@ -1,7 +1,7 @@
-// Element-wise kernels, pooling and softmax cross-entropy (sim/elementwise.hpp): exact single rounding
+// Element-wise kernels, pooling and softmax cross-entropy (sim/kernels/elementwise.hpp): exact single rounding
 // against the golden path, hand-computed cases, fp64 numerical differentiation of every backward
 // function, thread-count determinism and shape errors.
-#include "sim/elementwise.hpp"
+#include "sim/kernels/elementwise.hpp"
 
 #include "formats/format.hpp"
 #include "formats/golden.hpp"

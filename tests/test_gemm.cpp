@@ -1,7 +1,7 @@
 // GEMM with explicit accumulation semantics (docs/spec/gemm.md): hand-computed cases for every
 // accumulator mode, the fast and exact paths against the golden reference on random and adversarial
 // matrices, and thread-count determinism.
-#include "sim/gemm.hpp"
+#include "sim/kernels/gemm.hpp"
 
 #include "formats/format.hpp"
 

@@ -2,8 +2,8 @@
 // with the golden reference recomputed from the stored raw inputs; errors leave no bundle behind.
 #include "formats/format.hpp"
 #include "formats/format_text.hpp"
-#include "sim/conv2d.hpp"
-#include "sim/gemm.hpp"
+#include "sim/kernels/conv2d.hpp"
+#include "sim/kernels/gemm.hpp"
 
 #include <H5Cpp.h>
 #include <catch2/catch.hpp>

@@ -5,7 +5,7 @@
 #include "formats/format.hpp"
 #include "formats/format_text.hpp"
 #include "formats/quantizer.hpp"
-#include "sim/nn/batchnorm_layer.hpp"
+#include "sim/nn/layers/batchnorm_layer.hpp"
 #include "sim/nn/model.hpp"
 #include "sim/nn/model_zoo.hpp"
 #include "sim/train/config.hpp"

@@ -2,7 +2,7 @@
 // declared kind, the config reader and the docs list exactly the registered types, and every
 // committed experiment config still loads (the config reader builds its model).
 #include "sim/methods/batchnorm_methods.hpp"
-#include "sim/nn/batchnorm_layer.hpp"
+#include "sim/nn/layers/batchnorm_layer.hpp"
 #include "sim/nn/layer_registry.hpp"
 #include "sim/nn/model.hpp"
 #include "sim/train/config.hpp"

@@ -5,16 +5,16 @@
 // take the fallback path; results independent of the thread count; role roundings (W, A, E, G, sr
 // reproducibility, formats that do not fit float). The fp64 gradient checks of the layers share their
 // plain-loop reference with the whole-network check and are in test_nn_model.cpp.
-#include "sim/nn/batchnorm_layer.hpp"
-#include "sim/nn/conv_layer.hpp"
-#include "sim/nn/linear_layer.hpp"
-#include "sim/nn/simple_layers.hpp"
+#include "sim/nn/layers/batchnorm_layer.hpp"
+#include "sim/nn/layers/conv_layer.hpp"
+#include "sim/nn/layers/linear_layer.hpp"
+#include "sim/nn/layers/simple_layers.hpp"
 
 #include "formats/format.hpp"
 #include "formats/quantizer.hpp"
-#include "sim/conv2d.hpp"
-#include "sim/elementwise.hpp"
-#include "sim/gemm.hpp"
+#include "sim/kernels/conv2d.hpp"
+#include "sim/kernels/elementwise.hpp"
+#include "sim/kernels/gemm.hpp"
 
 #include <catch2/catch.hpp>
 

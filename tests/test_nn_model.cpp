@@ -4,14 +4,14 @@
 // engine's own loss and against the fp64 reference of the same network; model building (built-in
 // models, names, parameter counts, errors); a training smoke test on synthetic data; the SGD update and
 // the learning-rate schedules against hand computations.
-#include "sim/nn/batchnorm_layer.hpp"
-#include "sim/nn/conv_layer.hpp"
-#include "sim/nn/linear_layer.hpp"
+#include "sim/nn/layers/batchnorm_layer.hpp"
+#include "sim/nn/layers/conv_layer.hpp"
+#include "sim/nn/layers/linear_layer.hpp"
 #include "sim/nn/loss.hpp"
 #include "sim/nn/model.hpp"
 #include "sim/nn/model_zoo.hpp"
 #include "sim/nn/optimizer.hpp"
-#include "sim/nn/simple_layers.hpp"
+#include "sim/nn/layers/simple_layers.hpp"
 
 #include "formats/format.hpp"
 #include "formats/quantizer.hpp"

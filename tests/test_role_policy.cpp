@@ -7,7 +7,7 @@
 #include "formats/quantizer.hpp"
 #include "formats/random_words.hpp"
 #include "sim/nn/role.hpp"
-#include "sim/tensor.hpp"
+#include "sim/tensor/tensor.hpp"
 #include "sim/train/config.hpp"
 
 #include <catch2/catch.hpp>

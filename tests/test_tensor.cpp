@@ -1,11 +1,11 @@
-// The tensor (sim/tensor.hpp): element-wise quantization equals the formats library; per-tensor and
+// The tensor (sim/tensor/tensor.hpp): element-wise quantization equals the formats library; per-tensor and
 // per-channel scales; gemmlowp affine quantization with an exact zero; OCP MX blocks checked against
 // values derived by hand from the spec rules (the derivations are in the comments); stochastic
 // rounding reproducibility; views; errors.
 #include "format_corpus.hpp"
 
 #include "formats/quantizer.hpp"
-#include "sim/tensor.hpp"
+#include "sim/tensor/tensor.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,7 +1,7 @@
-// Packed code storage (sim/packing.hpp): every width 1..8 exhaustively over start/length on random
+// Packed code storage (sim/tensor/packing.hpp): every width 1..8 exhaustively over start/length on random
 // codes against an independent bit-by-bit model of the documented stream layout; the wider word
 // layouts; errors.
-#include "sim/packing.hpp"
+#include "sim/tensor/packing.hpp"
 
 #include <catch2/catch.hpp>
 

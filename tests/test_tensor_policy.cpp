@@ -1,6 +1,6 @@
-// Tensor policies (sim/tensor_policy.hpp): canonical printing, round trips, aliases, and errors that
+// Tensor policies (sim/tensor/tensor_policy.hpp): canonical printing, round trips, aliases, and errors that
 // name the key, for every policy kind.
-#include "sim/tensor_policy.hpp"
+#include "sim/tensor/tensor_policy.hpp"
 
 #include <catch2/catch.hpp>
 

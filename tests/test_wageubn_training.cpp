@@ -6,9 +6,9 @@
 // The quantizers themselves are tested in test_wageubn_quantizers.cpp.
 #include "sim/methods/wageubn2019/gradient_range.hpp"
 #include "sim/methods/wageubn2019/wageubn_batchnorm.hpp"
-#include "sim/nn/batchnorm_layer.hpp"
-#include "sim/nn/conv_layer.hpp"
-#include "sim/nn/linear_layer.hpp"
+#include "sim/nn/layers/batchnorm_layer.hpp"
+#include "sim/nn/layers/conv_layer.hpp"
+#include "sim/nn/layers/linear_layer.hpp"
 #include "sim/nn/loss.hpp"
 #include "sim/nn/model.hpp"
 #include "sim/nn/model_zoo.hpp"

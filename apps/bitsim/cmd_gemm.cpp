@@ -3,9 +3,9 @@
 #include "apps/bitsim/gemm_options.hpp"
 #include "apps/bitsim/matrix_text.hpp"
 #include "formats/format_text.hpp"
-#include "sim/gemm.hpp"
-#include "sim/shape.hpp"
-#include "sim/thread_pool.hpp"
+#include "sim/kernels/gemm.hpp"
+#include "sim/tensor/shape.hpp"
+#include "sim/runtime/thread_pool.hpp"
 
 #include <fmt/format.h>
 

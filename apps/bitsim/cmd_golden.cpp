@@ -2,12 +2,12 @@
 // inputs from a seed. Bundle layout: docs/golden-vectors.md.
 #include "apps/bitsim/commands.hpp"
 #include "apps/bitsim/gemm_options.hpp"
-#include "apps/bitsim/golden_bundle.hpp"
+#include "hw/golden_bundle.hpp"
 #include "formats/quantizer.hpp"
 #include "formats/random_words.hpp"
-#include "sim/conv2d.hpp"
-#include "sim/gemm.hpp"
-#include "sim/shape.hpp"
+#include "sim/kernels/conv2d.hpp"
+#include "sim/kernels/gemm.hpp"
+#include "sim/tensor/shape.hpp"
 
 #include <fmt/format.h>
 
@@ -18,6 +18,10 @@
 #include <tuple>
 
 namespace bitsim::cli {
+
+using hw::Bundle;
+using hw::BundleTensor;
+using hw::write_bundle;
 
 namespace {
 
@@ -161,7 +165,7 @@ int run_golden_conv(const GoldenConvOptions& o, const CLI::App& cmd) {
   bundle.attributes["dilation"] = std::to_string(o.dilation);
   bundle.attributes["groups"] = std::to_string(o.groups);
   bundle.attributes["semantics"] =
-      "sim/conv2d.hpp: y = conv(x, w) with A = x (a_format), B = w (b_format); dx from A = dy (a_format), B = w "
+      "sim/kernels/conv2d.hpp: y = conv(x, w) with A = x (a_format), B = w (b_format); dx from A = dy (a_format), B = w "
       "(b_format); dw from A = dy (a_format), B = x (b_format); each element one gemm.md dot product";
   const formats::Format fp64 = formats::parse_format("fp64");
   try {

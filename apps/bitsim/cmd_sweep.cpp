@@ -6,7 +6,7 @@
 #include "apps/sweep/sweep_plan.hpp"
 #include "apps/sweep/sweep_runner.hpp"
 #include "apps/sweep/sweep_table.hpp"
-#include "sim/thread_pool.hpp"
+#include "sim/runtime/thread_pool.hpp"
 #include "sim/train/checkpoint.hpp"
 
 #include <fmt/format.h>

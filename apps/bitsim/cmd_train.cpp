@@ -6,7 +6,7 @@
 #include "sim/data/dataset.hpp"
 #include "sim/train/checkpoint.hpp"
 #include "sim/train/config.hpp"
-#include "sim/thread_pool.hpp"
+#include "sim/runtime/thread_pool.hpp"
 #include "sim/train/trainer.hpp"
 
 #include <fmt/format.h>

@@ -2,7 +2,7 @@
 // of docs/spec/gemm.md, declared and checked in one place.
 #pragma once
 
-#include "sim/gemm.hpp"
+#include "sim/kernels/gemm.hpp"
 
 #include <CLI/CLI.hpp>
 

@@ -1,5 +1,5 @@
 // Options shared by `bitsim op`, `bitsim vectors` and `bitsim check`: the operation, its format(s) and
-// the arithmetic options of formats/arith.hpp (docs/hardware.md).
+// the arithmetic options of hw/arith.hpp (docs/hardware.md).
 #pragma once
 
 #include "hw/vectors.hpp"

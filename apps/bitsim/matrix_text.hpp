@@ -3,7 +3,7 @@
 // blank lines are skipped.
 #pragma once
 
-#include "sim/gemm.hpp"
+#include "sim/kernels/gemm.hpp"
 
 #include <stdexcept>
 #include <string>

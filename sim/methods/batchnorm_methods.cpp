@@ -2,7 +2,7 @@
 
 #include "sim/methods/banner2018/range_batchnorm.hpp"
 #include "sim/methods/wageubn2019/wageubn_batchnorm.hpp"
-#include "sim/nn/batchnorm_layer.hpp"
+#include "sim/nn/layers/batchnorm_layer.hpp"
 
 #include <functional>
 #include <stdexcept>

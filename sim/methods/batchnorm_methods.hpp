@@ -1,10 +1,10 @@
 // The batch-normalization methods a config can choose (formats.batchnorm), by name: "standard"
-// (sim/nn/batchnorm_method.hpp), "range" (Banner et al. 2018, banner2018/range_batchnorm.hpp) and
+// (sim/nn/layers/batchnorm_method.hpp), "range" (Banner et al. 2018, banner2018/range_batchnorm.hpp) and
 // "wageubn" (Yang et al. 2019, wageubn2019/wageubn_batchnorm.hpp). A new method: its folder and one
 // entry in batchnorm_methods.cpp.
 #pragma once
 
-#include "sim/nn/batchnorm_method.hpp"
+#include "sim/nn/layers/batchnorm_method.hpp"
 #include "sim/nn/layer.hpp"
 
 #include <cstdint>

@@ -6,7 +6,7 @@
 // is an invariant, not an approximation. Fully connected tensors use [N, C, 1, 1].
 #pragma once
 
-#include "sim/nchw.hpp"
+#include "sim/kernels/nchw.hpp"
 
 #include <span>
 #include <vector>

@@ -7,7 +7,7 @@
 // role.
 #pragma once
 
-#include "sim/gemm.hpp"
+#include "sim/kernels/gemm.hpp"
 
 #include <optional>
 #include <string>

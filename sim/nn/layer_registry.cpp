@@ -1,11 +1,11 @@
 #include "sim/nn/layer_registry.hpp"
 
-#include "sim/nn/batchnorm_layer.hpp"
-#include "sim/nn/conv_layer.hpp"
-#include "sim/nn/linear_layer.hpp"
+#include "sim/nn/layers/batchnorm_layer.hpp"
+#include "sim/nn/layers/conv_layer.hpp"
+#include "sim/nn/layers/linear_layer.hpp"
 #include "sim/nn/model.hpp"
-#include "sim/nn/simple_layers.hpp"
-#include "sim/shape.hpp"
+#include "sim/nn/layers/simple_layers.hpp"
+#include "sim/tensor/shape.hpp"
 
 #include <fmt/format.h>
 

@@ -1,5 +1,5 @@
 // Softmax cross-entropy on logits [N, classes, 1, 1] with one label per sample, computed in double in
-// the fixed order of sim/elementwise.hpp's softmax_cross_entropy_forward (deterministic, not exact):
+// the fixed order of sim/kernels/elementwise.hpp's softmax_cross_entropy_forward (deterministic, not exact):
 //   m = max_j z_j;  s = sum_j exp(z_j - m);  p_j = exp(z_j - m) / s;  loss_i = (m + log s) - z_label
 //   loss = (sum_i loss_i) / N;  dL/dz_ij = (p_ij - [j == label_i]) / N, rounded to float, then to the
 // error role `e` (the gradient that enters the last layer's backward).

@@ -3,8 +3,8 @@
 #include "formats/random_words.hpp"
 #include "io/error.hpp"
 #include "sim/nn/layer_registry.hpp"
-#include "sim/nn/simple_layers.hpp"
-#include "sim/shape.hpp"
+#include "sim/nn/layers/simple_layers.hpp"
+#include "sim/tensor/shape.hpp"
 
 #include <fmt/format.h>
 

@@ -1,7 +1,7 @@
 #include "sim/nn/range_quantizer.hpp"
 
 #include "formats/rounding.hpp"
-#include "sim/task_split.hpp"
+#include "sim/runtime/task_split.hpp"
 
 #include <fmt/format.h>
 

@@ -1,8 +1,8 @@
 #include "sim/nn/role.hpp"
 
 #include "formats/random_words.hpp"
-#include "sim/task_split.hpp"
-#include "sim/tensor.hpp"
+#include "sim/runtime/task_split.hpp"
+#include "sim/tensor/tensor.hpp"
 
 #include <fmt/format.h>
 

@@ -22,7 +22,7 @@
 // Each role of each layer has a RoleRounding: a format with a rounding mode (sr with R bits too), the
 // min/max range quantizer of Banner et al. (sim/nn/range_quantizer.hpp) with its bit width and range
 // rule, one of WAGEUBN's direct, shift, flag and constant quantizers (sim/nn/wageubn_quantizer.hpp),
-// or a scaled, affine or MX policy of the format-carrying tensor (sim/tensor_policy.hpp), applied by
+// or a scaled, affine or MX policy of the format-carrying tensor (sim/tensor/tensor_policy.hpp), applied by
 // sim::Tensor itself (quantize, then decode to floats). fp32 with rne is the identity on floats and
 // costs nothing.
 //
@@ -45,8 +45,8 @@
 #include "formats/rounding.hpp"
 #include "sim/nn/range_quantizer.hpp"
 #include "sim/nn/wageubn_quantizer.hpp"
-#include "sim/nchw.hpp"
-#include "sim/tensor_policy.hpp"
+#include "sim/kernels/nchw.hpp"
+#include "sim/tensor/tensor_policy.hpp"
 
 #include <array>
 #include <cstdint>

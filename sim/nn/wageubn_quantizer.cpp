@@ -2,7 +2,7 @@
 
 #include "formats/format.hpp"
 #include "formats/rounding.hpp"
-#include "sim/task_split.hpp"
+#include "sim/runtime/task_split.hpp"
 
 #include <fmt/format.h>
 

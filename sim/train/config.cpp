@@ -9,7 +9,7 @@
 #include "sim/nn/layer_registry.hpp"
 #include "sim/nn/model.hpp"
 #include "sim/nn/model_zoo.hpp"
-#include "sim/shape.hpp"
+#include "sim/tensor/shape.hpp"
 
 #include <fmt/format.h>
 #include <toml++/toml.h>

@@ -1,7 +1,7 @@
 #include "sim/train/trainer.hpp"
 #include "io/files.hpp"
 #include "io/json.hpp"
-#include "sim/thread_pool.hpp"
+#include "sim/runtime/thread_pool.hpp"
 
 #include "sim/data/batches.hpp"
 #include "sim/methods/wageubn2019/gradient_range.hpp"

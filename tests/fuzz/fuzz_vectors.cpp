@@ -7,7 +7,7 @@
 // explanation of any parsed vector succeed, and a vector equal to bitsim's own explains as a match.
 #include "fuzz_input.hpp"
 
-#include "formats/arith.hpp"
+#include "hw/arith.hpp"
 #include "hw/explain.hpp"
 #include "hw/vectors.hpp"
 

@@ -1,9 +1,9 @@
 #include "sim/methods/banner2018/range_batchnorm.hpp"
 
 #include "formats/quantizer.hpp"
-#include "sim/nchw.hpp"
-#include "sim/nn/fixed_order_sum.hpp"
-#include "sim/task_split.hpp"
+#include "sim/kernels/nchw.hpp"
+#include "sim/nn/layers/fixed_order_sum.hpp"
+#include "sim/runtime/task_split.hpp"
 
 #include <fmt/format.h>
 

@@ -19,7 +19,7 @@
 // Where this departs from the authors' code: experiments/banner2018/README.md.
 #pragma once
 
-#include "sim/nn/batchnorm_method.hpp"
+#include "sim/nn/layers/batchnorm_method.hpp"
 
 namespace bitsim::sim::methods {
 

@@ -1,7 +1,7 @@
 #include "sim/methods/wageubn2019/wageubn_batchnorm.hpp"
 
-#include "sim/nchw.hpp"
-#include "sim/task_split.hpp"
+#include "sim/kernels/nchw.hpp"
+#include "sim/runtime/task_split.hpp"
 
 #include <cmath>
 

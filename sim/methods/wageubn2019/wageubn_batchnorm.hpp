@@ -9,12 +9,12 @@
 // reference's autograd computes), reading the layer's input x, which stays alive until backward:
 //   dx = float(g dy / s - g dbeta / (M s) + (x - mean) dsigma / (M sigma)),
 //   dsigma = -g sum(dy float(x - mu_c)) / s^2   (double; sums in the fixed order of
-//   sim/nn/fixed_order_sum.hpp). A channel with sigma = 0 is constant (x - mean = 0): its variance
+//   sim/nn/layers/fixed_order_sum.hpp). A channel with sigma = 0 is constant (x - mean = 0): its variance
 //   term is taken as 0, where the reference's gradient is NaN or Inf.
 // Where this departs from the authors' code: experiments/wageubn2019/README.md.
 #pragma once
 
-#include "sim/nn/batchnorm_method.hpp"
+#include "sim/nn/layers/batchnorm_method.hpp"
 
 namespace bitsim::sim::methods {
 

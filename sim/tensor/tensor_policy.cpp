@@ -1,0 +1,275 @@
+#include "sim/tensor/tensor_policy.hpp"
+#include "io/excerpt.hpp"
+
+#include "formats/quantizer.hpp"
+#include "formats/spec_arguments.hpp"
+#include "sim/tensor/scale_math.hpp"
+
+#include <fmt/format.h>
+
+#include <map>
+
+namespace bitsim::sim {
+
+using formats::FixedFormat;
+using formats::FloatFormat;
+using formats::Format;
+using formats::strip_spaces;
+
+namespace {
+
+constexpr int kMaxBlock = 65536;
+constexpr int kMaxAffineBits = 32;
+
+const char* rule_name(ScaleRule r) { return r == ScaleRule::pow2 ? "pow2" : "real"; }
+
+// The checks shared by `scaled` and `mx`: a float or fixed format whose every value is an exact double
+// (so scales and element values combine in double without a hidden rounding). Returns the largest
+// finite value of the format as that exact double.
+double check_scalable(const Format& f, const std::string& ctor, const std::string& key) {
+  if (!f.is_binary())
+    throw PolicyError(fmt::format("{}: key '{}': format {} is not a float or fixed format (Graham formats cannot be scaled)",
+                                  ctor, key, f.name()));
+  const formats::Quantizer q(f);
+  if (!q.supports_double_arrays())
+    throw PolicyError(fmt::format("{}: key '{}': format {} has values that a double cannot hold exactly", ctor, key, f.name()));
+  return detail::largest_finite(q);
+}
+
+void check_axis(std::optional<int> axis, const std::string& ctor) {
+  if (axis && (*axis < 0 || *axis >= 4))
+    throw PolicyError(fmt::format("{}: key 'axis' out of range: {} (must be 0..3)", ctor, *axis));
+}
+
+
+// The key=value arguments of one policy constructor (the formats library's parser, throwing
+// PolicyError), with the two kinds of value only policies have: a nested format and an axis.
+class Arguments : public formats::SpecArguments<PolicyError> {
+ public:
+  using SpecArguments::SpecArguments;
+  Format format(const std::string& key, const std::string& text) const {
+    try {
+      return formats::parse_format(text);
+    } catch (const PolicyError&) {
+      throw;
+    } catch (const formats::FormatError& e) {
+      throw PolicyError(fmt::format("{}: key '{}': {}", ctor(), key, e.what()));
+    }
+  }
+  std::optional<int> axis() {
+    auto a = take("axis");
+    if (!a) return std::nullopt;
+    const std::int64_t v = integer("axis", *a);
+    if (v < 0 || v >= 4) throw PolicyError(fmt::format("{}: key 'axis' out of range: {} (must be 0..3)", ctor(), v));
+    return static_cast<int>(v);
+  }
+};
+
+// Splits "name(k=v,k=v)" at the commas outside parentheses (a value may itself be a format
+// constructor such as float(e=4,m=3)).
+std::map<std::string, std::string> split_arguments(const std::string& name, const std::string& body) {
+  std::map<std::string, std::string> kv;
+  if (body.empty()) return kv;
+  std::vector<std::string> items(1);
+  int depth = 0;
+  for (char c : body) {
+    if (c == '(') ++depth;
+    if (c == ')' && --depth < 0) throw PolicyError(fmt::format("{}: unbalanced ')'", name));
+    if (c == ',' && depth == 0) items.emplace_back();
+    else items.back() += c;
+  }
+  if (depth != 0) throw PolicyError(fmt::format("{}: unbalanced '('", name));
+  for (const auto& item : items) {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0 || item.find('(') < eq)
+      throw PolicyError(fmt::format("{}: malformed argument '{}' (expected key=value)", name, io::excerpt(item)));
+    std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+    if (value.empty()) throw PolicyError(fmt::format("{}: key '{}' has no value", name, key));
+    if (!kv.emplace(key, value).second) throw PolicyError(fmt::format("{}: repeated key '{}'", name, key));
+  }
+  return kv;
+}
+
+// The format with saturation on overflow; Graham's families saturate already (their cells clamp).
+Format saturating(const Format& f) {
+  return std::visit(formats::overloaded{[&](FloatFormat ff) {
+                                          if (ff.overflow == formats::FloatOverflow::saturate) return f;
+                                          ff.overflow = formats::FloatOverflow::saturate;
+                                          return Format(ff);
+                                        },
+                                        [&](FixedFormat fx) {
+                                          if (fx.overflow == formats::FixedOverflow::saturate) return f;
+                                          fx.overflow = formats::FixedOverflow::saturate;
+                                          return Format(fx);
+                                        },
+                                        [&](const formats::LogFormat&) { return f; },
+                                        [&](const formats::MidriseFormat&) { return f; },
+                                        [&](const formats::O4Format&) { return f; }},
+                    f.variant());
+}
+
+}  // namespace
+
+// ---- factories ---------------------------------------------------------------------------------
+
+TensorPolicy TensorPolicy::elementwise(const Format& format) {
+  if (format.width() > 64)
+    throw PolicyError(fmt::format("format {} has codes wider than 64 bits, which a tensor cannot store", format.name()));
+  TensorPolicy p;
+  p.kind_ = PolicyKind::elementwise;
+  p.format_ = format;
+  return p;
+}
+
+TensorPolicy TensorPolicy::scaled(const Format& format, ScaleRule rule, std::optional<int> axis) {
+  (void)check_scalable(format, "scaled", "format");
+  check_axis(axis, "scaled");
+  TensorPolicy p;
+  p.kind_ = PolicyKind::scaled;
+  p.format_ = format;
+  p.rule_ = rule;
+  p.axis_ = axis;
+  return p;
+}
+
+TensorPolicy TensorPolicy::affine(int bits, bool is_signed, std::optional<int> axis) {
+  if (bits < 1 || bits > kMaxAffineBits)
+    throw PolicyError(fmt::format("affine: key 'bits' out of range: {} (must be 1..{})", bits, kMaxAffineBits));
+  check_axis(axis, "affine");
+  TensorPolicy p;
+  p.kind_ = PolicyKind::affine;
+  FixedFormat f;
+  f.i = is_signed ? bits - 1 : bits;
+  f.f = 0;
+  f.is_signed = is_signed;
+  p.format_ = Format(f);
+  p.bits_ = bits;
+  p.signed_ = is_signed;
+  p.axis_ = axis;
+  return p;
+}
+
+TensorPolicy TensorPolicy::mx(const Format& element, int block) {
+  if (block < 1 || block > kMaxBlock)
+    throw PolicyError(fmt::format("mx: key 'block' out of range: {} (must be 1..{})", block, kMaxBlock));
+  const Format sat = saturating(element);
+  const double largest = check_scalable(sat, "mx", "element");
+  TensorPolicy p;
+  p.kind_ = PolicyKind::mx;
+  p.format_ = sat;
+  p.block_ = block;
+  p.emax_elem_ = static_cast<int>(detail::floor_log2(largest));
+  p.element_name_ = element.name();
+  return p;
+}
+
+std::int64_t TensorPolicy::qmin() const { return signed_ ? -(std::int64_t{1} << (bits_ - 1)) : 0; }
+std::int64_t TensorPolicy::qmax() const {
+  return signed_ ? (std::int64_t{1} << (bits_ - 1)) - 1 : (std::int64_t{1} << bits_) - 1;
+}
+
+// ---- printing ----------------------------------------------------------------------------------
+
+static std::string print(const TensorPolicy& p, bool by_name, const std::string& alias, const std::string& element_name) {
+  auto fmt_of = [&](const Format& f) { return by_name ? f.name() : f.to_string(); };
+  std::string axis = p.axis() ? fmt::format(",axis={}", *p.axis()) : "";
+  switch (p.kind()) {
+    case PolicyKind::elementwise: return fmt_of(p.format());
+    case PolicyKind::scaled:
+      return fmt::format("scaled(format={},scale={}{})", fmt_of(p.format()), rule_name(p.scale_rule()), axis);
+    case PolicyKind::affine:
+      return fmt::format("affine(bits={}{}{})", p.bits(), p.is_signed() ? ",signed=yes" : "", axis);
+    case PolicyKind::mx: {
+      if (by_name && !alias.empty()) return alias;
+      const std::string block = p.block() != 32 ? fmt::format(",block={}", p.block()) : "";
+      return fmt::format("mx(element={}{})", by_name ? element_name : p.format().to_string(), block);
+    }
+  }
+  return "?";
+}
+
+std::string TensorPolicy::to_string() const { return print(*this, false, alias_, element_name_); }
+std::string TensorPolicy::name() const { return print(*this, true, alias_, element_name_); }
+
+bool TensorPolicy::operator==(const TensorPolicy& o) const {
+  return kind_ == o.kind_ && format_ == o.format_ && rule_ == o.rule_ && axis_ == o.axis_ && bits_ == o.bits_ &&
+         signed_ == o.signed_ && block_ == o.block_;
+}
+
+// ---- parsing -----------------------------------------------------------------------------------
+
+const std::vector<formats::AliasEntry>& policy_aliases() {
+  static const std::vector<formats::AliasEntry> table = {
+      {"mxfp8_e4m3", "mx(element=fp8_e4m3)"}, {"mxfp8_e5m2", "mx(element=fp8_e5m2)"},
+      {"mxfp6_e3m2", "mx(element=fp6_e3m2)"}, {"mxfp6_e2m3", "mx(element=fp6_e2m3)"},
+      {"mxfp4_e2m1", "mx(element=fp4_e2m1)"}, {"mxint8", "mx(element=fixed(i=1,f=6))"},
+  };
+  return table;
+}
+
+namespace {
+std::string constructor_name(const std::string& spec) {
+  const auto open = spec.find('(');
+  return open == std::string::npos ? spec : spec.substr(0, open);
+}
+}  // namespace
+
+bool names_policy(std::string_view text) {
+  const std::string spec = strip_spaces(text);
+  for (const auto& a : policy_aliases())
+    if (a.alias == spec) return true;
+  const std::string name = constructor_name(spec);
+  return name == "scaled" || name == "affine" || name == "mx";
+}
+
+TensorPolicy parse_policy(std::string_view text) {
+  const std::string spec = strip_spaces(text);
+  if (spec.empty()) throw PolicyError("empty policy");
+  for (const auto& a : policy_aliases())
+    if (a.alias == spec) {
+      TensorPolicy p = parse_policy(a.meaning);
+      p.alias_ = a.alias;
+      return p;
+    }
+  const auto open = spec.find('(');
+  const std::string name = constructor_name(spec);
+  if (!names_policy(spec)) {
+    // Not a policy constructor: a plain format name (its errors are the formats library's).
+    return TensorPolicy::elementwise(formats::parse_format(spec));
+  }
+  if (open == std::string::npos || spec.back() != ')')
+    throw PolicyError(fmt::format("{}: expected {}(key=value,...)", name, name));
+  Arguments args(name, split_arguments(name, spec.substr(open + 1, spec.size() - open - 2)));
+  if (name == "scaled") {
+    const std::string f_text = args.require("format"), s_text = args.require("scale");
+    const Format f = args.format("format", f_text);
+    ScaleRule rule;
+    if (s_text == "pow2") rule = ScaleRule::pow2;
+    else if (s_text == "real") rule = ScaleRule::real;
+    else throw PolicyError(fmt::format("scaled: key 'scale': expected pow2 or real, got '{}'", io::excerpt(s_text)));
+    const auto axis = args.axis();
+    args.finish();
+    return TensorPolicy::scaled(f, rule, axis);
+  }
+  if (name == "affine") {
+    const std::string b_text = args.require("bits");
+    const std::int64_t bits = args.integer("bits", b_text);
+    bool is_signed = false;
+    if (auto s = args.take("signed")) is_signed = args.yes_no("signed", *s);
+    const auto axis = args.axis();
+    args.finish();
+    if (bits < 1 || bits > kMaxAffineBits)
+      throw PolicyError(fmt::format("affine: key 'bits' out of range: {} (must be 1..{})", bits, kMaxAffineBits));
+    return TensorPolicy::affine(static_cast<int>(bits), is_signed, axis);
+  }
+  const std::string e_text = args.require("element");
+  const Format element = args.format("element", e_text);
+  std::int64_t block = 32;
+  if (auto b = args.take("block")) block = args.integer("block", *b);
+  args.finish();
+  if (block < 1 || block > kMaxBlock)
+    throw PolicyError(fmt::format("mx: key 'block' out of range: {} (must be 1..{})", block, kMaxBlock));
+  return TensorPolicy::mx(element, static_cast<int>(block));
+}
+
+}  // namespace bitsim::sim
