@@ -4,6 +4,7 @@
 #include "sim/nn/model.hpp"
 #include "sim/nn/model_zoo.hpp"
 #include "sim/train/config.hpp"
+#include "sim/train/config_schema.hpp"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -12,6 +13,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -789,4 +791,49 @@ lr = 0.5
   CHECK_THAT(error_for("extends = \"../base.toml\"\nset = [3]\n"), Catch::Contains("array of \"key.path=value\" strings"));
   CHECK_THAT(error_for("extends = \"../base.toml\"\n", {"formats.override.2.A=fp16"}), Catch::Contains("index 2 is out of range"));
   fs::remove_all(dir);
+}
+
+// ---- the config schema -------------------------------------------------------------------------------
+
+TEST_CASE("train config: docs/training.md's key table is the schema's", "[train][docs]") {
+  std::ifstream f(BITSIM_SOURCE_DIR "/docs/training.md");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const std::string doc = ss.str();
+  const std::string table = train::config_key_table();
+  const std::string header = table.substr(0, table.find('\n') + 1);
+  const std::size_t at = doc.find(header);
+  REQUIRE(at != std::string::npos);
+  const std::size_t end = doc.find("\n\n", at);
+  const std::string in_doc = doc.substr(at, end - at + 1);
+  INFO("the table config_key_table() generates:\n" << table);
+  CHECK(in_doc == table);
+}
+
+TEST_CASE("train config: every schema key is read, written back and refused out of range", "[train]") {
+  std::size_t read_keys = 0;
+  for (const train::ConfigKey& k : train::config_keys()) {
+    INFO(k.path());
+    CHECK(!k.meaning.empty());
+    if (!k.read) {
+      CHECK(k.written == train::Written::by_hand);
+      continue;
+    }
+    ++read_keys;
+    // A value of the wrong type names the key (a table fits no scalar or list key).
+    const std::string table = k.section.empty() ? "" : "[" + k.section + "]\n";
+    CHECK_THROWS_WITH(parse_config(table + k.name + " = { x = 1 }\n", "schema.toml"),
+                      Catch::Contains("'" + k.path() + "'"));
+  }
+  CHECK(read_keys >= 45);
+  // The resolved config of the defaults writes every key the schema writes always, once.
+  const std::string text = train::to_toml(parse_config("", "empty.toml"));
+  for (const train::ConfigKey& k : train::config_keys()) {
+    if (k.written != train::Written::always || train::section_written_when_changed(k.section)) continue;
+    INFO(k.path());
+    std::size_t count = 0;
+    for (std::size_t p = text.find("\n" + k.name + " = "); p != std::string::npos; p = text.find("\n" + k.name + " = ", p + 1))
+      ++count;
+    CHECK(count >= 1);
+  }
 }

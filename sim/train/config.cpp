@@ -1,5 +1,7 @@
 #include "sim/train/config.hpp"
 #include "io/excerpt.hpp"
+#include "sim/train/config_schema.hpp"
+#include "sim/train/config_section.hpp"
 
 #include "formats/format.hpp"
 #include "formats/quantizer.hpp"
@@ -27,105 +29,8 @@ namespace bitsim::sim::train {
 
 namespace {
 
-// One TOML table being read: remembers which keys were read, so the rest can be reported as unknown.
-class Section {
- public:
-  Section(const toml::table* t, std::string path, const std::string& file) : t_(t), path_(std::move(path)), file_(file) {}
-
-  const toml::node* get(const std::string& key) {
-    used_.insert(key);
-    return t_ ? t_->get(key) : nullptr;
-  }
-  std::string key_path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
-
-  [[noreturn]] void fail(const toml::node* n, const std::string& key, const std::string& msg) const {
-    const toml::node* where = n ? n : t_;
-    const auto line = where ? where->source().begin.line : 0;
-    // Values from --set have no line in the file; values from an `extends` base name their own file.
-    const std::string& file = where && where->source().path ? *where->source().path : file_;
-    if (line == 0)
-      throw ConfigError(fmt::format("{}: key '{}' (from --set): {}", file_, key_path(key), msg), ErrorSite::in_file(file_, 0, key_path(key)));
-    throw ConfigError(fmt::format("{}:{}: key '{}': {}", file, line, key_path(key), msg),
-                      ErrorSite::in_file(file, static_cast<std::int64_t>(line), key_path(key)));
-  }
-
-  std::int64_t integer(const std::string& key, std::int64_t def, std::int64_t lo, std::int64_t hi) {
-    const toml::node* n = get(key);
-    if (!n) return def;
-    // as_integer, not value<int64_t>: toml++ converts a float such as 1e29 to int64 before checking
-    // its range, which is undefined behaviour (UBSan, found by fuzz_config).
-    const toml::value<std::int64_t>* v = n->as_integer();
-    if (!v) fail(n, key, "must be an integer");
-    if (v->get() < lo || v->get() > hi) fail(n, key, fmt::format("{} is out of range [{}, {}]", v->get(), lo, hi));
-    return v->get();
-  }
-  double real(const std::string& key, double def, double lo, double hi) {
-    const toml::node* n = get(key);
-    if (!n) return def;
-    if (!n->is_number()) fail(n, key, "must be a number");
-    const double v = *n->value<double>();
-    if (!std::isfinite(v) || v < lo || v > hi) fail(n, key, fmt::format("{} is out of range [{}, {}]", v, lo, hi));
-    return v;
-  }
-  bool boolean(const std::string& key, bool def) {
-    const toml::node* n = get(key);
-    if (!n) return def;
-    if (!n->is_boolean()) fail(n, key, "must be true or false");
-    return *n->value<bool>();
-  }
-  std::string string(const std::string& key, const std::string& def, const std::vector<std::string>& allowed = {}) {
-    const toml::node* n = get(key);
-    if (!n) return def;
-    if (!n->is_string()) fail(n, key, "must be a string");
-    std::string v = *n->value<std::string>();
-    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
-      std::string list;
-      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-      fail(n, key, fmt::format("'{}' is not one of: {}", io::excerpt(v), list));
-    }
-    return v;
-  }
-  Section table(const std::string& key) {
-    const toml::node* n = get(key);
-    if (n && !n->is_table()) fail(n, key, "must be a table");
-    return Section(n ? n->as_table() : nullptr, key_path(key), file_);
-  }
-  // Reports the first key that was not read.
-  void finish() const {
-    if (!t_) return;
-    for (auto&& [k, v] : *t_) {
-      const std::string key = key_path(std::string(k.str()));
-      const auto line = static_cast<std::int64_t>(v.source().begin.line);
-      if (!used_.count(std::string(k.str())))
-        throw ConfigError(line == 0 ? fmt::format("{}: unknown key '{}' (from --set)", file_, key)
-                                    : fmt::format("{}:{}: unknown key '{}'", file_, line, key),
-                          ErrorSite::in_file(file_, line, key));
-    }
-  }
-  const toml::table* raw() const { return t_; }
-  const std::string& file() const { return file_; }
-  const std::string& path() const { return path_; }
-
- private:
-  const toml::table* t_;
-  std::string path_;
-  const std::string& file_;
-  std::set<std::string> used_;
-};
-
-// An array of strings (absent: empty).
-std::vector<std::string> string_list(Section& s, const std::string& key) {
-  std::vector<std::string> out;
-  const toml::node* n = s.get(key);
-  if (!n) return out;
-  const toml::array* a = n->as_array();
-  if (!a) s.fail(n, key, "must be an array of strings");
-  for (const auto& e : *a) {
-    if (!e.is_string()) s.fail(&e, key, "must hold strings");
-    out.push_back(*e.value<std::string>());
-  }
-  return out;
-}
+using detail::Section;
+using detail::string_list;
 
 formats::Format format_from(Section& s, const toml::node* n, const std::string& key) {
   if (!n->is_string()) s.fail(n, key, "must be a format string (e.g. \"fp8_e4m3\")");
@@ -517,13 +422,16 @@ IndexRange parse_index_range(Section& o, const toml::node* n) {
 }
 
 void apply_set(toml::table& root, const std::string& set) {
+  ErrorSite site;
+  site.option = "--set";
+  site.key = set.substr(0, set.find('='));
   const auto eq = set.find('=');
-  if (eq == std::string::npos || eq == 0) throw ConfigError("--set '" + set + "': expected key.path=value");
+  if (eq == std::string::npos || eq == 0) throw ConfigError("--set '" + set + "': expected key.path=value", site);
   const std::string path = set.substr(0, eq), value = set.substr(eq + 1);
   std::vector<std::string> keys;
   std::stringstream ss(path);
   for (std::string k; std::getline(ss, k, '.');) {
-    if (k.empty()) throw ConfigError("--set '" + set + "': empty key in '" + path + "'");
+    if (k.empty()) throw ConfigError("--set '" + set + "': empty key in '" + path + "'", site);
     keys.push_back(k);
   }
   toml::table* t = &root;
@@ -544,15 +452,15 @@ void apply_set(toml::table& root, const std::string& set) {
         used = 0;
       }
       if (used != keys[i + 1].size() || i + 2 >= keys.size())
-        throw ConfigError("--set '" + set + "': '" + keys[i] + "' is an array: give an element index, e.g. " + keys[i] + ".0.key");
+        throw ConfigError("--set '" + set + "': '" + keys[i] + "' is an array: give an element index, e.g. " + keys[i] + ".0.key", site);
       if (index >= a.size())
-        throw ConfigError(fmt::format("--set '{}': index {} is out of range ('{}' has {} elements)", set, index, keys[i], a.size()));
-      if (!a.get(index)->is_table()) throw ConfigError("--set '" + set + "': element " + keys[i + 1] + " of '" + keys[i] + "' is not a table");
+        throw ConfigError(fmt::format("--set '{}': index {} is out of range ('{}' has {} elements)", set, index, keys[i], a.size()), site);
+      if (!a.get(index)->is_table()) throw ConfigError("--set '" + set + "': element " + keys[i + 1] + " of '" + keys[i] + "' is not a table", site);
       t = a.get(index)->as_table();
       ++i;
       continue;
     }
-    if (!n->is_table()) throw ConfigError("--set '" + set + "': '" + keys[i] + "' is not a table");
+    if (!n->is_table()) throw ConfigError("--set '" + set + "': '" + keys[i] + "' is not a table", site);
     t = n->as_table();
   }
   try {
@@ -572,7 +480,9 @@ void check_model(const TrainConfig& c, Section& model, Section& data) {
   const bool custom = c.model == "custom";
   // A built-in model has one size knob: its errors name model.width.
   auto fail = [&](const std::string& msg) {
-    if (custom) throw ConfigError(msg.rfind(c.source, 0) == 0 ? msg : fmt::format("{}: key 'model.layers': {}", c.source, msg));
+    if (custom)
+      throw ConfigError(msg.rfind(c.source, 0) == 0 ? msg : fmt::format("{}: key 'model.layers': {}", c.source, msg),
+                        ErrorSite::in_file(c.source, 0, "model.layers"));
     model.fail(model.get("width"), "width", fmt::format("{} with width {}: {}", c.model, c.width, msg));
   };
   std::optional<nn::Model> m;
@@ -588,7 +498,9 @@ void check_model(const TrainConfig& c, Section& model, Section& data) {
     const std::string what = fmt::format("the model ends with {} outputs per sample ({}: {}x{}x{}), but {} has {} classes",
                                          out.c * out.h * out.w, last, out.c, out.h, out.w, c.dataset, g.classes);
     const nn::LayerSpec* spec = custom && !c.layers.empty() ? &c.layers.back() : nullptr;
-    if (spec) throw ConfigError(fmt::format("{}: {}; the last layer must produce {}", spec->origin, what, g.classes));
+    if (spec)
+      throw ConfigError(fmt::format("{}: {}; the last layer must produce {}", spec->origin, what, g.classes),
+                        ErrorSite::in_file(c.source, 0, "model.layers"));
     fail(what);
   }
   std::int64_t largest = 0;  // one sample's largest layer output
@@ -602,21 +514,15 @@ void check_model(const TrainConfig& c, Section& model, Section& data) {
 }
 
 TrainConfig read(const toml::table& root, const std::string& file) {
+  // The keys of config_schema.cpp are read through it; this function reads the structured ones and
+  // checks what involves several keys.
   TrainConfig c;
   c.source = file;
   Section top(&root, "", file);
-  c.name = top.string("name", "run");
-  // The run folder is runs/<name> by default: a name is one path component, never a way out of runs/.
-  if (c.name.empty() || c.name == "." || c.name == ".." || c.name.find_first_of(std::string("/\0", 2)) != std::string::npos)
-    top.fail(top.get("name"), "name", fmt::format("'{}' is not a run name (one folder name: no '/', not '.' or '..', not empty)", io::excerpt(c.name)));
-  c.seed = static_cast<std::uint64_t>(top.integer("seed", 1, 0, std::numeric_limits<std::int64_t>::max()));
-  c.threads = static_cast<int>(top.integer("threads", 0, 0, 1024));
+  read_schema_keys(top, "", c);
 
   Section model = top.table("model");
-  std::vector<std::string> models = nn::builtin_model_names();
-  models.push_back("custom");
-  c.model = model.string("name", "cnn", models);
-  c.width = model.integer("width", 0, 0, 1 << 20);
+  read_schema_keys(model, "model", c);
   c.layers = read_layers(model.get("layers"), model, "layers");
   if (c.model == "custom" && c.layers.empty()) model.fail(nullptr, "layers", "model 'custom' needs [[model.layers]]");
   if (c.model != "custom" && !c.layers.empty())
@@ -624,85 +530,20 @@ TrainConfig read(const toml::table& root, const std::string& file) {
   model.finish();
 
   Section data = top.table("data");
-  c.dataset = data.string("dataset", "fashion-mnist", {"fashion-mnist", "cifar10"});
-  c.data_dir = data.string("dir", "");
-  c.batch = data.integer("batch", 128, 2, 1 << 20);
-  c.test_batch = data.integer("test_batch", 1000, 1, 1 << 20);
-  c.crop_pad = data.integer("crop_pad", 0, 0, 64);
-  c.flip = data.boolean("flip", false);
-  c.normalize = data.boolean("normalize", true);
-  c.limit_train = data.integer("limit_train", 0, 0, std::int64_t{1} << 40);
-  c.limit_test = data.integer("limit_test", 0, 0, std::int64_t{1} << 40);
+  read_schema_keys(data, "data", c);
   data.finish();
 
   Section tr = top.table("train");
-  c.epochs = tr.integer("epochs", 10, 1, 100000);
-  c.stop_after_steps = tr.integer("stop_after_steps", 0, 0, std::int64_t{1} << 50);
-  c.checkpoint_every_steps = tr.integer("checkpoint_every_steps", 0, 0, std::int64_t{1} << 50);
-  c.micro_batches = tr.integer("micro_batches", 1, 1, 1024);
-  c.allreduce = tr.string("allreduce", "");
-  if (!c.allreduce.empty()) {
-    try {
-      const formats::Format f = formats::parse_format(c.allreduce);
-      if (!formats::Quantizer(f).supports_float_arrays())
-        tr.fail(tr.get("allreduce"), "allreduce", "'" + c.allreduce + "' has values that are not exact in float");
-    } catch (const formats::FormatError& e) {
-      tr.fail(tr.get("allreduce"), "allreduce", e.what());
-    }
-  }
+  read_schema_keys(tr, "train", c);
   if (c.micro_batches > c.batch)
     tr.fail(tr.get("micro_batches"), "micro_batches", fmt::format("{} micro-batches do not fit a batch of {}", c.micro_batches, c.batch));
-  c.drop_last = tr.boolean("drop_last", true);
   tr.finish();
 
-  Section opt = top.table("optimizer");
-  c.schedule.lr = opt.real("lr", 0.1, 0, 1e6);
-  c.sgd.momentum = opt.real("momentum", 0.9, 0, 1);
-  c.sgd.nesterov = opt.boolean("nesterov", false);
-  c.sgd.weight_decay = opt.real("weight_decay", 5e-4, 0, 1e3);
-  c.sgd.decay_bn_and_bias = opt.boolean("decay_bn_and_bias", true);
-  c.sgd.master_weights = opt.boolean("master_weights", true);
-  c.sgd.decay_in_gradient = opt.string("weight_decay_point", "update", {"update", "gradient"}) == "gradient";
-  c.sgd.lr_bits = static_cast<int>(opt.integer("lr_bits", 0, 0, 32));
-  opt.finish();
-
-  Section sch = top.table("schedule");
-  c.schedule.type = sch.string("type", "cosine", {"constant", "step", "cosine"});
-  c.schedule.warmup_epochs = sch.real("warmup_epochs", 0, 0, 1e6);
-  c.schedule.gamma = sch.real("gamma", 0.1, 0, 1e6);
-  c.schedule.final_lr = sch.real("final_lr", 0, 0, 1e6);
-  if (const toml::node* n = sch.get("gscale")) {
-    const toml::array* a = n->as_array();
-    if (!a || a->empty()) sch.fail(n, "gscale", "must be a non-empty array of powers of two (e.g. [128, 32, 8, 2])");
-    for (const auto& e : *a) {
-      const toml::value<std::int64_t>* v = e.as_integer();  // not value<int64_t>: see Section::integer
-      if (!v || v->get() < 2 || v->get() > (std::int64_t{1} << 24) || (v->get() & (v->get() - 1)) != 0)
-        sch.fail(&e, "gscale", "must hold powers of two in 2..2^24");
-      c.schedule.gscale.push_back(v->get());
-    }
+  for (const char* name : {"optimizer", "schedule"}) {
+    Section sec = top.table(name);
+    read_schema_keys(sec, name, c);
+    sec.finish();
   }
-  if (const toml::node* n = sch.get("gscale_milestones")) {
-    const toml::array* a = n->as_array();
-    if (!a) sch.fail(n, "gscale_milestones", "must be an array of epochs");
-    for (const auto& e : *a) {
-      if (!e.is_number() || *e.value<double>() < 0) sch.fail(&e, "gscale_milestones", "must hold epochs >= 0");
-      c.schedule.gscale_milestones.push_back(*e.value<double>());
-    }
-    if (c.schedule.gscale.size() != c.schedule.gscale_milestones.size() + 1)
-      sch.fail(n, "gscale_milestones", fmt::format("needs one entry fewer than gscale ({} values, {} milestones)",
-                                                   c.schedule.gscale.size(), c.schedule.gscale_milestones.size()));
-  } else if (c.schedule.gscale.size() > 1) {
-    sch.fail(sch.get("gscale"), "gscale", "more than one value needs gscale_milestones");
-  }
-  if (const toml::node* n = sch.get("milestones")) {
-    const toml::array* a = n->as_array();
-    if (!a) sch.fail(n, "milestones", "must be an array of epochs");
-    for (const auto& e : *a) {
-      if (!e.is_number()) sch.fail(&e, "milestones", "must hold numbers");
-      c.schedule.milestones.push_back(*e.value<double>());
-    }
-  }
-  sch.finish();
 
   Section fm = top.table("formats");
   read_level(fm, c.formats);
@@ -745,34 +586,16 @@ TrainConfig read(const toml::table& root, const std::string& file) {
   }
   fm.finish();
 
-  Section st = top.table("stats");
-  c.stats.every = st.integer("every", 0, 0, std::int64_t{1} << 40);
-  c.stats.file = st.string("file", "stats.h5");
-  if (c.stats.file.empty()) st.fail(st.get("file"), "file", "must not be empty");
-  c.stats.sample = st.integer("sample", 0, 0, 1 << 20);
-  c.stats.compression = st.integer("compression", 4, 0, 9);
-  c.stats.roles = string_list(st, "roles");
-  for (const std::string& r : c.stats.roles)
-    if (!nn::parse_role(r))
-      st.fail(st.get("roles"), "roles", "unknown role '" + r + "' (W, A, G, E, U, M, BN_MEAN, BN_NORM, BN_SCALE, DY, DY_W, W_MASTER)");
-  c.stats.layers = string_list(st, "layers");
-  st.finish();
-
-  Section hz = top.table("hazards");
-  auto action = [&](const char* key, HazardAction def, std::vector<std::string> allowed) {
-    const std::string v = hz.string(key, hazard_action_name(def), allowed);
-    return v == "stop" ? HazardAction::stop : v == "warn" ? HazardAction::warn : HazardAction::ignore;
-  };
-  c.hazards.on_nonfinite = action("on_nonfinite", HazardAction::stop, {"stop", "warn"});
-  c.hazards.on_saturation = action("on_saturation", HazardAction::warn, {"stop", "warn", "ignore"});
-  c.hazards.saturation = hz.real("saturation", 0.01, 0, 1);
-  c.hazards.check_every = hz.integer("check_every", 1, 0, std::int64_t{1} << 40);
-  hz.finish();
+  for (const char* name : {"stats", "hazards"}) {
+    Section sec = top.table(name);
+    read_schema_keys(sec, name, c);
+    sec.finish();
+  }
 
   check_model(c, model, data);
 
   Section run = top.table("run");
-  c.run_dir = run.string("dir", "");
+  read_schema_keys(run, "run", c);
   run.finish();
   top.finish();
   if (c.run_dir.empty()) c.run_dir = "runs/" + c.name;
@@ -881,7 +704,7 @@ std::string read_file_text(const std::string& path, const std::string& what) {
   try {
     return io::read_file(path);
   } catch (const io::FileError& e) {
-    throw ConfigError(fmt::format("{}: the config file {}", what, e.what()));
+    throw ConfigError(fmt::format("{}: the config file {}", what, e.what()), ErrorSite::in_file(path));
   }
 }
 
@@ -893,27 +716,32 @@ toml::table parse_tree(const std::string& text, const std::string& source_name, 
   try {
     root = toml::parse(text, source_name);
   } catch (const toml::parse_error& e) {
-    throw ConfigError(fmt::format("{}:{}: {}", source_name, e.source().begin.line, e.description()));
+    throw ConfigError(fmt::format("{}:{}: {}", source_name, e.source().begin.line, e.description()),
+                      ErrorSite::in_file(source_name, static_cast<std::int64_t>(e.source().begin.line)));
   }
   const toml::node* ext = root.get("extends");
   const toml::node* set = root.get("set");
   if (!ext && !set) return root;
   auto at = [&](const toml::node* n) { return fmt::format("{}:{}", source_name, n->source().begin.line); };
-  if (!ext) throw ConfigError(at(set) + ": key 'set': only a config that `extends` another can `set` keys of it");
-  if (!ext->is_string()) throw ConfigError(at(ext) + ": key 'extends': must be the path of the base config");
-  if (depth >= 8) throw ConfigError(at(ext) + ": key 'extends': more than 8 levels of extends (a cycle?)");
+  auto site = [&](const toml::node* n, const char* key) {
+    return ErrorSite::in_file(source_name, static_cast<std::int64_t>(n->source().begin.line), key);
+  };
+  if (!ext) throw ConfigError(at(set) + ": key 'set': only a config that `extends` another can `set` keys of it", site(set, "set"));
+  if (!ext->is_string()) throw ConfigError(at(ext) + ": key 'extends': must be the path of the base config", site(ext, "extends"));
+  if (depth >= 8) throw ConfigError(at(ext) + ": key 'extends': more than 8 levels of extends (a cycle?)", site(ext, "extends"));
   const std::filesystem::path base_path = std::filesystem::path(source_name).parent_path() / *ext->value<std::string>();
   toml::table base = parse_tree(read_file_text(base_path.string(), at(ext) + ": key 'extends'"), base_path.string(), depth + 1);
   std::vector<std::string> sets;
   if (set) {
     const toml::array* a = set->as_array();
-    if (!a) throw ConfigError(at(set) + ": key 'set': must be an array of \"key.path=value\" strings");
+    if (!a) throw ConfigError(at(set) + ": key 'set': must be an array of \"key.path=value\" strings", site(set, "set"));
     for (const auto& e : *a) {
-      if (!e.is_string()) throw ConfigError(at(set) + ": key 'set': must be an array of \"key.path=value\" strings");
+      if (!e.is_string()) throw ConfigError(at(set) + ": key 'set': must be an array of \"key.path=value\" strings", site(set, "set"));
       sets.push_back(*e.value<std::string>());
     }
   }
   const std::string set_at = set ? at(set) : std::string();  // the nodes are erased next
+  const ErrorSite set_site = set ? site(set, "set") : ErrorSite{};
   root.erase("extends");
   root.erase("set");
   merge_tree(base, root);
@@ -921,7 +749,7 @@ toml::table parse_tree(const std::string& text, const std::string& source_name, 
     try {
       apply_set(base, s);
     } catch (const ConfigError& e) {
-      throw ConfigError(set_at + ": key 'set': " + e.what());
+      throw ConfigError(set_at + ": key 'set': " + e.what(), set_site);
     }
   }
   return base;
@@ -940,7 +768,7 @@ TrainConfig load_config(const std::string& path, const std::vector<std::string>&
   try {
     text = io::read_file(path);
   } catch (const io::FileError& e) {
-    throw ConfigError(fmt::format("{} (the config file)", e.what()));
+    throw ConfigError(fmt::format("{} (the config file)", e.what()), ErrorSite::in_file(path));
   }
   return parse_config(text, path, sets);
 }
@@ -950,35 +778,12 @@ std::string stats_path(const TrainConfig& c) {
 }
 
 std::string to_toml(const TrainConfig& c) {
-  std::string s;
-  s += fmt::format("name = {}\nseed = {}\nthreads = {}\n\n", quote(c.name), c.seed, c.threads);
-  s += fmt::format("[model]\nname = {}\nwidth = {}\n", quote(c.model), c.width);
+  // The keys of config_schema.cpp, section by section, and the structured ones by hand.
+  std::string s = write_schema_keys("", c) + "\n";
+  s += "[model]\n" + write_schema_keys("model", c);
   if (!c.layers.empty()) s += "layers = " + layers_toml(c.layers) + "\n";
-  s += fmt::format("\n[data]\ndataset = {}\ndir = {}\nbatch = {}\ntest_batch = {}\ncrop_pad = {}\nflip = {}\nnormalize = {}\n"
-                   "limit_train = {}\nlimit_test = {}\n",
-                   quote(c.dataset), quote(c.data_dir), c.batch, c.test_batch, c.crop_pad, c.flip, c.normalize,
-                   c.limit_train, c.limit_test);
-  s += fmt::format("\n[train]\nepochs = {}\nstop_after_steps = {}\ncheckpoint_every_steps = {}\ndrop_last = {}\n", c.epochs,
-                   c.stop_after_steps, c.checkpoint_every_steps, c.drop_last);
-  if (c.micro_batches != 1) s += fmt::format("micro_batches = {}\n", c.micro_batches);  // only when set: older runs resume
-  if (!c.allreduce.empty()) s += "allreduce = " + quote(c.allreduce) + "\n";
-  s += fmt::format("\n[optimizer]\nlr = {}\nmomentum = {}\nnesterov = {}\nweight_decay = {}\ndecay_bn_and_bias = {}\n"
-                   "master_weights = {}\n",
-                   c.schedule.lr, c.sgd.momentum, c.sgd.nesterov, c.sgd.weight_decay, c.sgd.decay_bn_and_bias,
-                   c.sgd.master_weights);
-  // Written only when not the default, so resolved configs of earlier runs still match on resume.
-  if (c.sgd.decay_in_gradient) s += "weight_decay_point = \"gradient\"\n";
-  if (c.sgd.lr_bits > 0) s += fmt::format("lr_bits = {}\n", c.sgd.lr_bits);
-  std::string ms;
-  for (double m : c.schedule.milestones) ms += (ms.empty() ? "" : ", ") + fmt::format("{}", m);
-  s += fmt::format("\n[schedule]\ntype = {}\nwarmup_epochs = {}\nmilestones = [{}]\ngamma = {}\nfinal_lr = {}\n",
-                   quote(c.schedule.type), c.schedule.warmup_epochs, ms, c.schedule.gamma, c.schedule.final_lr);
-  if (!c.schedule.gscale.empty()) {  // written only when set, as the optimizer's newer keys
-    std::string g, gm;
-    for (auto v : c.schedule.gscale) g += (g.empty() ? "" : ", ") + fmt::format("{}", v);
-    for (double m : c.schedule.gscale_milestones) gm += (gm.empty() ? "" : ", ") + fmt::format("{}", m);
-    s += fmt::format("gscale = [{}]\ngscale_milestones = [{}]\n", g, gm);
-  }
+  for (const char* name : {"data", "train", "optimizer", "schedule"})
+    s += fmt::format("\n[{}]\n", name) + write_schema_keys(name, c);
   s += "\n[formats]\n" + level_toml(c.formats);
   for (const auto& o : c.overrides) {
     std::string ls, ks;
@@ -990,20 +795,10 @@ std::string to_toml(const TrainConfig& c) {
     if (o.index) s += "index = " + quote(o.index->text()) + "\n";
     s += level_toml(o.level);
   }
-  if (c.stats != StatsConfig{}) {  // written only when set, so resolved configs of earlier runs still match
-    auto list = [](const std::vector<std::string>& v) {
-      std::string o;
-      for (const auto& e : v) o += (o.empty() ? "" : ", ") + quote(e);
-      return "[" + o + "]";
-    };
-    s += fmt::format("\n[stats]\nevery = {}\nfile = {}\nsample = {}\nroles = {}\nlayers = {}\ncompression = {}\n", c.stats.every,
-                     quote(c.stats.file), c.stats.sample, list(c.stats.roles), list(c.stats.layers), c.stats.compression);
-  }
-  if (c.hazards != HazardConfig{})  // written only when set, like [stats]
-    s += fmt::format("\n[hazards]\non_nonfinite = {}\non_saturation = {}\nsaturation = {}\ncheck_every = {}\n",
-                     quote(hazard_action_name(c.hazards.on_nonfinite)), quote(hazard_action_name(c.hazards.on_saturation)),
-                     c.hazards.saturation, c.hazards.check_every);
-  s += fmt::format("\n[run]\ndir = {}\n", quote(c.run_dir));
+  for (const char* name : {"stats", "hazards"})
+    if (!section_written_when_changed(name) || section_changed(name, c))
+      s += fmt::format("\n[{}]\n", name) + write_schema_keys(name, c);
+  s += "\n[run]\n" + write_schema_keys("run", c);
   return s;
 }
 
@@ -1047,7 +842,8 @@ void apply_levels(const TrainConfig& c, nn::Layer& layer, const std::vector<std:
       if (!position)
         throw ConfigError(fmt::format("{}: formats.override[{}] selects by `index`, which needs the model's layer order "
                                       "(configure the layers with LayerConfigurator)",
-                                      c.source, i));
+                                      c.source, i),
+                          ErrorSite::in_file(c.source, 0, fmt::format("formats.override[{}].index", i)));
       if (!o.index->contains((*position)[i])) continue;
     }
     merge(l, o.level);
@@ -1068,7 +864,8 @@ void apply_levels(const TrainConfig& c, nn::Layer& layer, const std::vector<std:
     throw ConfigError(c.source + ": layer " + layer.name + ": " + e.what(), ErrorSite::in_file(c.source));
   }
   if (layer.gemm.order == AccOrder::blocked && layer.gemm.chunk < 1)
-    throw ConfigError(c.source + ": layer " + layer.name + ": order = \"blocked\" needs `chunk`");
+    throw ConfigError(c.source + ": layer " + layer.name + ": order = \"blocked\" needs `chunk`",
+                      ErrorSite::in_file(c.source, 0, "formats.chunk"));
 }
 
 }  // namespace

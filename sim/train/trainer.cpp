@@ -54,7 +54,8 @@ data::DatasetSplit load_data(const TrainConfig& c) {
   else {
     if (c.data_dir.empty())
       throw ConfigError(c.source + ": data.dataset = \"cifar10\" needs data.dir (the folder holding data_batch_1.bin ... "
-                                   "test_batch.bin)");
+                                   "test_batch.bin)",
+                        ErrorSite::in_file(c.source, 0, "data.dir"));
     d = data::load_cifar10(c.data_dir);
   }
   auto limit = [](data::Dataset& s, std::int64_t n) {
@@ -73,7 +74,8 @@ data::DatasetSplit load_data(const TrainConfig& c) {
   }
   if (d.train.count < c.batch && c.drop_last)
     throw ConfigError(fmt::format("{}: data.batch = {} is larger than the {} training samples (with train.drop_last)",
-                                  c.source, c.batch, d.train.count));
+                                  c.source, c.batch, d.train.count),
+                      ErrorSite::in_file(c.source, 0, "data.batch"));
   return d;
 }
 
@@ -287,9 +289,11 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
     if (c.micro_batches != ranks)
       throw ConfigError(fmt::format("{}: train.micro_batches = {} but {} ranks: data-parallel training runs one micro-batch per "
                                     "rank (leave micro_batches at 1, or set it to {})",
-                                    c.source, c.micro_batches, ranks, ranks));
+                                    c.source, c.micro_batches, ranks, ranks),
+                        ErrorSite::in_file(c.source, 0, "train.micro_batches"));
     if (c.micro_batches > c.batch)
-      throw ConfigError(fmt::format("{}: {} ranks do not fit a batch of {}", c.source, ranks, c.batch));
+      throw ConfigError(fmt::format("{}: {} ranks do not fit a batch of {}", c.source, ranks, c.batch),
+                        ErrorSite::in_file(c.source, 0, "data.batch"));
   }
   const std::int64_t M = c.micro_batches;
   const int threads = o.threads > 0 ? o.threads : c.threads > 0 ? c.threads : all_cores();
@@ -320,7 +324,8 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
   if (const Nchw& out = model.nodes().back().out_shape; out.c * out.h * out.w != d.train.classes)
     throw ConfigError(fmt::format("{}: the model ends with {} outputs per sample for the {}x{} images of {}, but the data "
                                   "set has {} classes",
-                                  c.source, out.c * out.h * out.w, d.train.height, d.train.width, c.dataset, d.train.classes));
+                                  c.source, out.c * out.h * out.w, d.train.height, d.train.width, c.dataset, d.train.classes),
+                      ErrorSite::in_file(c.source, 0, "data.dir"));
   nn::initialize(model, c.seed);
 
   const std::string resolved = to_toml(c), identity = identity_config(c);
