@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 using namespace bitsim::sim;
 using bitsim::formats::FormatError;
@@ -120,7 +122,8 @@ TEST_CASE("policy: mx and its aliases", "[tensor][policy]") {
 TEST_CASE("policy: errors name the key", "[tensor][policy]") {
   using Catch::Matchers::Contains;
   // scaled
-  CHECK_THAT(error_of("scaled(format=int8)"), Contains("missing required key 'scale'"));
+  // scale is optional (pow2), as in the config's table form: one declaration of the defaults.
+  CHECK(parse_policy("scaled(format=int8)") == parse_policy("scaled(format=int8,scale=pow2)"));
   CHECK_THAT(error_of("scaled(scale=pow2)"), Contains("missing required key 'format'"));
   CHECK_THAT(error_of("scaled(format=int8,scale=log)"), Contains("key 'scale'"));
   CHECK_THAT(error_of("scaled(format=int7,scale=pow2)"), Contains("key 'format'"));
@@ -137,7 +140,7 @@ TEST_CASE("policy: errors name the key", "[tensor][policy]") {
   CHECK_THAT(error_of("scaled(format=float(e=4,m=3,scale=pow2)"), Contains("unbalanced"));
   CHECK_THAT(error_of("scaled"), Contains("scaled"));
   // affine
-  CHECK_THAT(error_of("affine()"), Contains("missing required key 'bits'"));
+  CHECK(parse_policy("affine()") == parse_policy("affine(bits=8,signed=no)"));  // the defaults
   CHECK_THAT(error_of("affine(bits=0)"), Contains("key 'bits'"));
   CHECK_THAT(error_of("affine(bits=33)"), Contains("key 'bits'"));
   CHECK_THAT(error_of("affine(bits=8.5)"), Contains("key 'bits'"));
@@ -145,7 +148,9 @@ TEST_CASE("policy: errors name the key", "[tensor][policy]") {
   CHECK_THAT(error_of("affine(bits=8,axis=9)"), Contains("key 'axis'"));
   CHECK_THAT(error_of("affine(bits=8,format=int8)"), Contains("unknown key 'format'"));
   // mx
-  CHECK_THAT(error_of("mx(block=32)"), Contains("missing required key 'element'"));
+  CHECK_THAT(error_of("mx(block=32)"), Contains("missing required key 'element' (or 'format')"));
+  CHECK(parse_policy("mx(format=fp8_e4m3)") == parse_policy("mx(element=fp8_e4m3,block=32)"));  // the table spelling
+  CHECK_THAT(error_of("mx(element=fp8_e4m3,format=fp8_e5m2)"), Contains("give 'element' or 'format', not both"));
   CHECK_THAT(error_of("mx(element=graham_U4)"), Contains("key 'element'"));
   CHECK_THAT(error_of("mx(element=fp8)"), Contains("key 'element'"));
   CHECK_THAT(error_of("mx(element=fp8_e4m3,block=0)"), Contains("key 'block'"));
@@ -155,10 +160,34 @@ TEST_CASE("policy: errors name the key", "[tensor][policy]") {
   CHECK_THAT(error_of("fp7"), Contains("fp7"));
   CHECK_THAT(error_of("float(e=4,m=3,special=odd)"), Contains("key 'special'"));
   CHECK_THAT(error_of(""), Contains("empty"));
-  CHECK_THROWS_AS(parse_policy("scaled(format=int8)"), PolicyError);
+  CHECK_THROWS_AS(parse_policy("scaled(scale=pow2)"), PolicyError);
   // factories check the same ranges
   CHECK_THROWS_AS(TensorPolicy::affine(0), PolicyError);
   CHECK_THROWS_AS(TensorPolicy::mx(parse_format("fp8_e4m3"), 0), PolicyError);
   CHECK_THROWS_AS(TensorPolicy::scaled(parse_format("graham_U4"), ScaleRule::pow2), PolicyError);
   CHECK_THROWS_AS(TensorPolicy::elementwise(parse_format("float(e=15,m=112)")), PolicyError);
+}
+
+TEST_CASE("policy: one declaration of each constructor serves the text form and the argument map", "[tensor][policy]") {
+  // The config's table form passes its keys as an argument map; both forms give equal policies and
+  // the same defaults.
+  CHECK(policy_from_arguments("mx", {{"format", "fp8_e4m3"}}) == parse_policy("mx(element=fp8_e4m3,block=32)"));
+  CHECK(policy_from_arguments("scaled", {{"format", "int8"}, {"axis", "0"}}) == parse_policy("scaled(format=int8,scale=pow2,axis=0)"));
+  CHECK(policy_from_arguments("affine", {{"bits", "6"}, {"signed", "yes"}}) == parse_policy("affine(bits=6,signed=yes)"));
+  CHECK(policy_constructor_names() == std::vector<std::string>{"scaled", "affine", "mx"});
+  CHECK(policy_table_key("mx", "element") == "format");
+  CHECK(policy_table_key("scaled", "scale") == "scale");
+  // Errors carry the offending argument in site().key, so the config can name its table key.
+  for (const auto& [spec, key] : std::vector<std::pair<std::string, std::string>>{
+           {"mx(element=fp8_e4m3,block=0)", "block"}, {"affine(bits=40)", "bits"}, {"scaled(format=int8,axis=7)", "axis"},
+           {"scaled(format=int8,scale=log)", "scale"}, {"mx(block=8)", "element"}, {"affine(bits=8,bogus=1)", "bogus"}}) {
+    INFO(spec);
+    try {
+      (void)parse_policy(spec);
+      FAIL("no PolicyError");
+    } catch (const PolicyError& e) {
+      CHECK(e.site().key == key);
+    }
+  }
+  CHECK_THROWS_AS(policy_from_arguments("blocked", {}), PolicyError);
 }

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include <map>
 
 namespace bitsim::sim {
@@ -53,14 +55,15 @@ class Arguments : public formats::SpecArguments<PolicyError> {
     } catch (const PolicyError&) {
       throw;
     } catch (const formats::FormatError& e) {
-      throw PolicyError(fmt::format("{}: key '{}': {}", ctor(), key, e.what()));
+      throw PolicyError(fmt::format("{}: key '{}': {}", ctor(), key, e.what()), ErrorSite::at_key(key));
     }
   }
   std::optional<int> axis() {
     auto a = take("axis");
     if (!a) return std::nullopt;
     const std::int64_t v = integer("axis", *a);
-    if (v < 0 || v >= 4) throw PolicyError(fmt::format("{}: key 'axis' out of range: {} (must be 0..3)", ctor(), v));
+    if (v < 0 || v >= 4)
+      throw PolicyError(fmt::format("{}: key 'axis' out of range: {} (must be 0..3)", ctor(), v), ErrorSite::at_key("axis"));
     return static_cast<int>(v);
   }
 };
@@ -218,8 +221,8 @@ bool names_policy(std::string_view text) {
   const std::string spec = strip_spaces(text);
   for (const auto& a : policy_aliases())
     if (a.alias == spec) return true;
-  const std::string name = constructor_name(spec);
-  return name == "scaled" || name == "affine" || name == "mx";
+  const std::vector<std::string> ctors = policy_constructor_names();
+  return std::find(ctors.begin(), ctors.end(), constructor_name(spec)) != ctors.end();
 }
 
 TensorPolicy parse_policy(std::string_view text) {
@@ -239,37 +242,105 @@ TensorPolicy parse_policy(std::string_view text) {
   }
   if (open == std::string::npos || spec.back() != ')')
     throw PolicyError(fmt::format("{}: expected {}(key=value,...)", name, name));
-  Arguments args(name, split_arguments(name, spec.substr(open + 1, spec.size() - open - 2)));
-  if (name == "scaled") {
-    const std::string f_text = args.require("format"), s_text = args.require("scale");
-    const Format f = args.format("format", f_text);
-    ScaleRule rule;
-    if (s_text == "pow2") rule = ScaleRule::pow2;
-    else if (s_text == "real") rule = ScaleRule::real;
-    else throw PolicyError(fmt::format("scaled: key 'scale': expected pow2 or real, got '{}'", io::excerpt(s_text)));
-    const auto axis = args.axis();
-    args.finish();
-    return TensorPolicy::scaled(f, rule, axis);
+  return policy_from_arguments(name, split_arguments(name, spec.substr(open + 1, spec.size() - open - 2)));
+}
+
+namespace {
+
+// One argument of a policy constructor: its key, the spelling a config table may use instead
+// (mx's element is `format` there, as for every other role), and its default (nullptr: required).
+struct PolicyArgument {
+  const char* key;
+  const char* alias;
+  const char* default_text;
+};
+
+// A policy constructor, declared once: its name, its arguments, and how the policy is made from them.
+// The text form "mx(element=fp8_e4m3,block=32)" and the config's table form
+// { policy = "mx", format = "fp8_e4m3", block = 32 } both go through it (policy_from_arguments).
+struct PolicyConstructor {
+  const char* name;
+  std::vector<PolicyArgument> arguments;
+  TensorPolicy (*make)(Arguments& args);
+};
+
+const std::vector<PolicyConstructor>& policy_constructors() {
+  static const std::vector<PolicyConstructor> ctors = {
+      {"scaled",
+       {{"format", nullptr, nullptr}, {"scale", nullptr, "pow2"}, {"axis", nullptr, nullptr}},
+       [](Arguments& args) {
+         const Format f = args.format("format", args.require("format"));
+         const std::string s_text = args.require("scale");
+         ScaleRule rule;
+         if (s_text == "pow2") rule = ScaleRule::pow2;
+         else if (s_text == "real") rule = ScaleRule::real;
+         else
+           throw PolicyError(fmt::format("scaled: key 'scale': expected pow2 or real, got '{}'", io::excerpt(s_text)),
+                             ErrorSite::at_key("scale"));
+         const auto axis = args.axis();
+         args.finish();
+         return TensorPolicy::scaled(f, rule, axis);
+       }},
+      {"affine",
+       {{"bits", nullptr, "8"}, {"signed", nullptr, "no"}, {"axis", nullptr, nullptr}},
+       [](Arguments& args) {
+         const std::int64_t bits = args.integer("bits", args.require("bits"));
+         const bool is_signed = args.yes_no("signed", args.require("signed"));
+         const auto axis = args.axis();
+         args.finish();
+         if (bits < 1 || bits > kMaxAffineBits)
+           args.out_of_range("bits", fmt::format("{} (must be 1..{})", bits, kMaxAffineBits));
+         return TensorPolicy::affine(static_cast<int>(bits), is_signed, axis);
+       }},
+      {"mx",
+       {{"element", "format", nullptr}, {"block", nullptr, "32"}},
+       [](Arguments& args) {
+         const Format element = args.format("element", args.require("element"));
+         const std::int64_t block = args.integer("block", args.require("block"));
+         args.finish();
+         if (block < 1 || block > kMaxBlock) args.out_of_range("block", fmt::format("{} (must be 1..{})", block, kMaxBlock));
+         return TensorPolicy::mx(element, static_cast<int>(block));
+       }},
+  };
+  return ctors;
+}
+
+}  // namespace
+
+std::vector<std::string> policy_constructor_names() {
+  std::vector<std::string> names;
+  for (const PolicyConstructor& c : policy_constructors()) names.emplace_back(c.name);
+  return names;
+}
+
+std::string policy_table_key(const std::string& name, const std::string& key) {
+  for (const PolicyConstructor& c : policy_constructors())
+    if (name == c.name)
+      for (const PolicyArgument& a : c.arguments)
+        if (key == a.key && a.alias) return a.alias;
+  return key;
+}
+
+TensorPolicy policy_from_arguments(const std::string& name, std::map<std::string, std::string> arguments) {
+  for (const PolicyConstructor& c : policy_constructors()) {
+    if (name != c.name) continue;
+    for (const PolicyArgument& a : c.arguments) {
+      if (a.alias) {
+        if (auto it = arguments.find(a.alias); it != arguments.end()) {
+          if (arguments.count(a.key))
+            throw PolicyError(fmt::format("{}: give '{}' or '{}', not both", name, a.key, a.alias), ErrorSite::at_key(a.alias));
+          arguments.emplace(a.key, it->second);
+          arguments.erase(it);
+        }
+      }
+      if (a.default_text && !arguments.count(a.key)) arguments.emplace(a.key, a.default_text);
+      if (!a.default_text && a.alias && !arguments.count(a.key))
+        throw PolicyError(fmt::format("{}: missing required key '{}' (or '{}')", name, a.key, a.alias), ErrorSite::at_key(a.key));
+    }
+    Arguments args(name, std::move(arguments));
+    return c.make(args);
   }
-  if (name == "affine") {
-    const std::string b_text = args.require("bits");
-    const std::int64_t bits = args.integer("bits", b_text);
-    bool is_signed = false;
-    if (auto s = args.take("signed")) is_signed = args.yes_no("signed", *s);
-    const auto axis = args.axis();
-    args.finish();
-    if (bits < 1 || bits > kMaxAffineBits)
-      throw PolicyError(fmt::format("affine: key 'bits' out of range: {} (must be 1..{})", bits, kMaxAffineBits));
-    return TensorPolicy::affine(static_cast<int>(bits), is_signed, axis);
-  }
-  const std::string e_text = args.require("element");
-  const Format element = args.format("element", e_text);
-  std::int64_t block = 32;
-  if (auto b = args.take("block")) block = args.integer("block", *b);
-  args.finish();
-  if (block < 1 || block > kMaxBlock)
-    throw PolicyError(fmt::format("mx: key 'block' out of range: {} (must be 1..{})", block, kMaxBlock));
-  return TensorPolicy::mx(element, static_cast<int>(block));
+  throw PolicyError(fmt::format("unknown policy '{}' (known: scaled, affine, mx)", io::excerpt(name)));
 }
 
 }  // namespace bitsim::sim

@@ -18,6 +18,7 @@
 #include "formats/format.hpp"
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -92,6 +93,20 @@ class TensorPolicy {
 // Parses a policy string (see the header comment). Throws PolicyError naming the offending key;
 // a plain format name that is not a format throws the formats library's FormatError.
 TensorPolicy parse_policy(std::string_view spec);
+
+// The policy constructors ("scaled", "affine", "mx"), each declared once in tensor_policy.cpp with its
+// arguments and their defaults.
+std::vector<std::string> policy_constructor_names();
+// Makes the policy of constructor `name` from its arguments as text (key -> value, as in
+// "mx(element=fp8_e4m3,block=32)"): what parse_policy does after splitting a constructor, and what
+// the config's table form { policy = "mx", format = "fp8_e4m3" } does with its keys (a key may be
+// given by its table spelling: mx's `element` as `format`). Missing optional keys take their
+// defaults (scaled: scale=pow2; affine: bits=8, signed=no; mx: block=32). Throws PolicyError whose
+// site().key names the offending argument as given.
+TensorPolicy policy_from_arguments(const std::string& name, std::map<std::string, std::string> arguments);
+// How the config's table form spells argument `key` of constructor `name` ("format" for mx's
+// "element"; else the key itself).
+std::string policy_table_key(const std::string& name, const std::string& key);
 
 // Whether `spec` is spelled as a scaled, affine or MX policy (an MX alias, or one of those
 // constructors) rather than as a plain format: the test parse_policy makes before parsing.

@@ -178,38 +178,27 @@ nn::RoleRounding policy_role(Section& s, const toml::node* n, const std::string&
 // { policy = "scaled", format = "int8", scale = "pow2"|"real", axis = N },
 // { policy = "affine", bits = 8, signed = false, axis = N }; plus rounding and sr_bits.
 nn::RoleRounding policy_table_role(Section& s, const toml::node* n, const std::string& key, Section& t, const toml::node* pn) {
-  if (!pn->is_string()) t.fail(pn, "policy", "must be \"mx\", \"scaled\" or \"affine\"");
-  const std::string kind = *pn->value<std::string>();
-  // The element format (mx, scaled), required; `example` is what the message suggests.
-  auto element = [&](const char* example) {
-    const toml::node* fn = t.get("format");
-    if (!fn) t.fail(pn, "format", fmt::format("a{} {} policy needs its element format (e.g. format = \"{}\")", kind == "mx" ? "n" : "", kind, example));
-    return format_from(t, fn, "format");
-  };
-  // One scale per index of this axis of the NCHW shape (scaled, affine); none: one per tensor.
-  auto axis = [&]() -> std::optional<int> {
-    if (!t.get("axis")) return std::nullopt;
-    return static_cast<int>(t.integer("axis", 0, 0, 3));
-  };
+  // The table's keys are the constructor's arguments (sim/tensor/tensor_policy.cpp declares them
+  // and their defaults), besides policy, rounding and sr_bits.
+  const std::string kind = t.string("policy", "", sim::policy_constructor_names());
+  std::map<std::string, std::string> arguments;
+  for (auto&& [k, v] : *t.raw()) {
+    const std::string arg(k.str());
+    if (arg == "policy" || arg == "rounding" || arg == "sr_bits") continue;
+    (void)t.get(arg);
+    if (const auto* str = v.as_string()) arguments[arg] = str->get();
+    else if (const auto* i = v.as_integer()) arguments[arg] = std::to_string(i->get());
+    else if (const auto* b = v.as_boolean()) arguments[arg] = b->get() ? "yes" : "no";
+    else t.fail(&v, arg, "must be a string, an integer or true/false");
+  }
   TensorPolicy policy;
   try {
-    if (kind == "mx") {
-      const formats::Format f = element("fp8_e4m3");
-      policy = TensorPolicy::mx(f, static_cast<int>(t.integer("block", 32, 1, 65536)));
-    } else if (kind == "scaled") {
-      const formats::Format f = element("int8");
-      const ScaleRule rule = t.string("scale", "pow2", {"pow2", "real"}) == "pow2" ? ScaleRule::pow2 : ScaleRule::real;
-      policy = TensorPolicy::scaled(f, rule, axis());
-    } else if (kind == "affine") {
-      const int bits = static_cast<int>(t.integer("bits", 8, 1, 32));
-      const bool is_signed = t.boolean("signed", false);
-      policy = TensorPolicy::affine(bits, is_signed, axis());
-    } else {
-      t.fail(pn, "policy", "must be \"mx\", \"scaled\" or \"affine\", got \"" + kind + "\"");
-    }
-  } catch (const ConfigError&) {
-    throw;
-  } catch (const std::exception& e) {
+    policy = sim::policy_from_arguments(kind, std::move(arguments));
+  } catch (const sim::PolicyError& e) {
+    if (e.site().key.empty()) s.fail(n, key, e.what());
+    const std::string arg = t.raw()->get(e.site().key) ? e.site().key : sim::policy_table_key(kind, e.site().key);
+    t.fail(t.raw()->get(arg) ? t.raw()->get(arg) : pn, arg, e.what());
+  } catch (const formats::FormatError& e) {
     s.fail(n, key, e.what());
   }
   const formats::RoundingSpec rounding = role_rounding(t);
