@@ -44,6 +44,7 @@ StatsReader::StatsReader(const std::string& path) : impl_(std::make_unique<Impl>
     H5::DataSet st = im.file.openDataSet("steps");
     im.steps.resize(h5::rows(st));
     if (!im.steps.empty()) st.read(im.steps.data(), h5::step_row_type());
+    im.steps.resize(complete_step_rows(im.steps, [](const StepRow& r) { return r.step; }));
     if (h5::exists(im.file, "layers")) {
       H5::Group layers = im.file.openGroup("layers");
       for (hsize_t i = 0; i < layers.getNumObjs(); ++i) {

@@ -20,6 +20,7 @@
 #include "io/error.hpp"
 #include "analysis/tensor_stats.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -82,5 +83,17 @@ struct SiteInfo {
   // "/layers/<layer>/<site>" ('/' in a layer name becomes '_').
   std::string path() const;
 };
+
+// How many leading rows of a `step` column are complete steps: the rows while `step` strictly
+// increases. A run killed inside a commit's flush can leave /steps one row longer than its data, a
+// row that reads as zeros (HDF5's fill value); it, and anything after it, is not a committed step.
+// The reader, the resuming writer and notebooks/bitsim_stats.py all apply this rule.
+template <class Rows, class StepOf>
+std::size_t complete_step_rows(const Rows& rows, StepOf step_of) {
+  std::size_t n = 0;
+  for (; n < rows.size(); ++n)
+    if (n > 0 && !(step_of(rows[n]) > step_of(rows[n - 1]))) break;
+  return n;
+}
 
 }  // namespace bitsim::analysis

@@ -171,16 +171,20 @@ StatsWriter StatsWriter::resume(const std::string& path, const RunInfo& run, std
       throw StatsFileError(fmt::format("{}: schema_version {} cannot be continued by this bitsim (writes {})", path,
                                        h5::attr_int(im->file, "schema_version"), kStatsSchemaVersion));
     im->steps = im->file.openDataSet("steps");
-    // Keep the rows of steps before first_step; later rows are written again by the resumed run.
+    // Keep the rows of steps before first_step; later rows are written again by the resumed run. A
+    // row whose step does not follow its predecessor's is the torn end of a flush the kill cut short
+    // (complete_step_rows, stats_schema.hpp): it and the rows after it go too.
     auto keep_rows = [&](H5::DataSet& ds, const H5::CompType& type, std::size_t size) {
       const hsize_t n = h5::rows(ds);
       std::vector<unsigned char> row(size);
       hsize_t keep = 0;
+      std::uint64_t previous = 0;
       while (keep < n) {
         h5::read_row(ds, keep, row.data(), type, 1);
         std::uint64_t step = 0;
         std::memcpy(&step, row.data(), sizeof step);  // `step` is the first member of both row types
-        if (step >= first_step) break;
+        if (step >= first_step || (keep > 0 && step <= previous)) break;
+        previous = step;
         ++keep;
       }
       return keep;

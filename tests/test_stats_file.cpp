@@ -164,6 +164,56 @@ TEST_CASE("stats file: resuming drops the rows of steps not yet reached", "[anal
   fs::remove_all(dir);
 }
 
+TEST_CASE("stats file: a torn last row (a kill inside the flush) is not a step, for the reader and on resume",
+          "[analysis][hdf5]") {
+  const std::string dir = temp_dir(), path = dir + "/stats.h5";
+  analysis::RunInfo run;
+  run.sample = 4;
+  const Rounded r4 = rounded(4, 1);
+  const std::vector<std::uint64_t> idx = {0, 1, 2, 3};
+  auto write_step = [&](analysis::StatsWriter& w, std::uint64_t step) {
+    analysis::TensorStats ts;
+    std::vector<std::uint32_t> scratch;
+    analysis::tensor_stats(r4.before, r4.after, {}, ts, scratch);
+    w.write(w.site(site("fc1", "E")), analysis::make_row(step, ts, false, 0), ts, idx, r4.before, r4.after);
+    w.commit(analysis::StepRow{step, 1, 0, 0});
+  };
+  {
+    analysis::StatsWriter w = analysis::StatsWriter::create(path, run);
+    for (std::uint64_t s : {0, 1, 2, 3}) write_step(w, s);
+  }
+  {
+    // What a kill inside a flush can leave (tests/cli/stats.sh met it): /steps and the site's table
+    // one row longer, the new rows never written, so they read as HDF5's fill value (zeros).
+    const std::string site_stats = analysis::StatsReader(path).sites().at(0).group + "/stats";
+    H5::H5File f(path, H5F_ACC_RDWR);
+    for (const std::string& name : {std::string("steps"), site_stats}) {
+      H5::DataSet ds = f.openDataSet(name);
+      hsize_t dims[2] = {0, 0};
+      ds.getSpace().getSimpleExtentDims(dims);
+      dims[0] += 1;
+      ds.extend(dims);
+    }
+  }
+  {
+    const analysis::StatsReader rd(path);
+    CHECK(rd.steps().size() == 4);
+    CHECK(rd.rows(0).size() == 4);
+    CHECK(rd.rows(0).back().step == 3);
+  }
+  {
+    // Resuming from a checkpoint at step 4 keeps steps 0..3 (before, the torn row, step 0, was kept
+    // and the steps before it were lost).
+    analysis::StatsWriter w = analysis::StatsWriter::resume(path, run, 4);
+    CHECK(w.committed_steps() == 4);
+    write_step(w, 4);
+  }
+  const analysis::StatsReader rd(path);
+  REQUIRE(rd.steps().size() == 5);
+  CHECK(rd.steps()[4].step == 4);
+  fs::remove_all(dir);
+}
+
 TEST_CASE("stats file: files that are not statistics files are refused by name", "[analysis][hdf5]") {
   const std::string dir = temp_dir();
   CHECK_THROWS_WITH(analysis::StatsReader(dir + "/missing.h5"), Contains("missing.h5") && Contains("no such file"));

@@ -126,6 +126,10 @@ N=$($PY - "$TMP/killed/stats.h5" <<'PYEOF'
 import sys, h5py
 with h5py.File(sys.argv[1], "r") as f:
     steps = [int(s) for s in f["steps"]["step"]]
+    # The committed steps: the rows while `step` increases (a kill inside a flush can leave one
+    # more row reading as zeros; docs/hdf5-schema.md).
+    n = next((i for i in range(1, len(steps)) if steps[i] <= steps[i - 1]), len(steps))
+    steps = steps[:n]
     assert steps == list(range(len(steps))), steps
     for layer in f["layers"].values():
         for site in layer.values():
