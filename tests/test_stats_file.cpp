@@ -68,6 +68,17 @@ Rounded rounded(std::size_t n, std::uint32_t seed) {
 
 bool same_row(const analysis::StatsRow& a, const analysis::StatsRow& b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
+// Writes one step of a 4-element fp8 tensor at site fc1/E (all 4 values sampled) and commits it.
+void write_small_step(analysis::StatsWriter& w, std::uint64_t step) {
+  static const Rounded r4 = rounded(4, 1);
+  static const std::vector<std::uint64_t> idx = {0, 1, 2, 3};
+  analysis::TensorStats ts;
+  std::vector<std::uint32_t> scratch;
+  analysis::tensor_stats(r4.before, r4.after, {}, ts, scratch);
+  w.write(w.site(site("fc1", "E")), analysis::make_row(step, ts, false, 0), ts, idx, r4.before, r4.after);
+  w.commit(analysis::StepRow{step, 1, 0, 0});
+}
+
 }  // namespace
 
 TEST_CASE("stats file: rows and histograms read back bit for bit - the file appears at the first commit",
@@ -135,23 +146,14 @@ TEST_CASE("stats file: resuming drops the rows of steps not yet reached", "[anal
   const std::string dir = temp_dir(), path = dir + "/stats.h5";
   analysis::RunInfo run;
   run.sample = 4;
-  const Rounded r4 = rounded(4, 1);
-  const std::vector<std::uint64_t> idx = {0, 1, 2, 3};
-  auto write_step = [&](analysis::StatsWriter& w, std::uint64_t step) {
-    analysis::TensorStats ts;
-    std::vector<std::uint32_t> scratch;
-    analysis::tensor_stats(r4.before, r4.after, {}, ts, scratch);
-    w.write(w.site(site("fc1", "E")), analysis::make_row(step, ts, false, 0), ts, idx, r4.before, r4.after);
-    w.commit(analysis::StepRow{step, 1, 0, 0});
-  };
   {
     analysis::StatsWriter w = analysis::StatsWriter::create(path, run);
-    for (std::uint64_t s : {0, 5, 10, 15}) write_step(w, s);
+    for (std::uint64_t s : {0, 5, 10, 15}) write_small_step(w, s);
   }
   {
     analysis::StatsWriter w = analysis::StatsWriter::resume(path, run, 10);  // a checkpoint at step 10
     CHECK(w.committed_steps() == 2);
-    write_step(w, 10);
+    write_small_step(w, 10);
   }
   const analysis::StatsReader rd(path);
   REQUIRE(rd.steps().size() == 3);
@@ -169,18 +171,9 @@ TEST_CASE("stats file: a torn last row (a kill inside the flush) is not a step, 
   const std::string dir = temp_dir(), path = dir + "/stats.h5";
   analysis::RunInfo run;
   run.sample = 4;
-  const Rounded r4 = rounded(4, 1);
-  const std::vector<std::uint64_t> idx = {0, 1, 2, 3};
-  auto write_step = [&](analysis::StatsWriter& w, std::uint64_t step) {
-    analysis::TensorStats ts;
-    std::vector<std::uint32_t> scratch;
-    analysis::tensor_stats(r4.before, r4.after, {}, ts, scratch);
-    w.write(w.site(site("fc1", "E")), analysis::make_row(step, ts, false, 0), ts, idx, r4.before, r4.after);
-    w.commit(analysis::StepRow{step, 1, 0, 0});
-  };
   {
     analysis::StatsWriter w = analysis::StatsWriter::create(path, run);
-    for (std::uint64_t s : {0, 1, 2, 3}) write_step(w, s);
+    for (std::uint64_t s : {0, 1, 2, 3}) write_small_step(w, s);
   }
   {
     // What a kill inside a flush can leave (tests/cli/stats.sh met it): /steps and the site's table
@@ -206,7 +199,7 @@ TEST_CASE("stats file: a torn last row (a kill inside the flush) is not a step, 
     // and the steps before it were lost).
     analysis::StatsWriter w = analysis::StatsWriter::resume(path, run, 4);
     CHECK(w.committed_steps() == 4);
-    write_step(w, 4);
+    write_small_step(w, 4);
   }
   const analysis::StatsReader rd(path);
   REQUIRE(rd.steps().size() == 5);
