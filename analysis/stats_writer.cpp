@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <vector>
@@ -175,19 +176,14 @@ StatsWriter StatsWriter::resume(const std::string& path, const RunInfo& run, std
     // row whose step does not follow its predecessor's is the torn end of a flush the kill cut short
     // (complete_step_rows, stats_schema.hpp): it and the rows after it go too.
     auto keep_rows = [&](H5::DataSet& ds, const H5::CompType& type, std::size_t size) {
-      const hsize_t n = h5::rows(ds);
+      std::vector<std::uint64_t> steps(h5::rows(ds));
       std::vector<unsigned char> row(size);
-      hsize_t keep = 0;
-      std::uint64_t previous = 0;
-      while (keep < n) {
-        h5::read_row(ds, keep, row.data(), type, 1);
-        std::uint64_t step = 0;
-        std::memcpy(&step, row.data(), sizeof step);  // `step` is the first member of both row types
-        if (step >= first_step || (keep > 0 && step <= previous)) break;
-        previous = step;
-        ++keep;
+      for (hsize_t i = 0; i < steps.size(); ++i) {
+        h5::read_row(ds, i, row.data(), type, 1);
+        std::memcpy(&steps[i], row.data(), sizeof steps[i]);  // `step` is the first member of both row types
       }
-      return keep;
+      steps.resize(complete_step_rows(steps, [](std::uint64_t step) { return step; }));
+      return static_cast<hsize_t>(std::lower_bound(steps.begin(), steps.end(), first_step) - steps.begin());
     };
     const hsize_t kept_steps = keep_rows(im->steps, h5::step_row_type(), sizeof(StepRow));
     h5::set_rows(im->steps, kept_steps);

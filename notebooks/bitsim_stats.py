@@ -43,6 +43,14 @@ def _scalar(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _committed_rows(steps: np.ndarray) -> int:
+    """How many leading rows are committed steps: the rows while `step` increases. A run killed
+    inside a flush can leave one more row that reads as zeros (docs/hdf5-schema.md); the C++
+    reader applies the same rule (complete_step_rows, analysis/stats_schema.hpp)."""
+    torn = np.flatnonzero(np.diff(np.asarray(steps, dtype=np.int64)) <= 0)
+    return int(torn[0]) + 1 if len(torn) else len(steps)
+
+
 @dataclass
 class Site:
     """One rounding site: /layers/<layer>/<name> and its attributes."""
@@ -79,11 +87,8 @@ class Site:
         # re-logged after a resume), the last row written wins.
         if self._index is None:
             steps = self.file.read(self.path, "stats", field="step")
-            # As for /steps: the rows after the first non-increasing step are the torn end of an
-            # interrupted flush (they read as zeros and would pass for step 0).
-            torn = np.flatnonzero(np.diff(steps.astype(np.int64)) <= 0)
-            if len(torn):
-                steps = steps[: torn[0] + 1]
+            # As for /steps (a torn row reads as zeros and would pass for step 0).
+            steps = steps[: _committed_rows(steps)]
             complete = np.isin(steps, self.file.step_numbers)
             last = {}
             for i in np.flatnonzero(complete):
@@ -177,11 +182,7 @@ class StatsFile:
             self.attrs = {k: _scalar(v) if not isinstance(v, (bytes, str)) else _text(v)
                           for k, v in self.h5.attrs.items()}
             self.steps = self.h5["steps"][:]
-            # Only the rows while `step` increases are committed steps: a run killed inside a
-            # flush can leave one more row that reads as zeros (docs/hdf5-schema.md).
-            increasing = np.flatnonzero(np.diff(self.steps["step"].astype(np.int64)) <= 0)
-            if len(increasing):
-                self.steps = self.steps[: increasing[0] + 1]
+            self.steps = self.steps[: _committed_rows(self.steps["step"])]
             self.step_numbers = self.steps["step"].astype(np.int64)
             self.exponents = (np.arange(int(self.attrs["hist_bins"]), dtype=np.int64)
                               + int(self.attrs["hist_min_exponent"]))

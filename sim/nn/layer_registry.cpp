@@ -67,6 +67,12 @@ std::vector<std::string> layer_kind_names() {
   return kinds;
 }
 
+bool some_layer_reads(std::string_view key) {
+  for (const LayerType& t : layer_types())
+    if (std::find(t.keys.begin(), t.keys.end(), key) != t.keys.end()) return true;
+  return false;
+}
+
 const LayerKey* find_layer_key(std::string_view name) {
   for (const LayerKey& k : layer_keys())
     if (k.name == name) return &k;

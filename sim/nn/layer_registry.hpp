@@ -45,6 +45,9 @@ const LayerType& layer_type(std::string_view type);
 std::vector<std::string> layer_type_names();
 // Every Layer::kind() a model can hold (what `formats.override` `kinds` selects), without repeats.
 std::vector<std::string> layer_kind_names();
+// Whether some layer type reads `key` (a scalar key of layer_keys(), or a residual block's `body`,
+// `shortcut`, `pre`, `shortcut_from`).
+bool some_layer_reads(std::string_view key);
 
 // A key of LayerSpec: its name, the field it fills, the accepted range of its value and its meaning.
 struct LayerKey {

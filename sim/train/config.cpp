@@ -332,8 +332,7 @@ nn::LayerSpec read_layer(const toml::table& t, const std::string& path, const st
   // A key of another layer type is an error, not ignored (a misspelt key is finish()'s).
   for (auto&& [k, v] : t) {
     const std::string_view key = k.str();
-    const bool known = nn::find_layer_key(key) || key == "body" || key == "shortcut" || key == "pre" || key == "shortcut_from";
-    if (known && std::find(type.keys.begin(), type.keys.end(), key) == type.keys.end()) {
+    if (nn::some_layer_reads(key) && std::find(type.keys.begin(), type.keys.end(), key) == type.keys.end()) {
       std::string keys;
       for (const std::string_view x : type.keys) keys += fmt::format("{}{}", keys.empty() ? "" : ", ", x);
       s.fail(&v, std::string(key),

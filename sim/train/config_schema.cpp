@@ -321,7 +321,8 @@ std::vector<ConfigKey> make_keys() {
     ConfigKey g;
     split_path(g, "schedule.gscale_milestones");
     g.meaning = "with `gscale`: the epochs (>= 0) at which it moves to its next value; one fewer than `gscale`";
-    g.written = Written::unless_default;  // with gscale: see write_schema_keys
+    g.written = Written::unless_default;
+    g.is_set = [](const TrainConfig& c) { return !c.schedule.gscale.empty(); };  // written with gscale
     g.read = [](Section& s, TrainConfig& c) {
       if (const toml::node* n = s.get("gscale_milestones")) {
         const toml::array* a = n->as_array();
@@ -442,10 +443,8 @@ std::string write_schema_keys(const std::string& section, const TrainConfig& c) 
   std::string out;
   for (const ConfigKey& k : config_keys()) {
     if (k.section != section || !k.value || k.written == Written::by_hand) continue;
-    // gscale_milestones is written with gscale, whatever its own value.
-    const bool with_gscale = k.path() == "schedule.gscale_milestones";
-    const bool differs = with_gscale ? !c.schedule.gscale.empty() : k.value(c) != k.value(defaults());
-    if (k.written == Written::unless_default && !differs) continue;
+    const bool set = k.is_set ? k.is_set(c) : k.value(c) != k.value(defaults());
+    if (k.written == Written::unless_default && !set) continue;
     out += k.name + " = " + k.value(c) + "\n";
   }
   return out;

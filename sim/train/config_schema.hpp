@@ -39,6 +39,9 @@ struct ConfigKey {
   std::function<void(detail::Section&, TrainConfig&)> read;
   // The value as TOML text; null for keys written by hand.
   std::function<std::string(const TrainConfig&)> value;
+  // For Written::unless_default: whether the key counts as set (null: its value differs from the
+  // default's).
+  std::function<bool(const TrainConfig&)> is_set;
   std::string path() const { return section.empty() ? name : section + "." + name; }
 };
 
