@@ -37,16 +37,8 @@ std::uint64_t below(std::uint64_t m, std::uint64_t& s) {
 }
 
 RoundingLimits limits_of_role(const sim::nn::RoleRounding& r, std::string& format, std::int64_t& bits) {
-  if (r.is_range() || r.is_wage()) {
-    bits = r.is_range() ? r.range_spec().bits : r.wage_spec().bits;
-    format.clear();
-  } else if (r.is_policy()) {  // codes times per-group scales: the policy's name and the code width
-    format = r.policy().name();
-    bits = r.policy().format().width();
-  } else {
-    format = r.format().name();
-    bits = r.format().width();
-  }
+  format = r.policy().code_format();
+  bits = r.policy().code_bits();
   return r.finite_limits();
 }
 

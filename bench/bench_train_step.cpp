@@ -18,6 +18,7 @@
 #include "sim/nn/loss.hpp"
 #include "sim/nn/model.hpp"
 #include "sim/nn/model_zoo.hpp"
+#include "sim/methods/wageubn2019/wage_rounding.hpp"
 #include "sim/nn/optimizer.hpp"
 #include "sim/train/config.hpp"
 #include "sim/train/hazards.hpp"
@@ -79,7 +80,7 @@ void train_steps(benchmark::State& state, std::optional<std::int64_t> stats_ever
     const nn::FTensor& logits = model.forward(ctx, x);
     const nn::LossResult r = nn::softmax_cross_entropy(logits, labels, &dlogits, model.loss_error, 0);
     model.backward(ctx, dlogits);
-    nn::sgd_step(model, sgd, 0.01, ctx);
+    nn::sgd_step(model, sgd, methods::wageubn_learning_rate(0.01, sgd.lr_bits), ctx);
     if (logger) logger->end_step(train::StepRecord{step, r.loss, 0, 0.01});
     if (hazards) benchmark::DoNotOptimize(watch.end_step(r.loss));
     ++step;

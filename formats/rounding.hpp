@@ -15,6 +15,7 @@ namespace bitsim::formats {
 // rne: nearest, ties to the even magnitude index; rna: nearest, ties away from zero; rtz: toward zero;
 // rup: toward +Inf; rdn: toward -Inf; sr: stochastic with R random bits (see StochasticConfig).
 enum class Rounding { rne, rna, rtz, rup, rdn, sr };
+inline constexpr Rounding kAllRoundings[] = {Rounding::rne, Rounding::rna, Rounding::rtz, Rounding::rup, Rounding::rdn, Rounding::sr};
 
 std::optional<Rounding> parse_rounding(std::string_view name);
 const char* rounding_name(Rounding r);

@@ -6,7 +6,8 @@
 #include "sim/methods/banner2018/range_batchnorm.hpp"
 #include "sim/nn/layers/batchnorm_layer.hpp"
 #include "sim/nn/layers/conv_layer.hpp"
-#include "sim/nn/range_quantizer.hpp"
+#include "sim/methods/banner2018/range_quantizer.hpp"
+#include "sim/methods/banner2018/range_rounding.hpp"
 #include "sim/nn/role.hpp"
 #include "sim/train/config.hpp"
 #include "sim/train/trainer.hpp"
@@ -30,6 +31,7 @@
 
 using namespace bitsim::sim;
 using namespace bitsim::sim::nn;
+using namespace bitsim::sim::methods;
 using bitsim::sim::methods::range_bn_constant;
 using bitsim::sim::methods::RangeBatchNorm;
 namespace fs = std::filesystem;
@@ -246,14 +248,14 @@ TEST_CASE("banner: range quantizer edge cases: constant, all-zero, empty, NaN an
     }
   }
   SECTION("a role names layer and role in the error") {
-    const RoleRounding role = RoleRounding::range(RangeRole{8, false, 0.9}, true);
+    const RoleRounding role = range_rounding(RangeRole{8, false, 0.9}, true);
     std::vector<float> x = {1.0f, std::nanf(""), 2.0f};
     const std::string msg = error_of<formats::QuantizeError>([&] { role.apply(x, 1, "conv2 DY"); });
     CHECK_THAT(msg, Catch::StartsWith("conv2 DY: element 1"));
   }
   SECTION("bits outside 1..24 are refused") {
-    CHECK_THROWS_AS(RoleRounding::range(RangeRole{0, false, 0.9}, false), bitsim::formats::FormatError);
-    CHECK_THROWS_AS(RoleRounding::range(RangeRole{25, false, 0.9}, false), bitsim::formats::FormatError);
+    CHECK_THROWS_AS(range_rounding(RangeRole{0, false, 0.9}, false), bitsim::formats::FormatError);
+    CHECK_THROWS_AS(range_rounding(RangeRole{25, false, 0.9}, false), bitsim::formats::FormatError);
   }
 }
 
@@ -286,10 +288,10 @@ TEST_CASE("banner: sample_mean range and running estimates", "[banner]") {
   CHECK(r.hi == 3.0);
   CHECK_THROWS_AS(measure_sample_mean_range(x, 4), std::invalid_argument);
 
-  const RoleRounding role = RoleRounding::range(RangeRole{1, true, 0.9}, false);  // 1 bit: codes lo, hi
-  REQUIRE(role.has_running_range());
+  const RoleRounding role = range_rounding(RangeRole{1, true, 0.9}, false);  // 1 bit: codes lo, hi
+  REQUIRE(role.state_floats() == 2);
   float running[2] = {0.0f, 0.0f};
-  RangeContext rc{2, true, running};
+  PolicyState rc{2, true, running};
   std::vector<float> y = x;
   role.apply(y, 1, "A", 1, &rc);
   // Training uses the batch range [1, 3] (s = 2) and moves the running range 0.9 of the way towards it.
@@ -496,7 +498,7 @@ TEST_CASE("banner: gradients bifurcation: dW reads the DY_W copy, dx the DY one"
     auto l = std::make_unique<ConvLayer>(spec);
     l->name = "conv";
     for (std::size_t i = 0; i < l->params()[0]->value.data.size(); ++i) l->params()[0]->value.data[i] = static_cast<float>(nd(rng) * 0.3);
-    if (dy_rounded) l->roles[Role::DY] = RoleRounding::range(RangeRole{3, false, 0.9}, false);
+    if (dy_rounded) l->roles[Role::DY] = range_rounding(RangeRole{3, false, 0.9}, false);
     l->bifurcate = bifurcate;  // DY_W stays fp32: the unrounded copy (the reference code's choice)
     return l;
   };
@@ -577,9 +579,9 @@ A = "range(bits=7, range=sample_mean, new_weight=0.5)"
     CHECK_THAT(err("[formats]\nW = \"range(bits=0)\"\n"), Catch::Contains("bad.toml:2: key 'formats.W'"));
     CHECK_THAT(err("[formats]\nW = \"range(bits=8,range=sample_mean)\"\n"), Catch::Contains("batch axis"));
     CHECK_THAT(err("[formats]\nA = \"range(bits=8,colour=red)\"\n"), Catch::Contains("unknown key 'colour'"));
-    CHECK_THAT(err("[formats]\nA = \"range(range=tensor)\"\n"), Catch::Contains("needs bits"));
+    CHECK_THAT(err("[formats]\nA = \"range(range=tensor)\"\n"), Catch::Contains("missing required key 'bits'"));
     CHECK_THAT(err("[formats]\nDY = { quantizer = \"range\", bits = 8, rounding = \"rtz\" }\n"), Catch::Contains("formats.DY.rounding"));
-    CHECK_THAT(err("[formats]\nDY = { quantizer = \"range\", format = \"fp8_e4m3\" }\n"), Catch::Contains("has no format"));
+    CHECK_THAT(err("[formats]\nDY = { quantizer = \"range\", format = \"fp8_e4m3\" }\n"), Catch::Contains("formats.DY.format") && Catch::Contains("unknown key 'format'"));
     CHECK_THAT(err("[formats]\nbatchnorm = \"rangy\"\n"), Catch::Contains("formats.batchnorm"));
     CHECK_THAT(err("[[formats.override]]\nkinds = [\"convolution\"]\n"), Catch::Contains("unknown layer kind 'convolution'"));
     CHECK_THAT(err("[[formats.override]]\nA = \"fp16\"\n"), Catch::Contains("needs `layers`"));

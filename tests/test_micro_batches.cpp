@@ -1,6 +1,7 @@
 // train.micro_batches and train.allreduce: config checks, and the in-process semantics data-parallel
 // training reproduces (tests/cli/mpi_train.sh compares them with mpirun): deterministic whatever the
 // thread count, M = 1 unchanged, running estimates updated by the first micro-batch only.
+#include "sim/methods/banner2018/range_rounding.hpp"
 #include "sim/nn/role.hpp"
 #include "sim/train/config.hpp"
 #include "sim/train/trainer.hpp"
@@ -30,12 +31,12 @@ TEST_CASE("micro_batches and allreduce: config keys and their errors", "[train][
 }
 
 TEST_CASE("a range role's running estimates move only when the context says so", "[train][micro]") {
-  nn::RangeRole spec;
+  methods::RangeRole spec;
   spec.sample_mean = true;
-  const nn::RoleRounding r = nn::RoleRounding::range(spec, false);
+  const nn::RoleRounding r = methods::range_rounding(spec, false);
   std::vector<float> x = {-1, 2, -3, 4};
   float running[2] = {0.5f, 0.5f};
-  nn::RangeContext rc{2, true, running, false};
+  nn::PolicyState rc{2, true, running, false};
   r.apply(x, 1, "t", 1, &rc);
   CHECK(running[0] == 0.5f);
   CHECK(running[1] == 0.5f);

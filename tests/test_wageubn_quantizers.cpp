@@ -5,7 +5,7 @@
 // reproducible stochastic constant rounding; edge cases (all-zero, empty, NaN / infinity naming the first
 // element, R overflowing float, stochastic refused, WageSpec::validate) and WageSpec::text().
 #include "formats/format.hpp"
-#include "sim/nn/wageubn_quantizer.hpp"
+#include "sim/methods/wageubn2019/wageubn_quantizer.hpp"
 
 #include "formats/random_words.hpp"
 #include "formats/rounding.hpp"
@@ -26,6 +26,7 @@
 #include <vector>
 
 using namespace bitsim::sim::nn;
+using namespace bitsim::sim::methods;
 namespace formats = bitsim::formats;
 using bitsim::test::error_of;
 

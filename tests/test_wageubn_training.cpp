@@ -13,7 +13,8 @@
 #include "sim/nn/model.hpp"
 #include "sim/nn/model_zoo.hpp"
 #include "sim/nn/optimizer.hpp"
-#include "sim/nn/wageubn_quantizer.hpp"
+#include "sim/methods/wageubn2019/wage_rounding.hpp"
+#include "sim/methods/wageubn2019/wageubn_quantizer.hpp"
 #include "sim/train/config.hpp"
 #include "sim/train/trainer.hpp"
 
@@ -36,6 +37,7 @@
 
 using namespace bitsim::sim;
 using namespace bitsim::sim::nn;
+using namespace bitsim::sim::methods;
 using bitsim::sim::methods::gscale_at;
 using bitsim::sim::methods::set_gradient_range;
 namespace fs = std::filesystem;
@@ -110,10 +112,10 @@ TEST_CASE("wageubn: BN forward equals its definition, with and without rounding"
         bn.params()[1]->value.data[static_cast<std::size_t>(c)] = static_cast<float>(beta[static_cast<std::size_t>(c)]);
       }
       if (rounded) {
-        bn.roles[Role::W] = RoleRounding::wage(WageSpec::of(WageKind::direct, 8), false);
-        bn.roles[Role::BN_MEAN] = RoleRounding::wage(WageSpec::of(WageKind::direct, 16), false);
-        bn.roles[Role::BN_SCALE] = RoleRounding::wage(WageSpec::of(WageKind::direct, 16), false);
-        bn.roles[Role::BN_NORM] = RoleRounding::wage(WageSpec::of(WageKind::direct, 8), false);
+        bn.roles[Role::W] = wage_rounding(WageSpec::of(WageKind::direct, 8), false);
+        bn.roles[Role::BN_MEAN] = wage_rounding(WageSpec::of(WageKind::direct, 16), false);
+        bn.roles[Role::BN_SCALE] = wage_rounding(WageSpec::of(WageKind::direct, 16), false);
+        bn.roles[Role::BN_NORM] = wage_rounding(WageSpec::of(WageKind::direct, 8), false);
       }
       StepContext ctx;
       ctx.threads = 2;
@@ -208,7 +210,7 @@ TEST_CASE("wageubn: BN backward with rounding is the straight-through gradient -
     BatchNormLayer bn(BatchNormSpec{s.c, 1e-5, 0.5});
     bn.name = "bn";
     bn.set_method(std::make_unique<bitsim::sim::methods::WageubnBatchNorm>());
-    if (rounded) bn.roles[Role::BN_NORM] = RoleRounding::wage(WageSpec::of(WageKind::direct, 4), false);
+    if (rounded) bn.roles[Role::BN_NORM] = wage_rounding(WageSpec::of(WageKind::direct, 4), false);
     StepContext ctx;
     bn.round_weights(ctx);
     FTensor y;
@@ -233,16 +235,13 @@ TEST_CASE("wageubn: BN backward with rounding is the straight-through gradient -
 }
 
 TEST_CASE("wageubn: learning rate on the 10-bit grid, weight decay inside G, stored weights on the 24-bit grid", "[wageubn]") {
-  SgdConfig c;
-  c.lr_bits = 10;
-  CHECK(quantized_lr(c, 0.05) == 26.0 / 512);    // 25.6 -> 26
-  CHECK(quantized_lr(c, 0.006) == 3.0 / 512);    // 3.072 -> 3
-  CHECK(quantized_lr(c, 0.003) == 2.0 / 512);    // 1.536 -> 2
-  CHECK(quantized_lr(c, 0.0015) == 1.0 / 512);   // 0.768 -> 1
-  CHECK(quantized_lr(c, 0.0009765625) == 0.0);   // 0.5 -> 0 (ties to even)
-  CHECK(quantized_lr(c, 5.0) == 511.0 / 512);    // clipped to 1 - 2^-9
-  c.lr_bits = 0;
-  CHECK(quantized_lr(c, 0.05) == 0.05);
+  CHECK(wageubn_learning_rate(0.05, 10) == 26.0 / 512);    // 25.6 -> 26
+  CHECK(wageubn_learning_rate(0.006, 10) == 3.0 / 512);    // 3.072 -> 3
+  CHECK(wageubn_learning_rate(0.003, 10) == 2.0 / 512);    // 1.536 -> 2
+  CHECK(wageubn_learning_rate(0.0015, 10) == 1.0 / 512);   // 0.768 -> 1
+  CHECK(wageubn_learning_rate(0.0009765625, 10) == 0.0);   // 0.5 -> 0 (ties to even)
+  CHECK(wageubn_learning_rate(5.0, 10) == 511.0 / 512);    // clipped to 1 - 2^-9
+  CHECK(wageubn_learning_rate(0.05, 0) == 0.05);
 
   // A linear layer 3 -> 2: with the decay at the gradient, G rounds grad + wd w; the optimizer adds none.
   LinearSpec ls;
@@ -254,7 +253,7 @@ TEST_CASE("wageubn: learning rate on the 10-bit grid, weight decay inside G, sto
   const std::vector<float> w0 = {0.5f, -0.25f, 0.125f, 1.0f, 0.75f, -0.5f};
   lin.params()[0]->value.data = w0;
   lin.grad_decay = 0.5f;
-  lin.roles[Role::W_MASTER] = RoleRounding::wage(WageSpec::of(WageKind::direct, 24), false);
+  lin.roles[Role::W_MASTER] = wage_rounding(WageSpec::of(WageKind::direct, 24), false);
   FTensor x(Nchw{1, 3, 1, 1}), dy(Nchw{1, 2, 1, 1}), dx;
   x.data = {1.0f, 2.0f, -1.0f};
   dy.data = {0.5f, -1.0f};
@@ -279,7 +278,7 @@ TEST_CASE("wageubn: learning rate on the 10-bit grid, weight decay inside G, sto
   l.bias = false;
   spec.layers = {l};
   Model m = build_model(spec, Nchw{1, 3, 1, 1}, [&](Layer& layer) {
-    layer.roles[Role::W_MASTER] = RoleRounding::wage(WageSpec::of(WageKind::direct, 24), false);
+    layer.roles[Role::W_MASTER] = wage_rounding(WageSpec::of(WageKind::direct, 24), false);
   });
   Param& p = *m.nodes()[0].layer->params()[0];
   p.value.data = {0.3f, -0.7f, 0.1f, 0.9f, -0.2f, 0.6f};
@@ -289,7 +288,7 @@ TEST_CASE("wageubn: learning rate on the 10-bit grid, weight decay inside G, sto
   sc.weight_decay = 0;
   sc.lr_bits = 10;
   const std::vector<float> before = p.value.data, grad = p.grad.data;
-  sgd_step(m, sc, 0.05, StepContext{});
+  sgd_step(m, sc, wageubn_learning_rate(0.05, sc.lr_bits), StepContext{});
   for (std::size_t k = 0; k < before.size(); ++k) {
     const double want = q_direct(static_cast<double>(before[k] - static_cast<float>(26.0 / 512) * grad[k]), 24);
     CHECK(p.value.data[k] == static_cast<float>(want));
@@ -343,13 +342,13 @@ U = "shift(bits=6,clip=pm1)"
   SECTION("bad values") {
     auto err = [&](const std::string& text) { return error_of<train::ConfigError>([&] { train::parse_config(text, "bad.toml"); }); };
     CHECK_THAT(err("[formats]\nW = \"direct(bits=40)\"\n"), Catch::Contains("bad.toml:2: key 'formats.W'") && Catch::Contains("1..32"));
-    CHECK_THAT(err("[formats]\nE = \"shift(bits=8,clip=wide)\"\n"), Catch::Contains("clip must be none, unit or pm1"));
+    CHECK_THAT(err("[formats]\nE = \"shift(bits=8,clip=wide)\"\n"), Catch::Contains("key 'clip': expected none, unit or pm1"));
     CHECK_THAT(err("[formats]\nDY = \"flag(bits=8,clip=unit)\"\n"), Catch::Contains("unknown key 'clip'"));
     CHECK_THAT(err("[formats]\nG = \"constant(bits=8,gscale=96)\"\n"), Catch::Contains("power of two"));
-    CHECK_THAT(err("[formats]\nG = \"constant(gscale=32)\"\n"), Catch::Contains("needs bits"));
+    CHECK_THAT(err("[formats]\nG = \"constant(gscale=32)\"\n"), Catch::Contains("missing required key 'bits'"));
     CHECK_THAT(err("[formats]\nE = \"shift(bits=1)\"\n"), Catch::Contains("2..24"));
     CHECK_THAT(err("[formats]\nE = { format = \"shift(bits=8)\", rounding = \"sr\" }\n"),
-               Catch::Contains("formats.E") && Catch::Contains("only defined for constant"));
+               Catch::Contains("key 'formats.E.rounding'") && Catch::Contains("rne"));  // sr is constant's only
     CHECK_THAT(err("[optimizer]\nweight_decay_point = \"loss\"\n"), Catch::Contains("optimizer.weight_decay_point"));
     CHECK_THAT(err("[optimizer]\nlr_bits = 40\n"), Catch::Contains("optimizer.lr_bits"));
     CHECK_THAT(err("[formats]\nbatchnorm = \"wage\"\n"), Catch::Contains("formats.batchnorm"));
@@ -377,9 +376,10 @@ struct RepresentabilityWalk : RoundingObserver {
         }
       return;
     }
-    if (!rr.is_wage()) return;
+    const WageSpec* spec = wage_spec_of(rr);
+    if (!spec) return;
     ++seen[key];
-    const WageSpec& s = rr.wage_spec();
+    const WageSpec& s = *spec;
     const int k = s.bits;
     double max_abs_before = 0;
     for (float v : e.before) max_abs_before = std::max(max_abs_before, std::abs(static_cast<double>(v)));
@@ -454,8 +454,8 @@ TEST_CASE("wageubn: representability walk: two training steps of the full 8-bit 
     ctx.node = static_cast<std::int64_t>(model.nodes().size());
     softmax_cross_entropy(logits, labels, &dlogits, model.loss_error, 0);
     model.backward(ctx, dlogits);
-    sgd_step(model, c.sgd, 0.05, ctx);
-    lr_used.push_back(quantized_lr(c.sgd, 0.05));
+    lr_used.push_back(wageubn_learning_rate(0.05, c.sgd.lr_bits));  // what the trainer passes
+    sgd_step(model, c.sgd, lr_used.back(), ctx);
   }
   for (const auto& f : walk.failures) UNSCOPED_INFO(f);
   CHECK(walk.failures.empty());

@@ -19,14 +19,14 @@ void Layer::round_span(const StepContext& ctx, Role r, std::span<float> x, int s
   {
     std::string what = name + " " + role_name(r);
     if (!tensor.empty()) what += " (" + std::string(tensor) + ")";
-    RangeContext rc;
-    if (rr.has_running_range()) {
-      rc.samples = samples;
-      rc.training = ctx.training;
-      rc.update = ctx.update_running;
-      rc.running = running_range_[static_cast<std::size_t>(r)].ptr();
+    PolicyState state;
+    if (rr.state_floats() > 0) {
+      state.samples = samples;
+      state.training = ctx.training;
+      state.update = ctx.update_running;
+      state.values = role_state_[static_cast<std::size_t>(r)].ptr();
     }
-    scale = rr.apply(x, ctx.seed_for(r, slot), what.c_str(), ctx.threads, rr.has_running_range() ? &rc : nullptr, shape);
+    scale = rr.apply(x, ctx.seed_for(r, slot), what.c_str(), ctx.threads, rr.state_floats() > 0 ? &state : nullptr, shape);
   }
   if (ctx.observer) ctx.observer->on_rounding(RoundingEvent{this, r, slot, tensor, before, x, scale});
 }
@@ -51,9 +51,10 @@ void Layer::begin_backward(const StepContext& ctx, FTensor& dy) {
 
 void Layer::prepare_role_state() {
   for (int r = 0; r < kRoleCount; ++r) {
-    FTensor& t = running_range_[static_cast<std::size_t>(r)];
-    if (roles[static_cast<Role>(r)].has_running_range()) {
-      if (t.data.size() != 2) t = FTensor(Nchw{1, 2, 1, 1});
+    FTensor& t = role_state_[static_cast<std::size_t>(r)];
+    const std::int64_t floats = roles[static_cast<Role>(r)].state_floats();
+    if (floats > 0) {
+      if (static_cast<std::int64_t>(t.data.size()) != floats) t = FTensor(Nchw{1, floats, 1, 1});
     } else {
       t = FTensor();
     }
@@ -63,8 +64,9 @@ void Layer::prepare_role_state() {
 std::vector<std::pair<std::string, FTensor*>> Layer::role_buffers() {
   std::vector<std::pair<std::string, FTensor*>> out;
   for (int r = 0; r < kRoleCount; ++r)
-    if (running_range_[static_cast<std::size_t>(r)].data.size() == 2)
-      out.emplace_back(std::string(role_name(static_cast<Role>(r))) + ".running_range", &running_range_[static_cast<std::size_t>(r)]);
+    if (roles[static_cast<Role>(r)].state_floats() > 0 && !role_state_[static_cast<std::size_t>(r)].data.empty())
+      out.emplace_back(std::string(role_name(static_cast<Role>(r))) + "." + roles[static_cast<Role>(r)].policy().state_name(),
+                       &role_state_[static_cast<std::size_t>(r)]);
   return out;
 }
 

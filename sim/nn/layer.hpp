@@ -125,13 +125,14 @@ class Layer {
   // Called by the model with dL/dy before backward: keeps the DY_W copy when bifurcating (layers with a
   // weight-gradient product only), then rounds dy in place to roles[DY].
   void begin_backward(const StepContext& ctx, FTensor& dy);
-  // Allocates the running estimates of range roles that keep them (after the roles are assigned).
+  // Allocates the state of the role policies that keep one (RoundingPolicy::state_floats: a range role's
+  // running [min, max]) after the roles are assigned.
   void prepare_role_state();
-  // Those running estimates ([min, max] per role), checkpointed with the buffers; names "A.running_range".
+  // That state per role, checkpointed with the buffers; named "<role>.<state_name>", e.g. "A.running_range".
   std::vector<std::pair<std::string, FTensor*>> role_buffers();
   // Rounds x with role r at `slot` (the optimizer's and round_weights' entry): reports to ctx.observer;
-  // `tensor` names a parameter ("weight") in errors and events; `samples` is the batch axis of a
-  // range role with running estimates.
+  // `tensor` names a parameter ("weight") in errors and events; `samples` is the batch axis (for a
+  // policy with state, e.g. a range role with running estimates).
   void round_span(const StepContext& ctx, Role r, std::span<float> x, int slot, std::string_view tensor = {},
                   std::int64_t samples = 1, const Nchw& shape = {});
 
@@ -155,7 +156,7 @@ class Layer {
   const FTensor& weight_dy(const FTensor& dy) const { return bifurcate && has_weight_product() ? dy_w_ : dy; }
 
  private:
-  std::array<FTensor, kRoleCount> running_range_;
+  std::array<FTensor, kRoleCount> role_state_;
   FTensor dy_w_;
 };
 

@@ -5,15 +5,8 @@
 
 namespace bitsim::sim::nn {
 
-double quantized_lr(const SgdConfig& c, double lr) {
-  if (c.lr_bits <= 0) return lr;
-  float q = static_cast<float>(lr);
-  wage_quantize(std::span<float>(&q, 1), WageSpec{WageKind::direct, c.lr_bits, WageClip::unit}, false, nullptr);
-  return q;
-}
-
 void sgd_step(Model& model, const SgdConfig& c, double lr, StepContext ctx) {
-  const float mu = static_cast<float>(c.momentum), lrf = static_cast<float>(quantized_lr(c, lr));
+  const float mu = static_cast<float>(c.momentum), lrf = static_cast<float>(lr);
   for (std::size_t j = 0; j < model.nodes().size(); ++j) {
     Layer& layer = *model.nodes()[j].layer;
     ctx.node = static_cast<std::int64_t>(j);

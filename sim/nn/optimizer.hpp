@@ -5,7 +5,8 @@
 //                                         G instead, Layer::grad_decay, and g = grad here)
 //   m = round_M(mu * m + g)
 //   d = nesterov ? g + mu * m : m
-//   u = round_U(lr * d)                  (lr rounded first when lr_bits > 0, see quantized_lr)
+//   u = round_U(lr * d)                  (lr as given: with optimizer.lr_bits the trainer passes WAGEUBN's
+//                                         rounded rate, methods::wageubn_learning_rate)
 //   w = round_W_MASTER(w - u), or round_W(w - u) when master_weights is false (the weights stored in
 //       W's format); W_MASTER is fp32 by default, so the stored weights stay fp32.
 // With mu = 0 the momentum buffer is still kept (m = round_M(g)), so the formula has one shape.
@@ -24,14 +25,12 @@ struct SgdConfig {
   bool decay_bn_and_bias = true;  // weight decay on batch-norm gamma/beta and biases too (PyTorch's default)
   bool master_weights = true;
   bool decay_in_gradient = false;  // weight_decay_point = "gradient": L2 added to the gradient before G
-  int lr_bits = 0;                 // > 0: the learning rate is rounded as WAGEUBN's Q(lr, k) clipped to
-                                   // +-(1 - 2^(1-k)) (k = 10: multiples of 2^-9); 0: used as is
+  int lr_bits = 0;                 // > 0: the trainer rounds the learning rate as WAGEUBN's Q(lr, k)
+                                   // (methods::wageubn_learning_rate) before sgd_step; 0: used as is
 };
 
-// The learning rate the update multiplies by: lr, or its lr_bits rounding (round to nearest even).
-double quantized_lr(const SgdConfig& config, double lr);
-
-// One optimizer step on every parameter of `model` with learning rate lr. ctx keys the sr streams.
+// One optimizer step on every parameter of `model` with learning rate lr (as given; config.lr_bits is
+// the caller's). ctx keys the sr streams.
 void sgd_step(Model& model, const SgdConfig& config, double lr, StepContext ctx);
 
 // Learning-rate schedule over optimizer steps (steps_per_epoch converts epochs).

@@ -19,12 +19,14 @@
 //            W <- Q(W - update, 24)); fp32 by default. (optimizer.master_weights = false rounds them to
 //            W's format instead, as before this role existed.)
 // (Config files may write BN_STAT to set BN_MEAN and BN_SCALE together.)
-// Each role of each layer has a RoleRounding: a format with a rounding mode (sr with R bits too), the
-// min/max range quantizer of Banner et al. (sim/nn/range_quantizer.hpp) with its bit width and range
-// rule, one of WAGEUBN's direct, shift, flag and constant quantizers (sim/nn/wageubn_quantizer.hpp),
-// or a scaled, affine or MX policy of the format-carrying tensor (sim/tensor/tensor_policy.hpp), applied by
-// sim::Tensor itself (quantize, then decode to floats). fp32 with rne is the identity on floats and
-// costs nothing.
+// Each role of each layer has a RoleRounding: a handle on one RoundingPolicy, the interface every way
+// of rounding a role implements. sim/nn holds the generic ones (a format with a rounding mode, sr with R
+// bits too; a scaled, affine or MX policy of the format-carrying tensor, sim/tensor/tensor_policy.hpp,
+// applied by sim::Tensor itself: quantize, then decode to floats); the paper quantizers live with their
+// papers (Banner et al.'s min/max range quantizer in sim/methods/banner2018/range_rounding.hpp,
+// WAGEUBN's direct, shift, flag and constant in sim/methods/wageubn2019/wage_rounding.hpp); and
+// sim/methods/rounding_policies.cpp declares each by its config name, so any policy can be given to any
+// role. fp32 with rne is the identity on floats and costs nothing.
 //
 // A tensor policy sees the role's tensor in its NCHW shape [n, c, h, w] (weights [out, in, kh, kw],
 // a linear layer's [out, in, 1, 1], biases and per-channel vectors [1, c, 1, 1]):
@@ -43,8 +45,7 @@
 #include "formats/format_limits.hpp"
 #include "formats/quantizer.hpp"
 #include "formats/rounding.hpp"
-#include "sim/nn/range_quantizer.hpp"
-#include "sim/nn/wageubn_quantizer.hpp"
+#include "sim/nn/tensor_scale.hpp"
 #include "sim/kernels/nchw.hpp"
 #include "sim/tensor/tensor_policy.hpp"
 
@@ -64,92 +65,94 @@ inline constexpr int kRoleCount = 12;
 const char* role_name(Role r);
 std::optional<Role> parse_role(std::string_view name);
 
-// Banner et al.'s min/max quantizer as a role: b bits, the range measured per tensor or as the mean of
-// per-sample ranges with running estimates (training: r = (1 - w) r + w batch, w = running_new_weight,
-// 0.9 in the reference code; inference: r is used). Stochastic rounding adds uniform noise (see
-// range_quantizer.hpp).
-struct RangeRole {
-  int bits = 8;
-  bool sample_mean = false;         // false: min/max of the whole tensor
-  double running_new_weight = 0.9;  // sample_mean only
-  bool true_zero = false;           // zero point: 0 exactly on the grid (range_quantizer.hpp)
-  bool operator==(const RangeRole&) const = default;
-};
-
-// What a range role with running estimates needs from its caller: the number of samples (first axis),
-// whether this is a training step, and the layer's running [min, max] (2 floats, updated in training).
-struct RangeContext {
+// What a policy that keeps state in its layer (Banner et al.'s running ranges) needs from its caller: the
+// number of samples (first axis), whether this is a training step, the layer's state (state_floats()
+// floats, checkpointed), and whether a training step may change it.
+struct PolicyState {
   std::int64_t samples = 1;
   bool training = true;
-  float* running = nullptr;
-  bool update = true;  // training: fold the batch range into the running estimates
+  float* values = nullptr;
+  bool update = true;
 };
 
-// A format and a rounding for one role. Copyable; the quantizer is built once and shared.
+// One way of rounding a role's tensor. Immutable once made; a RoleRounding shares it.
+class RoundingPolicy {
+ public:
+  virtual ~RoundingPolicy() = default;
+  // The config spelling, which reads back to an equal policy (with rounding()): "fp8_e4m3",
+  // "mxfp8_e4m3", "range(bits=8,range=sample_mean,new_weight=0.9)", "constant(bits=8)".
+  virtual std::string text() const = 0;
+  virtual formats::RoundingSpec rounding() const = 0;
+  // Whether stochastic rounding's noise width is the policy's own (range: 24 bits, WAGEUBN: 32), not a
+  // choice of the config (sr_bits).
+  virtual bool noise_is_fixed() const { return false; }
+  // The finite range of the values it produces: the format's (formats/format_limits.hpp); for policies
+  // whose range or scale follows the tensor, only the number of codes (limits infinite).
+  virtual const formats::FiniteLimits& finite_limits() const = 0;
+  // For the statistics: the name of the format of its codes (empty when the values are floats on a grid
+  // that follows the tensor, as the range and WAGEUBN quantizers keep them) and the code width in bits.
+  virtual std::string code_format() const = 0;
+  virtual std::int64_t code_bits() const = 0;
+  // The format every rounded value is a value of, with no scale, or nullptr: only then can a layer
+  // store the values as codes of that format.
+  virtual const formats::Format* value_format() const { return nullptr; }
+  virtual bool is_identity() const { return false; }
+  // Floats of state it keeps per layer and role (0: none), and the state's name in checkpoints.
+  virtual int state_floats() const { return 0; }
+  virtual const char* state_name() const { return ""; }
+  // Rounds x in place (see RoleRounding::apply). `state` is given when state_floats() > 0.
+  virtual PowerOfTwoScale apply(std::span<float> x, std::uint64_t seed, int threads, const PolicyState* state,
+                                const Nchw& shape) const = 0;
+};
+
+// A format and a rounding, or any other policy, for one role. Copyable; the policy is shared.
 class RoleRounding {
  public:
   RoleRounding();  // fp32, rne: the identity
   // Throws formats::FormatError when the format's values are not all exact in float (the engine's
   // arrays are floats) or the rounding is not allowed for the format; `what` prefixes the message.
   RoleRounding(const formats::Format& format, formats::RoundingSpec rounding, const std::string& what = {});
+  explicit RoleRounding(std::shared_ptr<const RoundingPolicy> policy);
 
-  // The range quantizer with `bits` (1..24); `stochastic` adds noise before rounding (else nearest even).
-  static RoleRounding range(const RangeRole& spec, bool stochastic);
-  // A WAGEUBN quantizer; `stochastic` only for constant. Throws formats::FormatError for a bad spec.
-  static RoleRounding wage(const WageSpec& spec, bool stochastic);
   // A scaled, affine or MX policy of sim::Tensor with `rounding` (an elementwise policy is the plain
   // format constructor). Throws formats::FormatError (prefixed by `what`) for a rounding the element
   // format does not allow or an element format a float cannot hold.
   static RoleRounding tensor_policy(const TensorPolicy& policy, formats::RoundingSpec rounding, const std::string& what = {});
 
-  // The format the rounded values belong to. For range, WAGEUBN and tensor-policy roles it is fp32: the
-  // values stay floats (on a grid lo + k s, or codes times a scale), not values of one format.
-  const formats::Format& format() const { return format_; }
-  // Whether every rounded value is a value of format() with no scale (plain format roles): only then can
-  // a layer store the values as codes of format().
-  bool values_are_codes() const { return !range_ && !wage_ && !policy_; }
-  bool is_policy() const { return policy_.has_value(); }
-  const TensorPolicy& policy() const { return *policy_; }
-  bool is_range() const { return range_.has_value(); }
-  const RangeRole& range_spec() const { return *range_; }
-  bool is_wage() const { return wage_.has_value(); }
-  const WageSpec& wage_spec() const { return *wage_; }
-  // Whether the role keeps running estimates (a 2-float buffer in its layer).
-  bool has_running_range() const { return range_ && range_->sample_mean; }
-  formats::RoundingSpec rounding() const { return rounding_; }
-  bool is_identity() const { return identity_; }
-  bool is_stochastic() const { return rounding_.mode == formats::Rounding::sr; }
-  // The finite range of the values it produces: the format's (formats/format_limits.hpp); for range and
-  // WAGEUBN quantizers, whose range follows the tensor, only the number of codes (limits infinite).
-  // Computed once (at construction) and kept.
-  const formats::FiniteLimits& finite_limits() const { return limits_; }
+  // The format the rounded values belong to: a plain format role's; for every other policy fp32 (the
+  // values stay floats, on a grid lo + k s or codes times a scale, not values of one format).
+  const formats::Format& format() const;
+  // Whether every rounded value is a value of format() with no scale (plain format roles).
+  bool values_are_codes() const { return policy_->value_format() != nullptr; }
+  const RoundingPolicy& policy() const { return *policy_; }
+  // The policy as its concrete type, or nullptr (for code of that policy's own, e.g. WAGEUBN's gscale
+  // schedule).
+  template <class P> const P* policy_as() const { return dynamic_cast<const P*>(policy_.get()); }
+  int state_floats() const { return policy_->state_floats(); }
+  formats::RoundingSpec rounding() const { return policy_->rounding(); }
+  bool is_identity() const { return policy_->is_identity(); }
+  bool is_stochastic() const { return rounding().mode == formats::Rounding::sr; }
+  const formats::FiniteLimits& finite_limits() const { return policy_->finite_limits(); }
+  // The config spelling without the rounding (RoundingPolicy::text).
+  std::string text() const { return policy_->text(); }
   // "fp8_e4m3", "fp8_e4m3 sr(R=8)", "range(bits=8,range=sample_mean) sr" or "constant(bits=8) sr": for logs.
   std::string describe() const;
-  // The range quantizer's spelling in configs: "range(bits=8)" or "range(bits=8,range=sample_mean,new_weight=0.9)".
-  std::string range_text() const;
 
   // Rounds x in place; `shape` (numel = x.size(), else x is taken as one row [1, x.size(), 1, 1]) is
-  // what a tensor-policy role groups by. For sr, element j uses PhiloxWords(seed).word(j), so splitting the array over
-  // `threads` never changes a result. Throws formats::QuantizeError (e.g. NaN into a format without
-  // NaN) with `what` prepended, naming the same element whatever the thread count.
-  // A range role measures its range from x (NaN or infinity: QuantizeError naming the element); one with
-  // running estimates needs `rc` (std::logic_error without it). Returns the power-of-two scale a WAGEUBN
-  // shift, flag or constant quantizer used (scaled = false otherwise).
+  // what a tensor-policy role groups by. For sr, element j uses PhiloxWords(seed).word(j), so splitting
+  // the array over `threads` never changes a result. Throws formats::QuantizeError (e.g. NaN into a
+  // format without NaN) with `what` prepended, naming the same element whatever the thread count.
+  // A policy with state (state_floats() > 0) needs `state` (std::logic_error without it). Returns the
+  // power-of-two scale a WAGEUBN shift, flag or constant quantizer used (scaled = false otherwise).
   PowerOfTwoScale apply(std::span<float> x, std::uint64_t seed, const char* what = "", int threads = 1,
-                  const RangeContext* rc = nullptr, const Nchw& shape = {}) const;
+                        const PolicyState* state = nullptr, const Nchw& shape = {}) const;
 
  private:
-  formats::Format format_;
-  formats::RoundingSpec rounding_{};
-  std::shared_ptr<const formats::Quantizer> quantizer_;
-  bool identity_ = true;
-  std::optional<RangeRole> range_;
-  std::optional<WageSpec> wage_;
-  std::optional<TensorPolicy> policy_;
-  formats::FiniteLimits limits_;
-
-  void apply_policy(std::span<float> x, std::uint64_t seed, const Nchw& shape) const;
+  std::shared_ptr<const RoundingPolicy> policy_;
 };
+
+// The scaled, affine or MX policy of a tensor-policy role, or nullptr for any other policy.
+const TensorPolicy* tensor_policy_of(const RoleRounding& role);
 
 // The roles of one layer.
 struct RoleSet {

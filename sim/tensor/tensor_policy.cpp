@@ -68,9 +68,9 @@ class Arguments : public formats::SpecArguments<PolicyError> {
   }
 };
 
-// Splits "name(k=v,k=v)" at the commas outside parentheses (a value may itself be a format
-// constructor such as float(e=4,m=3)).
-std::map<std::string, std::string> split_arguments(const std::string& name, const std::string& body) {
+}  // namespace
+
+std::map<std::string, std::string> split_constructor_arguments(const std::string& name, const std::string& body) {
   std::map<std::string, std::string> kv;
   if (body.empty()) return kv;
   std::vector<std::string> items(1);
@@ -92,6 +92,8 @@ std::map<std::string, std::string> split_arguments(const std::string& name, cons
   }
   return kv;
 }
+
+namespace {
 
 // The format with saturation on overflow; Graham's families saturate already (their cells clamp).
 Format saturating(const Format& f) {
@@ -242,7 +244,7 @@ TensorPolicy parse_policy(std::string_view text) {
   }
   if (open == std::string::npos || spec.back() != ')')
     throw PolicyError(fmt::format("{}: expected {}(key=value,...)", name, name));
-  return policy_from_arguments(name, split_arguments(name, spec.substr(open + 1, spec.size() - open - 2)));
+  return policy_from_arguments(name, split_constructor_arguments(name, spec.substr(open + 1, spec.size() - open - 2)));
 }
 
 namespace {

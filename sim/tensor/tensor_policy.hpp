@@ -66,6 +66,9 @@ class TensorPolicy {
   int emax_elem() const { return emax_elem_; }
   // Whether values are stored with per-group scales (everything but elementwise).
   bool has_scales() const { return kind_ != PolicyKind::elementwise; }
+  // Whether its groups are blocks of consecutive elements along the tensor's last axis (mx), rather
+  // than the whole tensor or the indices of one axis.
+  bool blocks_last_axis() const { return kind_ == PolicyKind::mx; }
 
   std::string to_string() const;  // canonical
   // As to_string(), but formats are printed by name (their alias when they have one) and an mx policy
@@ -107,6 +110,11 @@ TensorPolicy policy_from_arguments(const std::string& name, std::map<std::string
 // How the config's table form spells argument `key` of constructor `name` ("format" for mx's
 // "element"; else the key itself).
 std::string policy_table_key(const std::string& name, const std::string& key);
+
+// Splits the body of a constructor call "name(k=v,k=v)" at the commas outside parentheses (a value may
+// itself be a format constructor such as float(e=4,m=3)); spaces already removed. Throws PolicyError
+// for unbalanced parentheses, an argument without '=' or a value, or a repeated key.
+std::map<std::string, std::string> split_constructor_arguments(const std::string& name, const std::string& body);
 
 // Whether `spec` is spelled as a scaled, affine or MX policy (an MX alias, or one of those
 // constructors) rather than as a plain format: the test parse_policy makes before parsing.

@@ -8,6 +8,7 @@
 #include "io/files.hpp"
 #include "sim/data/dataset.hpp"
 #include "sim/methods/batchnorm_methods.hpp"
+#include "sim/methods/rounding_policies.hpp"
 #include "sim/nn/layer_registry.hpp"
 #include "sim/nn/model.hpp"
 #include "sim/nn/model_zoo.hpp"
@@ -41,241 +42,78 @@ formats::Format format_from(Section& s, const toml::node* n, const std::string& 
   }
 }
 
-// "range(bits=8)" or "range(bits=8,range=sample_mean,new_weight=0.9)" (spaces ignored). Returns false
-// when `text` is not a range quantizer at all; fails on a malformed one.
-bool parse_range_text(Section& s, const toml::node* n, const std::string& key, std::string text, nn::RangeRole& out) {
-  text.erase(std::remove(text.begin(), text.end(), ' '), text.end());
-  if (text.rfind("range(", 0) != 0) return false;
-  if (text.back() != ')')
-    s.fail(n, key, "a range quantizer is written range(bits=B[,range=tensor|sample_mean][,new_weight=W][,true_zero=yes|no])");
-  std::stringstream ss(text.substr(6, text.size() - 7));
-  bool have_bits = false;
-  for (std::string kv; std::getline(ss, kv, ',');) {
-    const auto eq = kv.find('=');
-    if (eq == std::string::npos) s.fail(n, key, "range(...): expected key=value, got '" + kv + "'");
-    const std::string k = kv.substr(0, eq), v = kv.substr(eq + 1);
-    try {
-      std::size_t used = 0;
-      if (k == "bits") {
-        out.bits = std::stoi(v, &used);
-        have_bits = true;
-      } else if (k == "new_weight") {
-        out.running_new_weight = std::stod(v, &used);
-      } else if (k == "true_zero") {
-        if (v != "yes" && v != "no") s.fail(n, key, "range(...): true_zero must be yes or no, got '" + v + "'");
-        out.true_zero = v == "yes";
-        used = v.size();
-      } else if (k == "range") {
-        if (v != "tensor" && v != "sample_mean") s.fail(n, key, "range(...): range must be tensor or sample_mean, got '" + v + "'");
-        out.sample_mean = v == "sample_mean";
-        used = v.size();
-      } else {
-        s.fail(n, key, "range(...): unknown key '" + k + "' (bits, range, new_weight, true_zero)");
-      }
-      if (used != v.size()) throw std::invalid_argument(v);
-    } catch (const std::logic_error&) {
-      s.fail(n, key, "range(...): bad value '" + v + "' for " + k);
-    }
-  }
-  if (!have_bits) s.fail(n, key, "range(...) needs bits");
-  return true;
-}
-
-// WAGEUBN's quantizers: "direct(bits=8)", "direct(bits=8,clip=unit)", "shift(bits=8[,clip=pm1])",
-// "flag(bits=8)", "constant(bits=8[,const_bits=15][,gscale=128])" (spaces ignored). Returns false when
-// `text` is none of them; fails on a malformed one.
-bool parse_wage_text(Section& s, const toml::node* n, const std::string& key, std::string text, nn::WageSpec& out) {
-  text.erase(std::remove(text.begin(), text.end(), ' '), text.end());
-  const auto open = text.find('(');
-  if (open == std::string::npos) return false;
-  const std::string kind = text.substr(0, open);
-  if (kind == "direct") out = nn::WageSpec::of(nn::WageKind::direct, 8);
-  else if (kind == "shift") out = nn::WageSpec::of(nn::WageKind::shift, 8);
-  else if (kind == "flag") out = nn::WageSpec::of(nn::WageKind::flag, 8);
-  else if (kind == "constant") out = nn::WageSpec::of(nn::WageKind::constant, 8);
-  else return false;
-  const std::string usage = kind + "(bits=B" + (kind == "direct" || kind == "shift" ? "[,clip=none|unit|pm1]" : "") +
-                            (kind == "constant" ? "[,const_bits=C][,gscale=G]" : "") + ")";
-  if (text.back() != ')') s.fail(n, key, "a " + kind + " quantizer is written " + usage);
-  std::stringstream ss(text.substr(open + 1, text.size() - open - 2));
-  bool have_bits = false;
-  for (std::string kv; std::getline(ss, kv, ',');) {
-    const auto eq = kv.find('=');
-    if (eq == std::string::npos) s.fail(n, key, kind + "(...): expected key=value, got '" + kv + "' (" + usage + ")");
-    const std::string k = kv.substr(0, eq), v = kv.substr(eq + 1);
-    try {
-      std::size_t used = v.size();
-      if (k == "bits") {
-        out.bits = std::stoi(v, &used);
-        have_bits = true;
-      } else if (k == "clip" && (kind == "direct" || kind == "shift")) {
-        if (v == "none") out.clip = nn::WageClip::none;
-        else if (v == "unit") out.clip = nn::WageClip::unit;
-        else if (v == "pm1") out.clip = nn::WageClip::pm1;
-        else s.fail(n, key, kind + "(...): clip must be none, unit or pm1, got '" + v + "'");
-      } else if (k == "const_bits" && kind == "constant") {
-        out.const_bits = std::stoi(v, &used);
-      } else if (k == "gscale" && kind == "constant") {
-        out.gscale = std::stoll(v, &used);
-      } else {
-        s.fail(n, key, kind + "(...): unknown key '" + k + "' (" + usage + ")");
-      }
-      if (used != v.size()) throw std::invalid_argument(v);
-    } catch (const std::logic_error&) {
-      s.fail(n, key, kind + "(...): bad value '" + v + "' for " + k);
-    }
-  }
-  if (!have_bits) s.fail(n, key, kind + "(...) needs bits (" + usage + ")");
-  try {
-    out.validate();
-  } catch (const std::exception& e) {
-    s.fail(n, key, e.what());
-  }
-  return true;
-}
-
-nn::RoleRounding wage_role(Section& s, const toml::node* n, const std::string& key, const nn::WageSpec& w,
-                           const std::string& mode) {
-  try {
-    return nn::RoleRounding::wage(w, mode == "sr");
-  } catch (const std::exception& e) {
-    s.fail(n, key, e.what());
-  }
-}
-
-// A scaled, affine or MX policy of sim::Tensor written as one string: "mxfp8_e4m3",
-// "mx(element=fp8_e4m3,block=32)", "scaled(format=int8,scale=pow2,axis=1)", "affine(bits=8)". Returns
-// false when `text` is not spelled as one (then it is a format: sim::names_policy); fails on a
-// malformed one.
-bool parse_policy_text(Section& s, const toml::node* n, const std::string& key, const std::string& text, TensorPolicy& out) {
-  if (!names_policy(text)) return false;
-  try {
-    out = parse_policy(text);
-  } catch (const std::exception& e) {
-    s.fail(n, key, e.what());
-  }
-  return true;
-}
-
-// The rounding keys of a role table: rounding (rne by default) and sr_bits.
-formats::RoundingSpec role_rounding(Section& t) {
+// The rounding keys of a role table for a policy of `type` (nullptr: a plain format): rounding, from
+// the modes the policy accepts, defaulting to its own; sr_bits where the policy takes it.
+formats::RoundingSpec role_rounding(Section& t, const methods::RoundingPolicyType* type) {
   formats::RoundingSpec r;
-  r.mode = *formats::parse_rounding(t.string("rounding", "rne", {"rne", "rna", "rtz", "rup", "rdn", "sr"}));
-  r.sr_bits = static_cast<int>(t.integer("sr_bits", 32, 1, 32));
+  const formats::Rounding fallback = type ? type->default_mode : formats::Rounding::rne;
+  r.mode = *formats::parse_rounding(t.string("rounding", formats::rounding_name(fallback), methods::rounding_mode_names(type)));
+  if (!type || type->takes_sr_bits) r.sr_bits = static_cast<int>(t.integer("sr_bits", 32, 1, 32));
   return r;
 }
 
-nn::RoleRounding policy_role(Section& s, const toml::node* n, const std::string& key, const TensorPolicy& policy,
-                             formats::RoundingSpec rounding) {
-  try {
-    return nn::RoleRounding::tensor_policy(policy, rounding);
-  } catch (const std::exception& e) {
-    s.fail(n, key, e.what());
-  }
-}
-
-// The table form of a tensor policy: { policy = "mx", format = "fp8_e4m3", block = 32 },
-// { policy = "scaled", format = "int8", scale = "pow2"|"real", axis = N },
-// { policy = "affine", bits = 8, signed = false, axis = N }; plus rounding and sr_bits.
-nn::RoleRounding policy_table_role(Section& s, const toml::node* n, const std::string& key, Section& t, const toml::node* pn) {
-  // The table's keys are the constructor's arguments (sim/tensor/tensor_policy.cpp declares them
-  // and their defaults), besides policy, rounding and sr_bits.
-  const std::string kind = t.string("policy", "", sim::policy_constructor_names());
-  std::map<std::string, std::string> arguments;
-  for (auto&& [k, v] : *t.raw()) {
-    const std::string arg(k.str());
-    if (arg == "policy" || arg == "rounding" || arg == "sr_bits") continue;
-    (void)t.get(arg);
-    if (const auto* str = v.as_string()) arguments[arg] = str->get();
-    else if (const auto* i = v.as_integer()) arguments[arg] = std::to_string(i->get());
-    else if (const auto* b = v.as_boolean()) arguments[arg] = b->get() ? "yes" : "no";
-    else t.fail(&v, arg, "must be a string, an integer or true/false");
-  }
-  TensorPolicy policy;
-  try {
-    policy = sim::policy_from_arguments(kind, std::move(arguments));
-  } catch (const sim::PolicyError& e) {
-    if (e.site().key.empty()) s.fail(n, key, e.what());
-    const std::string arg = t.raw()->get(e.site().key) ? e.site().key : sim::policy_table_key(kind, e.site().key);
-    t.fail(t.raw()->get(arg) ? t.raw()->get(arg) : pn, arg, e.what());
-  } catch (const formats::FormatError& e) {
-    s.fail(n, key, e.what());
-  }
-  const formats::RoundingSpec rounding = role_rounding(t);
-  t.finish();
-  return policy_role(s, n, key, policy, rounding);
-}
-
+// A role: a string ("fp8_e4m3", "mxfp8_e4m3", "range(bits=8)", "constant(bits=8)"), or a table that
+// names its policy and gives the policy's arguments as keys ({ policy = "mx", format = "fp8_e4m3",
+// block = 32 }, { policy = "range", bits = 8, range = "sample_mean" }; older configs write
+// quantizer = "range"), or one that gives the string as `format`; plus rounding and sr_bits. The
+// policies and their arguments are declared in sim/methods/rounding_policies.cpp.
 nn::RoleRounding role_from(Section& s, const toml::node* n, const std::string& key) {
-  formats::Format f;
-  formats::RoundingSpec r;
-  nn::RangeRole range;
-  nn::WageSpec wage;
-  bool is_range = false;
-  if (n->is_table()) {
-    Section t(n->as_table(), s.key_path(key), s.file());
-    if (const toml::node* pn = t.get("policy")) return policy_table_role(s, n, key, t, pn);
-    const toml::node* fn = t.get("format");
-    const toml::node* qn = t.get("quantizer");
-    if (qn) {
-      if (!qn->is_string() || (*qn->value<std::string>() != "range" && *qn->value<std::string>() != "format"))
-        t.fail(qn, "quantizer", "must be \"format\" or \"range\" (WAGEUBN's quantizers are written format = \"direct(bits=8)\")");
-      is_range = *qn->value<std::string>() == "range";
+  if (!n->is_table()) {
+    if (!n->is_string()) s.fail(n, key, "must be a format or policy string (e.g. \"fp8_e4m3\", \"range(bits=8)\") or a table");
+    try {
+      return methods::parse_role_rounding(*n->value<std::string>());
+    } catch (const std::exception& e) {
+      s.fail(n, key, e.what());
     }
-    if (is_range) {
-      if (fn) t.fail(fn, "format", "a range quantizer has no format (it keeps floats on its grid)");
-      range.bits = static_cast<int>(t.integer("bits", 8, 1, 24));
-      range.sample_mean = t.string("range", "tensor", {"tensor", "sample_mean"}) == "sample_mean";
-      range.running_new_weight = t.real("new_weight", 0.9, 0, 1);
-      range.true_zero = t.boolean("true_zero", false);
-      const std::string mode = t.string("rounding", "rne", {"rne", "sr"});
-      t.finish();
-      return nn::RoleRounding::range(range, mode == "sr");
-    }
-    if (!fn) s.fail(n, key, "needs a `format` (or quantizer = \"range\")");
-    if (fn->is_string() && parse_wage_text(t, fn, "format", *fn->value<std::string>(), wage)) {
-      // The constant quantizer (weight gradients) rounds stochastically unless told otherwise.
-      const std::string mode = t.string("rounding", wage.kind == nn::WageKind::constant ? "sr" : "rne", {"rne", "sr"});
-      t.finish();
-      return wage_role(s, n, key, wage, mode);
-    }
-    if (fn->is_string() && parse_range_text(t, fn, "format", *fn->value<std::string>(), range)) {
-      const std::string mode = t.string("rounding", "rne", {"rne", "sr"});
-      t.finish();
-      try {
-        return nn::RoleRounding::range(range, mode == "sr");
-      } catch (const std::exception& e) {
-        s.fail(n, key, e.what());
-      }
-    }
-    TensorPolicy policy;
-    if (fn->is_string() && parse_policy_text(t, fn, "format", *fn->value<std::string>(), policy)) {
-      const formats::RoundingSpec rounding = role_rounding(t);
-      t.finish();
-      return policy_role(s, n, key, policy, rounding);
-    }
-    f = format_from(t, fn, "format");
-    r = role_rounding(t);
-    t.finish();
-  } else {
-    if (n->is_string() && parse_wage_text(s, n, key, *n->value<std::string>(), wage))
-      return wage_role(s, n, key, wage, wage.kind == nn::WageKind::constant ? "sr" : "rne");
-    if (n->is_string() && parse_range_text(s, n, key, *n->value<std::string>(), range)) {
-      try {
-        return nn::RoleRounding::range(range, false);
-      } catch (const std::exception& e) {
-        s.fail(n, key, e.what());
-      }
-    }
-    TensorPolicy policy;
-    if (n->is_string() && parse_policy_text(s, n, key, *n->value<std::string>(), policy))
-      return policy_role(s, n, key, policy, {});
-    f = format_from(s, n, key);
   }
+  Section t(n->as_table(), s.key_path(key), s.file());
+  const toml::node* pn = t.get("policy");
+  const toml::node* qn = t.get("quantizer");
+  std::string name;
+  if (qn) {
+    if (!qn->is_string() || (*qn->value<std::string>() != "range" && *qn->value<std::string>() != "format"))
+      t.fail(qn, "quantizer", "must be \"format\" or \"range\" (other policies are written policy = \"NAME\")");
+    if (pn) t.fail(qn, "quantizer", "give `policy` or `quantizer`, not both");
+    if (*qn->value<std::string>() == "range") name = "range";
+  }
+  if (pn) name = t.string("policy", "", methods::rounding_policy_names());
+  if (!name.empty()) {
+    // The table's other keys are the constructor's arguments (declared with the policy).
+    std::map<std::string, std::string> arguments;
+    for (auto&& [k, v] : *t.raw()) {
+      const std::string arg(k.str());
+      if (arg == "policy" || arg == "quantizer" || arg == "rounding" || arg == "sr_bits") continue;
+      (void)t.get(arg);
+      if (const auto* str = v.as_string()) arguments[arg] = str->get();
+      else if (const auto* i = v.as_integer()) arguments[arg] = std::to_string(i->get());
+      else if (const auto* b = v.as_boolean()) arguments[arg] = b->get() ? "yes" : "no";
+      else if (const auto* d = v.as_floating_point()) arguments[arg] = fmt::format("{}", d->get());  // reads back exactly
+      else t.fail(&v, arg, "must be a string, a number or true/false");
+    }
+    // The older spelling's bits defaulted to 8 (the text form and policy = "range" require it).
+    if (!pn && name == "range") arguments.emplace("bits", "8");
+    const formats::RoundingSpec rounding = role_rounding(t, methods::rounding_policy_type(name));
+    t.finish();
+    try {
+      return methods::role_rounding_from_arguments(name, std::move(arguments), rounding);
+    } catch (const sim::PolicyError& e) {
+      if (e.site().key.empty()) s.fail(n, key, e.what());
+      const std::string arg = t.raw()->get(e.site().key) ? e.site().key : sim::policy_table_key(name, e.site().key);
+      t.fail(t.raw()->get(arg) ? t.raw()->get(arg) : (pn ? pn : qn), arg, e.what());
+    } catch (const std::exception& e) {
+      s.fail(n, key, e.what());
+    }
+  }
+  const toml::node* fn = t.get("format");
+  if (!fn) s.fail(n, key, "needs a `format` or a `policy`");
+  if (!fn->is_string()) t.fail(fn, "format", "must be a format or policy string (e.g. \"fp8_e4m3\", \"range(bits=8)\")");
+  const std::string text = *fn->value<std::string>();
+  const formats::RoundingSpec rounding = role_rounding(t, methods::rounding_policy_type_of(text));
+  t.finish();
   try {
-    return nn::RoleRounding(f, r);
+    return methods::parse_role_rounding(text, rounding);
   } catch (const std::exception& e) {
-    s.fail(n, key, e.what());
+    t.fail(fn, "format", e.what());
   }
 }
 
@@ -292,8 +130,8 @@ void read_level(Section& s, FormatLevel& level) {
     if (const toml::node* n = s.get(key)) {
       level.roles[static_cast<std::size_t>(r)] = role_from(s, n, key);
       const bool batched = role == nn::Role::A || role == nn::Role::DY || role == nn::Role::DY_W || role == nn::Role::BN_NORM;
-      if (level.roles[static_cast<std::size_t>(r)]->has_running_range() && !batched)
-        s.fail(n, key, "range = sample_mean (running estimates) is for tensors with a batch axis: A, DY, DY_W, BN_NORM");
+      if (level.roles[static_cast<std::size_t>(r)]->state_floats() > 0 && !batched)
+        s.fail(n, key, "a policy with running estimates (range = sample_mean) needs a tensor with a batch axis: A, DY, DY_W, BN_NORM");
     }
   }
   if (s.get("bifurcate")) level.bifurcate = s.boolean("bifurcate", false);
@@ -627,14 +465,13 @@ std::string quote(const std::string& s) {
 }
 
 std::string role_toml(const nn::RoleRounding& r) {
-  if (r.is_range())
-    return "{ format = " + quote(r.range_text()) + ", rounding = \"" + formats::rounding_name(r.rounding().mode) + "\" }";
-  if (r.is_wage())
-    return "{ format = " + quote(r.wage_spec().text()) + ", rounding = \"" + formats::rounding_name(r.rounding().mode) + "\" }";
-  const std::string name = r.is_policy() ? r.policy().name() : r.format().name();
-  if (r.rounding().mode == formats::Rounding::rne) return quote(name);
-  std::string s = "{ format = " + quote(name) + ", rounding = \"" + formats::rounding_name(r.rounding().mode) + "\"";
-  if (r.rounding().mode == formats::Rounding::sr) s += ", sr_bits = " + std::to_string(r.rounding().sr_bits);
+  // A policy with noise of its own (range, WAGEUBN) always writes its rounding, as older resolved
+  // configs did; the others write a plain string when they round to nearest even.
+  const formats::RoundingSpec rs = r.rounding();
+  const bool own_noise = r.policy().noise_is_fixed();
+  if (!own_noise && rs.mode == formats::Rounding::rne) return quote(r.text());
+  std::string s = "{ format = " + quote(r.text()) + ", rounding = \"" + formats::rounding_name(rs.mode) + "\"";
+  if (!own_noise && rs.mode == formats::Rounding::sr) s += ", sr_bits = " + std::to_string(rs.sr_bits);
   return s + " }";
 }
 

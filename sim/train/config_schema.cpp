@@ -344,16 +344,13 @@ std::vector<ConfigKey> make_keys() {
 
   k.push_back(by_hand(
       "formats.<ROLE>", "`\"fp32\"`",
-      "role format: a format string (docs/formats.md) or `{ format = \"...\", rounding = \"rne|rna|rtz|rup|rdn|sr\", "
-      "sr_bits = R }`; or the min/max range quantizer (below): `\"range(bits=B[,range=tensor\\|sample_mean][,new_weight=W]"
-      "[,true_zero=yes])\"` or `{ quantizer = \"range\", bits = B, range = \"tensor\\|sample_mean\", new_weight = W, "
-      "true_zero = false, rounding = \"rne\\|sr\" }`; or a WAGEUBN quantizer (below): `\"direct(bits=k[,clip=none\\|unit"
-      "\\|pm1])\"`, `\"shift(bits=k[,clip=unit\\|pm1\\|none])\"`, `\"flag(bits=k)\"`, `\"constant(bits=k[,const_bits=C]"
-      "[,gscale=G])\"`, or `{ format = \"constant(bits=8)\", rounding = \"sr\\|rne\" }`; or a tensor policy with per-group "
-      "scales (below): `\"mxfp8_e4m3\"`, `\"mx(element=F,block=K)\"`, `\"scaled(format=F,scale=pow2\\|real[,axis=N])\"`, "
-      "`\"affine(bits=B[,signed=yes][,axis=N])\"`, or `{ policy = \"mx\", format = \"fp8_e4m3\", block = 32 }`, "
-      "`{ policy = \"scaled\", format = F, scale = \"pow2\\|real\", axis = N }`, `{ policy = \"affine\", bits = B, "
-      "signed = false, axis = N }`, each with `rounding` and `sr_bits`. `BN_STAT` sets `BN_MEAN` and `BN_SCALE` together"));
+      "the role's rounding policy (the table \"Rounding policies\" below): a format string (docs/formats.md), element-wise; "
+      "or a policy's text form, e.g. `\"mxfp8_e4m3\"`, `\"range(bits=8)\"`, `\"constant(bits=8)\"`; or a table "
+      "`{ policy = \"NAME\", <its keys>, rounding = \"...\", sr_bits = R }`, e.g. `{ policy = \"mx\", format = "
+      "\"fp8_e4m3\", block = 32 }`, `{ policy = \"range\", bits = 8, range = \"sample_mean\" }`; or `{ format = "
+      "\"<either string>\", rounding = \"rne\\|rna\\|rtz\\|rup\\|rdn\\|sr\", sr_bits = R }`. `rounding` takes the "
+      "modes the policy accepts, `sr_bits` only where the policy takes it; `{ quantizer = \"range\", ... }` is the older "
+      "spelling of `policy = \"range\"` (bits 8 by default). `BN_STAT` sets `BN_MEAN` and `BN_SCALE` together"));
   k.push_back(by_hand("formats.acc", "`\"fp32\"`",
                       "accumulator format of every matrix product (docs/gemm.md); `\"exact\"`: exact accumulation"));
   k.push_back(by_hand("formats.product", "`\"exact\"`", "product format of every matrix product; `\"exact\"` allowed"));

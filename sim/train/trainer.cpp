@@ -5,6 +5,7 @@
 
 #include "sim/data/batches.hpp"
 #include "sim/methods/wageubn2019/gradient_range.hpp"
+#include "sim/methods/wageubn2019/wage_rounding.hpp"
 #include "sim/data/cifar.hpp"
 #include "sim/data/idx.hpp"
 #include "sim/data/normalize.hpp"
@@ -421,7 +422,7 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
     }
     const double lr = nn::learning_rate(c.schedule, static_cast<std::int64_t>(st.step), spe, total);
     try {
-      nn::sgd_step(model, c.sgd, lr, ctx);
+      nn::sgd_step(model, c.sgd, methods::wageubn_learning_rate(lr, c.sgd.lr_bits), ctx);
     } catch (const formats::QuantizeError& e) {
       throw cannot_hold("optimizer: ", e);
     }

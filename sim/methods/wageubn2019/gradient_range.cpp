@@ -1,5 +1,7 @@
 #include "sim/methods/wageubn2019/gradient_range.hpp"
 
+#include "sim/methods/wageubn2019/wage_rounding.hpp"
+
 #include <algorithm>
 
 namespace bitsim::sim::methods {
@@ -16,10 +18,11 @@ std::int64_t gscale_at(const nn::ScheduleConfig& s, std::int64_t step, std::int6
 void set_gradient_range(nn::Model& model, std::int64_t gscale) {
   for (auto& n : model.nodes()) {
     nn::RoleRounding& g = n.layer->roles[nn::Role::G];
-    if (!g.is_wage() || g.wage_spec().kind != nn::WageKind::constant || g.wage_spec().dynamic_range() == gscale) continue;
-    nn::WageSpec spec = g.wage_spec();
+    const WageSpec* w = wage_spec_of(g);
+    if (!w || w->kind != WageKind::constant || w->dynamic_range() == gscale) continue;
+    WageSpec spec = *w;
     spec.gscale = gscale;
-    g = nn::RoleRounding::wage(spec, g.is_stochastic());
+    g = wage_rounding(spec, g.is_stochastic());
   }
 }
 

@@ -44,7 +44,9 @@
 #include <span>
 #include <string>
 
-namespace bitsim::sim::nn {
+namespace bitsim::sim::methods {
+
+using nn::PowerOfTwoScale;
 
 enum class WageKind { direct, shift, flag, constant };
 enum class WageClip { none, unit, pm1 };
@@ -86,4 +88,4 @@ int round_log2(float m);
 PowerOfTwoScale wage_quantize(std::span<float> x, const WageSpec& spec, bool stochastic, const formats::PhiloxWords* words,
                         int threads = 1);
 
-}  // namespace bitsim::sim::nn
+}  // namespace bitsim::sim::methods

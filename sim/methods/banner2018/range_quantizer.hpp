@@ -31,7 +31,7 @@
 #include <cstdint>
 #include <span>
 
-namespace bitsim::sim::nn {
+namespace bitsim::sim::methods {
 
 struct ValueRange {
   double lo = 0, hi = 0;
@@ -54,4 +54,4 @@ void range_quantize(std::span<float> x, ValueRange r, int bits, const formats::P
 ValueRange range_with_zero(ValueRange r);
 double range_zero_point(ValueRange r, int bits);
 
-}  // namespace bitsim::sim::nn
+}  // namespace bitsim::sim::methods

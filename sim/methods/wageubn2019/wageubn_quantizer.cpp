@@ -1,4 +1,4 @@
-#include "sim/nn/wageubn_quantizer.hpp"
+#include "sim/methods/wageubn2019/wageubn_quantizer.hpp"
 
 #include "formats/format.hpp"
 #include "formats/rounding.hpp"
@@ -13,7 +13,7 @@
 #include <stdexcept>
 #include <vector>
 
-namespace bitsim::sim::nn {
+namespace bitsim::sim::methods {
 
 namespace {
 
@@ -249,4 +249,4 @@ PowerOfTwoScale wage_quantize(std::span<float> x, const WageSpec& spec, bool sto
   return sc;
 }
 
-}  // namespace bitsim::sim::nn
+}  // namespace bitsim::sim::methods

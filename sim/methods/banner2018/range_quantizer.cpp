@@ -1,4 +1,4 @@
-#include "sim/nn/range_quantizer.hpp"
+#include "sim/methods/banner2018/range_quantizer.hpp"
 
 #include "formats/rounding.hpp"
 #include "sim/runtime/task_split.hpp"
@@ -10,7 +10,7 @@
 #include <limits>
 #include <vector>
 
-namespace bitsim::sim::nn {
+namespace bitsim::sim::methods {
 
 namespace {
 
@@ -195,4 +195,4 @@ void range_quantize(std::span<float> x, ValueRange r, int bits, const formats::P
   });
 }
 
-}  // namespace bitsim::sim::nn
+}  // namespace bitsim::sim::methods

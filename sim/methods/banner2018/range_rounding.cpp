@@ -1,0 +1,105 @@
+#include "sim/methods/banner2018/range_rounding.hpp"
+
+#include "sim/methods/banner2018/range_quantizer.hpp"
+
+#include <fmt/format.h>
+
+#include <memory>
+#include <stdexcept>
+
+namespace bitsim::sim::methods {
+
+namespace {
+
+class RangeRounding final : public nn::RoundingPolicy {
+ public:
+  RangeRounding(const RangeRole& spec, bool stochastic) : spec_(spec) {
+    rounding_.mode = stochastic ? formats::Rounding::sr : formats::Rounding::rne;
+    rounding_.sr_bits = 24;  // the noise has 24 bits (range_quantizer.hpp)
+    limits_.codes = std::uint64_t{1} << spec.bits;  // the range follows the tensor
+  }
+
+  std::string text() const override { return spec_.text(); }
+  formats::RoundingSpec rounding() const override { return rounding_; }
+  bool noise_is_fixed() const override { return true; }
+  const formats::FiniteLimits& finite_limits() const override { return limits_; }
+  std::string code_format() const override { return {}; }
+  std::int64_t code_bits() const override { return spec_.bits; }
+  int state_floats() const override { return spec_.sample_mean ? 2 : 0; }
+  const char* state_name() const override { return "running_range"; }
+
+  nn::PowerOfTwoScale apply(std::span<float> x, std::uint64_t seed, int threads, const nn::PolicyState* state,
+                            const Nchw&) const override {
+    ValueRange r;
+    if (!spec_.sample_mean) {
+      r = measure_tensor_range(x, threads);
+    } else {
+      const ValueRange batch = measure_sample_mean_range(x, state->samples, threads);  // also checks finiteness
+      float* run = state->values;
+      if (state->training) {
+        r = batch;
+        const double w = spec_.running_new_weight;
+        if (state->update) {
+          run[0] = static_cast<float>((1 - w) * run[0] + w * batch.lo);
+          run[1] = static_cast<float>((1 - w) * run[1] + w * batch.hi);
+        }
+      } else {
+        r = {run[0], run[1]};
+      }
+    }
+    const formats::PhiloxWords words(seed);
+    range_quantize(x, r, spec_.bits, rounding_.mode == formats::Rounding::sr ? &words : nullptr, threads, spec_.true_zero);
+    return {};
+  }
+
+ private:
+  RangeRole spec_;
+  formats::RoundingSpec rounding_{};
+  formats::FiniteLimits limits_;
+};
+
+}  // namespace
+
+std::string RangeRole::text() const {
+  std::string s = fmt::format("range(bits={}", bits);
+  if (sample_mean) s += fmt::format(",range=sample_mean,new_weight={}", running_new_weight);
+  if (true_zero) s += ",true_zero=yes";
+  return s + ")";
+}
+
+nn::RoleRounding range_rounding(const RangeRole& spec, bool stochastic) {
+  if (spec.bits < 1 || spec.bits > 24) throw formats::FormatError(fmt::format("range quantizer: bits = {} is not in 1..24", spec.bits));
+  if (!(spec.running_new_weight >= 0 && spec.running_new_weight <= 1))
+    throw formats::FormatError("range quantizer: new_weight must be in [0, 1]");
+  return nn::RoleRounding(std::make_shared<const RangeRounding>(spec, stochastic));
+}
+
+nn::RoleRounding range_rounding_from(formats::SpecArguments<PolicyError>& args, formats::RoundingSpec rounding) {
+  RangeRole spec;
+  const std::int64_t bits = args.integer("bits", args.require("bits"));
+  if (bits < 1 || bits > 24) args.out_of_range("bits", fmt::format("{} (must be 1..24)", bits));
+  spec.bits = static_cast<int>(bits);
+  if (auto r = args.take("range")) {
+    if (*r != "tensor" && *r != "sample_mean")
+      throw PolicyError(fmt::format("range: key 'range': expected tensor or sample_mean, got '{}'", *r), ErrorSite::at_key("range"));
+    spec.sample_mean = *r == "sample_mean";
+  }
+  if (auto w = args.take("new_weight")) {
+    std::size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(*w, &used);
+    } catch (const std::logic_error&) {
+      used = 0;
+    }
+    if (used != w->size() || w->empty())
+      throw PolicyError(fmt::format("range: key 'new_weight': '{}' is not a number", *w), ErrorSite::at_key("new_weight"));
+    if (!(v >= 0 && v <= 1)) args.out_of_range("new_weight", fmt::format("{} (must be in [0, 1])", *w));
+    spec.running_new_weight = v;
+  }
+  if (auto z = args.take("true_zero")) spec.true_zero = args.yes_no("true_zero", *z);
+  args.finish();
+  return range_rounding(spec, rounding.mode == formats::Rounding::sr);
+}
+
+}  // namespace bitsim::sim::methods
