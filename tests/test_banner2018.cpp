@@ -310,6 +310,56 @@ TEST_CASE("banner: sample_mean range and running estimates", "[banner]") {
   CHECK_THROWS_AS(role.apply(e, 1, "A", 1, nullptr), std::logic_error);
 }
 
+TEST_CASE("banner: arithmetic = float32 takes the per-sample means and the running range in float32", "[banner]") {
+  // Three samples whose minima are 1, 2^-25 and 2^-25: in double the sum keeps the small ones
+  // (1 + 2^-24), in float each addition rounds them away (2^-25 is a quarter of float's spacing at 1).
+  const float tiny = std::ldexp(1.0f, -25);
+  const std::vector<float> x = {1.0f, 4.0f, tiny, 3.0f, tiny, 2.0f};
+  const ValueRange f64 = measure_sample_mean_range(x, 3, 1, RangeArithmetic::f64);
+  const ValueRange f32 = measure_sample_mean_range(x, 3, 2, RangeArithmetic::f32);
+  CHECK(f64.lo == (1.0 + 2.0 * static_cast<double>(tiny)) / 3.0);
+  CHECK(f64.hi == 3.0);
+  float lo = 0.0f;  // by hand: the additions in sample order, then the division, each in float
+  for (float m : {1.0f, tiny, tiny}) lo = lo + m;
+  CHECK(lo == 1.0f);
+  CHECK(f32.lo == static_cast<double>(lo / 3.0f));
+  CHECK(f32.hi == static_cast<double>((4.0f + 3.0f + 2.0f) / 3.0f));
+  CHECK(f32.lo != f64.lo);
+
+  // The running update as float operations: r = fl(fl(r * fl(1 - w)) + fl(batch * fl(w))).
+  RangeRole spec{8, true, 0.9};
+  spec.arithmetic = RangeArithmetic::f32;
+  const RoleRounding role = range_rounding(spec, false);
+  CHECK(role.describe() == "range(bits=8,range=sample_mean,new_weight=0.9,arithmetic=float32)");
+  float running[2] = {0.1f, 0.7f};
+  PolicyState state{3, true, running};
+  std::vector<float> y = x;
+  role.apply(y, 1, "A", 1, &state);
+  const float keep = 0.1f, take = 0.9f;  // float(1 - 0.9) and float(0.9)
+  const float lo_f = static_cast<float>(f32.lo), hi_f = static_cast<float>(f32.hi);
+  const float want_lo = 0.1f * keep + lo_f * take, want_hi = 0.7f * keep + hi_f * take;
+  CHECK(same_bits(running[0], want_lo));
+  CHECK(same_bits(running[1], want_hi));
+  // The default (double) update differs here: the double mean keeps what float rounds away.
+  float running64[2] = {0.1f, 0.7f};
+  PolicyState state64{3, true, running64};
+  std::vector<float> y64 = x;
+  range_rounding(RangeRole{8, true, 0.9}, false).apply(y64, 1, "A", 1, &state64);
+  const double w = 0.9;
+  CHECK(running64[0] == static_cast<float>((1 - w) * static_cast<double>(0.1f) + w * f64.lo));
+  CHECK(running64[0] != running[0]);
+
+  // Only with sample_mean: for a whole tensor's min and max (floats) it would change nothing.
+  RangeRole whole{8, false, 0.9};
+  whole.arithmetic = RangeArithmetic::f32;
+  CHECK_THROWS_AS(range_rounding(whole, false), bitsim::formats::FormatError);
+  CHECK_THROWS_WITH(train::parse_config("[formats]\nA = \"range(bits=8,arithmetic=float32)\"\n", "f.toml"),
+                    Catch::Contains("f.toml:2: key 'formats.A'") && Catch::Contains("sample_mean"));
+  CHECK_THROWS_WITH(train::parse_config("[formats]\nA = { policy = \"range\", bits = 8, range = \"sample_mean\", arithmetic = \"half\" }\n",
+                                        "f.toml"),
+                    Catch::Contains("key 'formats.A.arithmetic'"));
+}
+
 namespace {
 
 // Range BN forward in double, straight from its definition (chunks of the channel's values in

@@ -39,6 +39,7 @@ const std::vector<std::string>& samples() {
       "mx(element=fp4_e2m1,block=16)",
       "range(bits=8)",
       "range(bits=6,range=sample_mean,new_weight=0.5,true_zero=yes)",
+      "range(bits=8,range=sample_mean,new_weight=0.9,arithmetic=float32)",
       "direct(bits=8,clip=unit)",
       "shift(bits=8,clip=pm1)",
       "flag(bits=8)",

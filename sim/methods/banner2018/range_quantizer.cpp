@@ -94,7 +94,7 @@ ValueRange measure_tensor_range(std::span<const float> x, int threads) {
   return {all.lo, all.hi};
 }
 
-ValueRange measure_sample_mean_range(std::span<const float> x, std::int64_t samples, int threads) {
+ValueRange measure_sample_mean_range(std::span<const float> x, std::int64_t samples, int threads, RangeArithmetic arithmetic) {
   if (x.empty()) return {};
   if (samples < 1 || x.size() % static_cast<std::size_t>(samples) != 0)
     throw std::invalid_argument(fmt::format("per-sample range: {} elements do not split into {} samples", x.size(), samples));
@@ -104,9 +104,19 @@ ValueRange measure_sample_mean_range(std::span<const float> x, std::int64_t samp
   detail::run_blocks(samples, t, [&](std::int64_t s0, std::int64_t s1) {
     for (std::int64_t s = s0; s < s1; ++s) part[static_cast<std::size_t>(s)] = scan(x.data() + s * per, per);
   });
+  for (const MinMax& m : part)
+    if (!m.finite) throw_not_finite(x);
+  if (arithmetic == RangeArithmetic::f32) {
+    float lo = 0, hi = 0;  // every addition rounded to float, in sample order
+    for (const MinMax& m : part) {
+      lo += static_cast<float>(m.lo);
+      hi += static_cast<float>(m.hi);
+    }
+    const auto n = static_cast<float>(samples);
+    return {lo / n, hi / n};
+  }
   double lo = 0, hi = 0;
   for (const MinMax& m : part) {
-    if (!m.finite) throw_not_finite(x);
     lo += m.lo;
     hi += m.hi;
   }

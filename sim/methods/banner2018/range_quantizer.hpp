@@ -22,8 +22,11 @@
 //
 // Ranges: `tensor` = min and max over all elements; `sample_mean` = the mean over samples (the first
 // axis) of each sample's min and of each sample's max (the reference's QuantMeasure for activations),
-// both in double in sample order. Any NaN or infinity in a measured tensor is an error naming the first
-// such element: a range from it would be meaningless.
+// both in double in sample order (RangeArithmetic::f64: additions and the division in double), or in
+// float32 (RangeArithmetic::f32: each addition and the division rounded to float, in sample order,
+// as float32 tensors compute them; the reference's `.mean()` is float32, in its own order). Any NaN
+// or infinity in a measured tensor is an error naming the first such element: a range from it would
+// be meaningless.
 #pragma once
 
 #include "formats/random_words.hpp"
@@ -39,8 +42,13 @@ struct ValueRange {
 
 // Min and max of all elements. Throws formats::QuantizeError ("element i: ...") on a non-finite element.
 ValueRange measure_tensor_range(std::span<const float> x, int threads = 1);
+// How the per-sample means and the running estimates are computed: in double (the default) or with
+// every operation rounded to float (the reference code's float32 tensors).
+enum class RangeArithmetic { f64, f32 };
+
 // Mean over `samples` equal slices of x of each slice's min and max. samples >= 1 must divide x.size().
-ValueRange measure_sample_mean_range(std::span<const float> x, std::int64_t samples, int threads = 1);
+ValueRange measure_sample_mean_range(std::span<const float> x, std::int64_t samples, int threads = 1,
+                                     RangeArithmetic arithmetic = RangeArithmetic::f64);
 
 // The scale s of the comment above (double).
 double range_scale(ValueRange r, int bits);

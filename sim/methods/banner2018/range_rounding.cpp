@@ -1,7 +1,5 @@
 #include "sim/methods/banner2018/range_rounding.hpp"
 
-#include "sim/methods/banner2018/range_quantizer.hpp"
-
 #include <fmt/format.h>
 
 #include <memory>
@@ -34,12 +32,16 @@ class RangeRounding final : public nn::RoundingPolicy {
     if (!spec_.sample_mean) {
       r = measure_tensor_range(x, threads);
     } else {
-      const ValueRange batch = measure_sample_mean_range(x, state->samples, threads);  // also checks finiteness
+      const ValueRange batch = measure_sample_mean_range(x, state->samples, threads, spec_.arithmetic);  // also checks finiteness
       float* run = state->values;
       if (state->training) {
         r = batch;
         const double w = spec_.running_new_weight;
-        if (state->update) {
+        if (state->update && spec_.arithmetic == RangeArithmetic::f32) {
+          const float keep = static_cast<float>(1 - w), take = static_cast<float>(w);
+          run[0] = run[0] * keep + static_cast<float>(batch.lo) * take;  // float operations, no contraction
+          run[1] = run[1] * keep + static_cast<float>(batch.hi) * take;
+        } else if (state->update) {
           run[0] = static_cast<float>((1 - w) * run[0] + w * batch.lo);
           run[1] = static_cast<float>((1 - w) * run[1] + w * batch.hi);
         }
@@ -64,6 +66,7 @@ std::string RangeRole::text() const {
   std::string s = fmt::format("range(bits={}", bits);
   if (sample_mean) s += fmt::format(",range=sample_mean,new_weight={}", running_new_weight);
   if (true_zero) s += ",true_zero=yes";
+  if (arithmetic == RangeArithmetic::f32) s += ",arithmetic=float32";
   return s + ")";
 }
 
@@ -71,6 +74,8 @@ nn::RoleRounding range_rounding(const RangeRole& spec, bool stochastic) {
   if (spec.bits < 1 || spec.bits > 24) throw formats::FormatError(fmt::format("range quantizer: bits = {} is not in 1..24", spec.bits));
   if (!(spec.running_new_weight >= 0 && spec.running_new_weight <= 1))
     throw formats::FormatError("range quantizer: new_weight must be in [0, 1]");
+  if (spec.arithmetic == RangeArithmetic::f32 && !spec.sample_mean)
+    throw formats::FormatError("range quantizer: arithmetic = float32 is for range = sample_mean (a tensor's min and max are floats already)");
   return nn::RoleRounding(std::make_shared<const RangeRounding>(spec, stochastic));
 }
 
@@ -98,7 +103,15 @@ nn::RoleRounding range_rounding_from(formats::SpecArguments<PolicyError>& args, 
     spec.running_new_weight = v;
   }
   if (auto z = args.take("true_zero")) spec.true_zero = args.yes_no("true_zero", *z);
+  if (auto a = args.take("arithmetic")) {
+    if (*a != "double" && *a != "float32")
+      throw PolicyError(fmt::format("range: key 'arithmetic': expected double or float32, got '{}'", *a), ErrorSite::at_key("arithmetic"));
+    spec.arithmetic = *a == "float32" ? RangeArithmetic::f32 : RangeArithmetic::f64;
+  }
   args.finish();
+  if (spec.arithmetic == RangeArithmetic::f32 && !spec.sample_mean)
+    throw PolicyError("range: key 'arithmetic': float32 is for range = sample_mean (a tensor's min and max are floats already)",
+                      ErrorSite::at_key("arithmetic"));
   return range_rounding(spec, rounding.mode == formats::Rounding::sr);
 }
 
