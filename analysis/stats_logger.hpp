@@ -3,12 +3,11 @@
 //
 // At every logged step (step % stats.every == 0) it sees every rounding site of the step: each layer's
 // W (per parameter), A, DY, DY_W, E, G, BN_* roles and the optimizer's U, M, W_MASTER, identity roles
-// included (their "after" equals "before"). For each, it computes the TensorStats of before and after
+// included (their "after" equals "before"), and the E roundings of dL/dlogits (tensor "loss") and of a
+// gradient summed over several consumers (tensor "sum"). For each, it computes the TensorStats of before and after
 // (analysis/tensor_stats.hpp) and, with stats.sample > 0, keeps a reproducible random sample of the
 // raw values; it writes them as one row of the site's datasets, and commits the step (flush) after
 // the optimizer update. Steps not logged cost nothing: the observer is not installed.
-// (Not seen: the softmax's rounding of dL/dlogits and a residual add's E of the summed gradient,
-// which are rounded outside a layer's rounding sites.)
 #pragma once
 
 #include "analysis/stats_report.hpp"

@@ -78,7 +78,8 @@ void train_steps(benchmark::State& state, std::optional<std::int64_t> stats_ever
     if (hazards) ctx.observer = watch.begin_step(step);
     model.round_weights(ctx);
     const nn::FTensor& logits = model.forward(ctx, x);
-    const nn::LossResult r = nn::softmax_cross_entropy(logits, labels, &dlogits, model.loss_error, 0);
+    const nn::LossResult r = nn::softmax_cross_entropy(logits, labels, &dlogits);
+    model.round_loss_gradient(ctx, dlogits);
     model.backward(ctx, dlogits);
     nn::sgd_step(model, sgd, methods::wageubn_learning_rate(0.01, sgd.lr_bits), ctx);
     if (logger) logger->end_step(train::StepRecord{step, r.loss, 0, 0.01});

@@ -577,7 +577,7 @@ TEST_CASE("nn: softmax cross-entropy (fp64 reference vs differences - engine vs 
   }
   check_close(dz.data, fd, 1e-6, "fp64 softmax cross-entropy gradient vs differences");
   FTensor g;
-  const LossResult r = softmax_cross_entropy(z, labels, &g, RoleRounding(), 0);
+  const LossResult r = softmax_cross_entropy(z, labels, &g);
   CHECK(r.loss == Approx(loss).epsilon(1e-12));
   check_close(g, dz, 1e-6, "engine dL/dz vs fp64");
   std::int64_t correct = 0;
@@ -589,8 +589,8 @@ TEST_CASE("nn: softmax cross-entropy (fp64 reference vs differences - engine vs 
   }
   CHECK(r.correct == correct);
   const std::vector<std::int32_t> bad = {0, 4, 1, 1, 2};
-  CHECK_THROWS_AS(softmax_cross_entropy(z, bad, &g, RoleRounding(), 0), ModelError);
-  CHECK_THROWS_AS(softmax_cross_entropy(z, std::vector<std::int32_t>{0, 1}, &g, RoleRounding(), 0), ModelError);
+  CHECK_THROWS_AS(softmax_cross_entropy(z, bad, &g), ModelError);
+  CHECK_THROWS_AS(softmax_cross_entropy(z, std::vector<std::int32_t>{0, 1}, &g), ModelError);
 }
 
 // ---- 4. a whole network from a ModelSpec ---------------------------------------------------------
@@ -666,8 +666,11 @@ double engine_loss(Model& m, const FTensor& x, const std::vector<std::int32_t>& 
   m.round_weights(ctx);
   const FTensor& z = m.forward(ctx, x);
   FTensor dz;
-  const LossResult r = softmax_cross_entropy(z, labels, with_backward ? &dz : nullptr, m.loss_error, 0);
-  if (with_backward) m.backward(ctx, dz);
+  const LossResult r = softmax_cross_entropy(z, labels, with_backward ? &dz : nullptr);
+  if (with_backward) {
+    m.round_loss_gradient(ctx, dz);
+    m.backward(ctx, dz);
+  }
   return r.loss;
 }
 
@@ -838,7 +841,8 @@ TEST_CASE("nn: built-in models build on 1x28x28 and give [N, 10] logits", "[nn]"
     for (float v : z.data) finite = finite && std::isfinite(v);
     CHECK(finite);
     FTensor dz;
-    softmax_cross_entropy(z, std::vector<std::int32_t>{3, 7}, &dz, m.loss_error, 0);
+    softmax_cross_entropy(z, std::vector<std::int32_t>{3, 7}, &dz);
+    m.round_loss_gradient(ctx, dz);
     m.backward(ctx, dz);
     for (auto& [pname, p] : m.parameters()) {
       INFO(pname);
@@ -1034,8 +1038,9 @@ std::vector<double> train(const std::function<void(Layer&)>& configure, int step
     m.round_weights(ctx);
     const FTensor& z = m.forward(ctx, x);
     FTensor dz;
-    losses.push_back(softmax_cross_entropy(z, labels, &dz, m.loss_error, ctx.seed_for(Role::E, 9)).loss);
+    losses.push_back(softmax_cross_entropy(z, labels, &dz).loss);
     if (step == steps) break;
+    m.round_loss_gradient(ctx, dz);
     m.backward(ctx, dz);
     sgd_step(m, cfg, 0.05, ctx);
   }
@@ -1228,4 +1233,58 @@ TEST_CASE("nn: learning-rate schedules", "[nn]") {
     CHECK(learning_rate(s, 4, 10, 100) == Approx(0.1).epsilon(1e-12));
     CHECK(learning_rate(s, 5, 10, 100) == Approx(0.1).epsilon(1e-12));
   }
+}
+
+namespace {
+
+// Keeps every rounding event of a step: "layer ROLE tensor" -> (before, after).
+struct EventLog : RoundingObserver {
+  std::map<std::string, std::pair<std::vector<float>, std::vector<float>>> events;
+  void on_rounding(const RoundingEvent& e) override {
+    events[e.layer->name + " " + role_name(e.role) + " " + std::string(e.tensor)] = {
+        std::vector<float>(e.before.begin(), e.before.end()), std::vector<float>(e.after.begin(), e.after.end())};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("nn: observers see the rounding of dL/dlogits and of a gradient summed over several consumers", "[nn]") {
+  // A ResNet: block inputs feed both the block and its shortcut, so their gradients are sums.
+  const RoleRounding fp8(parse_format("fp8_e5m2"), RoundingSpec{});
+  Model m = build_model(builtin_model("resnet20", 10, 4), Nchw{1, 1, 28, 28}, [&](Layer& l) { l.roles[Role::E] = fp8; });
+  initialize(m, 1);
+  FTensor x(Nchw{2, 1, 28, 28});
+  std::mt19937 rng(4);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (float& v : x.data) v = nd(rng);
+  EventLog log;
+  StepContext ctx;
+  ctx.seed = 3;
+  ctx.observer = &log;
+  m.round_weights(ctx);
+  const FTensor& z = m.forward(ctx, x);
+  FTensor dz;
+  softmax_cross_entropy(z, std::vector<std::int32_t>{1, 8}, &dz);
+  const FTensor unrounded = dz;
+  m.round_loss_gradient(ctx, dz);
+  m.backward(ctx, dz);
+
+  // dL/dlogits: reported as the last layer's E with tensor "loss", before and after as computed.
+  const std::string loss_site = m.nodes().back().layer->name + " E loss";
+  REQUIRE(log.events.count(loss_site) == 1);
+  CHECK(log.events[loss_site].first == unrounded.data);
+  std::vector<float> want = unrounded.data;
+  fp8.apply(want, site_seed(3, 0, site_id(static_cast<std::int64_t>(m.nodes().size()), Role::E, 0)), "t");
+  CHECK(log.events[loss_site].second == want);
+  // Every layer whose output feeds two layers reports its summed gradient.
+  int sums = 0;
+  for (const auto& n : m.nodes()) {
+    if (n.consumers < 2) continue;
+    INFO(n.layer->name);
+    CHECK(log.events.count(n.layer->name + " E sum") == 1);
+    ++sums;
+  }
+  CHECK(sums >= 3);
+  for (const auto& [site, values] : log.events)
+    if (site.ends_with(" E sum")) CHECK(values.second != values.first);  // fp8: the sum was rounded
 }

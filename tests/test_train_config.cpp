@@ -701,8 +701,8 @@ W = "bf16"
   CHECK(format_of(bn1, nn::Role::U) == "fp32");
   CHECK(format_of(bn1, nn::Role::BN_SCALE) == "fp32");
 
-  // The loss error follows the last layer's E.
-  CHECK(m.loss_error.format().name() == "fp8_e5m2");
+  // The loss gradient is rounded by the last layer's E.
+  CHECK(m.nodes().back().layer->roles[nn::Role::E].format().name() == "fp8_e5m2");
 
   // Without [formats] everything is the fp32 identity with the default GEMM.
   const TrainConfig plain = parse_config("", "plain.toml");

@@ -451,8 +451,8 @@ TEST_CASE("wageubn: representability walk: two training steps of the full 8-bit 
     ctx.observer = &walk;
     model.round_weights(ctx);
     const FTensor& logits = model.forward(ctx, x);
-    ctx.node = static_cast<std::int64_t>(model.nodes().size());
-    softmax_cross_entropy(logits, labels, &dlogits, model.loss_error, 0);
+    softmax_cross_entropy(logits, labels, &dlogits);
+    model.round_loss_gradient(ctx, dlogits);
     model.backward(ctx, dlogits);
     lr_used.push_back(wageubn_learning_rate(0.05, c.sgd.lr_bits));  // what the trainer passes
     sgd_step(model, c.sgd, lr_used.back(), ctx);

@@ -101,12 +101,6 @@ bool products_exact(const Format& a, const Format& b, int P, int min_quantum, in
          ra.max_log2 + rb.max_log2 <= emax;
 }
 
-bool is_fp32(const Format& f) {
-  if (!f.is<FloatFormat>()) return false;
-  const auto& x = f.as<FloatFormat>();
-  return x == FloatFormat{8, 23, 127, true, formats::Special::ieee, formats::FloatOverflow::inf};
-}
-
 struct DataFacts {
   bool all_finite = true;
   bool all_zero = true;
@@ -321,6 +315,13 @@ void reference_element(const GemmConfig& c, const Matrix& a, const Matrix& b, st
 }
 
 }  // namespace
+
+bool is_fp32(const Format& f) {
+  if (!f.is<FloatFormat>()) return false;
+  const auto& x = f.as<FloatFormat>();
+  return x == FloatFormat{8, 23, 127, true, formats::Special::ieee, formats::FloatOverflow::inf};
+}
+
 
 // The sign of a zero sum on the exact-sum paths (no rounding happens inside the accumulation there),
 // by gemm.md rule 3 from the products' zero signs: under rdn it is -0 unless every product is +0;

@@ -50,6 +50,9 @@ struct GemmConfig {
 // Throws GemmError naming the option that is wrong (Graham formats, sr, blocked without chunk, ...).
 void validate(const GemmConfig& config);
 
+// Whether a format is IEEE binary32 itself (fp32: its values are the floats, with inf on overflow).
+bool is_fp32(const formats::Format& f);
+
 // Dense row-major matrix of doubles.
 struct Matrix {
   std::int64_t rows = 0, cols = 0;

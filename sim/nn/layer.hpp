@@ -10,12 +10,12 @@
 //   * before each step's forward, every parameter's stored value is rounded to roles[W]; forward and
 //     backward read that rounded copy (Param::used()), the optimizer updates the stored value.
 // Arithmetic inside a layer is fp32 unless the layer says otherwise; products of matrices follow the
-// layer's GemmSetup (sim/nn/gemm_setup.hpp). Layers never allocate per element and keep their scratch
+// layer's GemmSetup (sim/kernels/gemm_setup.hpp). Layers never allocate per element and keep their scratch
 // buffers between steps.
 #pragma once
 
-#include "sim/nn/ftensor.hpp"
-#include "sim/nn/gemm_setup.hpp"
+#include "sim/kernels/ftensor.hpp"
+#include "sim/kernels/gemm_setup.hpp"
 #include "sim/nn/role.hpp"
 #include "sim/nn/tensor_scale.hpp"
 

@@ -9,8 +9,7 @@
 
 namespace bitsim::sim::nn {
 
-LossResult softmax_cross_entropy(const FTensor& logits, std::span<const std::int32_t> labels, FTensor* dlogits,
-                                 const RoleRounding& e, std::uint64_t e_seed) {
+LossResult softmax_cross_entropy(const FTensor& logits, std::span<const std::int32_t> labels, FTensor* dlogits) {
   const std::int64_t N = logits.shape.n, K = logits.features();
   if (static_cast<std::int64_t>(labels.size()) != N)
     throw ModelError("softmax_cross_entropy: " + std::to_string(labels.size()) + " labels for " +
@@ -47,7 +46,6 @@ LossResult softmax_cross_entropy(const FTensor& logits, std::span<const std::int
       }
   }
   r.loss = total / static_cast<double>(N);
-  if (dlogits) e.apply(dlogits->span(), e_seed, "loss E", 1, nullptr, dlogits->shape);
   return r;
 }
 

@@ -37,6 +37,11 @@ const FTensor& Model::forward(StepContext ctx, const FTensor& x) {
   return out_.back();
 }
 
+void Model::round_loss_gradient(StepContext ctx, FTensor& dlogits) {
+  ctx.node = static_cast<std::int64_t>(nodes_.size());  // the loss's own site keys, after every layer's
+  nodes_.back().layer->round_span(ctx, Role::E, dlogits.span(), 0, "loss", dlogits.shape.n, dlogits.shape);
+}
+
 void Model::backward(StepContext ctx, const FTensor& dlogits) {
   grad_.resize(nodes_.size());
   std::vector<bool> started(nodes_.size(), false);
@@ -46,11 +51,8 @@ void Model::backward(StepContext ctx, const FTensor& dlogits) {
     Node& node = nodes_[jj];
     ctx.node = static_cast<std::int64_t>(jj);
     if (!started[jj]) continue;  // nothing depends on this output (cannot happen in a built model)
-    if (node.consumers > 1) {
-      const RoleRounding& e = node.layer->roles[Role::E];
-      if (!e.is_identity()) e.apply(grad_[jj].span(), ctx.seed_for(Role::E, 7), (node.layer->name + " E (sum)").c_str(), 1, nullptr,
-                                     grad_[jj].shape);
-    }
+    // The sum of the errors from several consumers is rounded to E again (slot 7, tensor "sum").
+    if (node.consumers > 1) node.layer->round_span(ctx, Role::E, grad_[jj].span(), 7, "sum", grad_[jj].shape.n, grad_[jj].shape);
     FTensor* dx[2] = {nullptr, nullptr};
     bool add_into[2] = {false, false};
     for (std::size_t i = 0; i < node.inputs.size(); ++i) {
@@ -268,7 +270,6 @@ Model build_model(const ModelSpec& spec, const Nchw& input, const std::function<
   Builder b{m, m.nodes_, configure, {}};
   std::map<std::string, int> counters;
   b.chain(spec.layers, -1, "", m.input_shape_, counters);
-  m.loss_error = m.nodes_.back().layer->roles[Role::E];
   return m;
 }
 

@@ -1,5 +1,6 @@
 #include "sim/nn/role.hpp"
 
+#include "sim/kernels/gemm.hpp"
 #include "formats/random_words.hpp"
 #include "sim/runtime/task_split.hpp"
 #include "sim/tensor/tensor.hpp"
@@ -24,12 +25,6 @@ std::optional<Role> parse_role(std::string_view name) {
   for (int i = 0; i < kRoleCount; ++i)
     if (name == kNames[i]) return static_cast<Role>(i);
   return std::nullopt;
-}
-
-bool is_fp32(const formats::Format& f) {
-  if (!f.is<formats::FloatFormat>()) return false;
-  return f.as<formats::FloatFormat>() ==
-         formats::FloatFormat{8, 23, 127, true, formats::Special::ieee, formats::FloatOverflow::inf};
 }
 
 namespace {

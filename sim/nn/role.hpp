@@ -169,7 +169,5 @@ inline std::uint64_t site_id(std::int64_t node, Role role, int slot = 0) {
   return (static_cast<std::uint64_t>(node) << 12) | (static_cast<std::uint64_t>(role) << 4) | static_cast<std::uint64_t>(slot);
 }
 
-// fp32 with rne: whether a format is IEEE binary32 itself.
-bool is_fp32(const formats::Format& f);
 
 }  // namespace bitsim::sim::nn

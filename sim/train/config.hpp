@@ -5,7 +5,7 @@
 #pragma once
 
 #include "io/error.hpp"
-#include "sim/nn/gemm_setup.hpp"
+#include "sim/kernels/gemm_setup.hpp"
 #include "sim/nn/layer.hpp"
 #include "sim/nn/model_spec.hpp"
 #include "sim/nn/optimizer.hpp"

@@ -117,7 +117,7 @@ EvalResult evaluate(nn::Model& model, const data::Dataset& test, const TrainConf
     x.shape = Nchw{b.size, b.channels, b.height, b.width};
     x.data.swap(b.images);
     const nn::FTensor& logits = model.forward(ctx, x);
-    const nn::LossResult r = nn::softmax_cross_entropy(logits, b.labels, nullptr, model.loss_error, 0);
+    const nn::LossResult r = nn::softmax_cross_entropy(logits, b.labels, nullptr);
     x.data.swap(b.images);
     loss_sum += r.loss * static_cast<double>(b.size);
     correct += r.correct;
@@ -227,9 +227,9 @@ class MicroBatches {
     x_.shape = Nchw{s1 - s0, batch.channels, batch.height, batch.width};
     x_.data.assign(batch.images.begin() + s0 * per, batch.images.begin() + s1 * per);
     const nn::FTensor& logits = model_.forward(cm, x_);
-    cm.node = static_cast<std::int64_t>(model_.nodes().size());
     const nn::LossResult l = nn::softmax_cross_entropy(logits, std::span(batch.labels).subspan(static_cast<std::size_t>(s0), static_cast<std::size_t>(s1 - s0)),
-                                                       &dlogits_, model_.loss_error, cm.seed_for(nn::Role::E, 0));
+                                                       &dlogits_);
+    model_.round_loss_gradient(cm, dlogits_);
     model_.backward(cm, dlogits_);
     figures[0] += l.loss * static_cast<double>(s1 - s0);
     figures[1] += static_cast<double>(l.correct);
@@ -409,8 +409,8 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
         x.shape = Nchw{batch.size, batch.channels, batch.height, batch.width};
         x.data.swap(batch.images);
         const nn::FTensor& logits = model.forward(ctx, x);
-        ctx.node = static_cast<std::int64_t>(model.nodes().size());
-        lr_loss = nn::softmax_cross_entropy(logits, batch.labels, &dlogits, model.loss_error, ctx.seed_for(nn::Role::E, 0));
+        lr_loss = nn::softmax_cross_entropy(logits, batch.labels, &dlogits);
+        model.round_loss_gradient(ctx, dlogits);
         model.backward(ctx, dlogits);
         x.data.swap(batch.images);
       } else {

@@ -8,7 +8,7 @@
 // by name through sim/methods/batchnorm_methods.hpp. The formulas of each are in its header.
 #pragma once
 
-#include "sim/nn/ftensor.hpp"
+#include "sim/kernels/ftensor.hpp"
 
 #include <memory>
 #include <span>

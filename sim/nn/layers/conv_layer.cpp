@@ -2,14 +2,6 @@
 
 #include "sim/nn/layer_registry.hpp"
 
-#include "sim/kernels/conv2d.hpp"
-#include "sim/kernels/im2col.hpp"
-#include "sim/runtime/task_split.hpp"
-
-#include <algorithm>
-#include <cmath>
-#include <cstring>
-
 namespace bitsim::sim::nn {
 
 namespace {
@@ -19,46 +11,6 @@ Conv2dParams conv_params(const ConvSpec& s) {
   p.stride_h = p.stride_w = s.stride;
   p.pad_h = p.pad_w = s.pad;
   return p;
-}
-
-
-// Writes the C planes of src (H x W each) into dst, whose planes are Hd x Wd, at row `top` and
-// column `left` of each plane; the rest of dst is left as it is (the zero padding).
-void embed_planes(const float* src, std::int64_t C, std::int64_t H, std::int64_t W, float* dst, std::int64_t Hd,
-                  std::int64_t Wd, std::int64_t top, std::int64_t left) {
-  for (std::int64_t c = 0; c < C; ++c)
-    for (std::int64_t h = 0; h < H; ++h)
-      std::memcpy(dst + (c * Hd + h + top) * Wd + left, src + (c * H + h) * W, static_cast<std::size_t>(W) * sizeof(float));
-}
-
-// Where im2col row k = (c, kh, kw) starts inside a zero-padded image of Hp x Wp planes (stride 1).
-inline const float* tap_row(const float* xpad, std::int64_t k, std::int64_t KH, std::int64_t KW, std::int64_t Hp,
-                            std::int64_t Wp) {
-  const std::int64_t c = k / (KH * KW), kh = (k / KW) % KH, kw = k % KW;
-  return xpad + (c * Hp + kh) * Wp + kw;
-}
-
-// Stride-1 convolution of one image without im2col: out (M x OH*OW) = A (M x C*KH*KW) times B, where
-// B[k][(oh, ow)] = src[c][oh - pad_h + kh][ow - pad_w + kw] (+0 outside), k = (c, kh, kw). In a copy of src
-// zero-padded to Hp x Wp, B's row k over the extended positions oh*Wp + ow is the contiguous slice
-// starting at c*Hp*Wp + kh*Wp + kw, so the GEMM reads it in place (gemm_rows); the Wp - OW extra
-// columns of each output row are computed and dropped. Every kept element is the same dot product,
-// term by term, as with im2col. `xpad`, `ext` and `rows` are the calling thread's scratch buffers.
-void implicit_conv_image(const float* A, std::int64_t M, const float* src, std::int64_t C, std::int64_t H,
-                         std::int64_t W, std::int64_t KH, std::int64_t KW, std::int64_t pad_h, std::int64_t pad_w,
-                         float* out, std::vector<float>& xpad, std::vector<float>& ext, std::vector<const float*>& rows) {
-  const std::int64_t Hp = H + 2 * pad_h, Wp = W + 2 * pad_w, OH = Hp - KH + 1, OW = Wp - KW + 1, next = OH * Wp;
-  const std::size_t need = static_cast<std::size_t>(C * Hp * Wp + KW + 2 * kPanelWidth);
-  if (xpad.size() != need) xpad.assign(need, 0.0f);  // borders and slack stay +0; the interior is rewritten
-  embed_planes(src, C, H, W, xpad.data(), Hp, Wp, pad_h, pad_w);
-  rows.resize(static_cast<std::size_t>(C * KH * KW));
-  for (std::int64_t k = 0; k < C * KH * KW; ++k) rows[static_cast<std::size_t>(k)] = tap_row(xpad.data(), k, KH, KW, Hp, Wp);
-  ext.resize(static_cast<std::size_t>(M * next));
-  gemm_rows(A, C * KH * KW, M, rows.data(), C * KH * KW, next, ext.data(), next);
-  for (std::int64_t m = 0; m < M; ++m)
-    for (std::int64_t oh = 0; oh < OH; ++oh)
-      std::memcpy(out + (m * OH + oh) * OW, &ext[static_cast<std::size_t>(m * next + oh * Wp)],
-                  static_cast<std::size_t>(OW) * sizeof(float));
 }
 
 }  // namespace
@@ -97,193 +49,20 @@ Nchw ConvLayer::output_shape(std::span<const Nchw> in) const {
 void ConvLayer::forward(const StepContext& ctx, std::span<const FTensor* const> in, FTensor& out) {
   const FTensor& x = *in[0];
   input_ = &x;
-  Nchw ys = output_shape(std::span<const Nchw>(&x.shape, 1));
-  if (gemm.is_fast()) {
-    out.reshape(ys);
-    forward_fast(ctx, x, out);
-  } else {
-    const std::vector<double> b = spec_.bias ? std::vector<double>(bias_.used().data.begin(), bias_.used().data.end())
-                                             : std::vector<double>{};
-    assign_from(conv2d_forward(gemm.config(), to_nchw_array(x), to_nchw_array(weight_.used()), conv_params(spec_), ctx.threads, b),
-                out);
-  }
+  (void)output_shape(std::span<const Nchw>(&x.shape, 1));  // checks the channels, keeps the MACs
+  kernels_.forward(gemm, x, weight_.used(), spec_.bias ? bias_.used().ptr() : nullptr, conv_params(spec_), out, ctx.threads);
   round(ctx, Role::A, out);
-}
-
-void ConvLayer::forward_fast(const StepContext& ctx, const FTensor& x, FTensor& y) {
-  const std::int64_t C = x.shape.c, H = x.shape.h, W = x.shape.w, KH = spec_.kernel_h, KW = spec_.kernel_w;
-  const std::int64_t OH = y.shape.h, OW = y.shape.w, P = OH * OW, K = C * KH * KW;
-  const float* w = weight_.used().ptr();
-  const float* bias = spec_.bias ? bias_.used().ptr() : nullptr;
-  if (spec_.stride == 1) {
-    detail::run_blocks(x.shape.n, ctx.threads, [&](std::int64_t n0, std::int64_t n1) {
-      std::vector<float> xpad, ext;
-      std::vector<const float*> rows;
-      for (std::int64_t n = n0; n < n1; ++n) {
-        float* yn = y.ptr() + n * spec_.out_channels * P;
-        implicit_conv_image(w, spec_.out_channels, x.ptr() + n * C * H * W, C, H, W, KH, KW, spec_.pad, spec_.pad, yn,
-                            xpad, ext, rows);
-        if (bias)
-          for (std::int64_t co = 0; co < spec_.out_channels; ++co)
-            for (std::int64_t q = 0; q < P; ++q) yn[co * P + q] += bias[co];
-      }
-    });
-    return;
-  }
-  detail::run_blocks(x.shape.n, ctx.threads, [&](std::int64_t n0, std::int64_t n1) {
-    Panels col;
-    col.resize(K, P);
-    col.clear_padding();
-    for (std::int64_t n = n0; n < n1; ++n) {
-      // B[k][pos], k = (ci, kh, kw), pos = (oh, ow): conv2d.hpp's forward order of k.
-      im2col(x.ptr() + n * C * H * W, H, W, KH, KW, OH, OW, spec_.stride, spec_.pad, 0, K, PanelsOut{&col});
-      float* yn = y.ptr() + n * spec_.out_channels * P;
-      gemm_panels(w, K, spec_.out_channels, col, yn, P, false);
-      if (bias)
-        for (std::int64_t co = 0; co < spec_.out_channels; ++co)
-          for (std::int64_t q = 0; q < P; ++q) yn[co * P + q] += bias[co];
-    }
-  });
 }
 
 void ConvLayer::backward(const StepContext& ctx, const FTensor& dy, std::span<FTensor* const> dx) {
   const FTensor& x = *input_;
-  const FTensor& dyw = weight_dy(dy);  // the bifurcated copy, or dy
-  if (gemm.is_fast()) {
-    backward_weight_fast(ctx, x, dyw);
-    if (dx[0]) backward_input_fast(ctx, dy, *dx[0]);
-  } else {
-    const GemmConfig cfg = gemm.config();
-    const NchwArray dyd = to_nchw_array(dy);
-    const NchwArray dywd = bifurcate ? to_nchw_array(dyw) : dyd;
-    assign_from(conv2d_backward_weight(cfg, to_nchw_array(x), dywd, weight_.value.shape, conv_params(spec_), ctx.threads),
-                weight_.grad);
-    if (spec_.bias) {
-      const std::vector<double> db = conv2d_backward_bias(cfg, dywd, ctx.threads);
-      bias_.grad.reshape(bias_.value.shape);
-      for (std::size_t i = 0; i < db.size(); ++i) bias_.grad.data[i] = static_cast<float>(db[i]);
-    }
-    if (dx[0])
-      assign_from(conv2d_backward_input(cfg, dyd, to_nchw_array(weight_.used()), x.shape, conv_params(spec_), ctx.threads),
-                  *dx[0]);
-  }
+  // The weight and bias gradients read the bifurcated copy of dy when there is one.
+  kernels_.backward_weight(gemm, x, weight_dy(dy), weight_.value.shape, conv_params(spec_), weight_.grad,
+                           spec_.bias ? &bias_.grad : nullptr, ctx.threads);
+  if (dx[0]) kernels_.backward_input(gemm, dy, weight_.used(), x.shape, conv_params(spec_), *dx[0], ctx.threads);
   finish_grad(ctx, weight_, 0);
   if (spec_.bias) finish_grad(ctx, bias_, 1);
   if (dx[0]) round(ctx, Role::E, *dx[0]);
-}
-
-void ConvLayer::backward_input_fast(const StepContext& ctx, const FTensor& dy, FTensor& dx) {
-  const Nchw xs = input_->shape;
-  dx.reshape(xs);
-  const std::int64_t C = xs.c, H = xs.h, W = xs.w, KH = spec_.kernel_h, KW = spec_.kernel_w, CO = spec_.out_channels;
-  const std::int64_t OH = dy.shape.h, OW = dy.shape.w;
-  const std::int64_t K = CO * KH * KW, P = H * W;
-  // A' [ci][k'], k' = (co, kh', kw'), holds w[co][ci][KH-1-kh'][KW-1-kw'].
-  flipped_.resize(static_cast<std::size_t>(C * K));
-  const float* w = weight_.used().ptr();
-  for (std::int64_t ci = 0; ci < C; ++ci)
-    for (std::int64_t co = 0; co < CO; ++co)
-      for (std::int64_t a = 0; a < KH; ++a)
-        for (std::int64_t b = 0; b < KW; ++b)
-          flipped_[static_cast<std::size_t>(ci * K + (co * KH + a) * KW + b)] =
-              w[((co * C + ci) * KH + (KH - 1 - a)) * KW + (KW - 1 - b)];
-  if (spec_.stride == 1 && spec_.pad <= KH - 1 && spec_.pad <= KW - 1) {
-    // The transposed convolution at stride 1 is a convolution of dy padded by K-1-pad with the flipped
-    // kernel (conv2d.hpp's order of k' = co, kh', kw').
-    detail::run_blocks(xs.n, ctx.threads, [&](std::int64_t n0, std::int64_t n1) {
-      std::vector<float> xpad, ext;
-      std::vector<const float*> rows;
-      for (std::int64_t n = n0; n < n1; ++n)
-        implicit_conv_image(flipped_.data(), C, dy.ptr() + n * CO * OH * OW, CO, OH, OW, KH, KW, KH - 1 - spec_.pad,
-                            KW - 1 - spec_.pad, dx.ptr() + n * C * P, xpad, ext, rows);
-    });
-    return;
-  }
-  detail::run_blocks(xs.n, ctx.threads, [&](std::int64_t n0, std::int64_t n1) {
-    Panels col;
-    col.resize(K, P);
-    col.clear_padding();
-    for (std::int64_t n = n0; n < n1; ++n) {
-      im2col_transposed(dy.ptr() + n * CO * OH * OW, CO, OH, OW, KH, KW, H, W, spec_.stride, spec_.pad, PanelsOut{&col});
-      gemm_panels(flipped_.data(), K, C, col, dx.ptr() + n * C * P, P, false);
-    }
-  });
-}
-
-void ConvLayer::backward_weight_fast(const StepContext& ctx, const FTensor& x, const FTensor& dy) {
-  const std::int64_t N = x.shape.n, C = x.shape.c, H = x.shape.h, W = x.shape.w, KH = spec_.kernel_h,
-                     KW = spec_.kernel_w, CO = spec_.out_channels;
-  const std::int64_t OH = dy.shape.h, OW = dy.shape.w, P = OH * OW, K = C * KH * KW;
-  weight_.grad.reshape(weight_.value.shape);
-  // dW^T [k][co] = chain over (n, oh, ow) of col_n[k][pos] * dy_n[co][pos]: A = im2col rows (K x P), B =
-  // dy_n^T (P x CO). Each element's chain runs through the images in order n = 0..N-1 (accumulating
-  // into C) and the positions within each, as conv2d.hpp specifies; rows k are split over threads.
-  transposed_grad_.resize(static_cast<std::size_t>(K * CO));
-  const std::int64_t blocks = (K + 7) / 8;
-  // Stride 1 without im2col: A's row k over the extended positions oh*Wp + ow is a slice of the
-  // zero-padded image (see implicit_conv_image), and dy gets +0 in the Wp - OW extra columns. An extra
-  // term is then (finite x) * (+0) = +-0, which leaves an fp32 chain started at +0 unchanged under rne
-  // (the chain is never -0, and s + +-0 = s otherwise); so the result is the same bit for bit, as long
-  // as every x is finite (a NaN or Inf times 0 would be NaN): checked first, else the im2col path.
-  bool finite = true;
-  if (spec_.stride == 1) {
-    const float* xp = x.ptr();
-    const std::size_t count = x.data.size();
-    for (std::size_t i = 0; i < count; ++i) finite &= std::fabs(xp[i]) <= 3.4028235e38f;
-  }
-  if (spec_.stride == 1 && finite) {
-    const std::int64_t ph = spec_.pad, pw = spec_.pad, Hp = H + 2 * ph, Wp = W + 2 * pw, next = OH * Wp;
-    const std::int64_t plane = C * Hp * Wp + KW + 2 * kPanelWidth;
-    // Phase 1, images over threads: every image's zero-padded copy and dy^T panels (B), built once.
-    if (static_cast<std::int64_t>(xpad_all_.size()) != N * plane) xpad_all_.assign(static_cast<std::size_t>(N * plane), 0.0f);
-    dyt_all_.resize(static_cast<std::size_t>(N));
-    detail::run_blocks(N, ctx.threads, [&](std::int64_t n0, std::int64_t n1) {
-      std::vector<float> dyext(static_cast<std::size_t>(CO * next), 0.0f);
-      for (std::int64_t n = n0; n < n1; ++n) {
-        embed_planes(x.ptr() + n * C * H * W, C, H, W, xpad_all_.data() + n * plane, Hp, Wp, ph, pw);
-        embed_planes(dy.ptr() + n * CO * P, CO, OH, OW, dyext.data(), OH, Wp, 0, 0);  // +0 in columns OW..Wp-1
-        pack_panels_transposed(dyext.data(), next, next, CO, dyt_all_[static_cast<std::size_t>(n)]);
-      }
-    });
-    // Phase 2, rows k over threads: each element's chain runs through the images in order.
-    detail::run_blocks(blocks, ctx.threads, [&](std::int64_t b0, std::int64_t b1) {
-      const std::int64_t k0 = b0 * 8, k1 = std::min(K, b1 * 8);
-      std::vector<const float*> rows(static_cast<std::size_t>(k1 - k0));
-      for (std::int64_t n = 0; n < N; ++n) {
-        const float* xp = xpad_all_.data() + n * plane;
-        for (std::int64_t k = k0; k < k1; ++k) rows[static_cast<std::size_t>(k - k0)] = tap_row(xp, k, KH, KW, Hp, Wp);
-        gemm_panels_arows(rows.data(), k1 - k0, dyt_all_[static_cast<std::size_t>(n)],
-                          transposed_grad_.data() + k0 * CO, CO, n > 0);
-      }
-    });
-  } else {
-    detail::run_blocks(blocks, ctx.threads, [&](std::int64_t b0, std::int64_t b1) {
-      const std::int64_t k0 = b0 * 8, k1 = std::min(K, b1 * 8);
-      std::vector<float> rows(static_cast<std::size_t>((k1 - k0) * P));
-      Panels dyt;
-      for (std::int64_t n = 0; n < N; ++n) {
-        im2col(x.ptr() + n * C * H * W, H, W, KH, KW, OH, OW, spec_.stride, spec_.pad, k0, k1,
-               RowsOut{rows.data(), P, k0});
-        pack_panels_transposed(dy.ptr() + n * CO * P, P, P, CO, dyt);
-        gemm_panels(rows.data(), P, k1 - k0, dyt, transposed_grad_.data() + k0 * CO, CO, n > 0);
-      }
-    });
-  }
-  for (std::int64_t co = 0; co < CO; ++co)
-    for (std::int64_t k = 0; k < K; ++k)
-      weight_.grad.data[static_cast<std::size_t>(co * K + k)] = transposed_grad_[static_cast<std::size_t>(k * CO + co)];
-  if (spec_.bias) {
-    // db[co]: the chain over (n, oh, ow) of dy * 1 in fp32 (a float addition is that fused step).
-    bias_.grad.reshape(bias_.value.shape);
-    for (std::int64_t co = 0; co < CO; ++co) {
-      float acc = 0.0f;
-      for (std::int64_t n = 0; n < N; ++n) {
-        const float* d = dy.ptr() + (n * CO + co) * P;
-        for (std::int64_t q = 0; q < P; ++q) acc += d[q];
-      }
-      bias_.grad.data[static_cast<std::size_t>(co)] = acc;
-    }
-  }
 }
 
 std::unique_ptr<Layer> make_conv_layer(const LayerBuild& b) {

@@ -2,16 +2,13 @@
 //
 // Every output element is ONE dot product in the order of sim/kernels/conv2d.hpp (forward: ci, kh, kw; input
 // gradient: co, kh', kw' over the flipped kernel; weight gradient: the whole batch n, oh, ow), computed
-// by the layer's GemmSetup and rounded to fp32, so the results are bit-identical to conv2d_forward /
-// conv2d_backward_input / conv2d_backward_weight with GemmSetup::config() (tested). With the default
-// setup the engine's panel kernel computes them from im2col operands (im2col.hpp): the forward and
-// input gradient run image by image over threads, and the weight gradient carries one fp32
-// accumulation chain per element through the batch image by image, its rows split over threads.
+// by the layer's GemmSetup and rounded to fp32: sim/kernels/conv_kernels.hpp chooses between the
+// engine's fp32 kernels and the reference kernels of conv2d.hpp, which agree bit for bit (tested).
 // Rounding points: output (+ bias, one float addition) -> A; dx -> E; dW, dbias -> G.
 #pragma once
 
 #include "sim/nn/layer.hpp"
-#include "sim/kernels/panel_gemm.hpp"
+#include "sim/kernels/conv_kernels.hpp"
 
 #include <memory>
 
@@ -41,18 +38,11 @@ class ConvLayer final : public Layer {
   const ConvSpec& spec() const { return spec_; }
 
  private:
-  void forward_fast(const StepContext& ctx, const FTensor& x, FTensor& y);
-  void backward_input_fast(const StepContext& ctx, const FTensor& dy, FTensor& dx);
-  void backward_weight_fast(const StepContext& ctx, const FTensor& x, const FTensor& dy);
-
   ConvSpec spec_;
   Param weight_, bias_;
   const FTensor* input_ = nullptr;  // forward input, kept for the weight gradient
   double macs_ = 0;
-  std::vector<float> flipped_;          // input-gradient weights [ci][co][kh'][kw']
-  std::vector<float> transposed_grad_;  // dW^T [k][co] while the weight gradient accumulates
-  std::vector<float> xpad_all_;         // weight gradient: every image zero-padded
-  std::vector<Panels> dyt_all_;         // weight gradient: every image's dy^T in panels
+  ConvKernels kernels_;
 };
 
 // The registry's constructor of `type = "conv"` (layer_registry.hpp).

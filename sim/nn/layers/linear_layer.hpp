@@ -43,12 +43,6 @@ class LinearLayer final : public Layer {
   std::vector<float> scratch_;
 };
 
-// C (M x N) = A (M x K) x B (K x N), all row-major floats, under `setup`, on `threads` threads:
-// the engine's kernel for the default setup, sim::gemm_f32 otherwise (same bits for the default).
-// With b_transposed, `b` holds B^T (N x K, row-major) instead.
-void matmul(const GemmSetup& setup, const float* a, const float* b, float* c, std::int64_t M, std::int64_t K,
-            std::int64_t N, int threads, bool b_transposed = false);
-
 // The registry's constructor of `type = "linear"` (layer_registry.hpp).
 std::unique_ptr<Layer> make_linear_layer(const LayerBuild& b);
 

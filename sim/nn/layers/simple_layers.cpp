@@ -3,6 +3,7 @@
 #include "sim/nn/layer_registry.hpp"
 
 #include "sim/kernels/elementwise.hpp"
+#include "sim/kernels/pool_kernels.hpp"
 #include "sim/runtime/task_split.hpp"
 
 #include <cmath>
@@ -179,29 +180,9 @@ void MaxPoolLayer::forward(const StepContext& ctx, std::span<const FTensor* cons
 
 void MaxPoolLayer::backward(const StepContext& ctx, const FTensor& dy, std::span<FTensor* const> dx) {
   if (!dx[0]) return;
-  FTensor& g = *dx[0];
-  if (!gemm.is_fast() && spec_.stride < spec_.kernel) {
-    // Overlapping windows sum several terms: the reference kernel under the layer's setup.
-    const std::int64_t HW = in_shape_.h * in_shape_.w, OHW = dy.shape.h * dy.shape.w;
-    std::vector<std::int64_t> flat(argmax_.size());
-    for (std::size_t e = 0; e < flat.size(); ++e) flat[e] = static_cast<std::int64_t>(e) / OHW * HW + argmax_[e];
-    Pool2dParams p{spec_.kernel, spec_.kernel, spec_.stride, spec_.stride, spec_.pad, spec_.pad};
-    assign_from(max_pool2d_backward(gemm.config(), to_nchw_array(dy), flat, in_shape_, p, ctx.threads), g);
-    round(ctx, Role::E, g);
-    return;
-  }
-  g.reshape(in_shape_);
-  std::fill(g.data.begin(), g.data.end(), 0.0f);
-  const std::int64_t HW = in_shape_.h * in_shape_.w, OHW = dy.shape.h * dy.shape.w;
-  const std::int64_t planes = dy.shape.n * dy.shape.c;
-  detail::run_blocks(planes, ctx.threads, [&](std::int64_t b0, std::int64_t b1) {
-    for (std::int64_t pl = b0; pl < b1; ++pl)
-      for (std::int64_t e = 0; e < OHW; ++e) {
-        const std::size_t o = static_cast<std::size_t>(pl * OHW + e);
-        g.data[static_cast<std::size_t>(pl * HW + argmax_[o])] += dy.data[o];
-      }
-  });
-  round(ctx, Role::E, g);
+  const Pool2dParams p{spec_.kernel, spec_.kernel, spec_.stride, spec_.stride, spec_.pad, spec_.pad};
+  max_pool_backward(gemm, dy, argmax_, in_shape_, p, *dx[0], ctx.threads);
+  round(ctx, Role::E, *dx[0]);
 }
 
 AvgPoolLayer::AvgPoolLayer(const PoolSpec& spec) : spec_(spec) { check_pool(spec, "avgpool"); }
@@ -223,68 +204,17 @@ void AvgPoolLayer::forward(const StepContext& ctx, std::span<const FTensor* cons
   const FTensor& x = *in[0];
   in_shape_ = x.shape;
   const Window wd = window(x.shape);
-  const Nchw ys = output_shape(std::span<const Nchw>(&x.shape, 1));
-  if (!gemm.is_fast()) {
-    const Pool2dParams p{wd.kh, wd.kw, wd.stride, wd.stride, wd.pad, wd.pad};
-    assign_from(spec_.global ? global_avg_pool_forward(gemm.config(), to_nchw_array(x), ctx.threads)
-                             : avg_pool2d_forward(gemm.config(), to_nchw_array(x), p, ctx.threads),
-                out);
-    round(ctx, Role::A, out);
-    return;
-  }
-  out.reshape(ys);
-  const float wt = static_cast<float>(1.0 / static_cast<double>(wd.kh * wd.kw));
-  const std::int64_t H = x.shape.h, W = x.shape.w, OH = ys.h, OW = ys.w;
-  detail::run_blocks(ys.n * ys.c, ctx.threads, [&](std::int64_t b0, std::int64_t b1) {
-    for (std::int64_t pl = b0; pl < b1; ++pl) {
-      const float* xp = x.ptr() + pl * H * W;
-      for (std::int64_t oh = 0; oh < OH; ++oh)
-        for (std::int64_t ow = 0; ow < OW; ++ow) {
-          float s = 0.0f;
-          for (std::int64_t kh = 0; kh < wd.kh; ++kh)
-            for (std::int64_t kw = 0; kw < wd.kw; ++kw) {
-              const std::int64_t ih = oh * wd.stride - wd.pad + kh, iw = ow * wd.stride - wd.pad + kw;
-              const float v = ih >= 0 && ih < H && iw >= 0 && iw < W ? xp[ih * W + iw] : 0.0f;
-              s = std::fma(v, wt, s);
-            }
-          out.data[static_cast<std::size_t>((pl * OH + oh) * OW + ow)] = s;
-        }
-    }
-  });
+  (void)output_shape(std::span<const Nchw>(&x.shape, 1));  // checks the window fits
+  avg_pool_forward(gemm, x, Pool2dParams{wd.kh, wd.kw, wd.stride, wd.stride, wd.pad, wd.pad}, spec_.global, out, ctx.threads);
   round(ctx, Role::A, out);
 }
 
 void AvgPoolLayer::backward(const StepContext& ctx, const FTensor& dy, std::span<FTensor* const> dx) {
   if (!dx[0]) return;
-  FTensor& g = *dx[0];
   const Window wd = window(in_shape_);
-  if (!gemm.is_fast()) {
-    const Pool2dParams p{wd.kh, wd.kw, wd.stride, wd.stride, wd.pad, wd.pad};
-    assign_from(spec_.global ? global_avg_pool_backward(gemm.config(), to_nchw_array(dy), in_shape_, ctx.threads)
-                             : avg_pool2d_backward(gemm.config(), to_nchw_array(dy), in_shape_, p, ctx.threads),
-                g);
-    round(ctx, Role::E, g);
-    return;
-  }
-  g.reshape(in_shape_);
-  std::fill(g.data.begin(), g.data.end(), 0.0f);
-  const float wt = static_cast<float>(1.0 / static_cast<double>(wd.kh * wd.kw));
-  const std::int64_t H = in_shape_.h, W = in_shape_.w, OH = dy.shape.h, OW = dy.shape.w;
-  detail::run_blocks(dy.shape.n * dy.shape.c, ctx.threads, [&](std::int64_t b0, std::int64_t b1) {
-    for (std::int64_t pl = b0; pl < b1; ++pl) {
-      float* gp = g.ptr() + pl * H * W;
-      for (std::int64_t oh = 0; oh < OH; ++oh)
-        for (std::int64_t ow = 0; ow < OW; ++ow) {
-          const float d = dy.data[static_cast<std::size_t>((pl * OH + oh) * OW + ow)];
-          for (std::int64_t kh = 0; kh < wd.kh; ++kh)
-            for (std::int64_t kw = 0; kw < wd.kw; ++kw) {
-              const std::int64_t ih = oh * wd.stride - wd.pad + kh, iw = ow * wd.stride - wd.pad + kw;
-              if (ih >= 0 && ih < H && iw >= 0 && iw < W) gp[ih * W + iw] = std::fma(d, wt, gp[ih * W + iw]);
-            }
-        }
-    }
-  });
-  round(ctx, Role::E, g);
+  avg_pool_backward(gemm, dy, in_shape_, Pool2dParams{wd.kh, wd.kw, wd.stride, wd.stride, wd.pad, wd.pad}, spec_.global, *dx[0],
+                    ctx.threads);
+  round(ctx, Role::E, *dx[0]);
 }
 
 std::unique_ptr<Layer> make_relu_layer(const LayerBuild&) { return std::make_unique<ReluLayer>(); }

@@ -1,6 +1,6 @@
-#include "sim/nn/gemm_setup.hpp"
+#include "sim/kernels/gemm_setup.hpp"
 
-#include "sim/nn/role.hpp"
+#include "sim/kernels/gemm.hpp"
 
 namespace bitsim::sim::nn {
 

@@ -1,7 +1,9 @@
 // The training engine's activation / gradient / parameter array: an NCHW shape and row-major floats.
+// It lives with the kernels, which take and fill it (conv_kernels.hpp, pool_kernels.hpp); the layers
+// of sim/nn hold their data in it.
 //
-// The engine computes in fp32 (sim/nn/README.md): every value a tensor holds is a float, and every
-// rounding to a lower-precision role format (role.hpp) rounds these floats in place. A role format whose
+// The engine computes in fp32: every value a tensor holds is a float, and every rounding to a
+// lower-precision role format (sim/nn/role.hpp) rounds these floats in place. A role format whose
 // values a float cannot hold exactly is rejected when the model is built, so "a float holds the value"
 // is an invariant, not an approximation. Fully connected tensors use [N, C, 1, 1].
 #pragma once

@@ -1,0 +1,248 @@
+#include "sim/kernels/conv_kernels.hpp"
+
+#include "sim/kernels/im2col.hpp"
+#include "sim/runtime/task_split.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace bitsim::sim::nn {
+
+namespace {
+
+// Writes the C planes of src (H x W each) into dst, whose planes are Hd x Wd, at row `top` and
+// column `left` of each plane; the rest of dst is left as it is (the zero padding).
+void embed_planes(const float* src, std::int64_t C, std::int64_t H, std::int64_t W, float* dst, std::int64_t Hd,
+                  std::int64_t Wd, std::int64_t top, std::int64_t left) {
+  for (std::int64_t c = 0; c < C; ++c)
+    for (std::int64_t h = 0; h < H; ++h)
+      std::memcpy(dst + (c * Hd + h + top) * Wd + left, src + (c * H + h) * W, static_cast<std::size_t>(W) * sizeof(float));
+}
+
+// Where im2col row k = (c, kh, kw) starts inside a zero-padded image of Hp x Wp planes (stride 1).
+inline const float* tap_row(const float* xpad, std::int64_t k, std::int64_t KH, std::int64_t KW, std::int64_t Hp,
+                            std::int64_t Wp) {
+  const std::int64_t c = k / (KH * KW), kh = (k / KW) % KH, kw = k % KW;
+  return xpad + (c * Hp + kh) * Wp + kw;
+}
+
+// Stride-1 convolution of one image without im2col: out (M x OH*OW) = A (M x C*KH*KW) times B, where
+// B[k][(oh, ow)] = src[c][oh - pad_h + kh][ow - pad_w + kw] (+0 outside), k = (c, kh, kw). In a copy of src
+// zero-padded to Hp x Wp, B's row k over the extended positions oh*Wp + ow is the contiguous slice
+// starting at c*Hp*Wp + kh*Wp + kw, so the GEMM reads it in place (gemm_rows); the Wp - OW extra
+// columns of each output row are computed and dropped. Every kept element is the same dot product,
+// term by term, as with im2col. `xpad`, `ext` and `rows` are the calling thread's scratch buffers.
+void implicit_conv_image(const float* A, std::int64_t M, const float* src, std::int64_t C, std::int64_t H,
+                         std::int64_t W, std::int64_t KH, std::int64_t KW, std::int64_t pad_h, std::int64_t pad_w,
+                         float* out, std::vector<float>& xpad, std::vector<float>& ext, std::vector<const float*>& rows) {
+  const std::int64_t Hp = H + 2 * pad_h, Wp = W + 2 * pad_w, OH = Hp - KH + 1, OW = Wp - KW + 1, next = OH * Wp;
+  const std::size_t need = static_cast<std::size_t>(C * Hp * Wp + KW + 2 * kPanelWidth);
+  if (xpad.size() != need) xpad.assign(need, 0.0f);  // borders and slack stay +0; the interior is rewritten
+  embed_planes(src, C, H, W, xpad.data(), Hp, Wp, pad_h, pad_w);
+  rows.resize(static_cast<std::size_t>(C * KH * KW));
+  for (std::int64_t k = 0; k < C * KH * KW; ++k) rows[static_cast<std::size_t>(k)] = tap_row(xpad.data(), k, KH, KW, Hp, Wp);
+  ext.resize(static_cast<std::size_t>(M * next));
+  gemm_rows(A, C * KH * KW, M, rows.data(), C * KH * KW, next, ext.data(), next);
+  for (std::int64_t m = 0; m < M; ++m)
+    for (std::int64_t oh = 0; oh < OH; ++oh)
+      std::memcpy(out + (m * OH + oh) * OW, &ext[static_cast<std::size_t>(m * next + oh * Wp)],
+                  static_cast<std::size_t>(OW) * sizeof(float));
+}
+
+// The engine's kernels take one stride and one padding for both axes and no dilation or groups.
+bool engine_takes(const GemmSetup& g, const Conv2dParams& p) {
+  return g.is_fast() && p.stride_h == p.stride_w && p.pad_h == p.pad_w && p.dilation_h == 1 && p.dilation_w == 1 && p.groups == 1;
+}
+
+}  // namespace
+
+void ConvKernels::forward(const GemmSetup& g, const FTensor& x, const FTensor& w, const float* bias, const Conv2dParams& p,
+                          FTensor& y, int threads) {
+  if (engine_takes(g, p)) {
+    y.reshape(conv2d_output_shape(x.shape, w.shape, p));
+    forward_fast(x, w, bias, p, y, threads);
+    return;
+  }
+  const std::vector<double> b = bias ? std::vector<double>(bias, bias + w.shape.n) : std::vector<double>{};
+  assign_from(conv2d_forward(g.config(), to_nchw_array(x), to_nchw_array(w), p, threads, b), y);
+}
+
+void ConvKernels::backward_input(const GemmSetup& g, const FTensor& dy, const FTensor& w, const Nchw& x_shape,
+                                 const Conv2dParams& p, FTensor& dx, int threads) {
+  if (engine_takes(g, p)) {
+    backward_input_fast(dy, w, x_shape, p, dx, threads);
+    return;
+  }
+  assign_from(conv2d_backward_input(g.config(), to_nchw_array(dy), to_nchw_array(w), x_shape, p, threads), dx);
+}
+
+void ConvKernels::backward_weight(const GemmSetup& g, const FTensor& x, const FTensor& dy, const Nchw& w_shape,
+                                  const Conv2dParams& p, FTensor& dw, FTensor* dbias, int threads) {
+  if (engine_takes(g, p)) {
+    backward_weight_fast(x, dy, w_shape, p, dw, dbias, threads);
+    return;
+  }
+  const GemmConfig cfg = g.config();
+  const NchwArray dyd = to_nchw_array(dy);
+  assign_from(conv2d_backward_weight(cfg, to_nchw_array(x), dyd, w_shape, p, threads), dw);
+  if (dbias) {
+    const std::vector<double> db = conv2d_backward_bias(cfg, dyd, threads);
+    dbias->reshape(Nchw{1, w_shape.n, 1, 1});
+    for (std::size_t i = 0; i < db.size(); ++i) dbias->data[i] = static_cast<float>(db[i]);
+  }
+}
+
+void ConvKernels::forward_fast(const FTensor& x, const FTensor& wt, const float* bias, const Conv2dParams& p, FTensor& y, int threads) {
+  const Nchw& w_shape = wt.shape;
+  const std::int64_t C = x.shape.c, H = x.shape.h, W = x.shape.w, KH = w_shape.h, KW = w_shape.w;
+  const std::int64_t OH = y.shape.h, OW = y.shape.w, P = OH * OW, K = C * KH * KW;
+  const float* w = wt.ptr();
+  if (p.stride_h == 1) {
+    detail::run_blocks(x.shape.n, threads, [&](std::int64_t n0, std::int64_t n1) {
+      std::vector<float> xpad, ext;
+      std::vector<const float*> rows;
+      for (std::int64_t n = n0; n < n1; ++n) {
+        float* yn = y.ptr() + n * w_shape.n * P;
+        implicit_conv_image(w, w_shape.n, x.ptr() + n * C * H * W, C, H, W, KH, KW, p.pad_h, p.pad_h, yn,
+                            xpad, ext, rows);
+        if (bias)
+          for (std::int64_t co = 0; co < w_shape.n; ++co)
+            for (std::int64_t q = 0; q < P; ++q) yn[co * P + q] += bias[co];
+      }
+    });
+    return;
+  }
+  detail::run_blocks(x.shape.n, threads, [&](std::int64_t n0, std::int64_t n1) {
+    Panels col;
+    col.resize(K, P);
+    col.clear_padding();
+    for (std::int64_t n = n0; n < n1; ++n) {
+      // B[k][pos], k = (ci, kh, kw), pos = (oh, ow): conv2d.hpp's forward order of k.
+      im2col(x.ptr() + n * C * H * W, H, W, KH, KW, OH, OW, p.stride_h, p.pad_h, 0, K, PanelsOut{&col});
+      float* yn = y.ptr() + n * w_shape.n * P;
+      gemm_panels(w, K, w_shape.n, col, yn, P, false);
+      if (bias)
+        for (std::int64_t co = 0; co < w_shape.n; ++co)
+          for (std::int64_t q = 0; q < P; ++q) yn[co * P + q] += bias[co];
+    }
+  });
+}
+
+void ConvKernels::backward_input_fast(const FTensor& dy, const FTensor& wt, const Nchw& xs, const Conv2dParams& p, FTensor& dx,
+                                      int threads) {
+  const Nchw& w_shape = wt.shape;
+  dx.reshape(xs);
+  const std::int64_t C = xs.c, H = xs.h, W = xs.w, KH = w_shape.h, KW = w_shape.w, CO = w_shape.n;
+  const std::int64_t OH = dy.shape.h, OW = dy.shape.w;
+  const std::int64_t K = CO * KH * KW, P = H * W;
+  // A' [ci][k'], k' = (co, kh', kw'), holds w[co][ci][KH-1-kh'][KW-1-kw'].
+  flipped_.resize(static_cast<std::size_t>(C * K));
+  const float* w = wt.ptr();
+  for (std::int64_t ci = 0; ci < C; ++ci)
+    for (std::int64_t co = 0; co < CO; ++co)
+      for (std::int64_t a = 0; a < KH; ++a)
+        for (std::int64_t b = 0; b < KW; ++b)
+          flipped_[static_cast<std::size_t>(ci * K + (co * KH + a) * KW + b)] =
+              w[((co * C + ci) * KH + (KH - 1 - a)) * KW + (KW - 1 - b)];
+  if (p.stride_h == 1 && p.pad_h <= KH - 1 && p.pad_h <= KW - 1) {
+    // The transposed convolution at stride 1 is a convolution of dy padded by K-1-pad with the flipped
+    // kernel (conv2d.hpp's order of k' = co, kh', kw').
+    detail::run_blocks(xs.n, threads, [&](std::int64_t n0, std::int64_t n1) {
+      std::vector<float> xpad, ext;
+      std::vector<const float*> rows;
+      for (std::int64_t n = n0; n < n1; ++n)
+        implicit_conv_image(flipped_.data(), C, dy.ptr() + n * CO * OH * OW, CO, OH, OW, KH, KW, KH - 1 - p.pad_h,
+                            KW - 1 - p.pad_h, dx.ptr() + n * C * P, xpad, ext, rows);
+    });
+    return;
+  }
+  detail::run_blocks(xs.n, threads, [&](std::int64_t n0, std::int64_t n1) {
+    Panels col;
+    col.resize(K, P);
+    col.clear_padding();
+    for (std::int64_t n = n0; n < n1; ++n) {
+      im2col_transposed(dy.ptr() + n * CO * OH * OW, CO, OH, OW, KH, KW, H, W, p.stride_h, p.pad_h, PanelsOut{&col});
+      gemm_panels(flipped_.data(), K, C, col, dx.ptr() + n * C * P, P, false);
+    }
+  });
+}
+
+void ConvKernels::backward_weight_fast(const FTensor& x, const FTensor& dy, const Nchw& w_shape, const Conv2dParams& p, FTensor& dw,
+                                       FTensor* dbias, int threads) {
+  const std::int64_t N = x.shape.n, C = x.shape.c, H = x.shape.h, W = x.shape.w, KH = w_shape.h,
+                     KW = w_shape.w, CO = w_shape.n;
+  const std::int64_t OH = dy.shape.h, OW = dy.shape.w, P = OH * OW, K = C * KH * KW;
+  dw.reshape(w_shape);
+  // dW^T [k][co] = chain over (n, oh, ow) of col_n[k][pos] * dy_n[co][pos]: A = im2col rows (K x P), B =
+  // dy_n^T (P x CO). Each element's chain runs through the images in order n = 0..N-1 (accumulating
+  // into C) and the positions within each, as conv2d.hpp specifies; rows k are split over threads.
+  transposed_grad_.resize(static_cast<std::size_t>(K * CO));
+  const std::int64_t blocks = (K + 7) / 8;
+  // Stride 1 without im2col: A's row k over the extended positions oh*Wp + ow is a slice of the
+  // zero-padded image (see implicit_conv_image), and dy gets +0 in the Wp - OW extra columns. An extra
+  // term is then (finite x) * (+0) = +-0, which leaves an fp32 chain started at +0 unchanged under rne
+  // (the chain is never -0, and s + +-0 = s otherwise); so the result is the same bit for bit, as long
+  // as every x is finite (a NaN or Inf times 0 would be NaN): checked first, else the im2col path.
+  bool finite = true;
+  if (p.stride_h == 1) {
+    const float* xp = x.ptr();
+    const std::size_t count = x.data.size();
+    for (std::size_t i = 0; i < count; ++i) finite &= std::fabs(xp[i]) <= 3.4028235e38f;
+  }
+  if (p.stride_h == 1 && finite) {
+    const std::int64_t ph = p.pad_h, pw = p.pad_h, Hp = H + 2 * ph, Wp = W + 2 * pw, next = OH * Wp;
+    const std::int64_t plane = C * Hp * Wp + KW + 2 * kPanelWidth;
+    // Phase 1, images over threads: every image's zero-padded copy and dy^T panels (B), built once.
+    if (static_cast<std::int64_t>(xpad_all_.size()) != N * plane) xpad_all_.assign(static_cast<std::size_t>(N * plane), 0.0f);
+    dyt_all_.resize(static_cast<std::size_t>(N));
+    detail::run_blocks(N, threads, [&](std::int64_t n0, std::int64_t n1) {
+      std::vector<float> dyext(static_cast<std::size_t>(CO * next), 0.0f);
+      for (std::int64_t n = n0; n < n1; ++n) {
+        embed_planes(x.ptr() + n * C * H * W, C, H, W, xpad_all_.data() + n * plane, Hp, Wp, ph, pw);
+        embed_planes(dy.ptr() + n * CO * P, CO, OH, OW, dyext.data(), OH, Wp, 0, 0);  // +0 in columns OW..Wp-1
+        pack_panels_transposed(dyext.data(), next, next, CO, dyt_all_[static_cast<std::size_t>(n)]);
+      }
+    });
+    // Phase 2, rows k over threads: each element's chain runs through the images in order.
+    detail::run_blocks(blocks, threads, [&](std::int64_t b0, std::int64_t b1) {
+      const std::int64_t k0 = b0 * 8, k1 = std::min(K, b1 * 8);
+      std::vector<const float*> rows(static_cast<std::size_t>(k1 - k0));
+      for (std::int64_t n = 0; n < N; ++n) {
+        const float* xp = xpad_all_.data() + n * plane;
+        for (std::int64_t k = k0; k < k1; ++k) rows[static_cast<std::size_t>(k - k0)] = tap_row(xp, k, KH, KW, Hp, Wp);
+        gemm_panels_arows(rows.data(), k1 - k0, dyt_all_[static_cast<std::size_t>(n)],
+                          transposed_grad_.data() + k0 * CO, CO, n > 0);
+      }
+    });
+  } else {
+    detail::run_blocks(blocks, threads, [&](std::int64_t b0, std::int64_t b1) {
+      const std::int64_t k0 = b0 * 8, k1 = std::min(K, b1 * 8);
+      std::vector<float> rows(static_cast<std::size_t>((k1 - k0) * P));
+      Panels dyt;
+      for (std::int64_t n = 0; n < N; ++n) {
+        im2col(x.ptr() + n * C * H * W, H, W, KH, KW, OH, OW, p.stride_h, p.pad_h, k0, k1,
+               RowsOut{rows.data(), P, k0});
+        pack_panels_transposed(dy.ptr() + n * CO * P, P, P, CO, dyt);
+        gemm_panels(rows.data(), P, k1 - k0, dyt, transposed_grad_.data() + k0 * CO, CO, n > 0);
+      }
+    });
+  }
+  for (std::int64_t co = 0; co < CO; ++co)
+    for (std::int64_t k = 0; k < K; ++k)
+      dw.data[static_cast<std::size_t>(co * K + k)] = transposed_grad_[static_cast<std::size_t>(k * CO + co)];
+  if (dbias) {
+    // db[co]: the chain over (n, oh, ow) of dy * 1 in fp32 (a float addition is that fused step).
+    dbias->reshape(Nchw{1, CO, 1, 1});
+    for (std::int64_t co = 0; co < CO; ++co) {
+      float acc = 0.0f;
+      for (std::int64_t n = 0; n < N; ++n) {
+        const float* d = dy.ptr() + (n * CO + co) * P;
+        for (std::int64_t q = 0; q < P; ++q) acc += d[q];
+      }
+      dbias->data[static_cast<std::size_t>(co)] = acc;
+    }
+  }
+}
+
+}  // namespace bitsim::sim::nn
