@@ -8,6 +8,8 @@
 #include "sim/nn/role.hpp"
 #include "sim/train/config.hpp"
 
+#include "error_of.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -143,13 +145,8 @@ M = { policy = "shift", bits = 6 }
   const std::string printed = sim::train::to_toml(c);
   CHECK(sim::train::to_toml(sim::train::parse_config(printed, "printed.toml")) == printed);
 
-  auto error = [](const std::string& text) -> std::string {
-    try {
-      (void)sim::train::parse_config("[formats]\n" + text + "\n", "bad.toml");
-    } catch (const sim::train::ConfigError& e) {
-      return e.what();
-    }
-    return "no error";
+  auto error = [](const std::string& text) {
+    return test::error_of<sim::train::ConfigError>([&] { (void)sim::train::parse_config("[formats]\n" + text + "\n", "bad.toml"); });
   };
   CHECK_THAT(error("A = { policy = \"range\" }"), Catch::Contains("key 'formats.A.bits'") && Catch::Contains("missing"));
   CHECK_THAT(error("A = { policy = \"range\", bits = 30 }"), Catch::Contains("key 'formats.A.bits'") && Catch::Contains("1..24"));

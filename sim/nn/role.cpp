@@ -177,6 +177,12 @@ const std::shared_ptr<const RoundingPolicy>& identity_policy() {
 
 }  // namespace
 
+TensorGridPolicy::TensorGridPolicy(int bits, bool stochastic, int noise_bits) : bits_(bits) {
+  rounding_.mode = stochastic ? formats::Rounding::sr : formats::Rounding::rne;
+  rounding_.sr_bits = noise_bits;
+  limits_.codes = bits < 64 ? std::uint64_t{1} << bits : 0;
+}
+
 RoleRounding::RoleRounding() : policy_(identity_policy()) {}
 
 RoleRounding::RoleRounding(const formats::Format& format, formats::RoundingSpec rounding, const std::string& what)

@@ -105,6 +105,27 @@ class RoundingPolicy {
                                 const Nchw& shape) const = 0;
 };
 
+// The common part of the paper quantizers (range, WAGEUBN): the values stay floats on a grid that
+// follows the tensor (codes of `bits` bits, no format of their own, infinite limits), rounded to
+// nearest even or stochastically with noise of the quantizer's own width.
+class TensorGridPolicy : public RoundingPolicy {
+ public:
+  TensorGridPolicy(int bits, bool stochastic, int noise_bits);
+  formats::RoundingSpec rounding() const override { return rounding_; }
+  bool noise_is_fixed() const override { return true; }
+  const formats::FiniteLimits& finite_limits() const override { return limits_; }
+  std::string code_format() const override { return {}; }
+  std::int64_t code_bits() const override { return bits_; }
+
+ protected:
+  bool stochastic() const { return rounding_.mode == formats::Rounding::sr; }
+
+ private:
+  int bits_;
+  formats::RoundingSpec rounding_{};
+  formats::FiniteLimits limits_;
+};
+
 // A format and a rounding, or any other policy, for one role. Copyable; the policy is shared.
 class RoleRounding {
  public:

@@ -9,20 +9,12 @@ namespace bitsim::sim::methods {
 
 namespace {
 
-class RangeRounding final : public nn::RoundingPolicy {
+class RangeRounding final : public nn::TensorGridPolicy {
  public:
-  RangeRounding(const RangeRole& spec, bool stochastic) : spec_(spec) {
-    rounding_.mode = stochastic ? formats::Rounding::sr : formats::Rounding::rne;
-    rounding_.sr_bits = 24;  // the noise has 24 bits (range_quantizer.hpp)
-    limits_.codes = std::uint64_t{1} << spec.bits;  // the range follows the tensor
-  }
+  RangeRounding(const RangeRole& spec, bool stochastic)
+      : TensorGridPolicy(spec.bits, stochastic, 24), spec_(spec) {}  // noise of 24 bits (range_quantizer.hpp)
 
   std::string text() const override { return spec_.text(); }
-  formats::RoundingSpec rounding() const override { return rounding_; }
-  bool noise_is_fixed() const override { return true; }
-  const formats::FiniteLimits& finite_limits() const override { return limits_; }
-  std::string code_format() const override { return {}; }
-  std::int64_t code_bits() const override { return spec_.bits; }
   int state_floats() const override { return spec_.sample_mean ? 2 : 0; }
   const char* state_name() const override { return "running_range"; }
 
@@ -50,14 +42,12 @@ class RangeRounding final : public nn::RoundingPolicy {
       }
     }
     const formats::PhiloxWords words(seed);
-    range_quantize(x, r, spec_.bits, rounding_.mode == formats::Rounding::sr ? &words : nullptr, threads, spec_.true_zero);
+    range_quantize(x, r, spec_.bits, stochastic() ? &words : nullptr, threads, spec_.true_zero);
     return {};
   }
 
  private:
   RangeRole spec_;
-  formats::RoundingSpec rounding_{};
-  formats::FiniteLimits limits_;
 };
 
 }  // namespace

@@ -8,31 +8,21 @@ namespace bitsim::sim::methods {
 
 namespace {
 
-class WageRounding final : public nn::RoundingPolicy {
+class WageRounding final : public nn::TensorGridPolicy {
  public:
-  WageRounding(const WageSpec& spec, bool stochastic) : spec_(spec) {
-    rounding_.mode = stochastic ? formats::Rounding::sr : formats::Rounding::rne;
-    rounding_.sr_bits = 32;  // one whole Philox word per element (wageubn_quantizer.hpp)
-    limits_.codes = spec.bits < 64 ? std::uint64_t{1} << spec.bits : 0;  // the scale follows the tensor
-  }
+  WageRounding(const WageSpec& spec, bool stochastic)
+      : TensorGridPolicy(spec.bits, stochastic, 32), spec_(spec) {}  // one whole Philox word per element
 
   const WageSpec& spec() const { return spec_; }
   std::string text() const override { return spec_.text(); }
-  formats::RoundingSpec rounding() const override { return rounding_; }
-  bool noise_is_fixed() const override { return true; }
-  const formats::FiniteLimits& finite_limits() const override { return limits_; }
-  std::string code_format() const override { return {}; }
-  std::int64_t code_bits() const override { return spec_.bits; }
 
   nn::PowerOfTwoScale apply(std::span<float> x, std::uint64_t seed, int threads, const nn::PolicyState*, const Nchw&) const override {
     const formats::PhiloxWords words(seed);
-    return wage_quantize(x, spec_, rounding_.mode == formats::Rounding::sr, &words, threads);
+    return wage_quantize(x, spec_, stochastic(), &words, threads);
   }
 
  private:
   WageSpec spec_;
-  formats::RoundingSpec rounding_{};
-  formats::FiniteLimits limits_;
 };
 
 }  // namespace
