@@ -13,6 +13,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -836,4 +837,38 @@ TEST_CASE("train config: every schema key is read, written back and refused out 
       ++count;
     CHECK(count >= 1);
   }
+}
+
+TEST_CASE("train config: every format-level key is read, written back and merged, in [formats] and in an override", "[train]") {
+  // One non-default value per key of level_keys(); a key added there without a value here fails.
+  const std::map<std::string, std::string> values = {
+      {"acc", "\"fp16\""},      {"product", "\"bf16\""},       {"order", "\"blocked\""},        {"chunk", "4"},
+      {"bifurcate", "true"},    {"batchnorm", "\"range\""},    {"range_bn_chunks", "8"},        {"range_bn_new_weight", "0.5"},
+  };
+  std::string formats, override_keys;
+  for (const train::LevelKey& k : train::level_keys()) {
+    INFO(k.name);
+    REQUIRE(values.count(k.name) == 1);
+    formats += k.name + " = " + values.at(k.name) + "\n";
+  }
+  CHECK(values.size() == train::level_keys().size());
+  const TrainConfig c = parse_config("[formats]\n" + formats + "[[formats.override]]\nkinds = [\"conv\"]\n" + formats, "l.toml");
+  const std::string written = train::to_toml(c);
+  for (const train::LevelKey& k : train::level_keys()) {
+    INFO(k.name);
+    const std::string line = k.name + " = " + values.at(k.name) + "\n";
+    const std::size_t first = written.find(line);
+    REQUIRE(first != std::string::npos);
+    CHECK(written.find(line, first + 1) != std::string::npos);  // in [formats] and in the override
+  }
+  CHECK(train::to_toml(parse_config(written, "written.toml")) == written);
+  // Merging: an override's key wins over [formats], key by key; what it leaves out is kept.
+  train::FormatLevel into = c.formats, from;
+  from.chunk = 16;
+  for (const train::LevelKey& k : train::level_keys()) k.merge(from, into);
+  CHECK(into.chunk == 16);
+  CHECK(into.range_bn_chunks == 8);
+  CHECK_THROWS_WITH(parse_config("[formats]\nacc = \"graham_L4\"\n", "l.toml"), Catch::Contains("key 'formats.acc'"));
+  CHECK_THROWS_WITH(parse_config("[[formats.override]]\nkinds = [\"conv\"]\nchunk = 0\n", "l.toml"),
+                    Catch::Contains("formats.override") && Catch::Contains("chunk"));
 }

@@ -33,15 +33,6 @@ namespace {
 using detail::Section;
 using detail::string_list;
 
-formats::Format format_from(Section& s, const toml::node* n, const std::string& key) {
-  if (!n->is_string()) s.fail(n, key, "must be a format string (e.g. \"fp8_e4m3\")");
-  try {
-    return formats::parse_format(*n->value<std::string>());
-  } catch (const std::exception& e) {
-    s.fail(n, key, e.what());
-  }
-}
-
 // The rounding keys of a role table for a policy of `type` (nullptr: a plain format): rounding, from
 // the modes the policy accepts, defaulting to its own; sr_bits where the policy takes it.
 formats::RoundingSpec role_rounding(Section& t, const methods::RoundingPolicyType* type) {
@@ -134,25 +125,8 @@ void read_level(Section& s, FormatLevel& level) {
         s.fail(n, key, "a policy with running estimates (range = sample_mean) needs a tensor with a batch axis: A, DY, DY_W, BN_NORM");
     }
   }
-  if (s.get("bifurcate")) level.bifurcate = s.boolean("bifurcate", false);
-  if (s.get("batchnorm")) {
-    level.batchnorm = s.string("batchnorm", "standard", methods::batchnorm_method_names());
-  }
-  if (s.get("range_bn_chunks")) level.range_bn_chunks = s.integer("range_bn_chunks", 16, 1, 1 << 20);
-  if (s.get("range_bn_new_weight")) level.range_bn_new_weight = s.real("range_bn_new_weight", 0.9, 0, 1);
-  for (const char* key : {"acc", "product"}) {
-    if (const toml::node* n = s.get(key)) {
-      std::optional<formats::Format> f;
-      if (!(n->is_string() && *n->value<std::string>() == "exact")) f = format_from(s, n, key);
-      if (f && !f->is_binary()) s.fail(n, key, "Graham formats have no arithmetic, so they cannot be accumulators or products");
-      (std::string(key) == "acc" ? level.acc : level.product) = f;
-    }
-  }
-  if (s.get("order")) {
-    const std::string o = s.string("order", "sequential", {"sequential", "pairwise", "blocked"});
-    level.order = o == "sequential" ? AccOrder::sequential : o == "pairwise" ? AccOrder::pairwise : AccOrder::blocked;
-  }
-  if (s.get("chunk")) level.chunk = s.integer("chunk", 1, 1, std::int64_t{1} << 40);
+  for (const LevelKey& k : level_keys())
+    if (s.get(k.name)) k.read(s, level);
 }
 
 std::vector<nn::LayerSpec> read_layers(const toml::node* n, Section& owner, const std::string& key);
@@ -431,14 +405,7 @@ TrainConfig read(const toml::table& root, const std::string& file) {
 void merge(FormatLevel& into, const FormatLevel& from) {
   for (std::size_t r = 0; r < into.roles.size(); ++r)
     if (from.roles[r]) into.roles[r] = from.roles[r];
-  if (from.acc) into.acc = from.acc;
-  if (from.product) into.product = from.product;
-  if (from.order) into.order = from.order;
-  if (from.chunk) into.chunk = from.chunk;
-  if (from.bifurcate) into.bifurcate = from.bifurcate;
-  if (from.batchnorm) into.batchnorm = from.batchnorm;
-  if (from.range_bn_chunks) into.range_bn_chunks = from.range_bn_chunks;
-  if (from.range_bn_new_weight) into.range_bn_new_weight = from.range_bn_new_weight;
+  for (const LevelKey& k : level_keys()) k.merge(from, into);
 }
 
 // A TOML basic string: quotes, backslashes and control characters escaped.
@@ -480,15 +447,7 @@ std::string level_toml(const FormatLevel& l) {
   for (int r = 0; r < nn::kRoleCount; ++r)
     if (l.roles[static_cast<std::size_t>(r)])
       s += fmt::format("{} = {}\n", nn::role_name(static_cast<nn::Role>(r)), role_toml(*l.roles[static_cast<std::size_t>(r)]));
-  if (l.acc) s += fmt::format("acc = {}\n", quote(*l.acc ? (*l.acc)->name() : "exact"));
-  if (l.product) s += fmt::format("product = {}\n", quote(*l.product ? (*l.product)->name() : "exact"));
-  if (l.order)
-    s += fmt::format("order = \"{}\"\n", *l.order == AccOrder::sequential ? "sequential" : *l.order == AccOrder::pairwise ? "pairwise" : "blocked");
-  if (l.chunk) s += fmt::format("chunk = {}\n", *l.chunk);
-  if (l.bifurcate) s += fmt::format("bifurcate = {}\n", *l.bifurcate);
-  if (l.batchnorm) s += fmt::format("batchnorm = {}\n", quote(*l.batchnorm));
-  if (l.range_bn_chunks) s += fmt::format("range_bn_chunks = {}\n", *l.range_bn_chunks);
-  if (l.range_bn_new_weight) s += fmt::format("range_bn_new_weight = {}\n", *l.range_bn_new_weight);
+  for (const LevelKey& k : level_keys()) s += k.write(l);
   return s;
 }
 

@@ -3,6 +3,7 @@
 #include "formats/format.hpp"
 #include "formats/quantizer.hpp"
 #include "sim/nn/model_zoo.hpp"
+#include "sim/methods/batchnorm_methods.hpp"
 #include "sim/train/config_section.hpp"
 
 #include <fmt/format.h>
@@ -351,21 +352,7 @@ std::vector<ConfigKey> make_keys() {
       "\"<either string>\", rounding = \"rne\\|rna\\|rtz\\|rup\\|rdn\\|sr\", sr_bits = R }`. `rounding` takes the "
       "modes the policy accepts, `sr_bits` only where the policy takes it; `{ quantizer = \"range\", ... }` is the older "
       "spelling of `policy = \"range\"` (bits 8 by default). `BN_STAT` sets `BN_MEAN` and `BN_SCALE` together"));
-  k.push_back(by_hand("formats.acc", "`\"fp32\"`",
-                      "accumulator format of every matrix product (docs/gemm.md); `\"exact\"`: exact accumulation"));
-  k.push_back(by_hand("formats.product", "`\"exact\"`", "product format of every matrix product; `\"exact\"` allowed"));
-  k.push_back(by_hand("formats.order", "`\"sequential\"`", "accumulation order: `sequential`, `pairwise`, `blocked`"));
-  k.push_back(by_hand("formats.chunk", "", "`blocked`: the chunk length (integer >= 1)"));
-  k.push_back(by_hand("formats.bifurcate", "false",
-                      "gradients bifurcation (Banner et al. 2018): conv and linear layers compute dW and db from a "
-                      "second copy of dL/dy rounded to `DY_W` (from the unrounded dL/dy), dx from the `DY` one"));
-  k.push_back(by_hand("formats.batchnorm", "`\"standard\"`",
-                      "the batch-norm method (sim/methods/batchnorm_methods.hpp): `\"range\"`: Range BN (Banner et al. "
-                      "2018); `\"wageubn\"`: WAGEUBN's batch norm, x_hat = (x - mu) / (round_BN_SCALE(sigma) + 2^-15)"));
-  k.push_back(by_hand("formats.range_bn_chunks", "16",
-                      "Range BN: chunks per channel (batch x H x W must divide by it in training; 1..2^20)"));
-  k.push_back(by_hand("formats.range_bn_new_weight", "0.9",
-                      "Range BN: weight of the batch value in the running mean and scale (0..1)"));
+  for (const LevelKey& l : level_keys()) k.push_back(by_hand("formats." + l.name, l.default_text, l.meaning));
   k.push_back(by_hand(
       "[[formats.override]]", "",
       "`layers = [\"conv1\", \"fc*\"]` (name patterns, `*` = any characters) and/or `kinds = [\"conv\", \"batchnorm\"]` "
@@ -423,6 +410,94 @@ std::vector<ConfigKey> make_keys() {
 }
 
 }  // namespace
+
+// ---- the keys of a format level ([formats] and each override) -----------------------------------
+
+namespace {
+
+// A level key whose field is std::optional<T> `field` of FormatLevel; `get` reads it from a section
+// that has it, `text` prints a value as TOML.
+template <class T, class Get, class Text>
+LevelKey level_key(std::string name, std::string default_text, std::string meaning, std::optional<T> FormatLevel::*field, Get get,
+                   Text text) {
+  LevelKey k;
+  k.name = name;
+  k.default_text = std::move(default_text);
+  k.meaning = std::move(meaning);
+  k.read = [=](Section& s, FormatLevel& l) { l.*field = get(s, name); };
+  k.write = [=](const FormatLevel& l) { return l.*field ? name + " = " + text(*(l.*field)) + "\n" : std::string(); };
+  k.merge = [=](const FormatLevel& from, FormatLevel& into) {
+    if (from.*field) into.*field = from.*field;
+  };
+  return k;
+}
+
+// A GEMM format key (acc, product): a binary format, or "exact" (inner empty).
+std::optional<formats::Format> gemm_format(Section& s, const std::string& key) {
+  const toml::node* n = s.get(key);
+  if (n->is_string() && *n->value<std::string>() == "exact") return std::nullopt;
+  if (!n->is_string()) s.fail(n, key, "must be a format string (e.g. \"fp32\") or \"exact\"");
+  formats::Format f;
+  try {
+    f = formats::parse_format(*n->value<std::string>());
+  } catch (const std::exception& e) {
+    s.fail(n, key, e.what());
+  }
+  if (!f.is_binary()) s.fail(n, key, "Graham formats have no arithmetic, so they cannot be accumulators or products");
+  return f;
+}
+
+std::string gemm_format_text(const std::optional<formats::Format>& f) { return toml_quote(f ? f->name() : "exact"); }
+
+const char* order_name(AccOrder o) { return o == AccOrder::sequential ? "sequential" : o == AccOrder::pairwise ? "pairwise" : "blocked"; }
+
+std::vector<LevelKey> make_level_keys() {
+  std::vector<LevelKey> k;
+  k.push_back(level_key("acc", "`\"fp32\"`", "accumulator format of every matrix product (docs/gemm.md); `\"exact\"`: exact accumulation",
+                        &FormatLevel::acc, gemm_format, gemm_format_text));
+  k.push_back(level_key("product", "`\"exact\"`", "product format of every matrix product; `\"exact\"` allowed", &FormatLevel::product,
+                        gemm_format, gemm_format_text));
+  k.push_back(level_key(
+      "order", "`\"sequential\"`", "accumulation order: `sequential`, `pairwise`, `blocked`", &FormatLevel::order,
+      [](Section& s, const std::string& key) {
+        const std::string o = s.string(key, "sequential", {"sequential", "pairwise", "blocked"});
+        return o == "sequential" ? AccOrder::sequential : o == "pairwise" ? AccOrder::pairwise : AccOrder::blocked;
+      },
+      [](AccOrder o) { return toml_quote(order_name(o)); }));
+  k.push_back(level_key(
+      "chunk", "", "`blocked`: the chunk length (integer >= 1)", &FormatLevel::chunk,
+      [](Section& s, const std::string& key) { return s.integer(key, 1, 1, std::int64_t{1} << 40); },
+      [](std::int64_t v) { return std::to_string(v); }));
+  k.push_back(level_key(
+      "bifurcate", "false",
+      "gradients bifurcation (Banner et al. 2018): conv and linear layers compute dW and db from a second copy of dL/dy "
+      "rounded to `DY_W` (from the unrounded dL/dy), dx from the `DY` one",
+      &FormatLevel::bifurcate, [](Section& s, const std::string& key) { return s.boolean(key, false); },
+      [](bool v) { return std::string(v ? "true" : "false"); }));
+  k.push_back(level_key(
+      "batchnorm", "`\"standard\"`",
+      "the batch-norm method (sim/methods/batchnorm_methods.hpp): `\"range\"`: Range BN (Banner et al. 2018); "
+      "`\"wageubn\"`: WAGEUBN's batch norm, x_hat = (x - mu) / (round_BN_SCALE(sigma) + 2^-15)",
+      &FormatLevel::batchnorm,
+      [](Section& s, const std::string& key) { return s.string(key, "standard", methods::batchnorm_method_names()); },
+      [](const std::string& v) { return toml_quote(v); }));
+  k.push_back(level_key(
+      "range_bn_chunks", "16", "Range BN: chunks per channel (batch x H x W must divide by it in training; 1..2^20)",
+      &FormatLevel::range_bn_chunks, [](Section& s, const std::string& key) { return s.integer(key, 16, 1, 1 << 20); },
+      [](std::int64_t v) { return std::to_string(v); }));
+  k.push_back(level_key(
+      "range_bn_new_weight", "0.9", "Range BN: weight of the batch value in the running mean and scale (0..1)",
+      &FormatLevel::range_bn_new_weight, [](Section& s, const std::string& key) { return s.real(key, 0.9, 0, 1); },
+      [](double v) { return fmt::format("{}", v); }));
+  return k;
+}
+
+}  // namespace
+
+const std::vector<LevelKey>& level_keys() {
+  static const std::vector<LevelKey> keys = make_level_keys();
+  return keys;
+}
 
 const std::vector<ConfigKey>& config_keys() {
   static const std::vector<ConfigKey> keys = make_keys();

@@ -4,9 +4,10 @@
 // keys through the schema, to_toml() writes them, `--set` reaches them like any other key, and the
 // key table of docs/training.md is generated from it (config_key_table(); a test compares).
 //
-// Keys with structure of their own (model.layers, the role formats and the rest of [formats], the
-// override tables, extends and set) are declared here for the table with their meaning, and read and
-// written by config.cpp.
+// The keys of [formats] and of each [[formats.override]] hang off a FormatLevel, not the TrainConfig:
+// they are declared as LevelKeys (below), read, written and merged through them by config.cpp. Keys
+// with structure of their own (model.layers, the role formats, the override tables, extends and set)
+// are declared here for the table with their meaning, and read and written by config.cpp.
 #pragma once
 
 #include "sim/train/config.hpp"
@@ -58,6 +59,25 @@ void read_schema_keys(detail::Section& s, const std::string& section, TrainConfi
 std::string write_schema_keys(const std::string& section, const TrainConfig& c);
 // Whether any key of `section` differs from its default in c.
 bool section_changed(const std::string& section, const TrainConfig& c);
+
+// A key of a format level: [formats] and each [[formats.override]] (their roles are read and written
+// by config.cpp with the rounding-policy registry). Declared once (level_keys() in config_schema.cpp):
+// read into a FormatLevel when present, written back when set, merged key by key (a later level wins),
+// and listed in the docs table as formats.<name>.
+struct LevelKey {
+  std::string name;
+  std::string default_text;  // as the docs show it
+  std::string meaning;       // one line for the docs, with the accepted values
+  // Reads the key from s into the level; called only when s has it.
+  std::function<void(detail::Section&, FormatLevel&)> read;
+  // "name = value\n" when the level sets the key, else "".
+  std::function<std::string(const FormatLevel&)> write;
+  // Copies the key from `from` into `into` when `from` sets it.
+  std::function<void(const FormatLevel& from, FormatLevel& into)> merge;
+};
+
+// The keys of a format level, in the order of the resolved config and of the docs.
+const std::vector<LevelKey>& level_keys();
 
 // The markdown table of docs/training.md's "Configuration keys": | key | default | meaning |.
 std::string config_key_table();
