@@ -61,18 +61,22 @@ std::string RangeRole::text() const {
 }
 
 nn::RoleRounding range_rounding(const RangeRole& spec, bool stochastic) {
-  if (spec.bits < 1 || spec.bits > 24) throw formats::FormatError(fmt::format("range quantizer: bits = {} is not in 1..24", spec.bits));
+  // PolicyError (a FormatError) naming the key, so that a config table reports it at that key.
+  if (spec.bits < 1 || spec.bits > 24)
+    throw PolicyError(fmt::format("range: key 'bits' out of range: {} (must be 1..24)", spec.bits), ErrorSite::at_key("bits"));
   if (!(spec.running_new_weight >= 0 && spec.running_new_weight <= 1))
-    throw formats::FormatError("range quantizer: new_weight must be in [0, 1]");
+    throw PolicyError(fmt::format("range: key 'new_weight' out of range: {} (must be in [0, 1])", spec.running_new_weight),
+                      ErrorSite::at_key("new_weight"));
   if (spec.arithmetic == RangeArithmetic::f32 && !spec.sample_mean)
-    throw formats::FormatError("range quantizer: arithmetic = float32 is for range = sample_mean (a tensor's min and max are floats already)");
+    throw PolicyError("range: key 'arithmetic': float32 is for range = sample_mean (a tensor's min and max are floats already)",
+                      ErrorSite::at_key("arithmetic"));
   return nn::RoleRounding(std::make_shared<const RangeRounding>(spec, stochastic));
 }
 
 nn::RoleRounding range_rounding_from(formats::SpecArguments<PolicyError>& args, formats::RoundingSpec rounding) {
   RangeRole spec;
   const std::int64_t bits = args.integer("bits", args.require("bits"));
-  if (bits < 1 || bits > 24) args.out_of_range("bits", fmt::format("{} (must be 1..24)", bits));
+  if (bits < 1 || bits > 24) args.out_of_range("bits", fmt::format("{} (must be 1..24)", bits));  // before it narrows to int
   spec.bits = static_cast<int>(bits);
   if (auto r = args.take("range")) {
     if (*r != "tensor" && *r != "sample_mean")
@@ -89,7 +93,6 @@ nn::RoleRounding range_rounding_from(formats::SpecArguments<PolicyError>& args, 
     }
     if (used != w->size() || w->empty())
       throw PolicyError(fmt::format("range: key 'new_weight': '{}' is not a number", *w), ErrorSite::at_key("new_weight"));
-    if (!(v >= 0 && v <= 1)) args.out_of_range("new_weight", fmt::format("{} (must be in [0, 1])", *w));
     spec.running_new_weight = v;
   }
   if (auto z = args.take("true_zero")) spec.true_zero = args.yes_no("true_zero", *z);
@@ -99,9 +102,6 @@ nn::RoleRounding range_rounding_from(formats::SpecArguments<PolicyError>& args, 
     spec.arithmetic = *a == "float32" ? RangeArithmetic::f32 : RangeArithmetic::f64;
   }
   args.finish();
-  if (spec.arithmetic == RangeArithmetic::f32 && !spec.sample_mean)
-    throw PolicyError("range: key 'arithmetic': float32 is for range = sample_mean (a tensor's min and max are floats already)",
-                      ErrorSite::at_key("arithmetic"));
   return range_rounding(spec, rounding.mode == formats::Rounding::sr);
 }
 

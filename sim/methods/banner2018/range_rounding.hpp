@@ -34,9 +34,9 @@ struct RangeRole {
   std::string text() const;
 };
 
-// The policy with `stochastic` noise (else nearest even). Throws formats::FormatError for bits outside
-// 1..24, new_weight outside [0, 1], or float32 arithmetic without sample_mean (it would change nothing:
-// a tensor's min and max are floats).
+// The policy with `stochastic` noise (else nearest even). Throws sim::PolicyError (a
+// formats::FormatError) naming the key for bits outside 1..24, new_weight outside [0, 1], or float32
+// arithmetic without sample_mean (it would change nothing: a tensor's min and max are floats).
 nn::RoleRounding range_rounding(const RangeRole& spec, bool stochastic);
 // The same from the constructor's arguments as text (bits, range, new_weight, true_zero, arithmetic); rounding rne
 // or sr. Throws sim::PolicyError naming the key.
