@@ -4,7 +4,7 @@
 #include "formats/float_kernel.hpp"
 #include "formats/golden.hpp"
 #include "formats/graham_tables.hpp"
-#include "formats/simd_kernels.hpp"
+#include "formats/quantize_loops.hpp"
 
 #include <fmt/format.h>
 
@@ -41,87 +41,10 @@ constexpr int kDecodeTableBits = 16;
 
 namespace {
 
-// Calls fn.template operator()<MODE>() with the rounding mode as a compile-time constant, so the
-// per-element kernels are specialised once per call instead of branching per element.
-template <class Fn> decltype(auto) with_mode(Rounding mode, Fn&& fn) {
-  switch (mode) {
-    case Rounding::rne: return fn.template operator()<Rounding::rne>();
-    case Rounding::rna: return fn.template operator()<Rounding::rna>();
-    case Rounding::rtz: return fn.template operator()<Rounding::rtz>();
-    case Rounding::rup: return fn.template operator()<Rounding::rup>();
-    case Rounding::rdn: return fn.template operator()<Rounding::rdn>();
-    case Rounding::sr: break;
-  }
-  return fn.template operator()<Rounding::sr>();
-}
-
 // The error of a scalar input a fixed-point format cannot take (array calls add the element index).
 [[noreturn]] void throw_bad_fixed_input(const Format& f, double x) {
   if (std::isnan(x)) throw QuantizeError(fmt::format("NaN input, but format {} has no NaN", f.name()));
   throw QuantizeError(fmt::format("infinite input, but format {} wraps and cannot take an infinity", f.name()));
-}
-
-// ---- array loops -----------------------------------------------------------------------------------
-
-template <class T, Rounding MODE>
-bool float_values(const FloatConsts<T>& consts, const T* in, T* out, const std::uint32_t* words, std::size_t n) {
-  const FloatConsts<T> k = consts;  // a local copy: its fields stay in registers
-  constexpr std::size_t L = Lanes<T>::L;
-  typename Lanes<T>::S nan_lanes{};
-  std::size_t i = 0;
-  for (; i + L <= n; i += L) nan_lanes |= round_float_lanes<T, MODE>(k, in + i, out + i, MODE == Rounding::sr ? words + i : nullptr);
-  bool nan_seen = false;
-  for (int l = 0; l < static_cast<int>(L); ++l) nan_seen |= nan_lanes[l] != 0;
-  for (; i < n; ++i) {
-    const FloatRounded<T> r = round_float<T, MODE>(k, in[i], MODE == Rounding::sr ? words[i] : 0u);
-    out[i] = from_bits<T>(r.bits);
-    nan_seen |= r.nan_input;
-  }
-  return nan_seen && !k.has_nan;
-}
-
-template <class T, Rounding MODE>
-bool fixed_values(const FixedConsts& consts, T scale, const T* in, T* out, const std::uint32_t* words, std::size_t n) {
-  const FixedConsts k = consts;
-  constexpr std::size_t L = Lanes<T>::L;
-  typename Lanes<T>::S bad_lanes{};
-  std::size_t i = 0;
-  for (; i + L <= n; i += L) bad_lanes |= round_fixed_lanes<T, MODE>(k, scale, in + i, out + i, MODE == Rounding::sr ? words + i : nullptr);
-  bool bad = false;
-  for (int l = 0; l < static_cast<int>(L); ++l) bad |= bad_lanes[l] != 0;
-  for (; i < n; ++i) {
-    const FixedRounded r = round_fixed<T, MODE>(k, in[i], MODE == Rounding::sr ? words[i] : 0u);
-    // Bad elements (NaN; Inf under wrap) are marked NaN for the caller's error scan.
-    const bool is_bad = r.nan_input | r.inf_wrap_error;
-    out[i] = is_bad ? std::numeric_limits<T>::quiet_NaN() : static_cast<T>(r.value_code) * scale;
-    bad |= is_bad;
-  }
-  return bad;
-}
-
-template <class T> T graham_value(const GrahamTable<T>& t, T x) {
-  if (std::isnan(x) || (t.on_magnitude && x == 0)) return x;  // NaN is reported; +-0 has no code
-  std::int64_t idx;
-  if (std::isinf(x)) idx = (t.on_magnitude || x > 0) ? t.hi : t.lo;
-  else idx = graham_index(t, x).n;
-  const T v = t.value[static_cast<std::size_t>(idx - t.lo)];
-  return (t.on_magnitude && std::signbit(x)) ? -v : v;
-}
-
-template <class T> bool graham_values(const GrahamTable<T>& t, const T* in, T* out, std::size_t n) {
-  constexpr std::size_t L = Lanes<T>::L;
-  std::size_t i = 0;
-  bool bad = false;
-  if (t.value.size() <= kGrahamLanesMax) {
-    typename Lanes<T>::S nan_lanes{};
-    for (; i + L <= n; i += L) nan_lanes |= graham_lanes<T>(t, in + i, out + i);
-    for (int l = 0; l < static_cast<int>(L); ++l) bad |= nan_lanes[l] != 0;
-  }
-  for (; i < n; ++i) {
-    bad |= std::isnan(in[i]);
-    out[i] = graham_value(t, in[i]);
-  }
-  return bad;
 }
 
 }  // namespace
@@ -310,20 +233,19 @@ static void quantize_array(const Quantizer& qz, const Quantizer::Impl& im, std::
       const FloatConsts<T>* k;
       if constexpr (sizeof(T) == 4) k = &*im.ff;
       else k = &*im.fd;
-      bad = with_mode(qz.rounding().mode, [&]<Rounding MODE>() { return float_values<T, MODE>(*k, in.data(), out.data(), w, in.size()); });
+      bad = float_values(*k, qz.rounding().mode, in.data(), out.data(), w, in.size());
       break;
     }
     case Family::fixed: {
       T scale;
       if constexpr (sizeof(T) == 4) scale = im.fixed_scale_f;
       else scale = im.fixed_scale_d;
-      bad = with_mode(qz.rounding().mode,
-                      [&]<Rounding MODE>() { return fixed_values<T, MODE>(*im.fixed, scale, in.data(), out.data(), w, in.size()); });
+      bad = fixed_values(*im.fixed, scale, qz.rounding().mode, in.data(), out.data(), w, in.size());
       break;
     }
     case Family::graham: {
-      if constexpr (sizeof(T) == 4) bad = graham_values<T>(*im.gf, in.data(), out.data(), in.size());
-      else bad = graham_values<T>(*im.gd, in.data(), out.data(), in.size());
+      if constexpr (sizeof(T) == 4) bad = graham_values(*im.gf, in.data(), out.data(), in.size());
+      else bad = graham_values(*im.gd, in.data(), out.data(), in.size());
       break;
     }
   }
@@ -452,16 +374,8 @@ static void encode_array(const Quantizer& qz, const Quantizer::Impl& im, std::sp
       // lane without a code sends the whole array to the loop below, which names the element.
       const GrahamTable<float>& tf = *im.gf;
       if (tf.value.size() <= kGrahamLanesMax) {
-        constexpr std::size_t L = Lanes<float>::L;
-        typename Lanes<float>::S bad{};
-        std::size_t i = 0;
-        for (; i + L <= in.size(); i += L) {
-          typename Lanes<float>::U c;
-          bad |= graham_code_lanes<float>(tf, in.data() + i, c);
-          for (std::size_t l = 0; l < L; ++l) codes[i + l] = c[l];
-        }
         bool any_bad = false;
-        for (std::size_t l = 0; l < L; ++l) any_bad |= bad[l] != 0;
+        std::size_t i = graham_codes(tf, in.data(), codes.data(), in.size(), any_bad);
         if (!any_bad) {
           for (; i < in.size(); ++i) {
             const float x = in[i];

@@ -16,6 +16,9 @@ packages=(
   libbenchmark-dev                      # Google Benchmark (bench/)
   libcli11-dev                          # command-line parsing (apps/)
   librandom123-dev                      # Philox4x32-10 for stochastic rounding (formats/)
+  libhwy-dev                            # Highway: SIMD kernels for AVX2 and AVX-512, chosen at run time
+  g++-aarch64-linux-gnu                 # tests/cross: the SIMD kernels must compile for aarch64 (NEON)
+  qemu-user                             # tests/cli/cpu_levels.sh: the binary on emulated older and AVX2-only CPUs
   libtomlplusplus-dev                   # TOML experiment configs (sim/config)
   nlohmann-json3-dev                    # JSON output and reading (io/json.hpp)
   zlib1g-dev                            # reading the gzip-compressed IDX datasets

@@ -2,6 +2,10 @@
 #include "analysis/hdf5_util.hpp"
 #include "apps/bitsim/commands.hpp"
 #include "apps/bitsim/unknown_words.hpp"
+#include "formats/simd_target.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cstdlib>
 #include <iostream>
@@ -17,7 +21,19 @@ int main(int argc, char** argv) {
       "Exit status: 0 success; 1 bitsim check: mismatches, bitsim sweep: failed runs; 2 bad input or options (a\n"
       "message naming the file, line, key or option); 3 bitsim train stopped by a numerical hazard; 130 interrupted.\n"
       "Example: printf '1\\n0.1\\n' | bitsim quantize --format fp8_e4m3 --flags");
-  app.set_version_flag("--version", "bitsim 0.1.0");
+  // The SIMD target the kernels run on is part of the version: it tells which kernels produced a result
+  // (all targets give the same bits; speed differs).
+  std::string version = "bitsim 0.1.0";
+  try {
+    bitsim::formats::apply_simd_environment();
+    version += fmt::format("\nbuilt for: -march={}\nSIMD kernels: {} (this CPU and build have: {}; BITSIM_SIMD chooses)",
+                           bitsim::formats::build_march().empty() ? "(compiler default)" : bitsim::formats::build_march(),
+                           bitsim::formats::simd_target(), fmt::join(bitsim::formats::simd_targets(), ", "));
+  } catch (const bitsim::Error& e) {
+    std::cerr << "bitsim: " << e.what() << "\n";
+    return bitsim::cli::kExitBadInput;
+  }
+  app.set_version_flag("--version", version);
 
   bitsim::cli::Runner quantize = bitsim::cli::add_quantize_command(app);
   bitsim::cli::Runner formats = bitsim::cli::add_formats_command(app);

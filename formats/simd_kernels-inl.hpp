@@ -1,27 +1,41 @@
-// Explicitly vectorized array kernels, written with GCC/Clang vector extensions (portable: the
-// compiler splits each operation into the target's registers; the width is chosen below). They compute exactly what
+// Explicitly vectorized array kernels, written with GCC/Clang vector extensions (the compiler splits
+// each operation into the target's registers; the width is chosen below). They compute exactly what
 // round_float / round_fixed compute per element (same formulas, lane-wise, with masks instead of
 // bools); tests compare them against the scalar kernels bit for bit. Internal to formats/.
 //
 // Why not rely on auto-vectorization: GCC 12 does not if-convert the scalar kernels (bool logic,
 // mixed widths), which left the array loops scalar at ~0.13 G elements/s.
-#pragma once
+//
+// A Highway per-target header: quantize_loops.cpp includes it once per SIMD target (foreach_target),
+// each time inside that target's namespace and instruction-set attributes, hence the toggling guard
+// instead of #pragma once.
+#if defined(BITSIM_FORMATS_SIMD_KERNELS_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef BITSIM_FORMATS_SIMD_KERNELS_INL_H_
+#undef BITSIM_FORMATS_SIMD_KERNELS_INL_H_
+#else
+#define BITSIM_FORMATS_SIMD_KERNELS_INL_H_
+#endif
 
 #include "formats/fixed_kernel.hpp"
 #include "formats/float_kernel.hpp"
 #include "formats/graham_tables.hpp"
 
+#include <hwy/highway.h>
+
 #include <cstring>
 
-namespace bitsim::formats::detail {
+HWY_BEFORE_NAMESPACE();
+namespace bitsim::formats::detail::HWY_NAMESPACE {
 
-// Vector width: 64 bytes where the target has 512-bit registers, else 32 (with AVX2, GCC 12 lowers
-// 64-byte generic vectors poorly: comparisons and selects fall back to scalar code, about 20x slower).
-// Lanes are independent, so the width never changes a result.
-#ifdef __AVX512F__
+// Vector width: the target's register width on x86-64 (with AVX2, GCC 12 lowers 64-byte generic
+// vectors poorly: comparisons and selects fall back to scalar code, about 20x slower), 16 bytes
+// elsewhere. Lanes are independent, so the width never changes a result.
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
 inline constexpr int kVectorBytes = 64;
-#else
+#elif HWY_TARGET == HWY_AVX2
 inline constexpr int kVectorBytes = 32;
+#else
+inline constexpr int kVectorBytes = 16;
 #endif
 
 template <class T> struct Lanes;
@@ -333,7 +347,6 @@ template <class T, Rounding MODE>
 
 // ---- Graham formats with a small table ----------------------------------------------------------------
 
-inline constexpr std::size_t kGrahamLanesMax = 64;  // tables with more entries use the binary search
 
 // The bits of L inputs, their magnitudes, and the key the thresholds are compared with (|x| for log
 // and O4, x for midrise).
@@ -397,4 +410,7 @@ template <class T>
   return bad;
 }
 
-}  // namespace bitsim::formats::detail
+}  // namespace bitsim::formats::detail::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // per-target include guard

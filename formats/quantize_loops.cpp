@@ -1,0 +1,159 @@
+// The quantizer's array loops, compiled once per SIMD target by Highway's foreach_target (this file
+// includes itself once per target) and dispatched by HWY_DYNAMIC_DISPATCH; see quantize_loops.hpp.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "formats/quantize_loops.cpp"
+#include <hwy/foreach_target.h>  // must come before highway.h
+
+#include <hwy/highway.h>
+
+#include "formats/quantize_loops.hpp"
+#include "formats/simd_kernels-inl.hpp"
+#include "formats/simd_target.hpp"
+
+#include <cmath>
+#include <limits>
+
+HWY_BEFORE_NAMESPACE();
+namespace bitsim::formats::detail::HWY_NAMESPACE {
+
+template <class T, Rounding MODE>
+bool float_loop(const FloatConsts<T>& consts, const T* in, T* out, const std::uint32_t* words, std::size_t n) {
+  const FloatConsts<T> k = consts;  // a local copy: its fields stay in registers
+  constexpr std::size_t L = Lanes<T>::L;
+  typename Lanes<T>::S nan_lanes{};
+  std::size_t i = 0;
+  for (; i + L <= n; i += L) nan_lanes |= round_float_lanes<T, MODE>(k, in + i, out + i, MODE == Rounding::sr ? words + i : nullptr);
+  bool nan_seen = false;
+  for (int l = 0; l < static_cast<int>(L); ++l) nan_seen |= nan_lanes[l] != 0;
+  for (; i < n; ++i) {
+    const FloatRounded<T> r = round_float<T, MODE>(k, in[i], MODE == Rounding::sr ? words[i] : 0u);
+    out[i] = from_bits<T>(r.bits);
+    nan_seen |= r.nan_input;
+  }
+  return nan_seen && !k.has_nan;
+}
+
+template <class T, Rounding MODE>
+bool fixed_loop(const FixedConsts& consts, T scale, const T* in, T* out, const std::uint32_t* words, std::size_t n) {
+  const FixedConsts k = consts;
+  constexpr std::size_t L = Lanes<T>::L;
+  typename Lanes<T>::S bad_lanes{};
+  std::size_t i = 0;
+  for (; i + L <= n; i += L) bad_lanes |= round_fixed_lanes<T, MODE>(k, scale, in + i, out + i, MODE == Rounding::sr ? words + i : nullptr);
+  bool bad = false;
+  for (int l = 0; l < static_cast<int>(L); ++l) bad |= bad_lanes[l] != 0;
+  for (; i < n; ++i) {
+    const FixedRounded r = round_fixed<T, MODE>(k, in[i], MODE == Rounding::sr ? words[i] : 0u);
+    // Bad elements (NaN; Inf under wrap) are marked NaN for the caller's error scan.
+    const bool is_bad = r.nan_input | r.inf_wrap_error;
+    out[i] = is_bad ? std::numeric_limits<T>::quiet_NaN() : static_cast<T>(r.value_code) * scale;
+    bad |= is_bad;
+  }
+  return bad;
+}
+
+template <class T> T graham_value(const GrahamTable<T>& t, T x) {
+  if (std::isnan(x) || (t.on_magnitude && x == 0)) return x;  // NaN is reported; +-0 has no code
+  std::int64_t idx;
+  if (std::isinf(x)) idx = (t.on_magnitude || x > 0) ? t.hi : t.lo;
+  else idx = graham_index(t, x).n;
+  const T v = t.value[static_cast<std::size_t>(idx - t.lo)];
+  return (t.on_magnitude && std::signbit(x)) ? -v : v;
+}
+
+template <class T> bool graham_loop(const GrahamTable<T>& t, const T* in, T* out, std::size_t n) {
+  constexpr std::size_t L = Lanes<T>::L;
+  std::size_t i = 0;
+  bool bad = false;
+  if (t.value.size() <= kGrahamLanesMax) {
+    typename Lanes<T>::S nan_lanes{};
+    for (; i + L <= n; i += L) nan_lanes |= graham_lanes<T>(t, in + i, out + i);
+    for (int l = 0; l < static_cast<int>(L); ++l) bad |= nan_lanes[l] != 0;
+  }
+  for (; i < n; ++i) {
+    bad |= std::isnan(in[i]);
+    out[i] = graham_value(t, in[i]);
+  }
+  return bad;
+}
+
+// The exported entry points: plain functions (Highway's tables hold one pointer per target).
+bool FloatValuesF(const FloatConsts<float>& k, Rounding mode, const float* in, float* out, const std::uint32_t* w, std::size_t n) {
+  return with_mode(mode, [&]<Rounding MODE>() { return float_loop<float, MODE>(k, in, out, w, n); });
+}
+bool FloatValuesD(const FloatConsts<double>& k, Rounding mode, const double* in, double* out, const std::uint32_t* w, std::size_t n) {
+  return with_mode(mode, [&]<Rounding MODE>() { return float_loop<double, MODE>(k, in, out, w, n); });
+}
+bool FixedValuesF(const FixedConsts& k, float scale, Rounding mode, const float* in, float* out, const std::uint32_t* w, std::size_t n) {
+  return with_mode(mode, [&]<Rounding MODE>() { return fixed_loop<float, MODE>(k, scale, in, out, w, n); });
+}
+bool FixedValuesD(const FixedConsts& k, double scale, Rounding mode, const double* in, double* out, const std::uint32_t* w,
+                  std::size_t n) {
+  return with_mode(mode, [&]<Rounding MODE>() { return fixed_loop<double, MODE>(k, scale, in, out, w, n); });
+}
+bool GrahamValuesF(const GrahamTable<float>& t, const float* in, float* out, std::size_t n) { return graham_loop<float>(t, in, out, n); }
+bool GrahamValuesD(const GrahamTable<double>& t, const double* in, double* out, std::size_t n) { return graham_loop<double>(t, in, out, n); }
+
+std::size_t GrahamCodesF(const GrahamTable<float>& t, const float* in, std::uint64_t* codes, std::size_t n, bool& bad) {
+  constexpr std::size_t L = Lanes<float>::L;
+  typename Lanes<float>::S bad_lanes{};
+  std::size_t i = 0;
+  for (; i + L <= n; i += L) {
+    typename Lanes<float>::U c;
+    bad_lanes |= graham_code_lanes<float>(t, in + i, c);
+    for (std::size_t l = 0; l < L; ++l) codes[i + l] = c[l];
+  }
+  bad = false;
+  for (std::size_t l = 0; l < L; ++l) bad |= bad_lanes[l] != 0;
+  return i;
+}
+
+}  // namespace bitsim::formats::detail::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace bitsim::formats::detail {
+
+HWY_EXPORT(FloatValuesF);
+HWY_EXPORT(FloatValuesD);
+HWY_EXPORT(FixedValuesF);
+HWY_EXPORT(FixedValuesD);
+HWY_EXPORT(GrahamValuesF);
+HWY_EXPORT(GrahamValuesD);
+HWY_EXPORT(GrahamCodesF);
+
+bool float_values(const FloatConsts<float>& k, Rounding mode, const float* in, float* out, const std::uint32_t* words,
+                  std::size_t n) {
+  apply_simd_environment();
+  return HWY_DYNAMIC_DISPATCH(FloatValuesF)(k, mode, in, out, words, n);
+}
+bool float_values(const FloatConsts<double>& k, Rounding mode, const double* in, double* out,
+                  const std::uint32_t* words, std::size_t n) {
+  apply_simd_environment();
+  return HWY_DYNAMIC_DISPATCH(FloatValuesD)(k, mode, in, out, words, n);
+}
+bool fixed_values(const FixedConsts& k, float scale, Rounding mode, const float* in, float* out,
+                  const std::uint32_t* words, std::size_t n) {
+  apply_simd_environment();
+  return HWY_DYNAMIC_DISPATCH(FixedValuesF)(k, scale, mode, in, out, words, n);
+}
+bool fixed_values(const FixedConsts& k, double scale, Rounding mode, const double* in, double* out,
+                  const std::uint32_t* words, std::size_t n) {
+  apply_simd_environment();
+  return HWY_DYNAMIC_DISPATCH(FixedValuesD)(k, scale, mode, in, out, words, n);
+}
+bool graham_values(const GrahamTable<float>& t, const float* in, float* out, std::size_t n) {
+  apply_simd_environment();
+  return HWY_DYNAMIC_DISPATCH(GrahamValuesF)(t, in, out, n);
+}
+bool graham_values(const GrahamTable<double>& t, const double* in, double* out, std::size_t n) {
+  apply_simd_environment();
+  return HWY_DYNAMIC_DISPATCH(GrahamValuesD)(t, in, out, n);
+}
+std::size_t graham_codes(const GrahamTable<float>& t, const float* in, std::uint64_t* codes, std::size_t n, bool& bad) {
+  apply_simd_environment();
+  return HWY_DYNAMIC_DISPATCH(GrahamCodesF)(t, in, codes, n, bad);
+}
+
+}  // namespace bitsim::formats::detail
+#endif  // HWY_ONCE
