@@ -36,10 +36,11 @@ bool float_loop(const FloatConsts<T>& consts, const T* in, T* out, const std::ui
 template <class T, Rounding MODE>
 bool fixed_loop(const FixedConsts& consts, T scale, const T* in, T* out, const std::uint32_t* words, std::size_t n) {
   const FixedConsts k = consts;
+  const T unscale = std::ldexp(T(1), k.F);  // once here, not a libm call per vector
   constexpr std::size_t L = Lanes<T>::L;
   typename Lanes<T>::S bad_lanes{};
   std::size_t i = 0;
-  for (; i + L <= n; i += L) bad_lanes |= round_fixed_lanes<T, MODE>(k, scale, in + i, out + i, MODE == Rounding::sr ? words + i : nullptr);
+  for (; i + L <= n; i += L) bad_lanes |= round_fixed_lanes<T, MODE>(k, unscale, scale, in + i, out + i, MODE == Rounding::sr ? words + i : nullptr);
   bool bad = false;
   for (int l = 0; l < static_cast<int>(L); ++l) bad |= bad_lanes[l] != 0;
   for (; i < n; ++i) {

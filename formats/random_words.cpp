@@ -1,4 +1,5 @@
 #include "formats/random_words.hpp"
+#include "formats/philox_block.hpp"
 #include "io/excerpt.hpp"
 
 #include "io/files.hpp"
@@ -10,38 +11,8 @@
 
 namespace bitsim::formats {
 
-namespace {
-
-// Philox4x32 round constants (Salmon et al., SC'11).
-constexpr std::uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;
-constexpr std::uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
-
-struct Block {
-  std::uint32_t w[4];
-};
-
-inline Block philox_block(std::uint64_t counter, std::uint32_t k0, std::uint32_t k1) {
-  std::uint32_t c0 = static_cast<std::uint32_t>(counter), c1 = static_cast<std::uint32_t>(counter >> 32), c2 = 0,
-                c3 = 0;
-  for (int round = 0; round < 10; ++round) {
-    std::uint64_t p0 = std::uint64_t{kMul0} * c0, p1 = std::uint64_t{kMul1} * c2;
-    std::uint32_t hi0 = static_cast<std::uint32_t>(p0 >> 32), lo0 = static_cast<std::uint32_t>(p0);
-    std::uint32_t hi1 = static_cast<std::uint32_t>(p1 >> 32), lo1 = static_cast<std::uint32_t>(p1);
-    std::uint32_t n0 = hi1 ^ c1 ^ k0, n1 = lo1, n2 = hi0 ^ c3 ^ k1, n3 = lo0;
-    c0 = n0;
-    c1 = n1;
-    c2 = n2;
-    c3 = n3;
-    k0 += kWeyl0;
-    k1 += kWeyl1;
-  }
-  return Block{{c0, c1, c2, c3}};
-}
-
-}  // namespace
-
 std::uint32_t PhiloxWords::word(std::uint64_t index) const {
-  Block b = philox_block(index / 4, static_cast<std::uint32_t>(seed_), static_cast<std::uint32_t>(seed_ >> 32));
+  detail::PhiloxBlock b = detail::philox_block(index / 4, static_cast<std::uint32_t>(seed_), static_cast<std::uint32_t>(seed_ >> 32));
   return b.w[index % 4];
 }
 
@@ -53,17 +24,9 @@ void PhiloxWords::fill(std::uint64_t first, std::span<std::uint32_t> out) const 
     out[j] = word(first + j);
     ++j;
   }
-  // Whole blocks: independent iterations, so the compiler can vectorize across blocks.
+  // Whole blocks: the vector loop, compiled per SIMD target (philox_fill.cpp).
   const std::size_t whole = (out.size() - j) / 4;
-  std::uint32_t* dst = out.data() + j;
-  const std::uint64_t counter0 = (first + j) / 4;
-  for (std::size_t b = 0; b < whole; ++b) {
-    Block blk = philox_block(counter0 + b, k0, k1);
-    dst[4 * b + 0] = blk.w[0];
-    dst[4 * b + 1] = blk.w[1];
-    dst[4 * b + 2] = blk.w[2];
-    dst[4 * b + 3] = blk.w[3];
-  }
+  detail::philox_blocks((first + j) / 4, k0, k1, out.data() + j, whole);
   j += 4 * whole;
   for (; j < out.size(); ++j) out[j] = word(first + j);
 }

@@ -19,7 +19,7 @@ class PhiloxWords {
 
   // The word of element `index`.
   std::uint32_t word(std::uint64_t index) const;
-  // out[j] = word(first + j); the bulk loop is written to vectorize.
+  // out[j] = word(first + j); the bulk loop runs on the SIMD target of formats/simd_target.hpp.
   void fill(std::uint64_t first, std::span<std::uint32_t> out) const;
 
  private:

@@ -240,8 +240,9 @@ template <class T, Rounding MODE>
 // Rounds Lanes<T>::L elements to fixed point and writes their values (code * 2^-F). Returns the mask
 // of bad lanes (NaN input, or Inf under wrap), whose outputs are NaN.
 template <class T, Rounding MODE>
-[[gnu::always_inline]] inline typename Lanes<T>::S round_fixed_lanes(const FixedConsts& k, T scale, const T* in, T* out,
-                                                                      const std::uint32_t* words) {
+// `unscale` is 2^F and `scale` 2^-F (the caller computes them once per array).
+[[gnu::always_inline]] inline typename Lanes<T>::S round_fixed_lanes(const FixedConsts& k, T unscale, T scale, const T* in,
+                                                                      T* out, const std::uint32_t* words) {
   using C = IeeeConst<T>;
   using U = typename Lanes<T>::U;
   using S = typename Lanes<T>::S;
@@ -256,7 +257,7 @@ template <class T, Rounding MODE>
   if constexpr (MODE == Rounding::rne || MODE == Rounding::rtz || MODE == Rounding::rup || MODE == Rounding::rdn) {
     if (!k.wrap) {
       const F x = vcast<F>(raw);
-      const F y = x * splat<F>(std::ldexp(T(1), k.F));
+      const F y = x * splat<F>(unscale);
       const U ay = vcast<U>(y) & C::ABS;
       const U ax = raw & C::ABS;
       const S ok = (ay < splat<U>(to_bits<T>(std::ldexp(T(1), P - 2)))) &

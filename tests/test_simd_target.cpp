@@ -6,6 +6,7 @@
 #include "format_corpus.hpp"
 
 #include "formats/quantizer.hpp"
+#include "formats/random_words.hpp"
 #include "formats/simd_target.hpp"
 #include "sim/kernels/gemm_fp32_kernel.hpp"
 #include "sim/kernels/panel_gemm.hpp"
@@ -206,5 +207,28 @@ TEST_CASE("simd targets: the fp32 GEMM kernels give the same bits on every targe
       sim::gemm_fp32_sequential_rows(a.data(), b.data(), packed, c.data(), 0, M, K, N);
       CHECK(mismatches(c, want) == 0);
     }
+  }
+}
+
+TEST_CASE("simd targets: Philox words in bulk equal the scalar generator on every target", "[sr][cpu]") {
+  TargetGuard guard;
+  // Offsets that start inside and at block boundaries, lengths with and without a partial tail, a
+  // seed using both key words, and counters that carry into the high 32 bits.
+  const std::uint64_t seeds[] = {0, 0x0123456789abcdefull};
+  const std::uint64_t firsts[] = {0, 1, 3, 4, 4 * 0xffffffffull - 5};
+  const std::size_t lengths[] = {1, 5, 64, 1001};
+  for (const auto& t : simd_targets()) {
+    set_simd_target(t);
+    for (const std::uint64_t seed : seeds)
+      for (const std::uint64_t first : firsts)
+        for (const std::size_t n : lengths) {
+          const PhiloxWords rng(seed);
+          std::vector<std::uint32_t> bulk(n);
+          rng.fill(first, bulk);
+          std::size_t bad = 0;
+          for (std::size_t i = 0; i < n; ++i) bad += bulk[i] != rng.word(first + i);
+          INFO("target " << t << ", seed " << seed << ", first " << first << ", n " << n);
+          CHECK(bad == 0);
+        }
   }
 }
