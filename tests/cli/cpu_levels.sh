@@ -64,7 +64,6 @@ train=(train "$ROOT/experiments/fp32/cnn_fashion_mnist.toml" --set data.limit_tr
        --set train.epochs=1 --set stats.every=0 --no-progress --quiet)
 "$BITSIM" "${train[@]}" --set run.dir="\"$TMP/native_run\"" >/dev/null 2>"$TMP/train_err" && pass || fail "training failed on this machine: $(tail -2 "$TMP/train_err")"
 avx2_cpu "$BITSIM" "${train[@]}" --set run.dir="\"$TMP/emulated_run\"" >/dev/null 2>&1 && pass || fail "training failed on Haswell"
-digest() { sed -n 's/.*"weights_digest": "\([0-9a-f]*\)".*/\1/p' "$1/result.json" 2>/dev/null || true; }
 [ -n "$(digest "$TMP/native_run")" ] && pass || fail "no digest from the native run"
 [ "$(digest "$TMP/native_run")" = "$(digest "$TMP/emulated_run")" ] && pass || fail "training: Haswell digest differs from this machine's"
 

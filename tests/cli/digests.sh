@@ -18,14 +18,13 @@ RECORD=0
 [ "${3:-}" = --record ] && RECORD=1
 SHORT=(--set data.limit_train=512 --set data.limit_test=128 --set train.epochs=1 --set stats.every=0 --no-progress --quiet)
 
-digest_of() { sed -n 's/.*"weights_digest": "\([0-9a-f]*\)".*/\1/p' "$1/result.json" 2>/dev/null || true; }
 declare -A got
 # one KEY COMMAND...: runs a shortened training and records its digest under KEY.
 one() {
   local key=$1 dir=$TMP/run_$RANDOM$RANDOM rc=0
   shift
   "$@" "${SHORT[@]}" --set run.dir="\"$dir\"" >"$TMP/log" 2>&1 || rc=$?
-  got[$key]=$(digest_of "$dir")
+  got[$key]=$(digest "$dir")
   if [ "$rc" -ne 0 ] || [ -z "${got[$key]}" ]; then fail "$key: exit status $rc: $(tail -3 "$TMP/log")"; got[$key]=failed; fi
   rm -rf "$dir"
 }

@@ -16,7 +16,6 @@ source "$(dirname "$0")/lib.sh"
 PRELOAD=${2:?usage: $0 BITSIM ENOSPC_PRELOAD_LIBRARY}
 [ -f "$PRELOAD" ] || { echo "no such library: $PRELOAD" >&2; exit 1; }
 
-digest() { sed -n 's/.*"weights_digest": "\([0-9a-f]*\)".*/\1/p' "$1/result.json" 2>/dev/null || true; }
 sum() { sha256sum "$1" | cut -d' ' -f1; }
 
 # 4096 samples in batches of 64: 64 steps per epoch, 128 in all; a few seconds of training.

@@ -11,6 +11,9 @@ trap 'rm -rf "$TMP"' EXIT
 FAILED=0
 PASSED=0
 
+# digest DIR: the weights_digest of DIR/result.json (empty when there is none).
+digest() { sed -n 's/.*"weights_digest": "\([0-9a-f]*\)".*/\1/p' "$1/result.json" 2>/dev/null || true; }
+
 fail() {
   echo "FAIL: $*" >&2
   FAILED=$((FAILED + 1))

@@ -16,7 +16,6 @@ fi
 MPI=(mpirun --allow-run-as-root --oversubscribe -np 2)
 SHRINK=(--set model.width=8 --set data.limit_train=640 --set data.limit_test=200 --set data.batch=64 --set train.epochs=1
         --no-progress --quiet --threads 1)
-digest() { sed -n 's/.*"weights_digest": "\(.*\)".*/\1/p' "$1/result.json"; }
 
 for cfg in fp32/cnn_fashion_mnist banner2018/cnn_q8_rangebn_bif; do
   for ar in "" bf16; do

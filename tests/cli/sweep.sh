@@ -52,12 +52,12 @@ check "table.md: the reference row" grep -q '^| W=fp32, lr=0.05 | 3 | [0-9.]* ±
 check "table.csv: header and 4 rows" test "$(wc -l <"$TMP/table/table.csv")" -eq 5
 check "table.csv: per-seed errors of row 1" grep -q '^W=fp32-lr=0.05,"W=fp32, lr=0.05",3,.*,s1=[0-9.]* s2=[0-9.]* s3=[0-9.]*,$' "$TMP/table/table.csv"
 # The same results as one uninterrupted run of each: a resumed or restarted run is bit-identical.
-R=$(sed -n 's/.*"weights_digest": "\(.*\)".*/\1/p' "$TMP/runs/W=fp8_e4m3-lr=0.1/seed3/result.json")
+R=$(digest "$TMP/runs/W=fp8_e4m3-lr=0.1/seed3")
 "$BITSIM" train experiments/fp32/mlp_fashion_mnist.toml --set seed=3 --set run.dir="$TMP/alone" --set 'formats.W="fp8_e4m3"' \
   --set optimizer.lr=0.1 --set model.width=64 --set data.limit_train=4096 --set data.limit_test=500 --set data.batch=64 \
   --set train.epochs=3 --set stats.every=32 --no-progress --quiet --threads 1
 check "a sweep run equals the same training run alone (weights digest)" \
-  test "$R" = "$(sed -n 's/.*"weights_digest": "\(.*\)".*/\1/p' "$TMP/alone/result.json")"
+  test "$R" = "$(digest "$TMP/alone")"
 
 # The HTML report: table, accuracy curves, final errors, and the statistics figures (E and G).
 RC=0

@@ -29,8 +29,6 @@ epochs = 2
 lr = 0.05
 EOF
 
-# digest DIR: the weights_digest of DIR/result.json (empty when there is none).
-digest() { sed -n 's/.*"weights_digest": "\([0-9a-f]*\)".*/\1/p' "$1/result.json" 2>/dev/null || true; }
 
 # train_ok NAME ARGS...: `bitsim train ARGS...` exits 0 with an empty stderr.
 train_ok() {
