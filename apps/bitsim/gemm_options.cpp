@@ -45,9 +45,7 @@ std::string make_gemm_config(const GemmOptions& o, const CLI::App& cmd, sim::Gem
   } catch (const bitsim::Error& e) {
     return e.what();
   }
-  if (o.order == "sequential") c.order = sim::AccOrder::sequential;
-  else if (o.order == "pairwise") c.order = sim::AccOrder::pairwise;
-  else if (o.order == "blocked") c.order = sim::AccOrder::blocked;
+  if (const auto order = sim::acc_order_from_name(o.order)) c.order = *order;
   else return fmt::format("--order: unknown order '{}' (expected sequential, pairwise or blocked)", o.order);
   if (!c.acc && cmd.count("--order"))
     return "--order: an exact accumulator (--acc exact) adds all products in one exact sum, so the order has no effect; "

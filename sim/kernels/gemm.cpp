@@ -26,6 +26,17 @@ using formats::FixedFormat;
 using formats::Quantizer;
 using formats::Rounding;
 
+const std::vector<std::string>& acc_order_names() {
+  static const std::vector<std::string> names = {"sequential", "pairwise", "blocked"};  // in enum order
+  return names;
+}
+const char* acc_order_name(AccOrder o) { return acc_order_names()[static_cast<std::size_t>(o)].c_str(); }
+std::optional<AccOrder> acc_order_from_name(const std::string& name) {
+  for (std::size_t i = 0; i < acc_order_names().size(); ++i)
+    if (acc_order_names()[i] == name) return static_cast<AccOrder>(i);
+  return std::nullopt;
+}
+
 const char* gemm_path_name(GemmPath p) {
   switch (p) {
     case GemmPath::exact_sum_eigen_float: return "exact-sum (Eigen, float)";

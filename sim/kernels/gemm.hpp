@@ -36,6 +36,11 @@ class GemmError : public bitsim::Error {
 
 enum class AccOrder { sequential, pairwise, blocked };
 
+// The orders as configs and the CLI spell them: "sequential", "pairwise", "blocked".
+const std::vector<std::string>& acc_order_names();
+const char* acc_order_name(AccOrder o);
+std::optional<AccOrder> acc_order_from_name(const std::string& name);  // empty for an unknown name
+
 struct GemmConfig {
   formats::Format a_format;
   formats::Format b_format;

@@ -9,6 +9,7 @@
 
 #include "sim/kernels/gemm_fp32_kernel.hpp"
 #include "sim/kernels/fma_tile-inl.hpp"
+#include "sim/kernels/panel_gemm.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -21,6 +22,7 @@ HWY_BEFORE_NAMESPACE();
 namespace bitsim::sim::HWY_NAMESPACE {
 
 using namespace ::bitsim::sim::kernels::HWY_NAMESPACE;
+static_assert(nn::kPanelWidth == kTileCols);  // pack_b_panels packs panels of the tile's width
 
 // Columns past the last full panel: one scalar chain per element, the same fused steps in k order.
 void tail_columns(const float* a, const float* b, float* c, std::int64_t K, std::int64_t N, int rows, std::int64_t j0) {
@@ -60,7 +62,7 @@ namespace bitsim::sim {
 HWY_EXPORT(SequentialRows);
 
 PackedPanelsB pack_b_panels(const float* b, std::int64_t K, std::int64_t N) {
-  constexpr std::int64_t kCols = 32;  // fma_tile-inl.hpp's tile width
+  constexpr std::int64_t kCols = nn::kPanelWidth;
   PackedPanelsB p;
   p.K = K;
   p.N = N;

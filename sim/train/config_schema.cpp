@@ -449,8 +449,6 @@ std::optional<formats::Format> gemm_format(Section& s, const std::string& key) {
 
 std::string gemm_format_text(const std::optional<formats::Format>& f) { return toml_quote(f ? f->name() : "exact"); }
 
-const char* order_name(AccOrder o) { return o == AccOrder::sequential ? "sequential" : o == AccOrder::pairwise ? "pairwise" : "blocked"; }
-
 std::vector<LevelKey> make_level_keys() {
   std::vector<LevelKey> k;
   k.push_back(level_key("acc", "`\"fp32\"`", "accumulator format of every matrix product (docs/gemm.md); `\"exact\"`: exact accumulation",
@@ -459,11 +457,8 @@ std::vector<LevelKey> make_level_keys() {
                         gemm_format, gemm_format_text));
   k.push_back(level_key(
       "order", "`\"sequential\"`", "accumulation order: `sequential`, `pairwise`, `blocked`", &FormatLevel::order,
-      [](Section& s, const std::string& key) {
-        const std::string o = s.string(key, "sequential", {"sequential", "pairwise", "blocked"});
-        return o == "sequential" ? AccOrder::sequential : o == "pairwise" ? AccOrder::pairwise : AccOrder::blocked;
-      },
-      [](AccOrder o) { return toml_quote(order_name(o)); }));
+      [](Section& s, const std::string& key) { return *acc_order_from_name(s.string(key, "sequential", acc_order_names())); },
+      [](AccOrder o) { return toml_quote(acc_order_name(o)); }));
   k.push_back(level_key(
       "chunk", "", "`blocked`: the chunk length (integer >= 1)", &FormatLevel::chunk,
       [](Section& s, const std::string& key) { return s.integer(key, 1, 1, std::int64_t{1} << 40); },
