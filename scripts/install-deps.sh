@@ -14,6 +14,7 @@ packages=(
   libmpfr-dev                           # GNU MPFR: the independent oracle of the golden arithmetic (tests/test_arith_*.cpp)
   verilator iverilog                    # examples/rtl: the DPI-C and $readmemh test benches (test rtl_examples)
   libbenchmark-dev                      # Google Benchmark (bench/)
+  libopenblas-dev                       # bench/bench_gemm_blas: OpenBLAS cblas_sgemm, the fp32 GEMM's peer
   libcli11-dev                          # command-line parsing (apps/)
   librandom123-dev                      # Philox4x32-10 for stochastic rounding (formats/)
   libhwy-dev                            # Highway: SIMD kernels for AVX2 and AVX-512, chosen at run time

@@ -168,8 +168,11 @@ TEST_CASE("simd targets: the quantizer's array kernels give the same bits on eve
 
 TEST_CASE("simd targets: the fp32 GEMM kernels give the same bits on every target", "[gemm][cpu]") {
   TargetGuard guard;
-  // Shapes that exercise full and cut tiles (rows not a multiple of 8, columns not of 32, <= 16).
-  const std::int64_t shapes[][3] = {{8, 9, 32}, {13, 27, 70}, {5, 64, 16}, {33, 100, 96}, {1, 1, 1}, {17, 40, 45}};
+  // Shapes that exercise full and cut tiles (rows not a multiple of the 6 or 8 rows of a tile, columns
+  // not of 32, <= 16), K in several chunks (more than 128, and a chunk of 1 left over), rows in several
+  // packed blocks (more than 128), A packed (3 or more column panels) and read in place (1 or 2), K = 0.
+  const std::int64_t shapes[][3] = {{8, 9, 32},    {13, 27, 70},  {5, 64, 16}, {33, 100, 96}, {1, 1, 1},
+                                    {17, 40, 45},  {150, 257, 100}, {200, 129, 64}, {7, 300, 20}, {3, 0, 40}};
   for (const auto& s : shapes) {
     const std::int64_t M = s[0], K = s[1], N = s[2];
     const std::vector<float> a = gemm_operand(static_cast<std::size_t>(M * K), 1), b = gemm_operand(static_cast<std::size_t>(K * N), 2),

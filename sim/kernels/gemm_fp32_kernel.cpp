@@ -36,19 +36,19 @@ void tail_columns(const float* a, const float* b, float* c, std::int64_t K, std:
 
 void SequentialRows(const float* a, const float* b, const PackedPanelsB& packed, float* c, std::int64_t row_begin,
                     std::int64_t row_end, std::int64_t K, std::int64_t N) {
-  std::vector<float> ap(static_cast<std::size_t>(K * kTileRows));
-  for (std::int64_t i = row_begin; i < row_end; i += kTileRows) {
-    const int rows = static_cast<int>(std::min<std::int64_t>(kTileRows, row_end - i));
-    pack_a_block(a + i * K, K, rows, K, ap.data());
-    const float* pa = ap.data();
-    for (std::int64_t q = 0; q < packed.panels; ++q) {
-      const float* bp = &packed.data[static_cast<std::size_t>(q * K * kTileCols)];
-      fma_tile_clipped(
-          c + i * N + q * kTileCols, N, rows, kTileCols, false, K, [&](std::int64_t k) { return bp + k * kTileCols; },
-          [&](std::int64_t k, int r) { return pa[k * kTileRows + r]; });
+  if (row_end <= row_begin) return;
+  std::vector<float> buffer(static_cast<std::size_t>(kBlockRows * kChunkK));
+  PackedA pa{a + row_begin * K, K, buffer.data()};
+  blocked_product(row_end - row_begin, packed.panels * kTileCols, K, 0, packed.panels, c + row_begin * N, N, false, pa,
+                  [&](std::int64_t q) {
+                    const float* bp = &packed.data[static_cast<std::size_t>(q * K * kTileCols)];
+                    return [bp](std::int64_t k) { return bp + k * kTileCols; };
+                  });
+  if (packed.panels * kTileCols < N)
+    for (std::int64_t i = row_begin; i < row_end; i += kTileRows) {
+      const int rows = static_cast<int>(std::min<std::int64_t>(kTileRows, row_end - i));
+      tail_columns(a + i * K, b, c + i * N, K, N, rows, packed.panels * kTileCols);
     }
-    if (packed.panels * kTileCols < N) tail_columns(a + i * K, b, c + i * N, K, N, rows, packed.panels * kTileCols);
-  }
 }
 
 }  // namespace bitsim::sim::HWY_NAMESPACE

@@ -24,69 +24,42 @@ static_assert(kPanelWidth == kTileCols);
 
 void GemmPanelsArows(const float* const* a_rows, std::int64_t M, const Panels& b, float* c, std::int64_t ldc,
                      bool accumulate) {
-  const std::int64_t K = b.K;
-  if (M <= 0 || K == 0) return;
-  // A is read in place through its row pointers (eight sequential streams per block, which the
-  // hardware prefetches), rather than packed: here A is the large operand and packing it would cost
-  // as much as the products.
-  thread_local std::vector<float> zeros;
-  if (static_cast<std::int64_t>(zeros.size()) < K) zeros.assign(static_cast<std::size_t>(K), 0.0f);
-  for (std::int64_t i = 0; i < M; i += kTileRows) {
-    const int rows = static_cast<int>(std::min<std::int64_t>(kTileRows, M - i));
-    const float* ar[kTileRows];
-    for (int r = 0; r < kTileRows; ++r) ar[r] = r < rows ? a_rows[i + r] : zeros.data();
-    for (std::int64_t q = 0; q < b.count; ++q) {
-      const int cols = static_cast<int>(std::min<std::int64_t>(kPanelWidth, b.N - q * kPanelWidth));
-      const float* bp = b.panel(q);
-      fma_tile_clipped(
-          c + i * ldc + q * kPanelWidth, ldc, rows, cols, accumulate, K, [&](std::int64_t k) { return bp + k * kPanelWidth; },
-          [&](std::int64_t k, int r) { return ar[r][k]; });
-    }
-  }
+  if (M <= 0) return;
+  // A is read in place through its row pointers: here A is the large operand and B has few panels,
+  // so packing A would cost as much as the products.
+  RowPointerA a{a_rows};
+  blocked_product(M, b.N, b.K, 0, b.count, c, ldc, accumulate, a, [&](std::int64_t q) {
+    const float* bp = b.panel(q);
+    return [bp](std::int64_t k) { return bp + k * kPanelWidth; };
+  });
 }
 
 void GemmRows(const float* a, std::int64_t lda, std::int64_t M, const float* const* brows, std::int64_t K, std::int64_t N,
               float* c, std::int64_t ldc) {
   if (M <= 0 || N <= 0) return;
-  thread_local std::vector<float> ap;
-  ap.resize(static_cast<std::size_t>(std::max<std::int64_t>(K, 1) * kTileRows));
-  for (std::int64_t i = 0; i < M; i += kTileRows) {
-    const int rows = static_cast<int>(std::min<std::int64_t>(kTileRows, M - i));
-    pack_a_block(a + i * lda, lda, rows, K, ap.data());
-    const float* pa = ap.data();
-    for (std::int64_t j = 0; j < N; j += kPanelWidth) {
-      const int cols = static_cast<int>(std::min<std::int64_t>(kPanelWidth, N - j));
-      fma_tile_clipped(
-          c + i * ldc + j, ldc, rows, cols, false, K, [&](std::int64_t k) { return brows[k] + j; },
-          [&](std::int64_t k, int r) { return pa[k * kTileRows + r]; });
-    }
-  }
+  thread_local std::vector<float> buffer(static_cast<std::size_t>(kBlockRows * kChunkK));
+  PackedA pa{a, lda, buffer.data()};
+  blocked_product(M, N, K, 0, (N + kPanelWidth - 1) / kPanelWidth, c, ldc, false, pa, [&](std::int64_t q) {
+    const std::int64_t j = q * kPanelWidth;
+    return [brows, j](std::int64_t k) { return brows[k] + j; };
+  });
 }
 
 void GemmPanels(const float* a, std::int64_t lda, std::int64_t M, const Panels& b, float* c, std::int64_t ldc,
                 bool accumulate, std::int64_t panel_begin, std::int64_t panel_end) {
-  const std::int64_t K = b.K;
   if (M <= 0 || panel_begin >= panel_end) return;
-  if (K == 0) {
-    if (!accumulate)
-      for (std::int64_t i = 0; i < M; ++i)
-        std::fill(c + i * ldc + panel_begin * kPanelWidth, c + i * ldc + std::min(b.N, panel_end * kPanelWidth), 0.0f);
+  auto panel = [&](std::int64_t q) {
+    const float* bp = b.panel(q);
+    return [bp](std::int64_t k) { return bp + k * kPanelWidth; };
+  };
+  if (panel_end - panel_begin <= 2) {
+    InPlaceA in_place{a, lda};
+    blocked_product(M, b.N, b.K, panel_begin, panel_end, c, ldc, accumulate, in_place, panel);
     return;
   }
-  thread_local std::vector<float> ap;
-  ap.resize(static_cast<std::size_t>(K * kTileRows));
-  for (std::int64_t i = 0; i < M; i += kTileRows) {
-    const int rows = static_cast<int>(std::min<std::int64_t>(kTileRows, M - i));
-    pack_a_block(a + i * lda, lda, rows, K, ap.data());
-    const float* pa = ap.data();
-    for (std::int64_t q = panel_begin; q < panel_end; ++q) {
-      const int cols = static_cast<int>(std::min<std::int64_t>(kPanelWidth, b.N - q * kPanelWidth));
-      const float* bp = b.panel(q);
-      fma_tile_clipped(
-          c + i * ldc + q * kPanelWidth, ldc, rows, cols, accumulate, K, [&](std::int64_t k) { return bp + k * kPanelWidth; },
-          [&](std::int64_t k, int r) { return pa[k * kTileRows + r]; });
-    }
-  }
+  thread_local std::vector<float> buffer(static_cast<std::size_t>(kBlockRows * kChunkK));
+  PackedA packed{a, lda, buffer.data()};
+  blocked_product(M, b.N, b.K, panel_begin, panel_end, c, ldc, accumulate, packed, panel);
 }
 
 }  // namespace bitsim::sim::nn::HWY_NAMESPACE
