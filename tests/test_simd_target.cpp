@@ -9,6 +9,7 @@
 #include "formats/random_words.hpp"
 #include "formats/simd_target.hpp"
 #include "sim/kernels/gemm_fp32_kernel.hpp"
+#include "sim/kernels/matmul.hpp"
 #include "sim/kernels/panel_gemm.hpp"
 
 #include <catch2/catch.hpp>
@@ -209,6 +210,34 @@ TEST_CASE("simd targets: the fp32 GEMM kernels give the same bits on every targe
       std::fill(c.begin(), c.end(), 1.0f);
       sim::gemm_fp32_sequential_rows(a.data(), b.data(), packed, c.data(), 0, M, K, N);
       CHECK(mismatches(c, want) == 0);
+    }
+  }
+}
+
+TEST_CASE("simd targets: a linear layer's product gives the same bits on every target and thread count", "[gemm][cpu]") {
+  TargetGuard guard;
+  // matmul splits the rows of C over threads (many rows) or its column panels (few rows, many panels);
+  // the threads pack B's panels together either way. B is given as is or transposed.
+  const std::int64_t shapes[][3] = {{200, 70, 40}, {20, 150, 300}, {9, 33, 17}};
+  const sim::nn::GemmSetup setup;
+  for (const auto& s : shapes) {
+    const std::int64_t M = s[0], K = s[1], N = s[2];
+    const std::vector<float> a = gemm_operand(static_cast<std::size_t>(M * K), 4), b = gemm_operand(static_cast<std::size_t>(K * N), 5);
+    std::vector<float> bt(b.size());
+    for (std::int64_t k = 0; k < K; ++k)
+      for (std::int64_t j = 0; j < N; ++j) bt[static_cast<std::size_t>(j * K + k)] = b[static_cast<std::size_t>(k * N + j)];
+    const std::vector<float> want = gemm_scalar(a, b, M, K, N, nullptr);
+    for (const auto& t : simd_targets()) {
+      set_simd_target(t);
+      for (const int threads : {1, 2, 3}) {
+        INFO("target " << t << ", threads " << threads << ", M K N = " << M << " " << K << " " << N);
+        std::vector<float> c(static_cast<std::size_t>(M * N), 1.0f);
+        sim::nn::matmul(setup, a.data(), b.data(), c.data(), M, K, N, threads);
+        CHECK(mismatches(c, want) == 0);
+        std::fill(c.begin(), c.end(), 1.0f);
+        sim::nn::matmul(setup, a.data(), bt.data(), c.data(), M, K, N, threads, /*b_transposed=*/true);
+        CHECK(mismatches(c, want) == 0);
+      }
     }
   }
 }

@@ -22,17 +22,25 @@ void matmul(const GemmSetup& setup, const float* a, const float* b, float* c, st
     return;
   }
   Panels panels;
-  if (b_transposed) pack_panels_transposed(b, K, K, N, panels);
-  else pack_panels(b, N, K, N, panels);
-  // Split the rows of C when there are enough of them, else the column panels.
-  if (M >= 8 * threads || panels.count < threads) {
+  panels.resize(K, N);
+  auto pack = [&](std::int64_t q0, std::int64_t q1) {
+    if (b_transposed) pack_panel_range_transposed(b, K, panels, q0, q1);
+    else pack_panel_range(b, N, panels, q0, q1);
+  };
+  // Split the rows of C when there are many of them (or too few column panels to share), else the
+  // column panels: a few dozen rows cut in two would leave each thread cut tiles (6 or 8 rows each).
+  // Either way the threads pack B's panels together.
+  if (M >= 64 * threads || panels.count < 2 * threads) {
+    detail::run_blocks(panels.count, threads, pack);
     detail::run_blocks((M + 7) / 8, threads, [&](std::int64_t b0, std::int64_t b1) {
       const std::int64_t r0 = b0 * 8, r1 = std::min(M, b1 * 8);
       gemm_panels(a + r0 * K, K, r1 - r0, panels, c + r0 * N, N, false);
     });
   } else {
-    detail::run_blocks(panels.count, threads,
-                       [&](std::int64_t q0, std::int64_t q1) { gemm_panels(a, K, M, panels, c, N, false, q0, q1); });
+    detail::run_blocks(panels.count, threads, [&](std::int64_t q0, std::int64_t q1) {
+      pack(q0, q1);
+      gemm_panels(a, K, M, panels, c, N, false, q0, q1);
+    });
   }
 }
 

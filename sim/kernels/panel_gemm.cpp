@@ -101,28 +101,36 @@ void Panels::clear_padding() {
     std::fill(p + k * kPanelWidth + used, p + (k + 1) * kPanelWidth, 0.0f);
 }
 
-void pack_panels(const float* b, std::int64_t ldb, std::int64_t K, std::int64_t N, Panels& out) {
-  out.resize(K, N);
-  for (std::int64_t q = 0; q < out.count; ++q) {
-    const std::int64_t j0 = q * kPanelWidth, cols = std::min<std::int64_t>(kPanelWidth, N - j0);
+void pack_panel_range(const float* b, std::int64_t ldb, Panels& out, std::int64_t q_begin, std::int64_t q_end) {
+  for (std::int64_t q = q_begin; q < q_end; ++q) {
+    const std::int64_t j0 = q * kPanelWidth, cols = std::min<std::int64_t>(kPanelWidth, out.N - j0);
     float* p = out.panel(q);
-    for (std::int64_t k = 0; k < K; ++k) {
+    for (std::int64_t k = 0; k < out.K; ++k) {
       std::memcpy(p + k * kPanelWidth, b + k * ldb + j0, static_cast<std::size_t>(cols) * sizeof(float));
       std::fill(p + k * kPanelWidth + cols, p + (k + 1) * kPanelWidth, 0.0f);
     }
   }
 }
 
-void pack_panels_transposed(const float* t, std::int64_t ldt, std::int64_t K, std::int64_t N, Panels& out) {
-  out.resize(K, N);
-  for (std::int64_t q = 0; q < out.count; ++q) {
-    const std::int64_t j0 = q * kPanelWidth, cols = std::min<std::int64_t>(kPanelWidth, N - j0);
+void pack_panel_range_transposed(const float* t, std::int64_t ldt, Panels& out, std::int64_t q_begin, std::int64_t q_end) {
+  for (std::int64_t q = q_begin; q < q_end; ++q) {
+    const std::int64_t j0 = q * kPanelWidth, cols = std::min<std::int64_t>(kPanelWidth, out.N - j0);
     float* p = out.panel(q);
-    for (std::int64_t k = 0; k < K; ++k) {
+    for (std::int64_t k = 0; k < out.K; ++k) {
       for (std::int64_t j = 0; j < cols; ++j) p[k * kPanelWidth + j] = t[(j0 + j) * ldt + k];
       std::fill(p + k * kPanelWidth + cols, p + (k + 1) * kPanelWidth, 0.0f);
     }
   }
+}
+
+void pack_panels(const float* b, std::int64_t ldb, std::int64_t K, std::int64_t N, Panels& out) {
+  out.resize(K, N);
+  pack_panel_range(b, ldb, out, 0, out.count);
+}
+
+void pack_panels_transposed(const float* t, std::int64_t ldt, std::int64_t K, std::int64_t N, Panels& out) {
+  out.resize(K, N);
+  pack_panel_range_transposed(t, ldt, out, 0, out.count);
 }
 
 }  // namespace bitsim::sim::nn

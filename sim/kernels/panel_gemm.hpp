@@ -38,6 +38,10 @@ struct Panels {
 void pack_panels(const float* b, std::int64_t ldb, std::int64_t K, std::int64_t N, Panels& out);
 // Packs B = transpose(T) where T is row-major N x K (row stride ldt), i.e. B[k][j] = T[j][k].
 void pack_panels_transposed(const float* t, std::int64_t ldt, std::int64_t K, std::int64_t N, Panels& out);
+// The same for panels [q_begin, q_end) only, into `out` already sized for B by resize(K, N); threads
+// can pack disjoint ranges of one Panels at once.
+void pack_panel_range(const float* b, std::int64_t ldb, Panels& out, std::int64_t q_begin, std::int64_t q_end);
+void pack_panel_range_transposed(const float* t, std::int64_t ldt, Panels& out, std::int64_t q_begin, std::int64_t q_end);
 
 // C (M x N, row stride ldc) = or += A (M x K, row stride lda) x B, as described above, on the calling
 // thread. Panels [panel_begin, panel_end) only (-1: all), so callers can split columns over threads.
