@@ -22,6 +22,7 @@
 #include "sim/nn/optimizer.hpp"
 #include "sim/train/config.hpp"
 #include "sim/train/hazards.hpp"
+#include "sim/runtime/retain_memory.hpp"
 
 #include <benchmark/benchmark.h>
 
@@ -70,7 +71,11 @@ void train_steps(benchmark::State& state, std::optional<std::int64_t> stats_ever
   }
   train::HazardWatch watch{train::HazardConfig{}};
   std::uint64_t step = 0;
-  for (auto _ : state) {
+  // Untimed warm steps first, as many as bench/pytorch_step.py's default --warmup: the first steps
+  // size every buffer and fault its pages in, and a short timed sample must not include them.
+  constexpr int kWarmSteps = 5;
+  bitsim::sim::retain_freed_memory();
+  auto one_step = [&] {
     nn::StepContext ctx;
     ctx.step = step;
     ctx.threads = threads;
@@ -86,7 +91,11 @@ void train_steps(benchmark::State& state, std::optional<std::int64_t> stats_ever
     if (hazards) benchmark::DoNotOptimize(watch.end_step(r.loss));
     ++step;
     benchmark::DoNotOptimize(r.loss);
-  }
+  };
+  for (int i = 0; i < kWarmSteps; ++i) one_step();
+  step = 0;
+  if (profile) (void)model.timing_report();  // clears the per-layer times: the report covers timed steps only
+  for (auto _ : state) one_step();
   if (logger) {
     state.counters["stats_s/step"] = logger->seconds() / static_cast<double>(state.iterations());
     logger->finish();

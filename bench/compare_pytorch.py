@@ -4,7 +4,9 @@
 Runs build/bench/bench_train_step (bitsim) and bench/pytorch_step.py (PyTorch 1.13 from Debian with
 OpenBLAS) alternately, ROUNDS times each, for every model and thread count, and prints the median
 step time of each side and their ratio (bitsim / PyTorch; issue 4's goal: at most 1.5). Alternating
-the two sides spreads the machine's noise over both. Usage, from the repository root after building:
+the two sides spreads the machine's noise over both. Both sides run 5 untimed warm steps first
+(bench_train_step's kWarmSteps, pytorch_step.py --warmup 5), and both keep freed memory for reuse
+(bitsim's retain_freed_memory(); PyTorch through the same glibc settings in GLIBC_TUNABLES). Usage, from the repository root after building:
 
     python3 bench/compare_pytorch.py [--rounds 3] [--threads 1 2] [--models cnn resnet20 preact_resnet20 mlp]
 """
@@ -31,9 +33,13 @@ def pytorch_ms(model, threads):
     tmp = "/tmp/bitsim_compare_pytorch.jsonl"
     if os.path.exists(tmp):
         os.remove(tmp)
+    # The same malloc settings as bitsim's programs (sim/runtime/retain_memory.cpp): freed blocks up to
+    # 32 MiB stay in the process, so neither side pays for faulting its buffers in again every step.
+    env = dict(os.environ)
+    env["GLIBC_TUNABLES"] = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=2147483647"
     subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "bench", "pytorch_step.py"), "--model", model,
-                    "--threads", str(threads), "--steps", "30", "--json", tmp],
-                   check=True, capture_output=True, text=True)
+                    "--threads", str(threads), "--warmup", "5", "--steps", "30", "--json", tmp],
+                   check=True, capture_output=True, text=True, env=env)
     with open(tmp) as f:
         return json.loads(f.readline())["median_ms"]
 

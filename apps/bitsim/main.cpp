@@ -3,6 +3,7 @@
 #include "apps/bitsim/commands.hpp"
 #include "apps/bitsim/unknown_words.hpp"
 #include "formats/simd_target.hpp"
+#include "sim/runtime/retain_memory.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -13,6 +14,7 @@
 #include <utility>
 
 int main(int argc, char** argv) {
+  bitsim::sim::retain_freed_memory();
   // Named, so that usage lines say "bitsim", not the path the program was started by.
   CLI::App app{"bitsim: bit-accurate simulator for low-precision number formats and neural-network training", "bitsim"};
   app.require_subcommand(1);
