@@ -157,6 +157,12 @@ void ConvKernels::backward_input_fast(const FTensor& dy, const FTensor& wt, cons
     });
     return;
   }
+  bool finite = true;
+  for (const float v : flipped_) finite &= std::fabs(v) <= 3.4028235e38f;
+  if (p.stride_h > 1 && finite) {
+    backward_input_by_phase(dy, xs, KH, KW, p.stride_h, p.pad_h, dx, threads);
+    return;
+  }
   detail::run_blocks(xs.n, threads, [&](std::int64_t n0, std::int64_t n1) {
     Panels col;
     col.resize(K, P);
@@ -164,6 +170,93 @@ void ConvKernels::backward_input_fast(const FTensor& dy, const FTensor& wt, cons
     for (std::int64_t n = n0; n < n1; ++n) {
       im2col_transposed(dy.ptr() + n * CO * OH * OW, CO, OH, OW, KH, KW, H, W, p.stride_h, p.pad_h, PanelsOut{&col});
       gemm_panels(flipped_.data(), K, C, col, dx.ptr() + n * C * P, P, false);
+    }
+  });
+}
+
+// The input gradient at stride s > 1 as s*s smaller products, one per phase (ih mod s, iw mod s) of
+// dx's positions. In the transposed convolution's operand (im2col_transposed), a position of phase
+// (ph, pw) gets a non-zero tap only from the kernel rows kh with (ph + pad - kh) divisible by s, and
+// columns likewise: at stride 2, three quarters of its taps are structural zeros. Each phase's
+// product keeps its own taps only, in the same relative order (co, kh', kw'), and reads dy at
+// (i + dh, j + dw) for the phase's i, j (+0 outside dy, as before). Dropping a term 0 * w is exact: it
+// adds +-0 to an fp32 chain that started at +0, which is never -0 under rne, so the chain keeps its
+// value; this needs every w finite (0 * Inf would be NaN), which the caller checked. A phase with no
+// taps at all (a 1x1 kernel at stride 2) is +0, the value of a chain of zero terms.
+void ConvKernels::backward_input_by_phase(const FTensor& dy, const Nchw& xs, std::int64_t KH, std::int64_t KW,
+                                          std::int64_t s, std::int64_t pad, FTensor& dx, int threads) {
+  const std::int64_t C = xs.c, H = xs.h, W = xs.w, CO = dy.shape.c, OH = dy.shape.h, OW = dy.shape.w;
+  const std::int64_t K = CO * KH * KW;
+  struct Phase {
+    std::int64_t ph, pw, rows, cols;        // positions ih = ph + s*i (i < rows), iw = pw + s*j (j < cols)
+    std::vector<std::int64_t> a, b;         // the flipped kernel's rows a and columns b with a tap here
+    std::vector<std::int64_t> dh, dw;       // oh = i + dh, ow = j + dw for each of them
+    std::vector<float> weights;             // [ci][k''], k'' = (co, a, b) over the taps kept
+  };
+  // Exact floor division of x by s for x divisible by s, negative x included.
+  auto div = [s](std::int64_t x) { return x >= 0 ? x / s : -((-x) / s); };
+  std::vector<Phase> phases;
+  for (std::int64_t ph = 0; ph < std::min(s, H); ++ph)
+    for (std::int64_t pw = 0; pw < std::min(s, W); ++pw) {
+      Phase f{ph, pw, (H - ph + s - 1) / s, (W - pw + s - 1) / s, {}, {}, {}, {}, {}};
+      for (std::int64_t a = 0; a < KH; ++a) {
+        const std::int64_t t = ph + pad - (KH - 1 - a);
+        if (((t % s) + s) % s == 0) {
+          f.a.push_back(a);
+          f.dh.push_back(div(t));
+        }
+      }
+      for (std::int64_t b = 0; b < KW; ++b) {
+        const std::int64_t t = pw + pad - (KW - 1 - b);
+        if (((t % s) + s) % s == 0) {
+          f.b.push_back(b);
+          f.dw.push_back(div(t));
+        }
+      }
+      const std::int64_t taps = static_cast<std::int64_t>(f.a.size() * f.b.size());
+      f.weights.resize(static_cast<std::size_t>(C * CO * taps));
+      for (std::int64_t ci = 0; ci < C; ++ci)
+        for (std::int64_t co = 0; co < CO; ++co)
+          for (std::size_t ia = 0; ia < f.a.size(); ++ia)
+            for (std::size_t ib = 0; ib < f.b.size(); ++ib)
+              f.weights[static_cast<std::size_t>((ci * CO + co) * taps + static_cast<std::int64_t>(ia * f.b.size() + ib))] =
+                  flipped_[static_cast<std::size_t>(ci * K + (co * KH + f.a[ia]) * KW + f.b[ib])];
+      phases.push_back(std::move(f));
+    }
+  detail::run_blocks(xs.n, threads, [&](std::int64_t n0, std::int64_t n1) {
+    Panels col;
+    std::vector<float> out;
+    for (std::int64_t n = n0; n < n1; ++n) {
+      const float* dyn = dy.ptr() + n * CO * OH * OW;
+      float* dxn = dx.ptr() + n * C * H * W;
+      for (const Phase& f : phases) {
+        const std::int64_t taps = static_cast<std::int64_t>(f.a.size() * f.b.size()), Kp = CO * taps,
+                           Np = f.rows * f.cols;
+        out.assign(static_cast<std::size_t>(C * Np), 0.0f);
+        if (Kp > 0) {
+          col.resize(Kp, Np);
+          col.clear_padding();
+          for (std::int64_t co = 0; co < CO; ++co)
+            for (std::size_t ia = 0; ia < f.a.size(); ++ia)
+              for (std::size_t ib = 0; ib < f.b.size(); ++ib) {
+                const std::int64_t k = co * taps + static_cast<std::int64_t>(ia * f.b.size() + ib);
+                for (std::int64_t i = 0; i < f.rows; ++i) {
+                  const std::int64_t oh = i + f.dh[ia];
+                  for (std::int64_t j = 0; j < f.cols; ++j) {
+                    const std::int64_t ow = j + f.dw[ib], q = i * f.cols + j;
+                    const bool inside = oh >= 0 && oh < OH && ow >= 0 && ow < OW;
+                    col.panel(q / kPanelWidth)[k * kPanelWidth + q % kPanelWidth] =
+                        inside ? dyn[(co * OH + oh) * OW + ow] : 0.0f;
+                  }
+                }
+              }
+          gemm_panels(f.weights.data(), Kp, C, col, out.data(), Np, false);
+        }
+        for (std::int64_t ci = 0; ci < C; ++ci)
+          for (std::int64_t i = 0; i < f.rows; ++i)
+            for (std::int64_t j = 0; j < f.cols; ++j)
+              dxn[(ci * H + f.ph + s * i) * W + f.pw + s * j] = out[static_cast<std::size_t>(ci * Np + i * f.cols + j)];
+      }
     }
   });
 }

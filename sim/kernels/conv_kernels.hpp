@@ -37,6 +37,8 @@ class ConvKernels {
   void forward_fast(const FTensor& x, const FTensor& w, const float* bias, const Conv2dParams& p, FTensor& y, int threads);
   void backward_input_fast(const FTensor& dy, const FTensor& w, const Nchw& x_shape, const Conv2dParams& p, FTensor& dx,
                            int threads);
+  void backward_input_by_phase(const FTensor& dy, const Nchw& x_shape, std::int64_t KH, std::int64_t KW, std::int64_t stride,
+                               std::int64_t pad, FTensor& dx, int threads);
   void backward_weight_fast(const FTensor& x, const FTensor& dy, const Nchw& w_shape, const Conv2dParams& p, FTensor& dw,
                             FTensor* dbias, int threads);
 
