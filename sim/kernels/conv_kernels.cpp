@@ -224,33 +224,40 @@ void ConvKernels::backward_input_by_phase(const FTensor& dy, const Nchw& xs, std
       phases.push_back(std::move(f));
     }
   detail::run_blocks(xs.n, threads, [&](std::int64_t n0, std::int64_t n1) {
-    Panels col;
-    std::vector<float> out;
+    std::vector<float> operand, out;
+    std::vector<const float*> rows;
     for (std::int64_t n = n0; n < n1; ++n) {
       const float* dyn = dy.ptr() + n * CO * OH * OW;
       float* dxn = dx.ptr() + n * C * H * W;
       for (const Phase& f : phases) {
         const std::int64_t taps = static_cast<std::int64_t>(f.a.size() * f.b.size()), Kp = CO * taps,
                            Np = f.rows * f.cols;
-        out.assign(static_cast<std::size_t>(C * Np), 0.0f);
-        if (Kp > 0) {
-          col.resize(Kp, Np);
-          col.clear_padding();
+        out.resize(static_cast<std::size_t>(C * Np));
+        if (Kp == 0) {
+          std::fill(out.begin(), out.end(), 0.0f);
+        } else {
+          // B row-major, Kp x Np, each row padded with zeros to whole panels (gemm_rows reads them);
+          // a row of dy is copied in one piece, +0 where it falls outside dy.
+          const std::int64_t ld = (Np + kPanelWidth - 1) / kPanelWidth * kPanelWidth;
+          operand.assign(static_cast<std::size_t>(Kp * ld), 0.0f);
+          rows.resize(static_cast<std::size_t>(Kp));
           for (std::int64_t co = 0; co < CO; ++co)
             for (std::size_t ia = 0; ia < f.a.size(); ++ia)
               for (std::size_t ib = 0; ib < f.b.size(); ++ib) {
                 const std::int64_t k = co * taps + static_cast<std::int64_t>(ia * f.b.size() + ib);
+                float* row = operand.data() + k * ld;
+                rows[static_cast<std::size_t>(k)] = row;
+                const std::int64_t dwb = f.dw[ib];
+                const std::int64_t j0 = std::clamp<std::int64_t>(-dwb, 0, f.cols), j1 = std::clamp<std::int64_t>(OW - dwb, 0, f.cols);
+                if (j1 <= j0) continue;
                 for (std::int64_t i = 0; i < f.rows; ++i) {
                   const std::int64_t oh = i + f.dh[ia];
-                  for (std::int64_t j = 0; j < f.cols; ++j) {
-                    const std::int64_t ow = j + f.dw[ib], q = i * f.cols + j;
-                    const bool inside = oh >= 0 && oh < OH && ow >= 0 && ow < OW;
-                    col.panel(q / kPanelWidth)[k * kPanelWidth + q % kPanelWidth] =
-                        inside ? dyn[(co * OH + oh) * OW + ow] : 0.0f;
-                  }
+                  if (oh < 0 || oh >= OH) continue;
+                  std::memcpy(row + i * f.cols + j0, dyn + (co * OH + oh) * OW + j0 + dwb,
+                              static_cast<std::size_t>(j1 - j0) * sizeof(float));
                 }
               }
-          gemm_panels(f.weights.data(), Kp, C, col, out.data(), Np, false);
+          gemm_rows(f.weights.data(), Kp, C, rows.data(), Kp, Np, out.data(), Np);
         }
         for (std::int64_t ci = 0; ci < C; ++ci)
           for (std::int64_t i = 0; i < f.rows; ++i)
