@@ -12,6 +12,8 @@
 #include "sim/kernels/conv_kernels.hpp"
 #include "sim/kernels/matmul.hpp"
 
+#include "side_by_side.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -25,6 +27,7 @@
 namespace {
 
 using namespace bitsim::sim;
+namespace bench = bitsim::bench;
 
 struct Conv {
   const char* name;
@@ -45,16 +48,6 @@ const Conv kConvs[] = {
 };
 constexpr std::int64_t kBatch = 128;
 
-double seconds_now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 void fill(std::vector<float>& v, unsigned seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -70,34 +63,20 @@ struct Item {
   std::vector<double> gflops;
 };
 
-int usage(const char* msg) {
-  std::fprintf(stderr, "bench_conv_stages: %s\nusage: bench_conv_stages [--rounds N] [--threads T] [--time SECONDS]\n", msg);
-  return 2;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   int rounds = 5, threads = 1;
   double time_per_item = 0.2;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (i + 1 >= argc) return usage(("option " + a + " needs a value").c_str());
-    const std::string v = argv[++i];
-    char* end = nullptr;
-    if (a == "--rounds") {
-      rounds = static_cast<int>(std::strtol(v.c_str(), &end, 10));
-      if (*end || rounds < 1) return usage("--rounds takes a positive integer");
-    } else if (a == "--threads") {
-      threads = static_cast<int>(std::strtol(v.c_str(), &end, 10));
-      if (*end || threads < 1) return usage("--threads takes a positive integer");
-    } else if (a == "--time") {
-      time_per_item = std::strtod(v.c_str(), &end);
-      if (*end || !(time_per_item > 0)) return usage("--time takes a positive number of seconds");
-    } else {
-      return usage(("unknown option " + a).c_str());
-    }
-  }
+  const int bad = bench::parse_options(
+      argc, argv, "bench_conv_stages", "bench_conv_stages [--rounds N] [--threads T] [--time SECONDS]",
+      [&](const std::string& name, const std::string& v) -> std::string {
+        if (name == "--rounds") return bench::positive_int(v, rounds) ? "" : "--rounds takes a positive integer";
+        if (name == "--threads") return bench::positive_int(v, threads) ? "" : "--threads takes a positive integer";
+        if (name == "--time") return bench::positive_seconds(v, time_per_item) ? "" : "--time takes a positive number of seconds";
+        return "unknown option " + name;
+      });
+  if (bad) return bad;
 
   const nn::GemmSetup setup;
   std::vector<Item> items;
@@ -140,22 +119,22 @@ int main(int argc, char** argv) {
 
   for (Item& it : items) {
     it.call();  // first call: buffers sized
-    const double t0 = seconds_now();
+    const double t0 = bench::seconds_now();
     it.call();
-    it.calls = std::max(1, static_cast<int>(time_per_item / std::max(seconds_now() - t0, 1e-7)));
+    it.calls = std::max(1, static_cast<int>(time_per_item / std::max(bench::seconds_now() - t0, 1e-7)));
   }
   for (int r = 0; r < rounds; ++r)
     for (Item& it : items) {
       for (int i = 0; i < std::max(1, it.calls / 10); ++i) it.call();  // warm calls
-      const double t0 = seconds_now();
+      const double t0 = bench::seconds_now();
       for (int i = 0; i < it.calls; ++i) it.call();
-      it.gflops.push_back(it.flop * it.calls / (seconds_now() - t0) * 1e-9);
+      it.gflops.push_back(it.flop * it.calls / (bench::seconds_now() - t0) * 1e-9);
     }
 
-  const double gemm = median(items[0].gflops);
+  const double gemm = bench::median(items[0].gflops);
   std::printf("threads %d, batch %lld; medians of %d interleaved rounds\n\n", threads, static_cast<long long>(kBatch), rounds);
   std::printf("| product | GFLOP/s | vs GEMM 512^3 |\n|---|---|---|\n");
   for (const Item& it : items)
-    std::printf("| %s | %.1f | %.2f |\n", it.name.c_str(), median(it.gflops), median(it.gflops) / gemm);
+    std::printf("| %s | %.1f | %.2f |\n", it.name.c_str(), bench::median(it.gflops), bench::median(it.gflops) / gemm);
   return 0;
 }

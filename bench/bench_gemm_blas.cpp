@@ -16,6 +16,8 @@
 // lowest and highest ratio of any round.
 #include "sim/kernels/matmul.hpp"
 
+#include "side_by_side.hpp"
+
 #include <cblas.h>
 
 #include <algorithm>
@@ -30,6 +32,8 @@
 extern "C" void openblas_set_num_threads(int);
 
 namespace {
+
+namespace bench = bitsim::bench;
 
 struct Shape {
   const char* name;
@@ -62,25 +66,10 @@ const Shape kShapes[] = {
     {"mlp fc2 dx 100x1024x1024", 100, 1024, 1024},
 };
 
-double seconds_now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
 template <class F> double time_calls(F f, int calls) {
-  const double t0 = seconds_now();
+  const double t0 = bench::seconds_now();
   for (int i = 0; i < calls; ++i) f();
-  return (seconds_now() - t0) / calls;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-int usage(const char* msg) {
-  std::fprintf(stderr, "bench_gemm_blas: %s\nusage: bench_gemm_blas [--rounds N] [--threads 1,2] [--time SECONDS] [--filter TEXT]\n", msg);
-  return 2;
+  return (bench::seconds_now() - t0) / calls;
 }
 
 }  // namespace
@@ -90,32 +79,29 @@ int main(int argc, char** argv) {
   double time_per_side = 0.2;
   std::vector<int> thread_counts{1, 2};
   std::string filter;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (i + 1 >= argc) return usage(("option " + a + " needs a value").c_str());
-    const std::string v = argv[++i];
-    char* end = nullptr;
-    if (a == "--rounds") {
-      rounds = static_cast<int>(std::strtol(v.c_str(), &end, 10));
-      if (*end || rounds < 1) return usage("--rounds takes a positive integer");
-    } else if (a == "--time") {
-      time_per_side = std::strtod(v.c_str(), &end);
-      if (*end || !(time_per_side > 0)) return usage("--time takes a positive number of seconds");
-    } else if (a == "--threads") {
-      thread_counts.clear();
-      for (std::size_t p = 0; p < v.size();) {
-        const std::size_t q = std::min(v.find(',', p), v.size());
-        const int t = std::atoi(v.substr(p, q - p).c_str());
-        if (t < 1) return usage("--threads takes a comma-separated list of positive integers");
-        thread_counts.push_back(t);
-        p = q + 1;
-      }
-    } else if (a == "--filter") {
-      filter = v;
-    } else {
-      return usage(("unknown option " + a).c_str());
-    }
-  }
+  const int bad = bench::parse_options(
+      argc, argv, "bench_gemm_blas", "bench_gemm_blas [--rounds N] [--threads 1,2] [--time SECONDS] [--filter TEXT]",
+      [&](const std::string& name, const std::string& v) -> std::string {
+        if (name == "--rounds") return bench::positive_int(v, rounds) ? "" : "--rounds takes a positive integer";
+        if (name == "--time") return bench::positive_seconds(v, time_per_side) ? "" : "--time takes a positive number of seconds";
+        if (name == "--filter") {
+          filter = v;
+          return "";
+        }
+        if (name == "--threads") {
+          thread_counts.clear();
+          for (std::size_t p = 0; p <= v.size();) {
+            const std::size_t q = std::min(v.find(',', p), v.size());
+            int t = 0;
+            if (!bench::positive_int(v.substr(p, q - p), t)) return "--threads takes a comma-separated list of positive integers";
+            thread_counts.push_back(t);
+            p = q + 1;
+          }
+          return "";
+        }
+        return "unknown option " + name;
+      });
+  if (bad) return bad;
 
   const bitsim::sim::nn::GemmSetup setup;
   std::printf("| shape | M | K | N | threads | engine GFLOP/s | OpenBLAS GFLOP/s | engine/OpenBLAS median | min-max over rounds |\n");
@@ -168,7 +154,7 @@ int main(int argc, char** argv) {
       }
       std::printf("| %s | %lld | %lld | %lld | %d | %.1f | %.1f | %.2f | %.2f-%.2f |\n", s.name,
                   static_cast<long long>(s.m), static_cast<long long>(s.k), static_cast<long long>(s.n), threads,
-                  median(te), median(tb), median(ratio), *std::min_element(ratio.begin(), ratio.end()),
+                  bench::median(te), bench::median(tb), bench::median(ratio), *std::min_element(ratio.begin(), ratio.end()),
                   *std::max_element(ratio.begin(), ratio.end()));
       std::fflush(stdout);
     }
