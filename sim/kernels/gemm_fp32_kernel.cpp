@@ -41,7 +41,7 @@ void SequentialRows(const float* a, const float* b, const PackedPanelsB& packed,
   PackedA pa{a + row_begin * K, K, buffer.data()};
   blocked_product(row_end - row_begin, packed.panels * kTileCols, K, 0, packed.panels, c + row_begin * N, N, false, pa,
                   [&](std::int64_t q) {
-                    const float* bp = &packed.data[static_cast<std::size_t>(q * K * kTileCols)];
+                    const float* bp = packed.data.data() + q * K * kTileCols;
                     return [bp](std::int64_t k) { return bp + k * kTileCols; };
                   });
   if (packed.panels * kTileCols < N)
