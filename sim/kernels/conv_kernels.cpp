@@ -50,6 +50,13 @@ void implicit_conv_image(const float* A, std::int64_t M, const float* src, std::
                   static_cast<std::size_t>(OW) * sizeof(float));
 }
 
+// Whether every value is finite: the kernels that skip terms 0 * v (exact only for finite v) check it.
+bool all_finite(const float* v, std::size_t count) {
+  bool finite = true;
+  for (std::size_t i = 0; i < count; ++i) finite &= std::fabs(v[i]) <= 3.4028235e38f;
+  return finite;
+}
+
 // The engine's kernels take one stride and one padding for both axes and no dilation or groups.
 bool engine_takes(const GemmSetup& g, const Conv2dParams& p) {
   return g.is_fast() && p.stride_h == p.stride_w && p.pad_h == p.pad_w && p.dilation_h == 1 && p.dilation_w == 1 && p.groups == 1;
@@ -157,9 +164,7 @@ void ConvKernels::backward_input_fast(const FTensor& dy, const FTensor& wt, cons
     });
     return;
   }
-  bool finite = true;
-  for (const float v : flipped_) finite &= std::fabs(v) <= 3.4028235e38f;
-  if (p.stride_h > 1 && finite) {
+  if (p.stride_h > 1 && all_finite(flipped_.data(), flipped_.size())) {
     backward_input_by_phase(dy, xs, KH, KW, p.stride_h, p.pad_h, dx, threads);
     return;
   }
@@ -284,13 +289,7 @@ void ConvKernels::backward_weight_fast(const FTensor& x, const FTensor& dy, cons
   // term is then (finite x) * (+0) = +-0, which leaves an fp32 chain started at +0 unchanged under rne
   // (the chain is never -0, and s + +-0 = s otherwise); so the result is the same bit for bit, as long
   // as every x is finite (a NaN or Inf times 0 would be NaN): checked first, else the im2col path.
-  bool finite = true;
-  if (p.stride_h == 1) {
-    const float* xp = x.ptr();
-    const std::size_t count = x.data.size();
-    for (std::size_t i = 0; i < count; ++i) finite &= std::fabs(xp[i]) <= 3.4028235e38f;
-  }
-  if (p.stride_h == 1 && finite) {
+  if (p.stride_h == 1 && all_finite(x.ptr(), x.data.size())) {
     const std::int64_t ph = p.pad_h, pw = p.pad_h, Hp = H + 2 * ph, Wp = W + 2 * pw, next = OH * Wp;
     const std::int64_t plane = C * Hp * Wp + KW + 2 * kPanelWidth;
     // Phase 1, images over threads: every image's zero-padded copy and dy^T panels (B), built once.

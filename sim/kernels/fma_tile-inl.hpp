@@ -22,6 +22,7 @@
 #include <hwy/highway.h>
 
 #include <cstdint>
+#include <vector>
 
 HWY_BEFORE_NAMESPACE();
 namespace bitsim::sim::kernels::HWY_NAMESPACE {
@@ -54,10 +55,16 @@ inline constexpr std::size_t kLanes = 4;  // 128-bit vectors (NEON; SVE used at 
 using D = hn::FixedTag<float, kLanes>;
 
 // A's rows a .. a + (rows-1)*lda as the k-major block the tile loops read (ap[k * kTileRows + r]);
-// rows past `rows` are zero (their results are computed and dropped).
+// the entries of rows past `rows` are left as they are: the tile loops compute only `rows` rows.
 HWY_INLINE void pack_a_block(const float* a, std::int64_t lda, int rows, std::int64_t K, float* ap) {
   for (std::int64_t k = 0; k < K; ++k)
-    for (int r = 0; r < kTileRows; ++r) ap[k * kTileRows + r] = r < rows ? a[r * lda + k] : 0.0f;
+    for (int r = 0; r < rows; ++r) ap[k * kTileRows + r] = a[r * lda + k];
+}
+
+// The calling thread's buffer for PackedA (kBlockRows * kChunkK floats), one per thread and target.
+HWY_INLINE float* packing_buffer() {
+  thread_local std::vector<float> buffer(static_cast<std::size_t>(kBlockRows * kChunkK));
+  return buffer.data();
 }
 
 // Rows r0 .. r0+R-1, columns col0 .. col0 + V*kLanes - 1 of the tile at c (row stride ldc), held in
@@ -112,32 +119,23 @@ HWY_INLINE void fma_rows(float* c, std::int64_t ldc, bool accumulate, std::int64
 #endif
 }
 
-// The tile's first `rows` rows (1 .. kTileRows) at c, all 32 columns or the left 16 (`half`); every
-// element of them must be addressable. K runs in chunks of kChunk: the tile goes back to C between
-// chunks (an fp32 store and load, exact, so each element's chain is unchanged), and the chunk of B the
-// register blocks share stays in the L1 cache while they take turns. (blocked_product below calls it
-// with one chunk at a time.)
+// The tile's first `rows` rows (1 .. kTileRows) at c, all 32 columns or the left 16 (`half`), over
+// k = 0 .. K-1 (one chunk of blocked_product's); every element of them must be addressable.
 template <class BRow, class AValue>
 HWY_INLINE void fma_tile(float* c, std::int64_t ldc, int rows, bool accumulate, std::int64_t K, bool half, BRow b,
                          AValue a) {
-  for (std::int64_t k0 = 0; k0 < K || k0 == 0; k0 += kChunkK) {
-    const std::int64_t kn = K - k0 < kChunkK ? K - k0 : kChunkK;
-    const bool acc = accumulate || k0 > 0;
-    auto bc = [&](std::int64_t k) { return b(k0 + k); };
-    auto ac = [&](std::int64_t k, int r) { return a(k0 + k, r); };
-    switch (rows) {
-      case 1: fma_rows<1>(c, ldc, acc, kn, half, bc, ac); break;
-      case 2: fma_rows<2>(c, ldc, acc, kn, half, bc, ac); break;
-      case 3: fma_rows<3>(c, ldc, acc, kn, half, bc, ac); break;
-      case 4: fma_rows<4>(c, ldc, acc, kn, half, bc, ac); break;
-      case 5: fma_rows<5>(c, ldc, acc, kn, half, bc, ac); break;
-      case 6: fma_rows<6>(c, ldc, acc, kn, half, bc, ac); break;
+  switch (rows) {
+    case 1: fma_rows<1>(c, ldc, accumulate, K, half, b, a); break;
+    case 2: fma_rows<2>(c, ldc, accumulate, K, half, b, a); break;
+    case 3: fma_rows<3>(c, ldc, accumulate, K, half, b, a); break;
+    case 4: fma_rows<4>(c, ldc, accumulate, K, half, b, a); break;
+    case 5: fma_rows<5>(c, ldc, accumulate, K, half, b, a); break;
+    case 6: fma_rows<6>(c, ldc, accumulate, K, half, b, a); break;
 #if HWY_TARGET != HWY_AVX2
-      case 7: fma_rows<7>(c, ldc, acc, kn, half, bc, ac); break;
-      case 8: fma_rows<8>(c, ldc, acc, kn, half, bc, ac); break;
+    case 7: fma_rows<7>(c, ldc, accumulate, K, half, b, a); break;
+    case 8: fma_rows<8>(c, ldc, accumulate, K, half, b, a); break;
 #endif
-      default: break;
-    }
+    default: break;
   }
 }
 
@@ -166,10 +164,8 @@ HWY_INLINE void fma_tile_clipped(float* c, std::int64_t ldc, int rows, int cols,
 struct PackedA {
   const float* a;
   std::int64_t lda;
-  float* buffer;  // kBlockRows * kChunkK floats
-  std::int64_t kn = 0;
+  float* buffer;  // kBlockRows * kChunkK floats, e.g. packing_buffer()
   void prepare(std::int64_t i0, std::int64_t rows, std::int64_t k0, std::int64_t k_count) {
-    kn = k_count;
     for (std::int64_t t = 0; t * kTileRows < rows; ++t) {
       const int r = static_cast<int>(rows - t * kTileRows < kTileRows ? rows - t * kTileRows : kTileRows);
       pack_a_block(a + (i0 + t * kTileRows) * lda + k0, lda, r, k_count, buffer + t * kChunkK * kTileRows);
@@ -199,8 +195,8 @@ struct InPlaceA {
   }
 };
 
-// A operand of blocked_product given by row pointers (A[i][k] = rows[i][k]), read in place: eight
-// sequential streams per tile, which the hardware prefetches; for a product with few column panels
+// A operand of blocked_product given by row pointers (A[i][k] = rows[i][k]), read in place: one
+// sequential stream per row of a tile, which the hardware prefetches; for a product with few column panels
 // packing would cost as much as the multiply-adds.
 struct RowPointerA {
   const float* const* rows;
@@ -222,7 +218,7 @@ struct RowPointerA {
 // each column panel, whose chunk stays in L1, every row tile. Between chunks each tile of C goes to
 // memory and comes back: an fp32 store and load, exact, so every element is still the one chain of
 // fused multiply-adds in k order described at the top, whatever the blocking.
-// `a` is a PackedA or RowPointerA; b_panel(q) returns the BRow (k -> pointer to B's row k, the panel's
+// `a` is a PackedA, InPlaceA or RowPointerA; b_panel(q) returns the BRow (k -> pointer to B's row k, the panel's
 // 32 columns) of panel q.
 template <class AOperand, class BPanel>
 HWY_INLINE void blocked_product(std::int64_t M, std::int64_t N, std::int64_t K, std::int64_t q_begin,

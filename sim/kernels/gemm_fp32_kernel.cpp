@@ -37,8 +37,7 @@ void tail_columns(const float* a, const float* b, float* c, std::int64_t K, std:
 void SequentialRows(const float* a, const float* b, const PackedPanelsB& packed, float* c, std::int64_t row_begin,
                     std::int64_t row_end, std::int64_t K, std::int64_t N) {
   if (row_end <= row_begin) return;
-  std::vector<float> buffer(static_cast<std::size_t>(kBlockRows * kChunkK));
-  PackedA pa{a + row_begin * K, K, buffer.data()};
+  PackedA pa{a + row_begin * K, K, packing_buffer()};
   blocked_product(row_end - row_begin, packed.panels * kTileCols, K, 0, packed.panels, c + row_begin * N, N, false, pa,
                   [&](std::int64_t q) {
                     const float* bp = packed.data.data() + q * K * kTileCols;

@@ -37,8 +37,7 @@ void GemmPanelsArows(const float* const* a_rows, std::int64_t M, const Panels& b
 void GemmRows(const float* a, std::int64_t lda, std::int64_t M, const float* const* brows, std::int64_t K, std::int64_t N,
               float* c, std::int64_t ldc) {
   if (M <= 0 || N <= 0) return;
-  thread_local std::vector<float> buffer(static_cast<std::size_t>(kBlockRows * kChunkK));
-  PackedA pa{a, lda, buffer.data()};
+  PackedA pa{a, lda, packing_buffer()};
   blocked_product(M, N, K, 0, (N + kPanelWidth - 1) / kPanelWidth, c, ldc, false, pa, [&](std::int64_t q) {
     const std::int64_t j = q * kPanelWidth;
     return [brows, j](std::int64_t k) { return brows[k] + j; };
@@ -57,8 +56,7 @@ void GemmPanels(const float* a, std::int64_t lda, std::int64_t M, const Panels& 
     blocked_product(M, b.N, b.K, panel_begin, panel_end, c, ldc, accumulate, in_place, panel);
     return;
   }
-  thread_local std::vector<float> buffer(static_cast<std::size_t>(kBlockRows * kChunkK));
-  PackedA packed{a, lda, buffer.data()};
+  PackedA packed{a, lda, packing_buffer()};
   blocked_product(M, b.N, b.K, panel_begin, panel_end, c, ldc, accumulate, packed, panel);
 }
 
