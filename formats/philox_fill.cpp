@@ -7,18 +7,22 @@
 #include <hwy/highway.h>
 
 #include "formats/philox_block.hpp"
+#include "formats/philox_simd-inl.hpp"
 #include "formats/simd_target.hpp"
 
 HWY_BEFORE_NAMESPACE();
 namespace bitsim::formats::detail::HWY_NAMESPACE {
 
 void PhiloxBlocks(std::uint64_t counter0, std::uint32_t k0, std::uint32_t k1, std::uint32_t* dst, std::size_t blocks) {
-  for (std::size_t b = 0; b < blocks; ++b) {
+  constexpr std::size_t kBlocks = PhiloxVectors::kWords / 4;
+  std::size_t b = 0;
+  if (blocks >= kBlocks) {
+    const PhiloxVectors gen(k0, k1);
+    for (; b + kBlocks <= blocks; b += kBlocks) gen.generate(counter0 + b, dst + 4 * b);
+  }
+  for (; b < blocks; ++b) {
     const PhiloxBlock blk = philox_block(counter0 + b, k0, k1);
-    dst[4 * b + 0] = blk.w[0];
-    dst[4 * b + 1] = blk.w[1];
-    dst[4 * b + 2] = blk.w[2];
-    dst[4 * b + 3] = blk.w[3];
+    for (int w = 0; w < 4; ++w) dst[4 * b + w] = blk.w[w];
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include <hwy/highway.h>
 
+#include "formats/philox_simd-inl.hpp"
 #include "formats/quantize_loops.hpp"
 #include "formats/simd_kernels-inl.hpp"
 #include "formats/simd_target.hpp"
@@ -53,6 +54,29 @@ bool fixed_loop(const FixedConsts& consts, T scale, const T* in, T* out, const s
   return bad;
 }
 
+// Stochastic rounding with the Philox words of `seed`, element i taking word first + i: the words are
+// generated a chunk at a time into a buffer that stays in L1, and the chunk's elements are rounded
+// right after, so that the words never make a round trip through memory. round(i, m, words) rounds
+// elements i .. i+m-1.
+template <class Round> bool with_philox_chunks(std::uint64_t seed, std::uint64_t first, std::size_t n, Round&& round) {
+  constexpr std::size_t kGroups = PhiloxVectors::kWords >= 256 ? 1 : 256 / PhiloxVectors::kWords;
+  constexpr std::size_t kChunk = kGroups * PhiloxVectors::kWords;  // words per chunk, a multiple of 4
+  HWY_ALIGN std::uint32_t words[kChunk];
+  const PhiloxVectors gen(static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32));
+  std::uint64_t block = first / 4;
+  std::size_t skip = first % 4;  // words of the first block that come before element 0
+  bool bad = false;
+  for (std::size_t i = 0; i < n;) {
+    for (std::size_t g = 0; g < kGroups; ++g) gen.generate(block + g * (PhiloxVectors::kWords / 4), words + g * PhiloxVectors::kWords);
+    const std::size_t m = std::min(kChunk - skip, n - i);
+    bad |= round(i, m, words + skip);
+    i += m;
+    block += kChunk / 4;
+    skip = 0;
+  }
+  return bad;
+}
+
 template <class T> T graham_value(const GrahamTable<T>& t, T x) {
   if (std::isnan(x) || (t.on_magnitude && x == 0)) return x;  // NaN is reported; +-0 has no code
   std::int64_t idx;
@@ -92,6 +116,30 @@ bool FixedValuesD(const FixedConsts& k, double scale, Rounding mode, const doubl
                   std::size_t n) {
   return with_mode(mode, [&]<Rounding MODE>() { return fixed_loop<double, MODE>(k, scale, in, out, w, n); });
 }
+bool FloatValuesSrF(const FloatConsts<float>& k, std::uint64_t seed, std::uint64_t first, const float* in, float* out,
+                    std::size_t n) {
+  return with_philox_chunks(seed, first, n, [&](std::size_t i, std::size_t m, const std::uint32_t* w) {
+    return float_loop<float, Rounding::sr>(k, in + i, out + i, w, m);
+  });
+}
+bool FloatValuesSrD(const FloatConsts<double>& k, std::uint64_t seed, std::uint64_t first, const double* in, double* out,
+                    std::size_t n) {
+  return with_philox_chunks(seed, first, n, [&](std::size_t i, std::size_t m, const std::uint32_t* w) {
+    return float_loop<double, Rounding::sr>(k, in + i, out + i, w, m);
+  });
+}
+bool FixedValuesSrF(const FixedConsts& k, float scale, std::uint64_t seed, std::uint64_t first, const float* in, float* out,
+                    std::size_t n) {
+  return with_philox_chunks(seed, first, n, [&](std::size_t i, std::size_t m, const std::uint32_t* w) {
+    return fixed_loop<float, Rounding::sr>(k, scale, in + i, out + i, w, m);
+  });
+}
+bool FixedValuesSrD(const FixedConsts& k, double scale, std::uint64_t seed, std::uint64_t first, const double* in,
+                    double* out, std::size_t n) {
+  return with_philox_chunks(seed, first, n, [&](std::size_t i, std::size_t m, const std::uint32_t* w) {
+    return fixed_loop<double, Rounding::sr>(k, scale, in + i, out + i, w, m);
+  });
+}
 bool GrahamValuesF(const GrahamTable<float>& t, const float* in, float* out, std::size_t n) { return graham_loop<float>(t, in, out, n); }
 bool GrahamValuesD(const GrahamTable<double>& t, const double* in, double* out, std::size_t n) { return graham_loop<double>(t, in, out, n); }
 
@@ -119,6 +167,10 @@ HWY_EXPORT(FloatValuesF);
 HWY_EXPORT(FloatValuesD);
 HWY_EXPORT(FixedValuesF);
 HWY_EXPORT(FixedValuesD);
+HWY_EXPORT(FloatValuesSrF);
+HWY_EXPORT(FloatValuesSrD);
+HWY_EXPORT(FixedValuesSrF);
+HWY_EXPORT(FixedValuesSrD);
 HWY_EXPORT(GrahamValuesF);
 HWY_EXPORT(GrahamValuesD);
 HWY_EXPORT(GrahamCodesF);
@@ -142,6 +194,26 @@ bool fixed_values(const FixedConsts& k, double scale, Rounding mode, const doubl
                   const std::uint32_t* words, std::size_t n) {
   apply_simd_environment();
   return HWY_DYNAMIC_DISPATCH(FixedValuesD)(k, scale, mode, in, out, words, n);
+}
+bool float_values_sr(const FloatConsts<float>& k, std::uint64_t seed, std::uint64_t first, const float* in, float* out,
+                     std::size_t n) {
+  apply_simd_environment();
+  return HWY_DYNAMIC_DISPATCH(FloatValuesSrF)(k, seed, first, in, out, n);
+}
+bool float_values_sr(const FloatConsts<double>& k, std::uint64_t seed, std::uint64_t first, const double* in, double* out,
+                     std::size_t n) {
+  apply_simd_environment();
+  return HWY_DYNAMIC_DISPATCH(FloatValuesSrD)(k, seed, first, in, out, n);
+}
+bool fixed_values_sr(const FixedConsts& k, float scale, std::uint64_t seed, std::uint64_t first, const float* in,
+                     float* out, std::size_t n) {
+  apply_simd_environment();
+  return HWY_DYNAMIC_DISPATCH(FixedValuesSrF)(k, scale, seed, first, in, out, n);
+}
+bool fixed_values_sr(const FixedConsts& k, double scale, std::uint64_t seed, std::uint64_t first, const double* in,
+                     double* out, std::size_t n) {
+  apply_simd_environment();
+  return HWY_DYNAMIC_DISPATCH(FixedValuesSrD)(k, scale, seed, first, in, out, n);
 }
 bool graham_values(const GrahamTable<float>& t, const float* in, float* out, std::size_t n) {
   apply_simd_environment();

@@ -45,6 +45,18 @@ bool fixed_values(const FixedConsts& k, float scale, Rounding mode, const float*
 bool fixed_values(const FixedConsts& k, double scale, Rounding mode, const double* in, double* out,
                   const std::uint32_t* words, std::size_t n);
 
+// The same two under stochastic rounding with the Philox words of `seed` (random_words.hpp), element i
+// taking word first + i. The words are generated a chunk at a time right before their elements are
+// rounded, which is faster than generating them in a pass of their own; the results are the same.
+bool float_values_sr(const FloatConsts<float>& k, std::uint64_t seed, std::uint64_t first, const float* in, float* out,
+                     std::size_t n);
+bool float_values_sr(const FloatConsts<double>& k, std::uint64_t seed, std::uint64_t first, const double* in, double* out,
+                     std::size_t n);
+bool fixed_values_sr(const FixedConsts& k, float scale, std::uint64_t seed, std::uint64_t first, const float* in,
+                     float* out, std::size_t n);
+bool fixed_values_sr(const FixedConsts& k, double scale, std::uint64_t seed, std::uint64_t first, const double* in,
+                     double* out, std::size_t n);
+
 // out[i] = the Graham format's value for in[i]; returns whether a NaN was met (left NaN).
 bool graham_values(const GrahamTable<float>& t, const float* in, float* out, std::size_t n);
 bool graham_values(const GrahamTable<double>& t, const double* in, double* out, std::size_t n);

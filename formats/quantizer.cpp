@@ -208,9 +208,17 @@ void check_array_args(const Quantizer& qz, bool fits, std::size_t in_size, std::
 
 }  // namespace
 
+// Where stochastic rounding takes its words: the caller's array, one word per element, or the Philox
+// stream rng, element i taking word first + i.
+struct WordSource {
+  std::span<const std::uint32_t> words;
+  const PhiloxWords* rng = nullptr;
+  std::uint64_t first = 0;
+};
+
 template <class T>
 static void quantize_array(const Quantizer& qz, const Quantizer::Impl& im, std::span<const T> in, std::span<T> out,
-                           std::span<const std::uint32_t> words) {
+                           const WordSource& src) {
   if constexpr (sizeof(T) == 8) {
     if (im.family == Family::graham && !im.gd) {  // no table: the golden path, element by element
       if (in.size() != out.size()) throw QuantizeError(fmt::format("input has {} elements, output {}", in.size(), out.size()));
@@ -225,22 +233,26 @@ static void quantize_array(const Quantizer& qz, const Quantizer::Impl& im, std::
     }
   }
   const bool fits = sizeof(T) == 4 ? im.fits_float : im.fits_double;
-  check_array_args<T>(qz, fits, in.size(), out.size(), words.size());
-  const std::uint32_t* w = words.empty() ? nullptr : words.data();
+  check_array_args<T>(qz, fits, in.size(), out.size(), src.rng ? in.size() : src.words.size());
+  const std::uint32_t* w = src.words.empty() ? nullptr : src.words.data();
+  const Rounding mode = qz.rounding().mode;
+  const bool philox = mode == Rounding::sr && src.rng != nullptr;
   bool bad = false;
   switch (im.family) {
     case Family::floating: {
       const FloatConsts<T>* k;
       if constexpr (sizeof(T) == 4) k = &*im.ff;
       else k = &*im.fd;
-      bad = float_values(*k, qz.rounding().mode, in.data(), out.data(), w, in.size());
+      bad = philox ? float_values_sr(*k, src.rng->seed(), src.first, in.data(), out.data(), in.size())
+                   : float_values(*k, mode, in.data(), out.data(), w, in.size());
       break;
     }
     case Family::fixed: {
       T scale;
       if constexpr (sizeof(T) == 4) scale = im.fixed_scale_f;
       else scale = im.fixed_scale_d;
-      bad = fixed_values(*im.fixed, scale, qz.rounding().mode, in.data(), out.data(), w, in.size());
+      bad = philox ? fixed_values_sr(*im.fixed, scale, src.rng->seed(), src.first, in.data(), out.data(), in.size())
+                   : fixed_values(*im.fixed, scale, mode, in.data(), out.data(), w, in.size());
       break;
     }
     case Family::graham: {
@@ -262,38 +274,16 @@ static void quantize_array(const Quantizer& qz, const Quantizer::Impl& im, std::
 }
 
 void Quantizer::quantize(std::span<const float> in, std::span<float> out, std::span<const std::uint32_t> words) const {
-  quantize_array<float>(*this, *impl_, in, out, words);
+  quantize_array<float>(*this, *impl_, in, out, {words});
 }
 void Quantizer::quantize(std::span<const double> in, std::span<double> out, std::span<const std::uint32_t> words) const {
-  quantize_array<double>(*this, *impl_, in, out, words);
+  quantize_array<double>(*this, *impl_, in, out, {words});
 }
-
-template <class T>
-static void quantize_philox(const Quantizer& qz, const Quantizer::Impl& im, std::span<const T> in, std::span<T> out,
-                            const PhiloxWords& rng, std::uint64_t first) {
-  if (qz.rounding().mode != Rounding::sr) {
-    quantize_array<T>(qz, im, in, out, {});
-    return;
-  }
-  if (in.size() != out.size()) throw QuantizeError(fmt::format("input has {} elements, output {}", in.size(), out.size()));
-  constexpr std::size_t kBlock = 2048;
-  std::array<std::uint32_t, kBlock> words;
-  for (std::size_t j = 0; j < in.size(); j += kBlock) {
-    const std::size_t n = std::min(kBlock, in.size() - j);
-    rng.fill(first + j, std::span(words.data(), n));
-    try {
-      quantize_array<T>(qz, im, in.subspan(j, n), out.subspan(j, n), std::span<const std::uint32_t>(words.data(), n));
-    } catch (const QuantizeError& e) {
-      throw QuantizeError(fmt::format("{} (block starting at element {})", e.what(), j));
-    }
-  }
-}
-
 void Quantizer::quantize(std::span<const float> in, std::span<float> out, const PhiloxWords& rng, std::uint64_t first) const {
-  quantize_philox<float>(*this, *impl_, in, out, rng, first);
+  quantize_array<float>(*this, *impl_, in, out, {{}, &rng, first});
 }
 void Quantizer::quantize(std::span<const double> in, std::span<double> out, const PhiloxWords& rng, std::uint64_t first) const {
-  quantize_philox<double>(*this, *impl_, in, out, rng, first);
+  quantize_array<double>(*this, *impl_, in, out, {{}, &rng, first});
 }
 
 // ---- encode / decode -------------------------------------------------------------------------------

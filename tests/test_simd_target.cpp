@@ -248,7 +248,7 @@ TEST_CASE("simd targets: Philox words in bulk equal the scalar generator on ever
   // seed using both key words, and counters that carry into the high 32 bits.
   const std::uint64_t seeds[] = {0, 0x0123456789abcdefull};
   const std::uint64_t firsts[] = {0, 1, 3, 4, 4 * 0xffffffffull - 5};
-  const std::size_t lengths[] = {1, 5, 64, 1001};
+  const std::size_t lengths[] = {1, 5, 64, 1001, 4099};
   for (const auto& t : simd_targets()) {
     set_simd_target(t);
     for (const std::uint64_t seed : seeds)
@@ -262,5 +262,47 @@ TEST_CASE("simd targets: Philox words in bulk equal the scalar generator on ever
           INFO("target " << t << ", seed " << seed << ", first " << first << ", n " << n);
           CHECK(bad == 0);
         }
+  }
+}
+
+TEST_CASE("simd targets: stochastic rounding with Philox words gives the per-element result on every target", "[sr][cpu]") {
+  // The array loops generate the words chunk by chunk next to the rounding: lengths around the chunk
+  // size (256 words), starts inside a block and counters that carry into the high word, float and
+  // double arrays, float and fixed formats with subnormals and overflow, against the scalar quantizer
+  // with rng.word(first + i).
+  TargetGuard guard;
+  const std::uint64_t firsts[] = {0, 1, 3, 13, 4 * 0xffffffffull - 7};
+  const std::size_t lengths[] = {1, 7, 255, 256, 257, 1029};
+  const char* specs[] = {"fp8_e4m3", "fp8_e5m2", "bf16", "fp16", "int8", "fixed(i=3,f=4)", "fixed(i=2,f=5,overflow=wrap)"};
+  std::mt19937 gen(5);
+  std::normal_distribution<double> nd(0.0, 1.0);
+  std::vector<double> pool(1029);
+  for (double& x : pool) x = static_cast<double>(static_cast<float>(nd(gen) * std::ldexp(1.0, static_cast<int>(gen() % 24) - 14)));
+  for (const auto& t : simd_targets()) {
+    set_simd_target(t);
+    for (const char* spec : specs) {
+      const Quantizer q(parse_format(spec), {Rounding::sr, 32});
+      const PhiloxWords rng(0x0123456789abcdefull);
+      for (const std::uint64_t first : firsts)
+        for (const std::size_t n : lengths) {
+          std::vector<double> in_d(pool.begin(), pool.begin() + static_cast<std::ptrdiff_t>(n)), out_d(n);
+          std::vector<float> in_f(in_d.begin(), in_d.end()), out_f(n);
+          q.quantize(std::span<const double>(in_d), std::span<double>(out_d), rng, first);
+          q.quantize(std::span<const float>(in_f), std::span<float>(out_f), rng, first);
+          std::size_t bad = 0;
+          for (std::size_t i = 0; i < n; ++i) {
+            const double want = q.quantize(in_d[i], rng.word(first + i)).value;
+            bad += !test::same_double(out_d[i], want) + !test::same_double(static_cast<double>(out_f[i]), want);
+          }
+          INFO("target " << t << ", format " << spec << ", first " << first << ", n " << n);
+          CHECK(bad == 0);
+        }
+    }
+    // A bad element is named by its index in the array, whichever chunk it falls in.
+    const Quantizer int8(parse_format("int8"), {Rounding::sr, 32});
+    std::vector<float> in(700, 1.25f), out(700);
+    in[600] = std::numeric_limits<float>::quiet_NaN();
+    REQUIRE_THROWS_WITH(int8.quantize(std::span<const float>(in), std::span<float>(out), PhiloxWords(1), 3),
+                        Catch::Contains("element 600"));
   }
 }

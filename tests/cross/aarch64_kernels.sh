@@ -15,7 +15,7 @@ trap 'rm -rf "$TMP"' EXIT
 # does not see the host's other headers in /usr/include.
 mkdir -p "$TMP/include" && cp -r /usr/include/hwy "$TMP/include/"
 status=0
-for f in formats/cpu_check.cpp formats/simd_target.cpp formats/quantize_loops.cpp sim/kernels/panel_gemm.cpp sim/kernels/gemm_fp32_kernel.cpp; do
+for f in formats/cpu_check.cpp formats/simd_target.cpp formats/quantize_loops.cpp formats/philox_fill.cpp sim/kernels/panel_gemm.cpp sim/kernels/gemm_fp32_kernel.cpp; do
   # As CMake builds them on aarch64: -march left to the compiler, the same definition.
   if "$CXX" -std=c++20 -O2 -Wall -Wextra -Werror -ffp-contract=off -c -o "$TMP/out.o" \
       -DBITSIM_BUILD_MARCH='""' "$AARCH64_DEFINITION" \
