@@ -52,6 +52,9 @@ template <class T> struct FloatConsts {
   bool fnuz;
   bool has_nan;
   bool m_is_zero;
+  // T's exponent range, subnormals and IEEE specials with overflow to infinity, M < P-1 (bf16 and tf32
+  // from float): every finite input, subnormal or not, rounds by an add and a mask on its bit pattern.
+  bool whole_range;
   int sr_bits;
   // codes
   std::uint64_t max_index, sign_code, nan_code, inf_code, overflow_code;
@@ -77,6 +80,8 @@ template <class T> struct FloatConsts {
     fnuz = f.special == Special::fnuz;
     has_nan = f.has_nan();
     m_is_zero = f.m == 0;
+    whole_range = f.emin() == C::EMIN && f.subnormals && f.special == Special::ieee && f.overflow == FloatOverflow::inf &&
+                  f.m >= 1 && f.m < C::P - 1 && max_bits == C::EXPMASK - (U{1} << (C::P - 1 - f.m));
     sr_bits = sr_bits_;
     max_index = mi;
     sign_code = std::uint64_t{1} << (f.e + f.m);

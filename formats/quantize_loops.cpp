@@ -17,13 +17,32 @@
 HWY_BEFORE_NAMESPACE();
 namespace bitsim::formats::detail::HWY_NAMESPACE {
 
+// The general lane kernel out of line: the vectors that need it are rare (a lane below 2^emin), and
+// inlined it would crowd out the registers holding the common case's constants.
+template <class T, Rounding MODE>
+[[gnu::noinline]] typename Lanes<T>::S float_lanes_general(const FloatConsts<T>& k, const T* in, T* out,
+                                                          const std::uint32_t* words) {
+  return round_float_lanes<T, MODE>(k, in, out, words);
+}
+
 template <class T, Rounding MODE>
 bool float_loop(const FloatConsts<T>& consts, const T* in, T* out, const std::uint32_t* words, std::size_t n) {
   const FloatConsts<T> k = consts;  // a local copy: its fields stay in registers
   constexpr std::size_t L = Lanes<T>::L;
   typename Lanes<T>::S nan_lanes{};
   std::size_t i = 0;
-  for (; i + L <= n; i += L) nan_lanes |= round_float_lanes<T, MODE>(k, in + i, out + i, MODE == Rounding::sr ? words + i : nullptr);
+  if (k.whole_range) {
+    const WholeRangeLanes<T, MODE> round(k);
+    for (; i + L <= n; i += L) nan_lanes |= round(in + i, out + i, MODE == Rounding::sr ? words + i : nullptr);
+  } else if (!k.m_is_zero) {
+    const NormalRangeLanes<T, MODE> round(k);
+    for (; i + L <= n; i += L) {
+      const std::uint32_t* w = MODE == Rounding::sr ? words + i : nullptr;
+      if (!round(in + i, out + i, w, nan_lanes)) nan_lanes |= float_lanes_general<T, MODE>(k, in + i, out + i, w);
+    }
+  } else {
+    for (; i + L <= n; i += L) nan_lanes |= round_float_lanes<T, MODE>(k, in + i, out + i, MODE == Rounding::sr ? words + i : nullptr);
+  }
   bool nan_seen = false;
   for (int l = 0; l < static_cast<int>(L); ++l) nan_seen |= nan_lanes[l] != 0;
   for (; i < n; ++i) {

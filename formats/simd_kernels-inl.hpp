@@ -147,7 +147,80 @@ template <Rounding MODE, class U, class S>
 
 // ---- float formats ---------------------------------------------------------------------------------
 
-// Rounds Lanes<T>::L elements; returns the NaN-input mask (for the caller's error check).
+// Stochastic rounding on a magnitude with s dropped bits and R random bits r = word >> (32 - R): it
+// rounds up iff the dropped bits plus the increment carry, the increment being r * 2^(s-R) when s >= R
+// and floor(r / 2^(R-s)) when s < R (formats.md). Both are (word >> right) << left, with
+// right = 32 - min(s, R) and left = max(s - R, 0): two shifts by counts fixed per array (s >= 1; with
+// s = 0 nothing is dropped and the callers add nothing).
+inline void sr_shifts(int s, int R, int& right, int& left) {
+  right = 32 - (s < R ? s : R);
+  left = s > R ? s - R : 0;
+}
+
+// The common case of a float format (every lane at least 2^emin, or Inf/NaN): the number of dropped
+// bits is the constant s = P-1-M and rounding is one add and one mask on the bit pattern (a carry out
+// of the fraction bumps the exponent), then the overflow and special lanes are replaced. The constants
+// are built once per array, so the loop holds them in registers. A vector with a lane below 2^emin is
+// left to round_float_lanes (the caller's fallback).
+template <class T, Rounding MODE> struct NormalRangeLanes {
+  using C = IeeeConst<T>;
+  using U = typename Lanes<T>::U;
+  using S = typename Lanes<T>::S;
+  using SE = decltype(S{}[0]);
+  int s;                            // dropped bits
+  U low_mask, keep, below_half;     // the dropped bits, the others, half a step minus one
+  S min_normal, max_bits;           // bit patterns (below 2^(W-1), so they compare as signed lanes)
+  U max_u, overflow_u;              // the largest finite and what overflow gives
+  int sr_right, sr_left;  // sr: the increment (word >> sr_right) << sr_left (see sr_shifts)
+
+  explicit NormalRangeLanes(const FloatConsts<T>& k) {
+    s = C::P - 1 - k.M;
+    low_mask = splat<U>((typename C::U{1} << s) - 1);
+    keep = ~low_mask;
+    below_half = low_mask >> 1;
+    min_normal = splat<S>(static_cast<SE>(k.min_normal_bits));
+    max_bits = splat<S>(static_cast<SE>(k.max_bits));
+    max_u = splat<U>(k.max_bits);
+    overflow_u = splat<U>(k.overflow_bits);
+    sr_shifts(s, k.sr_bits, sr_right, sr_left);
+  }
+
+  // Rounds Lanes<T>::L elements and ORs their NaN-input lanes into nan_lanes; false (nothing written)
+  // when a lane is below 2^emin.
+  [[gnu::always_inline]] bool operator()(const T* in, T* out, const std::uint32_t* words, S& nan_lanes) const {
+    const U raw = load_bits<T>(in);
+    const U a = raw & C::ABS;
+    const S as = vcast<S>(a);
+    if (any_lane(as < min_normal)) return false;
+    const U sign = raw ^ a;
+    [[maybe_unused]] const S neg = vcast<S>(raw) < 0;
+    U inc;
+    if constexpr (MODE == Rounding::rne) inc = s == 0 ? splat<U>(0) : below_half + ((a >> s) & 1);
+    else if constexpr (MODE == Rounding::rna) inc = s == 0 ? splat<U>(0) : below_half + 1;
+    else if constexpr (MODE == Rounding::rtz) inc = splat<U>(0);
+    else if constexpr (MODE == Rounding::rup) inc = sel<U>(neg, splat<U>(0), low_mask);
+    else if constexpr (MODE == Rounding::rdn) inc = sel<U>(neg, low_mask, splat<U>(0));
+    else inc = s == 0 ? splat<U>(0) : (load_words<T>(words) >> sr_right) << sr_left;
+    const S special = as >= static_cast<SE>(C::EXPMASK);
+    const S is_nan = as > static_cast<SE>(C::EXPMASK);
+    const U rb = (a + sel<U>(special, splat<U>(0), inc)) & keep;
+    const S ovf = ~special & (vcast<S>(rb) > max_bits);
+    // What overflow gives: the largest finite when the mode rounds the magnitude toward zero.
+    U over;
+    if constexpr (MODE == Rounding::rtz) over = max_u;
+    else if constexpr (MODE == Rounding::rup) over = sel<U>(neg, max_u, overflow_u);
+    else if constexpr (MODE == Rounding::rdn) over = sel<U>(neg, overflow_u, max_u);
+    else over = overflow_u;
+    U mag = sel<U>(ovf, over, rb);
+    mag = sel<U>(special, sel<U>(is_nan, splat<U>(C::QNAN), overflow_u), mag);
+    store_bits<T>(out, mag | sel<U>(mag == C::QNAN, splat<U>(0), sign));
+    nan_lanes |= is_nan;
+    return true;
+  }
+};
+
+// Rounds Lanes<T>::L elements, whatever their range (NormalRangeLanes takes the common case first);
+// returns the NaN-input mask (for the caller's error check).
 template <class T, Rounding MODE>
 [[gnu::always_inline]] inline typename Lanes<T>::S round_float_lanes(const FloatConsts<T>& k, const T* in, T* out,
                                                                       const std::uint32_t* words) {
@@ -157,48 +230,6 @@ template <class T, Rounding MODE>
   constexpr int P = C::P;
   constexpr int W = C::W;
   const U raw = load_bits<T>(in);
-
-  // Common case first: every lane is at least 2^emin (or Inf/NaN), so the number of dropped bits is
-  // the constant P-1-M and rounding is one add and one mask on the bit pattern (a carry out of the
-  // fraction bumps the exponent). Lanes below 2^emin send the vector to the general path below.
-  if (!k.m_is_zero) {
-    const U a = raw & C::ABS;
-    // Magnitudes (and rb below, at most the largest finite plus one step) stay below 2^(W-1), so they
-    // compare as signed integers: one instruction on AVX2, which compares unsigned lanes in two.
-    const S as = vcast<S>(a);
-    using SE = decltype(S{}[0]);
-    if (!any_lane(as < static_cast<SE>(k.min_normal_bits))) {
-      const int s = P - 1 - k.M;
-      const U low_mask = splat<U>((typename C::U{1} << s) - 1);
-      const U sign = raw & C::SIGN;
-      const S neg = sign != 0;
-      U add;
-      if constexpr (MODE == Rounding::rne) add = s == 0 ? splat<U>(0) : (low_mask >> 1) + ((a >> s) & 1);
-      else if constexpr (MODE == Rounding::rna) add = s == 0 ? splat<U>(0) : splat<U>(typename C::U{1} << (s - 1));
-      else if constexpr (MODE == Rounding::rtz) add = splat<U>(0);
-      else if constexpr (MODE == Rounding::rup) add = sel<U>(neg, splat<U>(0), low_mask);
-      else if constexpr (MODE == Rounding::rdn) add = sel<U>(neg, low_mask, splat<U>(0));
-      else {
-        // up iff rem + r * 2^(s-R) >= 2^s (s >= R), or rem + floor(r / 2^(R-s)) >= 2^s (s < R).
-        const int R = k.sr_bits;
-        const U r = load_words<T>(words) >> (32 - R);
-        add = s >= R ? (r << (s - R)) : (r >> (R - s));
-      }
-      const S special = as >= static_cast<SE>(C::EXPMASK);
-      const S is_nan = as > static_cast<SE>(C::EXPMASK);
-      const U rb = (a + sel<U>(special, splat<U>(0), add)) & ~low_mask;
-      const S ovf = ~special & (vcast<S>(rb) > static_cast<SE>(k.max_bits));
-      S toward_zero;
-      if constexpr (MODE == Rounding::rtz) toward_zero = splat<S>(-1);
-      else if constexpr (MODE == Rounding::rup) toward_zero = neg;
-      else if constexpr (MODE == Rounding::rdn) toward_zero = ~neg;
-      else toward_zero = splat<S>(0);
-      U mag = sel<U>(ovf, sel<U>(toward_zero, splat<U>(k.max_bits), splat<U>(k.overflow_bits)), rb);
-      mag = sel<U>(special, sel<U>(is_nan, splat<U>(C::QNAN), splat<U>(k.overflow_bits)), mag);
-      store_bits<T>(out, mag | sel<U>(mag == C::QNAN, splat<U>(0), sign));
-      return is_nan;
-    }
-  }
 
   const Decomposed<T> d = decompose<T>(raw);
   const S eq = sel<S>(d.e_true > k.emin, d.e_true, splat<S>(k.emin));
@@ -248,6 +279,48 @@ template <class T, Rounding MODE>
   store_bits<T>(out, mag | sel<U>(drop_sign, splat<U>(0), d.sign));
   return d.is_nan;
 }
+
+// ---- float formats with T's own exponent range ----------------------------------------------------
+
+// Rounding to a format with T's exponent range (FloatConsts::whole_range: bf16 and tf32 from float):
+// every finite input, subnormal or not, rounds by adding an increment to its bit pattern and clearing
+// the dropped bits. A carry past the largest finite lands exactly on the infinity, an infinity stays
+// one (its fraction is zero and the increment below one step), and the sign bit is only reached from a
+// NaN, which is replaced. The constants are built once per array (WholeRangeLanes), so the loop holds
+// them in registers.
+template <class T, Rounding MODE> struct WholeRangeLanes {
+  using C = IeeeConst<T>;
+  using U = typename Lanes<T>::U;
+  using S = typename Lanes<T>::S;
+  using SE = decltype(S{}[0]);
+  int s;                 // dropped bits, 1 .. P-2
+  U low_mask, keep;      // the dropped bits, and the others
+  U below_half;          // rne: half a step minus one (the parity bit adds the last one)
+  int sr_right, sr_left;  // sr: the increment (word >> sr_right) << sr_left (see sr_shifts)
+
+  explicit WholeRangeLanes(const FloatConsts<T>& k) {
+    s = C::P - 1 - k.M;
+    low_mask = splat<U>((typename C::U{1} << s) - 1);
+    keep = ~low_mask;
+    below_half = low_mask >> 1;
+    sr_shifts(s, k.sr_bits, sr_right, sr_left);
+  }
+
+  // Rounds Lanes<T>::L elements; returns the NaN-input mask.
+  [[gnu::always_inline]] S operator()(const T* in, T* out, const std::uint32_t* words) const {
+    const U raw = load_bits<T>(in);
+    U inc;
+    if constexpr (MODE == Rounding::rne) inc = below_half + ((raw >> s) & 1);
+    else if constexpr (MODE == Rounding::rna) inc = (low_mask >> 1) + 1;
+    else if constexpr (MODE == Rounding::rtz) inc = splat<U>(0);
+    else if constexpr (MODE == Rounding::rup) inc = sel<U>(vcast<S>(raw) < 0, splat<U>(0), low_mask);
+    else if constexpr (MODE == Rounding::rdn) inc = sel<U>(vcast<S>(raw) < 0, low_mask, splat<U>(0));
+    else inc = (load_words<T>(words) >> sr_right) << sr_left;
+    const S is_nan = vcast<S>(raw & C::ABS) > static_cast<SE>(C::EXPMASK);
+    store_bits<T>(out, sel<U>(is_nan, splat<U>(C::QNAN), (raw + inc) & keep));
+    return is_nan;
+  }
+};
 
 // ---- fixed formats ---------------------------------------------------------------------------------
 
