@@ -36,11 +36,12 @@ template <class Handle> int parse_options(int argc, char** argv, const char* pro
   return 0;
 }
 
-// A positive integer or a positive number of seconds from an option's value; false if it is not one.
-inline bool positive_int(const std::string& v, int& out) {
+// A positive integer (at most `max`) or a positive number of seconds from an option's value; false if
+// it is not one.
+inline bool positive_int(const std::string& v, int& out, long max = 1000000) {
   char* end = nullptr;
   const long x = std::strtol(v.c_str(), &end, 10);
-  if (v.empty() || *end || x < 1 || x > 1000000) return false;
+  if (v.empty() || *end || x < 1 || x > max) return false;
   out = static_cast<int>(x);
   return true;
 }
