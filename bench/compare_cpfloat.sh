@@ -24,9 +24,9 @@ fetch() {  # fetch NAME URL LOCAL_COPY
 fetch cpfloat https://github.com/north-numerical-computing/cpfloat "${CPFLOAT_SRC:-}"
 fetch pcg https://github.com/imneme/pcg-c "${PCG_SRC:-}"
 cmake -S "$ROOT" -B "$TMP/build" -DCMAKE_BUILD_TYPE=Release -DBITSIM_BUILD_TESTS=OFF \
-  -DBITSIM_CPFLOAT_DIR="$TMP/cpfloat" -DBITSIM_PCG_DIR="$TMP/pcg" >"$TMP/configure.log" \
+  -DBITSIM_CPFLOAT_DIR="$TMP/cpfloat" -DBITSIM_PCG_DIR="$TMP/pcg" >"$TMP/configure.log" 2>&1 \
   || { cat "$TMP/configure.log"; exit 1; }
-cmake --build "$TMP/build" --target bench_vs_cpfloat -j "$(nproc)" >"$TMP/build.log" || { tail -40 "$TMP/build.log"; exit 1; }
+cmake --build "$TMP/build" --target bench_vs_cpfloat -j "$(nproc)" >"$TMP/build.log" 2>&1 || { tail -40 "$TMP/build.log"; exit 1; }
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'); AVX-512: $(grep -qw avx512f /proc/cpuinfo && echo yes || echo no)"
 BITSIM_SIMD=avx2 "$TMP/build/bench/bench_vs_cpfloat" --cpfloat x86-64-v3 "$@"
 echo
