@@ -66,12 +66,6 @@ const Shape kShapes[] = {
     {"mlp fc2 dx 100x1024x1024", 100, 1024, 1024},
 };
 
-template <class F> double time_calls(F f, int calls) {
-  const double t0 = bench::seconds_now();
-  for (int i = 0; i < calls; ++i) f();
-  return (bench::seconds_now() - t0) / calls;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -127,19 +121,19 @@ int main(int argc, char** argv) {
       // count for both, so both run the same number of warm calls).
       engine();
       blas();
-      const double probe = std::max(time_calls(engine, 1), time_calls(blas, 1));
+      const double probe = std::max(bench::seconds_per_call(engine, 1), bench::seconds_per_call(blas, 1));
       const int calls = std::max(1, static_cast<int>(time_per_side / std::max(probe, 1e-7)));
       const int warm = std::max(1, calls / 10);
       std::vector<double> te, tb, ratio;
       for (int r = 0; r < rounds; ++r) {
         double e = 0, o = 0;
         auto run_engine = [&] {
-          time_calls(engine, warm);
-          e = time_calls(engine, calls);
+          bench::seconds_per_call(engine, warm);
+          e = bench::seconds_per_call(engine, calls);
         };
         auto run_blas = [&] {
-          time_calls(blas, warm);
-          o = time_calls(blas, calls);
+          bench::seconds_per_call(blas, warm);
+          o = bench::seconds_per_call(blas, calls);
         };
         if (r % 2 == 0) {
           run_engine();

@@ -92,12 +92,6 @@ std::vector<float> inputs(const FormatPair& f, bool spread, std::size_t n) {
   return v;
 }
 
-template <class F> double seconds_per_call(F f, int calls) {
-  const double t0 = bench::seconds_now();
-  for (int i = 0; i < calls; ++i) f();
-  return (bench::seconds_now() - t0) / calls;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -165,18 +159,18 @@ int main(int argc, char** argv) {
         for (std::size_t i = 0; i < in.size(); ++i)
           if (std::bit_cast<std::uint32_t>(out_bitsim[i]) != std::bit_cast<std::uint32_t>(out_peer[i]))
             ++(out_bitsim[i] == 0 && out_peer[i] == 0 ? zero_sign : differ);
-        const double probe = std::max(seconds_per_call(run_bitsim, 1), seconds_per_call(run_peer, 1));
+        const double probe = std::max(bench::seconds_per_call(run_bitsim, 1), bench::seconds_per_call(run_peer, 1));
         const int calls = std::max(1, static_cast<int>(time_per_side / std::max(probe, 1e-7)));
         std::vector<double> rb, rp, ratio;
         for (int r = 0; r < rounds; ++r) {
           double tb = 0, tp = 0;
           auto time_bitsim = [&] {
             run_bitsim();  // one warm call on each side
-            tb = seconds_per_call(run_bitsim, calls);
+            tb = bench::seconds_per_call(run_bitsim, calls);
           };
           auto time_peer = [&] {
             run_peer();
-            tp = seconds_per_call(run_peer, calls);
+            tp = bench::seconds_per_call(run_peer, calls);
           };
           if (r % 2 == 0) {
             time_bitsim();

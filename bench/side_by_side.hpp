@@ -1,5 +1,6 @@
 // What the benchmark programs with their own interleaved rounds share (bench_gemm_blas,
-// bench_conv_stages): a clock, the median, and "--name value" option parsing with clear errors.
+// bench_conv_stages, bench_vs_cpfloat): a clock, the median, and "--name value" option parsing with
+// clear errors.
 #pragma once
 
 #include <algorithm>
@@ -13,6 +14,13 @@ namespace bitsim::bench {
 
 inline double seconds_now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Seconds per call of f over `calls` calls.
+template <class F> double seconds_per_call(F&& f, int calls) {
+  const double t0 = seconds_now();
+  for (int i = 0; i < calls; ++i) f();
+  return (seconds_now() - t0) / calls;
 }
 
 inline double median(std::vector<double> v) {

@@ -147,42 +147,61 @@ template <Rounding MODE, class U, class S>
 
 // ---- float formats ---------------------------------------------------------------------------------
 
-// Stochastic rounding on a magnitude with s dropped bits and R random bits r = word >> (32 - R): it
-// rounds up iff the dropped bits plus the increment carry, the increment being r * 2^(s-R) when s >= R
-// and floor(r / 2^(R-s)) when s < R (formats.md). Both are (word >> right) << left, with
-// right = 32 - min(s, R) and left = max(s - R, 0): two shifts by counts fixed per array (s >= 1; with
-// s = 0 nothing is dropped and the callers add nothing).
-inline void sr_shifts(int s, int R, int& right, int& left) {
-  right = 32 - (s < R ? s : R);
-  left = s > R ? s - R : 0;
-}
+// The part of a float format's rounding that acts on a bit pattern with a fixed number s = P-1-M of
+// dropped bits (the fast paths below): the masks, and the increment whose carry out of the dropped bits
+// rounds the magnitude up exactly when the mode does. Built once per array.
+//
+// Stochastic rounding with R random bits r = word >> (32 - R) rounds up iff the dropped bits plus
+// r * 2^(s-R) (s >= R) or floor(r / 2^(R-s)) (s < R) carry (formats.md). Both are
+// (word >> right) << left, with right = 32 - min(s, R) and left = max(s - R, 0): two shifts by counts
+// fixed per array.
+template <class T, Rounding MODE> struct DroppedBits {
+  using C = IeeeConst<T>;
+  using U = typename Lanes<T>::U;
+  using S = typename Lanes<T>::S;
+  int s;                         // dropped bits
+  U low_mask, keep, below_half;  // the dropped bits, the others, half a step minus one
+  int sr_right, sr_left;         // sr: the increment (word >> sr_right) << sr_left
+
+  explicit DroppedBits(const FloatConsts<T>& k) {
+    s = C::P - 1 - k.M;
+    low_mask = splat<U>((typename C::U{1} << s) - 1);
+    keep = ~low_mask;
+    below_half = low_mask >> 1;
+    sr_right = 32 - (s < k.sr_bits ? s : k.sr_bits);
+    sr_left = s > k.sr_bits ? s - k.sr_bits : 0;
+  }
+
+  // The increment for bit patterns `bits` (their bit s is the kept part's last bit) of sign `neg`.
+  [[gnu::always_inline]] U increment(U bits, [[maybe_unused]] S neg, [[maybe_unused]] const std::uint32_t* words) const {
+    if (s == 0) return splat<U>(0);  // nothing dropped (the format is T's own)
+    if constexpr (MODE == Rounding::rne) return below_half + ((bits >> s) & 1);
+    else if constexpr (MODE == Rounding::rna) return below_half + 1;
+    else if constexpr (MODE == Rounding::rtz) return splat<U>(0);
+    else if constexpr (MODE == Rounding::rup) return sel<U>(neg, splat<U>(0), low_mask);
+    else if constexpr (MODE == Rounding::rdn) return sel<U>(neg, low_mask, splat<U>(0));
+    else return (load_words<T>(words) >> sr_right) << sr_left;
+  }
+};
 
 // The common case of a float format (every lane at least 2^emin, or Inf/NaN): the number of dropped
 // bits is the constant s = P-1-M and rounding is one add and one mask on the bit pattern (a carry out
 // of the fraction bumps the exponent), then the overflow and special lanes are replaced. The constants
 // are built once per array, so the loop holds them in registers. A vector with a lane below 2^emin is
 // left to round_float_lanes (the caller's fallback).
-template <class T, Rounding MODE> struct NormalRangeLanes {
+template <class T, Rounding MODE> struct NormalRangeLanes : DroppedBits<T, MODE> {
   using C = IeeeConst<T>;
   using U = typename Lanes<T>::U;
   using S = typename Lanes<T>::S;
   using SE = decltype(S{}[0]);
-  int s;                            // dropped bits
-  U low_mask, keep, below_half;     // the dropped bits, the others, half a step minus one
-  S min_normal, max_bits;           // bit patterns (below 2^(W-1), so they compare as signed lanes)
-  U max_u, overflow_u;              // the largest finite and what overflow gives
-  int sr_right, sr_left;  // sr: the increment (word >> sr_right) << sr_left (see sr_shifts)
+  S min_normal, max_bits;  // bit patterns (below 2^(W-1), so they compare as signed lanes)
+  U max_u, overflow_u;     // the largest finite and what overflow gives
 
-  explicit NormalRangeLanes(const FloatConsts<T>& k) {
-    s = C::P - 1 - k.M;
-    low_mask = splat<U>((typename C::U{1} << s) - 1);
-    keep = ~low_mask;
-    below_half = low_mask >> 1;
+  explicit NormalRangeLanes(const FloatConsts<T>& k) : DroppedBits<T, MODE>(k) {
     min_normal = splat<S>(static_cast<SE>(k.min_normal_bits));
     max_bits = splat<S>(static_cast<SE>(k.max_bits));
     max_u = splat<U>(k.max_bits);
     overflow_u = splat<U>(k.overflow_bits);
-    sr_shifts(s, k.sr_bits, sr_right, sr_left);
   }
 
   // Rounds Lanes<T>::L elements and ORs their NaN-input lanes into nan_lanes; false (nothing written)
@@ -194,16 +213,10 @@ template <class T, Rounding MODE> struct NormalRangeLanes {
     if (any_lane(as < min_normal)) return false;
     const U sign = raw ^ a;
     [[maybe_unused]] const S neg = vcast<S>(raw) < 0;
-    U inc;
-    if constexpr (MODE == Rounding::rne) inc = s == 0 ? splat<U>(0) : below_half + ((a >> s) & 1);
-    else if constexpr (MODE == Rounding::rna) inc = s == 0 ? splat<U>(0) : below_half + 1;
-    else if constexpr (MODE == Rounding::rtz) inc = splat<U>(0);
-    else if constexpr (MODE == Rounding::rup) inc = sel<U>(neg, splat<U>(0), low_mask);
-    else if constexpr (MODE == Rounding::rdn) inc = sel<U>(neg, low_mask, splat<U>(0));
-    else inc = s == 0 ? splat<U>(0) : (load_words<T>(words) >> sr_right) << sr_left;
+    const U inc = this->increment(a, neg, words);
     const S special = as >= static_cast<SE>(C::EXPMASK);
     const S is_nan = as > static_cast<SE>(C::EXPMASK);
-    const U rb = (a + sel<U>(special, splat<U>(0), inc)) & keep;
+    const U rb = (a + sel<U>(special, splat<U>(0), inc)) & this->keep;
     const S ovf = ~special & (vcast<S>(rb) > max_bits);
     // What overflow gives: the largest finite when the mode rounds the magnitude toward zero.
     U over;
@@ -286,38 +299,22 @@ template <class T, Rounding MODE>
 // every finite input, subnormal or not, rounds by adding an increment to its bit pattern and clearing
 // the dropped bits. A carry past the largest finite lands exactly on the infinity, an infinity stays
 // one (its fraction is zero and the increment below one step), and the sign bit is only reached from a
-// NaN, which is replaced. The constants are built once per array (WholeRangeLanes), so the loop holds
-// them in registers.
-template <class T, Rounding MODE> struct WholeRangeLanes {
+// NaN, which is replaced.
+template <class T, Rounding MODE> struct WholeRangeLanes : DroppedBits<T, MODE> {
   using C = IeeeConst<T>;
   using U = typename Lanes<T>::U;
   using S = typename Lanes<T>::S;
   using SE = decltype(S{}[0]);
-  int s;                 // dropped bits, 1 .. P-2
-  U low_mask, keep;      // the dropped bits, and the others
-  U below_half;          // rne: half a step minus one (the parity bit adds the last one)
-  int sr_right, sr_left;  // sr: the increment (word >> sr_right) << sr_left (see sr_shifts)
 
-  explicit WholeRangeLanes(const FloatConsts<T>& k) {
-    s = C::P - 1 - k.M;
-    low_mask = splat<U>((typename C::U{1} << s) - 1);
-    keep = ~low_mask;
-    below_half = low_mask >> 1;
-    sr_shifts(s, k.sr_bits, sr_right, sr_left);
-  }
+  explicit WholeRangeLanes(const FloatConsts<T>& k) : DroppedBits<T, MODE>(k) {}
 
   // Rounds Lanes<T>::L elements; returns the NaN-input mask.
   [[gnu::always_inline]] S operator()(const T* in, T* out, const std::uint32_t* words) const {
     const U raw = load_bits<T>(in);
-    U inc;
-    if constexpr (MODE == Rounding::rne) inc = below_half + ((raw >> s) & 1);
-    else if constexpr (MODE == Rounding::rna) inc = (low_mask >> 1) + 1;
-    else if constexpr (MODE == Rounding::rtz) inc = splat<U>(0);
-    else if constexpr (MODE == Rounding::rup) inc = sel<U>(vcast<S>(raw) < 0, splat<U>(0), low_mask);
-    else if constexpr (MODE == Rounding::rdn) inc = sel<U>(vcast<S>(raw) < 0, low_mask, splat<U>(0));
-    else inc = (load_words<T>(words) >> sr_right) << sr_left;
+    // The sign bit is above bit s, so the increment can be computed on the signed pattern.
+    const U inc = this->increment(raw, vcast<S>(raw) < 0, words);
     const S is_nan = vcast<S>(raw & C::ABS) > static_cast<SE>(C::EXPMASK);
-    store_bits<T>(out, sel<U>(is_nan, splat<U>(C::QNAN), (raw + inc) & keep));
+    store_bits<T>(out, sel<U>(is_nan, splat<U>(C::QNAN), (raw + inc) & this->keep));
     return is_nan;
   }
 };
