@@ -49,6 +49,15 @@ void reserve_flush_space(H5::H5File& file);
 // After the flush: gives back what the reservation holds beyond the end of the file.
 void release_flush_space(H5::H5File& file);
 
+// Flushes the file so that a SIGKILL of this process at any moment leaves it readable.
+// HDF5 1.10 writes metadata in place, so a process killed inside a flush leaves a torn file. Here the
+// flush runs in a separate process that shares this one's memory (clone with CLONE_VM and
+// CLONE_VFORK, as posix_spawn does) while the calling thread waits: a SIGKILL of this process does not
+// reach it, and it finishes the flush on its own. (A kill of the whole process group, or of that
+// process, can still tear the file.) Where the process cannot be started, the flush runs here.
+// Throws H5::Exception when the flush fails.
+void flush_surviving_kill(H5::H5File& file);
+
 // An extendible dataset of `cols` columns (0: one-dimensional), chunked by `chunk_rows`, shuffled and
 // deflated at `deflate` (0: uncompressed).
 H5::DataSet create_rows(H5::Group& g, const std::string& name, const H5::DataType& type, hsize_t cols, hsize_t chunk_rows,

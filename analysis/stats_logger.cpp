@@ -89,6 +89,8 @@ void StatsLogger::start(sim::nn::Model& model, const sim::train::TrainConfig& c,
     try {
       writer_.emplace(StatsWriter::resume(path_, run, first_step));
       return;
+    } catch (const StatsFileBusy&) {
+      throw;  // another run writes it: not damaged, leave it alone
     } catch (const StatsFileError& e) {
       // A file damaged by a crash during a flush: keep it for inspection, start a new one.
       const std::string aside = path_ + ".damaged";

@@ -37,6 +37,13 @@ class StatsFileError : public bitsim::Error {
   using Error::Error;
 };
 
+// The statistics file is being written by another process (a second run in the same folder): not a
+// damaged file, so a resuming run must not set it aside.
+class StatsFileBusy : public StatsFileError {
+ public:
+  using StatsFileError::StatsFileError;
+};
+
 // One row of a site's `stats` dataset (HDF5 compound type of the same field names).
 struct StatsRow {
   std::uint64_t step = 0, count = 0;

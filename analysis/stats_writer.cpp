@@ -1,6 +1,7 @@
 #include "analysis/stats_writer.hpp"
 
 #include "analysis/hdf5_util.hpp"
+#include "io/files.hpp"
 
 #include <fmt/format.h>
 
@@ -56,6 +57,10 @@ struct Site {
 }  // namespace
 
 struct StatsWriter::Impl {
+  // Held while the file is open, and by a flush process until its flush ends: a resumed run opens
+  // the file only after a killed run's last flush is complete, and two runs never write one file.
+  // Declared first, so it is released after the file is closed.
+  std::optional<io::FileLock> lock;
   std::string path, partial;  // partial: the name written until the first commit (empty once renamed)
   RunInfo run;
   H5::H5File file;
@@ -136,6 +141,13 @@ StatsWriter::~StatsWriter() {
   if (impl_ && impl_->failed) {
     H5Iinc_ref(impl_->file.getId());
     h5::mark_unclosable_file();
+  } else if (impl_) {
+    // Whatever the close would write, written where a kill cannot cut it short.
+    try {
+      h5::flush_surviving_kill(impl_->file);
+    } catch (const H5::Exception&) {
+      // The close reports nothing either; the file keeps every committed step.
+    }
   }
 }
 
@@ -150,19 +162,28 @@ StatsWriter StatsWriter::create(const std::string& path, const RunInfo& run) {
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   try {
     im->file = H5::H5File(im->partial, H5F_ACC_TRUNC, H5::FileCreatPropList::DEFAULT, access_list());
+    im->lock.emplace(im->partial, 0.0);  // a new file: nobody else holds it
     im->write_root_attributes();
     im->steps = h5::create_rows(im->file, "steps", h5::step_row_type(), 0, kStatsChunkRows, static_cast<int>(run.compression));
   } catch (const H5::Exception& e) {
     throw StatsFileError(fmt::format("{}: cannot create the statistics file: {}", im->partial, h5::error_cause().value_or(e.getDetailMsg())));
+  } catch (const io::FileError& e) {
+    throw StatsFileError(e.what());
   }
   return StatsWriter(std::move(im));
 }
 
-StatsWriter StatsWriter::resume(const std::string& path, const RunInfo& run, std::uint64_t first_step) {
+StatsWriter StatsWriter::resume(const std::string& path, const RunInfo& run, std::uint64_t first_step,
+                                double lock_wait_seconds) {
   H5::Exception::dontPrint();
   auto im = std::make_unique<Impl>();
   im->path = path;
   im->run = run;
+  try {
+    im->lock.emplace(path, lock_wait_seconds);
+  } catch (const io::FileError& e) {
+    throw StatsFileBusy(e.what());
+  }
   try {
     if (!H5::H5File::isHdf5(path)) throw StatsFileError(path + ": not an HDF5 file, so the statistics cannot be continued");
     im->file = H5::H5File(path, H5F_ACC_RDWR, H5::FileCreatPropList::DEFAULT, access_list());
@@ -214,7 +235,7 @@ StatsWriter StatsWriter::resume(const std::string& path, const RunInfo& run, std
         }
       }
     }
-    im->file.flush(H5F_SCOPE_GLOBAL);
+    h5::flush_surviving_kill(im->file);
   } catch (const H5::Exception& e) {
     throw StatsFileError(fmt::format("{}: cannot continue the statistics file (damaged?): {}", path, e.getDetailMsg()));
   }
@@ -306,7 +327,7 @@ void StatsWriter::commit(const StepRow& row) {
     im.fail(fmt::format("cannot write step {}", row.step), e.code().message());
   }
   try {
-    im.file.flush(H5F_SCOPE_GLOBAL);
+    h5::flush_surviving_kill(im.file);
   } catch (const H5::Exception& e) {
     im.fail(fmt::format("cannot write step {}", row.step), e);
   }

@@ -1,9 +1,10 @@
 // Writes the HDF5 statistics file (schema: analysis/stats_schema.hpp, docs/hdf5-schema.md).
 //
 // Crash safety: the metadata cache holds every change in memory until commit(), which writes the
-// step's /steps row and flushes the file; so the file on disk is always the state after the last
-// commit, and a process killed at any other moment (SIGKILL included) leaves a file that opens with
-// every committed step. A new file is written as PATH.partial and renamed to PATH at its first commit,
+// step's /steps row and flushes the file in a helper process a kill of this one does not reach
+// (h5::flush_surviving_kill); so the file on disk is always the state after the last commit, and a
+// process killed at any moment (SIGKILL included) leaves a file that opens with every committed step.
+// The writer holds a lock on the file (io::FileLock), and the helper holds it until its flush ends. A new file is written as PATH.partial and renamed to PATH at its first commit,
 // so PATH never names a file without a step.
 #pragma once
 
@@ -28,8 +29,10 @@ class StatsWriter {
   // A new file (an existing PATH is replaced at the first commit). Throws StatsFileError.
   static StatsWriter create(const std::string& path, const RunInfo& run);
   // Continues PATH from step `first_step`: rows of steps >= first_step are dropped (a resumed run
-  // writes them again, identically). Throws StatsFileError when PATH is not a statistics file.
-  static StatsWriter resume(const std::string& path, const RunInfo& run, std::uint64_t first_step);
+  // writes them again, identically). Throws StatsFileError when PATH is not a statistics file, and
+  // StatsFileBusy when another process still holds its lock after `lock_wait_seconds`.
+  static StatsWriter resume(const std::string& path, const RunInfo& run, std::uint64_t first_step,
+                            double lock_wait_seconds = 60);
 
   StatsWriter(StatsWriter&&) noexcept;
   StatsWriter& operator=(StatsWriter&&) noexcept;

@@ -8,6 +8,9 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <chrono>
+#include <thread>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -216,6 +219,26 @@ void make_directories(const std::string& dir) {
   fs::create_directories(dir, ec);
   if (ec) throw FileError(dir, "cannot create the folder: " + ec.message());
   if (!fs::is_directory(dir, ec)) throw FileError(dir, "exists and is not a folder");
+}
+
+FileLock::FileLock(const std::string& path, double wait_seconds) {
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) throw FileError(path, "cannot open: " + std::string(std::strerror(errno)));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_seconds);
+  while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    if (err == EINTR) continue;
+    if (err != EWOULDBLOCK || std::chrono::steady_clock::now() >= deadline) {
+      ::close(fd_);
+      throw FileError(path, err == EWOULDBLOCK ? fmt::format("is being written by another process (waited {:g} s)", wait_seconds)
+                                               : "cannot lock: " + std::string(std::strerror(err)));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+FileLock::~FileLock() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 }  // namespace bitsim::io

@@ -70,4 +70,21 @@ void replace_file_atomically(const std::string& path, const std::function<void(c
 // directory, or cannot be created.
 void make_directories(const std::string& dir);
 
+// An exclusive lock (flock) on an existing file, held while the object lives, for a writer that keeps
+// a file open and changes it in place (the statistics file). The lock belongs to the open file: a
+// process started with a copy of this one's file table (clone, fork) holds it too until it exits, so
+// a helper process that finishes a write keeps the lock until the write is done. Waits up to
+// `wait_seconds` for another holder to let go; then throws FileError ("is being written by another
+// process").
+class FileLock {
+ public:
+  FileLock(const std::string& path, double wait_seconds);
+  ~FileLock();
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 }  // namespace bitsim::io

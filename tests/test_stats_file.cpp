@@ -21,6 +21,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -163,6 +164,24 @@ TEST_CASE("stats file: resuming drops the rows of steps not yet reached", "[anal
   CHECK(rows[0].step == 0);
   CHECK(rows[1].step == 5);
   CHECK(rows[2].step == 10);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("stats file: a file another writer holds is not resumed (and not called damaged) until it lets go",
+          "[analysis][hdf5]") {
+  const std::string dir = temp_dir(), path = dir + "/stats.h5";
+  analysis::RunInfo run;
+  run.sample = 4;
+  {
+    std::optional<analysis::StatsWriter> first(analysis::StatsWriter::create(path, run));
+    write_small_step(*first, 0);
+    // flock locks belong to the open file, so a second writer in this same process conflicts too.
+    CHECK_THROWS_AS(analysis::StatsWriter::resume(path, run, 1, 0.2), analysis::StatsFileBusy);
+    CHECK_THROWS_WITH(analysis::StatsWriter::resume(path, run, 1, 0.2), Contains(path) && Contains("is being written by another process"));
+    first.reset();
+  }
+  analysis::StatsWriter w = analysis::StatsWriter::resume(path, run, 1, 0.2);
+  CHECK(w.committed_steps() == 1);
   fs::remove_all(dir);
 }
 

@@ -8,6 +8,10 @@
 #      this machine lets us mount one): a clear error naming the file, a non-zero exit, the previous
 #      checkpoint byte-identical, no temporary file left; resuming afterwards gives the uninterrupted
 #      result.
+#   1b. SIGKILL inside a flush of the statistics file (every write to it made slow with the injector):
+#      the flush runs in a helper process the kill does not reach, which finishes it; the file then
+#      holds every step committed before the kill, and a resume (which waits for that helper) gives
+#      the uninterrupted run's statistics.
 #   3. SIGINT: the run stops after the current step with exit status 130, a checkpoint, a closed
 #      statistics file holding every step so far; resuming gives the uninterrupted result.
 # usage: faults.sh BITSIM ENOSPC_PRELOAD_LIBRARY
@@ -101,6 +105,66 @@ stats_text "$TMP/whole/stats.h5" >"$TMP/whole_stats.csv"
 stats_text "$TMP/killed/stats.h5" >"$TMP/killed_stats.csv"
 check "after 10 SIGKILLs: the statistics of all $(grep -c '^layer' "$TMP/whole_stats.csv" || true) logged steps are identical" \
   cmp -s "$TMP/whole_stats.csv" "$TMP/killed_stats.csv"
+
+# ---- 1b. SIGKILL inside a flush of the statistics file --------------------------------------------
+# HDF5 writes a flush's metadata in place, a few hundred writes: a process killed inside them would
+# leave a torn file. The flush runs in a helper process (h5::flush_surviving_kill) that the kill does
+# not reach. With each write to stats.h5 slowed to 5 ms, a flush takes about 0.35 s: once the file has
+# two steps, the test waits until a second process holds the file (the helper, inside a flush) and
+# kills the run.
+FLUSHCFG=(--set stats.every=1 --set train.checkpoint_every_steps=1 --set train.stop_after_steps=24 --no-progress --quiet)
+SLOW_STATS=(env LD_PRELOAD="$PRELOAD" BITSIM_FAULT_PATH=stats.h5 BITSIM_FAULT_AFTER=1000000000000 BITSIM_FAULT_WRITE_DELAY_US=5000)
+"$BITSIM" train "$CFG" "${FLUSHCFG[@]}" --set run.dir="$TMP/flush_whole"
+# kill_inside_flush DIR fresh|resume: starts the slowed run (fresh: in an emptied DIR), waits until
+# DIR/stats.h5 holds two steps, then kills the run as soon as a second process holds the file (the
+# helper, inside a flush). Sets SEEN (steps committed before the kill) and INSIDE (1: the helper still
+# held the file after the kill). Up to 4 attempts, for a flush that ends before the kill on a busy
+# machine.
+kill_inside_flush() {
+  local dir=$1 mode=$2 attempt _ pid
+  local args=()
+  [ "$mode" = resume ] && args=(--resume)
+  for attempt in 1 2 3 4; do
+    [ "$mode" = fresh ] && rm -rf "$dir"
+    "${SLOW_STATS[@]}" "$BITSIM" train "$CFG" "${FLUSHCFG[@]}" --set run.dir="$dir" "${args[@]}" &
+    pid=$!
+    SEEN=0 INSIDE=0
+    for _ in $(seq 1 600); do
+      SEEN=$({ "$BITSIM" stats "$dir/stats.h5" --steps 2>/dev/null || true; } | awk 'NR > 1' | wc -l)
+      [ "$SEEN" -ge 2 ] && break
+      sleep 0.02
+    done
+    for _ in $(seq 1 3000); do
+      [ "$(holders "$dir/stats.h5")" -ge 2 ] && { INSIDE=1; break; }
+      kill -0 "$pid" 2>/dev/null || break
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    [ "$INSIDE" -eq 1 ] && [ "$(holders "$dir/stats.h5")" -ge 1 ] && return 0
+    INSIDE=0
+    wait_unheld "$dir/stats.h5" || true
+  done
+}
+kill_inside_flush "$TMP/flush_killed" fresh
+check "the run was killed inside a flush of stats.h5 (its helper process held the file before and after the kill)" test "$INSIDE" -eq 1
+check "the helper process finishes the flush and lets go of the file" wait_unheld "$TMP/flush_killed/stats.h5"
+n=$({ "$BITSIM" stats "$TMP/flush_killed/stats.h5" --steps 2>"$TMP/flush_steps.err" || true; } | awk 'NR > 1' | wc -l)
+check "after a kill inside a flush: the file holds the steps committed before ($n >= $SEEN; $(head -c 300 "$TMP/flush_steps.err"))" test "$n" -ge "$SEEN"
+check "after a kill inside a flush: h5dump reads the file" h5dump -H "$TMP/flush_killed/stats.h5" >/dev/null 2>&1
+stats_text "$TMP/flush_whole/stats.h5" >"$TMP/flush_whole.csv"
+stats_text "$TMP/flush_killed/stats.h5" >"$TMP/flush_killed.csv"
+check "after a kill inside a flush: its $n steps equal the uninterrupted run's" \
+  cmp -s "$TMP/flush_killed.csv" <(head -n "$(wc -l <"$TMP/flush_killed.csv")" "$TMP/flush_whole.csv")
+# Killed again inside a flush of the resumed run, then resumed at once: the resume waits for the
+# helper to finish before it opens the file.
+kill_inside_flush "$TMP/flush_killed" resume
+check "the resumed run was killed inside a flush too" test "$INSIDE" -eq 1
+RC=0
+"$BITSIM" train "$CFG" "${FLUSHCFG[@]}" --set run.dir="$TMP/flush_killed" --resume 2>"$TMP/flush_resume.err" || RC=$?
+check "after a kill inside a flush: the resumed run completes ($RC: $(tail -c 300 "$TMP/flush_resume.err"))" test "$RC" -eq 0
+check "after a kill inside a flush: no damaged file was set aside" test ! -e "$TMP/flush_killed/stats.h5.damaged"
+check "after a kill inside a flush and a resume: all 24 steps' statistics equal the uninterrupted run's" \
+  cmp -s "$TMP/flush_whole.csv" <(stats_text "$TMP/flush_killed/stats.h5")
 
 # ---- 2. a full disk ---------------------------------------------------------------------------------
 # A run stopped at step 8 (checkpoint at 8), then resumed with writes failing; each case starts from a

@@ -129,3 +129,20 @@ finish() {
   echo "$(basename "$0"): $PASSED passed, $FAILED failed"
   [ "$FAILED" -eq 0 ]
 }
+
+# holders FILE: how many processes have FILE open (a helper process may outlive the one killed).
+holders() {
+  local f
+  f=$(readlink -f "$1")
+  { find /proc/[0-9]*/fd -lname "$f" -printf '%h\n' 2>/dev/null || true; } | sort -u | wc -l
+}
+
+# wait_unheld FILE: waits (up to 60 s) until no process has FILE open.
+wait_unheld() {
+  local _
+  for _ in $(seq 1 600); do
+    [ "$(holders "$1")" -eq 0 ] && return 0
+    sleep 0.1
+  done
+  return 1
+}

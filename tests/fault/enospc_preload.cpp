@@ -9,6 +9,8 @@
 //                       writes (or reservations) beyond the room fail: the write that crosses it is
 //                       short, the next ones fail with ENOSPC. A file that is already larger when opened
 //                       keeps its size as room.
+//   BITSIM_FAULT_WRITE_DELAY_US  each write to a doomed file first sleeps this long (a slow disk), so
+//                       that a test can kill a process while it is inside a long series of writes
 // The first refused write is announced on stderr ("enospc_preload: writes refused (ENOSPC)"), so a
 // test can tell that the fault was actually injected (at once: the program may end with _Exit).
 #include <dlfcn.h>
@@ -33,6 +35,7 @@ bool g_init = false;
 const char* g_path = nullptr;
 long long g_after = 0;
 long long g_refused = 0;
+long long g_delay_us = 0;
 
 template <class F>
 F real(const char* name) {
@@ -46,6 +49,7 @@ void init() {
   g_path = getenv("BITSIM_FAULT_PATH");
   if (g_path && !*g_path) g_path = nullptr;
   if (const char* a = getenv("BITSIM_FAULT_AFTER")) g_after = atoll(a);
+  if (const char* d = getenv("BITSIM_FAULT_WRITE_DELAY_US")) g_delay_us = atoll(d);
 }
 
 bool doomed(int fd) { return fd >= 0 && fd < kMaxFd && g_room[fd] >= 0; }
@@ -81,6 +85,7 @@ long long current_offset(int fd) {
 ssize_t allowance(int fd, size_t n, long long offset) {
   init();
   if (!doomed(fd) || offset < 0) return static_cast<ssize_t>(n);
+  if (g_delay_us > 0) usleep(static_cast<useconds_t>(g_delay_us));
   const long long end = offset + static_cast<long long>(n);
   if (end <= g_allocated[fd]) return static_cast<ssize_t>(n);
   const long long limit = g_room[fd] > g_allocated[fd] ? g_room[fd] : g_allocated[fd];
