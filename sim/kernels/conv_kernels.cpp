@@ -20,34 +20,89 @@ void embed_planes(const float* src, std::int64_t C, std::int64_t H, std::int64_t
       std::memcpy(dst + (c * Hd + h + top) * Wd + left, src + (c * H + h) * W, static_cast<std::size_t>(W) * sizeof(float));
 }
 
-// Where im2col row k = (c, kh, kw) starts inside a zero-padded image of Hp x Wp planes (stride 1).
-inline const float* tap_row(const float* xpad, std::int64_t k, std::int64_t KH, std::int64_t KW, std::int64_t Hp,
-                            std::int64_t Wp) {
-  const std::int64_t c = k / (KH * KW), kh = (k / KW) % KH, kw = k % KW;
-  return xpad + (c * Hp + kh) * Wp + kw;
-}
+// Floor division and the matching remainder (0 <= r < d) for any sign of x.
+inline std::int64_t floor_div(std::int64_t x, std::int64_t d) { return x >= 0 ? x / d : -((-x + d - 1) / d); }
 
-// Stride-1 convolution of one image without im2col: out (M x OH*OW) = A (M x C*KH*KW) times B, where
-// B[k][(oh, ow)] = src[c][oh - pad_h + kh][ow - pad_w + kw] (+0 outside), k = (c, kh, kw). In a copy of src
-// zero-padded to Hp x Wp, B's row k over the extended positions oh*Wp + ow is the contiguous slice
-// starting at c*Hp*Wp + kh*Wp + kw, so the GEMM reads it in place (gemm_rows); the Wp - OW extra
-// columns of each output row are computed and dropped. Every kept element is the same dot product,
-// term by term, as with im2col. `xpad`, `ext` and `rows` are the calling thread's scratch buffers.
-void implicit_conv_image(const float* A, std::int64_t M, const float* src, std::int64_t C, std::int64_t H,
-                         std::int64_t W, std::int64_t KH, std::int64_t KW, std::int64_t pad_h, std::int64_t pad_w,
-                         float* out, std::vector<float>& xpad, std::vector<float>& ext, std::vector<const float*>& rows) {
-  const std::int64_t Hp = H + 2 * pad_h, Wp = W + 2 * pad_w, OH = Hp - KH + 1, OW = Wp - KW + 1, next = OH * Wp;
-  const std::size_t need = static_cast<std::size_t>(C * Hp * Wp + KW + 2 * kPanelWidth);
+// A convolution's input rearranged so that every im2col row is one contiguous slice of it, at any
+// stride s: the phase planes. Tap (c, kh, kw) of output (oh, ow) reads x[c][s*oh - pad + kh][s*ow -
+// pad + kw]; writing kh - pad = s*a + p (0 <= p < s) and kw - pad = s*b + q (pad_h and pad_w apart), that is x[c][s*(oh + a) +
+// p][s*(ow + b) + q]. Plane (c, p, q) holds x[c][s*i + p][s*j + q] at row i - a_min and column j - b_min
+// (+0 where that falls outside x), Hq x Wq with Hq = OH + a_max - a_min, Wq = OW + b_max - b_min. Over
+// the extended positions oh*Wq + ow, im2col row k is then the slice of its plane starting at row
+// a - a_min, column b - b_min: the GEMM reads it in place. The Wq - OW extra columns of each output row
+// are computed and dropped (forward) or meet +0 in dy (weight gradient). Each kept element is the same
+// dot product, term by term, as with im2col (a tap outside x reads the +0 im2col would hold). At
+// stride 1 this is the image zero-padded by `pad` on every side; at stride 2 with a 3x3 kernel and pad
+// 1, four planes of (OH + 1) x (OW + 1): 1/(OW + 1) of the columns are extra, where im2col costs a copy
+// of nine taps per output.
+struct PhasePlanes {
+  std::int64_t C, H, W, KH, KW, s, pad_h, pad_w, OH, OW;
+  std::int64_t a_min, b_min, Hq, Wq;
+
+  PhasePlanes(std::int64_t C_, std::int64_t H_, std::int64_t W_, std::int64_t KH_, std::int64_t KW_, std::int64_t s_,
+              std::int64_t pad_h_, std::int64_t pad_w_, std::int64_t OH_, std::int64_t OW_)
+      : C(C_), H(H_), W(W_), KH(KH_), KW(KW_), s(s_), pad_h(pad_h_), pad_w(pad_w_), OH(OH_), OW(OW_) {
+    a_min = floor_div(-pad_h, s);
+    b_min = floor_div(-pad_w, s);
+    Hq = OH + floor_div(KH - 1 - pad_h, s) - a_min;
+    Wq = OW + floor_div(KW - 1 - pad_w, s) - b_min;
+  }
+  std::int64_t planes() const { return C * s * s; }
+  // Extended output positions (OH rows of Wq).
+  std::int64_t extended() const { return OH * Wq; }
+  // Floats of a buffer for all planes, with room for the panels' reads past the last one.
+  std::int64_t size() const { return planes() * Hq * Wq + (Wq - OW + 1) + 2 * kPanelWidth; }
+
+  // Writes x's values into their places; dst's other elements keep their +0.
+  void embed(const float* x, float* dst) const {
+    for (std::int64_t c = 0; c < C; ++c)
+      for (std::int64_t p = 0; p < s; ++p)
+        for (std::int64_t q = 0; q < s; ++q) {
+          float* plane = dst + ((c * s + p) * s + q) * Hq * Wq;
+          // Column t holds x column s*(t + b_min) + q: inside x for t in [t0, t1).
+          const std::int64_t t0 = std::max<std::int64_t>(0, -b_min);
+          const std::int64_t t1 = std::min(Wq, (W - q + s - 1) / s - b_min);
+          if (t1 <= t0) continue;
+          for (std::int64_t r = 0; r < Hq; ++r) {
+            const std::int64_t h = s * (r + a_min) + p;
+            if (h < 0 || h >= H) continue;
+            const float* src = x + (c * H + h) * W + s * (t0 + b_min) + q;
+            float* d = plane + r * Wq + t0;
+            if (s == 1) {
+              std::memcpy(d, src, static_cast<std::size_t>(t1 - t0) * sizeof(float));
+            } else {
+              for (std::int64_t t = 0; t < t1 - t0; ++t) d[t] = src[s * t];
+            }
+          }
+        }
+  }
+
+  // Where im2col row k = (c, kh, kw) starts.
+  const float* tap(const float* planes_base, std::int64_t k) const {
+    const std::int64_t c = k / (KH * KW), kh = (k / KW) % KH, kw = k % KW;
+    const std::int64_t a = floor_div(kh - pad_h, s), p = kh - pad_h - s * a;
+    const std::int64_t b = floor_div(kw - pad_w, s), q = kw - pad_w - s * b;
+    return planes_base + ((c * s + p) * s + q) * Hq * Wq + (a - a_min) * Wq + (b - b_min);
+  }
+};
+
+// A convolution of one image without im2col (any stride): out (M x OH*OW) = A (M x C*KH*KW) times
+// the im2col operand, read in place from the image's phase planes (PhasePlanes). `xpad`, `ext` and
+// `rows` are the calling thread's scratch buffers.
+void implicit_conv_image(const float* A, std::int64_t M, const float* src, const PhasePlanes& L, float* out,
+                         std::vector<float>& xpad, std::vector<float>& ext, std::vector<const float*>& rows) {
+  const std::int64_t K = L.C * L.KH * L.KW, next = L.extended();
+  const std::size_t need = static_cast<std::size_t>(L.size());
   if (xpad.size() != need) xpad.assign(need, 0.0f);  // borders and slack stay +0; the interior is rewritten
-  embed_planes(src, C, H, W, xpad.data(), Hp, Wp, pad_h, pad_w);
-  rows.resize(static_cast<std::size_t>(C * KH * KW));
-  for (std::int64_t k = 0; k < C * KH * KW; ++k) rows[static_cast<std::size_t>(k)] = tap_row(xpad.data(), k, KH, KW, Hp, Wp);
+  L.embed(src, xpad.data());
+  rows.resize(static_cast<std::size_t>(K));
+  for (std::int64_t k = 0; k < K; ++k) rows[static_cast<std::size_t>(k)] = L.tap(xpad.data(), k);
   ext.resize(static_cast<std::size_t>(M * next));
-  gemm_rows(A, C * KH * KW, M, rows.data(), C * KH * KW, next, ext.data(), next);
+  gemm_rows(A, K, M, rows.data(), K, next, ext.data(), next);
   for (std::int64_t m = 0; m < M; ++m)
-    for (std::int64_t oh = 0; oh < OH; ++oh)
-      std::memcpy(out + (m * OH + oh) * OW, &ext[static_cast<std::size_t>(m * next + oh * Wp)],
-                  static_cast<std::size_t>(OW) * sizeof(float));
+    for (std::int64_t oh = 0; oh < L.OH; ++oh)
+      std::memcpy(out + (m * L.OH + oh) * L.OW, &ext[static_cast<std::size_t>(m * next + oh * L.Wq)],
+                  static_cast<std::size_t>(L.OW) * sizeof(float));
 }
 
 // Whether every value is finite: the kernels that skip terms 0 * v (exact only for finite v) check it.
@@ -103,32 +158,15 @@ void ConvKernels::backward_weight(const GemmSetup& g, const FTensor& x, const FT
 void ConvKernels::forward_fast(const FTensor& x, const FTensor& wt, const float* bias, const Conv2dParams& p, FTensor& y, int threads) {
   const Nchw& w_shape = wt.shape;
   const std::int64_t C = x.shape.c, H = x.shape.h, W = x.shape.w, KH = w_shape.h, KW = w_shape.w;
-  const std::int64_t OH = y.shape.h, OW = y.shape.w, P = OH * OW, K = C * KH * KW;
+  const std::int64_t OH = y.shape.h, OW = y.shape.w, P = OH * OW;
   const float* w = wt.ptr();
-  if (p.stride_h == 1) {
-    detail::run_blocks(x.shape.n, threads, [&](std::int64_t n0, std::int64_t n1) {
-      std::vector<float> xpad, ext;
-      std::vector<const float*> rows;
-      for (std::int64_t n = n0; n < n1; ++n) {
-        float* yn = y.ptr() + n * w_shape.n * P;
-        implicit_conv_image(w, w_shape.n, x.ptr() + n * C * H * W, C, H, W, KH, KW, p.pad_h, p.pad_h, yn,
-                            xpad, ext, rows);
-        if (bias)
-          for (std::int64_t co = 0; co < w_shape.n; ++co)
-            for (std::int64_t q = 0; q < P; ++q) yn[co * P + q] += bias[co];
-      }
-    });
-    return;
-  }
+  const PhasePlanes L(C, H, W, KH, KW, p.stride_h, p.pad_h, p.pad_h, OH, OW);
   detail::run_blocks(x.shape.n, threads, [&](std::int64_t n0, std::int64_t n1) {
-    Panels col;
-    col.resize(K, P);
-    col.clear_padding();
+    std::vector<float> xpad, ext;
+    std::vector<const float*> rows;
     for (std::int64_t n = n0; n < n1; ++n) {
-      // B[k][pos], k = (ci, kh, kw), pos = (oh, ow): conv2d.hpp's forward order of k.
-      im2col(x.ptr() + n * C * H * W, H, W, KH, KW, OH, OW, p.stride_h, p.pad_h, 0, K, PanelsOut{&col});
       float* yn = y.ptr() + n * w_shape.n * P;
-      gemm_panels(w, K, w_shape.n, col, yn, P, false);
+      implicit_conv_image(w, w_shape.n, x.ptr() + n * C * H * W, L, yn, xpad, ext, rows);
       if (bias)
         for (std::int64_t co = 0; co < w_shape.n; ++co)
           for (std::int64_t q = 0; q < P; ++q) yn[co * P + q] += bias[co];
@@ -155,12 +193,12 @@ void ConvKernels::backward_input_fast(const FTensor& dy, const FTensor& wt, cons
   if (p.stride_h == 1 && p.pad_h <= KH - 1 && p.pad_h <= KW - 1) {
     // The transposed convolution at stride 1 is a convolution of dy padded by K-1-pad with the flipped
     // kernel (conv2d.hpp's order of k' = co, kh', kw').
+    const PhasePlanes L(CO, OH, OW, KH, KW, 1, KH - 1 - p.pad_h, KW - 1 - p.pad_h, H, W);
     detail::run_blocks(xs.n, threads, [&](std::int64_t n0, std::int64_t n1) {
       std::vector<float> xpad, ext;
       std::vector<const float*> rows;
       for (std::int64_t n = n0; n < n1; ++n)
-        implicit_conv_image(flipped_.data(), C, dy.ptr() + n * CO * OH * OW, CO, OH, OW, KH, KW, KH - 1 - p.pad_h,
-                            KW - 1 - p.pad_h, dx.ptr() + n * C * P, xpad, ext, rows);
+        implicit_conv_image(flipped_.data(), C, dy.ptr() + n * CO * OH * OW, L, dx.ptr() + n * C * P, xpad, ext, rows);
     });
     return;
   }
@@ -284,22 +322,22 @@ void ConvKernels::backward_weight_fast(const FTensor& x, const FTensor& dy, cons
   // into C) and the positions within each, as conv2d.hpp specifies; rows k are split over threads.
   transposed_grad_.resize(static_cast<std::size_t>(K * CO));
   const std::int64_t blocks = (K + 7) / 8;
-  // Stride 1 without im2col: A's row k over the extended positions oh*Wp + ow is a slice of the
-  // zero-padded image (see implicit_conv_image), and dy gets +0 in the Wp - OW extra columns. An extra
-  // term is then (finite x) * (+0) = +-0, which leaves an fp32 chain started at +0 unchanged under rne
-  // (the chain is never -0, and s + +-0 = s otherwise); so the result is the same bit for bit, as long
-  // as every x is finite (a NaN or Inf times 0 would be NaN): checked first, else the im2col path.
-  if (p.stride_h == 1 && all_finite(x.ptr(), x.data.size())) {
-    const std::int64_t ph = p.pad_h, pw = p.pad_h, Hp = H + 2 * ph, Wp = W + 2 * pw, next = OH * Wp;
-    const std::int64_t plane = C * Hp * Wp + KW + 2 * kPanelWidth;
-    // Phase 1, images over threads: every image's zero-padded copy and dy^T panels (B), built once.
+  // Without im2col (any stride): A's row k over the extended positions oh*Wq + ow is a slice of the
+  // image's phase planes (PhasePlanes), and dy gets +0 in the Wq - OW extra columns. An extra term is
+  // then (finite x) * (+0) = +-0, which leaves an fp32 chain started at +0 unchanged under rne (the
+  // chain is never -0, and s + +-0 = s otherwise); so the result is the same bit for bit, as long as
+  // every x is finite (a NaN or Inf times 0 would be NaN): checked first, else the im2col path.
+  if (all_finite(x.ptr(), x.data.size())) {
+    const PhasePlanes L(C, H, W, KH, KW, p.stride_h, p.pad_h, p.pad_h, OH, OW);
+    const std::int64_t next = L.extended(), plane = L.size();
+    // Phase 1, images over threads: every image's phase planes and dy^T panels (B), built once.
     if (static_cast<std::int64_t>(xpad_all_.size()) != N * plane) xpad_all_.assign(static_cast<std::size_t>(N * plane), 0.0f);
     dyt_all_.resize(static_cast<std::size_t>(N));
     detail::run_blocks(N, threads, [&](std::int64_t n0, std::int64_t n1) {
       std::vector<float> dyext(static_cast<std::size_t>(CO * next), 0.0f);
       for (std::int64_t n = n0; n < n1; ++n) {
-        embed_planes(x.ptr() + n * C * H * W, C, H, W, xpad_all_.data() + n * plane, Hp, Wp, ph, pw);
-        embed_planes(dy.ptr() + n * CO * P, CO, OH, OW, dyext.data(), OH, Wp, 0, 0);  // +0 in columns OW..Wp-1
+        L.embed(x.ptr() + n * C * H * W, xpad_all_.data() + n * plane);
+        embed_planes(dy.ptr() + n * CO * P, CO, OH, OW, dyext.data(), OH, L.Wq, 0, 0);  // +0 in columns OW..Wq-1
         pack_panels_transposed(dyext.data(), next, next, CO, dyt_all_[static_cast<std::size_t>(n)]);
       }
     });
@@ -309,7 +347,7 @@ void ConvKernels::backward_weight_fast(const FTensor& x, const FTensor& dy, cons
       std::vector<const float*> rows(static_cast<std::size_t>(k1 - k0));
       for (std::int64_t n = 0; n < N; ++n) {
         const float* xp = xpad_all_.data() + n * plane;
-        for (std::int64_t k = k0; k < k1; ++k) rows[static_cast<std::size_t>(k - k0)] = tap_row(xp, k, KH, KW, Hp, Wp);
+        for (std::int64_t k = k0; k < k1; ++k) rows[static_cast<std::size_t>(k - k0)] = L.tap(xp, k);
         gemm_panels_arows(rows.data(), k1 - k0, dyt_all_[static_cast<std::size_t>(n)],
                           transposed_grad_.data() + k0 * CO, CO, n > 0);
       }
