@@ -341,9 +341,9 @@ TEST_CASE("nn: a strided input gradient with an infinite weight is NaN where the
 }
 
 TEST_CASE("nn: a weight gradient with an infinite input value is NaN where the reference's is", "[nn]") {
-  // The weight gradient read from phase planes multiplies x by the +0 that pads dy's extra columns,
-  // exact only for finite x; with an infinite x the engine keeps to im2col's terms, so 0 * Inf gives
-  // NaN exactly where it does in the documented dot products.
+  // The weight gradient read in place from the padded image (stride 1) multiplies x by the +0 that
+  // pads dy's extra columns, exact only for finite x; with an infinite x the engine keeps to im2col's
+  // terms, so 0 * Inf gives NaN exactly where it does in the documented dot products.
   const GemmSetup setup;
   for (const std::int64_t stride : {1, 2, 3}) {
     INFO("stride " << stride);

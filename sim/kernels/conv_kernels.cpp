@@ -38,6 +38,9 @@ inline std::int64_t floor_div(std::int64_t x, std::int64_t d) { return x >= 0 ? 
 struct PhasePlanes {
   std::int64_t C, H, W, KH, KW, s, pad_h, pad_w, OH, OW;
   std::int64_t a_min, b_min, Hq, Wq;
+  // The phases some tap reads (a 1x1 kernel at stride 2 reads p = q = 0 only), and each phase's
+  // index among them (-1: not built).
+  std::vector<std::int64_t> rows_p, cols_q, index_p, index_q;
 
   PhasePlanes(std::int64_t C_, std::int64_t H_, std::int64_t W_, std::int64_t KH_, std::int64_t KW_, std::int64_t s_,
               std::int64_t pad_h_, std::int64_t pad_w_, std::int64_t OH_, std::int64_t OW_)
@@ -46,35 +49,48 @@ struct PhasePlanes {
     b_min = floor_div(-pad_w, s);
     Hq = OH + floor_div(KH - 1 - pad_h, s) - a_min;
     Wq = OW + floor_div(KW - 1 - pad_w, s) - b_min;
+    index_p.assign(static_cast<std::size_t>(s), -1);
+    index_q.assign(static_cast<std::size_t>(s), -1);
+    for (std::int64_t kh = 0; kh < KH; ++kh) index_p[static_cast<std::size_t>(kh - pad_h - s * floor_div(kh - pad_h, s))] = 0;
+    for (std::int64_t kw = 0; kw < KW; ++kw) index_q[static_cast<std::size_t>(kw - pad_w - s * floor_div(kw - pad_w, s))] = 0;
+    for (std::int64_t p = 0; p < s; ++p)
+      if (index_p[static_cast<std::size_t>(p)] == 0) {
+        index_p[static_cast<std::size_t>(p)] = static_cast<std::int64_t>(rows_p.size());
+        rows_p.push_back(p);
+      }
+    for (std::int64_t q = 0; q < s; ++q)
+      if (index_q[static_cast<std::size_t>(q)] == 0) {
+        index_q[static_cast<std::size_t>(q)] = static_cast<std::int64_t>(cols_q.size());
+        cols_q.push_back(q);
+      }
   }
-  std::int64_t planes() const { return C * s * s; }
+  std::int64_t planes() const { return C * static_cast<std::int64_t>(rows_p.size() * cols_q.size()); }
   // Extended output positions (OH rows of Wq).
   std::int64_t extended() const { return OH * Wq; }
   // Floats of a buffer for all planes, with room for the panels' reads past the last one.
   std::int64_t size() const { return planes() * Hq * Wq + (Wq - OW + 1) + 2 * kPanelWidth; }
+  float* plane(float* base, std::int64_t c, std::int64_t ip, std::int64_t iq) const {
+    return base + ((c * static_cast<std::int64_t>(rows_p.size()) + ip) * static_cast<std::int64_t>(cols_q.size()) + iq) * Hq * Wq;
+  }
 
   // Writes x's values into their places; dst's other elements keep their +0.
   void embed(const float* x, float* dst) const {
-    for (std::int64_t c = 0; c < C; ++c)
-      for (std::int64_t p = 0; p < s; ++p)
-        for (std::int64_t q = 0; q < s; ++q) {
-          float* plane = dst + ((c * s + p) * s + q) * Hq * Wq;
-          // Column t holds x column s*(t + b_min) + q: inside x for t in [t0, t1).
-          const std::int64_t t0 = std::max<std::int64_t>(0, -b_min);
-          const std::int64_t t1 = std::min(Wq, (W - q + s - 1) / s - b_min);
-          if (t1 <= t0) continue;
-          for (std::int64_t r = 0; r < Hq; ++r) {
-            const std::int64_t h = s * (r + a_min) + p;
-            if (h < 0 || h >= H) continue;
-            const float* src = x + (c * H + h) * W + s * (t0 + b_min) + q;
-            float* d = plane + r * Wq + t0;
-            if (s == 1) {
-              std::memcpy(d, src, static_cast<std::size_t>(t1 - t0) * sizeof(float));
-            } else {
-              for (std::int64_t t = 0; t < t1 - t0; ++t) d[t] = src[s * t];
-            }
-          }
+    for (std::size_t ip = 0; ip < rows_p.size(); ++ip) {
+      // Plane row r holds x row s*(r + a_min) + p: inside x for r in [r0, r1).
+      const std::int64_t p = rows_p[ip];
+      const std::int64_t r0 = std::max<std::int64_t>(0, -a_min), r1 = std::min(Hq, (H - p + s - 1) / s - a_min);
+      for (std::size_t iq = 0; iq < cols_q.size(); ++iq) {
+        // Column t holds x column s*(t + b_min) + q: inside x for t in [t0, t1).
+        const std::int64_t q = cols_q[iq];
+        const std::int64_t t0 = std::max<std::int64_t>(0, -b_min), t1 = std::min(Wq, (W - q + s - 1) / s - b_min);
+        if (t1 <= t0) continue;
+        for (std::int64_t c = 0; c < C; ++c) {
+          float* d = plane(dst, c, static_cast<std::int64_t>(ip), static_cast<std::int64_t>(iq)) + t0;
+          const float* src = x + c * H * W + s * (t0 + b_min) + q;
+          for (std::int64_t r = r0; r < r1; ++r) copy_every(src + (s * (r + a_min) + p) * W, d + r * Wq, t1 - t0);
         }
+      }
+    }
   }
 
   // Where im2col row k = (c, kh, kw) starts.
@@ -82,7 +98,18 @@ struct PhasePlanes {
     const std::int64_t c = k / (KH * KW), kh = (k / KW) % KH, kw = k % KW;
     const std::int64_t a = floor_div(kh - pad_h, s), p = kh - pad_h - s * a;
     const std::int64_t b = floor_div(kw - pad_w, s), q = kw - pad_w - s * b;
-    return planes_base + ((c * s + p) * s + q) * Hq * Wq + (a - a_min) * Wq + (b - b_min);
+    return plane(const_cast<float*>(planes_base), c, index_p[static_cast<std::size_t>(p)], index_q[static_cast<std::size_t>(q)]) +
+           (a - a_min) * Wq + (b - b_min);
+  }
+
+ private:
+  // d[t] = src[s*t] for t < n; the common strides with a constant step, which the compiler vectorizes.
+  void copy_every(const float* src, float* d, std::int64_t n) const {
+    switch (s) {
+      case 1: std::memcpy(d, src, static_cast<std::size_t>(n) * sizeof(float)); return;
+      case 2: for (std::int64_t t = 0; t < n; ++t) d[t] = src[2 * t]; return;
+      default: for (std::int64_t t = 0; t < n; ++t) d[t] = src[s * t]; return;
+    }
   }
 };
 
@@ -160,16 +187,37 @@ void ConvKernels::forward_fast(const FTensor& x, const FTensor& wt, const float*
   const std::int64_t C = x.shape.c, H = x.shape.h, W = x.shape.w, KH = w_shape.h, KW = w_shape.w;
   const std::int64_t OH = y.shape.h, OW = y.shape.w, P = OH * OW;
   const float* w = wt.ptr();
-  const PhasePlanes L(C, H, W, KH, KW, p.stride_h, p.pad_h, p.pad_h, OH, OW);
+  auto add_bias = [&](float* yn) {
+    if (bias)
+      for (std::int64_t co = 0; co < w_shape.n; ++co)
+        for (std::int64_t q = 0; q < P; ++q) yn[co * P + q] += bias[co];
+  };
+  // A strided 1x1 kernel reads one phase plane, which is what im2col builds too; there the packed
+  // panels measured faster (bench_conv_stages, the ResNet projections).
+  if (p.stride_h == 1 || KH * KW > 1) {
+    const PhasePlanes L(C, H, W, KH, KW, p.stride_h, p.pad_h, p.pad_h, OH, OW);
+    detail::run_blocks(x.shape.n, threads, [&](std::int64_t n0, std::int64_t n1) {
+      std::vector<float> xpad, ext;
+      std::vector<const float*> rows;
+      for (std::int64_t n = n0; n < n1; ++n) {
+        float* yn = y.ptr() + n * w_shape.n * P;
+        implicit_conv_image(w, w_shape.n, x.ptr() + n * C * H * W, L, yn, xpad, ext, rows);
+        add_bias(yn);
+      }
+    });
+    return;
+  }
+  const std::int64_t K = C * KH * KW;
   detail::run_blocks(x.shape.n, threads, [&](std::int64_t n0, std::int64_t n1) {
-    std::vector<float> xpad, ext;
-    std::vector<const float*> rows;
+    Panels col;
+    col.resize(K, P);
+    col.clear_padding();
     for (std::int64_t n = n0; n < n1; ++n) {
+      // B[k][pos], k = (ci, kh, kw), pos = (oh, ow): conv2d.hpp's forward order of k.
+      im2col(x.ptr() + n * C * H * W, H, W, KH, KW, OH, OW, p.stride_h, p.pad_h, 0, K, PanelsOut{&col});
       float* yn = y.ptr() + n * w_shape.n * P;
-      implicit_conv_image(w, w_shape.n, x.ptr() + n * C * H * W, L, yn, xpad, ext, rows);
-      if (bias)
-        for (std::int64_t co = 0; co < w_shape.n; ++co)
-          for (std::int64_t q = 0; q < P; ++q) yn[co * P + q] += bias[co];
+      gemm_panels(w, K, w_shape.n, col, yn, P, false);
+      add_bias(yn);
     }
   });
 }
@@ -322,12 +370,14 @@ void ConvKernels::backward_weight_fast(const FTensor& x, const FTensor& dy, cons
   // into C) and the positions within each, as conv2d.hpp specifies; rows k are split over threads.
   transposed_grad_.resize(static_cast<std::size_t>(K * CO));
   const std::int64_t blocks = (K + 7) / 8;
-  // Without im2col (any stride): A's row k over the extended positions oh*Wq + ow is a slice of the
-  // image's phase planes (PhasePlanes), and dy gets +0 in the Wq - OW extra columns. An extra term is
+  // Stride 1 without im2col: A's row k over the extended positions oh*Wq + ow is a slice of the
+  // zero-padded image (PhasePlanes), and dy gets +0 in the Wq - OW extra columns. An extra term is
   // then (finite x) * (+0) = +-0, which leaves an fp32 chain started at +0 unchanged under rne (the
   // chain is never -0, and s + +-0 = s otherwise); so the result is the same bit for bit, as long as
-  // every x is finite (a NaN or Inf times 0 would be NaN): checked first, else the im2col path.
-  if (all_finite(x.ptr(), x.data.size())) {
+  // every x is finite (a NaN or Inf times 0 would be NaN): checked first, else the im2col path. The
+  // same works at any stride, but at stride 2 it measured slower than im2col on the ResNet-20 shapes
+  // (bench_conv_stages: the 1x1 projections at half the rate, the 14->7 product at 0.75-0.9 of it).
+  if (p.stride_h == 1 && all_finite(x.ptr(), x.data.size())) {
     const PhasePlanes L(C, H, W, KH, KW, p.stride_h, p.pad_h, p.pad_h, OH, OW);
     const std::int64_t next = L.extended(), plane = L.size();
     // Phase 1, images over threads: every image's phase planes and dy^T panels (B), built once.
