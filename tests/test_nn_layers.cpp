@@ -299,6 +299,25 @@ const std::vector<LinearCase>& linear_cases() {
   return c;
 }
 
+// How an engine result compares with the reference's: `nans` elements where the reference is NaN,
+// `bad` elements that differ (a non-NaN where the reference is NaN, or other bits elsewhere).
+struct NanAgreement {
+  std::size_t nans = 0, bad = 0;
+};
+NanAgreement compare_with_nans(const FTensor& got, const NchwArray& want) {
+  REQUIRE(got.data.size() == want.data.size());
+  NanAgreement m;
+  for (std::size_t i = 0; i < want.data.size(); ++i) {
+    if (std::isnan(want.data[i])) {
+      ++m.nans;
+      m.bad += !std::isnan(got.data[i]);
+    } else {
+      m.bad += !same_bits(got.data[i], static_cast<float>(want.data[i]));
+    }
+  }
+  return m;
+}
+
 }  // namespace
 
 // ---- 1. bit identity with the reference kernels --------------------------------------------------
@@ -325,18 +344,9 @@ TEST_CASE("nn: a strided input gradient with an infinite weight is NaN where the
     ConvKernels kernels;
     kernels.backward_input(setup, dy, w, xs, p, dx, 1);
     const NchwArray want = conv2d_backward_input(setup.config(), to_nchw(dy), to_nchw(w), xs, p);
-    REQUIRE(dx.data.size() == want.data.size());
-    std::size_t nans = 0, bad = 0;
-    for (std::size_t i = 0; i < want.data.size(); ++i) {
-      if (std::isnan(want.data[i])) {
-        ++nans;
-        bad += !std::isnan(dx.data[i]);
-      } else {
-        bad += !same_bits(dx.data[i], static_cast<float>(want.data[i]));
-      }
-    }
-    CHECK(nans > 0);
-    CHECK(bad == 0);
+    const NanAgreement m = compare_with_nans(dx, want);
+    CHECK(m.nans > 0);
+    CHECK(m.bad == 0);
   }
 }
 
@@ -355,18 +365,9 @@ TEST_CASE("nn: a weight gradient with an infinite input value is NaN where the r
     ConvKernels kernels;
     kernels.backward_weight(setup, x, dy, ws, p, dw, nullptr, 1);
     const NchwArray want = conv2d_backward_weight(setup.config(), to_nchw(x), to_nchw(dy), ws, p);
-    REQUIRE(dw.data.size() == want.data.size());
-    std::size_t nans = 0, bad = 0;
-    for (std::size_t i = 0; i < want.data.size(); ++i) {
-      if (std::isnan(want.data[i])) {
-        ++nans;
-        bad += !std::isnan(dw.data[i]);
-      } else {
-        bad += !same_bits(dw.data[i], static_cast<float>(want.data[i]));
-      }
-    }
-    CHECK(bad == 0);
-    CHECK(nans + bad < want.data.size());  // the finite elements are compared too
+    const NanAgreement m = compare_with_nans(dw, want);
+    CHECK(m.bad == 0);
+    CHECK(m.nans < want.data.size());  // the finite elements are compared too
   }
 }
 
