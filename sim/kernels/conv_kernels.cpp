@@ -314,46 +314,59 @@ void ConvKernels::backward_input_by_phase(const FTensor& dy, const Nchw& xs, std
                   flipped_[static_cast<std::size_t>(ci * K + (co * KH + f.a[ia]) * KW + f.b[ib])];
       phases.push_back(std::move(f));
     }
+  // One zero-padded copy of each image's dy serves every phase: a tap's operand row is the slice of
+  // it starting at (dh - dh_min, dw - dw_min), read in place over the extended positions i*Wd + j
+  // (the Wd - cols extra columns of each row are computed and dropped), as in implicit_conv_image.
+  std::int64_t dh_min = 0, dh_max = 0, dw_min = 0, dw_max = 0, rows_max = 0, cols_max = 0;
+  bool first = true;
+  for (const Phase& f : phases) {
+    if (f.dh.empty() || f.dw.empty()) continue;
+    const auto [h0, h1] = std::minmax_element(f.dh.begin(), f.dh.end());
+    const auto [w0, w1] = std::minmax_element(f.dw.begin(), f.dw.end());
+    dh_min = first ? *h0 : std::min(dh_min, *h0);
+    dh_max = first ? *h1 : std::max(dh_max, *h1);
+    dw_min = first ? *w0 : std::min(dw_min, *w0);
+    dw_max = first ? *w1 : std::max(dw_max, *w1);
+    rows_max = std::max(rows_max, f.rows);
+    cols_max = std::max(cols_max, f.cols);
+    first = false;
+  }
+  const std::int64_t Hd = rows_max + dh_max - dh_min, Wd = cols_max + dw_max - dw_min;
+  // Padded dy rows t hold dy columns t + dw_min: inside dy for t in [t0, t1); rows likewise.
+  const std::int64_t t0 = std::clamp<std::int64_t>(-dw_min, 0, Wd), t1 = std::clamp<std::int64_t>(OW - dw_min, 0, Wd);
+  const std::int64_t r0 = std::clamp<std::int64_t>(-dh_min, 0, Hd), r1 = std::clamp<std::int64_t>(OH - dh_min, 0, Hd);
   detail::run_blocks(xs.n, threads, [&](std::int64_t n0, std::int64_t n1) {
-    std::vector<float> operand, out;
+    std::vector<float> dyp(static_cast<std::size_t>(CO * Hd * Wd + Wd + 2 * kPanelWidth), 0.0f), out;
     std::vector<const float*> rows;
     for (std::int64_t n = n0; n < n1; ++n) {
       const float* dyn = dy.ptr() + n * CO * OH * OW;
       float* dxn = dx.ptr() + n * C * H * W;
+      if (t1 > t0)
+        for (std::int64_t co = 0; co < CO; ++co)
+          for (std::int64_t r = r0; r < r1; ++r)
+            std::memcpy(dyp.data() + (co * Hd + r) * Wd + t0, dyn + (co * OH + r + dh_min) * OW + t0 + dw_min,
+                        static_cast<std::size_t>(t1 - t0) * sizeof(float));
       for (const Phase& f : phases) {
         const std::int64_t taps = static_cast<std::int64_t>(f.a.size() * f.b.size()), Kp = CO * taps,
-                           Np = f.rows * f.cols;
-        out.resize(static_cast<std::size_t>(C * Np));
-        if (Kp == 0) {
-          std::fill(out.begin(), out.end(), 0.0f);
-        } else {
-          // B row-major, Kp x Np, each row padded with zeros to whole panels (gemm_rows reads them);
-          // a row of dy is copied in one piece, +0 where it falls outside dy.
-          const std::int64_t ld = (Np + kPanelWidth - 1) / kPanelWidth * kPanelWidth;
-          operand.assign(static_cast<std::size_t>(Kp * ld), 0.0f);
-          rows.resize(static_cast<std::size_t>(Kp));
-          for (std::int64_t co = 0; co < CO; ++co)
-            for (std::size_t ia = 0; ia < f.a.size(); ++ia)
-              for (std::size_t ib = 0; ib < f.b.size(); ++ib) {
-                const std::int64_t k = co * taps + static_cast<std::int64_t>(ia * f.b.size() + ib);
-                float* row = operand.data() + k * ld;
-                rows[static_cast<std::size_t>(k)] = row;
-                const std::int64_t dwb = f.dw[ib];
-                const std::int64_t j0 = std::clamp<std::int64_t>(-dwb, 0, f.cols), j1 = std::clamp<std::int64_t>(OW - dwb, 0, f.cols);
-                if (j1 <= j0) continue;
-                for (std::int64_t i = 0; i < f.rows; ++i) {
-                  const std::int64_t oh = i + f.dh[ia];
-                  if (oh < 0 || oh >= OH) continue;
-                  std::memcpy(row + i * f.cols + j0, dyn + (co * OH + oh) * OW + j0 + dwb,
-                              static_cast<std::size_t>(j1 - j0) * sizeof(float));
-                }
-              }
-          gemm_rows(f.weights.data(), Kp, C, rows.data(), Kp, Np, out.data(), Np);
+                           next = f.rows * Wd;
+        if (Kp == 0) {  // no tap reaches these positions: a chain of zero terms, +0
+          for (std::int64_t ci = 0; ci < C; ++ci)
+            for (std::int64_t i = 0; i < f.rows; ++i)
+              for (std::int64_t j = 0; j < f.cols; ++j) dxn[(ci * H + f.ph + s * i) * W + f.pw + s * j] = 0.0f;
+          continue;
         }
+        rows.resize(static_cast<std::size_t>(Kp));
+        for (std::int64_t co = 0; co < CO; ++co)
+          for (std::size_t ia = 0; ia < f.a.size(); ++ia)
+            for (std::size_t ib = 0; ib < f.b.size(); ++ib)
+              rows[static_cast<std::size_t>(co * taps + static_cast<std::int64_t>(ia * f.b.size() + ib))] =
+                  dyp.data() + (co * Hd + f.dh[ia] - dh_min) * Wd + f.dw[ib] - dw_min;
+        out.resize(static_cast<std::size_t>(C * next));
+        gemm_rows(f.weights.data(), Kp, C, rows.data(), Kp, next, out.data(), next);
         for (std::int64_t ci = 0; ci < C; ++ci)
           for (std::int64_t i = 0; i < f.rows; ++i)
             for (std::int64_t j = 0; j < f.cols; ++j)
-              dxn[(ci * H + f.ph + s * i) * W + f.pw + s * j] = out[static_cast<std::size_t>(ci * Np + i * f.cols + j)];
+              dxn[(ci * H + f.ph + s * i) * W + f.pw + s * j] = out[static_cast<std::size_t>(ci * next + i * Wd + j)];
       }
     }
   });
