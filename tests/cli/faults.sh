@@ -130,7 +130,7 @@ kill_inside_flush() {
     pid=$!
     SEEN=0 INSIDE=0
     for _ in $(seq 1 600); do
-      SEEN=$({ "$BITSIM" stats "$dir/stats.h5" --steps 2>/dev/null || true; } | awk 'NR > 1' | wc -l)
+      SEEN=$(committed_steps "$dir/stats.h5")
       [ "$SEEN" -ge 2 ] && break
       sleep 0.02
     done
@@ -148,7 +148,7 @@ kill_inside_flush() {
 kill_inside_flush "$TMP/flush_killed" fresh
 check "the run was killed inside a flush of stats.h5 (its helper process held the file before and after the kill)" test "$INSIDE" -eq 1
 check "the helper process finishes the flush and lets go of the file" wait_unheld "$TMP/flush_killed/stats.h5"
-n=$({ "$BITSIM" stats "$TMP/flush_killed/stats.h5" --steps 2>"$TMP/flush_steps.err" || true; } | awk 'NR > 1' | wc -l)
+n=$(committed_steps "$TMP/flush_killed/stats.h5" "$TMP/flush_steps.err")
 check "after a kill inside a flush: the file holds the steps committed before ($n >= $SEEN; $(head -c 300 "$TMP/flush_steps.err"))" test "$n" -ge "$SEEN"
 check "after a kill inside a flush: h5dump reads the file" h5dump -H "$TMP/flush_killed/stats.h5" >/dev/null 2>&1
 stats_text "$TMP/flush_whole/stats.h5" >"$TMP/flush_whole.csv"

@@ -130,6 +130,12 @@ finish() {
   [ "$FAILED" -eq 0 ]
 }
 
+# committed_steps FILE [ERRFILE]: how many steps `bitsim stats --steps` lists for the statistics file
+# FILE; 0 when it cannot read it (yet), its messages going to ERRFILE (default: discarded).
+committed_steps() {
+  { "$BITSIM" stats "$1" --steps 2>"${2:-/dev/null}" || true; } | awk 'NR > 1' | wc -l
+}
+
 # holders FILE: how many processes have FILE open (a helper process may outlive the one killed).
 holders() {
   local f

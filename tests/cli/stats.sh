@@ -112,7 +112,7 @@ PID=$!
 SEEN=0
 for _ in $(seq 1 600); do  # until at least 3 steps are committed (a reader may meet a half-flushed file: retry)
   if [ -e "$TMP/killed/stats.h5" ]; then
-    SEEN=$({ "$BITSIM" stats "$TMP/killed/stats.h5" --steps 2>/dev/null || true; } | awk 'NR>1' | wc -l)
+    SEEN=$(committed_steps "$TMP/killed/stats.h5")
     [ "$SEEN" -ge 3 ] && break
   fi
   sleep 0.1
