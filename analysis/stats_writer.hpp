@@ -4,8 +4,9 @@
 // step's /steps row and flushes the file in a helper process a kill of this one does not reach
 // (h5::flush_surviving_kill); so the file on disk is always the state after the last commit, and a
 // process killed at any moment (SIGKILL included) leaves a file that opens with every committed step.
-// The writer holds a lock on the file (io::FileLock), and the helper holds it until its flush ends. A new file is written as PATH.partial and renamed to PATH at its first commit,
-// so PATH never names a file without a step.
+// The writer holds a lock on the file (io::FileLock), and the helper holds it until its flush ends.
+// A new file is written as PATH.partial and renamed to PATH at its first commit, so PATH never names
+// a file without a step.
 #pragma once
 
 #include "analysis/stats_schema.hpp"

@@ -331,21 +331,17 @@ void ConvKernels::backward_input_by_phase(const FTensor& dy, const Nchw& xs, std
     cols_max = std::max(cols_max, f.cols);
     first = false;
   }
-  const std::int64_t Hd = rows_max + dh_max - dh_min, Wd = cols_max + dw_max - dw_min;
-  // Padded dy rows t hold dy columns t + dw_min: inside dy for t in [t0, t1); rows likewise.
-  const std::int64_t t0 = std::clamp<std::int64_t>(-dw_min, 0, Wd), t1 = std::clamp<std::int64_t>(OW - dw_min, 0, Wd);
-  const std::int64_t r0 = std::clamp<std::int64_t>(-dh_min, 0, Hd), r1 = std::clamp<std::int64_t>(OH - dh_min, 0, Hd);
+  // That copy is the layout of a stride-1 convolution of dy with a window of the offsets' extent,
+  // padded by -dh_min and -dw_min, over rows_max x cols_max outputs: rows of Wd = cols_max + dw_max -
+  // dw_min.
+  const PhasePlanes D(CO, OH, OW, dh_max - dh_min + 1, dw_max - dw_min + 1, 1, -dh_min, -dw_min, rows_max, cols_max);
+  const std::int64_t Wd = D.Wq;
   detail::run_blocks(xs.n, threads, [&](std::int64_t n0, std::int64_t n1) {
-    std::vector<float> dyp(static_cast<std::size_t>(CO * Hd * Wd + Wd + 2 * kPanelWidth), 0.0f), out;
+    std::vector<float> dyp(static_cast<std::size_t>(D.size()), 0.0f), out;
     std::vector<const float*> rows;
     for (std::int64_t n = n0; n < n1; ++n) {
-      const float* dyn = dy.ptr() + n * CO * OH * OW;
       float* dxn = dx.ptr() + n * C * H * W;
-      if (t1 > t0)
-        for (std::int64_t co = 0; co < CO; ++co)
-          for (std::int64_t r = r0; r < r1; ++r)
-            std::memcpy(dyp.data() + (co * Hd + r) * Wd + t0, dyn + (co * OH + r + dh_min) * OW + t0 + dw_min,
-                        static_cast<std::size_t>(t1 - t0) * sizeof(float));
+      D.embed(dy.ptr() + n * CO * OH * OW, dyp.data());
       for (const Phase& f : phases) {
         const std::int64_t taps = static_cast<std::int64_t>(f.a.size() * f.b.size()), Kp = CO * taps,
                            next = f.rows * Wd;
@@ -360,7 +356,7 @@ void ConvKernels::backward_input_by_phase(const FTensor& dy, const Nchw& xs, std
           for (std::size_t ia = 0; ia < f.a.size(); ++ia)
             for (std::size_t ib = 0; ib < f.b.size(); ++ib)
               rows[static_cast<std::size_t>(co * taps + static_cast<std::int64_t>(ia * f.b.size() + ib))] =
-                  dyp.data() + (co * Hd + f.dh[ia] - dh_min) * Wd + f.dw[ib] - dw_min;
+                  D.plane(dyp.data(), co, 0, 0) + (f.dh[ia] - dh_min) * Wd + f.dw[ib] - dw_min;
         out.resize(static_cast<std::size_t>(C * next));
         gemm_rows(f.weights.data(), Kp, C, rows.data(), Kp, next, out.data(), next);
         for (std::int64_t ci = 0; ci < C; ++ci)
