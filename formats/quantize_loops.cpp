@@ -27,14 +27,21 @@ template <class T, Rounding MODE>
   return round_float_lanes<T, MODE>(k, in, out, words);
 }
 
+// How many whole elements p lies past the vector boundary at or before it: 0 on a boundary, and for
+// a p not aligned to its own type (no element of it ever reaches a boundary). The loops' head below
+// and the stochastic-rounding chunks (with_philox_chunks) both cut at boundaries with it.
+template <class T> std::size_t elements_past_vector_boundary(const T* p) {
+  const std::size_t offset = reinterpret_cast<std::uintptr_t>(p) % kVectorBytes;
+  return offset % sizeof(T) == 0 ? offset / sizeof(T) : 0;
+}
+
 // How many elements of `out` come before the first one on a vector boundary (at most n). The loops
 // round those one by one, so that the vector stores are aligned: large arrays come from mmap at 16 bytes
 // past a page, where every 64-byte store would straddle two cache lines (about 20% slower on a
 // memory-bound AVX-512 loop, measured against CPFloat, whose compiled loops align the same way).
 template <class T> std::size_t elements_before_vector_boundary(const T* out, std::size_t n) {
-  const std::size_t offset = reinterpret_cast<std::uintptr_t>(out) % kVectorBytes;
-  if (offset == 0 || offset % sizeof(T) != 0) return 0;
-  return std::min(n, (kVectorBytes - offset) / sizeof(T));
+  const std::size_t past = elements_past_vector_boundary(out);
+  return past == 0 ? 0 : std::min(n, kVectorBytes / sizeof(T) - past);
 }
 
 template <class T, Rounding MODE>
@@ -107,8 +114,8 @@ bool with_philox_chunks(std::uint64_t seed, std::uint64_t first, const T* out, s
     for (std::size_t g = 0; g < kGroups; ++g) gen.generate(block + g * (PhiloxVectors::kWords / 4), words + g * PhiloxVectors::kWords);
     std::size_t m = std::min(kChunk - skip, n - i);
     if (i + m < n) {  // end on the vector boundary at or before out + i + m
-      const std::size_t past = reinterpret_cast<std::uintptr_t>(out + i + m) % kVectorBytes / sizeof(T);
-      if (reinterpret_cast<std::uintptr_t>(out) % sizeof(T) == 0 && past < m) m -= past;
+      const std::size_t past = elements_past_vector_boundary(out + i + m);
+      if (past < m) m -= past;
     }
     bad |= round(i, m, words + skip);
     i += m;
