@@ -9,12 +9,14 @@
 
 #include "formats/random_words.hpp"
 #include "formats/rounding.hpp"
+#include "formats/simd_target.hpp"
 
 #include "error_of.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <bit>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
@@ -482,4 +484,87 @@ TEST_CASE("wageubn: WageSpec defaults and text() spellings", "[wageubn]") {
   CHECK(c.text() == "constant(bits=8,const_bits=12)");
   c.gscale = 32;
   CHECK(c.text() == "constant(bits=8,const_bits=12,gscale=32)");  // order bits, clip, const_bits, gscale
+}
+
+TEST_CASE("wageubn: the vector loops equal the scalar reference bit for bit on every SIMD target", "[wageubn][cpu]") {
+  struct Guard {
+    ~Guard() { formats::set_simd_target("best"); }
+  } guard;
+  // Random finite bit patterns of every exponent (with signed zeros and subnormals among them), scaled
+  // into [-M, M] by the tensor's first element; plus make_tensor's ties, clip bounds and subnormals.
+  auto random_bits = [](std::size_t n, float M, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::vector<float> x(n);
+    for (float& v : x) {
+      do {
+        v = std::bit_cast<float>(static_cast<std::uint32_t>(rng()));
+      } while (!std::isfinite(v) || std::abs(v) > M);
+    }
+    x[0] = M;
+    return x;
+  };
+  std::vector<WageSpec> specs;
+  for (int k : {1, 2, 8, 16, 32})
+    for (WageClip c : {WageClip::none, WageClip::unit, WageClip::pm1}) specs.push_back(spec_of(WageKind::direct, k, c));
+  for (int k : {2, 8, 16, 24}) {
+    specs.push_back(spec_of(WageKind::shift, k, WageClip::unit));
+    specs.push_back(spec_of(WageKind::shift, k, WageClip::pm1));
+    specs.push_back(WageSpec::of(WageKind::flag, k));
+    specs.push_back(WageSpec::of(WageKind::constant, k));
+  }
+  WageSpec g32 = WageSpec::of(WageKind::constant, 8);
+  g32.gscale = 32;
+  specs.push_back(g32);
+  const formats::PhiloxWords words(77);
+  // The message of what f throws, or "" when it returns.
+  auto outcome = [](auto&& f) -> std::string {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    return "";
+  };
+  std::uint64_t seed = 500;
+  std::size_t compared = 0, differing = 0;
+  std::ostringstream first;
+  for (const std::string& target : formats::simd_targets()) {
+    formats::set_simd_target(target);
+    for (float M : {3e-39f, 1e-20f, 0.7f, 1.0f, 3.0f, 1000.0f, 3e38f}) {
+      const double s = std::ldexp(1.0, golden_n(M) - 7);
+      for (std::size_t n : {std::size_t{1}, std::size_t{17}, std::size_t{4099}, std::size_t{70001}}) {
+        ++seed;
+        const std::vector<std::vector<float>> inputs = {random_bits(n, M, seed),
+                                                        make_tensor(n, M, s, s / 2, {M / 2.0, -M / 3.0}, seed)};
+        for (const std::vector<float>& x : inputs)
+          for (const WageSpec& spec : specs)
+            for (bool sr : {false, true}) {
+              if (sr && spec.kind != WageKind::constant) continue;
+              const formats::PhiloxWords* w = sr ? &words : nullptr;
+              // From the second element too: every vector then starts off its alignment.
+              for (std::size_t offset : {std::size_t{0}, std::size_t{1}}) {
+                if (offset >= x.size()) continue;
+                std::vector<float> got(x.begin() + static_cast<std::ptrdiff_t>(offset), x.end()), want = got;
+                const std::string got_error = outcome([&] { (void)wage_quantize(got, spec, sr, w, 2); });
+                const std::string want_error = outcome([&] { (void)wage_quantize_reference(want, spec, sr, w, 2); });
+                ++compared;
+                bool same = got_error == want_error;
+                for (std::size_t i = 0; same && i < got.size(); ++i) same = same_bits(got[i], want[i]);
+                if (!same && differing++ == 0) {
+                  first << target << ", " << spec.text() << (sr ? " sr" : "") << ", max " << M << ", n " << n
+                        << ", offset " << offset << ", error '" << got_error << "' / '" << want_error << "'";
+                  for (std::size_t i = 0; i < got.size(); ++i)
+                    if (!same_bits(got[i], want[i])) {
+                      first << "; element " << i << ": x " << x[i + offset] << " got " << got[i] << " want " << want[i];
+                      break;
+                    }
+                }
+              }
+            }
+      }
+    }
+  }
+  INFO(first.str());
+  CHECK(compared > 1000);
+  CHECK(differing == 0);
 }

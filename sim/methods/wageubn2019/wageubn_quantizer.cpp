@@ -1,6 +1,7 @@
 #include "sim/methods/wageubn2019/wageubn_quantizer.hpp"
 
 #include "formats/format.hpp"
+#include "sim/methods/wageubn2019/wageubn_loops.hpp"
 #include "formats/rounding.hpp"
 #include "sim/runtime/task_split.hpp"
 
@@ -27,11 +28,21 @@ int threads_for(std::size_t n, int threads) {
   return static_cast<int>(std::clamp<std::int64_t>(static_cast<std::int64_t>(n) / kMinPerThread, 1, std::max(1, threads)));
 }
 
+// Which loops run the elements: the vector loops of wageubn_loops.hpp, or the scalar loops below, the
+// reference they are checked against (wage_quantize_reference). Both give the same bits.
+enum class Loops { vector, scalar };
+
+constexpr std::uint32_t kInfinityBits = 0x7f800000u;
+
 // Throws QuantizeError naming the first non-finite element of x[0, n) (offset `first` in the tensor), if any.
-void check_finite(const float* x, std::int64_t n, std::int64_t first) {
-  float bad = 0;
-  for (std::int64_t i = 0; i < n; ++i) bad += x[i] * 0.0f;  // NaN for NaN or +-inf; vectorizes
-  if (bad == 0.0f) return;
+void check_finite(const float* x, std::int64_t n, std::int64_t first, Loops loops) {
+  if (loops == Loops::vector) {
+    if (simd::wage_max_abs_bits(x, n) < kInfinityBits) return;
+  } else {
+    float bad = 0;
+    for (std::int64_t i = 0; i < n; ++i) bad += x[i] * 0.0f;  // NaN for NaN or +-inf
+    if (bad == 0.0f) return;
+  }
   for (std::int64_t i = 0; i < n; ++i)
     if (!std::isfinite(x[i]))
       throw formats::QuantizeError::at_element(first + i, fmt::format("{} cannot be quantized (WAGEUBN quantizers need finite values)", x[i]));
@@ -60,21 +71,53 @@ template <class Body> void for_chunks(std::size_t n, int threads, Body body) {
   });
 }
 
-void direct(std::span<float> x, int bits, WageClip clip, int threads) {
+float max_abs(std::span<const float> x, int threads, Loops loops) {
+  if (x.empty()) return 0.0f;
+  const int t = threads_for(x.size(), threads);
+  const auto count = static_cast<std::int64_t>(x.size());
+  std::vector<float> part(static_cast<std::size_t>(t), 0.0f);
+  detail::run_blocks(count, t, [&](std::int64_t b, std::int64_t e) {
+    float m = 0;
+    for (std::int64_t c = b; c < e; c += kChunk) {
+      const std::int64_t n = std::min(e, c + kChunk) - c;
+      const float* p = x.data() + c;
+      if (loops == Loops::vector) {
+        // The largest magnitude's bits are the largest bits of the magnitudes (finite floats >= 0
+        // order as their bit patterns); from NaN or an infinity upward, check_finite names it.
+        const std::uint32_t bits = simd::wage_max_abs_bits(p, n);
+        if (bits >= kInfinityBits) check_finite(p, n, c, Loops::scalar);
+        m = std::max(m, std::bit_cast<float>(bits));
+        continue;
+      }
+      check_finite(p, n, c, loops);
+      for (std::int64_t i = 0; i < n; ++i) m = std::max(m, std::fabs(p[i]));
+    }
+    int block = 0;  // run_blocks' block b starts at count b / t
+    while (count * block / t != b) ++block;
+    part[static_cast<std::size_t>(block)] = m;
+  });
+  return *std::max_element(part.begin(), part.end());
+}
+
+void direct(std::span<float> x, int bits, WageClip clip, int threads, Loops loops) {
   const float up = pow2f(bits - 1), down = pow2f(1 - bits);
   const float hi = clip == WageClip::unit ? 1.0f - down : clip == WageClip::pm1 ? 1.0f : INFINITY;
   for_chunks(x.size(), threads, [&](std::int64_t b, std::int64_t e) {
     float* p = x.data() + b;
     const std::int64_t n = e - b;
-    check_finite(p, n, b);
-    float over = 0;
-    for (std::int64_t i = 0; i < n; ++i) {
-      const float s = p[i] * up;  // exact unless it overflows (checked below)
-      over += s * 0.0f;
-      const float q = std::nearbyint(s) * down;
-      p[i] = std::min(std::max(q, -hi), hi);
+    check_finite(p, n, b, loops);
+    bool over = false;
+    if (loops == Loops::vector) {
+      over = simd::wage_direct_loop(p, n, up, down, hi);
+    } else {
+      for (std::int64_t i = 0; i < n; ++i) {
+        const float s = p[i] * up;  // exact unless it overflows (checked below)
+        over |= std::isinf(s);
+        const float q = std::nearbyint(s) * down;
+        p[i] = std::min(std::max(q, -hi), hi);
+      }
     }
-    if (over != 0.0f)
+    if (over)
       for (std::int64_t i = 0; i < n; ++i)
         if (!std::isfinite(p[i]))
           throw formats::QuantizeError::at_element(b + i, fmt::format("x 2^{} overflows float", bits - 1));
@@ -82,8 +125,8 @@ void direct(std::span<float> x, int bits, WageClip clip, int threads) {
 }
 
 // The scale exponent n of x, or nullopt-like scaled = false for an all-zero tensor.
-PowerOfTwoScale scale_of(std::span<const float> x, int threads) {
-  const float m = wage_max_abs(x, threads);
+PowerOfTwoScale scale_of(std::span<const float> x, int threads, Loops loops) {
+  const float m = max_abs(x, threads, loops);
   if (m == 0.0f) return {};
   const int n = round_log2(m);
   if (n > 127)
@@ -91,12 +134,17 @@ PowerOfTwoScale scale_of(std::span<const float> x, int threads) {
   return {true, n};
 }
 
-void shift(std::span<float> x, int bits, WageClip clip, int n, int threads) {
+void shift(std::span<float> x, int bits, WageClip clip, int n, int threads, Loops loops) {
   const Pow2Scale to_unit(-n), back(n);
   const float up = pow2f(bits - 1), down = pow2f(1 - bits);
   const float hi = clip == WageClip::unit ? 1.0f - down : clip == WageClip::pm1 ? 1.0f : INFINITY;
+  if (!to_unit.fast || !back.fast) loops = Loops::scalar;  // a tensor below 2^-126: ldexp
   for_chunks(x.size(), threads, [&](std::int64_t b, std::int64_t e) {
     float* p = x.data() + b;
+    if (loops == Loops::vector) {
+      simd::wage_shift_loop(p, e - b, to_unit.f, up, down, hi, back.f);
+      return;
+    }
     for (std::int64_t i = 0; i < e - b; ++i) {
       const float q = std::nearbyint(to_unit(p[i]) * up) * down;
       p[i] = back(std::min(std::max(q, -hi), hi));
@@ -104,11 +152,16 @@ void shift(std::span<float> x, int bits, WageClip clip, int n, int threads) {
   });
 }
 
-void flag(std::span<float> x, int bits, int n, int threads) {
+void flag(std::span<float> x, int bits, int n, int threads, Loops loops) {
   const Pow2Scale to_units(bits - 1 - n), back(n - (bits - 1));
   const float up = pow2f(bits - 1), down = pow2f(1 - bits), top = up - 1.0f;
+  if (!to_units.fast || !back.fast) loops = Loops::scalar;
   for_chunks(x.size(), threads, [&](std::int64_t b, std::int64_t e) {
     float* p = x.data() + b;
+    if (loops == Loops::vector) {
+      simd::wage_flag_loop(p, e - b, to_units.f, up, down, top, back.f);
+      return;
+    }
     for (std::int64_t i = 0; i < e - b; ++i) {
       const float u = to_units(p[i]), a = std::fabs(u);
       // |u| >= 1: whole units of s (at most 2^(k-1) - 1); below: the fine grid s 2^(1-k) (at most 1).
@@ -118,16 +171,22 @@ void flag(std::span<float> x, int bits, int n, int threads) {
   });
 }
 
-void constant(std::span<float> x, const WageSpec& s, int n, bool stochastic, const formats::PhiloxWords* words, int threads) {
+void constant(std::span<float> x, const WageSpec& s, int n, bool stochastic, const formats::PhiloxWords* words, int threads,
+              Loops loops) {
   const std::int64_t g = s.dynamic_range();
   const int g_log2 = std::countr_zero(static_cast<std::uint64_t>(g));
   const Pow2Scale to_range(g_log2 - n), to_g(1 - s.const_bits);
   const float fine_up = 0x1p31f, fine_down = 0x1p-31f, top = static_cast<float>(g - 1);
+  if (!to_range.fast || !to_g.fast) loops = Loops::scalar;
   for_chunks(x.size(), threads, [&](std::int64_t b, std::int64_t e) {
     float* p = x.data() + b;
     const std::int64_t len = e - b;
     std::array<std::uint32_t, kChunk> w{};
     if (stochastic) words->fill(static_cast<std::uint64_t>(b), std::span<std::uint32_t>(w.data(), static_cast<std::size_t>(len)));
+    if (loops == Loops::vector) {
+      simd::wage_constant_loop(p, len, stochastic ? w.data() : nullptr, to_range.f, top, to_g.f);
+      return;
+    }
     for (std::int64_t i = 0; i < len; ++i) {
       // t = Q(g x / R, 32): only values below 2^-8 have bits under the 2^-31 grid to round away.
       const float t = std::nearbyint(to_range(p[i]) * fine_up) * fine_down;
@@ -200,24 +259,7 @@ std::string WageSpec::text() const {
   return s + ")";
 }
 
-float wage_max_abs(std::span<const float> x, int threads) {
-  if (x.empty()) return 0.0f;
-  const int t = threads_for(x.size(), threads);
-  const auto count = static_cast<std::int64_t>(x.size());
-  std::vector<float> part(static_cast<std::size_t>(t), 0.0f);
-  detail::run_blocks(count, t, [&](std::int64_t b, std::int64_t e) {
-    float m = 0;
-    for (std::int64_t c = b; c < e; c += kChunk) {
-      const std::int64_t n = std::min(e, c + kChunk) - c;
-      check_finite(x.data() + c, n, c);
-      for (std::int64_t i = 0; i < n; ++i) m = std::max(m, std::fabs(x[static_cast<std::size_t>(c + i)]));
-    }
-    int block = 0;  // run_blocks' block b starts at count b / t
-    while (count * block / t != b) ++block;
-    part[static_cast<std::size_t>(block)] = m;
-  });
-  return *std::max_element(part.begin(), part.end());
-}
+float wage_max_abs(std::span<const float> x, int threads) { return max_abs(x, threads, Loops::vector); }
 
 int round_log2(float m) {
   int e = 0;
@@ -226,8 +268,10 @@ int round_log2(float m) {
   return 2.0 * f2 >= 1.0 ? e : e - 1;  // log2 f >= -1/2 iff f^2 >= 1/2 (never equal: sqrt(1/2) is irrational)
 }
 
-PowerOfTwoScale wage_quantize(std::span<float> x, const WageSpec& spec, bool stochastic, const formats::PhiloxWords* words,
-                        int threads) {
+namespace {
+
+PowerOfTwoScale quantize(std::span<float> x, const WageSpec& spec, bool stochastic, const formats::PhiloxWords* words,
+                         int threads, Loops loops) {
   spec.validate();
   if (stochastic && spec.kind != WageKind::constant)
     throw std::invalid_argument(fmt::format("{} quantizer: stochastic rounding is only defined for constant (G)",
@@ -235,18 +279,30 @@ PowerOfTwoScale wage_quantize(std::span<float> x, const WageSpec& spec, bool sto
   if (stochastic && !words) throw std::invalid_argument("constant quantizer: stochastic rounding needs its random words");
   if (x.empty()) return {};
   if (spec.kind == WageKind::direct) {
-    direct(x, spec.bits, spec.clip, threads);
+    direct(x, spec.bits, spec.clip, threads, loops);
     return {};
   }
-  const PowerOfTwoScale sc = scale_of(x, threads);
+  const PowerOfTwoScale sc = scale_of(x, threads, loops);
   if (!sc.scaled) return sc;  // all zeros stay zeros
   switch (spec.kind) {
-    case WageKind::shift: shift(x, spec.bits, spec.clip, sc.exponent, threads); break;
-    case WageKind::flag: flag(x, spec.bits, sc.exponent, threads); break;
-    case WageKind::constant: constant(x, spec, sc.exponent, stochastic, words, threads); break;
+    case WageKind::shift: shift(x, spec.bits, spec.clip, sc.exponent, threads, loops); break;
+    case WageKind::flag: flag(x, spec.bits, sc.exponent, threads, loops); break;
+    case WageKind::constant: constant(x, spec, sc.exponent, stochastic, words, threads, loops); break;
     case WageKind::direct: break;
   }
   return sc;
+}
+
+}  // namespace
+
+PowerOfTwoScale wage_quantize(std::span<float> x, const WageSpec& spec, bool stochastic, const formats::PhiloxWords* words,
+                              int threads) {
+  return quantize(x, spec, stochastic, words, threads, Loops::vector);
+}
+
+PowerOfTwoScale wage_quantize_reference(std::span<float> x, const WageSpec& spec, bool stochastic,
+                                        const formats::PhiloxWords* words, int threads) {
+  return quantize(x, spec, stochastic, words, threads, Loops::scalar);
 }
 
 }  // namespace bitsim::sim::methods

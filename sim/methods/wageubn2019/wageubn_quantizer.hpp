@@ -88,4 +88,10 @@ int round_log2(float m);
 PowerOfTwoScale wage_quantize(std::span<float> x, const WageSpec& spec, bool stochastic, const formats::PhiloxWords* words,
                         int threads = 1);
 
+// wage_quantize computed by plain scalar loops, one element at a time: the reference its vector loops
+// (wageubn_loops.hpp) are checked against, bit for bit, on every SIMD target. Same arguments, errors
+// and results; only slower.
+PowerOfTwoScale wage_quantize_reference(std::span<float> x, const WageSpec& spec, bool stochastic,
+                                        const formats::PhiloxWords* words, int threads = 1);
+
 }  // namespace bitsim::sim::methods
