@@ -13,6 +13,7 @@
 #include "sim/train/trainer.hpp"
 
 #include "formats/rounding.hpp"
+#include "formats/simd_target.hpp"
 
 #include "error_of.hpp"
 #include "train_checks.hpp"
@@ -20,6 +21,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -655,4 +657,94 @@ TEST_CASE("banner: a smoke run of the 8-bit scheme (Range BN, bifurcation) lower
 TEST_CASE("banner: the 8-bit scheme resumes bit for bit (running ranges and Range BN statistics are checkpointed)",
           "[banner][train]") {
   bitsim::test::check_resumes_bit_exact(BITSIM_SOURCE_DIR "/experiments/banner2018/cnn_q8_rangebn_bif.toml");
+}
+
+TEST_CASE("banner: range quantizer vector loops equal the scalar reference bit for bit on every SIMD target", "[banner][cpu]") {
+  struct Guard {
+    ~Guard() { formats::set_simd_target("best"); }
+  } guard;
+  // The message of what f throws, or "" when it returns.
+  auto outcome = [](auto&& f) -> std::string {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    return "";
+  };
+  auto bits_of = [](const std::vector<float>& v) {
+    std::vector<std::uint32_t> b(v.size());
+    std::memcpy(b.data(), v.data(), v.size() * sizeof(float));
+    return b;
+  };
+  std::mt19937_64 rng(2018);
+  // Inputs: random finite bit patterns below 2^20 in magnitude; normal values; signed zeros among
+  // values of one sign (which zero is the minimum depends on the order of the comparisons); and
+  // values with a NaN or an infinity somewhere (an error naming the element).
+  auto make = [&](std::size_t n, int kind) {
+    std::vector<float> x(n);
+    std::normal_distribution<float> normal(0.0f, 3.0f);
+    for (std::size_t i = 0; i < n; ++i) {
+      float v = 0;
+      switch (kind) {
+        case 0:
+          do {
+            v = std::bit_cast<float>(static_cast<std::uint32_t>(rng()));
+          } while (!std::isfinite(v) || std::abs(v) > 0x1p20f);
+          break;
+        case 1: v = normal(rng); break;
+        case 2: v = (rng() % 3 == 0) ? ((rng() & 1) ? -0.0f : 0.0f) : std::abs(normal(rng)); break;
+        case 3: v = (rng() % 3 == 0) ? ((rng() & 1) ? -0.0f : 0.0f) : -std::abs(normal(rng)); break;
+        default: v = normal(rng);
+      }
+      x[i] = v;
+    }
+    if (kind == 4) x[rng() % n] = (rng() & 1) ? NAN : -INFINITY;
+    return x;
+  };
+  const formats::PhiloxWords words(5);
+  std::size_t compared = 0, differing = 0;
+  std::ostringstream first;
+  auto note = [&](bool same, const std::string& what) {
+    ++compared;
+    if (!same && differing++ == 0) first << what;
+  };
+  for (const std::string& target : formats::simd_targets()) {
+    formats::set_simd_target(target);
+    for (std::size_t n : {std::size_t{1}, std::size_t{15}, std::size_t{16}, std::size_t{33}, std::size_t{4096},
+                          std::size_t{70003}})
+      for (int kind = 0; kind < 5; ++kind) {
+        const std::vector<float> x = make(n, kind);
+        const std::string where = target + ", n " + std::to_string(n) + ", input kind " + std::to_string(kind);
+        ValueRange got, want;
+        note(outcome([&] { got = measure_tensor_range(x, 2); }) == outcome([&] { want = measure_tensor_range(x, 2, Loops::scalar); }) &&
+                 same_bits(static_cast<float>(got.lo), static_cast<float>(want.lo)) &&
+                 same_bits(static_cast<float>(got.hi), static_cast<float>(want.hi)),
+             where + ": tensor range");
+        for (RangeArithmetic a : {RangeArithmetic::f64, RangeArithmetic::f32}) {
+          const std::int64_t samples = n % 2 == 0 ? 2 : 1;
+          note(outcome([&] { got = measure_sample_mean_range(x, samples, 2, a); }) ==
+                       outcome([&] { want = measure_sample_mean_range(x, samples, 2, a, Loops::scalar); }) &&
+                   std::bit_cast<std::uint64_t>(got.lo) == std::bit_cast<std::uint64_t>(want.lo) &&
+                   std::bit_cast<std::uint64_t>(got.hi) == std::bit_cast<std::uint64_t>(want.hi),
+               where + ": sample-mean range");
+        }
+        if (kind == 4) continue;
+        const ValueRange r = measure_tensor_range(x, 1, Loops::scalar);
+        for (int bits : {1, 2, 4, 8, 16, 24})
+          for (bool sr : {false, true})
+            for (bool true_zero : {false, true})
+              for (std::size_t offset : {std::size_t{0}, std::size_t{1}}) {  // off the vector alignment too
+                if (offset >= n) continue;
+                std::vector<float> a(x.begin() + static_cast<std::ptrdiff_t>(offset), x.end()), b = a;
+                range_quantize(a, r, bits, sr ? &words : nullptr, 2, true_zero);
+                range_quantize(b, r, bits, sr ? &words : nullptr, 2, true_zero, Loops::scalar);
+                note(bits_of(a) == bits_of(b), where + ", bits " + std::to_string(bits) + (sr ? " sr" : "") +
+                                                   (true_zero ? " true_zero" : "") + ", offset " + std::to_string(offset));
+              }
+      }
+  }
+  INFO(first.str());
+  CHECK(compared > 1000);
+  CHECK(differing == 0);
 }

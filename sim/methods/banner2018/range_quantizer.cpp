@@ -1,6 +1,7 @@
 #include "sim/methods/banner2018/range_quantizer.hpp"
 
 #include "formats/rounding.hpp"
+#include "sim/methods/banner2018/range_loops.hpp"
 #include "sim/runtime/task_split.hpp"
 
 #include <fmt/format.h>
@@ -27,9 +28,14 @@ struct MinMax {
   bool finite = true;
 };
 
-// Min, max and whether every element is finite, in one pass that vectorizes: x * 0 is 0 for finite x
-// and NaN for NaN or +-inf, so one sum of those products tells whether any element was not finite.
-MinMax scan(const float* p, std::int64_t n) {
+// Min, max and whether every element is finite, in 16 running lanes (element i in lane i mod 16;
+// range_loops.hpp does the same on vectors): x * 0 is 0 for finite x and NaN for NaN or +-inf, so a
+// sum of those products tells whether any element was not finite.
+MinMax scan(const float* p, std::int64_t n, Loops loops) {
+  if (loops == Loops::vector) {
+    const simd::RangeScan r = simd::range_scan(p, n);
+    return {r.lo, r.hi, r.finite};
+  }
   float lo[16], hi[16], bad[16];
   for (int l = 0; l < 16; ++l) {
     lo[l] = std::numeric_limits<float>::infinity();
@@ -73,7 +79,7 @@ inline float noise_from_word(std::uint32_t w) { return static_cast<float>(static
 
 }  // namespace
 
-ValueRange measure_tensor_range(std::span<const float> x, int threads) {
+ValueRange measure_tensor_range(std::span<const float> x, int threads, Loops loops) {
   if (x.empty()) return {};
   const int t = threads_for(x.size(), threads);
   std::vector<MinMax> part(static_cast<std::size_t>(t));
@@ -81,7 +87,7 @@ ValueRange measure_tensor_range(std::span<const float> x, int threads) {
   detail::run_blocks(t, t, [&](std::int64_t b0, std::int64_t b1) {
     for (std::int64_t b = b0; b < b1; ++b) {
       const std::int64_t begin = n * b / t, end = n * (b + 1) / t;
-      part[static_cast<std::size_t>(b)] = scan(x.data() + begin, end - begin);
+      part[static_cast<std::size_t>(b)] = scan(x.data() + begin, end - begin, loops);
     }
   });
   MinMax all;
@@ -94,7 +100,8 @@ ValueRange measure_tensor_range(std::span<const float> x, int threads) {
   return {all.lo, all.hi};
 }
 
-ValueRange measure_sample_mean_range(std::span<const float> x, std::int64_t samples, int threads, RangeArithmetic arithmetic) {
+ValueRange measure_sample_mean_range(std::span<const float> x, std::int64_t samples, int threads, RangeArithmetic arithmetic,
+                                     Loops loops) {
   if (x.empty()) return {};
   if (samples < 1 || x.size() % static_cast<std::size_t>(samples) != 0)
     throw std::invalid_argument(fmt::format("per-sample range: {} elements do not split into {} samples", x.size(), samples));
@@ -102,7 +109,7 @@ ValueRange measure_sample_mean_range(std::span<const float> x, std::int64_t samp
   std::vector<MinMax> part(static_cast<std::size_t>(samples));
   const int t = threads_for(x.size(), threads);
   detail::run_blocks(samples, t, [&](std::int64_t s0, std::int64_t s1) {
-    for (std::int64_t s = s0; s < s1; ++s) part[static_cast<std::size_t>(s)] = scan(x.data() + s * per, per);
+    for (std::int64_t s = s0; s < s1; ++s) part[static_cast<std::size_t>(s)] = scan(x.data() + s * per, per, loops);
   });
   for (const MinMax& m : part)
     if (!m.finite) throw_not_finite(x);
@@ -139,7 +146,7 @@ double range_zero_point(ValueRange r, int bits) {
 namespace {
 
 // The true_zero variant (see the header): a separate loop, so the default path's loop stays as it is.
-void quantize_true_zero(std::span<float> x, ValueRange r, int bits, const formats::PhiloxWords* noise, int threads) {
+void quantize_true_zero(std::span<float> x, ValueRange r, int bits, const formats::PhiloxWords* noise, int threads, Loops loops) {
   const float s = static_cast<float>(range_scale(range_with_zero(r), bits)), z = static_cast<float>(range_zero_point(r, bits));
   const float qmax = static_cast<float>(std::ldexp(1.0, bits) - 1);
   const auto n = static_cast<std::int64_t>(x.size());
@@ -150,6 +157,10 @@ void quantize_true_zero(std::span<float> x, ValueRange r, int bits, const format
       const std::int64_t m = std::min(kChunk, end - c);
       if (noise) noise->fill(static_cast<std::uint64_t>(c), std::span<std::uint32_t>(words, static_cast<std::size_t>(m)));
       float* __restrict q = x.data() + c;
+      if (loops == Loops::vector) {
+        simd::range_zero_point_loop(q, m, noise ? words : nullptr, s, z, qmax);
+        continue;
+      }
       for (std::int64_t i = 0; i < m; ++i) {
         float v = q[i] / s;
         v = v + z;
@@ -165,11 +176,11 @@ void quantize_true_zero(std::span<float> x, ValueRange r, int bits, const format
 }  // namespace
 
 void range_quantize(std::span<float> x, ValueRange r, int bits, const formats::PhiloxWords* noise, int threads,
-                    bool true_zero) {
+                    bool true_zero, Loops loops) {
   if (bits < 1 || bits > 24) throw std::invalid_argument(fmt::format("range quantizer: bits {} is not in 1..24", bits));
   if (x.empty()) return;
   if (true_zero) {
-    quantize_true_zero(x, r, bits, noise, threads);
+    quantize_true_zero(x, r, bits, noise, threads, loops);
     return;
   }
   const float lo = static_cast<float>(r.lo), s = static_cast<float>(range_scale(r, bits));
@@ -178,6 +189,10 @@ void range_quantize(std::span<float> x, ValueRange r, int bits, const formats::P
   const int t = threads_for(x.size(), threads);
   detail::run_blocks(n, t, [&](std::int64_t begin, std::int64_t end) {
     float* __restrict p = x.data();
+    if (loops == Loops::vector && !noise) {
+      simd::range_grid_loop(p + begin, end - begin, nullptr, lo, s, qmax);
+      return;
+    }
     if (!noise) {
       for (std::int64_t i = begin; i < end; ++i) {
         float q = (p[i] - lo) / s;
@@ -193,6 +208,10 @@ void range_quantize(std::span<float> x, ValueRange r, int bits, const formats::P
       const std::int64_t m = std::min(kChunk, end - c);
       noise->fill(static_cast<std::uint64_t>(c), std::span<std::uint32_t>(words, static_cast<std::size_t>(m)));
       float* __restrict q = p + c;
+      if (loops == Loops::vector) {
+        simd::range_grid_loop(q, m, words, lo, s, qmax);
+        continue;
+      }
       for (std::int64_t i = 0; i < m; ++i) {
         const float u = noise_from_word(words[i]);
         float v = (q[i] - lo) / s;

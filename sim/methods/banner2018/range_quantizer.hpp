@@ -30,6 +30,7 @@
 #pragma once
 
 #include "formats/random_words.hpp"
+#include "sim/methods/loops.hpp"
 
 #include <cstdint>
 #include <span>
@@ -41,14 +42,15 @@ struct ValueRange {
 };
 
 // Min and max of all elements. Throws formats::QuantizeError ("element i: ...") on a non-finite element.
-ValueRange measure_tensor_range(std::span<const float> x, int threads = 1);
+// `loops` (loops.hpp) here and below: the vector loops of range_loops.hpp, or the scalar reference loops.
+ValueRange measure_tensor_range(std::span<const float> x, int threads = 1, Loops loops = Loops::vector);
 // How the per-sample means and the running estimates are computed: in double (the default) or with
 // every operation rounded to float (the reference code's float32 tensors).
 enum class RangeArithmetic { f64, f32 };
 
 // Mean over `samples` equal slices of x of each slice's min and max. samples >= 1 must divide x.size().
 ValueRange measure_sample_mean_range(std::span<const float> x, std::int64_t samples, int threads = 1,
-                                     RangeArithmetic arithmetic = RangeArithmetic::f64);
+                                     RangeArithmetic arithmetic = RangeArithmetic::f64, Loops loops = Loops::vector);
 
 // The scale s of the comment above (double).
 double range_scale(ValueRange r, int bits);
@@ -57,7 +59,7 @@ double range_scale(ValueRange r, int bits);
 // even; else element i adds the noise of word noise->word(i). Elements are independent, so the split over
 // `threads` never changes a result. NaN inputs are not checked here (the measuring functions do).
 void range_quantize(std::span<float> x, ValueRange r, int bits, const formats::PhiloxWords* noise, int threads = 1,
-                    bool true_zero = false);
+                    bool true_zero = false, Loops loops = Loops::vector);
 // The true_zero variant's range (widened to contain 0) and zero point z.
 ValueRange range_with_zero(ValueRange r);
 double range_zero_point(ValueRange r, int bits);

@@ -28,10 +28,6 @@ int threads_for(std::size_t n, int threads) {
   return static_cast<int>(std::clamp<std::int64_t>(static_cast<std::int64_t>(n) / kMinPerThread, 1, std::max(1, threads)));
 }
 
-// Which loops run the elements: the vector loops of wageubn_loops.hpp, or the scalar loops below, the
-// reference they are checked against (wage_quantize_reference). Both give the same bits.
-enum class Loops { vector, scalar };
-
 constexpr std::uint32_t kInfinityBits = 0x7f800000u;
 
 // Throws QuantizeError naming the first non-finite element of x[0, n) (offset `first` in the tensor), if any.
@@ -268,10 +264,8 @@ int round_log2(float m) {
   return 2.0 * f2 >= 1.0 ? e : e - 1;  // log2 f >= -1/2 iff f^2 >= 1/2 (never equal: sqrt(1/2) is irrational)
 }
 
-namespace {
-
-PowerOfTwoScale quantize(std::span<float> x, const WageSpec& spec, bool stochastic, const formats::PhiloxWords* words,
-                         int threads, Loops loops) {
+PowerOfTwoScale wage_quantize(std::span<float> x, const WageSpec& spec, bool stochastic, const formats::PhiloxWords* words,
+                              int threads, Loops loops) {
   spec.validate();
   if (stochastic && spec.kind != WageKind::constant)
     throw std::invalid_argument(fmt::format("{} quantizer: stochastic rounding is only defined for constant (G)",
@@ -291,18 +285,6 @@ PowerOfTwoScale quantize(std::span<float> x, const WageSpec& spec, bool stochast
     case WageKind::direct: break;
   }
   return sc;
-}
-
-}  // namespace
-
-PowerOfTwoScale wage_quantize(std::span<float> x, const WageSpec& spec, bool stochastic, const formats::PhiloxWords* words,
-                              int threads) {
-  return quantize(x, spec, stochastic, words, threads, Loops::vector);
-}
-
-PowerOfTwoScale wage_quantize_reference(std::span<float> x, const WageSpec& spec, bool stochastic,
-                                        const formats::PhiloxWords* words, int threads) {
-  return quantize(x, spec, stochastic, words, threads, Loops::scalar);
 }
 
 }  // namespace bitsim::sim::methods

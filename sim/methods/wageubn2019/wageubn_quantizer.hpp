@@ -36,6 +36,7 @@
 // Elements are independent given R, so the split over `threads` never changes a result.
 #pragma once
 
+#include "sim/methods/loops.hpp"
 #include "sim/nn/tensor_scale.hpp"
 
 #include "formats/random_words.hpp"
@@ -85,13 +86,8 @@ int round_log2(float m);
 
 // Applies `spec` to x in place. `words` (element i uses words->word(i)) is needed by constant with
 // stochastic rounding; `stochastic` is only allowed for constant.
+// `loops` (loops.hpp): the vector loops of wageubn_loops.hpp, or the scalar reference loops.
 PowerOfTwoScale wage_quantize(std::span<float> x, const WageSpec& spec, bool stochastic, const formats::PhiloxWords* words,
-                        int threads = 1);
-
-// wage_quantize computed by plain scalar loops, one element at a time: the reference its vector loops
-// (wageubn_loops.hpp) are checked against, bit for bit, on every SIMD target. Same arguments, errors
-// and results; only slower.
-PowerOfTwoScale wage_quantize_reference(std::span<float> x, const WageSpec& spec, bool stochastic,
-                                        const formats::PhiloxWords* words, int threads = 1);
+                              int threads = 1, Loops loops = Loops::vector);
 
 }  // namespace bitsim::sim::methods
