@@ -22,4 +22,16 @@ std::string error_of(F&& f) {
   return {};
 }
 
+// The message of the exception f throws, or "" when it returns: for checking that two paths fail
+// (or succeed) alike.
+template <class F>
+std::string outcome_of(F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return {};
+}
+
 }  // namespace bitsim::test

@@ -38,6 +38,7 @@ using bitsim::sim::methods::range_bn_constant;
 using bitsim::sim::methods::RangeBatchNorm;
 namespace fs = std::filesystem;
 using bitsim::test::error_of;
+using bitsim::test::outcome_of;
 namespace formats = bitsim::formats;
 
 namespace {
@@ -663,15 +664,6 @@ TEST_CASE("banner: range quantizer vector loops equal the scalar reference bit f
   struct Guard {
     ~Guard() { formats::set_simd_target("best"); }
   } guard;
-  // The message of what f throws, or "" when it returns.
-  auto outcome = [](auto&& f) -> std::string {
-    try {
-      f();
-    } catch (const std::exception& e) {
-      return e.what();
-    }
-    return "";
-  };
   auto bits_of = [](const std::vector<float>& v) {
     std::vector<std::uint32_t> b(v.size());
     std::memcpy(b.data(), v.data(), v.size() * sizeof(float));
@@ -717,14 +709,15 @@ TEST_CASE("banner: range quantizer vector loops equal the scalar reference bit f
         const std::vector<float> x = make(n, kind);
         const std::string where = target + ", n " + std::to_string(n) + ", input kind " + std::to_string(kind);
         ValueRange got, want;
-        note(outcome([&] { got = measure_tensor_range(x, 2); }) == outcome([&] { want = measure_tensor_range(x, 2, Loops::scalar); }) &&
+        note(outcome_of([&] { got = measure_tensor_range(x, 2); }) ==
+                     outcome_of([&] { want = measure_tensor_range(x, 2, Loops::scalar); }) &&
                  same_bits(static_cast<float>(got.lo), static_cast<float>(want.lo)) &&
                  same_bits(static_cast<float>(got.hi), static_cast<float>(want.hi)),
              where + ": tensor range");
         for (RangeArithmetic a : {RangeArithmetic::f64, RangeArithmetic::f32}) {
           const std::int64_t samples = n % 2 == 0 ? 2 : 1;
-          note(outcome([&] { got = measure_sample_mean_range(x, samples, 2, a); }) ==
-                       outcome([&] { want = measure_sample_mean_range(x, samples, 2, a, Loops::scalar); }) &&
+          note(outcome_of([&] { got = measure_sample_mean_range(x, samples, 2, a); }) ==
+                       outcome_of([&] { want = measure_sample_mean_range(x, samples, 2, a, Loops::scalar); }) &&
                    std::bit_cast<std::uint64_t>(got.lo) == std::bit_cast<std::uint64_t>(want.lo) &&
                    std::bit_cast<std::uint64_t>(got.hi) == std::bit_cast<std::uint64_t>(want.hi),
                where + ": sample-mean range");

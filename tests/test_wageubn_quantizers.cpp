@@ -31,6 +31,7 @@ using namespace bitsim::sim::nn;
 using namespace bitsim::sim::methods;
 namespace formats = bitsim::formats;
 using bitsim::test::error_of;
+using bitsim::test::outcome_of;
 
 namespace {
 
@@ -516,15 +517,6 @@ TEST_CASE("wageubn: the vector loops equal the scalar reference bit for bit on e
   g32.gscale = 32;
   specs.push_back(g32);
   const formats::PhiloxWords words(77);
-  // The message of what f throws, or "" when it returns.
-  auto outcome = [](auto&& f) -> std::string {
-    try {
-      f();
-    } catch (const std::exception& e) {
-      return e.what();
-    }
-    return "";
-  };
   std::uint64_t seed = 500;
   std::size_t compared = 0, differing = 0;
   std::ostringstream first;
@@ -545,8 +537,8 @@ TEST_CASE("wageubn: the vector loops equal the scalar reference bit for bit on e
               for (std::size_t offset : {std::size_t{0}, std::size_t{1}}) {
                 if (offset >= x.size()) continue;
                 std::vector<float> got(x.begin() + static_cast<std::ptrdiff_t>(offset), x.end()), want = got;
-                const std::string got_error = outcome([&] { (void)wage_quantize(got, spec, sr, w, 2); });
-                const std::string want_error = outcome([&] { (void)wage_quantize(want, spec, sr, w, 2, Loops::scalar); });
+                const std::string got_error = outcome_of([&] { (void)wage_quantize(got, spec, sr, w, 2); });
+                const std::string want_error = outcome_of([&] { (void)wage_quantize(want, spec, sr, w, 2, Loops::scalar); });
                 ++compared;
                 bool same = got_error == want_error;
                 for (std::size_t i = 0; same && i < got.size(); ++i) same = same_bits(got[i], want[i]);
