@@ -2,7 +2,8 @@
 // computed values (edge cases: constant, all-zero, NaN, infinity), its stochastic rounding (unbiased,
 // reproducible, thread-independent), running estimates of activations; Range BN forward against a
 // double-precision evaluation of its definition and its backward against fp64 finite differences;
-// gradients bifurcation; the config keys; and a smoke run of the 8-bit scheme that lowers the loss.
+// gradients bifurcation; the config keys; a smoke run of the 8-bit scheme that lowers the loss; and the
+// quantizer's vector loops against its scalar reference loops, bit for bit, on every SIMD target.
 #include "sim/methods/banner2018/range_batchnorm.hpp"
 #include "sim/nn/layers/batchnorm_layer.hpp"
 #include "sim/nn/layers/conv_layer.hpp"

@@ -1,9 +1,10 @@
-// WAGEUBN quantizers (sim/nn/wageubn_quantizer.hpp): direct, shift, flag and constant against a golden path
+// WAGEUBN quantizers (sim/methods/wageubn2019/wageubn_quantizer.hpp): direct, shift, flag and constant against a golden path
 // written independently in double / integer arithmetic (R(x) by exact comparisons of m^2 with 2^(2e+1),
 // stochastic rounding from PhiloxWords::word(i)) on random tensors with ties, clip bounds, subnormals and
 // zeros, with 1 and 2 threads; hand-computed values; grid properties of the outputs; unbiased and
 // reproducible stochastic constant rounding; edge cases (all-zero, empty, NaN / infinity naming the first
-// element, R overflowing float, stochastic refused, WageSpec::validate) and WageSpec::text().
+// element, R overflowing float, stochastic refused, WageSpec::validate) and WageSpec::text(); the vector
+// loops against the scalar reference loops, bit for bit, on every SIMD target.
 #include "formats/format.hpp"
 #include "sim/methods/wageubn2019/wageubn_quantizer.hpp"
 
