@@ -75,6 +75,15 @@ void PackedCodes::unpack(std::int64_t first, std::span<std::uint64_t> out) const
   const std::uint64_t m = mask();
   std::size_t j = 0;
   for (; j < n && (f + j) % 8 != 0; ++j) out[j] = get(static_cast<std::int64_t>(f + j));
+  if (w == 4) {  // two codes per byte: a loop the compiler vectorizes
+    const std::uint8_t* src = b8_.data() + (f + j) / 2;
+    const std::size_t pairs = (n - j) / 2;
+    for (std::size_t p = 0; p < pairs; ++p) {
+      out[j + 2 * p] = src[p] & 0xFu;
+      out[j + 2 * p + 1] = src[p] >> 4;
+    }
+    j += 2 * pairs;
+  }
   for (; j + 8 <= n; j += 8) {
     const std::uint8_t* src = b8_.data() + (f + j) / 8 * w;
     std::uint64_t v = 0;
@@ -103,6 +112,13 @@ void PackedCodes::pack(std::int64_t first, std::span<const std::uint64_t> in) {
   const auto w = static_cast<unsigned>(width_);
   std::size_t j = 0;
   for (; j < n && (f + j) % 8 != 0; ++j) set(static_cast<std::int64_t>(f + j), in[j]);
+  if (w == 4) {  // two codes per byte (checked to fit above)
+    std::uint8_t* dst = b8_.data() + (f + j) / 2;
+    const std::size_t pairs = (n - j) / 2;
+    for (std::size_t p = 0; p < pairs; ++p)
+      dst[p] = static_cast<std::uint8_t>(in[j + 2 * p] | (in[j + 2 * p + 1] << 4));
+    j += 2 * pairs;
+  }
   for (; j + 8 <= n; j += 8) {
     std::uint64_t v = 0;
     for (unsigned k = 0; k < 8; ++k) v |= in[j + k] << (k * w);

@@ -164,14 +164,20 @@ void BatchNormLayer::store_codes(int threads) {
     for (std::int64_t b = b0; b < b1; ++b) {
       const std::int64_t first = b * kPackBlock, len = std::min(kPackBlock, n - first);
       const float* h = x_hat_.ptr() + first;
-      std::copy(h, h + len, v);
+      const float* values = h;  // encoded in place unless a zero without a code must be replaced
+      bool any_zero = false;
       if (!zero_has_code_)
+        for (std::int64_t i = 0; i < len; ++i) any_zero |= h[i] == 0.0f;
+      if (any_zero) {
+        std::copy(h, h + len, v);
         for (std::int64_t i = 0; i < len; ++i)
           if (h[i] == 0.0f) {  // kept aside; any value with a code stands in for it
             zeros[static_cast<std::size_t>(b)].push_back((first + i) * 2 + (std::signbit(h[i]) ? 1 : 0));
             v[i] = 1.0f;
           }
-      code_q_->encode(std::span<const float>(v, static_cast<std::size_t>(len)), std::span<std::uint64_t>(c, static_cast<std::size_t>(len)));
+        values = v;
+      }
+      code_q_->encode(std::span<const float>(values, static_cast<std::size_t>(len)), std::span<std::uint64_t>(c, static_cast<std::size_t>(len)));
       codes_.pack(first, std::span<const std::uint64_t>(c, static_cast<std::size_t>(len)));
     }
   });
