@@ -2,6 +2,7 @@
 
 #include "formats/random_words.hpp"
 #include "io/files.hpp"
+#include "io/version.hpp"
 
 #include <fmt/format.h>
 
@@ -78,7 +79,7 @@ void StatsLogger::start(sim::nn::Model& model, const sim::train::TrainConfig& c,
   run.name = c.name;
   run.config = sim::train::to_toml(c);
   run.model = model.summary();
-  run.version = "bitsim 0.1.0";
+  run.version = io::version_line();
   run.seed = c.seed;
   run.every = cfg_.every;
   run.sample = cfg_.sample;

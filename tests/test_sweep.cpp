@@ -1,6 +1,8 @@
 // bitsim sweep: plan files (rows, grids, validation with file:line:key errors), their expansion into
-// runs, and the table aggregated from run folders (statistics checked against values by hand).
+// runs and shell commands, the table aggregated from run folders (statistics checked against values
+// by hand) and its provenance lines (commits, CPUs, run times, sessions).
 #include "apps/sweep/sweep_plan.hpp"
+#include "apps/sweep/sweep_provenance.hpp"
 #include "io/files.hpp"
 #include "apps/sweep/sweep_table.hpp"
 #include "sim/train/checkpoint.hpp"
@@ -90,6 +92,7 @@ TEST_CASE("sweep plan: errors name the file, line and key", "[sweep]") {
   CHECK_THAT(err(kHead + "base = \"b\"\n[grid]\n\"formats.W\" = []\n"), Contains("grid.formats.W: must be a non-empty array"));
   CHECK_THAT(err(kHead + "base = \"b\"\nworkers = 0\n"), Contains("workers: must be an integer in 1..1024"));
   CHECK_THAT(err(kHead), Contains("no [[row]] tables and no `base` config"));
+  CHECK_THAT(err(kHead + "base = \"b\"\nkeep_checkpoints = 1\n"), Contains("bad.toml:5: keep_checkpoints: must be true or false"));
   CHECK_THROWS_WITH(load_plan("/nonexistent/s.toml"), Contains("/nonexistent/s.toml: cannot open"));
 }
 
@@ -129,5 +132,66 @@ TEST_CASE("sweep table: mean, sample sd, min-max and deltas from the run folders
   const std::string csv = csv_table(s);
   CHECK_THAT(csv, Contains("a,a,3,12.00,2.00,10.00,14.00,+0.00,20.00,s1=10.00 s2=12.00 s3=14.00,\n"));
   CHECK_THAT(csv, Contains("b,b,1,15.00,,15.00,15.00,+3.00,5.00,s2=15.00,\"x, y\"\n"));
+  fs::remove_all(root);
+}
+
+TEST_CASE("sweep plan: keep_checkpoints, and commands that a shell gives back word for word", "[sweep]") {
+  CHECK(parse_plan(kHead + "base = \"b\"\n", "s.toml").keep_checkpoints);
+  CHECK_FALSE(parse_plan(kHead + "base = \"b\"\nkeep_checkpoints = false\n", "s.toml").keep_checkpoints);
+  // Plain words stay bare; others are single-quoted, a quote inside as '\''.
+  CHECK(shell_words({"bitsim", "--set", "seed=1", "a b", "it's", "run.dir=\"r/x\"", ""}) ==
+        "bitsim --set seed=1 'a b' 'it'\\''s' 'run.dir=\"r/x\"' ''");
+  const SweepPlan p = parse_plan("seeds = [7]\nout = \"o\"\nruns_root = \"r s\"\nbase = \"b.toml\"\nthreads = 2\n"
+                                 "[[row]]\nid = \"a\"\nset = [\"formats.W=\\\"fp8_e4m3\\\"\"]\n",
+                                 "s.toml");
+  CHECK(train_command(expand(p).at(0)) ==
+        "bitsim train b.toml --set seed=7 --set 'run.dir=\"r s/a/seed7\"' --set 'formats.W=\"fp8_e4m3\"' --no-progress --quiet "
+        "--threads 2");
+}
+
+TEST_CASE("sweep table provenance: commits, CPUs and run time of the results, sessions' elapsed time", "[sweep]") {
+  std::string root = (fs::temp_directory_path() / "bitsim-sweep-XXXXXX").string();
+  REQUIRE(::mkdtemp(root.data()));
+  const SweepPlan p = parse_plan("seeds = [1, 2]\nout = \"" + root + "/out\"\nruns_root = \"" + root +
+                                     "\"\nbase = \"b\"\n[[row]]\nid = \"a\"\n[[row]]\nid = \"b\"\n",
+                                 "s.toml");
+  CHECK(provenance_text(p, {}).empty());  // no result yet
+  auto result = [&](const std::string& row, int seed, double secs, const std::string& extra) {
+    const std::string d = root + "/" + row + "/seed" + std::to_string(seed);
+    fs::create_directories(d);
+    bitsim::io::write_file_atomically(d + "/result.json",
+                                      "{\"test_accuracy\": 0.9, \"train_seconds\": " + std::to_string(secs) + extra + "}\n");
+  };
+  result("a", 1, 600, R"(, "commit": "abc", "cpu": "CPU X")");
+  result("a", 2, 1200, R"(, "commit": "def", "cpu": "CPU X")");
+  result("b", 1, 1800, R"(, "commit": "abc", "cpu": "CPU Y")");
+  result("b", 2, 3600, "");  // written before results recorded their commit
+  // 600 + 1200 + 1800 + 3600 s = 2.00 h.
+  CHECK(provenance_text(p, {}) ==
+        "Runs finished by bitsim at commit abc (2 runs), commit def (1 run), an unrecorded commit (1 run); on CPU X (2 runs), "
+        "CPU Y (1 run), an unrecorded CPU (1 run).\n"
+        "Time: the 4 runs trained for 2.00 h in all (the sum of their `train_seconds`).\n");
+  // Sessions: recorded one by one, read back; 1800 + 2700 s elapsed = 1.25 h.
+  CHECK(read_sessions(p.out).empty());
+  SweepSession s1{"2026-12-06T10:00:00Z", 1800, 2, 1, 3, 2, 0, true, "abc", "CPU X", "avx2"};
+  SweepSession s2{"2026-12-07T10:00:00Z", 2700, 1, 2, 2, 2, 0, false, "def", "CPU Y", "avx512"};
+  record_session(p.out, s1);
+  record_session(p.out, s2);
+  const auto back = read_sessions(p.out);
+  REQUIRE(back.size() == 2);
+  CHECK(back[0].started_utc == s1.started_utc);
+  CHECK(back[0].interrupted);
+  CHECK(back[1].elapsed_seconds == 2700);
+  CHECK(back[1].workers == 1);
+  CHECK(back[1].threads == 2);
+  CHECK(back[1].commit == "def");
+  CHECK_THAT(provenance_text(p, back),
+             Contains("Time: the 4 runs trained for 2.00 h in all (the sum of their `train_seconds`); the sweep sessions that ran "
+                      "them took 1.25 h elapsed: 2 workers × 1 thread (1 session), 1 worker × 2 threads (1 session) "
+                      "(`sessions.json`).\n"));
+  // A damaged record is an error naming the file, not silently replaced.
+  bitsim::io::write_file_atomically(p.out + "/sessions.json", "{\"not\": \"a list\"}");
+  CHECK_THROWS_WITH(read_sessions(p.out), Contains(p.out + "/sessions.json: not a list of sweep sessions"));
+  CHECK_THROWS_WITH(record_session(p.out, s1), Contains("not a list of sweep sessions"));
   fs::remove_all(root);
 }

@@ -8,6 +8,7 @@
 #include "sim/kernels/conv2d.hpp"
 #include "sim/kernels/gemm.hpp"
 #include "sim/tensor/shape.hpp"
+#include "io/version.hpp"
 
 #include <fmt/format.h>
 
@@ -105,7 +106,7 @@ std::map<std::string, std::string> config_attributes(const GoldenGemmOptions& o,
           {"rounding", o.gemm.rounding},
           {"seed", std::to_string(o.seed)},
           {"dist", fmt::format("{} scale {}", o.dist, o.scale)},
-          {"generator", "bitsim 0.1.0"}};
+          {"generator", io::version_line()}};
 }
 
 BundleTensor output_tensor(const std::string& name, std::vector<std::int64_t> shape, const formats::Format& f,

@@ -4,13 +4,18 @@
 #include "io/files.hpp"
 #include "apps/bitsim/commands.hpp"
 #include "apps/sweep/sweep_plan.hpp"
+#include "apps/sweep/sweep_provenance.hpp"
 #include "apps/sweep/sweep_runner.hpp"
 #include "apps/sweep/sweep_table.hpp"
 #include "sim/runtime/thread_pool.hpp"
+#include "formats/simd_target.hpp"
+#include "io/json.hpp"
+#include "io/version.hpp"
 #include "sim/train/checkpoint.hpp"
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -26,7 +31,7 @@ struct SweepArgs {
   std::string file, out, runs_root, only, seeds;
   std::vector<std::string> sets;
   std::int64_t workers = 0, threads = -1;  // threads: -1 when not given
-  bool table_only = false, list = false;
+  bool table_only = false, list = false, resume = false;
   std::int64_t task = -1;    // --task I: run only run I (a Slurm array task)
   std::string emit_slurm;    // --emit-slurm FILE
 };
@@ -60,6 +65,9 @@ Runner add_sweep_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--emit-slurm", a->emit_slurm, "write a Slurm job-array script (one array task per run) to this file and stop");
   cmd->add_flag("--list", a->list, "print every run (row, seed, folder, command) and stop");
+  cmd->add_flag("--resume", a->resume,
+                "continue the sweep recorded in the out folder (its sweep.json, finished runs and checkpoints, e.g. as "
+                "committed to a repository); refuse when the folder holds no sweep of these runs");
   cmd->footer(
       "Runs every row x seed not finished yet (interrupted runs resume from their checkpoints), then writes\n"
       "table.md, table.csv and sweep.json into the sweep's out folder (docs/sweeps.md).\n"
@@ -111,11 +119,7 @@ Runner add_sweep_command(CLI::App& app) {
     const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
     // The options that select and shape the runs, for the commands this one writes (Slurm tasks).
     std::string options;
-    auto quote = [](const std::string& x) {
-      std::string q = "'";
-      for (char c : x) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-      return q + "'";
-    };
+    auto quote = [](const std::string& x) { return sweep::shell_words({x}); };
     if (!a->only.empty()) options += " --only " + quote(a->only);
     if (!a->seeds.empty()) options += " --seeds " + quote(a->seeds);
     for (const std::string& x : a->sets) options += " --set " + quote(x);
@@ -125,9 +129,9 @@ Runner add_sweep_command(CLI::App& app) {
     if (a->list) {
       for (std::size_t i = 0; i < runs.size(); ++i) {
         const sweep::SweepRun& r = runs[i];
-        std::string line = fmt::format("{}\t{}\t{}\t{}\t{} train", i, plan.rows[r.row].id, r.seed, r.dir, self);
-        for (const std::string& x : r.args) line += " " + x;
-        fmt::print("{}\n", line);
+        std::vector<std::string> words = {self, "train"};
+        words.insert(words.end(), r.args.begin(), r.args.end());
+        fmt::print("{}\t{}\t{}\t{}\t{}\n", i, plan.rows[r.row].id, r.seed, r.dir, sweep::shell_words(words));
       }
       return 0;
     }
@@ -199,8 +203,37 @@ Runner add_sweep_command(CLI::App& app) {
     } catch (const io::FileError& e) {
       return fail(fmt::format("{}: out: {}", plan.source, e.what()));
     }
+    if (a->resume) {  // the out folder must hold this sweep: its sweep.json names the same run folders
+      const std::string recorded_path = plan.out + "/sweep.json";
+      std::string recorded;
+      try {
+        recorded = io::read_file(recorded_path);
+      } catch (const io::FileError& e) {
+        return fail(fmt::format("--resume: nothing to resume: {} (a sweep writes it when it starts)", e.what()));
+      }
+      const io::Json was = io::Json::parse(recorded, nullptr, false), now = io::Json::parse(sweep::sweep_json(plan));
+      if (was.is_discarded() || !was.contains("rows") || was["rows"] != now["rows"])
+        return fail(fmt::format("--resume: {} records other rows, seeds or run folders than {} now gives; run without "
+                                "--resume to start these runs, or restore the sweep file",
+                                recorded_path, plan.source));
+    }
+    std::vector<sweep::SweepSession> sessions;
+    try {
+      sessions = sweep::read_sessions(plan.out);
+    } catch (const std::exception& e) {
+      return fail(e.what());
+    }
     sweep::RunnerResult res;
     if (!a->table_only) {
+      // Written first, so that a sweep killed before its table is still known to --resume and report.
+      if (!single_task && rank.rank == 0) {
+        try {
+          io::make_directories(plan.out);
+          io::write_file_atomically(plan.out + "/sweep.json", sweep::sweep_json(plan));
+        } catch (const std::exception& e) {
+          return fail(e.what());
+        }
+      }
       sweep::RunnerOptions o;
       o.bitsim = self;
       o.workers = a->workers > 0 ? a->workers : plan.workers;
@@ -209,7 +242,31 @@ Runner add_sweep_command(CLI::App& app) {
                  plan.rows.size(), plan.seeds.size(),
                  rank.size > 1 ? fmt::format(" on rank {} of {}", rank.rank, rank.size) : std::string(), o.workers, plan.threads);
       std::cout.flush();
+      const std::string started_utc = sweep::utc_now();
+      const auto t0 = std::chrono::steady_clock::now();
       res = sweep::run_sweep(plan, runs, o);
+      // The session's elapsed time goes into the table's header. Array tasks and MPI ranks run
+      // concurrently with others, so only a sweep that ran its runs alone records one.
+      if (!single_task && rank.size == 1 && res.started > 0) {
+        sweep::SweepSession s;
+        s.started_utc = started_utc;
+        s.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        s.workers = o.workers;
+        s.threads = plan.threads;
+        s.started = static_cast<std::int64_t>(res.started);
+        s.finished = static_cast<std::int64_t>(res.finished);
+        s.failed = static_cast<std::int64_t>(res.failed.size());
+        s.interrupted = res.interrupted;
+        s.commit = io::source_commit();
+        s.cpu = io::cpu_name();
+        s.simd = formats::simd_target();
+        try {
+          sweep::record_session(plan.out, s);
+          sessions.push_back(s);
+        } catch (const std::exception& e) {
+          fmt::print(stderr, "bitsim sweep: warning: the session was not recorded: {}\n", e.what());
+        }
+      }
     }
     if (single_task) {
       if (res.interrupted) return 130;
@@ -234,7 +291,8 @@ Runner add_sweep_command(CLI::App& app) {
       io::make_directories(plan.out);
       io::write_file_atomically(plan.out + "/table.csv", sweep::csv_table(stats));
       io::write_file_atomically(plan.out + "/sweep.json", sweep::sweep_json(plan));
-      io::write_file_atomically(plan.out + "/table.md", sweep::markdown_document(plan, stats, command));
+      io::write_file_atomically(plan.out + "/table.md",
+                                sweep::markdown_document(plan, stats, command, sweep::provenance_text(plan, sessions)));
       std::cout << "\n" << sweep::markdown_table(plan, stats) << "\ntable: " << plan.out << "/table.md, " << plan.out
                 << "/table.csv (report: bitsim report " << plan.out << ")\n";
     } catch (const std::exception& e) {

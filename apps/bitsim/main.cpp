@@ -4,6 +4,7 @@
 #include "apps/bitsim/unknown_words.hpp"
 #include "formats/simd_target.hpp"
 #include "sim/runtime/retain_memory.hpp"
+#include "io/version.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -25,7 +26,7 @@ int main(int argc, char** argv) {
       "Example: printf '1\\n0.1\\n' | bitsim quantize --format fp8_e4m3 --flags");
   // The SIMD target the kernels run on is part of the version: it tells which kernels produced a result
   // (all targets give the same bits; speed differs).
-  std::string version = "bitsim 0.1.0";
+  std::string version = bitsim::io::version_line();
   try {
     bitsim::formats::apply_simd_environment();
     version += fmt::format("\nbuilt for: -march={}\nSIMD kernels: {} (this CPU and build have: {}; BITSIM_SIMD chooses)",

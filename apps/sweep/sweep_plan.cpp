@@ -10,6 +10,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 namespace bitsim::sweep {
 
@@ -102,11 +103,13 @@ SweepPlan parse_plan(const std::string& text, const std::string& source) {
     throw SweepError(fmt::format("{}:{}: TOML syntax error: {}", source, e.source().begin.line, e.description()));
   }
   const Ctx c{source};
-  static const std::set<std::string> known = {"title", "seeds", "out", "runs_root", "base", "set",
-                                              "reference_row", "workers", "threads", "row", "grid"};
+  static const std::set<std::string> known = {"title",   "seeds",   "out",         "runs_root", "base", "set",
+                                              "reference_row", "workers", "threads", "keep_checkpoints", "row", "grid"};
   for (auto&& [k, v] : root)
     if (!known.count(std::string(k.str())))
-      c.fail(&v, std::string(k.str()), "unknown key (title, seeds, out, runs_root, base, set, reference_row, workers, threads, [[row]], [grid])");
+      c.fail(&v, std::string(k.str()),
+             "unknown key (title, seeds, out, runs_root, base, set, reference_row, workers, threads, keep_checkpoints, "
+             "[[row]], [grid])");
   SweepPlan p;
   p.source = source;
   p.title = opt_string(c, root, "title", "").value_or(source);
@@ -116,6 +119,10 @@ SweepPlan parse_plan(const std::string& text, const std::string& source) {
   p.sets = sets_of(c, root, "");
   p.workers = positive(c, root, "workers", 1);
   p.threads = positive(c, root, "threads", 1);
+  if (const toml::node* n = root.get("keep_checkpoints")) {
+    if (!n->is_boolean()) c.fail(n, "keep_checkpoints", "must be true or false");
+    p.keep_checkpoints = *n->value<bool>();
+  }
   {
     const toml::node* n = root.get("seeds");
     const toml::array* a = n ? n->as_array() : nullptr;
@@ -230,6 +237,28 @@ std::vector<SweepRun> expand(const SweepPlan& plan) {
       runs.push_back(std::move(run));
     }
   return runs;
+}
+
+std::string shell_words(const std::vector<std::string>& words) {
+  std::string out;
+  for (const std::string& w : words) {
+    const bool plain = !w.empty() && std::all_of(w.begin(), w.end(), [](char ch) {
+      return std::isalnum(static_cast<unsigned char>(ch)) || std::string_view("_-.,/=:+@%").find(ch) != std::string_view::npos;
+    });
+    std::string q = plain ? w : "'";
+    if (!plain) {
+      for (char ch : w) q += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+      q += "'";
+    }
+    out += (out.empty() ? "" : " ") + q;
+  }
+  return out;
+}
+
+std::string train_command(const SweepRun& run) {
+  std::vector<std::string> words = {"bitsim", "train"};
+  words.insert(words.end(), run.args.begin(), run.args.end());
+  return shell_words(words);
 }
 
 }  // namespace bitsim::sweep

@@ -11,6 +11,9 @@
 //   reference_row = "fp32"               # deltas are against this row's mean (optional)
 //   workers = 2                          # runs at a time (optional; --workers overrides)
 //   threads = 1                          # bitsim train --threads of each run (optional)
+//   keep_checkpoints = false             # delete a run's checkpoint once it finished (default true):
+//                                        # tables committed with their run folders keep only the
+//                                        # checkpoints of unfinished runs (docs/sweeps.md)
 //
 //   [[row]]                              # zero or more; none: one row "base" of the base config
 //   id = "fp32"                          # letters, digits, '.', '_', '=', '-'; unique
@@ -59,6 +62,7 @@ struct SweepPlan {
   std::vector<std::string> sets;  // every run's overrides (after the row's)
   std::optional<std::string> reference_row;
   std::int64_t workers = 1, threads = 1;
+  bool keep_checkpoints = true;  // false: a finished run's checkpoint.bin is deleted (its digest stays in result.json)
   std::vector<SweepRow> rows;
 };
 
@@ -80,5 +84,13 @@ struct SweepRun {
 
 // Every (row, seed) in row order, then seed order.
 std::vector<SweepRun> expand(const SweepPlan& plan);
+
+// The words as one shell command line: a word of other characters than letters, digits and
+// `_-.,/=:+@%` is put in single quotes, so that `eval` or a copy into a shell gives back the words.
+std::string shell_words(const std::vector<std::string>& words);
+
+// A run's command as the sweep records it in its folder and --list prints it: "bitsim train ARGS"
+// (the runner adds --overwrite or --resume).
+std::string train_command(const SweepRun& run);
 
 }  // namespace bitsim::sweep

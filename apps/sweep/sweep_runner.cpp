@@ -46,16 +46,27 @@ std::optional<double> json_number(const std::string& text, const std::string& ke
   return j[key].get<double>();
 }
 
-// What makes a run folder's results this row's: the config and the overrides.
+// What makes a run folder's results this row's (the config, the seed and the overrides), and the
+// command that trains it: a re-run of that command reproduces the run's weights digest.
 std::string note_text(const SweepRow& row, const SweepRun& run) {
-  return io::json_text(io::Json{{"config", row.config}, {"seed", run.seed}, {"set", run.identity}});
+  return io::json_text(io::Json{{"config", row.config}, {"seed", run.seed}, {"set", run.identity}, {"command", train_command(run)}});
 }
 
-// Whether a recorded note says what `note` says (compared as JSON: notes written by older versions
-// differ in spacing only).
+// Whether a recorded note names the same config, seed and overrides as `note` (compared as JSON:
+// notes written by older versions differ in spacing, and lack the command).
 bool same_note(const std::string& recorded, const std::string& note) {
   const io::Json a = io::Json::parse(recorded, nullptr, false), b = io::Json::parse(note, nullptr, false);
-  return !a.is_discarded() && a == b;
+  if (!a.is_object() || !b.is_object()) return false;
+  for (const char* key : {"config", "seed", "set"})
+    if (!a.contains(key) || !b.contains(key) || a[key] != b[key]) return false;
+  return true;
+}
+
+// A finished run's checkpoint, when the plan keeps none: its weights digest is in result.json.
+void drop_checkpoint(const SweepPlan& plan, const SweepRun& run) {
+  if (plan.keep_checkpoints) return;
+  std::error_code ec;
+  std::filesystem::remove(run.dir + "/checkpoint.bin", ec);
 }
 
 std::string last_lines(const std::string& path, int n) {
@@ -80,7 +91,13 @@ std::optional<RunResult> read_result(const std::string& run_dir) {
   if (t.empty()) return std::nullopt;
   const auto acc = json_number(t, "test_accuracy");
   if (!acc) return std::nullopt;
-  return RunResult{*acc, json_number(t, "train_seconds").value_or(0)};
+  RunResult r{*acc, json_number(t, "train_seconds").value_or(0), {}, {}, {}};
+  const io::Json j = io::Json::parse(t, nullptr, /*allow_exceptions=*/false);
+  auto text = [&](const char* key) { return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string(); };
+  r.weights_digest = text("weights_digest");
+  r.commit = text("commit");
+  r.cpu = text("cpu");
+  return r;
 }
 
 RunnerResult run_sweep(const SweepPlan& plan, const std::vector<SweepRun>& runs, const RunnerOptions& o) {
@@ -119,6 +136,7 @@ RunnerResult run_sweep(const SweepPlan& plan, const std::vector<SweepRun>& runs,
       if (!recorded.empty() && !same_note(recorded, note))
         say(fmt::format("  warning: {} was made with other overrides than this sweep's (see {}); delete the folder to redo it",
                         run.dir, note_path));
+      drop_checkpoint(plan, run);
       ++res.skipped;
       return false;
     }
@@ -155,6 +173,7 @@ RunnerResult run_sweep(const SweepPlan& plan, const std::vector<SweepRun>& runs,
       return false;
     }
     running[pid] = i;
+    ++res.started;
     say(fmt::format("{}: {} (log: {})", name(i), resume ? "resuming from its checkpoint" : "running", log));
     return true;
   };
@@ -181,6 +200,7 @@ RunnerResult run_sweep(const SweepPlan& plan, const std::vector<SweepRun>& runs,
     const auto r = read_result(run.dir);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && r) {
       ++res.finished;
+      drop_checkpoint(plan, run);
       say(fmt::format("{}: done, test accuracy {:.2f}% ({:.1f} s of training)", name(i), 100 * r->test_accuracy, r->train_seconds));
     } else {
       const std::string why = WIFSIGNALED(status) ? fmt::format("killed by signal {}", WTERMSIG(status))

@@ -5,7 +5,8 @@
 // made with other overrides is noticed (warned about, and started afresh rather than resumed). Each
 // run's output goes to <run>/train.log; a failed run also leaves <run>/sweep_failed (its reason). SIGINT or SIGTERM stops launching runs, passes SIGTERM to the
 // running ones and waits for them; finished runs stay finished and interrupted ones keep their last
-// checkpoint, so the same command resumes the sweep.
+// checkpoint, so the same command resumes the sweep. With the plan's keep_checkpoints = false, a
+// finished run's checkpoint is deleted (when it finishes, or when a later sweep skips it).
 #pragma once
 
 #include "apps/sweep/sweep_plan.hpp"
@@ -23,16 +24,18 @@ struct RunnerOptions {
 };
 
 struct RunnerResult {
-  std::size_t skipped = 0, finished = 0;
+  std::size_t skipped = 0, started = 0, finished = 0;  // started: trainings launched (fresh or resumed)
   std::vector<std::string> failed;  // "row seed S: reason"
   bool interrupted = false;
 };
 
 RunnerResult run_sweep(const SweepPlan& plan, const std::vector<SweepRun>& runs, const RunnerOptions& options);
 
-// A run folder's result.json figures, if it holds a readable one.
+// A run folder's result.json figures, if it holds a readable one (the strings are empty when the
+// file predates them).
 struct RunResult {
   double test_accuracy = 0, train_seconds = 0;
+  std::string weights_digest, commit, cpu;  // commit and CPU of the bitsim that finished the run
 };
 std::optional<RunResult> read_result(const std::string& run_dir);
 

@@ -25,8 +25,10 @@ std::vector<RowStats> aggregate(const SweepPlan& plan);
 // train_seconds_mean,per_seed,paper).
 std::string markdown_table(const SweepPlan& plan, const std::vector<RowStats>& stats);
 std::string csv_table(const std::vector<RowStats>& stats);
-// table.md: a title, how it was made (seeds, command line, version), then the table.
-std::string markdown_document(const SweepPlan& plan, const std::vector<RowStats>& stats, const std::string& command);
+// table.md: a title, how it was made (seeds, command line, version, then `provenance`:
+// sweep_provenance.hpp), then the table.
+std::string markdown_document(const SweepPlan& plan, const std::vector<RowStats>& stats, const std::string& command,
+                              const std::string& provenance);
 
 // sweep.json: what `bitsim report` reads: title, seeds, the reference row, and per row its id, label,
 // paper text and run folders (with each run's seed).

@@ -1,6 +1,7 @@
 #include "sim/train/trainer.hpp"
 #include "io/files.hpp"
 #include "io/json.hpp"
+#include "io/version.hpp"
 #include "sim/runtime/thread_pool.hpp"
 
 #include "sim/data/batches.hpp"
@@ -15,6 +16,7 @@
 #include "sim/nn/optimizer.hpp"
 #include "formats/format.hpp"
 #include "formats/quantizer.hpp"
+#include "formats/simd_target.hpp"
 #include "sim/train/checkpoint.hpp"
 #include "sim/train/collective.hpp"
 #include "sim/train/hazards.hpp"
@@ -520,7 +522,11 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
                                                                            {"test_accuracy", io::json_number(result.test_accuracy)},
                                                                            {"test_loss", io::json_number(result.test_loss)},
                                                                            {"train_seconds", result.train_seconds},
-                                                                           {"weights_digest", result.weights_digest}}));
+                                                                           {"weights_digest", result.weights_digest},
+                                                                           {"bitsim", io::version_number()},
+                                                                           {"commit", io::source_commit()},
+                                                                           {"simd", formats::simd_target()},
+                                                                           {"cpu", io::cpu_name()}}));
   return result;
 }
 

@@ -4,8 +4,9 @@
 # crash or a lost node would) once some runs have finished; the same command resumes it without
 # training any finished run again (their result.json files are untouched), and writes the table of
 # all 12; `bitsim report` renders its HTML page, which headless Chromium loads with every figure.
-# Then SIGTERM: the sweep stops its trainings, exits 130, and the next command completes it; and
-# bad sweep files are refused by name.
+# Then SIGTERM: the sweep stops its trainings, exits 130, and the next command completes it; a long
+# table committed to git mid-way continues from a clean clone with --resume; and bad sweep files are
+# refused by name.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -97,6 +98,73 @@ check "SIGTERM: no training is left running" bash -c "! ps -eo args | grep -q '[
 RC=0
 "$BITSIM" sweep "$TMP/sweep.toml" >"$TMP/term2.log" 2>&1 || RC=$?
 check "after SIGTERM: the next sweep completes" test "$RC" -eq 0 -a "$(count_results)" -eq 12
+
+# Long tables across machines (docs/sweeps.md, "Long tables"): a sweep whose run folders live in a git
+# repository and keep only unfinished runs' checkpoints is stopped, committed, cloned elsewhere and
+# continued there with --resume: the finished run is skipped, the stopped one continues from its
+# committed checkpoint to the digest of its recorded command run uninterrupted, and no checkpoint is
+# left once the table is complete. The table's header sums the run times and both sessions.
+if command -v git >/dev/null; then
+  REPO=$TMP/repo
+  mkdir -p "$REPO/cfg"
+  cp experiments/fp32/mlp_fashion_mnist.toml "$REPO/cfg/mlp.toml"
+  cat >"$REPO/long.toml" <<'EOF2'
+title = "a long table"
+seeds = [1, 2]
+out = "results/long"
+runs_root = "results/long/runs"
+base = "cfg/mlp.toml"
+set = ["model.width=256", "data.limit_train=16384", "data.limit_test=500", "data.batch=64", "train.epochs=4", "train.checkpoint_every_steps=8"]
+keep_checkpoints = false
+EOF2
+  G=(git -C "$REPO" -c user.name=bitsim-test -c user.email=test@invalid)
+  "${G[@]}" init -q
+  RUNS=$REPO/results/long/runs/base
+  (cd "$REPO" && exec "$BITSIM" sweep long.toml) >"$TMP/long1.log" 2>&1 &
+  PID=$!
+  for _ in $(seq 1 1200); do
+    [ -f "$RUNS/seed2/checkpoint.bin" ] && break
+    sleep 0.05
+  done
+  kill -TERM "$PID"
+  RC=0
+  wait "$PID" || RC=$?
+  check "long table: the first session stops with 130 ($(tail -2 "$TMP/long1.log"))" test "$RC" -eq 130
+  check "long table: seed 1 finished, its checkpoint deleted" test -f "$RUNS/seed1/result.json" -a ! -e "$RUNS/seed1/checkpoint.bin"
+  check "long table: seed 2 stopped with a checkpoint" test -f "$RUNS/seed2/checkpoint.bin" -a ! -e "$RUNS/seed2/result.json"
+  "${G[@]}" add -A
+  "${G[@]}" commit -qm "the sweep so far"
+  check "long table: the stopped run's checkpoint is committed" bash -c "git -C '$REPO' ls-files | grep -qx results/long/runs/base/seed2/checkpoint.bin"
+  git clone -q "$REPO" "$TMP/clone"
+  RC=0
+  (cd "$TMP/clone" && exec "$BITSIM" sweep long.toml --resume) >"$TMP/long2.log" 2>&1 || RC=$?
+  check "long table: --resume in a clean clone exits 0 ($(tail -2 "$TMP/long2.log"))" test "$RC" -eq 0
+  check "long table: the finished run is skipped" grep -q 'base seed 1: skipped' "$TMP/long2.log"
+  check "long table: the stopped run resumes from its committed checkpoint" grep -q 'base seed 2: resuming from its checkpoint' "$TMP/long2.log"
+  CRUNS=$TMP/clone/results/long/runs/base
+  check "long table: no checkpoint left once complete" test -z "$(find "$TMP/clone/results" -name 'checkpoint.bin*')"
+  # The recorded command of the resumed run, alone and uninterrupted, gives the same weights.
+  CMD=$(sed -n 's/^  "command": "\(.*\)"$/\1/p' "$CRUNS/seed2/sweep_run.json" | sed 's/\\"/"/g')
+  check "long table: the run folder records its command" grep -q '^bitsim train cfg/mlp.toml --set seed=2 ' <<<"$CMD"
+  eval "set -- $CMD"
+  shift
+  (cd "$TMP/clone" && exec "$BITSIM" "$@" --set run.dir="\"$TMP/alone2\"") >/dev/null 2>&1
+  check "long table: resumed across clones = the recorded command uninterrupted ($(digest "$CRUNS/seed2"))" \
+    test -n "$(digest "$CRUNS/seed2")" -a "$(digest "$CRUNS/seed2")" = "$(digest "$TMP/alone2")"
+  T=$TMP/clone/results/long/table.md
+  check "long table: the header names the commit and CPU" grep -q '^Runs finished by bitsim at commit [0-9a-f]\{12\}' "$T"
+  check "long table: the header sums run times and both sessions" \
+    grep -q '^Time: the 2 runs trained for .* in all .*; the sweep sessions that ran them took .* elapsed: 1 worker × 1 thread (2 sessions)' "$T"
+  # --resume refuses what is not this sweep.
+  (cd "$TMP/clone" && exec "$BITSIM" sweep long.toml --resume --out "$TMP/nowhere" >"$TMP/out" 2>"$TMP/err") && RC=0 || RC=$?
+  check "--resume without a recorded sweep: exit 2" test "$RC" -eq 2
+  check "--resume without a recorded sweep: says so" grep -q -- "--resume: nothing to resume: $TMP/nowhere/sweep.json" "$TMP/err"
+  (cd "$TMP/clone" && exec "$BITSIM" sweep long.toml --resume --seeds 1,2,3 >"$TMP/out" 2>"$TMP/err") && RC=0 || RC=$?
+  check "--resume with other seeds: exit 2" test "$RC" -eq 2
+  check "--resume with other seeds: names the record" grep -q "results/long/sweep.json records other rows, seeds or run folders" "$TMP/err"
+else
+  fail "git is missing: the committed-table test needs it"
+fi
 
 # Bad input.
 run "" sweep "$TMP/missing.toml"
