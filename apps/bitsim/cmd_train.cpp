@@ -97,8 +97,8 @@ Runner add_train_command(CLI::App& app) {
       }
       if (!args->quiet && writer) {
         if (r.finished)
-          fmt::print("done: {} steps, test accuracy {:.2f}% (loss {:.4f}), {:.1f} s of training; results in {}/\n", r.steps,
-                     100 * r.test_accuracy, r.test_loss, r.train_seconds, c.run_dir);
+          fmt::print("done: {} steps, {} accuracy {:.2f}% (loss {:.4f}), {:.1f} s of training; results in {}/\n", r.steps,
+                     sim::train::eval_set_name(c), 100 * r.test_accuracy, r.test_loss, r.train_seconds, c.run_dir);
         else
           fmt::print("stopped after {} steps (train.stop_after_steps); resume with --resume; checkpoint in {}/\n", r.steps,
                      c.run_dir);

@@ -91,12 +91,13 @@ std::optional<RunResult> read_result(const std::string& run_dir) {
   if (t.empty()) return std::nullopt;
   const auto acc = json_number(t, "test_accuracy");
   if (!acc) return std::nullopt;
-  RunResult r{*acc, json_number(t, "train_seconds").value_or(0), {}, {}, {}};
+  RunResult r{*acc, json_number(t, "train_seconds").value_or(0), {}, {}, {}, false};
   const io::Json j = io::Json::parse(t, nullptr, /*allow_exceptions=*/false);
   auto text = [&](const char* key) { return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string(); };
   r.weights_digest = text("weights_digest");
   r.commit = text("commit");
   r.cpu = text("cpu");
+  r.held_out = text("evaluated_on") == "held-out";
   return r;
 }
 

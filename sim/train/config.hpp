@@ -88,6 +88,7 @@ struct TrainConfig {
   bool flip = false;
   bool normalize = true;
   std::int64_t limit_train = 0, limit_test = 0;  // 0: all samples (smaller for smoke runs)
+  std::int64_t holdout = 0;  // > 0: the last N training samples are the evaluation set, never trained on
 
   // [train]
   std::int64_t epochs = 10;
@@ -115,6 +116,9 @@ struct TrainConfig {
 
   std::string run_dir;  // [run] dir; empty: runs/<name>
 };
+
+// What a run's "test" figures are measured on: "test" (the test set) or "held-out" (data.holdout).
+inline const char* eval_set_name(const TrainConfig& c) { return c.holdout > 0 ? "held-out" : "test"; }
 
 // Reads a config file with `sets` ("key.path=value") applied. Throws ConfigError.
 TrainConfig load_config(const std::string& path, const std::vector<std::string>& sets = {});

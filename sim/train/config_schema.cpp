@@ -223,6 +223,11 @@ std::vector<ConfigKey> make_keys() {
                           "use only the first N training samples (0 = all): smoke runs"));
   k.push_back(integer_key("data.limit_test", [](auto& c) -> auto& { return c.limit_test; }, 0, std::int64_t{1} << 40,
                           "use only the first N test samples (0 = all)"));
+  k.push_back(integer_key("data.holdout", [](auto& c) -> auto& { return c.holdout; }, 0, std::int64_t{1} << 40,
+                          "N > 0: the last N training samples are held out: never trained on, left out of the "
+                          "normalization statistics, and evaluated instead of the test set (which is not used), "
+                          "so that hyperparameters are chosen without the test set; `data.limit_train` and "
+                          "`data.limit_test` then apply to the rest and to the held-out samples"));
 
   k.push_back(integer_key("train.epochs", [](auto& c) -> auto& { return c.epochs; }, 1, 100000, "epochs"));
   k.push_back(integer_key("train.stop_after_steps", [](auto& c) -> auto& { return c.stop_after_steps; }, 0,

@@ -68,6 +68,22 @@ data::DatasetSplit load_data(const TrainConfig& c) {
     s.images.resize(static_cast<std::size_t>(n * per));
     s.labels.resize(static_cast<std::size_t>(n));
   };
+  if (c.holdout > 0) {  // the last N training samples replace the test set (hyperparameter selection)
+    if (c.holdout >= d.train.count)
+      throw ConfigError(fmt::format("{}: data.holdout = {} leaves no training sample (the training set has {})", c.source,
+                                    c.holdout, d.train.count),
+                        ErrorSite::in_file(c.source, 0, "data.holdout"));
+    const std::int64_t per = d.train.channels * d.train.height * d.train.width, keep = d.train.count - c.holdout;
+    data::Dataset held = d.train;
+    held.name = d.train.name + "-holdout";
+    held.count = c.holdout;
+    held.images.assign(d.train.images.begin() + keep * per, d.train.images.end());
+    held.labels.assign(d.train.labels.begin() + keep, d.train.labels.end());
+    d.train.count = keep;
+    d.train.images.resize(static_cast<std::size_t>(keep * per));
+    d.train.labels.resize(static_cast<std::size_t>(keep));
+    d.test = std::move(held);
+  }
   limit(d.train, c.limit_train);
   limit(d.test, c.limit_test);
   if (c.normalize) {
@@ -356,8 +372,8 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
   std::ostream* log = writer ? o.log : nullptr;
   TrainingMonitor* monitor = writer ? o.monitor : nullptr;
   if (log)
-    *log << fmt::format("{}: {} on {} ({} train / {} test samples), {} parameters, {} steps of batch {}{}, {} threads{}\n",
-                        c.name, c.model, c.dataset, d.train.count, d.test.count, model.parameter_count(), total, c.batch,
+    *log << fmt::format("{}: {} on {} ({} train / {} {} samples), {} parameters, {} steps of batch {}{}, {} threads{}\n",
+                        c.name, c.model, c.dataset, d.train.count, d.test.count, eval_set_name(c), model.parameter_count(), total, c.batch,
                         M > 1 ? fmt::format(" in {} micro-batches", M) : std::string(), threads,
                         ranks > 1 ? fmt::format(" on each of {} ranks", ranks) : std::string());
 
@@ -472,8 +488,8 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
       st.metrics_csv += fmt::format("{},{},{:.6g},{:.6f},{:.6f},{:.6f},{:.6f},{:.3f},{:.1f}\n", epoch + 1, st.step, lr,
                                     train_loss, train_acc, ev.loss, ev.accuracy, epoch_seconds, ips);
       if (log)
-        *log << fmt::format("epoch {}/{}: train loss {:.4f} acc {:.2f}% | test loss {:.4f} acc {:.2f}% | {:.1f} s, {:.0f} img/s\n",
-                              epoch + 1, c.epochs, train_loss, 100 * train_acc, ev.loss, 100 * ev.accuracy,
+        *log << fmt::format("epoch {}/{}: train loss {:.4f} acc {:.2f}% | {} loss {:.4f} acc {:.2f}% | {:.1f} s, {:.0f} img/s\n",
+                              epoch + 1, c.epochs, train_loss, 100 * train_acc, eval_set_name(c), ev.loss, 100 * ev.accuracy,
                               epoch_seconds, ips)
                << std::flush;
       result.test_accuracy = ev.accuracy;
@@ -519,6 +535,7 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
                                                                            {"steps", result.steps},
                                                                            {"seed", c.seed},
                                                                            {"threads", threads},
+                                                                           {"evaluated_on", eval_set_name(c)},
                                                                            {"test_accuracy", io::json_number(result.test_accuracy)},
                                                                            {"test_loss", io::json_number(result.test_loss)},
                                                                            {"train_seconds", result.train_seconds},
