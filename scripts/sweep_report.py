@@ -168,14 +168,15 @@ def gradient_stats(rows):
 
 
 def html_table(table, reference):
-    head = ["configuration", "runs", "test error % (mean ± sd)", "min–max", "Δ vs reference (pp)", "train s/run",
-            "per seed", "reference (paper)"]
+    head = ["configuration", "runs", "test error % (mean ± sd)", "min–max", "Δ vs reference (pp)",
+            "Δ resolvable at 5% (pp)", "train s/run", "per seed", "reference (paper)"]
     out = ["<table>", "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
     for r in table:
         err = r["err_mean"] + (f" ± {r['err_std']}" if r["err_std"] else "") if r["err_mean"] else "not run"
         rng = f"{r['err_min']}–{r['err_max']}" if r["err_min"] else ""
         delta = "reference" if r["id"] == reference else r["delta_vs_ref"]
-        cells = [r["label"], r["n"], err, rng, delta, r["train_seconds_mean"], r["per_seed"], r["paper"]]
+        cells = [r["label"], r["n"], err, rng, delta, r.get("delta_resolvable", ""), r["train_seconds_mean"], r["per_seed"],
+                 r["paper"]]
         out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     return "\n".join(out + ["</table>"])
 

@@ -127,11 +127,37 @@ TEST_CASE("sweep table: mean, sample sd, min-max and deltas from the run folders
   CHECK_FALSE(s[1].sd);
   CHECK(*s[1].delta == Approx(3));
   const std::string md = markdown_table(p, s);
-  CHECK_THAT(md, Contains("| a | 3 | 12.00 ± 2.00 | 10.00–14.00 | reference | 20.00 |  |"));
-  CHECK_THAT(md, Contains("| b | 1 of 3 | 15.00 | 15.00–15.00 | +3.00 | 5.00 | x, y |"));
+  CHECK_THAT(md, Contains("| a | 3 | 12.00 ± 2.00 | 10.00–14.00 | reference |  | 20.00 |  |"));
+  CHECK_THAT(md, Contains("| b | 1 of 3 | 15.00 | 15.00–15.00 | +3.00 | n/a | 5.00 | x, y |"));  // one seed: no spread
   const std::string csv = csv_table(s);
-  CHECK_THAT(csv, Contains("a,a,3,12.00,2.00,10.00,14.00,+0.00,20.00,s1=10.00 s2=12.00 s3=14.00,\n"));
-  CHECK_THAT(csv, Contains("b,b,1,15.00,,15.00,15.00,+3.00,5.00,s2=15.00,\"x, y\"\n"));
+  CHECK_THAT(csv, Contains("a,a,3,12.00,2.00,10.00,14.00,+0.00,,20.00,s1=10.00 s2=12.00 s3=14.00,\n"));
+  CHECK_THAT(csv, Contains("b,b,1,15.00,,15.00,15.00,+3.00,,5.00,s2=15.00,\"x, y\"\n"));
+  fs::remove_all(root);
+}
+
+TEST_CASE("sweep table: the smallest difference the seeds can resolve against the reference row", "[sweep]") {
+  std::string root = (fs::temp_directory_path() / "bitsim-sweep-XXXXXX").string();
+  REQUIRE(::mkdtemp(root.data()));
+  const SweepPlan p = parse_plan("seeds = [1, 2, 3]\nout = \"o\"\nruns_root = \"" + root +
+                                     "\"\nbase = \"b\"\nreference_row = \"a\"\n[[row]]\nid = \"a\"\n[[row]]\nid = \"c\"\n",
+                                 "s.toml");
+  auto result = [&](const std::string& row, int seed, double acc) {
+    const std::string d = root + "/" + row + "/seed" + std::to_string(seed);
+    fs::create_directories(d);
+    bitsim::io::write_file_atomically(d + "/result.json", "{\"test_accuracy\": " + std::to_string(acc) + "}\n");
+  };
+  // a: errors 10, 12, 14 %; c: 11, 13, 15 %. Both sd 2, so the pooled sd is 2 with 4 degrees of
+  // freedom; t(0.975, 4) = 2.776445 (tables); 2.776445 * 2 * sqrt(1/3 + 1/3) = 4.5339.
+  for (int i = 0; i < 3; ++i) {
+    result("a", i + 1, 0.90 - 0.02 * i);
+    result("c", i + 1, 0.89 - 0.02 * i);
+  }
+  const auto s = aggregate(p);
+  CHECK_FALSE(s[0].resolvable);  // the reference itself
+  REQUIRE(s[1].resolvable);
+  CHECK(*s[1].resolvable == Approx(4.5339).margin(1e-4));
+  CHECK_THAT(markdown_table(p, s), Contains("| Δ vs a (pp) | Δ resolvable at 5% (pp) |"));
+  CHECK_THAT(markdown_table(p, s), Contains("| c | 3 | 13.00 ± 2.00 | 11.00–15.00 | +1.00 | 4.53 |"));
   fs::remove_all(root);
 }
 

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include <boost/math/distributions/students_t.hpp>
+
 #include <cmath>
 
 namespace bitsim::sweep {
@@ -60,8 +62,18 @@ std::vector<RowStats> aggregate(const SweepPlan& plan) {
   std::optional<double> ref;
   for (const RowStats& s : out)
     if (plan.reference_row && s.row->id == *plan.reference_row) ref = s.mean;
-  for (RowStats& s : out)
+  const RowStats* ref_row = nullptr;
+  for (const RowStats& s : out)
+    if (plan.reference_row && s.row->id == *plan.reference_row) ref_row = &s;
+  for (RowStats& s : out) {
     if (ref && s.mean) s.delta = *s.mean - *ref;
+    if (ref_row && &s != ref_row && s.sd && ref_row->sd) {
+      const double n = static_cast<double>(s.n), m = static_cast<double>(ref_row->n), df = n + m - 2;
+      const double pooled = std::sqrt(((n - 1) * *s.sd * *s.sd + (m - 1) * *ref_row->sd * *ref_row->sd) / df);
+      const double t = boost::math::quantile(boost::math::students_t(df), 0.975);
+      s.resolvable = t * pooled * std::sqrt(1 / n + 1 / m);
+    }
+  }
   return out;
 }
 
@@ -70,7 +82,7 @@ std::string markdown_table(const SweepPlan& plan, const std::vector<RowStats>& s
   std::vector<std::string> head = {"configuration", "runs", "test error % (mean ± sd)", "min–max"};
   if (has_ref)
     for (const RowStats& s : stats)
-      if (s.row->id == *plan.reference_row) head.push_back("Δ vs " + md_cell(s.row->label) + " (pp)");
+      if (s.row->id == *plan.reference_row) head.insert(head.end(), {"Δ vs " + md_cell(s.row->label) + " (pp)", "Δ resolvable at 5% (pp)"});
   head.insert(head.end(), {"train s/run", "paper's claim"});
   std::string t = "|";
   for (const auto& h : head) t += " " + h + " |";
@@ -81,13 +93,16 @@ std::string markdown_table(const SweepPlan& plan, const std::vector<RowStats>& s
     std::vector<std::string> c = {md_cell(s.row->label)};
     if (s.n == 0) {
       c.insert(c.end(), {"0", "not run", "not run"});
-      if (has_ref) c.emplace_back("not run");
+      if (has_ref) c.insert(c.end(), {"not run", ""});
       c.insert(c.end(), {"", md_cell(s.row->paper)});
     } else {
       c.push_back(s.n == plan.seeds.size() ? std::to_string(s.n) : fmt::format("{} of {}", s.n, plan.seeds.size()));
       c.push_back(f2(s.mean) + (s.sd ? " ± " + f2(s.sd) : ""));
       c.push_back(f2(s.min) + "–" + f2(s.max));
-      if (has_ref) c.push_back(s.row->id == *plan.reference_row ? "reference" : s.delta ? f2(s.delta, true) : "n/a");
+      if (has_ref) {
+        c.push_back(s.row->id == *plan.reference_row ? "reference" : s.delta ? f2(s.delta, true) : "n/a");
+        c.push_back(s.row->id == *plan.reference_row ? "" : s.resolvable ? f2(s.resolvable) : "n/a");
+      }
       c.insert(c.end(), {f2(s.seconds), md_cell(s.row->paper)});
     }
     t += "|";
@@ -98,12 +113,13 @@ std::string markdown_table(const SweepPlan& plan, const std::vector<RowStats>& s
 }
 
 std::string csv_table(const std::vector<RowStats>& stats) {
-  std::string t = "id,label,n,err_mean,err_std,err_min,err_max,delta_vs_ref,train_seconds_mean,per_seed,paper\n";
+  std::string t = "id,label,n,err_mean,err_std,err_min,err_max,delta_vs_ref,delta_resolvable,train_seconds_mean,per_seed,paper\n";
   for (const RowStats& s : stats) {
     std::string per;
     for (const auto& [seed, e] : s.per_seed) per += fmt::format("{}s{}={:.2f}", per.empty() ? "" : " ", seed, e);
-    t += fmt::format("{},{},{},{},{},{},{},{},{},{},{}\n", s.row->id, formats::csv_field(s.row->label), s.n, f2(s.mean), f2(s.sd),
-                     f2(s.min), f2(s.max), f2(s.delta, true), f2(s.seconds), per, formats::csv_field(s.row->paper));
+    t += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", s.row->id, formats::csv_field(s.row->label), s.n, f2(s.mean),
+                     f2(s.sd), f2(s.min), f2(s.max), f2(s.delta, true), f2(s.resolvable), f2(s.seconds), per,
+                     formats::csv_field(s.row->paper));
   }
   return t;
 }
