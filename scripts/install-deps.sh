@@ -28,6 +28,7 @@ packages=(
   python3-matplotlib                    # experiment figures (experiments/graham2017/plot_width_sweep.py), notebooks
   python3-h5py                          # reading the statistics files (notebooks/, tests/cli/stats.sh)
   python3-pandas                        # the statistics as DataFrames (docs/hdf5-schema.md; tests/cli/stats.sh checks its lines)
+  python3-scipy                         # t quantiles of the width sweep's table (experiments/graham2017/plot_width_sweep.py)
   jupyter-nbconvert python3-ipykernel   # running the notebooks headless (scripts/render-notebooks.sh)
   hdf5-tools                            # h5dump / h5ls (tests/cli/stats.sh opens a killed run's file with them)
   chromium-headless-shell               # tests/cli/sweep.sh loads the HTML report of bitsim report headless

@@ -6,6 +6,9 @@ and writes, into the plan's `out` folder:
   width_sweep.csv  format,width,seeds,train_acc,test_acc,train_delta_pp,test_delta_pp (accuracies in %,
                    means over the seeds found; deltas against fp32 at the same width, percentage points)
   width_sweep.png  two panels (training and test set), one line per format, width on a log2 axis
+  width_sweep.md   the test-set table for docs/RESULTS.md: fp32 accuracy per width (mean ± sd), each
+                   format's change against it, marked * where it exceeds the smallest difference a
+                   two-sided t-test at 5% resolves with the seeds' pooled spread (needs python3-scipy)
 
 Training accuracy is the last epoch's running accuracy over its training batches (metrics.csv, in train
 mode), not a separate pass over the training set as in the paper.
@@ -36,6 +39,44 @@ def read_run(folder):
         return 100 * float(rows[-1]["train_accuracy"]), test
     except (OSError, KeyError, ValueError, IndexError, json.JSONDecodeError):
         return None
+
+
+def resolvable(a, b):
+    """Smallest difference of means a two-sided t-test at 5% calls significant for samples a and b
+    (pooled variance, n_a + n_b - 2 degrees of freedom; the rule of bitsim's sweep tables), or None."""
+    from scipy.stats import t
+    if len(a) < 2 or len(b) < 2:
+        return None
+    df = len(a) + len(b) - 2
+    pooled = (((len(a) - 1) * statistics.variance(a) + (len(b) - 1) * statistics.variance(b)) / df) ** 0.5
+    return t.ppf(0.975, df) * pooled * (1 / len(a) + 1 / len(b)) ** 0.5
+
+
+def write_markdown(out, plan, results, widths):
+    """width_sweep.md: test accuracy of fp32 per width and each format's change, * where resolved."""
+    head = "| width | fp32 test acc % | " + " | ".join(FORMATS) + " |"
+    lines = [f"Test accuracy of fp32 batch norm (mean ± sd over {len(plan['seeds'])} seeds) and each format's change "
+             "against it in percentage points; * where the change exceeds the smallest difference a two-sided "
+             "t-test at 5% resolves with the two rows' pooled spread.", "", head,
+             "|" + "---|" * (2 + len(FORMATS))]
+    for w in widths:
+        base = [e for _, e in results.get(("fp32", w), [])]
+        if not base:
+            continue
+        cells = [str(w), f"{statistics.mean(base):.2f}" + (f" ± {statistics.stdev(base):.2f}" if len(base) > 1 else "")]
+        for f in FORMATS:
+            runs = [e for _, e in results.get((f, w), [])]
+            if not runs:
+                cells.append("")
+                continue
+            d = statistics.mean(runs) - statistics.mean(base)
+            r = resolvable(runs, base)
+            cells.append(f"{d:+.2f}" + ("*" if r is not None and abs(d) > r else ""))
+        lines.append("| " + " | ".join(cells) + " |")
+    tmp = os.path.join(out, "width_sweep.md.tmp")
+    with open(tmp, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    os.replace(tmp, os.path.join(out, "width_sweep.md"))
 
 
 def main(argv):
@@ -79,6 +120,7 @@ def main(argv):
     with open(tmp, "w") as fh:
         fh.write("\n".join(lines) + "\n")
     os.replace(tmp, os.path.join(out, "width_sweep.csv"))
+    write_markdown(out, plan, results, widths)
 
     import matplotlib
     matplotlib.use("Agg")
@@ -105,7 +147,7 @@ def main(argv):
     tmp = os.path.join(out, "width_sweep.tmp.png")
     fig.savefig(tmp, dpi=120)
     os.replace(tmp, os.path.join(out, "width_sweep.png"))
-    print(f"wrote {out}/width_sweep.csv and width_sweep.png ({len(results)} of {len(plan['row'])} rows)")
+    print(f"wrote {out}/width_sweep.csv, width_sweep.md and width_sweep.png ({len(results)} of {len(plan['row'])} rows)")
     if missing:
         print("no runs for: " + ", ".join(missing))
     return 0

@@ -45,6 +45,13 @@ print(f"{acc('L4_w8') - acc('fp32_w8'):.2f}")
 PY
 )
   check "width_sweep.csv: L4 width 8 delta = $want" grep -q "^L4,8,1,.*,$want\$" "$TMP/sweep/width_sweep.csv"
+  # The Markdown table: the same change in the L4 column (width, fp32, L2, L3, L4) of width 8 (one seed:
+  # never marked resolved).
+  check "width_sweep.md: L4 width 8 = $want" \
+    /usr/bin/python3 -c "import sys; r=[l for l in open('$TMP/sweep/width_sweep.md') if l.startswith('| 8 |')][0].split(' | '); sys.exit(float(r[4].rstrip('*')) != $want)"
+  # Errors 10, 12, 14 against 11, 13, 15: pooled sd 2, 4 degrees of freedom, t(0.975, 4) = 2.776445
+  # (tables): 2.776445 * 2 * sqrt(2/3) = 4.5339.
+  check "width sweep: the resolvable difference of 3 against 3 seeds" test "$(/usr/bin/python3 -c "import sys; sys.path.insert(0, 'experiments/graham2017'); import plot_width_sweep as p; print(f'{p.resolvable([10, 12, 14], [11, 13, 15]):.4f}')")" = 4.5339
   RC=0
   /usr/bin/python3 experiments/graham2017/plot_width_sweep.py experiments/graham2017/mlp_width_sweep.toml \
     --runs-root "$TMP/empty" --out "$TMP/none" >"$TMP/plot2.log" 2>&1 || RC=$?
