@@ -93,6 +93,8 @@ TEST_CASE("sweep plan: errors name the file, line and key", "[sweep]") {
   CHECK_THAT(err(kHead + "base = \"b\"\nworkers = 0\n"), Contains("workers: must be an integer in 1..1024"));
   CHECK_THAT(err(kHead), Contains("no [[row]] tables and no `base` config"));
   CHECK_THAT(err(kHead + "base = \"b\"\nkeep_checkpoints = 1\n"), Contains("bad.toml:5: keep_checkpoints: must be true or false"));
+  CHECK_THAT(err(kHead + "base = \"b\"\nreuse_from = \"x.toml\"\n"), Contains("bad.toml:5: reuse_from: must be an array of sweep file paths"));
+  CHECK_THAT(err(kHead + "base = \"b\"\nreuse_from = [1]\n"), Contains("reuse_from: must hold sweep file paths (strings)"));
   CHECK_THROWS_WITH(load_plan("/nonexistent/s.toml"), Contains("/nonexistent/s.toml: cannot open"));
 }
 

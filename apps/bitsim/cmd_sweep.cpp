@@ -238,6 +238,11 @@ Runner add_sweep_command(CLI::App& app) {
       o.bitsim = self;
       o.workers = a->workers > 0 ? a->workers : plan.workers;
       o.log = &std::cout;
+      try {
+        o.reusable = sweep::reusable_runs(plan);
+      } catch (const std::exception& e) {
+        return fail(e.what());
+      }
       fmt::print("{}: {} runs ({} rows x {} seeds){}, {} at a time, {} thread(s) each\n", plan.source, runs.size(),
                  plan.rows.size(), plan.seeds.size(),
                  rank.size > 1 ? fmt::format(" on rank {} of {}", rank.rank, rank.size) : std::string(), o.workers, plan.threads);

@@ -103,13 +103,14 @@ SweepPlan parse_plan(const std::string& text, const std::string& source) {
     throw SweepError(fmt::format("{}:{}: TOML syntax error: {}", source, e.source().begin.line, e.description()));
   }
   const Ctx c{source};
-  static const std::set<std::string> known = {"title",   "seeds",   "out",         "runs_root", "base", "set",
-                                              "reference_row", "workers", "threads", "keep_checkpoints", "row", "grid"};
+  static const std::set<std::string> known = {"title",   "seeds",   "out",     "runs_root",        "base",       "set",
+                                              "reference_row", "workers", "threads", "keep_checkpoints", "reuse_from", "row",
+                                              "grid"};
   for (auto&& [k, v] : root)
     if (!known.count(std::string(k.str())))
       c.fail(&v, std::string(k.str()),
              "unknown key (title, seeds, out, runs_root, base, set, reference_row, workers, threads, keep_checkpoints, "
-             "[[row]], [grid])");
+             "reuse_from, [[row]], [grid])");
   SweepPlan p;
   p.source = source;
   p.title = opt_string(c, root, "title", "").value_or(source);
@@ -119,6 +120,14 @@ SweepPlan parse_plan(const std::string& text, const std::string& source) {
   p.sets = sets_of(c, root, "");
   p.workers = positive(c, root, "workers", 1);
   p.threads = positive(c, root, "threads", 1);
+  if (const toml::node* n = root.get("reuse_from")) {
+    const toml::array* a = n->as_array();
+    if (!a) c.fail(n, "reuse_from", "must be an array of sweep file paths");
+    for (const auto& e : *a) {
+      if (!e.is_string()) c.fail(&e, "reuse_from", "must hold sweep file paths (strings)");
+      p.reuse_from.push_back(*e.value<std::string>());
+    }
+  }
   if (const toml::node* n = root.get("keep_checkpoints")) {
     if (!n->is_boolean()) c.fail(n, "keep_checkpoints", "must be true or false");
     p.keep_checkpoints = *n->value<bool>();

@@ -14,6 +14,8 @@
 //   keep_checkpoints = false             # delete a run's checkpoint once it finished (default true):
 //                                        # tables committed with their run folders keep only the
 //                                        # checkpoints of unfinished runs (docs/sweeps.md)
+//   reuse_from = ["experiments/y.toml"]  # a run identical to a finished run of these sweeps (same
+//                                        # config, seed and overrides) is copied, not trained again
 //
 //   [[row]]                              # zero or more; none: one row "base" of the base config
 //   id = "fp32"                          # letters, digits, '.', '_', '=', '-'; unique
@@ -63,6 +65,7 @@ struct SweepPlan {
   std::optional<std::string> reference_row;
   std::int64_t workers = 1, threads = 1;
   bool keep_checkpoints = true;  // false: a finished run's checkpoint.bin is deleted (its digest stays in result.json)
+  std::vector<std::string> reuse_from;  // sweep files whose identical finished runs are copied (docs/sweeps.md)
   std::vector<SweepRow> rows;
 };
 

@@ -62,6 +62,21 @@ bool same_note(const std::string& recorded, const std::string& note) {
   return true;
 }
 
+// Copies the files of the finished run `from` into `to` (not checkpoints or the sweep's own notes),
+// result.json last, so that the folder counts as finished only once it is complete.
+void copy_finished_run(const std::string& from, const std::string& to) {
+  namespace fs = std::filesystem;
+  fs::create_directories(to);
+  for (const fs::directory_entry& e : fs::directory_iterator(from)) {
+    const std::string name = e.path().filename().string();
+    if (!e.is_regular_file() || name.starts_with("checkpoint.bin") || name == "sweep_run.json" || name == "sweep_failed" ||
+        name == "result.json")
+      continue;
+    io::write_file_atomically(to + "/" + name, io::read_file(e.path().string()));
+  }
+  io::write_file_atomically(to + "/result.json", io::read_file(from + "/result.json"));
+}
+
 // A finished run's checkpoint, when the plan keeps none: its weights digest is in result.json.
 void drop_checkpoint(const SweepPlan& plan, const SweepRun& run) {
   if (plan.keep_checkpoints) return;
@@ -139,6 +154,24 @@ RunnerResult run_sweep(const SweepPlan& plan, const std::vector<SweepRun>& runs,
                         run.dir, note_path));
       drop_checkpoint(plan, run);
       ++res.skipped;
+      return false;
+    }
+    for (const ReusableRun& r : o.reusable) {
+      if (!same_note(r.note, note)) continue;
+      try {
+        copy_finished_run(r.dir, run.dir);
+        io::Json copied = io::Json::parse(note);
+        copied["copied_from"] = r.dir;
+        io::write_file_atomically(note_path, io::json_text(copied));
+      } catch (const std::exception& e) {
+        res.failed.push_back(fmt::format("{} seed {}: copying {}: {}", row.id, run.seed, r.dir, e.what()));
+        say(fmt::format("{}: FAILED to copy the identical run {}: {}", name(i), r.dir, e.what()));
+        return false;
+      }
+      drop_checkpoint(plan, run);
+      ++res.copied;
+      say(fmt::format("{}: copied from {} (the same config, seed and overrides: training it again gives the same bits)",
+                      name(i), r.dir));
       return false;
     }
     std::error_code ec;
@@ -228,6 +261,21 @@ RunnerResult run_sweep(const SweepPlan& plan, const std::vector<SweepRun>& runs,
   sigaction(SIGINT, &old_int, nullptr);
   sigaction(SIGTERM, &old_term, nullptr);
   return res;
+}
+
+std::vector<ReusableRun> reusable_runs(const SweepPlan& plan) {
+  std::vector<ReusableRun> out;
+  for (const std::string& path : plan.reuse_from) {
+    SweepPlan other;
+    try {
+      other = load_plan(path);
+    } catch (const SweepError& e) {
+      throw SweepError(fmt::format("{}: reuse_from: {}", plan.source, e.what()));
+    }
+    for (const SweepRun& run : expand(other))
+      if (read_result(run.dir)) out.push_back({note_text(other.rows[run.row], run), run.dir});
+  }
+  return out;
 }
 
 RankInfo rank_from_environment() {

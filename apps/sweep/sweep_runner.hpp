@@ -6,7 +6,10 @@
 // run's output goes to <run>/train.log; a failed run also leaves <run>/sweep_failed (its reason). SIGINT or SIGTERM stops launching runs, passes SIGTERM to the
 // running ones and waits for them; finished runs stay finished and interrupted ones keep their last
 // checkpoint, so the same command resumes the sweep. With the plan's keep_checkpoints = false, a
-// finished run's checkpoint is deleted (when it finishes, or when a later sweep skips it).
+// finished run's checkpoint is deleted (when it finishes, or when a later sweep skips it). A run with
+// the same config, seed and overrides as a finished run of a reuse_from sweep is copied from it
+// (every file but checkpoints, result.json last): training is deterministic, so training it again
+// would give the same bits.
 #pragma once
 
 #include "apps/sweep/sweep_plan.hpp"
@@ -17,14 +20,25 @@
 
 namespace bitsim::sweep {
 
+// A finished run of another sweep (the plan's reuse_from) that a run of this one may copy.
+struct ReusableRun {
+  std::string note;  // its sweep_run.json identity: config, seed, overrides
+  std::string dir;
+};
+
+// The finished runs of the plan's reuse_from sweeps. Throws SweepError for a sweep file that cannot be read.
+std::vector<ReusableRun> reusable_runs(const SweepPlan& plan);
+
 struct RunnerOptions {
   std::string bitsim;              // the executable to run ("train" is its first argument)
   std::int64_t workers = 1;
-  std::ostream* log = nullptr;     // one line per run started, skipped, finished or failed
+  std::ostream* log = nullptr;     // one line per run started, skipped, copied, finished or failed
+  std::vector<ReusableRun> reusable;  // a run identical to one of these is copied instead of trained
 };
 
 struct RunnerResult {
   std::size_t skipped = 0, started = 0, finished = 0;  // started: trainings launched (fresh or resumed)
+  std::size_t copied = 0;                              // identical finished runs of reuse_from sweeps copied
   std::vector<std::string> failed;  // "row seed S: reason"
   bool interrupted = false;
 };

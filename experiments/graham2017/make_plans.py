@@ -35,10 +35,12 @@ def row(rid, label, sets, paper):
 FULL_SCALE_KEYS = "workers = 2\nkeep_checkpoints = false\n"
 
 
-def table_plan(title, note, out, runs, scale_sets, paper, paper_name, full=False):
+def table_plan(title, note, out, runs, scale_sets, paper, paper_name, full=False, reuse=None):
     text = note + f"title = {quote(title)}\nseeds = [1, 2, 3]\nout = {quote(out)}\nruns_root = {quote(runs)}\n"
     if full:
         text += FULL_SCALE_KEYS
+    if reuse:
+        text += f"reuse_from = [{quote(reuse)}]  # its fp32 rows are this table's fp32 runs\n"
     text += 'reference_row = "fp32"\n\n'
     text += row("fp32", "fp32 BN", scale_sets, f"{paper_name} CIFAR-10 error {paper['fp32']}%") + "\n"
     for f in FORMATS:
@@ -94,12 +96,13 @@ def main():
         "Graham 2017 Table 3 style: small CNN (width 32, 5 epochs) on Fashion-MNIST",
         full_head.format(what="the small CNN at width 32, 5 epochs, 3 seeds", file="cnn_table.toml"),
         "experiments/graham2017/results/cnn", "experiments/graham2017/results/cnn/runs",
-        [], PAPER_VGG32, "VGG(32)", full=True))
+        [], PAPER_VGG32, "VGG(32)", full=True, reuse="experiments/banner2018/cnn_table.toml"))
     write("resnet20_table.toml", table_plan(
         "Graham 2017 Table 3 style: ResNet-20 (width 16, 12 epochs) on Fashion-MNIST",
         full_head.format(what="ResNet-20 at base width 16, 12 epochs (lr 0.1), 3 seeds", file="resnet20_table.toml"),
         "experiments/graham2017/results/resnet20", "experiments/graham2017/results/resnet20/runs",
-        ["model.name=resnet20", "optimizer.lr=0.1", "train.epochs=12"], PAPER_RESNET20, "ResNet-20", full=True))
+        ["model.name=resnet20", "optimizer.lr=0.1", "train.epochs=12"], PAPER_RESNET20, "ResNet-20", full=True,
+        reuse="experiments/banner2018/resnet20_table.toml"))
     write("mlp_width_sweep.toml", sweep_plan(2, "mlp_width_sweep", [1]))
     # The fp32 MLP baseline's 10 epochs (experiments/fp32/mlp_fashion_mnist.toml), Graham's training recipe.
     write("mlp_width_sweep_full.toml", sweep_plan(10, "mlp_width_sweep_full", [1, 2, 3], full=True))

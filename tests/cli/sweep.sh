@@ -60,6 +60,33 @@ R=$(digest "$TMP/runs/W=fp8_e4m3-lr=0.1/seed3")
 check "a sweep run equals the same training run alone (weights digest)" \
   test "$R" = "$(digest "$TMP/alone")"
 
+# reuse_from: a second sweep with one row identical to one of the first's (same config, seed and
+# overrides) copies the finished runs of seeds 1 and 2 instead of training them, and trains seed 4.
+cat >"$TMP/reuse.toml" <<EOF2
+seeds = [1, 2, 4]
+out = "$TMP/reuse_table"
+runs_root = "$TMP/reuse_runs"
+base = "experiments/fp32/mlp_fashion_mnist.toml"
+set = ["model.width=64", "data.limit_train=4096", "data.limit_test=500", "data.batch=64", "train.epochs=3", "stats.every=32"]
+reuse_from = ["$TMP/sweep.toml"]
+[[row]]
+id = "same"
+set = ['formats.W="fp8_e4m3"', "optimizer.lr=0.1"]
+EOF2
+RC=0
+"$BITSIM" sweep "$TMP/reuse.toml" >"$TMP/reuse.log" 2>&1 || RC=$?
+check "reuse_from: exit 0 ($(tail -2 "$TMP/reuse.log"))" test "$RC" -eq 0
+check "reuse_from: seeds 1 and 2 copied" test "$(grep -c 'copied from .*/runs/W=fp8_e4m3-lr=0.1/seed[12] ' "$TMP/reuse.log")" -eq 2
+check "reuse_from: seed 4 trained" grep -q 'same seed 4: done, test accuracy' "$TMP/reuse.log"
+check "reuse_from: the copied result.json is the source's, byte for byte" \
+  cmp "$TMP/runs/W=fp8_e4m3-lr=0.1/seed1/result.json" "$TMP/reuse_runs/same/seed1/result.json"
+check "reuse_from: sweep_run.json names the source" grep -q '"copied_from": ".*/runs/W=fp8_e4m3-lr=0.1/seed2"' "$TMP/reuse_runs/same/seed2/sweep_run.json"
+check "reuse_from: the statistics came too" test -s "$TMP/reuse_runs/same/seed1/stats.h5"
+printf 'seeds = [1]\nout = "o"\nruns_root = "r"\nbase = "experiments/fp32/mlp_fashion_mnist.toml"\nreuse_from = ["%s/nothere.toml"]\n' "$TMP" >"$TMP/badreuse.toml"
+run "" sweep "$TMP/badreuse.toml"
+check "reuse_from a missing sweep file: exit 2" test "$RC" -eq 2
+check "reuse_from a missing sweep file: named" grep -q "badreuse.toml: reuse_from: .*nothere.toml: cannot open" <<<"$ERR"
+
 # The HTML report: table, accuracy curves, final errors, and the statistics figures (E and G).
 RC=0
 "$BITSIM" report "$TMP/table" >"$TMP/report.log" 2>&1 || RC=$?
