@@ -211,8 +211,16 @@ Runner add_sweep_command(CLI::App& app) {
       } catch (const io::FileError& e) {
         return fail(fmt::format("--resume: nothing to resume: {} (a sweep writes it when it starts)", e.what()));
       }
+      // The run folders (with their rows and seeds) must agree; labels and paper texts may change.
+      auto folders = [](const io::Json& j) {
+        std::vector<io::Json> out;
+        if (!j.is_object() || !j.contains("rows") || !j["rows"].is_array()) return out;
+        for (const io::Json& row : j["rows"])
+          if (row.is_object() && row.contains("id") && row.contains("runs")) out.push_back(io::Json{{"id", row["id"]}, {"runs", row["runs"]}});
+        return out;
+      };
       const io::Json was = io::Json::parse(recorded, nullptr, false), now = io::Json::parse(sweep::sweep_json(plan));
-      if (was.is_discarded() || !was.contains("rows") || was["rows"] != now["rows"])
+      if (folders(was).empty() || folders(was) != folders(now))
         return fail(fmt::format("--resume: {} records other rows, seeds or run folders than {} now gives; run without "
                                 "--resume to start these runs, or restore the sweep file",
                                 recorded_path, plan.source));
