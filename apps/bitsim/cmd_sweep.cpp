@@ -231,6 +231,16 @@ Runner add_sweep_command(CLI::App& app) {
     } catch (const std::exception& e) {
       return fail(e.what());
     }
+    // The finished runs of the reuse_from sweeps: a bad sweep file there is bad input, refused before
+    // anything is written.
+    std::vector<sweep::ReusableRun> reusable;
+    if (!a->table_only) {
+      try {
+        reusable = sweep::reusable_runs(plan);
+      } catch (const std::exception& e) {
+        return fail(e.what());
+      }
+    }
     sweep::RunnerResult res;
     if (!a->table_only) {
       // Written first, so that a sweep killed before its table is still known to --resume and report.
@@ -246,11 +256,7 @@ Runner add_sweep_command(CLI::App& app) {
       o.bitsim = self;
       o.workers = a->workers > 0 ? a->workers : plan.workers;
       o.log = &std::cout;
-      try {
-        o.reusable = sweep::reusable_runs(plan);
-      } catch (const std::exception& e) {
-        return fail(e.what());
-      }
+      o.reusable = std::move(reusable);
       fmt::print("{}: {} runs ({} rows x {} seeds){}, {} at a time, {} thread(s) each\n", plan.source, runs.size(),
                  plan.rows.size(), plan.seeds.size(),
                  rank.size > 1 ? fmt::format(" on rank {} of {}", rank.rank, rank.size) : std::string(), o.workers, plan.threads);

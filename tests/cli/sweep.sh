@@ -82,10 +82,11 @@ check "reuse_from: the copied result.json is the source's, byte for byte" \
   cmp "$TMP/runs/W=fp8_e4m3-lr=0.1/seed1/result.json" "$TMP/reuse_runs/same/seed1/result.json"
 check "reuse_from: sweep_run.json names the source" grep -q '"copied_from": ".*/runs/W=fp8_e4m3-lr=0.1/seed2"' "$TMP/reuse_runs/same/seed2/sweep_run.json"
 check "reuse_from: the statistics came too" test -s "$TMP/reuse_runs/same/seed1/stats.h5"
-printf 'seeds = [1]\nout = "o"\nruns_root = "r"\nbase = "experiments/fp32/mlp_fashion_mnist.toml"\nreuse_from = ["%s/nothere.toml"]\n' "$TMP" >"$TMP/badreuse.toml"
+printf 'seeds = [1]\nout = "%s/badout"\nruns_root = "%s/badruns"\nbase = "experiments/fp32/mlp_fashion_mnist.toml"\nreuse_from = ["%s/nothere.toml"]\n' "$TMP" "$TMP" "$TMP" >"$TMP/badreuse.toml"
 run "" sweep "$TMP/badreuse.toml"
 check "reuse_from a missing sweep file: exit 2" test "$RC" -eq 2
 check "reuse_from a missing sweep file: named" grep -q "badreuse.toml: reuse_from: .*nothere.toml: cannot open" <<<"$ERR"
+check "reuse_from a missing sweep file: nothing written" test ! -e "$TMP/badout" -a ! -e "$TMP/badruns"
 
 # The HTML report: table, accuracy curves, final errors, and the statistics figures (E and G).
 RC=0
