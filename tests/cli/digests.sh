@@ -30,11 +30,11 @@ one() {
 }
 
 cd "$ROOT"
-for cfg in $(find experiments -name '*.toml' | sort); do
+for cfg in $(find experiments -name '*.toml' -not -path '*/results/*' | sort); do  # not the run folders' resolved configs
   grep -q '^\[\[row\]\]' "$cfg" && continue  # a sweep table, below
   one "$cfg" "$BITSIM" train "$cfg"
 done
-for table in $(grep -l '^\[\[row\]\]' $(find experiments -name '*.toml') | sort); do
+for table in $(grep -l '^\[\[row\]\]' $(find experiments -name '*.toml' -not -path '*/results/*') | sort); do
   first_seed=""
   rows_done=0
   while IFS=$'\t' read -r _ row seed _ command; do

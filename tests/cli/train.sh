@@ -174,9 +174,14 @@ fi
 # data.holdout: the last N training images are held out. Training (and the normalization statistics)
 # then see exactly the first 60000 - N, as data.limit_train = 60000 - N gives: the same weights. The
 # evaluation is on the held-out images, and the run says so.
-HO=(experiments/fp32/mlp_fashion_mnist.toml --set model.width=32 --set train.epochs=1 --no-progress --threads 1)
-"$BITSIM" train "${HO[@]}" --set data.holdout=10000 --set "run.dir=\"$TMP/ho\"" >"$TMP/ho.log" 2>&1
-"$BITSIM" train "${HO[@]}" --set data.limit_train=50000 --set "run.dir=\"$TMP/lt\"" --quiet >/dev/null 2>&1
+printf '[model]\nname = "mlp"\nwidth = 32\n[data]\nbatch = 100\n[train]\nepochs = 1\n' >"$TMP/ho.toml"
+HO=("$TMP/ho.toml" --no-progress --threads 1)
+RC=0
+"$BITSIM" train "${HO[@]}" --set data.holdout=10000 --set "run.dir=\"$TMP/ho\"" >"$TMP/ho.log" 2>&1 || RC=$?
+check "holdout: exit 0 ($(tail -2 "$TMP/ho.log"))" test "$RC" -eq 0
+RC=0
+"$BITSIM" train "${HO[@]}" --set data.limit_train=50000 --set "run.dir=\"$TMP/lt\"" --quiet >"$TMP/lt.log" 2>&1 || RC=$?
+check "limit_train 50000: exit 0 ($(tail -2 "$TMP/lt.log"))" test "$RC" -eq 0
 check "holdout: the weights of training on the first 50000 ($(digest "$TMP/ho"))" \
   test -n "$(digest "$TMP/ho")" -a "$(digest "$TMP/ho")" = "$(digest "$TMP/lt")"
 check "holdout: 50000 train / 10000 held-out samples" grep -q '(50000 train / 10000 held-out samples)' "$TMP/ho.log"
@@ -188,6 +193,6 @@ RC=0
 "$BITSIM" train "${HO[@]}" --set data.holdout=60000 --set "run.dir=\"$TMP/ho2\"" >"$TMP/out" 2>"$TMP/err" || RC=$?
 check "holdout of the whole training set: exit 2" test "$RC" -eq 2
 check "holdout of the whole training set: says so" grep -q 'data.holdout = 60000 leaves no training sample (the training set has 60000)' "$TMP/err"
-check "holdout of the whole training set: no run folder" test ! -e "$TMP/ho2/result.json"
+check "holdout of the whole training set: no result" test ! -e "$TMP/ho2/result.json"
 
 finish
