@@ -40,6 +40,23 @@ std::string counted(const std::vector<std::string>& values, const std::string& n
   return s;
 }
 
+// <out>/sessions.json as JSON: an empty array when absent; SweepError for anything but an array of objects.
+io::Json sessions_json(const std::string& out) {
+  const std::string path = sessions_path(out);
+  if (!std::filesystem::exists(path)) return io::Json::array();
+  std::string text;
+  try {
+    text = io::read_file(path);
+  } catch (const io::FileError& e) {
+    throw SweepError(e.what());
+  }
+  const io::Json j = io::Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_array()) throw SweepError(path + ": not a list of sweep sessions (JSON array); move it away to start a new record");
+  for (const io::Json& e : j)
+    if (!e.is_object()) throw SweepError(path + ": an entry is not a JSON object");
+  return j;
+}
+
 }  // namespace
 
 std::string utc_now() {
@@ -52,19 +69,8 @@ std::string utc_now() {
 }
 
 std::vector<SweepSession> read_sessions(const std::string& out) {
-  const std::string path = sessions_path(out);
   std::vector<SweepSession> sessions;
-  if (!std::filesystem::exists(path)) return sessions;
-  std::string text;
-  try {
-    text = io::read_file(path);
-  } catch (const io::FileError& e) {
-    throw SweepError(e.what());
-  }
-  const io::Json j = io::Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_array()) throw SweepError(path + ": not a list of sweep sessions (JSON array); move it away to start a new record");
-  for (const io::Json& e : j) {
-    if (!e.is_object()) throw SweepError(path + ": an entry is not a JSON object");
+  for (const io::Json& e : sessions_json(out)) {
     SweepSession s;
     auto str = [&](const char* k) { return e.contains(k) && e[k].is_string() ? e[k].get<std::string>() : std::string(); };
     auto num = [&](const char* k) { return e.contains(k) && e[k].is_number() ? e[k].get<double>() : 0.0; };
@@ -84,23 +90,19 @@ std::vector<SweepSession> read_sessions(const std::string& out) {
   return sessions;
 }
 
-void record_session(const std::string& out, const SweepSession& session) {
-  auto to_json = [](const SweepSession& x) {
-    return io::Json{{"started_utc", x.started_utc},
-                    {"elapsed_seconds", std::round(x.elapsed_seconds * 10) / 10},
-                    {"workers", x.workers},
-                    {"threads", x.threads},
-                    {"runs_started", x.started},
-                    {"runs_finished", x.finished},
-                    {"runs_failed", x.failed},
-                    {"interrupted", x.interrupted},
-                    {"commit", x.commit},
-                    {"cpu", x.cpu},
-                    {"simd", x.simd}};
-  };
-  io::Json all = io::Json::array();
-  for (const SweepSession& x : read_sessions(out)) all.push_back(to_json(x));
-  all.push_back(to_json(session));
+void record_session(const std::string& out, const SweepSession& x) {
+  io::Json all = sessions_json(out);  // earlier entries stay as written
+  all.push_back(io::Json{{"started_utc", x.started_utc},
+                         {"elapsed_seconds", std::round(x.elapsed_seconds * 10) / 10},
+                         {"workers", x.workers},
+                         {"threads", x.threads},
+                         {"runs_started", x.started},
+                         {"runs_finished", x.finished},
+                         {"runs_failed", x.failed},
+                         {"interrupted", x.interrupted},
+                         {"commit", x.commit},
+                         {"cpu", x.cpu},
+                         {"simd", x.simd}});
   io::make_directories(out);
   io::write_file_atomically(sessions_path(out), io::json_text(all));
 }

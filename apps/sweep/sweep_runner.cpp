@@ -38,14 +38,6 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-// The number after "key": in our own flat JSON files.
-// The number under `key` of a JSON object's text; none when the text is not JSON or has no such number.
-std::optional<double> json_number(const std::string& text, const std::string& key) {
-  const io::Json j = io::Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object() || !j.contains(key) || !j[key].is_number()) return std::nullopt;
-  return j[key].get<double>();
-}
-
 // What makes a run folder's results this row's (the config, the seed and the overrides), and the
 // command that trains it: a re-run of that command reproduces the run's weights digest.
 std::string note_text(const SweepRow& row, const SweepRun& run) {
@@ -102,14 +94,12 @@ std::string last_lines(const std::string& path, int n) {
 }  // namespace
 
 std::optional<RunResult> read_result(const std::string& run_dir) {
-  const std::string t = slurp(run_dir + "/result.json");
-  if (t.empty()) return std::nullopt;
-  const auto acc = json_number(t, "test_accuracy");
-  if (!acc) return std::nullopt;
-  RunResult r{*acc, json_number(t, "train_seconds").value_or(0), {}, {}, {}, false};
-  const io::Json j = io::Json::parse(t, nullptr, /*allow_exceptions=*/false);
+  const io::Json j = io::Json::parse(slurp(run_dir + "/result.json"), nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("test_accuracy") || !j["test_accuracy"].is_number()) return std::nullopt;
   auto text = [&](const char* key) { return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string(); };
-  r.weights_digest = text("weights_digest");
+  RunResult r;
+  r.test_accuracy = j["test_accuracy"].get<double>();
+  r.train_seconds = j.contains("train_seconds") && j["train_seconds"].is_number() ? j["train_seconds"].get<double>() : 0;
   r.commit = text("commit");
   r.cpu = text("cpu");
   r.held_out = text("evaluated_on") == "held-out";

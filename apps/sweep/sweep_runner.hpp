@@ -49,7 +49,7 @@ RunnerResult run_sweep(const SweepPlan& plan, const std::vector<SweepRun>& runs,
 // file predates them).
 struct RunResult {
   double test_accuracy = 0, train_seconds = 0;
-  std::string weights_digest, commit, cpu;  // commit and CPU of the bitsim that finished the run
+  std::string commit, cpu;  // of the bitsim that finished the run
   bool held_out = false;  // test_accuracy is on held-out training samples (data.holdout), not the test set
 };
 std::optional<RunResult> read_result(const std::string& run_dir);

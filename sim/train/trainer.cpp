@@ -74,15 +74,15 @@ data::DatasetSplit load_data(const TrainConfig& c) {
                                     c.holdout, d.train.count),
                         ErrorSite::in_file(c.source, 0, "data.holdout"));
     const std::int64_t per = d.train.channels * d.train.height * d.train.width, keep = d.train.count - c.holdout;
-    data::Dataset held = d.train;
-    held.name = d.train.name + "-holdout";
-    held.count = c.holdout;
-    held.images.assign(d.train.images.begin() + keep * per, d.train.images.end());
-    held.labels.assign(d.train.labels.begin() + keep, d.train.labels.end());
-    d.train.count = keep;
-    d.train.images.resize(static_cast<std::size_t>(keep * per));
-    d.train.labels.resize(static_cast<std::size_t>(keep));
-    d.test = std::move(held);
+    d.test = data::Dataset{d.train.name + "-holdout",
+                           c.holdout,
+                           d.train.channels,
+                           d.train.height,
+                           d.train.width,
+                           d.train.classes,
+                           {d.train.images.begin() + keep * per, d.train.images.end()},
+                           {d.train.labels.begin() + keep, d.train.labels.end()}};
+    limit(d.train, keep);
   }
   limit(d.train, c.limit_train);
   limit(d.test, c.limit_test);
