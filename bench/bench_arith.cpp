@@ -1,6 +1,8 @@
 // Throughput of the golden arithmetic (hw/arith.hpp) as a test bench sees it: one operation per
 // call through the C++ API and through the C interface (libbitsim_c, as DPI-C calls it), and vector
-// generation. Every call computes on exact rationals (Boost.Multiprecision); there is no fast path.
+// generation. arith() takes the integer fast path (hw/arith_fast.hpp) and builds the full ArithResult,
+// exact rationals included; bitsim_op goes through a prepared FastArith. bench/compare_softfloat.sh
+// measures the fast path alone against Berkeley SoftFloat.
 #include "bitsim.h"
 #include "hw/arith.hpp"
 #include "hw/vectors.hpp"

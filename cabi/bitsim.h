@@ -17,7 +17,13 @@
  *    range, a NaN into a format without NaN): the outputs are then untouched and bitsim_last_error()
  *    returns the message (per thread, valid until the next call on that thread).
  *  - All outputs are pointers the caller owns; a NULL output pointer is allowed and skipped.
- * Every result is exact: computed on rationals and rounded once, bit-identical to the bitsim command. */
+ * Every result is exact, rounded once, bit-identical to the bitsim command: integer arithmetic on the
+ * significands where formats are at most 64 bits wide (hw/arith_fast.hpp), exact rationals elsewhere.
+ *
+ * For speed, prepare an operation once (bitsim_arith_new: op, formats and options parsed, the format's
+ * layout computed) and call it per stimulus (bitsim_arith_one) or per batch of stimuli
+ * (bitsim_arith_array). bitsim_op and bitsim_convert keep the last few prepared operations of each
+ * thread, so repeated calls with the same strings also skip the parsing. */
 #ifndef BITSIM_C_H
 #define BITSIM_C_H
 
@@ -55,6 +61,26 @@ int bitsim_op(const char* op, const char* format, const char* options, uint64_t 
 /* Conversion of a code of format `from` to format `to` (float, fixed or integer), rounded once. */
 int bitsim_convert(const char* from, const char* to, const char* options, uint64_t a, uint32_t word, uint64_t* code,
                    uint32_t* flags);
+
+/* A prepared operation (opaque; a chandle in SystemVerilog). */
+typedef struct bitsim_arith bitsim_arith;
+
+/* Prepares `op` (as bitsim_op, or "convert") on codes of `format`; `to` is convert's destination format
+ * (NULL otherwise). Returns NULL on error (bitsim_last_error() says why). Free with bitsim_arith_free.
+ * A prepared operation may be called from several threads at once. */
+bitsim_arith* bitsim_arith_new(const char* op, const char* format, const char* to, const char* options);
+void bitsim_arith_free(bitsim_arith* arith);
+
+/* One operation: as bitsim_op / bitsim_convert (operands the operation does not read are ignored). */
+int bitsim_arith_one(const bitsim_arith* arith, uint64_t a, uint64_t b, uint64_t c, uint32_t word, uint64_t* code,
+                     uint32_t* flags);
+
+/* A batch of n operations: element i reads a[i] (and b[i], c[i] when the operation has them; pass NULL
+ * for operands it does not read) and words[i] (NULL: word 0 for every element); writes codes[i] and
+ * flags[i] (flags may be NULL). On an operand code out of range nothing is written and the error names
+ * the element. */
+int bitsim_arith_array(const bitsim_arith* arith, uint64_t n, const uint64_t* a, const uint64_t* b, const uint64_t* c,
+                       const uint32_t* words, uint64_t* codes, uint8_t* flags);
 
 /* Dot product of k >= 1 pairs of codes a[i] (format a_format) and b[i] (b_format), with the semantics
  * of docs/spec/gemm.md: `product` is the products' format or "exact"; `acc` the accumulator's format

@@ -3,6 +3,7 @@
 #include "bitsim.h"
 
 #include "hw/arith.hpp"
+#include "hw/arith_fast.hpp"
 #include "formats/golden.hpp"
 #include "sim/kernels/gemm.hpp"
 
@@ -10,7 +11,11 @@
 
 #include <cmath>
 #include <cstring>
+#include <optional>
+#include <string_view>
+#include <array>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -67,6 +72,95 @@ int guarded(F&& body) {
 
 }  // namespace
 
+// A prepared operation: the fast path where it covers the operation (formats up to 64 bits), else the
+// golden path per call.
+struct bitsim_arith {
+  Op op;
+  Format format;
+  std::optional<Format> to;
+  ArithOptions options;
+  std::uint64_t operand_limit;  // codes must be below it
+  std::optional<FastArith> fast;
+
+  bitsim_arith(Op o, const Format& f, const Format* t, const ArithOptions& opts)
+      : op(o), format(f), options(opts), operand_limit(f.width() >= 64 ? ~std::uint64_t(0) : (std::uint64_t(1) << f.width()) - 1) {
+    if (t) to = *t;
+    if (FastArith::supports(o, f, opts, t)) fast.emplace(o, f, opts, t);
+  }
+
+  void check_operands(std::uint64_t a, std::uint64_t b, std::uint64_t c, std::uint64_t element, bool batch) const {
+    const int arity = op_arity(op);
+    const std::uint64_t x[3] = {a, b, c};
+    for (int i = 0; i < arity; ++i)
+      if (x[i] > operand_limit)
+        throw ArithError(fmt::format("{}operand {} = {:#x} does not fit the {} bits of {}",
+                                     batch ? fmt::format("element {}: ", element) : std::string(), "abc"[i], x[i],
+                                     format.width(), format.name()));
+  }
+
+  // One operation on checked operands.
+  void compute(std::uint64_t a, std::uint64_t b, std::uint64_t c, std::uint32_t word, uint64_t* code, uint32_t* flags) const {
+    if (fast) {
+      const FastResult r = (*fast)(a, b, c, word);
+      if (!r.golden) {
+        if (code) *code = r.code;
+        if (flags) *flags = r.flags;
+        return;
+      }
+    }
+    std::vector<BigInt> operands{BigInt(a), BigInt(b), BigInt(c)};
+    operands.resize(static_cast<std::size_t>(op_arity(op)));
+    const ArithResult r = arith_golden(op, format, operands, options, word, to ? &*to : nullptr);
+    if (code) *code = to_u64(r.code);
+    if (flags) *flags = r.flags;
+  }
+};
+
+namespace {
+
+bitsim_arith* make_arith(const char* op, const char* format, const char* to, const char* options) {
+  const auto o = parse_op(op ? op : "");
+  if (!o) throw ArithError(fmt::format("unknown operation '{}'", op ? op : "NULL"));
+  const Format& f = format_of(format);
+  check_code_width(f, *o == Op::convert ? "source" : "the");
+  const Format* t = nullptr;
+  if (*o == Op::convert) {
+    if (!to) throw ArithError("convert needs a destination format (to is NULL)");
+    t = &format_of(to);
+    check_code_width(*t, "destination");
+    if (!t->is_binary()) throw ArithError(fmt::format("destination format {}: Graham formats have no arithmetic", t->name()));
+  } else if (to) {
+    throw ArithError(fmt::format("{} takes no destination format (to must be NULL)", op_name(*o)));
+  }
+  if (!f.is_binary()) throw ArithError(fmt::format("format {}: Graham formats have no arithmetic", f.name()));
+  const ArithOptions& opts = options_of(options);
+  if (opts.rounding.mode == Rounding::sr && (opts.rounding.sr_bits < 1 || opts.rounding.sr_bits > 32))
+    throw ArithError(fmt::format("sr_bits must be 1..32, got {}", opts.rounding.sr_bits));
+  return new bitsim_arith(*o, f, t, opts);
+}
+
+// The last prepared operations of this thread, by their strings (a test bench repeats the same few).
+const bitsim_arith& cached_arith(const char* op, const char* format, const char* to, const char* options) {
+  struct Entry {
+    std::string op, format, to, options;
+    std::unique_ptr<bitsim_arith> arith;
+  };
+  thread_local std::array<Entry, 8> entries;
+  thread_local std::size_t next = 0;
+  auto same = [](const std::string& s, const char* c) { return c ? s == c : s.empty(); };
+  for (const Entry& e : entries)
+    if (e.arith && same(e.op, op) && same(e.format, format) && same(e.to, to) && same(e.options, options)) return *e.arith;
+  Entry& e = entries[next++ % entries.size()];
+  e.arith.reset(make_arith(op, format, to, options));
+  e.op = op ? op : "";
+  e.format = format ? format : "";
+  e.to = to ? to : "";
+  e.options = options ? options : "";
+  return *e.arith;
+}
+
+}  // namespace
+
 BITSIM_EXPORT const char* bitsim_last_error(void) { return last_error.c_str(); }
 
 BITSIM_EXPORT int bitsim_format_width(const char* format) {
@@ -114,29 +208,72 @@ BITSIM_EXPORT int bitsim_decode(const char* format, uint64_t code, double* value
 BITSIM_EXPORT int bitsim_op(const char* op, const char* format, const char* options, uint64_t a, uint64_t b, uint64_t c,
                             uint32_t word, uint64_t* code, uint32_t* flags) {
   return guarded([&] {
-    const auto o = parse_op(op ? op : "");
-    if (!o || *o == Op::convert)
-      throw ArithError(fmt::format("unknown operation '{}' (convert has its own function, bitsim_convert)", op ? op : "NULL"));
-    const Format& f = format_of(format);
-    check_code_width(f, "the");
-    std::vector<BigInt> operands{BigInt(a), BigInt(b), BigInt(c)};
-    operands.resize(static_cast<std::size_t>(op_arity(*o)));
-    const ArithResult r = arith(*o, f, operands, options_of(options), word);
-    if (code) *code = to_u64(r.code);
-    if (flags) *flags = r.flags;
+    if (op && std::string_view(op) == "convert")
+      throw ArithError("unknown operation 'convert' (convert has its own function, bitsim_convert)");
+    const bitsim_arith& x = cached_arith(op, format, nullptr, options);
+    x.check_operands(a, b, c, 0, false);
+    x.compute(a, b, c, word, code, flags);
   });
 }
 
 BITSIM_EXPORT int bitsim_convert(const char* from, const char* to, const char* options, uint64_t a, uint32_t word,
                                  uint64_t* code, uint32_t* flags) {
   return guarded([&] {
-    const Format& f = format_of(from);
-    const Format& t = format_of(to);
-    check_code_width(f, "source");
-    check_code_width(t, "destination");
-    const ArithResult r = arith(Op::convert, f, {BigInt(a)}, options_of(options), word, &t);
-    if (code) *code = to_u64(r.code);
-    if (flags) *flags = r.flags;
+    if (!to) throw ArithError("destination format is NULL");
+    const bitsim_arith& x = cached_arith("convert", from, to, options);
+    x.check_operands(a, 0, 0, 0, false);
+    x.compute(a, 0, 0, word, code, flags);
+  });
+}
+
+BITSIM_EXPORT bitsim_arith* bitsim_arith_new(const char* op, const char* format, const char* to, const char* options) {
+  bitsim_arith* made = nullptr;
+  guarded([&] { made = make_arith(op, format, to, options); });
+  return made;
+}
+
+BITSIM_EXPORT void bitsim_arith_free(bitsim_arith* arith) { delete arith; }
+
+BITSIM_EXPORT int bitsim_arith_one(const bitsim_arith* arith, uint64_t a, uint64_t b, uint64_t c, uint32_t word,
+                                   uint64_t* code, uint32_t* flags) {
+  // The common case first, outside the exception guard: a fast-path result for operands in range.
+  if (arith && arith->fast) {
+    const std::uint64_t limit = arith->operand_limit;
+    if (a <= limit && b <= limit && c <= limit) {
+      const FastResult r = (*arith->fast)(a, b, c, word);
+      if (!r.golden) {
+        if (code) *code = r.code;
+        if (flags) *flags = r.flags;
+        last_error.clear();
+        return 0;
+      }
+    }
+  }
+  return guarded([&] {
+    if (!arith) throw ArithError("the prepared operation is NULL");
+    arith->check_operands(a, b, c, 0, false);
+    arith->compute(a, b, c, word, code, flags);
+  });
+}
+
+BITSIM_EXPORT int bitsim_arith_array(const bitsim_arith* arith, uint64_t n, const uint64_t* a, const uint64_t* b,
+                                     const uint64_t* c, const uint32_t* words, uint64_t* codes, uint8_t* flags) {
+  return guarded([&] {
+    if (!arith) throw ArithError("the prepared operation is NULL");
+    const int arity = op_arity(arith->op);
+    if (n > 0 && (!a || (arity >= 2 && !b) || (arity >= 3 && !c) || !codes))
+      throw ArithError(fmt::format("{} reads {} operand array(s) and writes codes: a NULL array was given",
+                                   op_name(arith->op), arity));
+    for (std::uint64_t i = 0; i < n; ++i) arith->check_operands(a[i], arity >= 2 ? b[i] : 0, arity >= 3 ? c[i] : 0, i, true);
+    if (arith->fast) {
+      arith->fast->run(n, a, b, c, words, codes, flags);
+      return;
+    }
+    for (std::uint64_t i = 0; i < n; ++i) {
+      uint32_t f = 0;
+      arith->compute(a[i], arity >= 2 ? b[i] : 0, arity >= 3 ? c[i] : 0, words ? words[i] : 0, &codes[i], &f);
+      if (flags) flags[i] = static_cast<uint8_t>(f);
+    }
   });
 }
 

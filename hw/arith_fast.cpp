@@ -1,96 +1,570 @@
-// The double-based fast path of the golden arithmetic (arith_fast.hpp).
+// The integer fast path of the golden arithmetic (arith_fast.hpp). Each rule below is the golden path's
+// (hw/arith.cpp, formats/golden.cpp) restated on integers; the comments name the step of
+// docs/spec/formats.md section 2 they implement.
 #include "hw/arith_fast.hpp"
 
-#include "formats/quantizer.hpp"
-
+#include <algorithm>
 #include <bit>
-#include <cfenv>
 #include <cmath>
-#include <memory>
-#include <vector>
-
-#if defined(__SSE__)
-#include <xmmintrin.h>
-#endif
+#include <limits>
 
 namespace bitsim::formats {
 
 namespace {
 
-struct CachedQuantizer {
-  Format format;
-  RoundingSpec rounding;
-  Quantizer quantizer;
+__extension__ typedef unsigned __int128 u128;  // GCC and Clang on 64-bit targets
+using u64 = std::uint64_t;
+
+constexpr u128 kTop = u128(1) << 127;
+
+int bit_length(u128 x) {
+  const u64 hi = static_cast<u64>(x >> 64);
+  return hi ? 128 - std::countl_zero(hi) : 64 - std::countl_zero(static_cast<u64>(x));
+}
+
+u128 low_mask(int bits) { return bits >= 128 ? ~u128(0) : (u128(1) << bits) - 1; }
+
+// ---- operands ----------------------------------------------------------------------------------------
+
+enum class Kind : std::uint8_t { zero, finite, inf, nan };
+
+// A decoded operand: value = (-1)^neg x sig x 2^exp for finite ones (sig != 0).
+struct Value {
+  Kind kind = Kind::zero;
+  bool neg = false;
+  bool snan = false;
+  u64 code = 0;  // the code as the operation sees it (a DAZ-flushed subnormal reads as a zero's code)
+  std::int64_t exp = 0;
+  u64 sig = 0;
 };
 
-// Quantizers per thread, most recently created last (a bench calls with the same few formats).
-const Quantizer& quantizer_for(const Format& format, RoundingSpec rounding) {
-  thread_local std::vector<std::unique_ptr<CachedQuantizer>> cache;
-  for (const auto& c : cache)
-    if (c->rounding == rounding && c->format == format) return c->quantizer;
-  if (cache.size() >= 16) cache.erase(cache.begin());
-  cache.push_back(std::make_unique<CachedQuantizer>(CachedQuantizer{format, rounding, Quantizer(format, rounding)}));
-  return cache.back()->quantizer;
-}
-
-// Whether every value, product, quotient and error term of the format stays a normal double, and the
-// format's precision leaves the two (sr: R+1) guard bits round-to-odd needs.
-bool format_qualifies(const FloatFormat& f, const RoundingSpec& r) {
-  if (f.e > 11 || f.m > 50) return false;
-  if (r.mode == Rounding::sr && f.m + 1 + r.sr_bits > 52) return false;
-  const std::int64_t lowest = f.emin() - f.m;                        // smallest subnormal's exponent
-  const std::int64_t highest = (std::int64_t(1) << f.e) - f.bias;  // above the largest binade
-  return lowest >= -400 && highest <= 400;
-}
-
-// A finite non-zero operand as a double; nullopt for zeros (also DAZ-flushed subnormals), Inf and NaN.
-std::optional<double> operand_value(const FloatFormat& f, std::uint64_t code, bool daz) {
-  const int w = f.width();
-  const std::uint64_t sign = std::uint64_t(1) << (w - 1);
-  if (code >= (sign << 1)) return std::nullopt;  // out of range: the golden path reports it
-  const std::uint64_t idx = code & (sign - 1);
-  const std::uint64_t field = idx >> f.m, frac = idx & ((std::uint64_t(1) << f.m) - 1);
-  const std::uint64_t top = (std::uint64_t(1) << f.e) - 1;
-  switch (f.special) {
+Value decode(const FastLayout& L, u64 code, bool daz) {
+  Value v;
+  v.code = code;
+  if (!L.is_float) {
+    std::int64_t c = static_cast<std::int64_t>(code);
+    if (L.is_signed && L.width < 64 && (code >> (L.width - 1)) & 1) c = static_cast<std::int64_t>(code | ~((u64(1) << L.width) - 1));
+    if (!L.is_signed || c >= 0) {
+      v.sig = code;
+    } else {
+      v.neg = true;
+      v.sig = u64(0) - static_cast<u64>(c);
+    }
+    v.kind = v.sig ? Kind::finite : Kind::zero;
+    v.exp = -L.f;
+    return v;
+  }
+  const u64 idx = code & (L.sign_bit - 1);
+  const u64 field = idx >> L.m, frac = idx & L.frac_mask;
+  v.neg = (code & L.sign_bit) != 0;
+  switch (L.special) {
     case Special::ieee:
-      if (field == top) return std::nullopt;
+      if (field == L.top_field) {
+        if (frac == 0 || L.m == 0) v.kind = Kind::inf;
+        else {
+          v.kind = Kind::nan;
+          v.snan = ((frac >> (L.m - 1)) & 1) == 0;
+        }
+        return v;
+      }
       break;
-    case Special::fn:  // all ones is NaN; with m = 0 the whole all-ones exponent
-      if (f.m == 0 ? field == top : idx == sign - 1) return std::nullopt;
+    case Special::fn:
+      if (L.m == 0 ? field == L.top_field : idx == L.sign_bit - 1) {
+        v.kind = Kind::nan;
+        return v;
+      }
       break;
     case Special::fnuz:
-      if (code == sign) return std::nullopt;
+      if (code == L.sign_bit) {
+        v.kind = Kind::nan;
+        return v;
+      }
       break;
     case Special::none: break;
   }
-  if (idx == 0) return std::nullopt;
-  if (field == 0 && daz) return std::nullopt;
-  const double magnitude = field == 0 ? std::ldexp(static_cast<double>(frac), static_cast<int>(f.emin() - f.m))
-                                      : std::ldexp(static_cast<double>((std::uint64_t(1) << f.m) | frac),
-                                                   static_cast<int>(static_cast<std::int64_t>(field) - f.bias - f.m));
-  return (code & sign) ? -magnitude : magnitude;
+  if (idx == 0) return v;  // zero
+  if (field == 0) {
+    if (daz) {
+      v.code = (v.neg && L.special != Special::fnuz) ? L.sign_bit : 0;
+      return v;  // a zero of its sign
+    }
+    v.kind = Kind::finite;
+    v.sig = frac;
+    v.exp = L.emin - L.m;
+    return v;
+  }
+  v.kind = Kind::finite;
+  v.sig = (u64(1) << L.m) | frac;
+  v.exp = static_cast<std::int64_t>(field) - L.bias - L.m;
+  return v;
 }
 
-// Round-to-odd at 53 bits of x = s + (an error whose sign is err_sign), s = RN(x) != 0: the truncation of
-// x toward zero with its last bit forced to 1.
-double round_to_odd(double s, int err_sign) {
-  if (err_sign == 0) return s;
-  const auto bits = std::bit_cast<std::uint64_t>(std::fabs(s));
-  const bool above = (err_sign > 0) == (s > 0);  // |x| > |s|
-  const std::uint64_t truncated = above ? bits : bits - 1;
-  return std::copysign(std::bit_cast<double>(truncated | 1), s);
+// ---- the exact result before rounding ----------------------------------------------------------------
+
+// v in [sig, sig + 1) x 2^exp, strictly inside when sticky; sig has its top bit at 127 once normalised.
+struct Unrounded {
+  bool neg = false;
+  std::int64_t exp = 0;
+  u128 sig = 0;
+  bool sticky = false;
+};
+
+Unrounded normalized(bool neg, u128 sig, std::int64_t exp, bool sticky) {
+  const int shift = 128 - bit_length(sig);
+  return Unrounded{neg, exp - shift, sig << shift, sticky};
 }
 
-int sign_of(double v) { return v > 0 ? 1 : (v < 0 ? -1 : 0); }
+// The split of v = (S + sticky) x 2^E at 2^(E + shift): n = floor(v / 2^shift), the fraction's place
+// against one half (cmp), whether it is zero, and for sr f = floor(fraction x 2^R) and whether the
+// fraction x 2^R is not an integer.
+struct Split {
+  u128 n = 0;
+  int cmp = 0;
+  bool exact = false;
+  u64 f = 0;
+  bool f_rest = false;
+};
 
-// The error terms above are exact only in the default floating-point environment. A host program (a
-// simulator loading libbitsim_c) may have changed it; then the golden path answers.
-bool default_fp_environment() {
-  if (std::fegetround() != FE_TONEAREST) return false;
-#if defined(__SSE__)
-  if (_mm_getcsr() & 0x8040u) return false;  // MXCSR flush-to-zero (bit 15) or denormals-are-zero (bit 6)
-#endif
-  return true;
+// Requires shift >= 1; with sticky, shift >= R + 3 (a sticky widened by normalisation stays below
+// the half and sr's R bits).
+Split split(const Unrounded& x, std::int64_t shift, int R) {
+  Split s;
+  if (shift >= 65 && shift <= 127) {
+    // The common case (every normal float result): n, the half and the sr bits lie in the high word;
+    // the low word only adds to sticky, or to sr's bits when they reach below bit 64.
+    const int hs = static_cast<int>(shift) - 64;  // 1..63
+    const u64 hi = static_cast<u64>(x.sig >> 64), lo = static_cast<u64>(x.sig);
+    const u64 rem = hi & ((u64(1) << hs) - 1), half = u64(1) << (hs - 1);
+    const bool low = lo != 0 || x.sticky;
+    s.n = hi >> hs;
+    s.exact = rem == 0 && !low;
+    s.cmp = rem > half ? 1 : (rem < half ? -1 : (low ? 1 : 0));
+    if (R) {
+      const int fs = static_cast<int>(shift) - R;  // >= 33
+      if (fs >= 64) {
+        s.f = rem >> (fs - 64);
+        s.f_rest = (rem & ((u64(1) << (fs - 64)) - 1)) != 0 || low;
+      } else {
+        s.f = (rem << (64 - fs)) | (lo >> fs);
+        s.f_rest = (lo & ((u64(1) << fs) - 1)) != 0 || x.sticky;
+      }
+    }
+    return s;
+  }
+  if (shift >= 128) {
+    s.n = 0;
+    s.exact = false;  // S is normalised, so non-zero
+    s.cmp = shift > 128 ? -1 : ((x.sig == kTop && !x.sticky) ? 0 : 1);
+    const std::int64_t fs = shift - R;
+    if (fs >= 128) {
+      s.f = 0;
+      s.f_rest = true;
+    } else {
+      s.f = static_cast<u64>(x.sig >> fs);
+      s.f_rest = (x.sig & low_mask(static_cast<int>(fs))) != 0 || x.sticky;
+    }
+    return s;
+  }
+  const int sh = static_cast<int>(shift);
+  s.n = x.sig >> sh;
+  const u128 rem = x.sig & low_mask(sh);
+  const u128 half = u128(1) << (sh - 1);
+  s.exact = rem == 0 && !x.sticky;
+  s.cmp = rem > half ? 1 : (rem < half ? -1 : (x.sticky ? 1 : 0));
+  const int fs = sh - R;
+  if (fs >= 0) {
+    s.f = static_cast<u64>(rem >> fs);
+    s.f_rest = (rem & low_mask(fs)) != 0 || x.sticky;
+  } else {  // only without sticky (round_fixed): the fraction has fewer bits than R
+    s.f = static_cast<u64>(rem << -fs);
+    s.f_rest = false;
+  }
+  return s;
+}
+
+// Whether the magnitude rounds up (formats.md 2.2 step 5, 2.5), given the parity of the lower
+// neighbour's index. signed_sr: sr on the signed value (fixed point) for a negative value.
+bool rounds_up(const RoundingSpec& rs, const Split& s, bool lower_odd, bool neg, std::uint32_t word, bool signed_sr) {
+  if (s.exact) return false;
+  switch (rs.mode) {
+    case Rounding::rne: return s.cmp > 0 || (s.cmp == 0 && lower_odd);
+    case Rounding::rna: return s.cmp >= 0;
+    case Rounding::rtz: return false;
+    case Rounding::rup: return !neg;
+    case Rounding::rdn: return neg;
+    case Rounding::sr: {
+      const int R = rs.sr_bits;
+      const u64 r = word >> (32 - R);
+      // The signed value's floor is the magnitude's ceiling: it rounds (toward +inf) with probability
+      // floor((1 - t) 2^R) / 2^R, so the magnitude rounds up when r < ceil(t 2^R).
+      if (signed_sr && neg) return r < s.f + (s.f_rest ? 1 : 0);
+      return s.f + r >= (u64(1) << R);
+    }
+  }
+  return false;
+}
+
+int sr_bits_of(const RoundingSpec& rs) { return rs.mode == Rounding::sr ? rs.sr_bits : 0; }
+
+// ---- results -----------------------------------------------------------------------------------------
+
+FastResult zero_of(const FastLayout& L, bool neg, std::uint8_t flags = 0) {
+  if (!L.is_float) return {0, flags};
+  return {(neg && L.special != Special::fnuz) ? L.sign_bit : 0, flags};
+}
+
+// Fixed point: the code for signed code value c (two's complement in width bits).
+u64 fixed_code(const FastLayout& L, u128 magnitude, bool neg) {
+  const u64 mask = L.width >= 64 ? ~u64(0) : (u64(1) << L.width) - 1;
+  const u64 low = static_cast<u64>(magnitude);
+  return (neg ? u64(0) - low : low) & mask;
+}
+
+// The ends of a fixed format's range, as codes.
+u64 fixed_max_code(const FastLayout& L) {
+  const int bits = L.is_signed ? L.width - 1 : L.width;
+  return bits >= 64 ? ~u64(0) : (u64(1) << bits) - 1;
+}
+u64 fixed_min_code(const FastLayout& L) { return L.is_signed ? u64(1) << (L.width - 1) : 0; }
+
+// An infinite exact value (formats.md 2.2 step 2; fixed: the end of the range of its sign). `op_flags`
+// (divide-by-zero) replace the rounding's own flags.
+FastResult infinite_of(const FastLayout& L, bool neg, std::uint8_t op_flags) {
+  FastResult r;
+  std::uint8_t own = 0;
+  if (!L.is_float) {
+    r.code = neg ? fixed_min_code(L) : fixed_max_code(L);
+    own = flag::invalid;
+  } else {
+    switch (L.float_overflow) {
+      case FloatOverflow::inf: r.code = (L.top_field << L.m) | (neg ? L.sign_bit : 0); break;
+      case FloatOverflow::saturate:
+        r.code = L.max_index | (neg ? L.sign_bit : 0);
+        own = flag::invalid;
+        break;
+      case FloatOverflow::nan:
+        r.code = L.nan_code;
+        own = flag::invalid;
+        break;
+    }
+  }
+  r.flags = (op_flags & flag::divide_by_zero) ? op_flags : std::uint8_t(op_flags | own);
+  return r;
+}
+
+u64 quieted(const FastLayout& L, u64 code) { return L.special == Special::ieee ? code | (u64(1) << (L.m - 1)) : code; }
+
+u64 default_nan(const FastLayout& L, NanPolicy p) {
+  u64 code = L.nan_code;
+  if (p == NanPolicy::x86 && L.special != Special::fnuz) code |= L.sign_bit;
+  return code;
+}
+
+// The result of an operation whose result is NaN (arith.cpp nan_result): x86 reads the operands in
+// order a, b, c, Arm in its own order.
+FastResult nan_of(const FastLayout& L, NanPolicy policy, std::initializer_list<const Value*> x86_order,
+                  std::initializer_list<const Value*> arm_order, bool invalid_op) {
+  bool snan = false;
+  for (const Value* x : x86_order) snan = snan || (x->kind == Kind::nan && x->snan);
+  if (!L.is_float || !L.has_nan) return {0, flag::invalid};
+  const std::uint8_t flags = (invalid_op || snan) ? flag::invalid : 0;
+  const Value* pick = nullptr;
+  if (policy == NanPolicy::x86) {
+    for (const Value* x : x86_order)
+      if (!pick && x->kind == Kind::nan) pick = x;
+  } else if (policy == NanPolicy::arm) {
+    for (const Value* x : arm_order)
+      if (!pick && x->kind == Kind::nan && x->snan) pick = x;
+    for (const Value* x : arm_order)
+      if (!pick && x->kind == Kind::nan) pick = x;
+  }
+  return {pick ? quieted(L, pick->code) : default_nan(L, policy), flags};
+}
+
+// Float rounding (formats.md 2.2 steps 4-8), then the operation's tininess and flush-to-zero options.
+FastResult round_float(const FastLayout& L, const Unrounded& x, std::uint32_t word, const ArithOptions& o) {
+  const RoundingSpec& rs = o.rounding;
+  const int R = sr_bits_of(rs);
+  const std::int64_t lead = x.exp + 127;  // floor(log2 |v|)
+  const bool tiny_before = lead < L.emin;
+  const std::int64_t q = std::max(lead, L.emin) - L.m;  // exponent of the grid's step at v
+  const Split s = split(x, q - x.exp, R);
+  // Index of the lower neighbour: (q + m - emin) 2^m + n, n including the leading bit for normals.
+  const std::int64_t binade = q + L.m - L.emin;  // 0 in the subnormal range
+  const bool lower_odd = L.m >= 1 ? (static_cast<u64>(s.n) & 1) != 0 : ((binade + static_cast<std::int64_t>(s.n)) & 1) != 0;
+  const bool up = rounds_up(rs, s, lower_odd, x.neg, word, false);
+
+  // Step 6, overflow: index beyond the largest finite one.
+  const u128 max_binade = (u128(L.max_index) >> L.m) + 1;
+  bool over = static_cast<u128>(binade) > max_binade;
+  u64 index = 0;
+  if (!over) {
+    const u128 idx = (static_cast<u128>(binade) << L.m) + s.n + (up ? 1 : 0);
+    over = idx > L.max_index;
+    index = static_cast<u64>(idx);
+  }
+  if (over) {
+    const bool toward_zero =
+        rs.mode == Rounding::rtz || (rs.mode == Rounding::rup && x.neg) || (rs.mode == Rounding::rdn && !x.neg);
+    const std::uint8_t flags = flag::overflow | flag::inexact;
+    if (!toward_zero && L.float_overflow == FloatOverflow::nan) return {L.nan_code, flags};
+    if (!toward_zero && L.float_overflow == FloatOverflow::inf) return {(L.top_field << L.m) | (x.neg ? L.sign_bit : 0), flags};
+    // The largest finite value. In a format whose values all lie below 2^emin (e = 1) it is tiny too.
+    const TininessOutcome t = apply_tininess(flags, tiny_before, true, o);
+    if (t.flush) return zero_of(L, x.neg, t.flags);
+    return {L.max_index | (x.neg ? L.sign_bit : 0), t.flags};
+  }
+
+  std::uint8_t flags = s.exact ? 0 : flag::inexact;
+  // Tininess after rounding: the same rounding at m + 1 significant bits and an unbounded exponent.
+  if (!s.exact && tiny_before) {
+    bool tiny = true;
+    if (lead == L.emin - 1) {  // only a carry into 2^emin makes it not tiny
+      const Split s2 = split(x, 127 - L.m, R);
+      const bool odd2 = L.m >= 1 ? (static_cast<u64>(s2.n) & 1) != 0 : ((lead - L.emin) & 1) == 0;
+      const bool up2 = rounds_up(rs, s2, odd2, x.neg, word, false);
+      tiny = !(up2 && s2.n == (u128(2) << L.m) - 1);
+    }
+    if (tiny) flags |= flag::underflow;
+  }
+  // Step 7: no subnormal results.
+  if (!L.subnormals && index != 0 && index <= L.frac_mask) {
+    index = 0;
+    flags |= flag::underflow | flag::inexact;
+  }
+  const TininessOutcome t = apply_tininess(flags, tiny_before, index != 0, o);
+  if (t.flush) index = 0;
+  const bool neg = x.neg && !(L.special == Special::fnuz && index == 0);
+  return {index | (neg ? L.sign_bit : 0), t.flags};
+}
+
+// Fixed-point rounding (formats.md 2.3) of a non-zero value.
+FastResult round_fixed(const FastLayout& L, const Unrounded& x, std::uint32_t word, const RoundingSpec& rs) {
+  const int R = sr_bits_of(rs);
+  const std::int64_t shift = -L.f - x.exp;  // the code's unit is 2^-f
+  if (shift <= 0) {
+    // v x 2^f >= S >= 2^127: out of any range. Wrapping keeps the low bits, unknown under sticky.
+    if (x.sticky && L.fixed_overflow == FixedOverflow::wrap) return {0, 0, true};
+    FastResult r;
+    r.flags = flag::overflow | flag::inexact;
+    if (L.fixed_overflow == FixedOverflow::saturate) r.code = x.neg ? fixed_min_code(L) : fixed_max_code(L);
+    else r.code = fixed_code(L, -shift >= 128 ? 0 : x.sig << static_cast<int>(-shift), x.neg);
+    return r;
+  }
+  // A sticky widened by normalisation (at most 2 bits) must stay below the half and sr's R bits; a
+  // value that close to its quantum is beyond 2^90 units, out of range.
+  if (x.sticky && shift < R + 3) {
+    if (L.fixed_overflow == FixedOverflow::wrap) return {0, 0, true};
+    return {x.neg ? fixed_min_code(L) : fixed_max_code(L), flag::overflow | flag::inexact};
+  }
+  const Split s = split(x, shift, R);
+  const u128 n = s.n + (rounds_up(rs, s, (static_cast<u64>(s.n) & 1) != 0, x.neg, word, true) ? 1 : 0);
+  std::uint8_t flags = s.exact ? 0 : flag::inexact;
+  // The range: signed codes -2^(w-1) .. 2^(w-1) - 1, unsigned 0 .. 2^w - 1.
+  const u128 limit = x.neg ? (L.is_signed ? u128(1) << (L.width - 1) : 0) : u128(fixed_max_code(L));
+  if (n > limit) {
+    flags |= flag::overflow | flag::inexact;
+    if (L.fixed_overflow == FixedOverflow::saturate) return {x.neg ? fixed_min_code(L) : fixed_max_code(L), flags};
+  }
+  return {fixed_code(L, n, x.neg), flags};
+}
+
+FastResult round_to(const FastLayout& L, const Unrounded& x, std::uint32_t word, const ArithOptions& o) {
+  return L.is_float ? round_float(L, x, word, o) : round_fixed(L, x, word, o.rounding);
+}
+
+// ---- exact results of the operations -----------------------------------------------------------------
+
+// A non-zero term of a sum: (-1)^neg x sig x 2^exp with sig < 2^126.
+struct Term {
+  bool neg;
+  std::int64_t exp;
+  u128 sig;
+};
+
+// The sum of two non-zero terms; nullopt for an exact zero. Both are aligned with their top bit at 126:
+// the smaller is shifted right by the exponents' distance d, what it loses jammed into sticky. An exact
+// operand (at most 126 significant bits) keeps a free bit 0, so d <= 1 loses nothing; for d >= 2 the
+// larger term is at least 2^126 and the smaller below 2^125, so a difference loses at most one leading
+// bit and sticky stays far below every rounding decision.
+std::optional<Unrounded> add_terms(Term a, Term b) {
+  auto align = [](Term& t) {
+    const int shift = 127 - bit_length(t.sig);
+    t.sig <<= shift;
+    t.exp -= shift;
+  };
+  align(a);
+  align(b);
+  if (b.exp > a.exp || (b.exp == a.exp && b.sig > a.sig)) std::swap(a, b);
+  const std::int64_t d = a.exp - b.exp;
+  u128 small;
+  bool sticky;
+  if (d >= 127) {
+    small = 0;
+    sticky = true;
+  } else {
+    small = b.sig >> d;
+    sticky = (b.sig & low_mask(static_cast<int>(d))) != 0;
+  }
+  u128 sum;
+  if (a.neg == b.neg) sum = a.sig + small;
+  else sum = a.sig - small - (sticky ? 1 : 0);  // v = a - (small + frac) = (a - small - 1) + (1 - frac)
+  if (sum == 0 && !sticky) return std::nullopt;
+  return normalized(a.neg, sum, a.exp, sticky);
+}
+
+Term term_of(const Value& v) { return Term{v.neg, v.exp, v.sig}; }
+
+// Quotient of two non-zero finite values, developed to 127 bits (two 64-bit long divisions).
+Unrounded divide(const Value& a, const Value& b) {
+  const int sa = std::countl_zero(a.sig), sb = std::countl_zero(b.sig);
+  const u64 A = a.sig << sa, B = b.sig << sb;  // both in [2^63, 2^64)
+  const u128 n1 = u128(A) << 63;
+  const u128 q1 = n1 / B, r1 = n1 % B;  // q1 < 2^64
+  const u128 n2 = r1 << 63;
+  const u128 q2 = n2 / B, r2 = n2 % B;  // q2 < 2^63
+  const u128 q = (q1 << 63) | q2;       // floor(A 2^126 / B)
+  // value = A 2^(ea - sa) / (B 2^(eb - sb)) = q 2^(ea - sa - eb + sb - 126) (+ remainder)
+  return normalized(a.neg != b.neg, q, a.exp - sa - b.exp + sb - 126, r2 != 0);
+}
+
+// floor(sqrt(N)) for N = base x 4^j (base < 2^66, j >= 0) and whether the remainder is non-zero: one
+// result bit per step from the top pair of bits of N. The root has at most 33 + j bits.
+std::pair<u128, bool> isqrt_scaled(u128 base, int j) {
+  u128 root = 0, rem = 0;
+  for (int i = 32 + j; i >= 0; --i) {
+    const int k = i - j;  // bits 2i+1 and 2i of N are base's bits 2k+1 and 2k, zeros below
+    const u128 two = k >= 0 ? (base >> (2 * k)) & 3 : 0;
+    rem = (rem << 2) | two;
+    const u128 trial = (root << 2) | 1;
+    if (rem >= trial) {
+      rem -= trial;
+      root = (root << 1) | 1;
+    } else {
+      root <<= 1;
+    }
+  }
+  return {root, rem != 0};
+}
+
+// floor(sqrt(n)) and whether the remainder is non-zero, for n < 2^128: a double estimate, made exact by
+// one Newton step (an estimate off by e gives an error below e^2 / 2r + 1) and a final check of r^2.
+std::pair<u128, bool> isqrt_u128(u128 n) {
+  constexpr u128 kMaxRoot = (u128(1) << 64) - 1;  // floor(sqrt(2^128 - 1)); its successor's square wraps
+  u128 r = std::min(static_cast<u128>(std::sqrt(static_cast<double>(n))), kMaxRoot);
+  if (r >> 50) r = std::min((r + n / r) >> 1, kMaxRoot);  // the estimate's error (up to 2^-52 r) exceeds one
+  while (r * r > n) --r;
+  while (r < kMaxRoot && (r + 1) * (r + 1) <= n) ++r;
+  return {r, r * r != n};
+}
+
+// Square root of a positive finite value with at least `bits` + 1 significant bits (bits <= 120).
+Unrounded square_root(const Value& a, int bits) {
+  const int s = std::countl_zero(a.sig);
+  u128 base = u128(a.sig) << s;  // in [2^63, 2^64)
+  std::int64_t exp = a.exp - s;
+  if (exp & 1) {  // an even exponent: base in [2^64, 2^65)
+    base <<= 1;
+    exp -= 1;
+  }
+  // sqrt(base) lies in [2^31.5, 2^32.5); j more pairs of bits give 32 + j or 33 + j root bits.
+  const int j = std::max(0, bits - 31);
+  const auto [root, inexact] = 66 + 2 * j <= 128 ? isqrt_u128(base << (2 * j)) : isqrt_scaled(base, j);
+  return normalized(false, root, exp / 2 - j, inexact);
+}
+
+// ---- comparisons -------------------------------------------------------------------------------------
+
+// -1, 0, 1 for ordered non-NaN values (-0 == +0).
+int compare_values(const Value& a, const Value& b) {
+  auto rank = [](const Value& x) { return x.kind == Kind::inf ? (x.neg ? -1 : 1) : 0; };
+  if (rank(a) != rank(b)) return rank(a) < rank(b) ? -1 : 1;
+  if (rank(a) != 0) return 0;
+  auto sign = [](const Value& x) { return x.kind == Kind::zero ? 0 : (x.neg ? -1 : 1); };
+  if (sign(a) != sign(b)) return sign(a) < sign(b) ? -1 : 1;
+  if (sign(a) == 0) return 0;
+  // Same sign, both non-zero: compare magnitudes by leading exponent, then significand.
+  const int la = 64 - std::countl_zero(a.sig), lb = 64 - std::countl_zero(b.sig);
+  const std::int64_t ea = a.exp + la, eb = b.exp + lb;
+  int mag;
+  if (ea != eb) mag = ea < eb ? -1 : 1;
+  else {
+    const u64 ma = a.sig << (64 - la), mb = b.sig << (64 - lb);
+    mag = ma == mb ? 0 : (ma < mb ? -1 : 1);
+  }
+  return a.neg ? -mag : mag;
+}
+
+bool below_with_signed_zero(const Value& a, const Value& b) {
+  const int c = compare_values(a, b);
+  if (c != 0) return c < 0;
+  return a.kind == Kind::zero && b.kind == Kind::zero && a.neg && !b.neg;
+}
+
+bool zero_sum_negative(bool p_zero, bool p_neg, bool q_zero, bool q_neg, Rounding mode) {
+  if (p_zero && q_zero && p_neg == q_neg) return p_neg;
+  return mode == Rounding::rdn;
+}
+
+// ---- layouts -----------------------------------------------------------------------------------------
+
+FastLayout layout_of(const Format& format) {
+  FastLayout L;
+  L.width = format.width();
+  if (format.is<FixedFormat>()) {
+    const FixedFormat& x = format.as<FixedFormat>();
+    L.is_float = false;
+    L.f = x.f;
+    L.is_signed = x.is_signed;
+    L.fixed_overflow = x.overflow;
+    return L;
+  }
+  const FloatFormat& x = format.as<FloatFormat>();
+  L.e = x.e;
+  L.m = x.m;
+  L.bias = x.bias;
+  L.emin = x.emin();
+  L.sign_bit = u64(1) << (x.e + x.m);
+  L.frac_mask = (u64(1) << x.m) - 1;
+  L.top_field = (u64(1) << x.e) - 1;
+  L.max_index = x.max_finite_index();
+  L.special = x.special;
+  L.float_overflow = x.overflow;
+  L.subnormals = x.subnormals;
+  L.has_nan = x.has_nan();
+  switch (x.special) {
+    case Special::ieee: L.nan_code = x.m >= 1 ? (L.top_field << x.m) | (u64(1) << (x.m - 1)) : 0; break;
+    case Special::fn: L.nan_code = L.sign_bit - 1; break;
+    case Special::fnuz: L.nan_code = L.sign_bit; break;
+    case Special::none: L.nan_code = 0; break;
+  }
+  return L;
+}
+
+bool layout_supported(const Format& f) {
+  if (f.is<FixedFormat>()) return f.width() <= 64;
+  if (!f.is<FloatFormat>()) return false;
+  // Exponents (bias up to 2^40, products and quotients of two operands) stay far inside int64.
+  return f.width() <= 64;
+}
+
+// The code an integer (fixed-point) destination gives for a NaN or out-of-range input (arith.cpp).
+u64 integer_invalid_code(const FastLayout& L, NanPolicy p, bool nan_input, bool neg) {
+  const u64 all_ones = L.width >= 64 ? ~u64(0) : (u64(1) << L.width) - 1;
+  switch (p) {
+    case NanPolicy::x86: return L.is_signed ? fixed_min_code(L) : all_ones;
+    case NanPolicy::arm: return nan_input ? 0 : (neg ? fixed_min_code(L) : fixed_max_code(L));
+    case NanPolicy::canonical: return nan_input ? fixed_max_code(L) : (neg ? fixed_min_code(L) : fixed_max_code(L));
+  }
+  return 0;
+}
+
+// Bits of the significand a quotient or square root needs: up to the quantum and sr's bits below it,
+// plus guard bits, from the result's leading exponent `lead` (within one).
+int needed_bits(const FastLayout& L, std::int64_t lead, const RoundingSpec& rs) {
+  const std::int64_t quantum = L.is_float ? std::max(lead, L.emin) - L.m : -L.f;
+  const std::int64_t bits = lead - quantum + sr_bits_of(rs) + 4;
+  return static_cast<int>(std::clamp<std::int64_t>(bits, 4, 1000));
 }
 
 }  // namespace
@@ -109,99 +583,253 @@ TininessOutcome apply_tininess(std::uint8_t flags, bool tiny_before, bool nonzer
   return {flags, flush};
 }
 
+bool FastArith::supports(Op op, const Format& format, const ArithOptions& o, const Format* to) {
+  if (!layout_supported(format)) return false;
+  // fma's exact product must leave a bit free in 128: operands of at most 63 significant bits.
+  if (op == Op::fma && format.is<FixedFormat>() && format.width() > 63) return false;
+  if (op == Op::convert && (!to || !layout_supported(*to))) return false;
+  if (op != Op::convert && to) return false;
+  if (o.rounding.mode == Rounding::sr && (o.rounding.sr_bits < 1 || o.rounding.sr_bits > 32)) return false;
+  return true;
+}
+
+FastArith::FastArith(Op op, const Format& format, const ArithOptions& options, const Format* to)
+    : op_(op), options_(options), in_(layout_of(format)), out_(to ? layout_of(*to) : in_), format_(format),
+      to_(to ? *to : format) {}
+
+FastResult FastArith::operator()(u64 ca, u64 cb, u64 cc, std::uint32_t word) const {
+  const ArithOptions& o = options_;
+  const FastLayout& F = out_;
+  const Value a = decode(in_, ca, o.daz);
+  switch (op_) {
+    case Op::add:
+    case Op::sub: {
+      Value b = decode(in_, cb, o.daz);
+      if (a.kind == Kind::nan || b.kind == Kind::nan) return nan_of(F, o.nan, {&a, &b}, {&a, &b}, false);
+      if (op_ == Op::sub) b.neg = !b.neg;
+      if (a.kind == Kind::inf || b.kind == Kind::inf) {
+        if (a.kind == Kind::inf && b.kind == Kind::inf && a.neg != b.neg) return nan_of(F, o.nan, {&a, &b}, {&a, &b}, true);
+        return infinite_of(F, a.kind == Kind::inf ? a.neg : b.neg, 0);
+      }
+      if (a.kind == Kind::zero || b.kind == Kind::zero) {
+        if (a.kind == Kind::zero && b.kind == Kind::zero)
+          return zero_of(F, zero_sum_negative(true, a.neg, true, b.neg, o.rounding.mode));
+        const Value& x = a.kind == Kind::zero ? b : a;
+        return round_to(F, normalized(x.neg, x.sig, x.exp, false), word, o);
+      }
+      const auto sum = add_terms(term_of(a), term_of(b));
+      if (!sum) return zero_of(F, zero_sum_negative(false, a.neg, false, b.neg, o.rounding.mode));
+      return round_to(F, *sum, word, o);
+    }
+    case Op::mul: {
+      const Value b = decode(in_, cb, o.daz);
+      if (a.kind == Kind::nan || b.kind == Kind::nan) return nan_of(F, o.nan, {&a, &b}, {&a, &b}, false);
+      const bool neg = a.neg != b.neg;
+      if (a.kind == Kind::inf || b.kind == Kind::inf) {
+        if (a.kind == Kind::zero || b.kind == Kind::zero) return nan_of(F, o.nan, {&a, &b}, {&a, &b}, true);
+        return infinite_of(F, neg, 0);
+      }
+      if (a.kind == Kind::zero || b.kind == Kind::zero) return zero_of(F, neg);
+      return round_to(F, normalized(neg, u128(a.sig) * b.sig, a.exp + b.exp, false), word, o);
+    }
+    case Op::div: {
+      const Value b = decode(in_, cb, o.daz);
+      if (a.kind == Kind::nan || b.kind == Kind::nan) return nan_of(F, o.nan, {&a, &b}, {&a, &b}, false);
+      const bool neg = a.neg != b.neg;
+      if ((a.kind == Kind::inf && b.kind == Kind::inf) || (a.kind == Kind::zero && b.kind == Kind::zero))
+        return nan_of(F, o.nan, {&a, &b}, {&a, &b}, true);
+      if (a.kind == Kind::inf) return infinite_of(F, neg, 0);
+      if (b.kind == Kind::inf || a.kind == Kind::zero) return zero_of(F, neg);
+      if (b.kind == Kind::zero) return infinite_of(F, neg, flag::divide_by_zero);
+      return round_to(F, divide(a, b), word, o);
+    }
+    case Op::fma: {
+      const Value b = decode(in_, cb, o.daz), c = decode(in_, cc, o.daz);
+      const bool inf_times_zero =
+          (a.kind == Kind::inf && b.kind == Kind::zero) || (a.kind == Kind::zero && b.kind == Kind::inf);
+      if (a.kind == Kind::nan || b.kind == Kind::nan || c.kind == Kind::nan) {
+        // 0 x Inf + qNaN: invalid in every convention; Arm then returns the default NaN (arith.cpp).
+        if (inf_times_zero && o.nan == NanPolicy::arm && c.kind == Kind::nan && !c.snan)
+          return nan_of(F, NanPolicy::canonical, {&a, &b, &c}, {}, true);
+        return nan_of(F, o.nan, {&a, &b, &c}, {&c, &a, &b}, inf_times_zero);
+      }
+      if (inf_times_zero) return nan_of(F, o.nan, {&a, &b, &c}, {&c, &a, &b}, true);
+      const bool p_neg = a.neg != b.neg;
+      const bool p_inf = a.kind == Kind::inf || b.kind == Kind::inf;
+      if (p_inf || c.kind == Kind::inf) {
+        if (p_inf && c.kind == Kind::inf && p_neg != c.neg) return nan_of(F, o.nan, {&a, &b, &c}, {&c, &a, &b}, true);
+        return infinite_of(F, p_inf ? p_neg : c.neg, 0);
+      }
+      const bool p_zero = a.kind == Kind::zero || b.kind == Kind::zero;
+      if (p_zero && c.kind == Kind::zero) return zero_of(F, zero_sum_negative(true, p_neg, true, c.neg, o.rounding.mode));
+      if (p_zero) return round_to(F, normalized(c.neg, c.sig, c.exp, false), word, o);
+      const Term p{p_neg, a.exp + b.exp, u128(a.sig) * b.sig};
+      if (c.kind == Kind::zero) return round_to(F, normalized(p.neg, p.sig, p.exp, false), word, o);
+      const auto sum = add_terms(p, term_of(c));
+      if (!sum) return zero_of(F, zero_sum_negative(false, p_neg, false, c.neg, o.rounding.mode));
+      return round_to(F, *sum, word, o);
+    }
+    case Op::sqrt: {
+      if (a.kind == Kind::nan) return nan_of(F, o.nan, {&a}, {&a}, false);
+      if (a.kind == Kind::zero) return zero_of(F, a.neg);
+      if (a.neg) return nan_of(F, o.nan, {&a}, {&a}, true);
+      if (a.kind == Kind::inf) return infinite_of(F, false, 0);
+      const std::int64_t lead = (a.exp + 63 - std::countl_zero(a.sig)) >> 1;  // floor(log2 sqrt), within one
+      const int bits = needed_bits(F, lead + 1, o.rounding);
+      if (bits > 120) return {0, 0, true};
+      return round_to(F, square_root(a, bits), word, o);
+    }
+    case Op::min:
+    case Op::max: {
+      const Value b = decode(in_, cb, o.daz);
+      const bool is_max = op_ == Op::max;
+      auto pick_b = [&] { return is_max ? below_with_signed_zero(a, b) : below_with_signed_zero(b, a); };
+      if (!F.is_float) return {pick_b() ? b.code : a.code, 0};
+      const bool an = a.kind == Kind::nan, bn = b.kind == Kind::nan;
+      const bool snan = (an && a.snan) || (bn && b.snan);
+      switch (o.nan) {
+        case NanPolicy::x86: {
+          if (an || bn) return {b.code, flag::invalid};
+          const int c = compare_values(a, b);
+          return {(is_max ? c > 0 : c < 0) ? a.code : b.code, 0};
+        }
+        case NanPolicy::arm:
+          if (an || bn) return nan_of(F, o.nan, {&a, &b}, {&a, &b}, false);
+          return {pick_b() ? b.code : a.code, 0};
+        case NanPolicy::canonical: {
+          const std::uint8_t flags = snan ? flag::invalid : 0;
+          if (an && bn) return {F.nan_code, flags};
+          if (an) return {b.code, flags};
+          if (bn) return {a.code, flags};
+          return {pick_b() ? b.code : a.code, flags};
+        }
+      }
+      return {a.code, 0};
+    }
+    case Op::convert: {
+      if (a.kind == Kind::nan) {
+        if (!F.is_float) return {integer_invalid_code(F, o.nan, true, false), flag::invalid};
+        const std::uint8_t flags = a.snan ? flag::invalid : 0;
+        if (!F.has_nan) return nan_of(F, o.nan, {&a}, {&a}, true);
+        if (o.nan == NanPolicy::canonical) return {F.nan_code, flags};
+        // Sign and payload carry over: the fraction's top bits (narrowing drops low bits).
+        u64 code;
+        if (F.special == Special::ieee) {
+          const u64 frac = a.code & in_.frac_mask;
+          const u64 payload = F.m >= in_.m ? frac << (F.m - in_.m) : frac >> (in_.m - F.m);
+          code = (F.top_field << F.m) | payload | (u64(1) << (F.m - 1));
+        } else {
+          code = F.nan_code & (F.sign_bit - 1);
+        }
+        if ((a.code & in_.sign_bit) && F.special != Special::fnuz) code |= F.sign_bit;
+        return {code, flags};
+      }
+      if (F.is_float) {
+        if (a.kind == Kind::inf) return infinite_of(F, a.neg, 0);
+        if (a.kind == Kind::zero) return zero_of(F, a.neg);
+        return round_to(F, normalized(a.neg, a.sig, a.exp, false), word, o);
+      }
+      // To an integer (fixed-point) format: NaN and out-of-range inputs are invalid, not overflow.
+      if (a.kind == Kind::inf)
+        return {o.nan == NanPolicy::x86 ? integer_invalid_code(F, o.nan, false, a.neg)
+                                        : (a.neg ? fixed_min_code(F) : fixed_max_code(F)),
+                flag::invalid};
+      if (a.kind == Kind::zero) return {0, 0};
+      FastResult r = round_fixed(F, normalized(a.neg, a.sig, a.exp, false), word, o.rounding);
+      if (r.flags & flag::overflow) {
+        r.flags = flag::invalid;
+        if (F.fixed_overflow == FixedOverflow::saturate && o.nan == NanPolicy::x86)
+          r.code = integer_invalid_code(F, o.nan, false, a.neg);
+      }
+      return r;
+    }
+    default: {  // comparisons
+      const Value b = decode(in_, cb, o.daz);
+      const bool an = a.kind == Kind::nan, bn = b.kind == Kind::nan;
+      const bool snan = (an && a.snan) || (bn && b.snan);
+      const bool signalling_op = op_ == Op::lt || op_ == Op::le || op_ == Op::eq_signaling;
+      const std::uint8_t flags = (snan || ((an || bn) && signalling_op)) ? flag::invalid : 0;
+      if (an || bn) return {0, flags};
+      const int c = compare_values(a, b);
+      bool v;
+      switch (op_) {
+        case Op::eq:
+        case Op::eq_signaling: v = c == 0; break;
+        case Op::lt:
+        case Op::lt_quiet: v = c < 0; break;
+        default: v = c <= 0; break;
+      }
+      return {v ? 1u : 0u, flags};
+    }
+  }
+}
+
+void FastArith::run(std::size_t n, const u64* a, const u64* b, const u64* c, const std::uint32_t* words, u64* codes,
+                    std::uint8_t* flags) const {
+  const int arity = op_arity(op_);
+  for (std::size_t i = 0; i < n; ++i) {
+    const u64 x = a[i], y = arity >= 2 ? b[i] : 0, z = arity >= 3 ? c[i] : 0;
+    const std::uint32_t w = words ? words[i] : 0;
+    FastResult r = (*this)(x, y, z, w);
+    if (r.golden) {
+      std::vector<BigInt> operands{BigInt(x), BigInt(y), BigInt(z)};
+      operands.resize(static_cast<std::size_t>(arity));
+      const ArithResult g = arith_golden(op_, format_, operands, options_, w, op_ == Op::convert ? &to_ : nullptr);
+      r.code = static_cast<u64>(g.code);
+      r.flags = g.flags;
+    }
+    codes[i] = r.code;
+    if (flags) flags[i] = r.flags;
+  }
+}
+
 std::optional<ArithResult> arith_fast(Op op, const Format& format, const std::vector<BigInt>& operands,
                                       const ArithOptions& o, std::uint32_t word) {
-  if (!format.is<FloatFormat>()) return std::nullopt;
-  if (op != Op::add && op != Op::sub && op != Op::mul && op != Op::div && op != Op::sqrt) return std::nullopt;
-  const FloatFormat& f = format.as<FloatFormat>();
-  if (!format_qualifies(f, o.rounding) || !default_fp_environment()) return std::nullopt;
-  double v[2];
+  if (op != Op::add && op != Op::sub && op != Op::mul && op != Op::div && op != Op::sqrt && op != Op::fma)
+    return std::nullopt;
+  if (!FastArith::supports(op, format, o)) return std::nullopt;
+  const FastLayout L = layout_of(format);
+  u64 codes[3] = {0, 0, 0};
+  Rational v[3];
   for (std::size_t i = 0; i < operands.size(); ++i) {
-    if (operands[i] < 0 || operands[i] > BigInt(~std::uint64_t(0))) return std::nullopt;
-    const auto x = operand_value(f, static_cast<std::uint64_t>(operands[i]), o.daz);
-    if (!x) return std::nullopt;
-    v[i] = *x;
+    if (operands[i] < 0 || operands[i] >= (BigInt(1) << L.width)) return std::nullopt;  // golden reports it
+    codes[i] = static_cast<u64>(operands[i]);
+    const Value x = decode(L, codes[i], o.daz);
+    if (x.kind != Kind::finite) return std::nullopt;
+    const Rational m = Rational(BigInt(x.sig)) * pow2(x.exp);
+    v[i] = x.neg ? Rational(-m) : m;
   }
-  // s = RN(exact); err_sign = sign(exact - s). The fma calls are written on purpose: each gives an exact
-  // error term (a product's rounding error, a quotient's or square root's remainder).
-  double s = 0;
-  int err_sign = 0;
+  // The exact value before rounding, as the golden path states it.
+  ExactResult u;
+  Rational exact;
   switch (op) {
-    case Op::add:
-    case Op::sub: {
-      const double a = v[0], b = op == Op::sub ? -v[1] : v[1];
-      s = a + b;
-      if (s == 0) return std::nullopt;  // exact zero: its sign rules live in the golden path
-      const double bb = s - a;
-      const double err = (a - (s - bb)) + (b - bb);  // TwoSum: exact
-      err_sign = sign_of(err);
-      break;
-    }
-    case Op::mul:
-      s = v[0] * v[1];
-      err_sign = sign_of(std::fma(v[0], v[1], -s));
-      break;
-    case Op::div: {
-      s = v[0] / v[1];
-      const double r = std::fma(-s, v[1], v[0]);  // a - s*b, exact
-      err_sign = sign_of(r) * sign_of(v[1]);
-      break;
-    }
-    default: {  // sqrt
-      if (v[0] < 0) return std::nullopt;  // invalid: the golden path
-      s = std::sqrt(v[0]);
-      err_sign = sign_of(std::fma(-s, s, v[0]));
-      break;
-    }
-  }
-  const double stand_in = round_to_odd(s, err_sign);
-  const Quantizer& q = quantizer_for(format, o.rounding);
-  if (!q.scalar_is_fast()) return std::nullopt;
-  const Quantized z = q.quantize(stand_in, word);
-
-  ArithResult r;
-  r.code = BigInt(*z.code);
-  r.width = format.width();
-  r.value = z.value;
-  r.flags = z.flags;
-  if (std::isnan(z.value)) {
-    r.kind = ValueKind::nan;
-    r.negative = (*z.code >> (r.width - 1)) & 1;
-  } else {
-    r.kind = std::isinf(z.value) ? ValueKind::infinite : ValueKind::finite;
-    r.negative = std::signbit(z.value);
-  }
-  const double smallest = std::ldexp(1.0, static_cast<int>(f.emin()));
-  if (r.kind == ValueKind::finite) {
-    // The same tininess and flush rules as the golden path, on the stand-in: |stand-in| < 2^emin exactly
-    // when |exact| < 2^emin (2^emin is a 53-bit value, and an inexact stand-in has an odd last bit).
-    const TininessOutcome t = apply_tininess(z.flags, std::fabs(stand_in) < smallest, r.value != 0, o);
-    r.flags = t.flags;
-    if (t.flush) {
-      const bool negative = r.negative && f.special != Special::fnuz;
-      r.negative = negative;
-      r.value = negative ? -0.0 : 0.0;
-      r.code = negative ? BigInt(std::uint64_t(1) << (r.width - 1)) : BigInt(0);
-    }
-    r.exact_value = rational_from_double(std::fabs(r.value));
-  }
-  // The exact result before rounding.
-  r.unrounded.negative = stand_in < 0;
-  switch (op) {
-    case Op::add:
-    case Op::sub: {
-      const Rational sum = rational_from_double(v[0]) + (op == Op::sub ? Rational(-rational_from_double(v[1]))
-                                                                        : rational_from_double(v[1]));
-      r.unrounded.magnitude = sum < 0 ? Rational(-sum) : sum;
-      break;
-    }
-    case Op::mul: r.unrounded.magnitude = rational_from_double(std::fabs(v[0])) * rational_from_double(std::fabs(v[1])); break;
-    case Op::div: r.unrounded.magnitude = rational_from_double(std::fabs(v[0])) / rational_from_double(std::fabs(v[1])); break;
+    case Op::add: exact = v[0] + v[1]; break;
+    case Op::sub: exact = v[0] - v[1]; break;
+    case Op::mul: exact = v[0] * v[1]; break;
+    case Op::div: exact = v[0] / v[1]; break;
+    case Op::fma: exact = v[0] * v[1] + v[2]; break;
     default:
-      r.unrounded.magnitude = rational_from_double(v[0]);
-      r.unrounded.is_sqrt = true;
+      if (v[0] < 0) return std::nullopt;  // invalid: the golden path
+      exact = v[0];
+      u.is_sqrt = true;
       break;
   }
+  if (exact == 0) return std::nullopt;  // an exact zero's sign rules: the golden path
+  u.negative = exact < 0;
+  u.magnitude = u.negative ? Rational(-exact) : exact;
+
+  const FastResult z = FastArith(op, format, o)(codes[0], codes[1], codes[2], word);
+  if (z.golden) return std::nullopt;
+  const GoldenResult g = golden_decode(format, BigInt(z.code));
+  ArithResult r;
+  r.code = BigInt(z.code);
+  r.width = L.width;
+  r.kind = g.kind;
+  r.value = g.value;
+  r.negative = g.kind == ValueKind::nan ? (L.is_float && (z.code & L.sign_bit) != 0) : g.negative;
+  if (g.kind == ValueKind::finite) r.exact_value = g.exact;
+  r.unrounded = u;
+  r.flags = z.flags;
   return r;
 }
 

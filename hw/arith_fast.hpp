@@ -1,22 +1,30 @@
-// The fast path of the golden arithmetic (arith.hpp): add, sub, mul, div and sqrt of finite non-zero
-// operands of float formats whose values and error terms are doubles, computed in double arithmetic
-// with the exact error term (TwoSum, or a remainder by fused multiply-add), rounded to odd at 53 bits,
-// then rounded once into the format by the fast quantizer (quantizer.hpp).
+// The fast path of the golden arithmetic (arith.hpp): every operation on float and fixed formats up to 64
+// bits wide, computed the way Berkeley SoftFloat computes, in integer arithmetic on the significands, with
+// no Rational and no heap allocation per operation.
 //
-// Why it is exact: the format has at most 51 significant bits (and, for sr with R random bits, at most
-// 52 - R), so rounding the round-to-odd value to the format gives the same result, flags and
-// tininess as rounding the exact value (the classic round-to-odd argument: no rounding boundary of the
-// format lies strictly between the exact value and its odd 53-bit stand-in). Values span 2^-400 ..
-// 2^400, so no product, quotient or error term leaves the normal double range.
+// How: operands are unpacked into a sign, an exponent and an integer significand. An operation forms
+// its exact result as a 128-bit significand S normalised to bit 127, an exponent E and a sticky bit:
+// the exact value v lies in [S, S+1) x 2^E, strictly inside when sticky is set (a product is exact in
+// 128 bits; a sum aligns both terms at bit 126 and jams what the smaller loses into sticky; a quotient
+// and a square root are developed to as many bits as the rounding needs, their remainder giving
+// sticky). One rounding routine per family (float, fixed) then rounds (S, E, sticky) into the result
+// format with docs/spec/formats.md's rules, all modes incl. sr, tininess, flush-to-zero, overflow and
+// special-value policies. Why that is exact: every decision (the midpoint, an sr threshold of up to 32
+// bits, 2^emin) lies at least 33 bits above E, and S keeps 128 bits, so (S, sticky) decides as the exact
+// value would.
 //
-// Everything else (zeros, Inf, NaN, exact-zero results, fma, fixed point, wide formats, and any call
-// made while the floating-point environment is not the default one) returns nullopt and takes the
-// golden path. tests/test_arith_fast.cpp compares both paths exhaustively.
+// A FastArith is prepared once for an operation, format(s) and options (parsing, layout and the NaN
+// codes), then called per operand set. Cases it does not cover (formats wider than 64 bits, Graham
+// formats, a fixed-point result whose quantum lies more than ~94 bits below an inexact value) are
+// reported by supports() or, per call, by FastResult::golden; the caller then asks arith_golden, the
+// rational reference. tests/test_arith_fast.cpp compares both paths exhaustively.
 #pragma once
 
 #include "hw/arith.hpp"
 
+#include <cstdint>
 #include <optional>
+#include <vector>
 
 namespace bitsim::formats {
 
@@ -32,6 +40,60 @@ struct TininessOutcome {
 };
 TininessOutcome apply_tininess(std::uint8_t flags, bool tiny_before, bool nonzero_result, const ArithOptions& options);
 
+// One result: its code (compare: 0 or 1) and flags; `golden` set when this operand set needs the
+// golden path (code and flags are then meaningless).
+struct FastResult {
+  std::uint64_t code = 0;
+  std::uint8_t flags = 0;
+  bool golden = false;
+};
+
+// The unpacked layout of a float or fixed format (internal to the fast path; public so FastArith can
+// hold it by value).
+struct FastLayout {
+  bool is_float = true;
+  int width = 0;
+  // float
+  int e = 0, m = 0;
+  std::int64_t bias = 0, emin = 0;
+  std::uint64_t sign_bit = 0, frac_mask = 0, top_field = 0, max_index = 0, nan_code = 0;
+  Special special = Special::ieee;
+  FloatOverflow float_overflow = FloatOverflow::inf;
+  bool subnormals = true, has_nan = false;
+  // fixed
+  std::int64_t f = 0;  // fraction bits (value = code x 2^-f)
+  bool is_signed = true;
+  FixedOverflow fixed_overflow = FixedOverflow::saturate;
+};
+
+class FastArith {
+ public:
+  // Whether the fast path covers this operation, format(s) and options (every operand set of it, but
+  // for FastResult::golden). `to` is convert's destination format.
+  static bool supports(Op op, const Format& format, const ArithOptions& options, const Format* to = nullptr);
+  // Requires supports(...).
+  FastArith(Op op, const Format& format, const ArithOptions& options, const Format* to = nullptr);
+
+  // Operand codes must be below 2^width of the operand format; op_arity(op) of them are read.
+  FastResult operator()(std::uint64_t a, std::uint64_t b = 0, std::uint64_t c = 0, std::uint32_t word = 0) const;
+
+  // A batch: element i takes a[i], b[i], c[i] (b, c may be null when the operation does not read them)
+  // and words[i] (null: word 0). Elements the fast path does not cover come from arith_golden, so every
+  // result is final. Writes codes[i] and flags[i] (flags may be null).
+  void run(std::size_t n, const std::uint64_t* a, const std::uint64_t* b, const std::uint64_t* c,
+           const std::uint32_t* words, std::uint64_t* codes, std::uint8_t* flags) const;
+
+  Op op() const { return op_; }
+
+ private:
+  Op op_;
+  ArithOptions options_;
+  FastLayout in_, out_;  // operand and result format (the same but for convert)
+  Format format_, to_;   // for the golden fallback
+};
+
+// The fast path behind arith(): the full ArithResult for add, sub, mul, div, sqrt and fma of finite
+// non-zero operands (the unrounded value from exact rationals of the operands), nullopt elsewhere.
 std::optional<ArithResult> arith_fast(Op op, const Format& format, const std::vector<BigInt>& operands,
                                       const ArithOptions& options, std::uint32_t word);
 

@@ -1,5 +1,6 @@
 // Test-vector generation and the TestFloat line format (vectors.hpp).
 #include "hw/vectors.hpp"
+#include "hw/arith_fast.hpp"
 #include "io/excerpt.hpp"
 
 #include "formats/format_text.hpp"
@@ -229,8 +230,36 @@ BigInt parse_hex_token(std::string_view token, int width, const char* what, int 
 int VectorSetup::result_width() const { return formats::op_is_compare(op) ? 1 : result_format().width(); }
 
 Vector expected_vector(const VectorSetup& setup, const std::vector<BigInt>& operands, std::uint32_t word) {
+  // The fast path prepared once per setup (a file of vectors has one), the golden path beyond it.
+  struct Prepared {
+    formats::Op op;
+    Format format;
+    std::optional<Format> to;
+    formats::ArithOptions options;
+    std::optional<formats::FastArith> fast;
+  };
+  thread_local std::optional<Prepared> last;
+  if (!last || last->op != setup.op || !(last->format == setup.format) || last->to != setup.to || !(last->options == setup.options)) {
+    last.emplace(Prepared{setup.op, setup.format, setup.to, setup.options, std::nullopt});
+    const Format* to = setup.to ? &*setup.to : nullptr;
+    if (formats::FastArith::supports(setup.op, setup.format, setup.options, to))
+      last->fast.emplace(setup.op, setup.format, setup.options, to);
+  }
+  if (last->fast && static_cast<int>(operands.size()) == formats::op_arity(setup.op)) {
+    std::uint64_t x[3] = {0, 0, 0};
+    bool in_range = true;
+    const BigInt limit = p2(setup.format.width());
+    for (std::size_t i = 0; i < operands.size(); ++i) {
+      in_range = in_range && operands[i] >= 0 && operands[i] < limit;
+      if (in_range) x[i] = static_cast<std::uint64_t>(operands[i]);
+    }
+    if (in_range) {
+      const formats::FastResult r = (*last->fast)(x[0], x[1], x[2], word);
+      if (!r.golden) return Vector{operands, BigInt(r.code), r.flags};
+    }
+  }
   const formats::ArithResult r =
-      formats::arith(setup.op, setup.format, operands, setup.options, word, setup.to ? &*setup.to : nullptr);
+      formats::arith_golden(setup.op, setup.format, operands, setup.options, word, setup.to ? &*setup.to : nullptr);
   return Vector{operands, r.code, r.flags};
 }
 
