@@ -297,14 +297,16 @@ ArithResult op_fma(const Format& F, const Operand& a, const Operand& b, const Op
                    std::uint32_t w) {
   const bool inf_times_zero = (is_inf(a) && is_zero(b)) || (is_zero(a) && is_inf(b));
   if (is_nan(a) || is_nan(b) || is_nan(c)) {
-    // 0 x Inf + qNaN: invalid in all three conventions (RISC-V and Arm state it; x86 signals it too);
-    // Arm then returns the default NaN rather than the addend.
+    // 0 x Inf + qNaN (IEEE 754-2019 7.2 leaves the invalid flag to the implementation): RISC-V and Arm
+    // signal invalid, and Arm returns the default NaN rather than the addend; x86 returns the quieted
+    // addend and signals invalid only for a signalling NaN (Intel SDM vol. 1 table 14-17 "FMA Numeric
+    // Behavior"; AMD EPYC measured alike, tests/test_arith_mpfr.cpp).
     if (inf_times_zero && o.nan == NanPolicy::arm && is_nan(c) && !c.signalling && !is_nan(a) && !is_nan(b)) {
       ArithOptions canonical = o;
       canonical.nan = NanPolicy::canonical;
       return nan_result(F, canonical, {&a, &b, &c}, {}, true);
     }
-    return nan_result(F, o, {&a, &b, &c}, {&c, &a, &b}, inf_times_zero);
+    return nan_result(F, o, {&a, &b, &c}, {&c, &a, &b}, inf_times_zero && o.nan != NanPolicy::x86);
   }
   if (inf_times_zero) return nan_result(F, o, {&a, &b, &c}, {&c, &a, &b}, true);
   const bool p_neg = a.negative != b.negative;
@@ -421,6 +423,7 @@ ArithResult convert_to_fixed(const Format& to, const FixedFormat& tf, const Oper
     return d;
   }
   ArithResult r = round_result(to, x, o, w, 0);
+  if (o.notexact) r.flags &= static_cast<std::uint8_t>(~flag::inexact);
   if (is_inf(a) || (r.flags & flag::overflow)) {
     r.flags = flag::invalid;
     if (tf.overflow == FixedOverflow::saturate || is_inf(a)) {

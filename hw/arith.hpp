@@ -44,6 +44,8 @@ enum class Tininess { after_rounding, before_rounding };
 //  - canonical: the format's canonical NaN (formats.md: sign clear, quiet bit only), as RISC-V and Arm
 //    with FPCR.DN=1 do; min/max follow IEEE 754-2019 minimumNumber/maximumNumber (RISC-V fmin/fmax).
 //  - x86: the first NaN operand in operand order (a, b, c), quieted, sign and payload kept (SSE/AVX);
+//    fma(0, Inf, qNaN) returns the quieted addend and, unlike the other two, raises invalid only for a
+//    signalling NaN (Intel SDM vol. 1 table 14-17; AMD EPYC measured alike);
 //    min/max are MINSS/MAXSS: a < b ? a : b (resp. >), so a NaN or equal zeros give b unchanged.
 //  - arm: the first signalling NaN operand, else the first quiet one, quieted (FPCR.DN=0); for fma the
 //    operand order is c, a, b (Arm's FPProcessNaNs3 takes the addend first), and a quiet-NaN addend with
@@ -61,6 +63,10 @@ struct ArithOptions {
   bool ftz = false;  // flush-to-zero as x86 MXCSR.FTZ: a non-zero result that is tiny (by `tininess`),
                      // exact or not, becomes zero of its sign, flags underflow and inexact. (A format's
                      // subnormals=no is formats.md's rule instead: round, then flush subnormal results.)
+  // Conversions to a fixed-point (integer) format: false raises inexact when the result differs from the
+  // operand (IEEE 754-2019 convertToIntegerExact, TestFloat's -exact, C's lrint); true never raises it
+  // (convertToInteger without "Exact", TestFloat's -notexact). Other operations ignore it.
+  bool notexact = false;
   bool operator==(const ArithOptions&) const = default;
 };
 
@@ -80,8 +86,8 @@ std::optional<Tininess> parse_tininess(std::string_view name);  // "after", "bef
 const char* tininess_name(Tininess t);
 
 // Options from text as the C interface takes them: space- or comma-separated `key=value` items among
-// rounding=MODE, sr_bits=R, tininess=after|before, nan=canonical|riscv|x86|arm, daz, ftz (daz and ftz
-// also as daz=0|1). Empty text gives the defaults. Throws ArithError naming the item that is wrong.
+// rounding=MODE, sr_bits=R, tininess=after|before, nan=canonical|riscv|x86|arm, daz, ftz, notexact (the
+// last three also as daz=0|1). Empty text gives the defaults. Throws ArithError naming the item that is wrong.
 ArithOptions parse_arith_options(std::string_view text);
 // The text form of options (only the non-default ones), which parse_arith_options reads back.
 std::string arith_options_to_string(const ArithOptions& o);

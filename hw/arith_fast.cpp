@@ -648,10 +648,11 @@ FastResult FastArith::operator()(u64 ca, u64 cb, u64 cc, std::uint32_t word) con
       const bool inf_times_zero =
           (a.kind == Kind::inf && b.kind == Kind::zero) || (a.kind == Kind::zero && b.kind == Kind::inf);
       if (a.kind == Kind::nan || b.kind == Kind::nan || c.kind == Kind::nan) {
-        // 0 x Inf + qNaN: invalid in every convention; Arm then returns the default NaN (arith.cpp).
-        if (inf_times_zero && o.nan == NanPolicy::arm && c.kind == Kind::nan && !c.snan)
+        // 0 x Inf + qNaN: invalid but for x86; Arm returns the default NaN (arith.cpp says why).
+        if (inf_times_zero && o.nan == NanPolicy::arm && c.kind == Kind::nan && !c.snan &&
+            a.kind != Kind::nan && b.kind != Kind::nan)
           return nan_of(F, NanPolicy::canonical, {&a, &b, &c}, {}, true);
-        return nan_of(F, o.nan, {&a, &b, &c}, {&c, &a, &b}, inf_times_zero);
+        return nan_of(F, o.nan, {&a, &b, &c}, {&c, &a, &b}, inf_times_zero && o.nan != NanPolicy::x86);
       }
       if (inf_times_zero) return nan_of(F, o.nan, {&a, &b, &c}, {&c, &a, &b}, true);
       const bool p_neg = a.neg != b.neg;
@@ -736,6 +737,7 @@ FastResult FastArith::operator()(u64 ca, u64 cb, u64 cc, std::uint32_t word) con
                 flag::invalid};
       if (a.kind == Kind::zero) return {0, 0};
       FastResult r = round_fixed(F, normalized(a.neg, a.sig, a.exp, false), word, o.rounding);
+      if (o.notexact) r.flags &= static_cast<std::uint8_t>(~flag::inexact);
       if (r.flags & flag::overflow) {
         r.flags = flag::invalid;
         if (F.fixed_overflow == FixedOverflow::saturate && o.nan == NanPolicy::x86)

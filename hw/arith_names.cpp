@@ -139,8 +139,11 @@ ArithOptions parse_arith_options(std::string_view text) {
       o.daz = boolean();
     } else if (key == "ftz") {
       o.ftz = boolean();
+    } else if (key == "notexact") {
+      o.notexact = boolean();
     } else {
-      throw ArithError(fmt::format("unknown option '{}' (known: rounding, sr_bits, tininess, nan, daz, ftz)", io::excerpt(item)));
+      throw ArithError(fmt::format("unknown option '{}' (known: rounding, sr_bits, tininess, nan, daz, ftz, notexact)",
+                                   io::excerpt(item)));
     }
   }
   return o;
@@ -161,6 +164,7 @@ std::string arith_options_to_string(const ArithOptions& o) {
   if (o.nan != d.nan) add(fmt::format("nan={}", nan_policy_name(o.nan)));
   if (o.daz) add("daz");
   if (o.ftz) add("ftz");
+  if (o.notexact) add("notexact");
   return s;
 }
 

@@ -9,6 +9,7 @@ namespace bitsim::hw {
 
 using formats::ArithOptions;
 using formats::BigInt;
+using formats::Op;
 
 namespace {
 
@@ -49,7 +50,7 @@ std::string flag_names(std::uint8_t flags) {
   return s.empty() ? "none" : s;
 }
 
-std::vector<Alternative> single_alternatives(const ArithOptions& base) {
+std::vector<Alternative> single_alternatives(const ArithOptions& base, bool conversion_to_fixed) {
   std::vector<Alternative> out;
   for (formats::Rounding r : {formats::Rounding::rne, formats::Rounding::rna, formats::Rounding::rtz,
                               formats::Rounding::rup, formats::Rounding::rdn}) {
@@ -80,6 +81,11 @@ std::vector<Alternative> single_alternatives(const ArithOptions& base) {
     o.ftz = !base.ftz;
     out.push_back({o, o.ftz ? "ftz" : "no ftz"});
   }
+  if (conversion_to_fixed) {
+    ArithOptions o = base;
+    o.notexact = !base.notexact;
+    out.push_back({o, o.notexact ? "notexact" : "no notexact"});
+  }
   return out;
 }
 
@@ -96,16 +102,18 @@ Explanation explain_vector(const VectorSetup& setup, const Vector& device, std::
       e.ulps = *d < 0 ? BigInt(-*d) : *d;
     }
   }
-  const auto singles = single_alternatives(setup.options);
+  const bool to_fixed = setup.op == Op::convert && setup.to && setup.to->is<formats::FixedFormat>();
+  const auto singles = single_alternatives(setup.options, to_fixed);
   for (const Alternative& a : singles) {
     bool result_only = false;
     if (matches(setup, a.options, device, word, &result_only)) e.full_matches.push_back(a.change);
-    else if (result_only) e.result_matches.push_back(a.change);
+    // Options that give the device's result are news only when bitsim's result differs from it.
+    else if (result_only && e.differing_bits != 0) e.result_matches.push_back(a.change);
   }
   if (e.full_matches.empty()) {
     // Two changes at once (e.g. another rounding mode and tininess before rounding).
     for (std::size_t i = 0; i < singles.size(); ++i)
-      for (const Alternative& b : single_alternatives(singles[i].options)) {
+      for (const Alternative& b : single_alternatives(singles[i].options, to_fixed)) {
         const std::string change = singles[i].change + " " + b.change;
         if (b.change.rfind(singles[i].change.substr(0, singles[i].change.find('=')), 0) == 0) continue;  // same key
         bool result_only = false;
@@ -127,8 +135,14 @@ std::string describe(const VectorSetup& setup, const Vector& device, const Expla
     s += fmt::format("  result: device {} bitsim {}; bits {} differ (mask {})", formats::format_code(device.result, rw),
                      formats::format_code(e.expected.result, rw), bit_list(e.differing_bits),
                      formats::format_code(e.differing_bits, rw));
-    if (e.ulps) s += fmt::format(", device {} ulp(s) {}", e.ulps->str(), e.direction > 0 ? "above" : "below");
-    else if (!formats::op_is_compare(setup.op)) s += ", a NaN on one side";
+    if (e.ulps) {
+      s += fmt::format(", device {} ulp(s) {}", e.ulps->str(), e.direction > 0 ? "above" : "below");
+    } else if (!formats::op_is_compare(setup.op)) {
+      const formats::Format& rf = setup.result_format();
+      auto is_nan = [&](const BigInt& code) { return formats::decode_operand(rf, code).kind == formats::ValueKind::nan; };
+      if (is_nan(device.result) && is_nan(e.expected.result)) s += ", both NaNs (sign or payload differ)";
+      else s += fmt::format(", a NaN on {} side only", is_nan(device.result) ? "the device's" : "bitsim's");
+    }
     s += "\n";
   } else {
     s += "  result: equal\n";
@@ -148,6 +162,8 @@ std::string describe(const VectorSetup& setup, const Vector& device, const Expla
   } else if (!e.result_matches.empty()) {
     s += "  no option gives the device's flags; its result matches with:";
     for (const std::string& m : e.result_matches) s += " [" + m + "]";
+  } else if (e.differing_bits == 0) {
+    s += "  no other rounding mode or option (one or two changes) gives the device's flags";
   } else {
     s += "  no other rounding mode or option (one or two changes) gives the device's output";
   }

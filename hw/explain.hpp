@@ -15,13 +15,14 @@ namespace bitsim::hw {
 std::string flag_names(std::uint8_t flags);
 
 // Options that differ from `base` in exactly one respect (another rounding mode, the other tininess,
-// another NaN convention, DAZ or FTZ toggled), each with its text (arith_options_to_string style,
-// naming only what changed). sr is never an alternative.
+// another NaN convention, DAZ or FTZ toggled, and for a conversion to a fixed-point format notexact
+// toggled), each with its text (arith_options_to_string style, naming only what changed). sr is never
+// an alternative.
 struct Alternative {
   formats::ArithOptions options;
   std::string change;  // e.g. "rounding=rtz", "tininess=before", "daz"
 };
-std::vector<Alternative> single_alternatives(const formats::ArithOptions& base);
+std::vector<Alternative> single_alternatives(const formats::ArithOptions& base, bool conversion_to_fixed = false);
 
 struct Explanation {
   Vector expected;
@@ -31,7 +32,8 @@ struct Explanation {
   std::uint8_t extra_flags = 0;           // raised by the device, not by bitsim
   std::uint8_t missing_flags = 0;         // raised by bitsim, not by the device
   std::vector<std::string> full_matches;    // alternatives giving the device's result and flags
-  std::vector<std::string> result_matches;  // alternatives giving its result (not its flags)
+  std::vector<std::string> result_matches;  // alternatives giving its result (not its flags); empty when
+                                            // the result already equals bitsim's
 };
 
 // Compares the device's vector with bitsim's under `setup` (`word`: the vector's sr word).

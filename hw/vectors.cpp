@@ -299,6 +299,7 @@ std::string vector_header(const VectorSetup& setup, std::uint64_t seed) {
   s += fmt::format(" --tininess {} --nan {}", formats::tininess_name(o.tininess), formats::nan_policy_name(o.nan));
   if (o.daz) s += " --daz";
   if (o.ftz) s += " --ftz";
+  if (o.notexact) s += " --notexact";
   s += fmt::format(" --seed {}", seed);
   return s;
 }

@@ -80,7 +80,7 @@ void generate_vectors(const VectorSetup& setup, const GenerateOptions& options, 
 
 // A comment line naming what produced a vector file, which is also the command that reproduces it:
 // "// bitsim vectors mul --format float(e=4,m=3,special=fn) --rounding rne --tininess after --nan
-// canonical --seed 0" (plus --to, --sr-bits, --daz, --ftz when they apply). $readmemh skips `//`
+// canonical --seed 0" (plus --to, --sr-bits, --daz, --ftz, --notexact when they apply). $readmemh skips `//`
 // comments; TestFloat's own tools do not, so `bitsim vectors` writes it only when asked (--header).
 std::string vector_header(const VectorSetup& setup, std::uint64_t seed);
 

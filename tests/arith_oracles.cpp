@@ -419,9 +419,30 @@ BITSIM_SSE_BINARY(min_sd, "minsd", double)
 BITSIM_SSE_BINARY(max_sd, "maxsd", double)
 BITSIM_SSE_BINARY(sqrt_sd, "sqrtsd", double)
 #undef BITSIM_SSE_BINARY
+#if defined(__FMA__)
+// x86 picks the first NaN among x, y, z of x * y + z (Intel SDM vol. 1 table 14-17), whose places
+// depend on the encoding: VFMADD132 dst, src2, src3 computes dst * src3 + src2, so x = a, y = b, z = c.
+// (The 213 form, src2 * dst + src3, would put b first when both factors are NaN.)
+#define BITSIM_FMA(name, insn, T)                                           \
+  T name(T a, T b, T c) {                                                   \
+    asm volatile(insn " %1, %2, %0" : "+x"(a) : "x"(b), "x"(c));            \
+    return a;                                                               \
+  }
+BITSIM_FMA(fma_ss, "vfmadd132ss", float)
+BITSIM_FMA(fma_sd, "vfmadd132sd", double)
+#undef BITSIM_FMA
+#endif
 
 template <class T>
-T cpu_op(Op op, T a, T b) {
+T cpu_op(Op op, T a, T b, T c) {
+#if defined(__FMA__)
+  if (op == Op::fma) {
+    if constexpr (sizeof(T) == 4) return fma_ss(a, b, c);
+    else return fma_sd(a, b, c);
+  }
+#else
+  (void)c;
+#endif
   if constexpr (sizeof(T) == 4) {
     switch (op) {
       case Op::add: return add_ss(a, b);
@@ -465,8 +486,11 @@ OracleResult cpu_oracle(Op op, int width, const std::vector<std::uint64_t>& oper
   _mm_setcsr(csr);
   std::uint64_t bits;
   const std::uint64_t b_bits = operands.size() > 1 ? operands[1] : 0;
-  if (width == 32) bits = to_bits(cpu_op<float>(op, from_bits<float>(operands[0]), from_bits<float>(b_bits)));
-  else bits = to_bits(cpu_op<double>(op, from_bits<double>(operands[0]), from_bits<double>(b_bits)));
+  const std::uint64_t c_bits = operands.size() > 2 ? operands[2] : 0;
+  if (width == 32)
+    bits = to_bits(cpu_op<float>(op, from_bits<float>(operands[0]), from_bits<float>(b_bits), from_bits<float>(c_bits)));
+  else
+    bits = to_bits(cpu_op<double>(op, from_bits<double>(operands[0]), from_bits<double>(b_bits), from_bits<double>(c_bits)));
   const unsigned after = _mm_getcsr();
   _mm_setcsr(saved);
   OracleResult r;

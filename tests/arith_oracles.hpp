@@ -28,8 +28,17 @@ OracleResult mpfr_oracle(formats::Op op, const formats::Format& format, const st
                          const formats::ArithOptions& options, const formats::Format* to = nullptr);
 
 // The CPU's answer for fp32 (width 32) or fp64 codes with MXCSR set from `options` (rounding rne, rtz,
-// rup or rdn; daz; ftz); nan must be x86 and tininess after. Ops: add sub mul div sqrt min max.
+// rup or rdn; daz; ftz); nan must be x86 and tininess after. Ops: add sub mul div sqrt min max, and fma
+// (VFMADD132, a * b + c) where the build has FMA instructions (cpu_has_fma()).
 OracleResult cpu_oracle(formats::Op op, int width, const std::vector<std::uint64_t>& operands,
                         const formats::ArithOptions& options);
+
+inline constexpr bool cpu_has_fma() {
+#if defined(__FMA__)
+  return true;
+#else
+  return false;
+#endif
+}
 
 }  // namespace bitsim::test

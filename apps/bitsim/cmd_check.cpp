@@ -132,7 +132,8 @@ Runner add_check_command(CLI::App& app) {
   cmd->add_option("--first-index", opts->first_index, "sr: the Philox word index of the file's first vector (default 0)")->check(non_negative_integer());
   cmd->footer(
       "Each mismatch: the bits and flags that differ, the distance in ulps, and which other rounding mode or\n"
-      "option (tininess, nan, daz, ftz; one change, else two) gives the device's output.\n"
+      "option (tininess, nan, daz, ftz, notexact for conversions to fixed point; one change, else two) gives\n"
+      "the device's output.\n"
       "Exit status: 0 every vector matches; 1 some do not; 2 bad input or options (also a file without any\n"
       "vector, unless --allow-empty).\n"
       "Example: bitsim check mul --format fp8_e4m3 dut_out.hex");

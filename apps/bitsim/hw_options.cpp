@@ -22,6 +22,9 @@ void add_hw_options(CLI::App& cmd, HwOptions& o) {
   cmd.add_option("--nan", o.nan, "NaN results: canonical (default; = riscv), x86 or arm");
   cmd.add_flag("--daz", o.daz, "denormals-are-zero: subnormal operands read as zero");
   cmd.add_flag("--ftz", o.ftz, "flush-to-zero: subnormal results become zero (underflow + inexact)");
+  cmd.add_flag("--notexact", o.notexact,
+               "convert to a fixed-point/integer format without raising inexact (TestFloat's -notexact; "
+               "the default raises it, as -exact)");
 }
 
 bool make_vector_setup(const HwOptions& o, const CLI::App& cmd, bool seed_chooses_operands, hw::VectorSetup& setup,
@@ -101,6 +104,11 @@ bool make_vector_setup(const HwOptions& o, const CLI::App& cmd, bool seed_choose
   setup.options.nan = *nan;
   setup.options.daz = o.daz;
   setup.options.ftz = o.ftz;
+  setup.options.notexact = o.notexact;
+  if (o.notexact && !(setup.op == Op::convert && setup.to && setup.to->is<FixedFormat>())) {
+    error = "--notexact applies only to convert with a fixed-point (integer) --to format";
+    return false;
+  }
   return true;
 }
 

@@ -21,6 +21,7 @@ struct HwOptions {
   std::string nan = "canonical";
   bool daz = false;
   bool ftz = false;
+  bool notexact = false;
   std::string seed_text = "0";
 };
 

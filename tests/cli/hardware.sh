@@ -191,6 +191,15 @@ same "vectors --exhaustive: line 14905" "3A 38 3A 00" "$(sed -n 14905p "$TMP/exh
 # Two 16-bit operands make 2^32 vectors: refused.
 refused "vectors --exhaustive fp16" "" "" "exhaustive.*2\^32" vectors mul --format fp16 --exhaustive
 
+# --notexact (TestFloat's -notexact): conversions to integers raise no inexact; 1.5 -> 2 (tie to even)
+# and -1.5 -> -2 = 0xfe keep their codes, 300 stays invalid alone. Only conversions to fixed point take it.
+expect_ok "op convert --notexact" $'1.5\n-1.5\n300\n' "$(tsv '0x02 0x1p+1 00' '0xfe -0x1p+1 00' '0x7f 0x1.fcp+6 10')" \
+  op convert --format fp32 --to int8 --flags --notexact
+refused "op: --notexact on an add" $'1 2\n' "" "--notexact applies only to convert" op add --format fp16 --notexact
+# fma(Inf, 0, qNaN): RISC-V signals invalid; x86 returns the quieted addend without invalid (Intel SDM).
+expect_ok "op fma Inf*0+qNaN canonical" $'7C00 0000 7E01\n' "7C00 0000 7E01 7E00 10" op fma --format fp16 --codes --testfloat
+expect_ok "op fma Inf*0+qNaN x86" $'7C00 0000 7E01\n' "7C00 0000 7E01 7E01 00" op fma --format fp16 --codes --testfloat --nan x86
+
 # ---- bitsim check --------------------------------------------------------------------------------------
 n=$(wc -l <"$TMP/mul.hex" | tr -d ' ')
 run '' check mul --format fp8_e4m3 "$TMP/mul.hex"
@@ -323,6 +332,30 @@ refused "op: fma with 2 operands" $'1 2\n' "" "line 1:.*3 operand.*found 2" op f
 refused "op: code too wide" $'1 100\n' "" "line 1:.*'100'.*8 bits" op mul --format fp8_e4m3 --codes
 refused "op: code not hex" $'1 G\n' "" "line 1:.*'G'.*not hex" op mul --format fp8_e4m3 --codes
 printf '3C 41 46 01\n3C 41 46\n' >"$TMP/short.hex"
+# A device converting without inexact (TestFloat's -notexact): check names the option. 2.5 -> 2 (tie to
+# even) is inexact for bitsim (flags 01) and not for the device (00).
+printf '40200000 02 00\n3FC00000 02 00\n40000000 02 00\n' >"$TMP/notexact.hex"
+run '' check convert --format fp32 --to int8 "$TMP/notexact.hex"
+exit_is "check: a device without inexact on conversions" 1
+same "check: notexact, report" "$TMP/notexact.hex:1: convert 40200000 02 00
+  result: equal
+  flags: device 00 (none) bitsim 01 (inexact); missing inexact
+  the device's result and flags match bitsim with: [notexact]" "$(head -n 4 <<<"$OUT")"
+same "check: notexact, summary" "every mismatch is reproduced by: [notexact]" "$(tail -n 1 <<<"$OUT")"
+run '' check convert --format fp32 --to int8 --notexact "$TMP/notexact.hex"
+exit_is "check: --notexact accepts the device" 0
+# Two NaNs with different payloads are not "a NaN on one side"; a flags-only mismatch lists no options
+# that merely keep the equal result. From standard input ("-").
+run $'7E00 3C00 7E01 00\n' check add --format fp16 --nan x86 -
+exit_is "check: NaN payloads differ" 1
+same "check: both NaNs" "-:1: add 7E00 3C00 7E01 00
+  result: device 0x7e01 bitsim 0x7e00; bits 0 differ (mask 0x0001), both NaNs (sign or payload differ)" "$(head -n 2 <<<"$OUT")"
+run $'3C00 3C00 4000 01\n' check add --format fp16 -
+exit_is "check: flags only, exact sum" 1
+same "check: flags only" "-:1: add 3C00 3C00 4000 01
+  result: equal
+  flags: device 01 (inexact) bitsim 00 (none); extra inexact
+  no other rounding mode or option (one or two changes) gives the device's flags" "$(head -n 4 <<<"$OUT")"
 refused "check: line with a token missing" "" "" "short\.hex:2:.*expected 4 tokens.*found 3" check mul --format fp8_e4m3 "$TMP/short.hex"
 printf '3C 41 46 01\n\n3C 41 ZZ 01\n' >"$TMP/nothex.hex"
 refused "check: token not hex" "" "" "nothex\.hex:3:.*'ZZ'.*not hex" check mul --format fp8_e4m3 "$TMP/nothex.hex"
