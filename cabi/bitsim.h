@@ -11,7 +11,7 @@
  *    0x02 underflow, 0x01 inexact.
  *  - `options` is NULL or "" for the defaults, else space- or comma-separated items:
  *      rounding=rne|rna|rtz|rup|rdn|sr   sr_bits=1..32   tininess=after|before
- *      nan=canonical|riscv|x86|arm       daz   ftz
+ *      nan=canonical|riscv|x86|arm       daz   ftz   notexact (convert to fixed point: no inexact)
  *  - `word` is the 32-bit random word of stochastic rounding (ignored by other modes).
  *  - Return value: 0 on success; -1 on an error (unknown format, option or operation, a code out of
  *    range, a NaN into a format without NaN): the outputs are then untouched and bitsim_last_error()

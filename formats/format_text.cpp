@@ -27,6 +27,14 @@ bool iequals(std::string_view a, std::string_view b) {
 std::string hex_digits(BigInt v, int digits, bool upper) {
   const char* table = upper ? "0123456789ABCDEF" : "0123456789abcdef";
   std::string out(static_cast<std::size_t>(digits), '0');
+  if (v >= 0 && v <= BigInt(~std::uint64_t(0))) {  // the common case (codes up to 64 bits), without BigInt steps
+    std::uint64_t u = static_cast<std::uint64_t>(v);
+    for (int i = digits - 1; i >= 0 && u != 0; --i) {
+      out[static_cast<std::size_t>(i)] = table[u & 15];
+      u >>= 4;
+    }
+    return out;
+  }
   for (int i = digits - 1; i >= 0 && v != 0; --i) {
     out[static_cast<std::size_t>(i)] = table[static_cast<int>(v & 15)];
     v >>= 4;

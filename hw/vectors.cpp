@@ -129,6 +129,7 @@ class CodeSource {
   explicit CodeSource(std::uint64_t seed) : rng_(seed ^ 0x6269747369ull) {}
   std::uint64_t next() { return rng_(); }
   BigInt bits(int width) {
+    if (width <= 64) return BigInt(rng_() & (width == 64 ? ~std::uint64_t(0) : (std::uint64_t(1) << width) - 1));
     BigInt v = 0;
     for (int done = 0; done < width; done += 64) {
       v <<= 64;
@@ -213,6 +214,20 @@ BigInt parse_hex_token(std::string_view token, int width, const char* what, int 
   std::string_view digits = token;
   if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) digits.remove_prefix(2);
   if (digits.empty()) throw VectorError(fmt::format("token {} ({}) '{}' is not hex", position, what, io::excerpt(token)));
+  if (digits.size() <= 16 && width <= 64) {  // the common case, in 64-bit arithmetic
+    std::uint64_t u = 0;
+    for (char c : digits) {
+      int d;
+      if (c >= '0' && c <= '9') d = c - '0';
+      else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+      else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+      else throw VectorError(fmt::format("token {} ({}) '{}' is not hex", position, what, io::excerpt(token)));
+      u = u * 16 + static_cast<std::uint64_t>(d);
+    }
+    if (width < 64 && (u >> width) != 0)
+      throw VectorError(fmt::format("token {} ({}) '{}' does not fit {} bits", position, what, io::excerpt(token), width));
+    return BigInt(u);
+  }
   BigInt v = 0;
   for (char c : digits) {
     int d;
@@ -248,9 +263,9 @@ Vector expected_vector(const VectorSetup& setup, const std::vector<BigInt>& oper
   if (last->fast && static_cast<int>(operands.size()) == formats::op_arity(setup.op)) {
     std::uint64_t x[3] = {0, 0, 0};
     bool in_range = true;
-    const BigInt limit = p2(setup.format.width());
+    const int width = setup.format.width();  // <= 64 on the fast path
     for (std::size_t i = 0; i < operands.size(); ++i) {
-      in_range = in_range && operands[i] >= 0 && operands[i] < limit;
+      in_range = in_range && operands[i] >= 0 && boost::multiprecision::msb(operands[i] | 1) < static_cast<unsigned>(width);
       if (in_range) x[i] = static_cast<std::uint64_t>(operands[i]);
     }
     if (in_range) {
