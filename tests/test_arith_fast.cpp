@@ -7,7 +7,7 @@
 //
 // CI runs a deterministic sample of each sweep (every format, option set and operation, a stride of the
 // operand pairs); the tests tagged [arith_full] run the complete sweeps (`ctest -L full`, or
-// `bitsim_tests "[arith_full]"`: about an hour on one core, the golden path being the slow side).
+// `bitsim_tests "[arith_full]"`: more than an hour on one core, the golden path being the slow side).
 #include "hw/arith_fast.hpp"
 
 #include <catch2/catch.hpp>
@@ -236,7 +236,7 @@ TEST_CASE("fast arith: the format grids hold what they claim", "[arith]") {
   CHECK(fixed_grid(8).size() == 7 * 2 * 2 * 4);
 }
 
-TEST_CASE("fast arith: sampled operand pairs of every format up to 8 bits equal the golden path", "[arith]") {
+TEST_CASE("fast arith: sampled operand pairs of every format up to 8 bits equal the golden path", "[arith][slow]") {
   FastAgreement agree;
   std::mt19937 words(21);
   const auto options = option_sets();
