@@ -210,35 +210,39 @@ std::vector<std::string_view> split_tokens(std::string_view line) {
   return tokens;
 }
 
+// The value of a hex digit, or -1.
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 BigInt parse_hex_token(std::string_view token, int width, const char* what, int position) {
   std::string_view digits = token;
   if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) digits.remove_prefix(2);
-  if (digits.empty()) throw VectorError(fmt::format("token {} ({}) '{}' is not hex", position, what, io::excerpt(token)));
+  auto not_hex = [&] { return VectorError(fmt::format("token {} ({}) '{}' is not hex", position, what, io::excerpt(token))); };
+  auto too_wide = [&] {
+    return VectorError(fmt::format("token {} ({}) '{}' does not fit {} bits", position, what, io::excerpt(token), width));
+  };
+  if (digits.empty()) throw not_hex();
   if (digits.size() <= 16 && width <= 64) {  // the common case, in 64-bit arithmetic
     std::uint64_t u = 0;
     for (char c : digits) {
-      int d;
-      if (c >= '0' && c <= '9') d = c - '0';
-      else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-      else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-      else throw VectorError(fmt::format("token {} ({}) '{}' is not hex", position, what, io::excerpt(token)));
+      const int d = hex_value(c);
+      if (d < 0) throw not_hex();
       u = u * 16 + static_cast<std::uint64_t>(d);
     }
-    if (width < 64 && (u >> width) != 0)
-      throw VectorError(fmt::format("token {} ({}) '{}' does not fit {} bits", position, what, io::excerpt(token), width));
+    if (width < 64 && (u >> width) != 0) throw too_wide();
     return BigInt(u);
   }
   BigInt v = 0;
   for (char c : digits) {
-    int d;
-    if (c >= '0' && c <= '9') d = c - '0';
-    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-    else throw VectorError(fmt::format("token {} ({}) '{}' is not hex", position, what, io::excerpt(token)));
+    const int d = hex_value(c);
+    if (d < 0) throw not_hex();
     v = v * 16 + d;
   }
-  if (v >= p2(width))
-    throw VectorError(fmt::format("token {} ({}) '{}' does not fit {} bits", position, what, io::excerpt(token), width));
+  if (v >= p2(width)) throw too_wide();
   return v;
 }
 
