@@ -11,7 +11,7 @@
 
 #include <cmath>
 #include <cstring>
-#include <optional>
+#include <stdexcept>
 #include <string_view>
 #include <array>
 #include <map>
@@ -72,24 +72,18 @@ int guarded(F&& body) {
 
 }  // namespace
 
-// A prepared operation: the fast path where it covers the operation (formats up to 64 bits), else the
-// golden path per call.
+// A prepared operation. make_arith admits only what FastArith covers (binary formats up to 64 bits,
+// valid options); the operand sets it does not, FastArith::complete answers from the golden path.
 struct bitsim_arith {
-  Op op;
+  FastArith fast;
   Format format;
-  std::optional<Format> to;
-  ArithOptions options;
-  std::uint64_t operand_limit;  // codes must be below it
-  std::optional<FastArith> fast;
+  std::uint64_t operand_limit;  // codes must not exceed it
 
   bitsim_arith(Op o, const Format& f, const Format* t, const ArithOptions& opts)
-      : op(o), format(f), options(opts), operand_limit(f.width() >= 64 ? ~std::uint64_t(0) : (std::uint64_t(1) << f.width()) - 1) {
-    if (t) to = *t;
-    if (FastArith::supports(o, f, opts, t)) fast.emplace(o, f, opts, t);
-  }
+      : fast(o, f, opts, t), format(f), operand_limit(f.width() >= 64 ? ~std::uint64_t(0) : (std::uint64_t(1) << f.width()) - 1) {}
 
   void check_operands(std::uint64_t a, std::uint64_t b, std::uint64_t c, std::uint64_t element, bool batch) const {
-    const int arity = op_arity(op);
+    const int arity = op_arity(fast.op());
     const std::uint64_t x[3] = {a, b, c};
     for (int i = 0; i < arity; ++i)
       if (x[i] > operand_limit)
@@ -100,18 +94,8 @@ struct bitsim_arith {
 
   // One operation on checked operands.
   void compute(std::uint64_t a, std::uint64_t b, std::uint64_t c, std::uint32_t word, uint64_t* code, uint32_t* flags) const {
-    if (fast) {
-      const FastResult r = (*fast)(a, b, c, word);
-      if (!r.golden) {
-        if (code) *code = r.code;
-        if (flags) *flags = r.flags;
-        return;
-      }
-    }
-    std::vector<BigInt> operands{BigInt(a), BigInt(b), BigInt(c)};
-    operands.resize(static_cast<std::size_t>(op_arity(op)));
-    const ArithResult r = arith_golden(op, format, operands, options, word, to ? &*to : nullptr);
-    if (code) *code = to_u64(r.code);
+    const FastResult r = fast.complete(a, b, c, word);
+    if (code) *code = r.code;
     if (flags) *flags = r.flags;
   }
 };
@@ -136,6 +120,8 @@ bitsim_arith* make_arith(const char* op, const char* format, const char* to, con
   const ArithOptions& opts = options_of(options);
   if (opts.rounding.mode == Rounding::sr && (opts.rounding.sr_bits < 1 || opts.rounding.sr_bits > 32))
     throw ArithError(fmt::format("sr_bits must be 1..32, got {}", opts.rounding.sr_bits));
+  if (!FastArith::supports(*o, f, opts, t))  // the checks above leave nothing it refuses
+    throw std::logic_error(fmt::format("bitsim_arith_new: no fast path for {} on {}", op_name(*o), f.name()));
   return new bitsim_arith(*o, f, t, opts);
 }
 
@@ -237,10 +223,10 @@ BITSIM_EXPORT void bitsim_arith_free(bitsim_arith* arith) { delete arith; }
 BITSIM_EXPORT int bitsim_arith_one(const bitsim_arith* arith, uint64_t a, uint64_t b, uint64_t c, uint32_t word,
                                    uint64_t* code, uint32_t* flags) {
   // The common case first, outside the exception guard: a fast-path result for operands in range.
-  if (arith && arith->fast) {
+  if (arith) {
     const std::uint64_t limit = arith->operand_limit;
     if (a <= limit && b <= limit && c <= limit) {
-      const FastResult r = (*arith->fast)(a, b, c, word);
+      const FastResult r = arith->fast(a, b, c, word);
       if (!r.golden) {
         if (code) *code = r.code;
         if (flags) *flags = r.flags;
@@ -260,20 +246,12 @@ BITSIM_EXPORT int bitsim_arith_array(const bitsim_arith* arith, uint64_t n, cons
                                      const uint64_t* c, const uint32_t* words, uint64_t* codes, uint8_t* flags) {
   return guarded([&] {
     if (!arith) throw ArithError("the prepared operation is NULL");
-    const int arity = op_arity(arith->op);
+    const int arity = op_arity(arith->fast.op());
     if (n > 0 && (!a || (arity >= 2 && !b) || (arity >= 3 && !c) || !codes))
       throw ArithError(fmt::format("{} reads {} operand array(s) and writes codes: a NULL array was given",
-                                   op_name(arith->op), arity));
+                                   op_name(arith->fast.op()), arity));
     for (std::uint64_t i = 0; i < n; ++i) arith->check_operands(a[i], arity >= 2 ? b[i] : 0, arity >= 3 ? c[i] : 0, i, true);
-    if (arith->fast) {
-      arith->fast->run(n, a, b, c, words, codes, flags);
-      return;
-    }
-    for (std::uint64_t i = 0; i < n; ++i) {
-      uint32_t f = 0;
-      arith->compute(a[i], arity >= 2 ? b[i] : 0, arity >= 3 ? c[i] : 0, words ? words[i] : 0, &codes[i], &f);
-      if (flags) flags[i] = static_cast<uint8_t>(f);
-    }
+    arith->fast.run(n, a, b, c, words, codes, flags);
   });
 }
 

@@ -585,8 +585,6 @@ TininessOutcome apply_tininess(std::uint8_t flags, bool tiny_before, bool nonzer
 
 bool FastArith::supports(Op op, const Format& format, const ArithOptions& o, const Format* to) {
   if (!layout_supported(format)) return false;
-  // fma's exact product must leave a bit free in 128: operands of at most 63 significant bits.
-  if (op == Op::fma && format.is<FixedFormat>() && format.width() > 63) return false;
   if (op == Op::convert && (!to || !layout_supported(*to))) return false;
   if (op != Op::convert && to) return false;
   if (o.rounding.mode == Rounding::sr && (o.rounding.sr_bits < 1 || o.rounding.sr_bits > 32)) return false;
@@ -644,6 +642,8 @@ FastResult FastArith::operator()(u64 ca, u64 cb, u64 cc, std::uint32_t word) con
       return round_to(F, divide(a, b), word, o);
     }
     case Op::fma: {
+      // The exact product must leave a bit free in 128: operands of at most 63 significant bits.
+      if (!in_.is_float && in_.width > 63) return {0, 0, true};
       const Value b = decode(in_, cb, o.daz), c = decode(in_, cc, o.daz);
       const bool inf_times_zero =
           (a.kind == Kind::inf && b.kind == Kind::zero) || (a.kind == Kind::zero && b.kind == Kind::inf);
@@ -766,20 +766,20 @@ FastResult FastArith::operator()(u64 ca, u64 cb, u64 cc, std::uint32_t word) con
   }
 }
 
+FastResult FastArith::complete(u64 a, u64 b, u64 c, std::uint32_t word) const {
+  const FastResult r = (*this)(a, b, c, word);
+  if (!r.golden) return r;
+  std::vector<BigInt> operands{BigInt(a), BigInt(b), BigInt(c)};
+  operands.resize(static_cast<std::size_t>(op_arity(op_)));
+  const ArithResult g = arith_golden(op_, format_, operands, options_, word, op_ == Op::convert ? &to_ : nullptr);
+  return {static_cast<u64>(g.code), g.flags, false};
+}
+
 void FastArith::run(std::size_t n, const u64* a, const u64* b, const u64* c, const std::uint32_t* words, u64* codes,
                     std::uint8_t* flags) const {
   const int arity = op_arity(op_);
   for (std::size_t i = 0; i < n; ++i) {
-    const u64 x = a[i], y = arity >= 2 ? b[i] : 0, z = arity >= 3 ? c[i] : 0;
-    const std::uint32_t w = words ? words[i] : 0;
-    FastResult r = (*this)(x, y, z, w);
-    if (r.golden) {
-      std::vector<BigInt> operands{BigInt(x), BigInt(y), BigInt(z)};
-      operands.resize(static_cast<std::size_t>(arity));
-      const ArithResult g = arith_golden(op_, format_, operands, options_, w, op_ == Op::convert ? &to_ : nullptr);
-      r.code = static_cast<u64>(g.code);
-      r.flags = g.flags;
-    }
+    const FastResult r = complete(a[i], arity >= 2 ? b[i] : 0, arity >= 3 ? c[i] : 0, words ? words[i] : 0);
     codes[i] = r.code;
     if (flags) flags[i] = r.flags;
   }

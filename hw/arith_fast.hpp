@@ -14,10 +14,10 @@
 // value would.
 //
 // A FastArith is prepared once for an operation, format(s) and options (parsing, layout and the NaN
-// codes), then called per operand set. Cases it does not cover (formats wider than 64 bits, Graham
-// formats, a fixed-point result whose quantum lies more than ~94 bits below an inexact value) are
-// reported by supports() or, per call, by FastResult::golden; the caller then asks arith_golden, the
-// rational reference. tests/test_arith_fast.cpp compares both paths exhaustively.
+// codes), then called per operand set. Cases it does not cover are reported by supports() (formats
+// wider than 64 bits, Graham formats) or, per call, by FastResult::golden (fma on 64-bit fixed formats,
+// a fixed-point result whose quantum lies more than ~94 bits below an inexact value); complete() and
+// run() then ask arith_golden, the rational reference. tests/test_arith_fast.cpp compares both paths.
 #pragma once
 
 #include "hw/arith.hpp"
@@ -69,17 +69,20 @@ struct FastLayout {
 class FastArith {
  public:
   // Whether the fast path covers this operation, format(s) and options (every operand set of it, but
-  // for FastResult::golden). `to` is convert's destination format.
+  // for FastResult::golden): binary formats up to 64 bits with valid options. `to` is convert's
+  // destination format.
   static bool supports(Op op, const Format& format, const ArithOptions& options, const Format* to = nullptr);
   // Requires supports(...).
   FastArith(Op op, const Format& format, const ArithOptions& options, const Format* to = nullptr);
 
   // Operand codes must be below 2^width of the operand format; op_arity(op) of them are read.
   FastResult operator()(std::uint64_t a, std::uint64_t b = 0, std::uint64_t c = 0, std::uint32_t word = 0) const;
+  // The same, final: an operand set the fast path does not cover is answered by arith_golden.
+  FastResult complete(std::uint64_t a, std::uint64_t b = 0, std::uint64_t c = 0, std::uint32_t word = 0) const;
 
   // A batch: element i takes a[i], b[i], c[i] (b, c may be null when the operation does not read them)
-  // and words[i] (null: word 0). Elements the fast path does not cover come from arith_golden, so every
-  // result is final. Writes codes[i] and flags[i] (flags may be null).
+  // and words[i] (null: word 0). Each result is complete()'s. Writes codes[i] and flags[i] (flags may be
+  // null).
   void run(std::size_t n, const std::uint64_t* a, const std::uint64_t* b, const std::uint64_t* c,
            const std::uint32_t* words, std::uint64_t* codes, std::uint8_t* flags) const;
 
