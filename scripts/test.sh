@@ -16,4 +16,4 @@ if [ "${BITSIM_SKIP_SANITIZE:-0}" = 1 ]; then
 fi
 cmake --preset sanitize >/dev/null
 cmake --build --preset sanitize -j "$jobs"
-ctest --preset sanitize -j "$jobs" "$@"
+ctest --preset sanitize -j "$jobs" -LE full "$@"
