@@ -84,7 +84,8 @@ int bitsim_arith_array(const bitsim_arith* arith, uint64_t n, const uint64_t* a,
 
 /* Dot product of k >= 1 pairs of codes a[i] (format a_format) and b[i] (b_format), with the semantics
  * of docs/spec/gemm.md: `product` is the products' format or "exact"; `acc` the accumulator's format
- * or "exact"; `order` is "sequential", "pairwise" or "blocked:C" (C products per chunk); the sum is
+ * or "exact"; `order` is "sequential", "pairwise", "blocked:C" (C products per chunk) or a fused
+ * multi-term adder "aligned(group=G,width=W,...)" (docs/spec/gemm.md rule 11); the sum is
  * rounded to out_format. `rounding` is rne, rna, rtz, rup or rdn (not sr), used for every rounding.
  * Writes the result's code in out_format. */
 int bitsim_dot(const char* a_format, const char* b_format, const char* product, const char* acc, const char* order,

@@ -270,16 +270,16 @@ BITSIM_EXPORT int bitsim_dot(const char* a_format, const char* b_format, const c
     if (prod != "exact") cfg.product = format_of(product);
     const std::string_view accumulator = acc ? acc : "exact";
     if (accumulator != "exact") cfg.acc = format_of(acc);
-    const std::string_view ord = order ? order : "sequential";
-    if (ord == "sequential") cfg.order = bitsim::sim::AccOrder::sequential;
-    else if (ord == "pairwise") cfg.order = bitsim::sim::AccOrder::pairwise;
-    else if (ord.rfind("blocked:", 0) == 0) {
+    const std::string ord = order ? order : "sequential";
+    if (ord.rfind("blocked:", 0) == 0) {
       cfg.order = bitsim::sim::AccOrder::blocked;
-      const auto c = parse_int64(ord.substr(8));
+      const auto c = parse_int64(std::string_view(ord).substr(8));
       if (!c || *c < 1) throw bitsim::sim::GemmError(fmt::format("order '{}': the chunk must be an integer >= 1", ord));
       cfg.chunk = *c;
+    } else if (ord == "blocked") {
+      throw bitsim::sim::GemmError("order 'blocked': give the chunk as blocked:C");
     } else {
-      throw bitsim::sim::GemmError(fmt::format("order '{}': expected sequential, pairwise or blocked:C", ord));
+      bitsim::sim::parse_acc_order(ord, cfg);  // sequential, pairwise or aligned(...)
     }
     const auto mode = parse_rounding(rounding ? rounding : "rne");
     if (!mode) throw bitsim::sim::GemmError(fmt::format("rounding '{}': expected rne, rna, rtz, rup or rdn", rounding));

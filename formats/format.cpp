@@ -245,23 +245,7 @@ Format parse_constructor(const std::string& spec) {
   std::string body = spec.substr(open + 1, spec.size() - open - 2);
   if (name != "float" && name != "fixed" && name != "log" && name != "midrise")
     throw FormatError(fmt::format("unknown format constructor '{}' (expected float, fixed, log or midrise)", io::excerpt(name)));
-  std::map<std::string, std::string> kv;
-  if (!body.empty()) {
-    std::size_t pos = 0;
-    while (true) {
-      std::size_t comma = body.find(',', pos);
-      std::string item = body.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-      auto eq = item.find('=');
-      if (eq == std::string::npos || eq == 0)
-        throw FormatError(fmt::format("{}: malformed argument '{}' (expected key=value)", name, io::excerpt(item)));
-      std::string key = item.substr(0, eq), value = item.substr(eq + 1);
-      if (value.empty()) throw FormatError(fmt::format("{}: key '{}' has no value", name, io::excerpt(key)));
-      if (!kv.emplace(key, value).second) throw FormatError(fmt::format("{}: repeated key '{}'", name, io::excerpt(key)));
-      if (comma == std::string::npos) break;
-      pos = comma + 1;
-    }
-  }
-  Arguments args(name, std::move(kv));
+  Arguments args(name, split_spec_arguments<FormatError>(name, body));
   if (name == "float") return Format(parse_float(args));
   if (name == "fixed") return Format(parse_fixed(args));
   if (name == "log") return Format(parse_log(args));

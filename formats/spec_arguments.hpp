@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace bitsim::formats {
 
@@ -24,6 +25,32 @@ inline std::string strip_spaces(std::string_view s) {
   for (char c : s)
     if (c != ' ' && c != '\t') out += c;
   return out;
+}
+
+// The key=value pairs of a constructor's body ("e=4,m=3" of float(e=4,m=3)); commas inside nested
+// parentheses belong to the value ("format=float(e=4,m=3),scale=pow2"). Throws Error for a malformed or
+// repeated argument, an empty value and unbalanced parentheses, naming the constructor.
+template <class Error> std::map<std::string, std::string> split_spec_arguments(const std::string& name, const std::string& body) {
+  std::map<std::string, std::string> kv;
+  if (body.empty()) return kv;
+  std::vector<std::string> items(1);
+  int depth = 0;
+  for (char c : body) {
+    if (c == '(') ++depth;
+    if (c == ')' && --depth < 0) throw Error(fmt::format("{}: unbalanced ')'", name));
+    if (c == ',' && depth == 0) items.emplace_back();
+    else items.back() += c;
+  }
+  if (depth != 0) throw Error(fmt::format("{}: unbalanced '('", name));
+  for (const auto& item : items) {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0 || item.find('(') < eq)
+      throw Error(fmt::format("{}: malformed argument '{}' (expected key=value)", name, io::excerpt(item)));
+    std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+    if (value.empty()) throw Error(fmt::format("{}: key '{}' has no value", name, io::excerpt(key)));
+    if (!kv.emplace(key, value).second) throw Error(fmt::format("{}: repeated key '{}'", name, io::excerpt(key)));
+  }
+  return kv;
 }
 
 template <class Error> class SpecArguments {

@@ -167,7 +167,8 @@ TEST_CASE("cabi: prepared operations refuse bad input with a message", "[cabi]")
 TEST_CASE("cabi: dot products equal sim::gemm with the same accumulator", "[cabi]") {
   std::mt19937_64 rng(9);
   const Format a_format = parse_format("fp8_e4m3");
-  for (const char* order : {"sequential", "pairwise", "blocked:4"}) {
+  for (const char* order : {"sequential", "pairwise", "blocked:4", "aligned(group=4,width=9,lead=exponents)",
+                            "aligned(group=3,width=6,beyond=sticky,acc=separate,groups=pairwise)"}) {
     std::vector<std::uint64_t> a(16), b(16);
     bitsim::sim::Matrix am(1, 16), bm(16, 1);
     for (int i = 0; i < 16; ++i) {
@@ -184,10 +185,12 @@ TEST_CASE("cabi: dot products equal sim::gemm with the same accumulator", "[cabi
     cfg.a_format = cfg.b_format = a_format;
     cfg.acc = parse_format("fp16");
     cfg.out_format = parse_format("bf16");
-    cfg.order = std::string(order) == "sequential" ? bitsim::sim::AccOrder::sequential
-                : std::string(order) == "pairwise" ? bitsim::sim::AccOrder::pairwise
-                                                   : bitsim::sim::AccOrder::blocked;
-    cfg.chunk = 4;
+    if (std::string(order) == "blocked:4") {
+      cfg.order = bitsim::sim::AccOrder::blocked;
+      cfg.chunk = 4;
+    } else {
+      bitsim::sim::parse_acc_order(order, cfg);
+    }
     const auto want = bitsim::sim::gemm_reference(cfg, am, bm);
     CHECK(code == want.codes.at(0));
   }
@@ -195,5 +198,7 @@ TEST_CASE("cabi: dot products equal sim::gemm with the same accumulator", "[cabi
   const std::uint64_t one = 0x38;
   CHECK(bitsim_dot("fp8_e4m3", "fp8_e4m3", "exact", "fp16", "diagonal", "bf16", "rne", &one, &one, 1, &code) == -1);
   CHECK(std::string(bitsim_last_error()).find("diagonal") != std::string::npos);
+  CHECK(bitsim_dot("fp8_e4m3", "fp8_e4m3", "exact", "fp16", "aligned(group=4)", "bf16", "rne", &one, &one, 1, &code) == -1);
+  CHECK(std::string(bitsim_last_error()).find("missing required key 'width'") != std::string::npos);
   CHECK(bitsim_dot("fp8_e4m3", "fp8_e4m3", "exact", "fp16", "sequential", "bf16", "rne", &one, &one, 0, &code) == -1);
 }

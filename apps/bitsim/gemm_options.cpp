@@ -11,7 +11,10 @@ void add_gemm_options(CLI::App& cmd, GemmOptions& o, const char* a_help, const c
   cmd.add_option("--b-format", o.b_format, b_help)->required();
   cmd.add_option("--product", o.product, "exact (default) or the format each product is rounded to");
   cmd.add_option("--acc", o.acc, "exact (one exact sum, rounded once to the output), or the accumulator's format")->required();
-  cmd.add_option("--order", o.order, "accumulation order with a rounded accumulator: sequential (default), pairwise or blocked");
+  cmd.add_option("--order", o.order,
+                 "accumulation order with a rounded accumulator: sequential (default), pairwise, blocked, or a fused "
+                 "multi-term adder aligned(group=G,width=W[,beyond=truncate|floor|rne|rna|sticky][,lead=value|exponents]"
+                 "[,acc=aligned|separate][,groups=sequential|pairwise]) (docs/spec/gemm.md rule 11)");
   cmd.add_option("--chunk", o.chunk, "--order blocked: products summed exactly per accumulator step (>= 1)");
   cmd.add_option("--out-format", o.out_format, out_help)->required();
   cmd.add_option("--rounding", o.rounding, "rne (default), rna, rtz, rup or rdn: products, accumulator and output");
@@ -20,7 +23,7 @@ void add_gemm_options(CLI::App& cmd, GemmOptions& o, const char* a_help, const c
 std::string with_option(const bitsim::Error& e) {
   static const std::pair<const char*, const char*> kOptions[] = {
       {"a_format", "--a-format"}, {"b_format", "--b-format"}, {"out_format", "--out-format"}, {"product", "--product"},
-      {"acc", "--acc"},           {"rounding", "--rounding"}, {"chunk", "--chunk"}};
+      {"acc", "--acc"},           {"rounding", "--rounding"}, {"chunk", "--chunk"},         {"order", "--order"}};
   for (const auto& [field, option] : kOptions)
     if (e.site().key == field) return std::string(option) + ": " + e.what();
   return e.what();
@@ -45,13 +48,17 @@ std::string make_gemm_config(const GemmOptions& o, const CLI::App& cmd, sim::Gem
   } catch (const bitsim::Error& e) {
     return e.what();
   }
-  if (const auto order = sim::acc_order_from_name(o.order)) c.order = *order;
-  else return fmt::format("--order: unknown order '{}' (expected sequential, pairwise or blocked)", o.order);
+  try {
+    sim::parse_acc_order(o.order, c);
+  } catch (const sim::GemmError& e) {
+    return with_option(e);
+  }
   if (!c.acc && cmd.count("--order"))
     return "--order: an exact accumulator (--acc exact) adds all products in one exact sum, so the order has no effect; "
            "drop --order, or give --acc a format";
   if (cmd.count("--chunk")) {
-    if (o.order != "blocked") return fmt::format("--chunk {}: applies only to --order blocked (the order is {})", o.chunk, o.order);
+    if (c.order != sim::AccOrder::blocked)
+      return fmt::format("--chunk {}: applies only to --order blocked (the order is {})", o.chunk, o.order);
     if (o.chunk < 1) return fmt::format("--chunk {}: must be >= 1", o.chunk);
   }
   c.chunk = o.chunk;

@@ -2,6 +2,8 @@
 
 #include "formats/golden.hpp"
 #include "formats/quantizer.hpp"
+#include "sim/kernels/acc_adder.hpp"
+#include "sim/kernels/aligned_adder.hpp"
 #include "sim/kernels/eigen_gemm.hpp"
 #include "sim/kernels/exact_double.hpp"
 #include "sim/kernels/gemm_fp32_kernel.hpp"
@@ -25,12 +27,17 @@ using formats::FloatFormat;
 using formats::FixedFormat;
 using formats::Quantizer;
 using formats::Rounding;
+using detail::AccAdder;
+using detail::NeedsReference;
+using detail::Pairwise;
 
 const std::vector<std::string>& acc_order_names() {
   static const std::vector<std::string> names = {"sequential", "pairwise", "blocked"};  // in enum order
   return names;
 }
-const char* acc_order_name(AccOrder o) { return acc_order_names()[static_cast<std::size_t>(o)].c_str(); }
+const char* acc_order_name(AccOrder o) {
+  return o == AccOrder::aligned ? "aligned" : acc_order_names()[static_cast<std::size_t>(o)].c_str();
+}
 std::optional<AccOrder> acc_order_from_name(const std::string& name) {
   for (std::size_t i = 0; i < acc_order_names().size(); ++i)
     if (acc_order_names()[i] == name) return static_cast<AccOrder>(i);
@@ -43,6 +50,7 @@ const char* gemm_path_name(GemmPath p) {
     case GemmPath::exact_sum_eigen_double: return "exact-sum (Eigen, double)";
     case GemmPath::fp32_sequential: return "fp32 sequential (native float)";
     case GemmPath::exact_kernel: return "exact kernel (TwoSum, round to odd)";
+    case GemmPath::aligned_kernel: return "aligned kernel (integer sums of aligned terms)";
     case GemmPath::reference: return "golden reference";
   }
   return "?";
@@ -65,6 +73,19 @@ void validate(const GemmConfig& c) {
   if (c.rounding == Rounding::sr) throw GemmError("stochastic rounding (sr) is not defined for gemm", ErrorSite::at_key("rounding"));
   if (c.acc && c.order == AccOrder::blocked && c.chunk < 1)
     throw GemmError("the blocked order needs a chunk of at least 1", ErrorSite::at_key("chunk"));
+  if (c.order == AccOrder::aligned) {
+    const AlignedAccumulation& a = c.aligned;
+    if (!c.acc)
+      throw GemmError("the aligned order rounds each step into an accumulator: give the accumulator a format (not exact)",
+                      ErrorSite::at_key("order"));
+    if (a.group < 1) throw GemmError(fmt::format("aligned: group {} (must be >= 1)", a.group), ErrorSite::at_key("order"));
+    if (a.width < 1 || a.width > 4096)
+      throw GemmError(fmt::format("aligned: width {} (must be 1..4096)", a.width), ErrorSite::at_key("order"));
+    if (a.groups != AccOrder::sequential && a.groups != AccOrder::pairwise)
+      throw GemmError("aligned: the groups enter the accumulator sequential or pairwise", ErrorSite::at_key("order"));
+    if (a.acc_in_group && a.groups == AccOrder::pairwise)
+      throw GemmError("aligned: groups=pairwise needs acc=separate", ErrorSite::at_key("order"));
+  }
 }
 
 namespace {
@@ -215,47 +236,8 @@ std::vector<double> quantize_input(const Format& f, const Matrix& m, const char*
 
 // ---- exact kernel -----------------------------------------------------------------------------------------
 
-struct NeedsReference {};  // thrown by the exact kernel when an element is outside its proof
-
-class AccAdder {
- public:
-  AccAdder(const Format& acc, Rounding mode) : q_(acc, {mode, 32}), mode_(mode) {
-    if (acc.is<FixedFormat>()) {
-      const auto& x = acc.as<FixedFormat>();
-      fixed_ = true;
-      wrap_ = x.overflow == formats::FixedOverflow::wrap;
-      safe_log2_ = 50 - x.f;  // below 2^(51-F) a double has >= 2 bits beyond the fixed grid
-    }
-  }
-  // round_acc(s + p) for values of the accumulator (s) and products (p), both exact doubles.
-  double add_round(double s, double p) const {
-    double v;
-    if (!std::isfinite(s) || !std::isfinite(p)) {
-      v = s + p;  // IEEE: NaN, or the infinity (Inf + -Inf = NaN), as gemm.md rule 3 says
-    } else {
-      const double hi = s + p;
-      if (std::isinf(hi)) {
-        v = std::copysign(std::numeric_limits<double>::max(), hi);  // beyond every format that fits double
-      } else {
-        const double lo = detail::two_sum(s, p).lo;
-        if (lo != 0) v = detail::round_to_odd(hi, lo);
-        else v = hi == 0 ? detail::zero_sum(hi, s, p, mode_) : hi;
-      }
-    }
-    if (fixed_ && wrap_ && std::isfinite(v) && v != 0 && std::ilogb(v) > safe_log2_) throw NeedsReference{};
-    return q_.quantize(v).value;
-  }
-  double round(double p) const { return q_.quantize(p).value; }
-
- private:
-  Quantizer q_;
-  Rounding mode_;
-  bool fixed_ = false, wrap_ = false;
-  int safe_log2_ = 0;
-};
-
 bool exact_kernel_applies(const GemmConfig& c) {
-  if (!c.acc) return false;
+  if (!c.acc || c.order == AccOrder::aligned) return false;
   if (c.order == AccOrder::blocked && c.chunk != 1) return false;
   const Format& acc = *c.acc;
   if (acc.is<FloatFormat>() && acc.as<FloatFormat>().m > 49) return false;
@@ -265,17 +247,6 @@ bool exact_kernel_applies(const GemmConfig& c) {
   if (c.product && !Quantizer(*c.product).supports_double_arrays()) return false;
   return products_exact(c.a_format, c.b_format, 53, -1074, 1023);
 }
-
-struct Pairwise {
-  const AccAdder& add;
-  const double* p;
-  double tree(std::size_t lo, std::size_t n) const {  // gemm.md rule 7
-    if (n == 1) return p[lo];
-    std::size_t h = 1;
-    while (h * 2 < n) h *= 2;
-    return add.add_round(tree(lo, h), tree(lo + h, n - h));
-  }
-};
 
 // Rows of C split over threads in contiguous blocks (results never depend on the split).
 template <class Body> void for_row_ranges(std::int64_t rows, int threads, Body body) {
@@ -375,7 +346,8 @@ GemmResult gemm(const GemmConfig& c, const Matrix& a, const Matrix& b, int threa
   // accumulator, so every accumulation order gives the exact sum. Tried first with the formats' quanta
   // and the data's largest magnitudes (one cheap scan), later with the data's actual lowest bits.
   auto try_exact_sum = [&](const DataFacts& fa, const DataFacts& fb) -> bool {
-  if (out_fits && !c.product && fa.all_finite && fb.all_finite && !fa.all_zero && !fb.all_zero) {
+  // (Not for the aligned order: cutting aligned terms to a width loses bits of sums that are exact.)
+  if (out_fits && !c.product && c.order != AccOrder::aligned && fa.all_finite && fb.all_finite && !fa.all_zero && !fb.all_zero) {
     const int q = fa.min_lsb + fb.min_lsb;
     // Every product is a multiple of 2^q and every partial sum is at most K * max|A| * max|B| in magnitude.
     // long double rounding is monotone, so `bound < 2^x` below never accepts a true bound >= 2^x.
@@ -431,6 +403,43 @@ GemmResult gemm(const GemmConfig& c, const Matrix& a, const Matrix& b, int threa
   }
 
   if (try_exact_sum(facts_of(qa), facts_of(qb))) return r;
+
+  if (c.order == AccOrder::aligned && out_fits && detail::AlignedAdder::supports(c) &&
+      products_exact(c.a_format, c.b_format, 53, -1074, 1023) && (!c.product || Quantizer(*c.product).supports_double_arrays())) {
+    // gemm.md rule 11 on integers (sim/kernels/gemm_aligned.cpp); elements outside its proof go to the
+    // golden reference.
+    const detail::AlignedAdder adder(c);
+    std::optional<Quantizer> prod;
+    if (c.product) prod.emplace(*c.product, formats::RoundingSpec{c.rounding, 32});
+    const Quantizer out(c.out_format, {c.rounding, 32});
+    std::vector<std::uint8_t> fallback(static_cast<std::size_t>(M * N), 0);
+    for_rows(M, threads, [&](std::int64_t i) {
+      std::vector<double> p(static_cast<std::size_t>(K));
+      std::vector<int> lead(static_cast<std::size_t>(K));
+      for (std::int64_t j = 0; j < N; ++j) {
+        try {
+          for (std::int64_t k = 0; k < K; ++k) {
+            const double ak = qa[static_cast<std::size_t>(i * K + k)], bk = qb[static_cast<std::size_t>(k * N + j)];
+            double pk = ak * bk;  // exact
+            if (prod) pk = prod->quantize(pk).value;
+            p[static_cast<std::size_t>(k)] = pk;
+            lead[static_cast<std::size_t>(k)] = adder.product_exponent(ak, bk, pk);
+          }
+          const formats::Quantized o = out.quantize(adder.accumulate(p.data(), lead.data(), K));
+          r.values(i, j) = o.value;
+          if (want_codes) r.codes[static_cast<std::size_t>(i * N + j)] = *o.code;
+        } catch (const NeedsReference&) {
+          fallback[static_cast<std::size_t>(i * N + j)] = 1;
+        } catch (const formats::QuantizeError& e) {
+          throw GemmError(fmt::format("C[{}][{}]: {}", i, j, e.what()));
+        }
+      }
+    });
+    for (std::int64_t e = 0; e < M * N; ++e)
+      if (fallback[static_cast<std::size_t>(e)]) reference_element(c, a, b, e / N, e % N, r);
+    r.path = GemmPath::aligned_kernel;
+    return r;
+  }
 
   if (exact_kernel_applies(c)) {
     const AccAdder adder(*c.acc, c.rounding);
@@ -511,7 +520,7 @@ GemmPath gemm_f32(const GemmConfig& c, const float* a, const float* b, float* ou
     const DataFacts fa = magnitude_facts(c.a_format, qa), fb = magnitude_facts(c.b_format, qb);
     const std::size_t count = static_cast<std::size_t>(M * N);
     // Exact-sum path in float (see gemm()).
-    if (!c.product && fa.all_finite && fb.all_finite && !fa.all_zero && !fb.all_zero) {
+    if (!c.product && c.order != AccOrder::aligned && fa.all_finite && fb.all_finite && !fa.all_zero && !fb.all_zero) {
       const int q = fa.min_lsb + fb.min_lsb;
       const long double bound = static_cast<long double>(K) * static_cast<long double>(fa.max_abs) * static_cast<long double>(fb.max_abs);
       if (bound < std::ldexp(1.0L, 24 + q) && std::min(fa.min_lsb, fb.min_lsb) >= -149 && bound < std::ldexp(1.0L, 127) &&

@@ -3,7 +3,9 @@
 // Inputs are rounded to their formats with rne; products are exact (IEEE specials) or rounded once to
 // a product format; the accumulator is `exact` (one rounding at the end) or a format with an order:
 // sequential (s = round_acc(s + p_k) from +0), pairwise (a balanced binary tree, gemm.md rule 7) or
-// blocked (exact chunk sums, one rounding per chunk); finally a rounding to the output format.
+// blocked (exact chunk sums, one rounding per chunk) or aligned (a fused multi-term adder: the terms of
+// a step aligned at the largest one's leading bit and cut to a fixed width, gemm.md rule 11); finally
+// a rounding to the output format.
 //
 // gemm() picks the fastest path that is provably bit-identical to gemm_reference():
 //   * exact-sum fast path: when every partial sum is exact in float or double (a bound computed from
@@ -12,7 +14,9 @@
 //   * fp32 sequential fast path: accumulator fp32 with rne and products exact in float: native float
 //     additions in k order are exactly round_acc(s + p_k);
 //   * exact kernel: TwoSum and round-to-odd, then the format's rounding (sequential and pairwise,
-//     accumulators of at most 50 significant bits), else the golden reference per element.
+//     accumulators of at most 50 significant bits), else the golden reference per element;
+//   * aligned kernel (the aligned order): each step's aligned terms added as integers, rounded once
+//     (gemm_aligned.cpp), else the golden reference per element.
 // Results never depend on the path or on the thread count.
 #pragma once
 
@@ -34,13 +38,36 @@ class GemmError : public bitsim::Error {
   using Error::Error;
 };
 
-enum class AccOrder { sequential, pairwise, blocked };
+enum class AccOrder { sequential, pairwise, blocked, aligned };
 
-// The orders as configs and the CLI spell them: "sequential", "pairwise", "blocked".
+// The orders without parameters as configs and the CLI spell them: "sequential", "pairwise", "blocked"
+// (training configs take these; `aligned` has parameters, see parse_acc_order).
 const std::vector<std::string>& acc_order_names();
-const char* acc_order_name(AccOrder o);
+const char* acc_order_name(AccOrder o);  // "aligned" for AccOrder::aligned
 std::optional<AccOrder> acc_order_from_name(const std::string& name);  // empty for an unknown name
 
+// What a fused multi-term adder does with the bits of an aligned term below its width (gemm.md rule 11):
+// truncate (toward zero, as a sign-magnitude shifter), floor (toward -Inf, as a two's-complement
+// shifter), rne or rna (to nearest on the width's grid, ties to even or away from zero: a guard bit with
+// or without a sticky bit), sticky (truncate, then one more bit below the width that is 1 when any
+// dropped bit was: round to odd on a grid of width + 1 bits).
+enum class AlignRounding { truncate, floor, rne, rna, sticky };
+
+// The exponent a term is aligned by (gemm.md rule 11): its value's (floor(log2|t|)), or the one its
+// exponent fields give, as a datapath that aligns before normalising sees it: an exact product's is the
+// sum of its operands' exponents (significand in [1, 4)), a float value's never below the format's emin.
+enum class AlignLead { value, exponents };
+
+// The parameters of AccOrder::aligned (gemm.md rule 11).
+struct AlignedAccumulation {
+  std::int64_t group = 0;  // products per step, >= 1
+  int width = 0;           // bits kept of each aligned term, from the largest term's exponent: 1..4096
+  AlignRounding beyond = AlignRounding::truncate;
+  AlignLead lead = AlignLead::value;
+  bool acc_in_group = true;                // the accumulator's value is one of each step's aligned terms
+  AccOrder groups = AccOrder::sequential;  // acc_in_group false: sequential or pairwise over the groups
+  bool operator==(const AlignedAccumulation&) const = default;
+};
 struct GemmConfig {
   formats::Format a_format;
   formats::Format b_format;
@@ -48,12 +75,21 @@ struct GemmConfig {
   std::optional<formats::Format> acc;      // empty: exact accumulation (order ignored)
   AccOrder order = AccOrder::sequential;
   std::int64_t chunk = 0;                  // blocked: products per chunk (>= 1)
+  AlignedAccumulation aligned;             // aligned: the fused adder's parameters
   formats::Format out_format;
   formats::Rounding rounding = formats::Rounding::rne;  // products, accumulator and output (not sr)
 };
 
 // Throws GemmError naming the option that is wrong (Graham formats, sr, blocked without chunk, ...).
 void validate(const GemmConfig& config);
+
+// Sets config.order (and config.aligned) from an order as the CLI and the C interface spell it:
+// "sequential", "pairwise", "blocked" (the chunk is separate) or
+// "aligned(group=G,width=W[,beyond=truncate|floor|rne|rna|sticky][,lead=value|exponents]
+// [,acc=aligned|separate][,groups=sequential|pairwise])". Throws GemmError at key "order", naming the key that is wrong.
+void parse_acc_order(const std::string& text, GemmConfig& config);
+// The order as parse_acc_order reads it, aligned with every parameter spelled out (chunk not included).
+std::string acc_order_text(const GemmConfig& config);
 
 // Whether a format is IEEE binary32 itself (fp32: its values are the floats, with inf on overflow).
 bool is_fp32(const formats::Format& f);
@@ -68,7 +104,7 @@ struct Matrix {
   double operator()(std::int64_t i, std::int64_t j) const { return data[static_cast<std::size_t>(i * cols + j)]; }
 };
 
-enum class GemmPath { exact_sum_eigen_float, exact_sum_eigen_double, fp32_sequential, exact_kernel, reference };
+enum class GemmPath { exact_sum_eigen_float, exact_sum_eigen_double, fp32_sequential, exact_kernel, aligned_kernel, reference };
 const char* gemm_path_name(GemmPath p);
 
 struct GemmResult {

@@ -11,6 +11,7 @@ namespace bitsim::sim {
 using formats::ExactInput;
 using formats::GoldenResult;
 using formats::Rational;
+using formats::BigInt;
 using formats::ValueKind;
 
 namespace {
@@ -80,19 +81,97 @@ ExactInput add(const std::vector<ExactInput>& addends, formats::Rounding mode) {
 
 ExactInput plus_zero() { return ExactInput::from_rational(Rational(0)); }
 
+// gemm.md rule 11: the exponent of a finite non-zero value of format f as its exponent fields give it
+// (a float's never below emin; a fixed-point value's is its own), and of the value itself.
+std::int64_t value_exponent(const ExactInput& x) { return formats::floor_log2(x.magnitude); }
+std::int64_t format_exponent(const formats::Format& f, const ExactInput& x) {
+  const std::int64_t e = value_exponent(x);
+  return f.is<formats::FloatFormat>() ? std::max(e, f.as<formats::FloatFormat>().emin()) : e;
+}
+
+// A term of an aligned step: its value and the exponent it is aligned by (finite non-zero values only).
+struct Term {
+  ExactInput x;
+  std::int64_t lead = 0;
+};
+
+// gemm.md rule 11, one step: the terms aligned on the grid 2^(top - width + 1) of the largest alignment
+// exponent, each cut to that grid as `beyond` says, and added exactly. Specials and all-zero steps are
+// rule 3's; a zero sum of non-zero terms is +0 (-0 under rdn).
+ExactInput aligned_add(const AlignedAccumulation& al, const std::vector<Term>& terms, formats::Rounding mode) {
+  bool special = false, any_nonzero = false;
+  std::int64_t top = 0;
+  std::vector<ExactInput> values;
+  for (const Term& t : terms) {
+    values.push_back(t.x);
+    if (t.x.is_nan() || t.x.is_inf()) special = true;
+    else if (!t.x.is_zero()) top = any_nonzero ? std::max(top, t.lead) : t.lead, any_nonzero = true;
+  }
+  if (special || !any_nonzero) return add(values, mode);
+  const bool sticky = al.beyond == AlignRounding::sticky;
+  const Rational unit = formats::pow2(top - al.width + 1 - (sticky ? 1 : 0));
+  const Rational half(1, 2);
+  BigInt total = 0;
+  for (const Term& t : terms) {
+    if (t.x.is_zero()) continue;
+    const Rational v = t.x.magnitude / unit;
+    BigInt whole = boost::multiprecision::numerator(v) / boost::multiprecision::denominator(v);
+    const Rational rest = v - Rational(whole);
+    switch (al.beyond) {
+      case AlignRounding::truncate: break;
+      case AlignRounding::floor: whole += (t.x.negative && rest != 0) ? 1 : 0; break;
+      case AlignRounding::rna: whole += rest >= half ? 1 : 0; break;
+      case AlignRounding::rne: whole += (rest > half || (rest == half && (whole & 1) != 0)) ? 1 : 0; break;
+      case AlignRounding::sticky: whole |= rest != 0 ? 1 : 0; break;
+    }
+    total += t.x.negative ? BigInt(-whole) : whole;
+  }
+  if (total == 0) return ExactInput::from_rational(Rational(0), mode == formats::Rounding::rdn);
+  return ExactInput::from_rational(Rational(total) * unit);
+}
+
 struct Element {
   const GemmConfig& c;
-  const std::vector<ExactInput>& p;  // the K products of this element
+  const std::vector<ExactInput>& p;        // the K products of this element
+  const std::vector<std::int64_t>& lead;  // their alignment exponents (rule 11)
   Where w;
 
   ExactInput acc_round(const ExactInput& x) const { return round_to(*c.acc, x, c.rounding, "accumulator", w); }
 
-  // gemm.md rule 7: left = the first h leaves, h the largest power of two below n.
-  ExactInput tree(std::size_t lo, std::size_t n) const {
-    if (n == 1) return p[lo];
+  // gemm.md rule 7 over leaves v: left = the first h leaves, h the largest power of two below n.
+  ExactInput tree(const std::vector<ExactInput>& v, std::size_t lo, std::size_t n) const {
+    if (n == 1) return v[lo];
     std::size_t h = 1;
     while (h * 2 < n) h *= 2;
-    return acc_round(add({tree(lo, h), tree(lo + h, n - h)}, c.rounding));
+    return acc_round(add({tree(v, lo, h), tree(v, lo + h, n - h)}, c.rounding));
+  }
+
+  // gemm.md rule 11.
+  ExactInput aligned() const {
+    const AlignedAccumulation& al = c.aligned;
+    const auto g = static_cast<std::size_t>(al.group);
+    auto group_terms = [&](std::size_t start) {
+      std::vector<Term> t;
+      for (std::size_t k = start; k < std::min(p.size(), start + g); ++k) t.push_back({p[k], lead[k]});
+      return t;
+    };
+    if (al.acc_in_group) {
+      ExactInput s = plus_zero();
+      for (std::size_t start = 0; start < p.size(); start += g) {
+        std::vector<Term> t{{s, 0}};
+        if (s.kind == ValueKind::finite && !s.is_zero())
+          t[0].lead = al.lead == AlignLead::exponents ? format_exponent(*c.acc, s) : value_exponent(s);
+        for (Term& x : group_terms(start)) t.push_back(std::move(x));
+        s = acc_round(aligned_add(al, t, c.rounding));
+      }
+      return s;
+    }
+    std::vector<ExactInput> leaves;
+    for (std::size_t start = 0; start < p.size(); start += g) leaves.push_back(aligned_add(al, group_terms(start), c.rounding));
+    if (al.groups == AccOrder::pairwise) return leaves.size() == 1 ? acc_round(leaves[0]) : tree(leaves, 0, leaves.size());
+    ExactInput s = plus_zero();
+    for (const ExactInput& t : leaves) s = acc_round(add({s, t}, c.rounding));
+    return s;
   }
 
   ExactInput accumulate() const {
@@ -108,7 +187,9 @@ struct Element {
         return s;
       }
       case AccOrder::pairwise:  // rule 7
-        return p.size() == 1 ? acc_round(p[0]) : tree(0, p.size());
+        return p.size() == 1 ? acc_round(p[0]) : tree(p, 0, p.size());
+      case AccOrder::aligned:  // rule 11
+        return aligned();
       case AccOrder::blocked: {  // rule 8
         ExactInput s = plus_zero();
         const auto chunk = static_cast<std::size_t>(c.chunk);
@@ -159,15 +240,23 @@ GemmResult gemm_reference(const GemmConfig& c, const ExactMatrix& a, const Exact
   r.codes.resize(static_cast<std::size_t>(a.rows * b.cols));
   r.path = GemmPath::reference;
   std::vector<ExactInput> p(static_cast<std::size_t>(a.cols));
+  std::vector<std::int64_t> lead(static_cast<std::size_t>(a.cols), 0);
   for (std::int64_t i = 0; i < a.rows; ++i)
     for (std::int64_t j = 0; j < b.cols; ++j) {
       const Where w{'C', i, j};
       for (std::int64_t k = 0; k < a.cols; ++k) {
-        ExactInput prod = multiply(qa[static_cast<std::size_t>(i * a.cols + k)], qb[static_cast<std::size_t>(k * b.cols + j)]);
+        const ExactInput& ak = qa[static_cast<std::size_t>(i * a.cols + k)];
+        const ExactInput& bk = qb[static_cast<std::size_t>(k * b.cols + j)];
+        ExactInput prod = multiply(ak, bk);
         if (c.product) prod = round_to(*c.product, prod, c.rounding, "product", w);
+        // Rule 11's alignment exponent (used by the aligned order only).
+        if (prod.kind == ValueKind::finite && !prod.is_zero())
+          lead[static_cast<std::size_t>(k)] = c.aligned.lead == AlignLead::value ? value_exponent(prod)
+                                              : c.product ? format_exponent(*c.product, prod)
+                                                          : format_exponent(c.a_format, ak) + format_exponent(c.b_format, bk);
         p[static_cast<std::size_t>(k)] = prod;
       }
-      const ExactInput acc = Element{c, p, w}.accumulate();
+      const ExactInput acc = Element{c, p, lead, w}.accumulate();
       GoldenResult g;
       try {
         g = formats::golden_quantize_exact(c.out_format, acc, {c.rounding, 32}, 0);

@@ -71,26 +71,7 @@ class Arguments : public formats::SpecArguments<PolicyError> {
 }  // namespace
 
 std::map<std::string, std::string> split_constructor_arguments(const std::string& name, const std::string& body) {
-  std::map<std::string, std::string> kv;
-  if (body.empty()) return kv;
-  std::vector<std::string> items(1);
-  int depth = 0;
-  for (char c : body) {
-    if (c == '(') ++depth;
-    if (c == ')' && --depth < 0) throw PolicyError(fmt::format("{}: unbalanced ')'", name));
-    if (c == ',' && depth == 0) items.emplace_back();
-    else items.back() += c;
-  }
-  if (depth != 0) throw PolicyError(fmt::format("{}: unbalanced '('", name));
-  for (const auto& item : items) {
-    const auto eq = item.find('=');
-    if (eq == std::string::npos || eq == 0 || item.find('(') < eq)
-      throw PolicyError(fmt::format("{}: malformed argument '{}' (expected key=value)", name, io::excerpt(item)));
-    std::string key = item.substr(0, eq), value = item.substr(eq + 1);
-    if (value.empty()) throw PolicyError(fmt::format("{}: key '{}' has no value", name, key));
-    if (!kv.emplace(key, value).second) throw PolicyError(fmt::format("{}: repeated key '{}'", name, key));
-  }
-  return kv;
+  return formats::split_spec_arguments<PolicyError>(name, body);
 }
 
 namespace {

@@ -211,6 +211,9 @@ printf 'title = "s"\nbogus = 1\n' >"$TMP/sweep2.toml"
 bad "sweep: unknown key" "sweep2\.toml:2:.*bogus" -- sweep "$TMP/sweep2.toml" --out "$TMP/sw2"
 bad "golden: bad format leaves no bundle" "a-format|fp9" --absent "$TMP/bundle" -- golden gemm --a-format fp9 \
   --b-format fp16 --acc fp32 --out-format fp32 --out "$TMP/bundle"
+bad "golden: a malformed aligned order names the key, leaves no bundle" "--order: aligned: key 'beyond'" --absent "$TMP/bundle" -- \
+  golden gemm --a-format fp16 --b-format fp16 --acc fp32 --order 'aligned(group=4,width=24,beyond=up)' --out-format fp32 \
+  --out "$TMP/bundle"
 
 # ---- what a new user tripped over (issue 21): each case failed before its fix -------------------------
 # 1. Sizes whose products overflow, or beyond a stated limit: named, before anything is allocated.
