@@ -1,5 +1,5 @@
 // GEMM throughput: fp32 through Eigen, the emulated int8 and fp8_e4m3 GEMMs with fp32 accumulation
-// (fast paths), the exact kernel and the golden reference. Counters: FLOP/s = 2*M*N*K per call.
+// (fast paths), the exact kernel, the aligned order's kernel and the golden reference. Counters: FLOP/s = 2*M*N*K per call.
 // Run: ./build/bench/bench_gemm --benchmark_min_time=1
 #include "sim/kernels/eigen_gemm.hpp"
 #include "sim/kernels/gemm.hpp"
@@ -85,8 +85,31 @@ void BM_reference(benchmark::State& state) {
   set_flops(state, n);
 }
 
+// The aligned order (a fused multi-term adder, docs/spec/gemm.md rule 11) in the H100 FP8
+// configuration of section 1.7: the integer fast path, or the golden reference.
+void BM_aligned(benchmark::State& state, bool reference) {
+  const std::int64_t n = state.range(0);
+  const Matrix a = random_matrix(n, n, 1, false, 1), b = random_matrix(n, n, 1, false, 2);
+  GemmConfig c;
+  c.a_format = c.b_format = parse_format("fp8_e4m3");
+  c.acc = parse_format("float(e=8,m=13)");
+  c.out_format = parse_format("fp32");
+  c.rounding = bitsim::formats::Rounding::rtz;
+  parse_acc_order("aligned(group=32,width=14,lead=exponents)", c);
+  GemmPath path{};
+  for (auto _ : state) {
+    GemmResult r = reference ? gemm_reference(c, a, b) : gemm(c, a, b, 1, /*want_codes=*/false);
+    path = r.path;
+    benchmark::DoNotOptimize(r.values.data.data());
+  }
+  set_flops(state, n);
+  state.SetLabel(gemm_path_name(path));
+}
+
 }  // namespace
 
+BENCHMARK_CAPTURE(BM_aligned, h100_fp8_fast, false)->Arg(128)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_aligned, h100_fp8_reference, true)->Arg(24)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_eigen_fp32)->Arg(512)->Unit(benchmark::kMillisecond);
 // int8 inputs (integers of N(0, 30^2), clamped by int8) with fp32 accumulation: exact-sum path.
 BENCHMARK_CAPTURE(BM_emulated, int8_fp32acc, "int8", "fp32", "fp32", true, 30.0)->Args({512, 1})->Unit(benchmark::kMillisecond);
