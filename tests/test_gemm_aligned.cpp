@@ -223,33 +223,8 @@ TEST_CASE("aligned: the fast path equals the golden reference on random and adve
         if (rng() % 200 == 0) x = (rng() % 2 ? 1 : -1) * 1e6;  // overflow of narrow formats
       }
     if (trial % 50 == 0) a.data[0] = HUGE_VAL;
-    GemmResult fast, ref;
-    std::string fast_err, ref_err;
-    try {
-      fast = gemm(c, a, b, 1 + trial % 2);
-    } catch (const GemmError& e) {
-      fast_err = e.what();
-    }
-    try {
-      ref = gemm_reference(c, a, b);
-    } catch (const GemmError& e) {
-      ref_err = e.what();
-    }
-    if (fast_err.empty() != ref_err.empty()) {
-      ++mismatches;
-      UNSCOPED_INFO("trial " << trial << " " << order << ": fast error '" << fast_err << "' reference error '" << ref_err << "'");
-      continue;
-    }
-    if (!fast_err.empty()) continue;
-    ++paths[fast.path];
-    for (std::size_t e = 0; e < ref.codes.size(); ++e)
-      if (!same(fast.values.data[e], ref.values.data[e]) || fast.codes[e] != ref.codes[e]) {
-        ++mismatches;
-        if (mismatches < 6)
-          UNSCOPED_INFO("trial " << trial << " " << order << " acc " << c.acc->name() << ": element " << e << ": fast "
-                                 << fast.values.data[e] << " reference " << ref.values.data[e]);
-        break;
-      }
+    const std::string diff = bitsim::test::fast_vs_reference(c, a, b, 1 + trial % 2, paths);
+    if (!diff.empty() && ++mismatches < 6) UNSCOPED_INFO("trial " << trial << " " << order << ": " << diff);
   }
   CHECK(mismatches == 0);
   for (auto [p, n] : paths) UNSCOPED_INFO(gemm_path_name(p) << ": " << n);

@@ -404,45 +404,10 @@ GemmResult gemm(const GemmConfig& c, const Matrix& a, const Matrix& b, int threa
 
   if (try_exact_sum(facts_of(qa), facts_of(qb))) return r;
 
-  if (c.order == AccOrder::aligned && out_fits && detail::AlignedAdder::supports(c) &&
-      products_exact(c.a_format, c.b_format, 53, -1074, 1023) && (!c.product || Quantizer(*c.product).supports_double_arrays())) {
-    // gemm.md rule 11 on integers (sim/kernels/gemm_aligned.cpp); elements outside its proof go to the
-    // golden reference.
-    const detail::AlignedAdder adder(c);
-    std::optional<Quantizer> prod;
-    if (c.product) prod.emplace(*c.product, formats::RoundingSpec{c.rounding, 32});
-    const Quantizer out(c.out_format, {c.rounding, 32});
-    std::vector<std::uint8_t> fallback(static_cast<std::size_t>(M * N), 0);
-    for_rows(M, threads, [&](std::int64_t i) {
-      std::vector<double> p(static_cast<std::size_t>(K));
-      std::vector<int> lead(static_cast<std::size_t>(K));
-      for (std::int64_t j = 0; j < N; ++j) {
-        try {
-          for (std::int64_t k = 0; k < K; ++k) {
-            const double ak = qa[static_cast<std::size_t>(i * K + k)], bk = qb[static_cast<std::size_t>(k * N + j)];
-            double pk = ak * bk;  // exact
-            if (prod) pk = prod->quantize(pk).value;
-            p[static_cast<std::size_t>(k)] = pk;
-            lead[static_cast<std::size_t>(k)] = adder.product_exponent(ak, bk, pk);
-          }
-          const formats::Quantized o = out.quantize(adder.accumulate(p.data(), lead.data(), K));
-          r.values(i, j) = o.value;
-          if (want_codes) r.codes[static_cast<std::size_t>(i * N + j)] = *o.code;
-        } catch (const NeedsReference&) {
-          fallback[static_cast<std::size_t>(i * N + j)] = 1;
-        } catch (const formats::QuantizeError& e) {
-          throw GemmError(fmt::format("C[{}][{}]: {}", i, j, e.what()));
-        }
-      }
-    });
-    for (std::int64_t e = 0; e < M * N; ++e)
-      if (fallback[static_cast<std::size_t>(e)]) reference_element(c, a, b, e / N, e % N, r);
-    r.path = GemmPath::aligned_kernel;
-    return r;
-  }
-
-  if (exact_kernel_applies(c)) {
-    const AccAdder adder(*c.acc, c.rounding);
+  // The per-element kernels: each element's K products (exact doubles, rounded to the product format
+  // when there is one) are accumulated by `accumulate(p, i, j)`; elements outside its proof
+  // (NeedsReference) are answered by the golden reference.
+  auto per_element = [&](GemmPath path, auto accumulate) {
     std::optional<Quantizer> prod;
     if (c.product) prod.emplace(*c.product, formats::RoundingSpec{c.rounding, 32});
     const Quantizer out(c.out_format, {c.rounding, 32});
@@ -456,14 +421,7 @@ GemmResult gemm(const GemmConfig& c, const Matrix& a, const Matrix& b, int threa
             if (prod) pk = prod->quantize(pk).value;
             p[static_cast<std::size_t>(k)] = pk;
           }
-          double s;
-          if (c.order == AccOrder::pairwise) {
-            s = K == 1 ? adder.round(p[0]) : Pairwise{adder, p.data()}.tree(0, static_cast<std::size_t>(K));
-          } else {
-            s = 0.0;
-            for (std::int64_t k = 0; k < K; ++k) s = adder.add_round(s, p[static_cast<std::size_t>(k)]);
-          }
-          const formats::Quantized o = out.quantize(s);
+          const formats::Quantized o = out.quantize(accumulate(p, i, j));
           r.values(i, j) = o.value;
           if (want_codes) r.codes[static_cast<std::size_t>(i * N + j)] = *o.code;
         } catch (const NeedsReference&) {
@@ -475,7 +433,32 @@ GemmResult gemm(const GemmConfig& c, const Matrix& a, const Matrix& b, int threa
     });
     for (std::int64_t e = 0; e < M * N; ++e)
       if (fallback[static_cast<std::size_t>(e)]) reference_element(c, a, b, e / N, e % N, r);
-    r.path = GemmPath::exact_kernel;
+    r.path = path;
+  };
+
+  if (c.order == AccOrder::aligned && out_fits && detail::AlignedAdder::supports(c) &&
+      products_exact(c.a_format, c.b_format, 53, -1074, 1023) && (!c.product || Quantizer(*c.product).supports_double_arrays())) {
+    // gemm.md rule 11 on integers (sim/kernels/gemm_aligned.cpp).
+    const detail::AlignedAdder adder(c);
+    per_element(GemmPath::aligned_kernel, [&](const std::vector<double>& p, std::int64_t i, std::int64_t j) {
+      thread_local std::vector<int> lead;
+      lead.resize(p.size());
+      for (std::int64_t k = 0; k < K; ++k)
+        lead[static_cast<std::size_t>(k)] = adder.product_exponent(qa[static_cast<std::size_t>(i * K + k)],
+                                                                   qb[static_cast<std::size_t>(k * N + j)], p[static_cast<std::size_t>(k)]);
+      return adder.accumulate(p.data(), lead.data(), K);
+    });
+    return r;
+  }
+
+  if (exact_kernel_applies(c)) {
+    const AccAdder adder(*c.acc, c.rounding);
+    per_element(GemmPath::exact_kernel, [&](const std::vector<double>& p, std::int64_t, std::int64_t) {
+      if (c.order == AccOrder::pairwise) return K == 1 ? adder.round(p[0]) : Pairwise{adder, p.data()}.tree(0, static_cast<std::size_t>(K));
+      double s = 0.0;
+      for (const double pk : p) s = adder.add_round(s, pk);
+      return s;
+    });
     return r;
   }
 

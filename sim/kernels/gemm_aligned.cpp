@@ -279,8 +279,10 @@ double AlignedAdder::accumulate(const double* p, const int* lead, std::int64_t K
     return *v;
   };
   if (al_.acc_in_group) {
-    std::vector<double> terms(g + 1);
-    std::vector<int> leads(g + 1);
+    thread_local std::vector<double> terms;
+    thread_local std::vector<int> leads;
+    terms.resize(std::min(g, count) + 1);
+    leads.resize(std::min(g, count) + 1);
     double acc = 0.0;
     for (std::size_t start = 0; start < count; start += g) {
       const std::size_t n = std::min(count - start, g);
@@ -293,8 +295,8 @@ double AlignedAdder::accumulate(const double* p, const int* lead, std::int64_t K
     return acc;
   }
   // acc=separate: each group's aligned sum, exact, enters the accumulator by the group order.
-  std::vector<double> leaves;
-  leaves.reserve((count + g - 1) / g);
+  thread_local std::vector<double> leaves;
+  leaves.clear();
   for (std::size_t start = 0; start < count; start += g)
     leaves.push_back(value_of(aligned_sum(p + start, lead + start, std::min(count - start, g)), true));
   if (al_.groups == AccOrder::pairwise)
