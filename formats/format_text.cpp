@@ -72,13 +72,6 @@ std::optional<double> parse_number(std::string_view text) {
 
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // The magnitude of an unsigned C99 hex float "0x1.8p-3" (the "0x" already checked), exactly.
 std::optional<Rational> parse_exact_hex(std::string_view s) {
   s.remove_prefix(2);
@@ -97,7 +90,7 @@ std::optional<Rational> parse_exact_hex(std::string_view s) {
       seen_point = true;
       continue;
     }
-    const int v = hex_value(c);
+    const int v = hex_digit_value(c);
     if (v < 0) return std::nullopt;
     mantissa = mantissa * 16 + v;
     ++digits;

@@ -37,6 +37,14 @@ std::string format_code(std::uint64_t code, int width);
 // quotes doubled. Every CSV bitsim writes (statistics, sweep tables, hazards) quotes with it.
 std::string csv_field(std::string_view s);
 
+// The value of a hex digit (either case), or -1. Inline: the vector parsers call it per character.
+constexpr int hex_digit_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 // Upper-case hex digits without 0x, zero-padded to `digits` (TestFloat's line format).
 std::string format_hex_upper(const BigInt& value, int digits);
 

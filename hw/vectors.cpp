@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
+#include <memory>
 #include <random>
 #include <set>
 
@@ -137,6 +139,8 @@ class CodeSource {
     }
     return v & (p2(width) - 1);
   }
+  // bits(width) as a 64-bit code (width <= 64): the same draw.
+  std::uint64_t bits64(int width) { return rng_() & (width == 64 ? ~std::uint64_t(0) : (std::uint64_t(1) << width) - 1); }
   std::uint64_t below(std::uint64_t n) { return n == 0 ? 0 : rng_() % n; }
 
  private:
@@ -156,6 +160,20 @@ BigInt near_operand(const Format& format, const BigInt& near, CodeSource& rng) {
   if (field < 0) field = 0;
   if (field > field_max) field = field_max;
   BigInt code = (field << f.m) | rng.bits(f.m);
+  if (rng.next() & 1) code |= sign;
+  return code;
+}
+
+// near_operand on 64-bit codes (formats at most 64 bits wide): the same draws, the same code.
+std::uint64_t near_code(const Format& format, std::uint64_t near, CodeSource& rng) {
+  if (!format.is<FloatFormat>()) return rng.bits64(format.width());
+  const FloatFormat& f = format.as<FloatFormat>();
+  const std::uint64_t sign = std::uint64_t(1) << (f.e + f.m);
+  const std::int64_t field_max = (std::int64_t(1) << f.e) - 1;
+  std::int64_t field = static_cast<std::int64_t>((near & (sign - 1)) >> f.m);
+  field += static_cast<std::int64_t>(rng.below(5)) - 2;
+  field = std::clamp<std::int64_t>(field, 0, field_max);
+  std::uint64_t code = (static_cast<std::uint64_t>(field) << f.m) | rng.bits64(f.m);
   if (rng.next() & 1) code |= sign;
   return code;
 }
@@ -210,76 +228,155 @@ std::vector<std::string_view> split_tokens(std::string_view line) {
   return tokens;
 }
 
-// The value of a hex digit, or -1.
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+namespace {
 
-BigInt parse_hex_token(std::string_view token, int width, const char* what, int position) {
+// A hex token of at most 16 digits as a code of at most `width` <= 64 bits; the errors of parse_hex_token.
+// hex_digit_value by table: the vector parsers' inner loop.
+constexpr auto kHexDigit = [] {
+  std::array<signed char, 256> t{};
+  for (int c = 0; c < 256; ++c) t[static_cast<std::size_t>(c)] = static_cast<signed char>(formats::hex_digit_value(static_cast<char>(c)));
+  return t;
+}();
+
+std::uint64_t parse_hex_u64(std::string_view token, int width, const char* what, int position) {
   std::string_view digits = token;
   if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) digits.remove_prefix(2);
-  auto not_hex = [&] { return VectorError(fmt::format("token {} ({}) '{}' is not hex", position, what, io::excerpt(token))); };
-  auto too_wide = [&] {
-    return VectorError(fmt::format("token {} ({}) '{}' does not fit {} bits", position, what, io::excerpt(token), width));
-  };
-  if (digits.empty()) throw not_hex();
-  if (digits.size() <= 16 && width <= 64) {  // the common case, in 64-bit arithmetic
-    std::uint64_t u = 0;
-    for (char c : digits) {
-      const int d = hex_value(c);
-      if (d < 0) throw not_hex();
-      u = u * 16 + static_cast<std::uint64_t>(d);
-    }
-    if (width < 64 && (u >> width) != 0) throw too_wide();
-    return BigInt(u);
+  std::uint64_t u = 0, overflow = 0;
+  int bad = digits.empty() ? 1 : 0;
+  for (char c : digits) {
+    const int d = kHexDigit[static_cast<unsigned char>(c)];
+    bad |= d < 0;
+    overflow |= u >> 60;
+    u = (u << 4) | static_cast<std::uint64_t>(d & 15);
   }
+  if (bad) throw VectorError(fmt::format("token {} ({}) '{}' is not hex", position, what, io::excerpt(token)));
+  if (overflow || (width < 64 && (u >> width) != 0))
+    throw VectorError(fmt::format("token {} ({}) '{}' does not fit {} bits", position, what, io::excerpt(token), width));
+  return u;
+}
+
+}  // namespace
+
+BigInt parse_hex_token(std::string_view token, int width, const char* what, int position) {
+  if (width <= 64) return BigInt(parse_hex_u64(token, width, what, position));
+  std::string_view digits = token;
+  if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) digits.remove_prefix(2);
+  if (digits.empty()) throw VectorError(fmt::format("token {} ({}) '{}' is not hex", position, what, io::excerpt(token)));
   BigInt v = 0;
   for (char c : digits) {
-    const int d = hex_value(c);
-    if (d < 0) throw not_hex();
+    const int d = formats::hex_digit_value(c);
+    if (d < 0) throw VectorError(fmt::format("token {} ({}) '{}' is not hex", position, what, io::excerpt(token)));
     v = v * 16 + d;
   }
-  if (v >= p2(width)) throw too_wide();
+  if (v >= p2(width))
+    throw VectorError(fmt::format("token {} ({}) '{}' does not fit {} bits", position, what, io::excerpt(token), width));
   return v;
 }
 
 int VectorSetup::result_width() const { return formats::op_is_compare(op) ? 1 : result_format().width(); }
 
-Vector expected_vector(const VectorSetup& setup, const std::vector<BigInt>& operands, std::uint32_t word) {
-  // The fast path prepared once per setup (a file of vectors has one), the golden path beyond it.
+namespace {
+
+// expected_vector's code lane: a CodeLane prepared per thread for the last setup (a file of vectors has one).
+void expect_prepared(const VectorSetup& setup, CodeVector& v, std::uint32_t word) {
   struct Prepared {
-    formats::Op op;
-    Format format;
-    std::optional<Format> to;
-    formats::ArithOptions options;
-    std::optional<formats::FastArith> fast;
+    VectorSetup setup;
+    std::unique_ptr<CodeLane> lane;
   };
   thread_local std::optional<Prepared> last;
-  if (!last || last->op != setup.op || !(last->format == setup.format) || last->to != setup.to || !(last->options == setup.options)) {
-    last.emplace(Prepared{setup.op, setup.format, setup.to, setup.options, std::nullopt});
-    const Format* to = setup.to ? &*setup.to : nullptr;
-    if (formats::FastArith::supports(setup.op, setup.format, setup.options, to))
-      last->fast.emplace(setup.op, setup.format, setup.options, to);
+  const VectorSetup& s = setup;
+  if (!last || last->setup.op != s.op || !(last->setup.format == s.format) || last->setup.to != s.to || !(last->setup.options == s.options)) {
+    last.emplace();
+    last->setup = s;
+    last->lane = std::make_unique<CodeLane>(last->setup);
   }
-  if (last->fast && static_cast<int>(operands.size()) == formats::op_arity(setup.op)) {
-    std::uint64_t x[3] = {0, 0, 0};
+  last->lane->expect(v, word);
+}
+
+}  // namespace
+
+Vector expected_vector(const VectorSetup& setup, const std::vector<BigInt>& operands, std::uint32_t word) {
+  // Operands that are codes of a format of at most 64 bits take the code lane.
+  const int arity = formats::op_arity(setup.op);
+  if (fits_code_vector(setup) && static_cast<int>(operands.size()) == arity) {
+    CodeVector v;
     bool in_range = true;
-    const int width = setup.format.width();  // <= 64 on the fast path
-    for (std::size_t i = 0; i < operands.size(); ++i) {
-      in_range = in_range && operands[i] >= 0 && boost::multiprecision::msb(operands[i] | 1) < static_cast<unsigned>(width);
-      if (in_range) x[i] = static_cast<std::uint64_t>(operands[i]);
+    const int width = setup.format.width();
+    for (int i = 0; i < arity && in_range; ++i) {
+      in_range = operands[i] >= 0 && boost::multiprecision::msb(operands[i] | 1) < static_cast<unsigned>(width);
+      if (in_range) v.operands[i] = static_cast<std::uint64_t>(operands[i]);
     }
     if (in_range) {
-      const formats::FastResult r = last->fast->complete(x[0], x[1], x[2], word);
-      return Vector{operands, BigInt(r.code), r.flags};
+      expect_prepared(setup, v, word);
+      return Vector{operands, BigInt(v.result), v.flags};
     }
   }
   const formats::ArithResult r =
       formats::arith_golden(setup.op, setup.format, operands, setup.options, word, setup.to ? &*setup.to : nullptr);
   return Vector{operands, r.code, r.flags};
+}
+
+bool fits_code_vector(const VectorSetup& setup) { return setup.format.width() <= 64 && setup.result_width() <= 64; }
+
+CodeLane::CodeLane(const VectorSetup& setup)
+    : setup_(setup),
+      arity_(formats::op_arity(setup.op)),
+      width_(setup.format.width()),
+      result_width_(setup.result_width()) {
+  const Format* to = setup.to ? &*setup.to : nullptr;
+  if (formats::FastArith::supports(setup.op, setup.format, setup.options, to)) fast_.emplace(setup.op, setup.format, setup.options, to);
+}
+
+void CodeLane::expect(CodeVector& v, std::uint32_t word) const {
+  if (fast_) {
+    const formats::FastResult r = fast_->complete(v.operands[0], v.operands[1], v.operands[2], word);
+    v.result = r.code;
+    v.flags = r.flags;
+    return;
+  }
+  std::vector<BigInt> operands;
+  for (int i = 0; i < arity_; ++i) operands.emplace_back(v.operands[i]);
+  const formats::ArithResult r =
+      formats::arith_golden(setup_.op, setup_.format, operands, setup_.options, word, setup_.to ? &*setup_.to : nullptr);
+  v.result = static_cast<std::uint64_t>(r.code);
+  v.flags = r.flags;
+}
+
+CodeVector CodeLane::parse(std::string_view line) const {
+  std::string_view tokens[5];
+  std::size_t count = 0, i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
+    std::size_t j = i;
+    while (j < line.size() && line[j] != ' ' && line[j] != '\t' && line[j] != '\r') ++j;
+    if (j > i) {
+      if (count < 5) tokens[count] = line.substr(i, j - i);
+      ++count;
+    }
+    i = j;
+  }
+  if (count != static_cast<std::size_t>(arity_ + 2))
+    throw VectorError(fmt::format("expected {} tokens ({} operand(s), result, flags), found {}", arity_ + 2, arity_, count));
+  CodeVector v;
+  for (int k = 0; k < arity_; ++k) v.operands[k] = parse_hex_u64(tokens[k], width_, "operand", k + 1);
+  v.result = parse_hex_u64(tokens[arity_], result_width_, "result", arity_ + 1);
+  v.flags = static_cast<std::uint8_t>(parse_hex_u64(tokens[arity_ + 1], 5, "flags", arity_ + 2));
+  return v;
+}
+
+void CodeLane::append(const CodeVector& v, std::string& out) const {
+  auto hex = [&out](std::uint64_t x, int digits) {
+    char buf[16];
+    for (int i = digits - 1; i >= 0; --i, x >>= 4) buf[i] = "0123456789ABCDEF"[x & 15];
+    out.append(buf, static_cast<std::size_t>(digits));
+  };
+  for (int i = 0; i < arity_; ++i) {
+    hex(v.operands[i], hex_digits(width_));
+    out += ' ';
+  }
+  hex(v.result, hex_digits(result_width_));
+  out += ' ';
+  hex(v.flags, 2);
 }
 
 std::string format_vector(const VectorSetup& setup, const Vector& v) {
@@ -333,25 +430,40 @@ std::uint32_t vector_word(const VectorSetup& setup, std::uint64_t seed, std::uin
   return formats::PhiloxWords(seed).word(index);
 }
 
-void generate_vectors(const VectorSetup& setup, const GenerateOptions& options,
-                      const std::function<void(const Vector&)>& emit) {
+void generate_vectors(const VectorSetup& setup, const GenerateOptions& options, const std::function<void(const Vector&)>& emit,
+                      const std::function<void(const CodeVector&)>& emit_codes) {
   const int arity = formats::op_arity(setup.op);
   const int width = setup.format.width();
   std::uint64_t index = 0;
   auto one = [&](const std::vector<BigInt>& operands) { emit(expected_vector(setup, operands, vector_word(setup, options.seed, index++))); };
+  // The exhaustive and random tuples of formats up to 64 bits go through the code lane when the
+  // caller takes codes: the same operands, results and order.
+  std::optional<CodeLane> lane;
+  if (emit_codes && fits_code_vector(setup)) lane.emplace(setup);
+  const bool code_lane = lane.has_value();
+  auto one_code = [&](CodeVector& v) {
+    lane->expect(v, vector_word(setup, options.seed, index++));
+    emit_codes(v);
+  };
   if (options.exhaustive) {
     if (width * arity > 24)
       throw VectorError(fmt::format("--exhaustive: {} operand(s) of {} bits make 2^{} vectors; at most 2^24 are allowed",
                                     arity, width, width * arity));
     const std::uint64_t n = std::uint64_t(1) << width;
     std::vector<BigInt> ops(arity);
+    CodeVector v;
     const std::uint64_t total = std::uint64_t(1) << (width * arity);
     for (std::uint64_t i = 0; i < total; ++i) {
       std::uint64_t rest = i;
       for (int k = arity - 1; k >= 0; --k) {
-        ops[k] = BigInt(rest % n);
+        v.operands[k] = rest % n;
         rest /= n;
       }
+      if (code_lane) {
+        one_code(v);
+        continue;
+      }
+      for (int k = 0; k < arity; ++k) ops[k] = BigInt(v.operands[k]);
       one(ops);
     }
     return;
@@ -380,6 +492,13 @@ void generate_vectors(const VectorSetup& setup, const GenerateOptions& options,
     for (const auto& pair : product_tie_pairs(setup.format, seeds)) one(pair);
   }
   for (std::uint64_t i = 0; i < options.count; ++i) {
+    if (code_lane) {
+      CodeVector v;
+      v.operands[0] = rng.bits64(width);
+      for (int k = 1; k < arity; ++k) v.operands[k] = (i & 1) ? near_code(setup.format, v.operands[0], rng) : rng.bits64(width);
+      one_code(v);
+      continue;
+    }
     std::vector<BigInt> ops(arity);
     ops[0] = rng.bits(width);
     for (int k = 1; k < arity; ++k) ops[k] = (i & 1) ? near_operand(setup.format, ops[0], rng) : rng.bits(width);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "hw/arith.hpp"
+#include "hw/arith_fast.hpp"
 #include "formats/format.hpp"
 #include "io/error.hpp"
 
@@ -44,6 +45,35 @@ struct Vector {
 // The expected vector for operands under `setup` (`word`: the sr random word).
 Vector expected_vector(const VectorSetup& setup, const std::vector<formats::BigInt>& operands, std::uint32_t word);
 
+// The lane of `bitsim check` and `bitsim vectors` for formats at most 64 bits wide (operands and
+// result): a vector of 64-bit codes, parsed without allocating and computed by the prepared fast path.
+struct CodeVector {
+  std::uint64_t operands[3] = {0, 0, 0};
+  std::uint64_t result = 0;
+  std::uint8_t flags = 0;
+};
+// Whether the setup's operand and result formats are at most 64 bits wide.
+bool fits_code_vector(const VectorSetup& setup);
+
+// The code lane of one setup (fits_code_vector(setup); the setup must outlive the lane): the fast path
+// prepared once, the token widths computed once.
+class CodeLane {
+ public:
+  explicit CodeLane(const VectorSetup& setup);
+  // parse_vector into codes: the same tokens, the same errors.
+  CodeVector parse(std::string_view line) const;
+  // The expected result and flags of v.operands, written into v (the golden path where the fast one
+  // does not apply).
+  void expect(CodeVector& v, std::uint32_t word) const;
+  // Appends the TestFloat line text of v (no newline) to `out`.
+  void append(const CodeVector& v, std::string& out) const;
+
+ private:
+  const VectorSetup& setup_;
+  int arity_, width_, result_width_;
+  std::optional<formats::FastArith> fast_;
+};
+
 // TestFloat line text of a vector (no newline).
 std::string format_vector(const VectorSetup& setup, const Vector& v);
 
@@ -76,7 +106,10 @@ struct GenerateOptions {
 // uniformly random codes, half with nearby exponents so that cancellation and rounding are exercised).
 // With `exhaustive`, every operand tuple in code order (at most 2^24; else VectorError). Calls `emit`
 // once per vector; the sr word of vector i is Philox word i of the seed (formats.md section 2).
-void generate_vectors(const VectorSetup& setup, const GenerateOptions& options, const std::function<void(const Vector&)>& emit);
+// With `emit_codes`, the exhaustive and random tuples of formats up to 64 bits are given to it as codes
+// instead (the same vectors in the same order, without BigInts).
+void generate_vectors(const VectorSetup& setup, const GenerateOptions& options, const std::function<void(const Vector&)>& emit,
+                      const std::function<void(const CodeVector&)>& emit_codes = nullptr);
 
 // A comment line naming what produced a vector file, which is also the command that reproduces it:
 // "// bitsim vectors mul --format float(e=4,m=3,special=fn) --rounding rne --tininess after --nan

@@ -40,14 +40,25 @@ int run_vectors(const VectorsOptions& o, const CLI::App& cmd) {
   std::string buffer;
   if (o.header) buffer = hw::vector_header(setup, g.seed) + "\n";
   try {
-    hw::generate_vectors(setup, g, [&](const hw::Vector& v) {
-      buffer += hw::format_vector(setup, v);
+    std::optional<hw::CodeLane> lane;  // the text of code vectors (formats up to 64 bits)
+    if (hw::fits_code_vector(setup)) lane.emplace(setup);
+    auto flush = [&] {
       buffer += '\n';
       if (buffer.size() > (1u << 16)) {
         std::cout << buffer;
         buffer.clear();
       }
-    });
+    };
+    hw::generate_vectors(
+        setup, g,
+        [&](const hw::Vector& v) {
+          buffer += hw::format_vector(setup, v);
+          flush();
+        },
+        [&](const hw::CodeVector& v) {
+          lane->append(v, buffer);
+          flush();
+        });
   } catch (const std::exception& e) {
     return fail(e.what());
   }
