@@ -118,7 +118,7 @@ TEST_CASE("aligned: lead=exponents aligns a product by its operands' exponents",
   CHECK(dot(aligned("fp16", "fp32", "aligned(group=2,width=4,lead=exponents)"), {sub, small}, {big, 1}) == 0);
 }
 
-TEST_CASE("aligned: the accumulator inside the group is cut too; outside, the group order applies", "[gemm][aligned]") {
+TEST_CASE("aligned: the accumulator inside the group is cut too, outside it the group order applies", "[gemm][aligned]") {
   // Products 1, 2^-4, 2^-4, 2^-4, 2^-4 with width 4 (grid 2^-3 next to 1), one product per group.
   const double t = 0.0625;
   const std::vector<double> row = {1, t, t, t, t};
