@@ -215,22 +215,30 @@ std::vector<std::vector<BigInt>> product_tie_pairs(const Format& format, const s
 
 }  // namespace
 
-std::vector<std::string_view> split_tokens(std::string_view line) {
-  std::vector<std::string_view> tokens;
+namespace {
+
+// Calls f(token) for each whitespace-separated token of a line (spaces, tabs, a CR).
+template <class F> void for_each_token(std::string_view line, F f) {
   std::size_t i = 0;
   while (i < line.size()) {
     while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
     std::size_t j = i;
     while (j < line.size() && line[j] != ' ' && line[j] != '\t' && line[j] != '\r') ++j;
-    if (j > i) tokens.push_back(line.substr(i, j - i));
+    if (j > i) f(line.substr(i, j - i));
     i = j;
   }
+}
+
+}  // namespace
+
+std::vector<std::string_view> split_tokens(std::string_view line) {
+  std::vector<std::string_view> tokens;
+  for_each_token(line, [&](std::string_view t) { tokens.push_back(t); });
   return tokens;
 }
 
 namespace {
 
-// A hex token of at most 16 digits as a code of at most `width` <= 64 bits; the errors of parse_hex_token.
 // hex_digit_value by table: the vector parsers' inner loop.
 constexpr auto kHexDigit = [] {
   std::array<signed char, 256> t{};
@@ -238,6 +246,14 @@ constexpr auto kHexDigit = [] {
   return t;
 }();
 
+VectorError not_hex(std::string_view token, const char* what, int position) {
+  return VectorError(fmt::format("token {} ({}) '{}' is not hex", position, what, io::excerpt(token)));
+}
+VectorError too_wide(std::string_view token, int width, const char* what, int position) {
+  return VectorError(fmt::format("token {} ({}) '{}' does not fit {} bits", position, what, io::excerpt(token), width));
+}
+
+// A hex token as a code of at most `width` <= 64 bits; the errors of parse_hex_token.
 std::uint64_t parse_hex_u64(std::string_view token, int width, const char* what, int position) {
   std::string_view digits = token;
   if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) digits.remove_prefix(2);
@@ -249,9 +265,8 @@ std::uint64_t parse_hex_u64(std::string_view token, int width, const char* what,
     overflow |= u >> 60;
     u = (u << 4) | static_cast<std::uint64_t>(d & 15);
   }
-  if (bad) throw VectorError(fmt::format("token {} ({}) '{}' is not hex", position, what, io::excerpt(token)));
-  if (overflow || (width < 64 && (u >> width) != 0))
-    throw VectorError(fmt::format("token {} ({}) '{}' does not fit {} bits", position, what, io::excerpt(token), width));
+  if (bad) throw not_hex(token, what, position);
+  if (overflow || (width < 64 && (u >> width) != 0)) throw too_wide(token, width, what, position);
   return u;
 }
 
@@ -261,15 +276,14 @@ BigInt parse_hex_token(std::string_view token, int width, const char* what, int 
   if (width <= 64) return BigInt(parse_hex_u64(token, width, what, position));
   std::string_view digits = token;
   if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) digits.remove_prefix(2);
-  if (digits.empty()) throw VectorError(fmt::format("token {} ({}) '{}' is not hex", position, what, io::excerpt(token)));
+  if (digits.empty()) throw not_hex(token, what, position);
   BigInt v = 0;
   for (char c : digits) {
     const int d = formats::hex_digit_value(c);
-    if (d < 0) throw VectorError(fmt::format("token {} ({}) '{}' is not hex", position, what, io::excerpt(token)));
+    if (d < 0) throw not_hex(token, what, position);
     v = v * 16 + d;
   }
-  if (v >= p2(width))
-    throw VectorError(fmt::format("token {} ({}) '{}' does not fit {} bits", position, what, io::excerpt(token), width));
+  if (v >= p2(width)) throw too_wide(token, width, what, position);
   return v;
 }
 
@@ -284,10 +298,10 @@ void expect_prepared(const VectorSetup& setup, CodeVector& v, std::uint32_t word
     std::unique_ptr<CodeLane> lane;
   };
   thread_local std::optional<Prepared> last;
-  const VectorSetup& s = setup;
-  if (!last || last->setup.op != s.op || !(last->setup.format == s.format) || last->setup.to != s.to || !(last->setup.options == s.options)) {
+  if (!last || last->setup.op != setup.op || !(last->setup.format == setup.format) || last->setup.to != setup.to ||
+      !(last->setup.options == setup.options)) {
     last.emplace();
-    last->setup = s;
+    last->setup = setup;
     last->lane = std::make_unique<CodeLane>(last->setup);
   }
   last->lane->expect(v, word);
@@ -344,17 +358,11 @@ void CodeLane::expect(CodeVector& v, std::uint32_t word) const {
 
 CodeVector CodeLane::parse(std::string_view line) const {
   std::string_view tokens[5];
-  std::size_t count = 0, i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
-    std::size_t j = i;
-    while (j < line.size() && line[j] != ' ' && line[j] != '\t' && line[j] != '\r') ++j;
-    if (j > i) {
-      if (count < 5) tokens[count] = line.substr(i, j - i);
-      ++count;
-    }
-    i = j;
-  }
+  std::size_t count = 0;
+  for_each_token(line, [&](std::string_view t) {
+    if (count < 5) tokens[count] = t;
+    ++count;
+  });
   if (count != static_cast<std::size_t>(arity_ + 2))
     throw VectorError(fmt::format("expected {} tokens ({} operand(s), result, flags), found {}", arity_ + 2, arity_, count));
   CodeVector v;
@@ -431,26 +439,31 @@ std::uint32_t vector_word(const VectorSetup& setup, std::uint64_t seed, std::uin
 }
 
 void generate_vectors(const VectorSetup& setup, const GenerateOptions& options, const std::function<void(const Vector&)>& emit,
-                      const std::function<void(const CodeVector&)>& emit_codes) {
+                      const std::function<void(const CodeLane&, const CodeVector&)>& emit_codes) {
   const int arity = formats::op_arity(setup.op);
   const int width = setup.format.width();
   std::uint64_t index = 0;
   auto one = [&](const std::vector<BigInt>& operands) { emit(expected_vector(setup, operands, vector_word(setup, options.seed, index++))); };
-  // The exhaustive and random tuples of formats up to 64 bits go through the code lane when the
-  // caller takes codes: the same operands, results and order.
+  // The exhaustive and random tuples of formats up to 64 bits go through the code lane (the same
+  // operands, results and order as the BigInt path); given to emit_codes when the caller takes codes.
   std::optional<CodeLane> lane;
-  if (emit_codes && fits_code_vector(setup)) lane.emplace(setup);
-  const bool code_lane = lane.has_value();
+  if (fits_code_vector(setup)) lane.emplace(setup);
   auto one_code = [&](CodeVector& v) {
     lane->expect(v, vector_word(setup, options.seed, index++));
-    emit_codes(v);
+    if (emit_codes) {
+      emit_codes(*lane, v);
+      return;
+    }
+    std::vector<BigInt> ops;
+    for (int k = 0; k < arity; ++k) ops.emplace_back(v.operands[k]);
+    emit(Vector{std::move(ops), BigInt(v.result), v.flags});
   };
   if (options.exhaustive) {
+    // At most 2^24 tuples, so every operand fits the code lane.
     if (width * arity > 24)
       throw VectorError(fmt::format("--exhaustive: {} operand(s) of {} bits make 2^{} vectors; at most 2^24 are allowed",
                                     arity, width, width * arity));
     const std::uint64_t n = std::uint64_t(1) << width;
-    std::vector<BigInt> ops(arity);
     CodeVector v;
     const std::uint64_t total = std::uint64_t(1) << (width * arity);
     for (std::uint64_t i = 0; i < total; ++i) {
@@ -459,12 +472,7 @@ void generate_vectors(const VectorSetup& setup, const GenerateOptions& options, 
         v.operands[k] = rest % n;
         rest /= n;
       }
-      if (code_lane) {
-        one_code(v);
-        continue;
-      }
-      for (int k = 0; k < arity; ++k) ops[k] = BigInt(v.operands[k]);
-      one(ops);
+      one_code(v);
     }
     return;
   }
@@ -492,7 +500,7 @@ void generate_vectors(const VectorSetup& setup, const GenerateOptions& options, 
     for (const auto& pair : product_tie_pairs(setup.format, seeds)) one(pair);
   }
   for (std::uint64_t i = 0; i < options.count; ++i) {
-    if (code_lane) {
+    if (lane) {
       CodeVector v;
       v.operands[0] = rng.bits64(width);
       for (int k = 1; k < arity; ++k) v.operands[k] = (i & 1) ? near_code(setup.format, v.operands[0], rng) : rng.bits64(width);

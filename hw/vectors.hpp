@@ -107,9 +107,9 @@ struct GenerateOptions {
 // With `exhaustive`, every operand tuple in code order (at most 2^24; else VectorError). Calls `emit`
 // once per vector; the sr word of vector i is Philox word i of the seed (formats.md section 2).
 // With `emit_codes`, the exhaustive and random tuples of formats up to 64 bits are given to it as codes
-// instead (the same vectors in the same order, without BigInts).
+// instead, with the lane that computed them (the same vectors in the same order, without BigInts).
 void generate_vectors(const VectorSetup& setup, const GenerateOptions& options, const std::function<void(const Vector&)>& emit,
-                      const std::function<void(const CodeVector&)>& emit_codes = nullptr);
+                      const std::function<void(const CodeLane&, const CodeVector&)>& emit_codes = nullptr);
 
 // A comment line naming what produced a vector file, which is also the command that reproduces it:
 // "// bitsim vectors mul --format float(e=4,m=3,special=fn) --rounding rne --tininess after --nan

@@ -336,9 +336,9 @@ TEST_CASE("vectors: the code lane parses, computes and writes what the BigInt pa
     hw::generate_vectors(s, g, [&](const hw::Vector& v) { big.push_back(hw::format_vector(s, v)); });
     hw::generate_vectors(
         s, g, [&](const hw::Vector& v) { codes.push_back(hw::format_vector(s, v)); },
-        [&](const hw::CodeVector& v) {
+        [&](const hw::CodeLane& l, const hw::CodeVector& v) {
           std::string line;
-          lane.append(v, line);
+          l.append(v, line);
           codes.push_back(line);
         });
     INFO(c.format << " " << op_name(c.op));

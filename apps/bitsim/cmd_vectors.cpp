@@ -40,8 +40,6 @@ int run_vectors(const VectorsOptions& o, const CLI::App& cmd) {
   std::string buffer;
   if (o.header) buffer = hw::vector_header(setup, g.seed) + "\n";
   try {
-    std::optional<hw::CodeLane> lane;  // the text of code vectors (formats up to 64 bits)
-    if (hw::fits_code_vector(setup)) lane.emplace(setup);
     auto flush = [&] {
       buffer += '\n';
       if (buffer.size() > (1u << 16)) {
@@ -55,8 +53,8 @@ int run_vectors(const VectorsOptions& o, const CLI::App& cmd) {
           buffer += hw::format_vector(setup, v);
           flush();
         },
-        [&](const hw::CodeVector& v) {
-          lane->append(v, buffer);
+        [&](const hw::CodeLane& lane, const hw::CodeVector& v) {
+          lane.append(v, buffer);
           flush();
         });
   } catch (const std::exception& e) {
