@@ -162,17 +162,23 @@ bool AlignedAdder::supports(const GemmConfig& c) {
   return true;
 }
 
+namespace {
+
+// The exponent of a finite non-zero value as its format's fields give it: never below the format's
+// emin for a float format (emin set), the value's own otherwise.
+int field_exponent(double x, const std::optional<int>& emin) { return emin ? std::max(exponent_of(x), *emin) : exponent_of(x); }
+
+}  // namespace
+
 int AlignedAdder::product_exponent(double a, double b, double p) const {
-  if (al_.lead == AlignLead::value || p == 0 || !std::isfinite(p)) return p == 0 || !std::isfinite(p) ? 0 : exponent_of(p);
-  if (product_rounded_) return emin_product_ ? std::max(exponent_of(p), *emin_product_) : exponent_of(p);
-  const int ea = emin_a_ ? std::max(exponent_of(a), *emin_a_) : exponent_of(a);
-  const int eb = emin_b_ ? std::max(exponent_of(b), *emin_b_) : exponent_of(b);
-  return ea + eb;
+  if (p == 0 || !std::isfinite(p)) return 0;  // zeros and specials are not aligned
+  if (al_.lead == AlignLead::value) return exponent_of(p);
+  if (product_rounded_) return field_exponent(p, emin_product_);
+  return field_exponent(a, emin_a_) + field_exponent(b, emin_b_);
 }
 
 int AlignedAdder::acc_exponent(double s) const {
-  const int e = exponent_of(s);
-  return al_.lead == AlignLead::exponents && emin_acc_ ? std::max(e, *emin_acc_) : e;
+  return al_.lead == AlignLead::exponents ? field_exponent(s, emin_acc_) : exponent_of(s);
 }
 
 // Rule 11 for one step: the terms t[0..n) with their alignment exponents, cut and added exactly.
