@@ -25,7 +25,9 @@ namespace {
 
 using namespace bitsim::formats;
 
-thread_local std::string last_error;
+struct ThreadState;  // below
+ThreadState& thread_state();
+std::string& last_error();
 
 // Formats are parsed once per distinct string: a test bench calls with the same string millions of times.
 const Format& format_of(const char* name) {
@@ -60,12 +62,12 @@ template <class F>
 int guarded(F&& body) {
   try {
     body();
-    last_error.clear();
+    last_error().clear();
     return 0;
   } catch (const std::exception& e) {
-    last_error = e.what();
+    last_error() = e.what();
   } catch (...) {
-    last_error = "unknown error";
+    last_error() = "unknown error";
   }
   return -1;
 }
@@ -126,17 +128,45 @@ bitsim_arith* make_arith(const char* op, const char* format, const char* to, con
 }
 
 // The last prepared operations of this thread, by their strings (a test bench repeats the same few).
+struct CachedArith {
+  std::string op, format, to, options;
+  std::unique_ptr<bitsim_arith> arith;
+
+  bool matches(const char* o, const char* f, const char* t, const char* opts) const {
+    auto same = [](const std::string& s, const char* c) { return c ? std::strcmp(s.c_str(), c) == 0 : s.empty(); };
+    return arith && same(op, o) && same(format, f) && same(to, t) && same(options, opts);
+  }
+};
+// What a thread keeps between calls, in one thread-local object: a library loaded by a simulator
+// (dlopen) reaches each thread-local through a call, so the per-call path reaches this one once.
+struct ThreadState {
+  std::string last_error;
+  std::array<CachedArith, 8> ariths;
+  std::size_t last = 0, next = 0;  // the entry found last; the entry to replace next
+
+  // The cached operation for these strings, or null; the last one found is tried first.
+  const bitsim_arith* find(const char* op, const char* format, const char* to, const char* options) {
+    if (ariths[last].matches(op, format, to, options)) return ariths[last].arith.get();
+    for (std::size_t i = 0; i < ariths.size(); ++i)
+      if (ariths[i].matches(op, format, to, options)) {
+        last = i;
+        return ariths[i].arith.get();
+      }
+    return nullptr;
+  }
+};
+
+ThreadState& thread_state() {
+  thread_local ThreadState state;
+  return state;
+}
+std::string& last_error() { return thread_state().last_error; }
+
 const bitsim_arith& cached_arith(const char* op, const char* format, const char* to, const char* options) {
-  struct Entry {
-    std::string op, format, to, options;
-    std::unique_ptr<bitsim_arith> arith;
-  };
-  thread_local std::array<Entry, 8> entries;
-  thread_local std::size_t next = 0;
-  auto same = [](const std::string& s, const char* c) { return c ? s == c : s.empty(); };
-  for (const Entry& e : entries)
-    if (e.arith && same(e.op, op) && same(e.format, format) && same(e.to, to) && same(e.options, options)) return *e.arith;
-  Entry& e = entries[next++ % entries.size()];
+  ThreadState& t = thread_state();
+  if (const bitsim_arith* found = t.find(op, format, to, options)) return *found;
+  t.last = t.next++ % t.ariths.size();
+  CachedArith& e = t.ariths[t.last];
   e.arith.reset(make_arith(op, format, to, options));
   e.op = op ? op : "";
   e.format = format ? format : "";
@@ -145,9 +175,24 @@ const bitsim_arith& cached_arith(const char* op, const char* format, const char*
   return *e.arith;
 }
 
+// One operation of a prepared operation when its operands are in range and the fast path answers: the
+// common case, outside the exception guard. False: the caller takes the guarded path.
+bool answer_directly(ThreadState& t, const bitsim_arith* arith, uint64_t a, uint64_t b, uint64_t c, uint32_t word,
+                     uint64_t* code, uint32_t* flags) {
+  if (!arith) return false;
+  const std::uint64_t limit = arith->operand_limit;
+  if (a > limit || b > limit || c > limit) return false;
+  const FastResult r = arith->fast(a, b, c, word);
+  if (r.golden) return false;
+  if (code) *code = r.code;
+  if (flags) *flags = r.flags;
+  t.last_error.clear();
+  return true;
+}
+
 }  // namespace
 
-BITSIM_EXPORT const char* bitsim_last_error(void) { return last_error.c_str(); }
+BITSIM_EXPORT const char* bitsim_last_error(void) { return last_error().c_str(); }
 
 BITSIM_EXPORT int bitsim_format_width(const char* format) {
   int width = -1;
@@ -193,6 +238,9 @@ BITSIM_EXPORT int bitsim_decode(const char* format, uint64_t code, double* value
 
 BITSIM_EXPORT int bitsim_op(const char* op, const char* format, const char* options, uint64_t a, uint64_t b, uint64_t c,
                             uint32_t word, uint64_t* code, uint32_t* flags) {
+  // A convert is never cached without its destination, so the check below still meets it.
+  ThreadState& t = thread_state();
+  if (answer_directly(t, t.find(op, format, nullptr, options), a, b, c, word, code, flags)) return 0;
   return guarded([&] {
     if (op && std::string_view(op) == "convert")
       throw ArithError("unknown operation 'convert' (convert has its own function, bitsim_convert)");
@@ -204,6 +252,8 @@ BITSIM_EXPORT int bitsim_op(const char* op, const char* format, const char* opti
 
 BITSIM_EXPORT int bitsim_convert(const char* from, const char* to, const char* options, uint64_t a, uint32_t word,
                                  uint64_t* code, uint32_t* flags) {
+  ThreadState& t = thread_state();
+  if (to && answer_directly(t, t.find("convert", from, to, options), a, 0, 0, word, code, flags)) return 0;
   return guarded([&] {
     if (!to) throw ArithError("destination format is NULL");
     const bitsim_arith& x = cached_arith("convert", from, to, options);
@@ -222,19 +272,7 @@ BITSIM_EXPORT void bitsim_arith_free(bitsim_arith* arith) { delete arith; }
 
 BITSIM_EXPORT int bitsim_arith_one(const bitsim_arith* arith, uint64_t a, uint64_t b, uint64_t c, uint32_t word,
                                    uint64_t* code, uint32_t* flags) {
-  // The common case first, outside the exception guard: a fast-path result for operands in range.
-  if (arith) {
-    const std::uint64_t limit = arith->operand_limit;
-    if (a <= limit && b <= limit && c <= limit) {
-      const FastResult r = arith->fast(a, b, c, word);
-      if (!r.golden) {
-        if (code) *code = r.code;
-        if (flags) *flags = r.flags;
-        last_error.clear();
-        return 0;
-      }
-    }
-  }
+  if (answer_directly(thread_state(), arith, a, b, c, word, code, flags)) return 0;
   return guarded([&] {
     if (!arith) throw ArithError("the prepared operation is NULL");
     arith->check_operands(a, b, c, 0, false);

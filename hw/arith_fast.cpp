@@ -538,6 +538,11 @@ FastLayout layout_of(const Format& format) {
     case Special::fnuz: L.nan_code = L.sign_bit; break;
     case Special::none: L.nan_code = 0; break;
   }
+  // ieee: the top field holds infinities and NaNs; fn: the top index is NaN (with m = 0 the top field);
+  // fnuz and none: every field >= 1 is finite (fnuz's NaN has field 0).
+  const bool top_field_special = x.special == Special::ieee || (x.special == Special::fn && x.m == 0);
+  L.plain_fields = top_field_special ? L.top_field - 1 : L.top_field;
+  L.plain_index_end = x.special == Special::fn && x.m >= 1 ? L.sign_bit - 1 : L.sign_bit;
   return L;
 }
 
@@ -567,7 +572,193 @@ int needed_bits(const FastLayout& L, std::int64_t lead, const RoundingSpec& rs) 
   return static_cast<int>(std::clamp<std::int64_t>(bits, 4, 1000));
 }
 
+// ---- the narrow lane ---------------------------------------------------------------------------------
+
+// Float formats of at most 26 fraction bits (fp4 to fp32, bf16, tf32) in the common case: the operands
+// are finite normal numbers. Their significands fit one 64-bit word, as in SoftFloat's functions for
+// fp16 and fp32, and the result is rounded there with masks when it is a normal number. Every other
+// operand set (zeros, subnormals, specials) goes to the 128-bit lane from the start, and every other
+// result (tiny, overflowing, an exact zero) is handed to round_float in 128 bits, unchanged.
+//
+// Why a word is enough: a result is exact in the word, or the bits it loses are jammed into its bit 0
+// (SoftFloat's shiftRightJam): the exact value then lies strictly between the word's two even
+// neighbours, on the same side of every multiple of 2 as the word. After normalisation the jammed bit
+// sits at bit J (J <= 3 for a sum, m + 1 for a quotient, 34 for a square root), and every rounding
+// decision (the half at bit 62 - m, sr's threshold bits from 63 - m - R) must lie above it; viable()
+// says for which options each operation meets that.
+constexpr int kNarrowMaxM = 26;
+
+// A normal operand: (-1)^neg x sig x 2^exp with sig = 1.frac (m + 1 bits).
+struct NarrowValue {
+  bool neg;
+  std::int64_t exp;
+  u64 sig;
+};
+
+// Whether `code` is a finite normal number of L, and then its value.
+bool narrow_decode(const FastLayout& L, u64 code, NarrowValue& v) {
+  const u64 idx = code & (L.sign_bit - 1);
+  const u64 field = idx >> L.m;
+  if (field - 1 >= L.plain_fields || idx >= L.plain_index_end) return false;  // field 0 wraps around
+  v.neg = (code & L.sign_bit) != 0;
+  v.sig = (idx & L.frac_mask) | (L.frac_mask + 1);
+  v.exp = static_cast<std::int64_t>(field) - L.bias - L.m;
+  return true;
+}
+
+// Rounds (-1)^neg x sig x 2^exp (sig non-zero, any bits jammed as the comment above says) into L: here
+// when the result is a normal number, else by round_float.
+FastResult narrow_round(const FastLayout& L, bool neg, u64 sig, std::int64_t exp, std::uint32_t word, const ArithOptions& o) {
+  const int z = std::countl_zero(sig);
+  sig <<= z;
+  exp -= z;
+  const std::int64_t binade = exp + 63 - L.emin;  // floor(log2 |v|) - emin
+  if (binade < 0 || static_cast<u64>(binade) > (L.max_index >> L.m))
+    return round_float(L, Unrounded{neg, exp - 64, u128(sig) << 64, false}, word, o);
+  const int shift = 63 - L.m;
+  const u64 rem = sig & ((u64(1) << shift) - 1), half = u64(1) << (shift - 1);
+  // The lower neighbour's index; its parity is n's for m >= 1, and the binade's + 1 for m = 0 alike.
+  const u64 index = (static_cast<u64>(binade) << L.m) + (sig >> shift);
+  bool up = false;
+  switch (o.rounding.mode) {
+    case Rounding::rne: up = rem > half || (rem == half && (index & 1)); break;
+    case Rounding::rna: up = rem >= half; break;
+    case Rounding::rtz: break;
+    case Rounding::rup: up = rem != 0 && !neg; break;
+    case Rounding::rdn: up = rem != 0 && neg; break;
+    case Rounding::sr: {
+      const int R = o.rounding.sr_bits;
+      up = (rem >> (shift - R)) + (word >> (32 - R)) >= (u64(1) << R);
+      break;
+    }
+  }
+  const u64 rounded = index + (up ? 1 : 0);
+  if (rounded > L.max_index) return round_float(L, Unrounded{neg, exp - 64, u128(sig) << 64, false}, word, o);
+  return {rounded | (neg ? L.sign_bit : 0), rem != 0 ? flag::inexact : std::uint8_t(0)};
+}
+
+// (-1)^neg_a x a x 2^exp_a + (-1)^neg_b x b x 2^exp_b, both significands with their top bit at 61 and at
+// least one free bit 0 (so a distance of 0 or 1 loses nothing): the smaller term is shifted right and
+// jammed; for a distance d >= 2 the sum keeps its top bit at 60 or above, so J <= 3.
+struct NarrowSum {
+  bool zero;  // an exact zero
+  bool neg;
+  std::int64_t exp;
+  u64 sig;
+};
+
+NarrowSum narrow_add(bool neg_a, u64 a, std::int64_t exp_a, bool neg_b, u64 b, std::int64_t exp_b) {
+  if (exp_b > exp_a || (exp_b == exp_a && b > a)) {
+    std::swap(neg_a, neg_b);
+    std::swap(a, b);
+    std::swap(exp_a, exp_b);
+  }
+  const std::int64_t d = exp_a - exp_b;
+  const u64 small = d >= 63 ? 1 : (b >> d) | ((b & ((u64(1) << d) - 1)) != 0 ? 1 : 0);
+  const u64 sum = neg_a == neg_b ? a + small : a - small;
+  return {sum == 0, neg_a, exp_a, sum};
+}
+
 }  // namespace
+
+struct NarrowLane {
+  // The bit the jammed bits reach after normalisation (the comment above the lane), per operation.
+  static int jam_bit(Op op, int m) {
+    switch (op) {
+      case Op::div: return m + 1;
+      case Op::sqrt: return 34;
+      default: return 3;  // add, sub, fma; mul and convert are exact
+    }
+  }
+
+  static bool viable(Op op, const FastLayout& in, const FastLayout& out, const ArithOptions& o) {
+    if (!in.is_float || !out.is_float || out.m > kNarrowMaxM) return false;
+    if (op != Op::convert && in.m > kNarrowMaxM) return false;
+    if (op != Op::add && op != Op::sub && op != Op::mul && op != Op::div && op != Op::sqrt && op != Op::fma &&
+        op != Op::convert)
+      return false;
+    const int decision_bits = o.rounding.mode == Rounding::sr ? o.rounding.sr_bits : 1;
+    return 63 - out.m - decision_bits >= jam_bit(op, out.m) + 1;
+  }
+
+  template <bool Sub>
+  static FastResult add(const FastArith& f, u64 ca, u64 cb, u64, std::uint32_t word) {
+    NarrowValue a, b;
+    if (!narrow_decode(f.in_, ca, a) || !narrow_decode(f.in_, cb, b)) return f.wide(ca, cb, 0, word);
+    const int up = 61 - f.in_.m;  // top bits at 61
+    const NarrowSum s = narrow_add(a.neg, a.sig << up, a.exp - up, b.neg != Sub, b.sig << up, b.exp - up);
+    if (s.zero) return zero_of(f.out_, f.options_.rounding.mode == Rounding::rdn);
+    return narrow_round(f.out_, s.neg, s.sig, s.exp, word, f.options_);
+  }
+
+  static FastResult mul(const FastArith& f, u64 ca, u64 cb, u64, std::uint32_t word) {
+    NarrowValue a, b;
+    if (!narrow_decode(f.in_, ca, a) || !narrow_decode(f.in_, cb, b)) return f.wide(ca, cb, 0, word);
+    return narrow_round(f.out_, a.neg != b.neg, a.sig * b.sig, a.exp + b.exp, word, f.options_);  // <= 54 bits
+  }
+
+  static FastResult div(const FastArith& f, u64 ca, u64 cb, u64, std::uint32_t word) {
+    NarrowValue a, b;
+    if (!narrow_decode(f.in_, ca, a) || !narrow_decode(f.in_, cb, b)) return f.wide(ca, cb, 0, word);
+    // a's top bit at 63 and b's at m: the quotient has at least 63 - m bits, so J <= m + 1.
+    const int up = 63 - f.in_.m;
+    const u64 n = a.sig << up;
+    const u64 q = n / b.sig;
+    const u64 jam = n % b.sig != 0 ? 1 : 0;
+    return narrow_round(f.out_, a.neg != b.neg, q | jam, a.exp - up - b.exp, word, f.options_);
+  }
+
+  static FastResult sqrt(const FastArith& f, u64 ca, u64, u64, std::uint32_t word) {
+    NarrowValue a;
+    if (!narrow_decode(f.in_, ca, a) || a.neg) return f.wide(ca, 0, 0, word);
+    // An even exponent, then N = sig x 4^k below 2^62 with at least 59 bits: its root r has at least 30
+    // bits (J <= 34) and (r + 1)^2 cannot wrap.
+    u64 sig = a.sig;
+    std::int64_t exp = a.exp;
+    if (exp & 1) {
+      sig <<= 1;
+      exp -= 1;
+    }
+    const int k = (60 - f.in_.m) / 2;
+    const u64 n = sig << (2 * k);
+    u64 r = static_cast<u64>(std::sqrt(static_cast<double>(n)));
+    while (r * r > n) --r;
+    while ((r + 1) * (r + 1) <= n) ++r;
+    return narrow_round(f.out_, false, r | (r * r != n ? 1 : 0), exp / 2 - k, word, f.options_);
+  }
+
+  static FastResult fma(const FastArith& f, u64 ca, u64 cb, u64 cc, std::uint32_t word) {
+    NarrowValue a, b, c;
+    if (!narrow_decode(f.in_, ca, a) || !narrow_decode(f.in_, cb, b) || !narrow_decode(f.in_, cc, c))
+      return f.wide(ca, cb, cc, word);
+    // The exact product (at most 54 bits) and the addend, both with their top bit at 61.
+    const u64 p = a.sig * b.sig;
+    const int up_p = std::countl_zero(p) - 2, up_c = 61 - f.in_.m;
+    const NarrowSum s = narrow_add(a.neg != b.neg, p << up_p, a.exp + b.exp - up_p, c.neg, c.sig << up_c, c.exp - up_c);
+    if (s.zero) return zero_of(f.out_, f.options_.rounding.mode == Rounding::rdn);
+    return narrow_round(f.out_, s.neg, s.sig, s.exp, word, f.options_);
+  }
+
+  static FastResult convert(const FastArith& f, u64 ca, u64, u64, std::uint32_t word) {
+    NarrowValue a;
+    if (!narrow_decode(f.in_, ca, a)) return f.wide(ca, 0, 0, word);
+    return narrow_round(f.out_, a.neg, a.sig, a.exp, word, f.options_);
+  }
+};
+
+FastArith::Lane FastArith::narrow_lane(Op op, const FastLayout& in, const FastLayout& out, const ArithOptions& o) {
+  if (!NarrowLane::viable(op, in, out, o)) return nullptr;
+  switch (op) {
+    case Op::add: return &NarrowLane::add<false>;
+    case Op::sub: return &NarrowLane::add<true>;
+    case Op::mul: return &NarrowLane::mul;
+    case Op::div: return &NarrowLane::div;
+    case Op::sqrt: return &NarrowLane::sqrt;
+    case Op::fma: return &NarrowLane::fma;
+    case Op::convert: return &NarrowLane::convert;
+    default: return nullptr;
+  }
+}
 
 TininessOutcome apply_tininess(std::uint8_t flags, bool tiny_before, bool nonzero_result, const ArithOptions& o) {
   // Tiny after rounding: the rounding flagged underflow (it does when inexact), or the value is exact and
@@ -593,9 +784,13 @@ bool FastArith::supports(Op op, const Format& format, const ArithOptions& o, con
 
 FastArith::FastArith(Op op, const Format& format, const ArithOptions& options, const Format* to)
     : op_(op), options_(options), in_(layout_of(format)), out_(to ? layout_of(*to) : in_), format_(format),
-      to_(to ? *to : format) {}
+      to_(to ? *to : format), narrow_(narrow_lane(op, in_, out_, options)) {}
 
 FastResult FastArith::operator()(u64 ca, u64 cb, u64 cc, std::uint32_t word) const {
+  return narrow_ ? narrow_(*this, ca, cb, cc, word) : wide(ca, cb, cc, word);
+}
+
+FastResult FastArith::wide(u64 ca, u64 cb, u64 cc, std::uint32_t word) const {
   const ArithOptions& o = options_;
   const FastLayout& F = out_;
   const Value a = decode(in_, ca, o.daz);

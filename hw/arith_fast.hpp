@@ -13,6 +13,11 @@
 // bits, 2^emin) lies at least 33 bits above E, and S keeps 128 bits, so (S, sticky) decides as the exact
 // value would.
 //
+// The narrow lane comes first: for float formats of at most 26 fraction bits (fp4 to fp32, bf16, tf32),
+// add, sub, mul, div, sqrt, fma and float conversions of normal operands compute in one 64-bit word and
+// round a normal result with masks, as SoftFloat's fp16 and fp32 functions do; every other operand
+// set and result continues in the 128-bit lane (arith_fast.cpp says why one word decides exactly).
+//
 // A FastArith is prepared once for an operation, format(s) and options (parsing, layout and the NaN
 // codes), then called per operand set. Cases it does not cover are reported by supports() (formats
 // wider than 64 bits, Graham formats) or, per call, by FastResult::golden (fma on 64-bit fixed formats,
@@ -60,6 +65,9 @@ struct FastLayout {
   Special special = Special::ieee;
   FloatOverflow float_overflow = FloatOverflow::inf;
   bool subnormals = true, has_nan = false;
+  // The codes that are finite normal numbers on sight: fields 1 .. plain_fields with an index (code
+  // without its sign) below plain_index_end (the narrow lane reads only these).
+  std::uint64_t plain_fields = 0, plain_index_end = 0;
   // fixed
   std::int64_t f = 0;  // fraction bits (value = code x 2^-f)
   bool is_signed = true;
@@ -88,11 +96,24 @@ class FastArith {
 
   Op op() const { return op_; }
 
+  // operator() without the narrow lane: every operand set through the 128-bit lane (tests compare the
+  // two lanes on many more operand sets than the golden path could answer).
+  FastResult wide(std::uint64_t a, std::uint64_t b = 0, std::uint64_t c = 0, std::uint32_t word = 0) const;
+  // Whether operator() tries the narrow lane first.
+  bool narrow() const { return narrow_ != nullptr; }
+
  private:
+  // The narrow lane (arith_fast.cpp): float formats of at most 26 fraction bits, normal operands, in one
+  // 64-bit word; null where it does not apply. It hands every other operand set to wide().
+  using Lane = FastResult (*)(const FastArith&, std::uint64_t, std::uint64_t, std::uint64_t, std::uint32_t);
+  friend struct NarrowLane;
+  static Lane narrow_lane(Op op, const FastLayout& in, const FastLayout& out, const ArithOptions& options);
+
   Op op_;
   ArithOptions options_;
   FastLayout in_, out_;  // operand and result format (the same but for convert)
   Format format_, to_;   // for the golden fallback
+  Lane narrow_ = nullptr;
 };
 
 // The fast path behind arith(): the full ArithResult for add, sub, mul, div, sqrt and fma of finite

@@ -328,6 +328,133 @@ TEST_CASE("fast arith: the batch entry answers elements beyond the fast path fro
   }
 }
 
+// ---- the narrow lane against the 128-bit lane -------------------------------------------------------------
+
+namespace {
+
+// A code of float format x biased toward what the narrow lane decides: every field but mostly the ends of
+// the normal range (results near overflow and underflow) and the middle; fractions of zeros, ones, one
+// bit, or random bits; one draw in eight any code at all. With `near`, the field lies within 2 of
+// near_field and the fraction, half the time, within 8 of near_frac (cancellation, ties, carries).
+std::uint64_t narrow_code(std::mt19937_64& rng, const FloatFormat& x, bool near = false, std::int64_t near_field = 0,
+                          std::uint64_t near_frac = 0) {
+  const std::uint64_t top = (std::uint64_t(1) << x.e) - 1, ones = (std::uint64_t(1) << x.m) - 1;
+  const std::uint64_t sign = (rng() & 1) << (x.e + x.m);
+  if (rng() % 8 == 0 && !near) return rng() & ((sign << 1) - 1 | ((std::uint64_t(1) << (x.e + x.m)) - 1));
+  std::int64_t field;
+  if (near) field = near_field + static_cast<std::int64_t>(rng() % 5) - 2;
+  else switch (rng() % 4) {
+      case 0: field = 1 + static_cast<std::int64_t>(rng() % 3); break;
+      case 1: field = static_cast<std::int64_t>(top) - 1 - static_cast<std::int64_t>(rng() % 3); break;
+      case 2: field = static_cast<std::int64_t>(top / 2) + static_cast<std::int64_t>(rng() % 7) - 3; break;
+      default: field = static_cast<std::int64_t>(rng() % (top + 1)); break;
+    }
+  field = std::clamp<std::int64_t>(field, 0, static_cast<std::int64_t>(top));
+  std::uint64_t frac;
+  switch (rng() % 5) {
+    case 0: frac = 0; break;
+    case 1: frac = ones; break;
+    case 2: frac = x.m ? std::uint64_t(1) << (rng() % x.m) : 0; break;
+    default: frac = rng() & ones; break;
+  }
+  if (near && rng() % 2) frac = (near_frac + (rng() % 17) - 8) & ones;
+  return sign | (static_cast<std::uint64_t>(field) << x.m) | frac;
+}
+
+struct LaneAgreement {
+  std::uint64_t cases = 0, mismatches = 0;
+  void check(const FastArith& fast, const std::string& what, std::uint64_t a, std::uint64_t b, std::uint64_t c,
+             std::uint32_t word) {
+    ++cases;
+    const FastResult n = fast(a, b, c, word), w = fast.wide(a, b, c, word);
+    if (n.code == w.code && n.flags == w.flags && n.golden == w.golden) return;
+    if (++mismatches <= 8)
+      UNSCOPED_INFO(fmt::format("{} {:#x} {:#x} {:#x} word {:#x}: narrow {:#x} {:02x}, wide {:#x} {:02x}", what, a, b, c,
+                                word, n.code, n.flags, w.code, w.flags));
+  }
+};
+
+// Every operation the narrow lane takes, on `per_op` operand sets per format and option set; conversions
+// between the formats too.
+void compare_lanes(LaneAgreement& agree, std::uint64_t per_op, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  const std::vector<const char*> names = {"fp8_e4m3", "fp8_e5m2", "fp8_e4m3fnuz", "fp6_e2m3", "fp4_e2m1", "fp16", "bf16",
+                                          "tf32", "fp32", "float(e=4,m=26)", "float(e=9,m=26,bias=300)",
+                                          "float(e=5,m=10,special=fn,overflow=saturate)", "float(e=6,m=9,subnormals=no)",
+                                          "float(e=7,m=12,special=none,overflow=saturate,bias=70)", "float(e=5,m=6,special=fnuz,overflow=nan)", "float(e=3,m=0)"};
+  const auto options = option_sets();
+  int narrow_lanes = 0;
+  for (const char* name : names) {
+    const Format f = parse_format(name);
+    const FloatFormat& x = f.as<FloatFormat>();
+    for (const ArithOptions& o : options)
+      for (Op op : {Op::add, Op::sub, Op::mul, Op::div, Op::sqrt, Op::fma}) {
+        const FastArith fast(op, f, o);
+        if (!fast.narrow()) continue;
+        ++narrow_lanes;
+        const std::string what = fmt::format("{} {} [{}]", op_name(op), name, arith_options_to_string(o));
+        for (std::uint64_t i = 0; i < per_op; ++i) {
+          const std::uint64_t a = narrow_code(rng, x);
+          const std::int64_t fa = static_cast<std::int64_t>((a >> x.m) & ((std::uint64_t(1) << x.e) - 1));
+          const std::uint64_t b = i % 2 ? narrow_code(rng, x, true, fa, a) : narrow_code(rng, x);
+          const std::int64_t fb = static_cast<std::int64_t>((b >> x.m) & ((std::uint64_t(1) << x.e) - 1));
+          // fma: half the addends near the product's exponent.
+          const std::uint64_t c = i % 2 ? narrow_code(rng, x, true, fa + fb - x.bias, rng()) : narrow_code(rng, x);
+          agree.check(fast, what, a, b, c, static_cast<std::uint32_t>(rng()));
+        }
+      }
+    for (const char* to_name : names) {
+      const Format to = parse_format(to_name);
+      for (const ArithOptions& o : {options[rng() % options.size()], options[0]}) {
+        const FastArith fast(Op::convert, f, o, &to);
+        if (!fast.narrow()) continue;
+        const std::string what = fmt::format("convert {} -> {} [{}]", name, to_name, arith_options_to_string(o));
+        for (std::uint64_t i = 0; i < per_op / 4; ++i)
+          agree.check(fast, what, narrow_code(rng, x), 0, 0, static_cast<std::uint32_t>(rng()));
+      }
+    }
+  }
+  // The lane must have been taken: every operation under round-to-nearest on fp16 at least.
+  CHECK(narrow_lanes > 400);
+}
+
+}  // namespace
+
+TEST_CASE("fast arith: the narrow lane takes the common operations of formats up to 26 fraction bits", "[arith]") {
+  const ArithOptions rne;
+  for (const char* name : {"fp8_e4m3", "fp16", "bf16", "fp32", "float(e=4,m=26)"})
+    for (Op op : {Op::add, Op::sub, Op::mul, Op::div, Op::sqrt, Op::fma}) {
+      INFO(name << " " << op_name(op));
+      CHECK(FastArith(op, parse_format(name), rne).narrow());
+    }
+  // Beyond it: 27 fraction bits, fixed point, comparisons, and sr too fine for a quotient's jammed bit.
+  CHECK_FALSE(FastArith(Op::add, parse_format("float(e=4,m=27)"), rne).narrow());
+  CHECK_FALSE(FastArith(Op::add, parse_format("int16"), rne).narrow());
+  CHECK_FALSE(FastArith(Op::lt, parse_format("fp16"), rne).narrow());
+  CHECK_FALSE(FastArith(Op::div, parse_format("fp32"), parse_arith_options("rounding=sr")).narrow());
+  CHECK(FastArith(Op::div, parse_format("fp16"), parse_arith_options("rounding=sr")).narrow());
+  const Format fp32 = parse_format("fp32"), fp64 = parse_format("fp64"), fp8 = parse_format("fp8_e5m2");
+  CHECK(FastArith(Op::convert, fp64, rne, &fp32).narrow());
+  CHECK_FALSE(FastArith(Op::convert, fp32, rne, &fp64).narrow());
+  CHECK(FastArith(Op::convert, fp32, rne, &fp8).narrow());
+}
+
+TEST_CASE("fast arith: the narrow lane equals the 128-bit lane on three million operand sets", "[arith]") {
+  LaneAgreement agree;
+  compare_lanes(agree, 2500, 31);
+  INFO(agree.cases << " cases");
+  CHECK(agree.mismatches == 0);
+  CHECK(agree.cases > 2000000);
+}
+
+TEST_CASE("fast arith: the narrow lane equals the 128-bit lane on a hundred million operand sets", "[.][arith_full]") {
+  LaneAgreement agree;
+  compare_lanes(agree, 80000, 32);
+  INFO(agree.cases << " cases");
+  CHECK(agree.mismatches == 0);
+  CHECK(agree.cases > 60000000);
+}
+
 // ---- arith(): the ArithResult API on the fast path -------------------------------------------------------
 
 namespace {
