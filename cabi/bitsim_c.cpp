@@ -133,13 +133,20 @@ struct CachedArith {
   std::unique_ptr<bitsim_arith> arith;
 
   bool matches(const char* o, const char* f, const char* t, const char* opts) const {
-    auto same = [](const std::string& s, const char* c) { return c ? std::strcmp(s.c_str(), c) == 0 : s.empty(); };
+    // Inline rather than strcmp: the strings are short, and a call into libc costs what the rest does.
+    auto same = [](const std::string& s, const char* c) {
+      if (!c) return s.empty();
+      const char* p = s.c_str();
+      while (*p && *p == *c) ++p, ++c;
+      return *p == *c;
+    };
     return arith && same(op, o) && same(format, f) && same(to, t) && same(options, opts);
   }
 };
 // What a thread keeps between calls, in one thread-local object: a library loaded by a simulator
 // (dlopen) reaches each thread-local through a call, so the per-call path reaches this one once.
 struct ThreadState {
+  ~ThreadState();
   std::string last_error;
   std::array<CachedArith, 8> ariths;
   std::size_t last = 0, next = 0;  // the entry found last; the entry to replace next
@@ -156,10 +163,21 @@ struct ThreadState {
   }
 };
 
-ThreadState& thread_state() {
-  thread_local ThreadState state;
-  return state;
+// A plain pointer: reached without the initialisation check a thread-local object needs on every access.
+thread_local ThreadState* thread_state_ptr = nullptr;
+
+[[gnu::noinline]] ThreadState& new_thread_state() {
+  thread_local std::unique_ptr<ThreadState> owner;  // frees the state when the thread ends
+  owner = std::make_unique<ThreadState>();
+  thread_state_ptr = owner.get();
+  return *owner;
 }
+
+ThreadState& thread_state() {
+  ThreadState* state = thread_state_ptr;
+  return state ? *state : new_thread_state();
+}
+ThreadState::~ThreadState() { thread_state_ptr = nullptr; }
 std::string& last_error() { return thread_state().last_error; }
 
 const bitsim_arith& cached_arith(const char* op, const char* format, const char* to, const char* options) {
@@ -236,11 +254,12 @@ BITSIM_EXPORT int bitsim_decode(const char* format, uint64_t code, double* value
   });
 }
 
-BITSIM_EXPORT int bitsim_op(const char* op, const char* format, const char* options, uint64_t a, uint64_t b, uint64_t c,
-                            uint32_t word, uint64_t* code, uint32_t* flags) {
-  // A convert is never cached without its destination, so the check below still meets it.
-  ThreadState& t = thread_state();
-  if (answer_directly(t, t.find(op, format, nullptr, options), a, b, c, word, code, flags)) return 0;
+namespace {
+
+// The guarded paths of the per-call functions (a new operation, operands out of range, the golden path,
+// errors), kept out of line so that the common case stays a short function.
+[[gnu::noinline]] int op_guarded(const char* op, const char* format, const char* options, uint64_t a, uint64_t b,
+                                 uint64_t c, uint32_t word, uint64_t* code, uint32_t* flags) {
   return guarded([&] {
     if (op && std::string_view(op) == "convert")
       throw ArithError("unknown operation 'convert' (convert has its own function, bitsim_convert)");
@@ -250,16 +269,40 @@ BITSIM_EXPORT int bitsim_op(const char* op, const char* format, const char* opti
   });
 }
 
-BITSIM_EXPORT int bitsim_convert(const char* from, const char* to, const char* options, uint64_t a, uint32_t word,
-                                 uint64_t* code, uint32_t* flags) {
-  ThreadState& t = thread_state();
-  if (to && answer_directly(t, t.find("convert", from, to, options), a, 0, 0, word, code, flags)) return 0;
+[[gnu::noinline]] int convert_guarded(const char* from, const char* to, const char* options, uint64_t a, uint32_t word,
+                                      uint64_t* code, uint32_t* flags) {
   return guarded([&] {
     if (!to) throw ArithError("destination format is NULL");
     const bitsim_arith& x = cached_arith("convert", from, to, options);
     x.check_operands(a, 0, 0, 0, false);
     x.compute(a, 0, 0, word, code, flags);
   });
+}
+
+[[gnu::noinline]] int arith_one_guarded(const bitsim_arith* arith, uint64_t a, uint64_t b, uint64_t c, uint32_t word,
+                                        uint64_t* code, uint32_t* flags) {
+  return guarded([&] {
+    if (!arith) throw ArithError("the prepared operation is NULL");
+    arith->check_operands(a, b, c, 0, false);
+    arith->compute(a, b, c, word, code, flags);
+  });
+}
+
+}  // namespace
+
+BITSIM_EXPORT int bitsim_op(const char* op, const char* format, const char* options, uint64_t a, uint64_t b, uint64_t c,
+                            uint32_t word, uint64_t* code, uint32_t* flags) {
+  // A convert is never cached without its destination, so op_guarded still meets it.
+  ThreadState& t = thread_state();
+  if (answer_directly(t, t.find(op, format, nullptr, options), a, b, c, word, code, flags)) return 0;
+  return op_guarded(op, format, options, a, b, c, word, code, flags);
+}
+
+BITSIM_EXPORT int bitsim_convert(const char* from, const char* to, const char* options, uint64_t a, uint32_t word,
+                                 uint64_t* code, uint32_t* flags) {
+  ThreadState& t = thread_state();
+  if (to && answer_directly(t, t.find("convert", from, to, options), a, 0, 0, word, code, flags)) return 0;
+  return convert_guarded(from, to, options, a, word, code, flags);
 }
 
 BITSIM_EXPORT bitsim_arith* bitsim_arith_new(const char* op, const char* format, const char* to, const char* options) {
@@ -273,11 +316,7 @@ BITSIM_EXPORT void bitsim_arith_free(bitsim_arith* arith) { delete arith; }
 BITSIM_EXPORT int bitsim_arith_one(const bitsim_arith* arith, uint64_t a, uint64_t b, uint64_t c, uint32_t word,
                                    uint64_t* code, uint32_t* flags) {
   if (answer_directly(thread_state(), arith, a, b, c, word, code, flags)) return 0;
-  return guarded([&] {
-    if (!arith) throw ArithError("the prepared operation is NULL");
-    arith->check_operands(a, b, c, 0, false);
-    arith->compute(a, b, c, word, code, flags);
-  });
+  return arith_one_guarded(arith, a, b, c, word, code, flags);
 }
 
 BITSIM_EXPORT int bitsim_arith_array(const bitsim_arith* arith, uint64_t n, const uint64_t* a, const uint64_t* b,

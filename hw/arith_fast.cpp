@@ -15,8 +15,6 @@ namespace {
 __extension__ typedef unsigned __int128 u128;  // GCC and Clang on 64-bit targets
 using u64 = std::uint64_t;
 
-constexpr u128 kTop = u128(1) << 127;
-
 int bit_length(u128 x) {
   const u64 hi = static_cast<u64>(x >> 64);
   return hi ? 128 - std::countl_zero(hi) : 64 - std::countl_zero(static_cast<u64>(x));
@@ -101,17 +99,23 @@ Value decode(const FastLayout& L, u64 code, bool daz) {
 
 // ---- the exact result before rounding ----------------------------------------------------------------
 
-// v in [sig, sig + 1) x 2^exp, strictly inside when sticky; sig has its top bit at 127 once normalised.
+// v in [sig, sig + 1) x 2^exp, strictly inside when sticky; sig has its top bit at the word's top (127
+// in the 128-bit lane, 63 in the narrow lane) once normalised.
+template <class Word>
 struct Unrounded {
   bool neg = false;
   std::int64_t exp = 0;
-  u128 sig = 0;
+  Word sig = 0;
   bool sticky = false;
 };
+using Wide = Unrounded<u128>;
 
-Unrounded normalized(bool neg, u128 sig, std::int64_t exp, bool sticky) {
+template <class Word>
+constexpr int kWordBits = static_cast<int>(sizeof(Word) * 8);
+
+Wide normalized(bool neg, u128 sig, std::int64_t exp, bool sticky) {
   const int shift = 128 - bit_length(sig);
-  return Unrounded{neg, exp - shift, sig << shift, sticky};
+  return Wide{neg, exp - shift, sig << shift, sticky};
 }
 
 // The split of v = (S + sticky) x 2^E at 2^(E + shift): n = floor(v / 2^shift), the fraction's place
@@ -127,54 +131,59 @@ struct Split {
 
 // Requires shift >= 1; with sticky, shift >= R + 3 (a sticky widened by normalisation stays below
 // the half and sr's R bits).
-Split split(const Unrounded& x, std::int64_t shift, int R) {
+template <class Word>
+Split split(const Unrounded<Word>& x, std::int64_t shift, int R) {
+  constexpr int B = kWordBits<Word>;
   Split s;
-  if (shift >= 65 && shift <= 127) {
-    // The common case (every normal float result): n, the half and the sr bits lie in the high word;
-    // the low word only adds to sticky, or to sr's bits when they reach below bit 64.
-    const int hs = static_cast<int>(shift) - 64;  // 1..63
-    const u64 hi = static_cast<u64>(x.sig >> 64), lo = static_cast<u64>(x.sig);
-    const u64 rem = hi & ((u64(1) << hs) - 1), half = u64(1) << (hs - 1);
-    const bool low = lo != 0 || x.sticky;
-    s.n = hi >> hs;
-    s.exact = rem == 0 && !low;
-    s.cmp = rem > half ? 1 : (rem < half ? -1 : (low ? 1 : 0));
-    if (R) {
-      const int fs = static_cast<int>(shift) - R;  // >= 33
-      if (fs >= 64) {
-        s.f = rem >> (fs - 64);
-        s.f_rest = (rem & ((u64(1) << (fs - 64)) - 1)) != 0 || low;
-      } else {
-        s.f = (rem << (64 - fs)) | (lo >> fs);
-        s.f_rest = (lo & ((u64(1) << fs) - 1)) != 0 || x.sticky;
+  if constexpr (B == 128) {
+    if (shift >= 65 && shift <= 127) {
+      // The common case (every normal float result): n, the half and the sr bits lie in the high word;
+      // the low word only adds to sticky, or to sr's bits when they reach below bit 64.
+      const int hs = static_cast<int>(shift) - 64;  // 1..63
+      const u64 hi = static_cast<u64>(x.sig >> 64), lo = static_cast<u64>(x.sig);
+      const u64 rem = hi & ((u64(1) << hs) - 1), half = u64(1) << (hs - 1);
+      const bool low = lo != 0 || x.sticky;
+      s.n = hi >> hs;
+      s.exact = rem == 0 && !low;
+      s.cmp = rem > half ? 1 : (rem < half ? -1 : (low ? 1 : 0));
+      if (R) {
+        const int fs = static_cast<int>(shift) - R;  // >= 33
+        if (fs >= 64) {
+          s.f = rem >> (fs - 64);
+          s.f_rest = (rem & ((u64(1) << (fs - 64)) - 1)) != 0 || low;
+        } else {
+          s.f = (rem << (64 - fs)) | (lo >> fs);
+          s.f_rest = (lo & ((u64(1) << fs) - 1)) != 0 || x.sticky;
+        }
       }
+      return s;
     }
-    return s;
   }
-  if (shift >= 128) {
+  const auto mask = [](std::int64_t bits) { return static_cast<Word>(low_mask(static_cast<int>(bits))); };
+  if (shift >= B) {
     s.n = 0;
     s.exact = false;  // S is normalised, so non-zero
-    s.cmp = shift > 128 ? -1 : ((x.sig == kTop && !x.sticky) ? 0 : 1);
+    s.cmp = shift > B ? -1 : ((x.sig == Word(1) << (B - 1) && !x.sticky) ? 0 : 1);
     const std::int64_t fs = shift - R;
-    if (fs >= 128) {
+    if (fs >= B) {
       s.f = 0;
       s.f_rest = true;
     } else {
       s.f = static_cast<u64>(x.sig >> fs);
-      s.f_rest = (x.sig & low_mask(static_cast<int>(fs))) != 0 || x.sticky;
+      s.f_rest = (x.sig & mask(fs)) != 0 || x.sticky;
     }
     return s;
   }
   const int sh = static_cast<int>(shift);
   s.n = x.sig >> sh;
-  const u128 rem = x.sig & low_mask(sh);
-  const u128 half = u128(1) << (sh - 1);
+  const Word rem = x.sig & mask(sh);
+  const Word half = Word(1) << (sh - 1);
   s.exact = rem == 0 && !x.sticky;
   s.cmp = rem > half ? 1 : (rem < half ? -1 : (x.sticky ? 1 : 0));
   const int fs = sh - R;
   if (fs >= 0) {
     s.f = static_cast<u64>(rem >> fs);
-    s.f_rest = (rem & low_mask(fs)) != 0 || x.sticky;
+    s.f_rest = (rem & mask(fs)) != 0 || x.sticky;
   } else {  // only without sticky (round_fixed): the fraction has fewer bits than R
     s.f = static_cast<u64>(rem << -fs);
     s.f_rest = false;
@@ -282,10 +291,12 @@ FastResult nan_of(const FastLayout& L, NanPolicy policy, std::initializer_list<c
 }
 
 // Float rounding (formats.md 2.2 steps 4-8), then the operation's tininess and flush-to-zero options.
-FastResult round_float(const FastLayout& L, const Unrounded& x, std::uint32_t word, const ArithOptions& o) {
+template <class Word>
+FastResult round_float(const FastLayout& L, const Unrounded<Word>& x, std::uint32_t word, const ArithOptions& o) {
+  constexpr int B = kWordBits<Word>;
   const RoundingSpec& rs = o.rounding;
   const int R = sr_bits_of(rs);
-  const std::int64_t lead = x.exp + 127;  // floor(log2 |v|)
+  const std::int64_t lead = x.exp + B - 1;  // floor(log2 |v|)
   const bool tiny_before = lead < L.emin;
   const std::int64_t q = std::max(lead, L.emin) - L.m;  // exponent of the grid's step at v
   const Split s = split(x, q - x.exp, R);
@@ -320,7 +331,7 @@ FastResult round_float(const FastLayout& L, const Unrounded& x, std::uint32_t wo
   if (!s.exact && tiny_before) {
     bool tiny = true;
     if (lead == L.emin - 1) {  // only a carry into 2^emin makes it not tiny
-      const Split s2 = split(x, 127 - L.m, R);
+      const Split s2 = split(x, B - 1 - L.m, R);
       const bool odd2 = L.m >= 1 ? (static_cast<u64>(s2.n) & 1) != 0 : ((lead - L.emin) & 1) == 0;
       const bool up2 = rounds_up(rs, s2, odd2, x.neg, word, false);
       tiny = !(up2 && s2.n == (u128(2) << L.m) - 1);
@@ -339,7 +350,7 @@ FastResult round_float(const FastLayout& L, const Unrounded& x, std::uint32_t wo
 }
 
 // Fixed-point rounding (formats.md 2.3) of a non-zero value.
-FastResult round_fixed(const FastLayout& L, const Unrounded& x, std::uint32_t word, const RoundingSpec& rs) {
+FastResult round_fixed(const FastLayout& L, const Wide& x, std::uint32_t word, const RoundingSpec& rs) {
   const int R = sr_bits_of(rs);
   const std::int64_t shift = -L.f - x.exp;  // the code's unit is 2^-f
   if (shift <= 0) {
@@ -369,7 +380,7 @@ FastResult round_fixed(const FastLayout& L, const Unrounded& x, std::uint32_t wo
   return {fixed_code(L, n, x.neg), flags};
 }
 
-FastResult round_to(const FastLayout& L, const Unrounded& x, std::uint32_t word, const ArithOptions& o) {
+FastResult round_to(const FastLayout& L, const Wide& x, std::uint32_t word, const ArithOptions& o) {
   return L.is_float ? round_float(L, x, word, o) : round_fixed(L, x, word, o.rounding);
 }
 
@@ -387,7 +398,7 @@ struct Term {
 // operand (at most 126 significant bits) keeps a free bit 0, so d <= 1 loses nothing; for d >= 2 the
 // larger term is at least 2^126 and the smaller below 2^125, so a difference loses at most one leading
 // bit and sticky stays far below every rounding decision.
-std::optional<Unrounded> add_terms(Term a, Term b) {
+std::optional<Wide> add_terms(Term a, Term b) {
   auto align = [](Term& t) {
     const int shift = 127 - bit_length(t.sig);
     t.sig <<= shift;
@@ -416,7 +427,7 @@ std::optional<Unrounded> add_terms(Term a, Term b) {
 Term term_of(const Value& v) { return Term{v.neg, v.exp, v.sig}; }
 
 // Quotient of two non-zero finite values, developed to 127 bits (two 64-bit long divisions).
-Unrounded divide(const Value& a, const Value& b) {
+Wide divide(const Value& a, const Value& b) {
   const int sa = std::countl_zero(a.sig), sb = std::countl_zero(b.sig);
   const u64 A = a.sig << sa, B = b.sig << sb;  // both in [2^63, 2^64)
   const u128 n1 = u128(A) << 63;
@@ -459,7 +470,7 @@ std::pair<u128, bool> isqrt_u128(u128 n) {
 }
 
 // Square root of a positive finite value with at least `bits` + 1 significant bits (bits <= 120).
-Unrounded square_root(const Value& a, int bits) {
+Wide square_root(const Value& a, int bits) {
   const int s = std::countl_zero(a.sig);
   u128 base = u128(a.sig) << s;  // in [2^63, 2^64)
   std::int64_t exp = a.exp - s;
@@ -575,10 +586,10 @@ int needed_bits(const FastLayout& L, std::int64_t lead, const RoundingSpec& rs) 
 // ---- the narrow lane ---------------------------------------------------------------------------------
 
 // Float formats of at most 26 fraction bits (fp4 to fp32, bf16, tf32) in the common case: the operands
-// are finite normal numbers. Their significands fit one 64-bit word, as in SoftFloat's functions for
-// fp16 and fp32, and the result is rounded there with masks when it is a normal number. Every other
-// operand set (zeros, subnormals, specials) goes to the 128-bit lane from the start, and every other
-// result (tiny, overflowing, an exact zero) is handed to round_float in 128 bits, unchanged.
+// are finite non-zero numbers. Their significands fit one 64-bit word, as in SoftFloat's functions for
+// fp16 and fp32, and the result is rounded there with masks when it is a normal number, by round_float
+// on the word otherwise (tiny and overflowing results). Every other operand set (zeros, infinities,
+// NaNs, subnormals under DAZ) goes to the 128-bit lane from the start.
 //
 // Why a word is enough: a result is exact in the word, or the bits it loses are jammed into its bit 0
 // (SoftFloat's shiftRightJam): the exact value then lies strictly between the word's two even
@@ -588,21 +599,28 @@ int needed_bits(const FastLayout& L, std::int64_t lead, const RoundingSpec& rs) 
 // says for which options each operation meets that.
 constexpr int kNarrowMaxM = 26;
 
-// A normal operand: (-1)^neg x sig x 2^exp with sig = 1.frac (m + 1 bits).
+// A finite non-zero operand: (-1)^neg x sig x 2^exp with sig's top bit at m (1.frac for a normal number,
+// a subnormal's fraction shifted up).
 struct NarrowValue {
   bool neg;
   std::int64_t exp;
   u64 sig;
 };
 
-// Whether `code` is a finite normal number of L, and then its value.
-bool narrow_decode(const FastLayout& L, u64 code, NarrowValue& v) {
+// Whether `code` is a finite non-zero number of L (a subnormal one only without DAZ), and then its value.
+bool narrow_decode(const FastLayout& L, u64 code, bool daz, NarrowValue& v) {
   const u64 idx = code & (L.sign_bit - 1);
   const u64 field = idx >> L.m;
-  if (field - 1 >= L.plain_fields || idx >= L.plain_index_end) return false;  // field 0 wraps around
   v.neg = (code & L.sign_bit) != 0;
-  v.sig = (idx & L.frac_mask) | (L.frac_mask + 1);
-  v.exp = static_cast<std::int64_t>(field) - L.bias - L.m;
+  if (field - 1 < L.plain_fields && idx < L.plain_index_end) {  // field 0 wraps around
+    v.sig = (idx & L.frac_mask) | (L.frac_mask + 1);
+    v.exp = static_cast<std::int64_t>(field) - L.bias - L.m;
+    return true;
+  }
+  if (field != 0 || idx == 0 || daz) return false;  // specials, zeros, and what DAZ reads as zero
+  const int up = std::countl_zero(idx) - (63 - L.m);
+  v.sig = idx << up;
+  v.exp = L.emin - L.m - up;
   return true;
 }
 
@@ -614,7 +632,7 @@ FastResult narrow_round(const FastLayout& L, bool neg, u64 sig, std::int64_t exp
   exp -= z;
   const std::int64_t binade = exp + 63 - L.emin;  // floor(log2 |v|) - emin
   if (binade < 0 || static_cast<u64>(binade) > (L.max_index >> L.m))
-    return round_float(L, Unrounded{neg, exp - 64, u128(sig) << 64, false}, word, o);
+    return round_float(L, Unrounded<u64>{neg, exp, sig, false}, word, o);
   const int shift = 63 - L.m;
   const u64 rem = sig & ((u64(1) << shift) - 1), half = u64(1) << (shift - 1);
   // The lower neighbour's index; its parity is n's for m >= 1, and the binade's + 1 for m = 0 alike.
@@ -633,7 +651,7 @@ FastResult narrow_round(const FastLayout& L, bool neg, u64 sig, std::int64_t exp
     }
   }
   const u64 rounded = index + (up ? 1 : 0);
-  if (rounded > L.max_index) return round_float(L, Unrounded{neg, exp - 64, u128(sig) << 64, false}, word, o);
+  if (rounded > L.max_index) return round_float(L, Unrounded<u64>{neg, exp, sig, false}, word, o);
   return {rounded | (neg ? L.sign_bit : 0), rem != 0 ? flag::inexact : std::uint8_t(0)};
 }
 
@@ -671,6 +689,8 @@ struct NarrowLane {
     }
   }
 
+  static bool read(const FastArith& f, u64 code, NarrowValue& v) { return narrow_decode(f.in_, code, f.options_.daz, v); }
+
   static bool viable(Op op, const FastLayout& in, const FastLayout& out, const ArithOptions& o) {
     if (!in.is_float || !out.is_float || out.m > kNarrowMaxM) return false;
     if (op != Op::convert && in.m > kNarrowMaxM) return false;
@@ -684,7 +704,7 @@ struct NarrowLane {
   template <bool Sub>
   static FastResult add(const FastArith& f, u64 ca, u64 cb, u64, std::uint32_t word) {
     NarrowValue a, b;
-    if (!narrow_decode(f.in_, ca, a) || !narrow_decode(f.in_, cb, b)) return f.wide(ca, cb, 0, word);
+    if (!read(f, ca, a) || !read(f, cb, b)) return f.wide(ca, cb, 0, word);
     const int up = 61 - f.in_.m;  // top bits at 61
     const NarrowSum s = narrow_add(a.neg, a.sig << up, a.exp - up, b.neg != Sub, b.sig << up, b.exp - up);
     if (s.zero) return zero_of(f.out_, f.options_.rounding.mode == Rounding::rdn);
@@ -693,13 +713,13 @@ struct NarrowLane {
 
   static FastResult mul(const FastArith& f, u64 ca, u64 cb, u64, std::uint32_t word) {
     NarrowValue a, b;
-    if (!narrow_decode(f.in_, ca, a) || !narrow_decode(f.in_, cb, b)) return f.wide(ca, cb, 0, word);
+    if (!read(f, ca, a) || !read(f, cb, b)) return f.wide(ca, cb, 0, word);
     return narrow_round(f.out_, a.neg != b.neg, a.sig * b.sig, a.exp + b.exp, word, f.options_);  // <= 54 bits
   }
 
   static FastResult div(const FastArith& f, u64 ca, u64 cb, u64, std::uint32_t word) {
     NarrowValue a, b;
-    if (!narrow_decode(f.in_, ca, a) || !narrow_decode(f.in_, cb, b)) return f.wide(ca, cb, 0, word);
+    if (!read(f, ca, a) || !read(f, cb, b)) return f.wide(ca, cb, 0, word);
     // a's top bit at 63 and b's at m: the quotient has at least 63 - m bits, so J <= m + 1.
     const int up = 63 - f.in_.m;
     const u64 n = a.sig << up;
@@ -710,7 +730,7 @@ struct NarrowLane {
 
   static FastResult sqrt(const FastArith& f, u64 ca, u64, u64, std::uint32_t word) {
     NarrowValue a;
-    if (!narrow_decode(f.in_, ca, a) || a.neg) return f.wide(ca, 0, 0, word);
+    if (!read(f, ca, a) || a.neg) return f.wide(ca, 0, 0, word);
     // An even exponent, then N = sig x 4^k below 2^62 with at least 59 bits: its root r has at least 30
     // bits (J <= 34) and (r + 1)^2 cannot wrap.
     u64 sig = a.sig;
@@ -729,7 +749,7 @@ struct NarrowLane {
 
   static FastResult fma(const FastArith& f, u64 ca, u64 cb, u64 cc, std::uint32_t word) {
     NarrowValue a, b, c;
-    if (!narrow_decode(f.in_, ca, a) || !narrow_decode(f.in_, cb, b) || !narrow_decode(f.in_, cc, c))
+    if (!read(f, ca, a) || !read(f, cb, b) || !read(f, cc, c))
       return f.wide(ca, cb, cc, word);
     // The exact product (at most 54 bits) and the addend, both with their top bit at 61.
     const u64 p = a.sig * b.sig;
@@ -741,7 +761,7 @@ struct NarrowLane {
 
   static FastResult convert(const FastArith& f, u64 ca, u64, u64, std::uint32_t word) {
     NarrowValue a;
-    if (!narrow_decode(f.in_, ca, a)) return f.wide(ca, 0, 0, word);
+    if (!read(f, ca, a)) return f.wide(ca, 0, 0, word);
     return narrow_round(f.out_, a.neg, a.sig, a.exp, word, f.options_);
   }
 };

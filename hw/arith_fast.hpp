@@ -14,9 +14,10 @@
 // value would.
 //
 // The narrow lane comes first: for float formats of at most 26 fraction bits (fp4 to fp32, bf16, tf32),
-// add, sub, mul, div, sqrt, fma and float conversions of normal operands compute in one 64-bit word and
-// round a normal result with masks, as SoftFloat's fp16 and fp32 functions do; every other operand
-// set and result continues in the 128-bit lane (arith_fast.cpp says why one word decides exactly).
+// add, sub, mul, div, sqrt, fma and float conversions of finite non-zero operands compute in one 64-bit
+// word and round the result there (a normal one with masks), as SoftFloat's fp16 and fp32 functions do;
+// every other operand set continues in the 128-bit lane (arith_fast.cpp says why one word decides
+// exactly).
 //
 // A FastArith is prepared once for an operation, format(s) and options (parsing, layout and the NaN
 // codes), then called per operand set. Cases it does not cover are reported by supports() (formats
@@ -103,8 +104,8 @@ class FastArith {
   bool narrow() const { return narrow_ != nullptr; }
 
  private:
-  // The narrow lane (arith_fast.cpp): float formats of at most 26 fraction bits, normal operands, in one
-  // 64-bit word; null where it does not apply. It hands every other operand set to wide().
+  // The narrow lane (arith_fast.cpp): float formats of at most 26 fraction bits, finite non-zero
+  // operands, in one 64-bit word; null where it does not apply. It hands other operand sets to wide().
   using Lane = FastResult (*)(const FastArith&, std::uint64_t, std::uint64_t, std::uint64_t, std::uint32_t);
   friend struct NarrowLane;
   static Lane narrow_lane(Op op, const FastLayout& in, const FastLayout& out, const ArithOptions& options);

@@ -12,6 +12,8 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
+#include <vector>
 
 using namespace bitsim::formats;
 
@@ -77,6 +79,44 @@ TEST_CASE("cabi: errors return -1, name the problem and leave the outputs alone"
   CHECK(bitsim_op("add", "fp16", nullptr, 0x3C00, 0x3C00, 0, 0, &code, nullptr) == 0);  // NULL outputs skipped
   CHECK(code == 0x4000);
   CHECK(std::string(bitsim_last_error()).empty());
+}
+
+TEST_CASE("cabi: each thread keeps its own cache of operations and its own last error", "[cabi]") {
+  // Four threads, each cycling through more operation strings than a thread's cache holds (8), some
+  // of them failing: every result equals the golden path and every error message is the thread's own.
+  const std::vector<std::pair<const char*, const char*>> ops = {
+      {"add", "fp16"}, {"mul", "fp16"}, {"div", "bf16"}, {"sub", "fp8_e4m3"}, {"fma", "fp8_e5m2"},
+      {"mul", "fp32"}, {"sqrt", "fp16"}, {"add", "int8"}, {"max", "bf16"}, {"mul", "fixed(i=3,f=4)"}};
+  std::vector<int> wrong(4, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(static_cast<std::uint64_t>(t));
+      for (int i = 0; i < 3000; ++i) {
+        const auto& [op, format] = ops[static_cast<std::size_t>(i + t) % ops.size()];
+        const Format f = parse_format(format);
+        const std::uint64_t mask = (std::uint64_t(1) << f.width()) - 1;
+        const std::uint64_t a = rng() & mask, b = rng() & mask, c = rng() & mask;
+        const char* options = (i / 7) % 2 ? "rounding=rtz" : nullptr;  // each operation under both
+        if (i % 97 == 0) {  // a failing call: its message, on this thread only
+          const std::string bad = "frobnicate" + std::to_string(t);
+          if (bitsim_op(bad.c_str(), format, options, a, b, c, 0, nullptr, nullptr) != -1 ||
+              std::string(bitsim_last_error()).find(bad) == std::string::npos)
+            ++wrong[static_cast<std::size_t>(t)];
+          continue;
+        }
+        std::uint64_t code = 0;
+        std::uint32_t flags = 0;
+        const int rc = bitsim_op(op, format, options, a, b, c, 0, &code, &flags);
+        std::vector<BigInt> operands{BigInt(a), BigInt(b), BigInt(c)};
+        operands.resize(static_cast<std::size_t>(op_arity(*parse_op(op))));
+        const ArithResult g = arith_golden(*parse_op(op), f, operands, parse_arith_options(options ? options : ""), 0);
+        if (rc != 0 || BigInt(code) != g.code || flags != g.flags || !std::string(bitsim_last_error()).empty())
+          ++wrong[static_cast<std::size_t>(t)];
+      }
+    });
+  for (std::thread& th : threads) th.join();
+  for (int t = 0; t < 4; ++t) CHECK(wrong[static_cast<std::size_t>(t)] == 0);
 }
 
 TEST_CASE("cabi: prepared operations, one at a time and in batches, equal the golden path", "[cabi]") {
