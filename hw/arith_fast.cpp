@@ -290,6 +290,19 @@ FastResult nan_of(const FastLayout& L, NanPolicy policy, std::initializer_list<c
   return {pick ? quieted(L, pick->code) : default_nan(L, policy), flags};
 }
 
+// A float result beyond the largest finite value (formats.md 2.2 step 6).
+FastResult overflowed(const FastLayout& L, bool neg, bool tiny_before, const ArithOptions& o) {
+  const Rounding mode = o.rounding.mode;
+  const bool toward_zero = mode == Rounding::rtz || (mode == Rounding::rup && neg) || (mode == Rounding::rdn && !neg);
+  const std::uint8_t flags = flag::overflow | flag::inexact;
+  if (!toward_zero && L.float_overflow == FloatOverflow::nan) return {L.nan_code, flags};
+  if (!toward_zero && L.float_overflow == FloatOverflow::inf) return {(L.top_field << L.m) | (neg ? L.sign_bit : 0), flags};
+  // The largest finite value. In a format whose values all lie below 2^emin (e = 1) it is tiny too.
+  const TininessOutcome t = apply_tininess(flags, tiny_before, true, o);
+  if (t.flush) return zero_of(L, neg, t.flags);
+  return {L.max_index | (neg ? L.sign_bit : 0), t.flags};
+}
+
 // Float rounding (formats.md 2.2 steps 4-8), then the operation's tininess and flush-to-zero options.
 template <class Word>
 FastResult round_float(const FastLayout& L, const Unrounded<Word>& x, std::uint32_t word, const ArithOptions& o) {
@@ -314,17 +327,7 @@ FastResult round_float(const FastLayout& L, const Unrounded<Word>& x, std::uint3
     over = idx > L.max_index;
     index = static_cast<u64>(idx);
   }
-  if (over) {
-    const bool toward_zero =
-        rs.mode == Rounding::rtz || (rs.mode == Rounding::rup && x.neg) || (rs.mode == Rounding::rdn && !x.neg);
-    const std::uint8_t flags = flag::overflow | flag::inexact;
-    if (!toward_zero && L.float_overflow == FloatOverflow::nan) return {L.nan_code, flags};
-    if (!toward_zero && L.float_overflow == FloatOverflow::inf) return {(L.top_field << L.m) | (x.neg ? L.sign_bit : 0), flags};
-    // The largest finite value. In a format whose values all lie below 2^emin (e = 1) it is tiny too.
-    const TininessOutcome t = apply_tininess(flags, tiny_before, true, o);
-    if (t.flush) return zero_of(L, x.neg, t.flags);
-    return {L.max_index | (x.neg ? L.sign_bit : 0), t.flags};
-  }
+  if (over) return overflowed(L, x.neg, tiny_before, o);
 
   std::uint8_t flags = s.exact ? 0 : flag::inexact;
   // Tininess after rounding: the same rounding at m + 1 significant bits and an unbounded exponent.
@@ -594,9 +597,9 @@ int needed_bits(const FastLayout& L, std::int64_t lead, const RoundingSpec& rs) 
 // Why a word is enough: a result is exact in the word, or the bits it loses are jammed into its bit 0
 // (SoftFloat's shiftRightJam): the exact value then lies strictly between the word's two even
 // neighbours, on the same side of every multiple of 2 as the word. After normalisation the jammed bit
-// sits at bit J (J <= 3 for a sum, m + 1 for a quotient, 34 for a square root), and every rounding
-// decision (the half at bit 62 - m, sr's threshold bits from 63 - m - R) must lie above it; viable()
-// says for which options each operation meets that.
+// sits at bit J (J <= 3 for a sum, 34 for a square root; a quotient is developed just far enough),
+// and every rounding decision (the half at bit 62 - m, sr's threshold bits from 63 - m - R) must lie
+// above it; viable() says for which options each operation meets that.
 constexpr int kNarrowMaxM = 26;
 
 // A finite non-zero operand: (-1)^neg x sig x 2^exp with sig's top bit at m (1.frac for a normal number,
@@ -631,8 +634,19 @@ FastResult narrow_round(const FastLayout& L, bool neg, u64 sig, std::int64_t exp
   sig <<= z;
   exp -= z;
   const std::int64_t binade = exp + 63 - L.emin;  // floor(log2 |v|) - emin
-  if (binade < 0 || static_cast<u64>(binade) > (L.max_index >> L.m))
-    return round_float(L, Unrounded<u64>{neg, exp, sig, false}, word, o);
+  if (binade < 0) {
+    // Below 2^emin. Unless an option (FTZ, no subnormals) or tininess after rounding at the edge
+    // (binade -1) asks more, the value is tiny before and after rounding: underflow iff inexact.
+    if (o.ftz || !L.subnormals || (binade == -1 && o.tininess == Tininess::after_rounding))
+      return round_float(L, Unrounded<u64>{neg, exp, sig, false}, word, o);
+    const Split s = split(Unrounded<u64>{neg, exp, sig, false}, 63 - L.m - binade, sr_bits_of(o.rounding));
+    const u64 index = static_cast<u64>(s.n) + (rounds_up(o.rounding, s, (s.n & 1) != 0, neg, word, false) ? 1 : 0);
+    if (index > L.max_index) return overflowed(L, neg, true, o);  // e = 1: every finite value is subnormal
+    const bool signed_zero = !(index == 0 && L.special == Special::fnuz);  // fnuz has no -0
+    return {index | (neg && signed_zero ? L.sign_bit : 0), s.exact ? std::uint8_t(0) : std::uint8_t(flag::inexact | flag::underflow)};
+  }
+  // Field binade + 1 lies beyond the largest finite value's field (max_index >> m).
+  if (static_cast<u64>(binade) >= (L.max_index >> L.m)) return overflowed(L, neg, false, o);
   const int shift = 63 - L.m;
   const u64 rem = sig & ((u64(1) << shift) - 1), half = u64(1) << (shift - 1);
   // The lower neighbour's index; its parity is n's for m >= 1, and the binade's + 1 for m = 0 alike.
@@ -680,10 +694,13 @@ NarrowSum narrow_add(bool neg_a, u64 a, std::int64_t exp_a, bool neg_b, u64 b, s
 }  // namespace
 
 struct NarrowLane {
+  // The number of bits below the rounding point a decision reads: sr's R, else the half.
+  static int decision_bits(const ArithOptions& o) { return o.rounding.mode == Rounding::sr ? o.rounding.sr_bits : 1; }
+
   // The bit the jammed bits reach after normalisation (the comment above the lane), per operation.
-  static int jam_bit(Op op, int m) {
+  static int jam_bit(Op op, int m, int decision) {
     switch (op) {
-      case Op::div: return m + 1;
+      case Op::div: return 62 - 2 * m - decision;  // 64 - up, div's up = m + decision + 2, if up <= 63 - m
       case Op::sqrt: return 34;
       default: return 3;  // add, sub, fma; mul and convert are exact
     }
@@ -697,8 +714,9 @@ struct NarrowLane {
     if (op != Op::add && op != Op::sub && op != Op::mul && op != Op::div && op != Op::sqrt && op != Op::fma &&
         op != Op::convert)
       return false;
-    const int decision_bits = o.rounding.mode == Rounding::sr ? o.rounding.sr_bits : 1;
-    return 63 - out.m - decision_bits >= jam_bit(op, out.m) + 1;
+    const int decision = decision_bits(o);
+    if (op == Op::div && in.m + decision + 2 > 63 - in.m) return false;  // the dividend would not fit
+    return 63 - out.m - decision >= jam_bit(op, out.m, decision) + 1;
   }
 
   template <bool Sub>
@@ -720,8 +738,10 @@ struct NarrowLane {
   static FastResult div(const FastArith& f, u64 ca, u64 cb, u64, std::uint32_t word) {
     NarrowValue a, b;
     if (!read(f, ca, a) || !read(f, cb, b)) return f.wide(ca, cb, 0, word);
-    // a's top bit at 63 and b's at m: the quotient has at least 63 - m bits, so J <= m + 1.
-    const int up = 63 - f.in_.m;
+    // a's top bit at m + up and b's at m: the quotient has at least `up` bits, so J <= 64 - up, below
+    // every decision (viable() checked that up <= 63 - m). No more bits than that: a division's time
+    // grows with its quotient's length on some CPUs.
+    const int up = f.in_.m + decision_bits(f.options_) + 2;
     const u64 n = a.sig << up;
     const u64 q = n / b.sig;
     const u64 jam = n % b.sig != 0 ? 1 : 0;
@@ -730,7 +750,8 @@ struct NarrowLane {
 
   static FastResult sqrt(const FastArith& f, u64 ca, u64, u64, std::uint32_t word) {
     NarrowValue a;
-    if (!read(f, ca, a) || a.neg) return f.wide(ca, 0, 0, word);
+    if (!read(f, ca, a)) return f.wide(ca, 0, 0, word);
+    if (a.neg) return nan_of(f.out_, f.options_.nan, {}, {}, true);  // invalid, no NaN operand to pass on
     // An even exponent, then N = sig x 4^k below 2^62 with at least 59 bits: its root r has at least 30
     // bits (J <= 34) and (r + 1)^2 cannot wrap.
     u64 sig = a.sig;
@@ -741,7 +762,8 @@ struct NarrowLane {
     }
     const int k = (60 - f.in_.m) / 2;
     const u64 n = sig << (2 * k);
-    u64 r = static_cast<u64>(std::sqrt(static_cast<double>(n)));
+    // Through int64: n and its root fit, and the signed conversions are single instructions.
+    u64 r = static_cast<u64>(static_cast<std::int64_t>(std::sqrt(static_cast<double>(static_cast<std::int64_t>(n)))));
     while (r * r > n) --r;
     while ((r + 1) * (r + 1) <= n) ++r;
     return narrow_round(f.out_, false, r | (r * r != n ? 1 : 0), exp / 2 - k, word, f.options_);

@@ -381,7 +381,9 @@ void compare_lanes(LaneAgreement& agree, std::uint64_t per_op, std::uint64_t see
   const std::vector<const char*> names = {"fp8_e4m3", "fp8_e5m2", "fp8_e4m3fnuz", "fp6_e2m3", "fp4_e2m1", "fp16", "bf16",
                                           "tf32", "fp32", "float(e=4,m=26)", "float(e=9,m=26,bias=300)",
                                           "float(e=5,m=10,special=fn,overflow=saturate)", "float(e=6,m=9,subnormals=no)",
-                                          "float(e=7,m=12,special=none,overflow=saturate,bias=70)", "float(e=5,m=6,special=fnuz,overflow=nan)", "float(e=3,m=0)"};
+                                          "float(e=7,m=12,special=none,overflow=saturate,bias=70)", "float(e=5,m=6,special=fnuz,overflow=nan)", "float(e=3,m=0)",
+                                          "float(e=1,m=3,overflow=nan)", "float(e=1,m=4,special=none,overflow=saturate)",
+                                          "float(e=2,m=1,special=fn)"};
   const auto options = option_sets();
   int narrow_lanes = 0;
   for (const char* name : names) {
