@@ -292,7 +292,7 @@ TEST_CASE("train config: every key of every section is read", "[train]") {
   REQUIRE(f.product);
   CHECK_FALSE(f.product->has_value());  // "exact"
   REQUIRE(f.order);
-  CHECK(*f.order == AccOrder::blocked);
+  CHECK(*f.order == "blocked");
   REQUIRE(f.chunk);
   CHECK(*f.chunk == 16);
 
@@ -306,7 +306,7 @@ TEST_CASE("train config: every key of every section is read", "[train]") {
   CHECK_FALSE(c.overrides[0].level.order);
   CHECK(c.overrides[1].layers == std::vector<std::string>{"conv*", "bn1"});
   REQUIRE(c.overrides[1].level.order);
-  CHECK(*c.overrides[1].level.order == AccOrder::pairwise);
+  CHECK(*c.overrides[1].level.order == "pairwise");
   REQUIRE(at(c.overrides[1].level, nn::Role::G));
   CHECK(at(c.overrides[1].level, nn::Role::G)->format() == bitsim::formats::parse_format("float(e=4,m=3)"));
   CHECK(at(c.overrides[1].level, nn::Role::G)->rounding().sr_bits == 32);  // the default R
@@ -463,6 +463,8 @@ TEST_CASE("train config: errors name the source, the line and the full key path"
     // Graham formats cannot accumulate.
     check_names(config_error("[formats]\nacc = \"graham_L4\"\n"), 2, "formats.acc");
     check_names(config_error("[formats]\norder = \"random\"\n"), 2, "formats.order");
+    check_names(config_error("[formats]\norder = \"aligned(group=0,width=14)\"\n"), 2, "formats.order");
+    check_names(config_error("[formats]\norder = \"aligned(group=4,width=14,beyond=sideways)\"\n"), 2, "formats.order");
     // A role table without a format.
     check_names(config_error("[formats]\nE = { rounding = \"sr\" }\n"), 2, "formats.E");
   }
@@ -634,6 +636,45 @@ TEST_CASE("train config: name_matches globs", "[train]") {
   CHECK(name_matches("b*b", "bbb"));
   CHECK_FALSE(name_matches("b*b", "b"));
   CHECK_FALSE(name_matches("Conv1", "conv1"));  // case-sensitive
+}
+
+TEST_CASE("train config: an aligned order and the GEMM rounding reach the layers, and aligned needs an accumulator format",
+          "[train]") {
+  const TrainConfig c = parse_config(R"toml([formats]
+acc = "float(e=8,m=13)"
+order = "aligned( group = 32, width=14, lead=exponents )"
+gemm_rounding = "rtz"
+
+[[formats.override]]
+layers = "fc*"
+order = "pairwise"
+)toml",
+                                     "aligned.toml");
+  REQUIRE(c.formats.order);
+  CHECK(*c.formats.order == "aligned(group=32,width=14,beyond=truncate,lead=exponents,acc=aligned,groups=sequential)");
+  const nn::Model m = nn::build_model(nn::builtin_model("cnn", 10, 4), Nchw{1, 1, 28, 28},
+                                      [&](nn::Layer& l) { train::configure_layer(c, l); });
+  const nn::Layer& conv1 = layer_named(m, "conv1");
+  CHECK(conv1.gemm.order == AccOrder::aligned);
+  CHECK(conv1.gemm.aligned.group == 32);
+  CHECK(conv1.gemm.aligned.width == 14);
+  CHECK(conv1.gemm.aligned.lead == AlignLead::exponents);
+  CHECK(conv1.gemm.config().order == AccOrder::aligned);
+  CHECK(conv1.gemm.config().aligned.group == 32);
+  CHECK(conv1.gemm.config().rounding == Rounding::rtz);
+  CHECK_FALSE(conv1.gemm.is_fast());
+  CHECK_THAT(conv1.gemm.describe(), Catch::Contains("order=aligned(group=32,width=14"));
+  CHECK(layer_named(m, "fc1").gemm.order == AccOrder::pairwise);
+
+  // The aligned order rounds into an accumulator: with exact accumulation the layer cannot be built.
+  const TrainConfig exact = parse_config("[formats]\nacc = \"exact\"\norder = \"aligned(group=4,width=20)\"\n", "exact.toml");
+  try {
+    (void)nn::build_model(nn::builtin_model("cnn", 10, 4), Nchw{1, 1, 28, 28},
+                          [&](nn::Layer& l) { train::configure_layer(exact, l); });
+    FAIL("no ConfigError for an aligned order with exact accumulation");
+  } catch (const ConfigError& e) {
+    CHECK_THAT(e.what(), Catch::Contains("exact.toml") && Catch::Contains("accumulator"));
+  }
 }
 
 TEST_CASE("train config: configure_layer applies [formats], then matching overrides key by key", "[train]") {
@@ -844,6 +885,7 @@ TEST_CASE("train config: every format-level key is read, written back and merged
   const std::map<std::string, std::string> values = {
       {"acc", "\"fp16\""},      {"product", "\"bf16\""},       {"order", "\"blocked\""},        {"chunk", "4"},
       {"bifurcate", "true"},    {"batchnorm", "\"range\""},    {"range_bn_chunks", "8"},        {"range_bn_new_weight", "0.5"},
+      {"gemm_rounding", "\"rtz\""},
   };
   std::string formats, override_keys;
   for (const train::LevelKey& k : train::level_keys()) {

@@ -280,6 +280,37 @@ TEST_CASE("train run: fp8 roles with stochastic rounding train and are reproduci
         a.weights_digest);
 }
 
+TEST_CASE("train run: the aligned order trains, and where rule 11 coincides with sequential it gives sequential's weights",
+          "[train][aligned]") {
+  // An MLP of width 16, fp8 operands and an fp16 accumulator, one epoch of 2 steps. aligned(group=1,
+  // acc=separate) adds each product exactly to the accumulator, rounding once: the sequential order
+  // (gemm.md rule 11), through another kernel. The H100 FP8 unit's model (32 products and the
+  // accumulator aligned, 14 bits, rounded toward zero) gives other weights.
+  TempDir tmp;
+  auto run = [&](const std::string& name, const std::string& order, const std::string& acc = "fp16",
+                 const std::string& rounding = "rne") {
+    const std::vector<std::string> sets = {"model.width=16",       "formats.W=fp8_e4m3",
+                                           "formats.A=fp8_e4m3",   "formats.E=fp8_e5m2",
+                                           "data.limit_train=256", "data.limit_test=128",
+                                           "train.epochs=1",       "formats.acc=\"" + acc + "\"",
+                                           "formats.order=\"" + order + "\"", "formats.gemm_rounding=" + rounding};
+    return train::run_training(config(tmp / name, sets), quiet());
+  };
+  const TrainResult sequential = run("sequential", "sequential");
+  const TrainResult coinciding = run("coinciding", "aligned(group=1,width=58,acc=separate)");
+  // The H100 FP8 configuration of gemm.md section 1.7.
+  const TrainResult h100 = run("h100", "aligned(group=32,width=14,lead=exponents)", "float(e=8,m=13)", "rtz");
+  CHECK(sequential.finished);
+  CHECK(sequential.steps == 2);
+  CHECK(coinciding.weights_digest == sequential.weights_digest);
+  CHECK(h100.finished);
+  CHECK(std::isfinite(h100.test_loss));
+  CHECK(h100.weights_digest != sequential.weights_digest);
+  // The run folder's config holds the order with every parameter spelled out.
+  CHECK_THAT(slurp(tmp / "h100/config.toml"),
+             Catch::Contains("order = \"aligned(group=32,width=14,beyond=truncate,lead=exponents,acc=aligned,groups=sequential)\""));
+}
+
 TEST_CASE("train run: MX roles (a tensor policy per role) train from a config and are reproducible", "[train][policy]") {
   TempDir tmp;
   const std::vector<std::string> mx = {"model.name=cnn",

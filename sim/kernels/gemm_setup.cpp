@@ -7,7 +7,7 @@ namespace bitsim::sim::nn {
 GemmSetup::GemmSetup() : acc(formats::parse_format("fp32")) {}
 
 bool GemmSetup::is_fast() const {
-  return !product && acc && is_fp32(*acc) &&
+  return !product && acc && is_fp32(*acc) && rounding == formats::Rounding::rne &&
          (order == AccOrder::sequential || (order == AccOrder::blocked && chunk == 1));
 }
 
@@ -18,7 +18,8 @@ GemmConfig GemmSetup::config() const {
   c.acc = acc;
   c.order = order;
   c.chunk = chunk;
-  c.rounding = formats::Rounding::rne;
+  c.aligned = aligned;
+  c.rounding = rounding;
   return c;
 }
 
@@ -26,9 +27,10 @@ std::string GemmSetup::describe() const {
   std::string s = "acc=" + (acc ? acc->name() : std::string("exact"));
   if (product) s += " product=" + product->name();
   if (acc) {
-    s += order == AccOrder::sequential ? " order=sequential" : order == AccOrder::pairwise ? " order=pairwise" : " order=blocked";
+    s += " order=" + acc_order_text(config());
     if (order == AccOrder::blocked) s += " chunk=" + std::to_string(chunk);
   }
+  if (rounding != formats::Rounding::rne) s += std::string(" rounding=") + formats::rounding_name(rounding);
   return s;
 }
 

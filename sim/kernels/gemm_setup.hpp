@@ -19,11 +19,14 @@ struct GemmSetup {
   std::optional<formats::Format> acc;      // empty: exact accumulation; default fp32
   AccOrder order = AccOrder::sequential;
   std::int64_t chunk = 0;
+  AlignedAccumulation aligned;  // order == aligned: the fused adder's parameters (gemm.md rule 11)
+  formats::Rounding rounding = formats::Rounding::rne;  // every rounding of the GEMM (products, accumulator, output)
 
   GemmSetup();  // fp32 accumulator, exact products, sequential
-  // Whether the engine's fp32 kernel computes this setup (fp32 accumulator, sequential, exact products).
+  // Whether the engine's fp32 kernel computes this setup (fp32 accumulator, sequential, exact products,
+  // rne).
   bool is_fast() const;
-  // The GemmConfig for the reference kernels: fp32 operands and output, rne.
+  // The GemmConfig for the reference kernels: fp32 operands and output.
   GemmConfig config() const;
   std::string describe() const;
 };

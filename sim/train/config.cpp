@@ -636,8 +636,14 @@ void apply_levels(const TrainConfig& c, nn::Layer& layer, const std::vector<std:
     if (l.roles[r]) layer.roles.by_role[r] = *l.roles[r];
   if (l.acc) layer.gemm.acc = *l.acc;
   if (l.product) layer.gemm.product = *l.product;
-  if (l.order) layer.gemm.order = *l.order;
+  if (l.order) {
+    GemmConfig order;
+    parse_acc_order(*l.order, order);  // checked when the config was read
+    layer.gemm.order = order.order;
+    layer.gemm.aligned = order.aligned;
+  }
   if (l.chunk) layer.gemm.chunk = *l.chunk;
+  if (l.gemm_rounding) layer.gemm.rounding = *l.gemm_rounding;
   layer.bifurcate = l.bifurcate.value_or(false);
   layer.grad_decay = c.sgd.decay_in_gradient ? static_cast<float>(c.sgd.weight_decay) : 0.0f;
   layer.grad_decay_all = c.sgd.decay_bn_and_bias;
@@ -650,6 +656,14 @@ void apply_levels(const TrainConfig& c, nn::Layer& layer, const std::vector<std:
   if (layer.gemm.order == AccOrder::blocked && layer.gemm.chunk < 1)
     throw ConfigError(c.source + ": layer " + layer.name + ": order = \"blocked\" needs `chunk`",
                       ErrorSite::in_file(c.source, 0, "formats.chunk"));
+  if (layer.gemm.order == AccOrder::aligned) {
+    try {
+      validate(layer.gemm.config());
+    } catch (const GemmError& e) {
+      throw ConfigError(c.source + ": layer " + layer.name + ": formats.order: " + e.what(),
+                        ErrorSite::in_file(c.source, 0, "formats.order"));
+    }
+  }
 }
 
 }  // namespace

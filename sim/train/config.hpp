@@ -33,8 +33,9 @@ struct FormatLevel {
   std::array<std::optional<nn::RoleRounding>, nn::kRoleCount> roles;
   std::optional<std::optional<formats::Format>> acc;      // inner empty: exact accumulation
   std::optional<std::optional<formats::Format>> product;  // inner empty: exact products
-  std::optional<AccOrder> order;
+  std::optional<std::string> order;  // as parse_acc_order reads it, in acc_order_text's canonical form
   std::optional<std::int64_t> chunk;
+  std::optional<formats::Rounding> gemm_rounding;  // every rounding of the matrix products (rne)
   std::optional<bool> bifurcate;                // weight-gradient products read DY_W (Banner et al.)
   std::optional<std::string> batchnorm;         // batch-norm layers' method (sim/methods/batchnorm_methods.hpp)
   std::optional<std::int64_t> range_bn_chunks;  // Range BN chunks (16)

@@ -454,6 +454,18 @@ std::optional<formats::Format> gemm_format(Section& s, const std::string& key) {
 
 std::string gemm_format_text(const std::optional<formats::Format>& f) { return toml_quote(f ? f->name() : "exact"); }
 
+// The accumulation order key, in canonical form (an aligned order with every parameter spelled out).
+std::string gemm_order(Section& s, const std::string& key) {
+  const std::string text = s.string(key, "sequential");
+  GemmConfig c;
+  try {
+    parse_acc_order(text, c);
+  } catch (const std::exception& e) {
+    s.fail(s.get(key), key, e.what());
+  }
+  return acc_order_text(c);
+}
+
 std::vector<LevelKey> make_level_keys() {
   std::vector<LevelKey> k;
   k.push_back(level_key("acc", "`\"fp32\"`", "accumulator format of every matrix product (docs/gemm.md); `\"exact\"`: exact accumulation",
@@ -461,13 +473,23 @@ std::vector<LevelKey> make_level_keys() {
   k.push_back(level_key("product", "`\"exact\"`", "product format of every matrix product; `\"exact\"` allowed", &FormatLevel::product,
                         gemm_format, gemm_format_text));
   k.push_back(level_key(
-      "order", "`\"sequential\"`", "accumulation order: `sequential`, `pairwise`, `blocked`", &FormatLevel::order,
-      [](Section& s, const std::string& key) { return *acc_order_from_name(s.string(key, "sequential", acc_order_names())); },
-      [](AccOrder o) { return toml_quote(acc_order_name(o)); }));
+      "order", "`\"sequential\"`",
+      "accumulation order (docs/spec/gemm.md): `sequential`, `pairwise`, `blocked`, or a fused multi-term adder "
+      "`aligned(group=G,width=W[,beyond=...,lead=...,acc=...,groups=...])` (rule 11)",
+      &FormatLevel::order, gemm_order, [](const std::string& o) { return toml_quote(o); }));
   k.push_back(level_key(
       "chunk", "", "`blocked`: the chunk length (integer >= 1)", &FormatLevel::chunk,
       [](Section& s, const std::string& key) { return s.integer(key, 1, 1, std::int64_t{1} << 40); },
       [](std::int64_t v) { return std::to_string(v); }));
+  k.push_back(level_key(
+      "gemm_rounding", "`\"rne\"`",
+      "the rounding mode of every rounding inside the matrix products (product format, accumulator, fp32 output; "
+      "docs/spec/gemm.md): `rne`, `rna`, `rtz`, `rup`, `rdn` (the published tensor-core models accumulate with `rtz`)",
+      &FormatLevel::gemm_rounding,
+      [](Section& s, const std::string& key) {
+        return *formats::parse_rounding(s.string(key, "rne", {"rne", "rna", "rtz", "rup", "rdn"}));
+      },
+      [](formats::Rounding r) { return toml_quote(formats::rounding_name(r)); }));
   k.push_back(level_key(
       "bifurcate", "false",
       "gradients bifurcation (Banner et al. 2018): conv and linear layers compute dW and db from a second copy of dL/dy "
