@@ -74,17 +74,10 @@ void validate(const GemmConfig& c) {
   if (c.acc && c.order == AccOrder::blocked && c.chunk < 1)
     throw GemmError("the blocked order needs a chunk of at least 1", ErrorSite::at_key("chunk"));
   if (c.order == AccOrder::aligned) {
-    const AlignedAccumulation& a = c.aligned;
     if (!c.acc)
       throw GemmError("the aligned order rounds each step into an accumulator: give the accumulator a format (not exact)",
                       ErrorSite::at_key("order"));
-    if (a.group < 1) throw GemmError(fmt::format("aligned: group {} (must be >= 1)", a.group), ErrorSite::at_key("order"));
-    if (a.width < 1 || a.width > 4096)
-      throw GemmError(fmt::format("aligned: width {} (must be 1..4096)", a.width), ErrorSite::at_key("order"));
-    if (a.groups != AccOrder::sequential && a.groups != AccOrder::pairwise)
-      throw GemmError("aligned: the groups enter the accumulator sequential or pairwise", ErrorSite::at_key("order"));
-    if (a.acc_in_group && a.groups == AccOrder::pairwise)
-      throw GemmError("aligned: groups=pairwise needs acc=separate", ErrorSite::at_key("order"));
+    check_aligned(c.aligned);
   }
 }
 

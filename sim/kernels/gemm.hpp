@@ -61,7 +61,7 @@ enum class AlignLead { value, exponents };
 // The parameters of AccOrder::aligned (gemm.md rule 11).
 struct AlignedAccumulation {
   std::int64_t group = 0;  // products per step, >= 1
-  int width = 0;           // bits kept of each aligned term, from the largest term's exponent: 1..4096
+  std::int64_t width = 0;  // bits kept of each aligned term, from the largest term's exponent: 1..4096
   AlignRounding beyond = AlignRounding::truncate;
   AlignLead lead = AlignLead::value;
   bool acc_in_group = true;                // the accumulator's value is one of each step's aligned terms
@@ -87,6 +87,9 @@ void validate(const GemmConfig& config);
 // "sequential", "pairwise", "blocked" (the chunk is separate) or
 // "aligned(group=G,width=W[,beyond=truncate|floor|rne|rna|sticky][,lead=value|exponents]
 // [,acc=aligned|separate][,groups=sequential|pairwise])". Throws GemmError at key "order", naming the key that is wrong.
+// Throws GemmError (at key "order") for parameters outside rule 11's ranges: group >= 1, width
+// 1..4096, groups sequential or pairwise, and groups=pairwise only with acc=separate.
+void check_aligned(const AlignedAccumulation& aligned);
 void parse_acc_order(const std::string& text, GemmConfig& config);
 // The order as parse_acc_order reads it, aligned with every parameter spelled out (chunk not included).
 std::string acc_order_text(const GemmConfig& config);

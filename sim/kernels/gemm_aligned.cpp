@@ -44,10 +44,7 @@ AlignedAccumulation parse_aligned(const std::string& body) {
   try {
     const std::string group = args.require("group"), width = args.require("width");
     a.group = args.integer("group", group);
-    if (a.group < 1) args.out_of_range("group", fmt::format("{} (must be >= 1)", a.group));
-    const std::int64_t w = args.integer("width", width);
-    if (w < 1 || w > 4096) args.out_of_range("width", fmt::format("{} (must be 1..4096)", w));
-    a.width = static_cast<int>(w);
+    a.width = args.integer("width", width);
     if (auto b = args.take("beyond")) {
       bool known = false;
       for (const auto& [value, name] : kBeyond)
@@ -74,13 +71,21 @@ AlignedAccumulation parse_aligned(const std::string& body) {
   } catch (const GemmError& e) {
     order_error(e.what());
   }
-  if (a.acc_in_group && a.groups == AccOrder::pairwise)
-    order_error("aligned: groups=pairwise needs acc=separate (an accumulator aligned with each group's products adds the "
-                "groups one after another)");
+  check_aligned(a);
   return a;
 }
 
 }  // namespace
+
+void check_aligned(const AlignedAccumulation& a) {
+  if (a.group < 1) order_error(fmt::format("aligned: key 'group' out of range: {} (must be >= 1)", a.group));
+  if (a.width < 1 || a.width > 4096) order_error(fmt::format("aligned: key 'width' out of range: {} (must be 1..4096)", a.width));
+  if (a.groups != AccOrder::sequential && a.groups != AccOrder::pairwise)
+    order_error("aligned: key 'groups': the groups enter the accumulator sequential or pairwise");
+  if (a.acc_in_group && a.groups == AccOrder::pairwise)
+    order_error("aligned: groups=pairwise needs acc=separate (an accumulator aligned with each group's products adds the "
+                "groups one after another)");
+}
 
 void parse_acc_order(const std::string& text, GemmConfig& c) {
   const std::string t = formats::strip_spaces(text);
@@ -208,7 +213,7 @@ AlignedAdder::Sum AlignedAdder::aligned_sum(const double* t, const int* lead, st
   }
   const bool sticky = al_.beyond == AlignRounding::sticky;
   // The grid: 2^q, q = top - width + 1 (one bit finer for sticky, whose last bit is the sticky bit).
-  s.q = top - al_.width + 1 - (sticky ? 1 : 0);
+  s.q = top - static_cast<int>(al_.width) + 1 - (sticky ? 1 : 0);  // width <= 58 here
   for (std::size_t i = 0; i < n; ++i) {
     const double x = t[i];
     if (x == 0) continue;
