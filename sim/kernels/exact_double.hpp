@@ -1,5 +1,5 @@
-// Exact double arithmetic shared by the GEMM's exact kernel and the element-wise ops: the exact sum
-// of two doubles as a (rounded, error) pair, the round-to-odd that lets one later rounding to a
+// Exact double arithmetic shared by the GEMM's kernels and the element-wise ops: a double's integer
+// significand and exponent, the exact sum of two doubles as a (rounded, error) pair, the round-to-odd that lets one later rounding to a
 // coarser format be the correct rounding of that exact sum, and gemm.md rule 3's sign of a zero sum.
 // Internal to sim/.
 #pragma once
@@ -36,6 +36,20 @@ inline double round_to_odd(double hi, double lo) {
   double v;
   std::memcpy(&v, &bits, 8);
   return v;
+}
+
+// A finite double's magnitude as an integer significand and exponent, |x| = sig x 2^exp: the stored
+// fraction with the implicit bit (sig in [2^52, 2^53)), or a subnormal's fraction alone (exp -1074).
+struct DoubleParts {
+  std::uint64_t sig;
+  int exp;
+};
+inline DoubleParts double_parts(double x) {
+  std::uint64_t u;
+  std::memcpy(&u, &x, 8);
+  const int field = static_cast<int>((u >> 52) & 0x7FF);
+  const std::uint64_t frac = u & 0xFFFFFFFFFFFFFull;
+  return field ? DoubleParts{frac | (std::uint64_t{1} << 52), field - 1075} : DoubleParts{frac, -1074};
 }
 
 // The exact zero sum x + y (hi == 0, lo == 0) with gemm.md rule 3's sign: -0 only if both addends are

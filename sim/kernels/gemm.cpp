@@ -147,9 +147,8 @@ DataFacts facts_of(const std::vector<double>& v) {
     }
     if (u == 0) continue;
     max_bits = std::max(max_bits, u);
-    const int ef = static_cast<int>(u >> 52);
-    const std::uint64_t mant = ef ? ((u & 0xFFFFFFFFFFFFFull) | (1ull << 52)) : u;
-    f.min_lsb = std::min(f.min_lsb, (ef ? ef : 1) - 1075 + std::countr_zero(mant));
+    const detail::DoubleParts d = detail::double_parts(x);
+    f.min_lsb = std::min(f.min_lsb, d.exp + std::countr_zero(d.sig));
   }
   f.all_zero = max_bits == 0;
   std::memcpy(&f.max_abs, &max_bits, 8);

@@ -3,12 +3,12 @@
 
 #include "formats/spec_arguments.hpp"
 #include "io/excerpt.hpp"
+#include "sim/kernels/exact_double.hpp"
 
 #include <fmt/format.h>
 
 #include <bit>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <map>
 #include <vector>
@@ -123,16 +123,6 @@ std::optional<int> float_emin(const Format& f) {
 // floor(log2|x|) of a finite non-zero double (subnormals included).
 int exponent_of(double x) { return std::ilogb(x); }
 
-// x = +-m * 2^e with m < 2^53 an integer (finite non-zero x).
-void decompose(double x, std::uint64_t& m, int& e) {
-  std::uint64_t u;
-  std::memcpy(&u, &x, 8);
-  const int field = static_cast<int>((u >> 52) & 0x7FF);
-  m = u & 0xFFFFFFFFFFFFFull;
-  if (field != 0) m |= 1ull << 52;
-  e = (field != 0 ? field : 1) - 1075;
-}
-
 __extension__ typedef __int128 i128;  // GCC and Clang on 64-bit targets
 __extension__ typedef unsigned __int128 u128;
 
@@ -217,9 +207,7 @@ AlignedAdder::Sum AlignedAdder::aligned_sum(const double* t, const int* lead, st
   for (std::size_t i = 0; i < n; ++i) {
     const double x = t[i];
     if (x == 0) continue;
-    std::uint64_t m;
-    int e;
-    decompose(x, m, e);
+    const auto [m, e] = double_parts(x);  // |x| = m x 2^e
     const int shift = e - s.q;
     std::uint64_t mag;
     if (shift >= 0) {
