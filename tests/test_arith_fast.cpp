@@ -420,6 +420,14 @@ void compare_lanes(LaneAgreement& agree, std::uint64_t per_op, std::uint64_t see
   CHECK(narrow_lanes > 400);
 }
 
+void check_lanes_agree(std::uint64_t per_op, std::uint64_t seed, std::uint64_t min_cases) {
+  LaneAgreement agree;
+  compare_lanes(agree, per_op, seed);
+  INFO(agree.cases << " cases");
+  CHECK(agree.mismatches == 0);
+  CHECK(agree.cases > min_cases);
+}
+
 }  // namespace
 
 TEST_CASE("fast arith: the narrow lane takes the common operations of formats up to 26 fraction bits", "[arith]") {
@@ -442,19 +450,11 @@ TEST_CASE("fast arith: the narrow lane takes the common operations of formats up
 }
 
 TEST_CASE("fast arith: the narrow lane equals the 128-bit lane on three million operand sets", "[arith]") {
-  LaneAgreement agree;
-  compare_lanes(agree, 2500, 31);
-  INFO(agree.cases << " cases");
-  CHECK(agree.mismatches == 0);
-  CHECK(agree.cases > 2000000);
+  check_lanes_agree(2500, 31, 2000000);
 }
 
 TEST_CASE("fast arith: the narrow lane equals the 128-bit lane on a hundred million operand sets", "[.][arith_full]") {
-  LaneAgreement agree;
-  compare_lanes(agree, 80000, 32);
-  INFO(agree.cases << " cases");
-  CHECK(agree.mismatches == 0);
-  CHECK(agree.cases > 60000000);
+  check_lanes_agree(80000, 32, 60000000);
 }
 
 // ---- arith(): the ArithResult API on the fast path -------------------------------------------------------
