@@ -201,9 +201,11 @@ TEST_CASE("sweep table provenance: commits, CPUs and run time of the results, se
         "Time: the 4 runs trained for 2.00 h in all (the sum of their `train_seconds`).\n");
   // The table says what its errors were measured on: the test set, unless a run held out training samples.
   CHECK_THAT(markdown_document(p, aggregate(p), "bitsim sweep s.toml", ""), Contains("\n\nTest error in percent"));
+  CHECK_THAT(markdown_table(p, aggregate(p)), Contains("| test error % (mean ± sd) |"));
   result("b", 2, 3600, R"(, "evaluated_on": "held-out")");
   CHECK_THAT(markdown_document(p, aggregate(p), "bitsim sweep s.toml", ""),
              Contains("\n\nError on the held-out training samples (`data.holdout`; the test set unused) in percent"));
+  CHECK_THAT(markdown_table(p, aggregate(p)), Contains("| held-out error % (mean ± sd) |"));
   // Sessions: recorded one by one, read back; 1800 + 2700 s elapsed = 1.25 h.
   CHECK(read_sessions(p.out).empty());
   SweepSession s1{"2026-12-06T10:00:00Z", 1800, 2, 1, 3, 2, 0, true, "abc", "CPU X", "avx2"};

@@ -15,6 +15,7 @@ struct RowStats {
   const SweepRow* row = nullptr;
   std::size_t n = 0;                                  // seeds with a result
   std::vector<std::pair<std::uint64_t, double>> per_seed;  // (seed, test error %)
+  bool held_out = false;  // a run was evaluated on held-out training samples (data.holdout), not the test set
   std::optional<double> mean, sd, min, max, delta, seconds;
   // The smallest difference from the reference row's mean that a two-sided t-test at 5% calls
   // significant at these two rows' spreads: t(0.975, n + n_ref - 2) * s_pooled * sqrt(1/n + 1/n_ref),
