@@ -7,7 +7,7 @@
 //
 // CI runs a deterministic sample of each sweep (every format, option set and operation, a stride of the
 // operand pairs); the tests tagged [arith_full] run the complete sweeps (`ctest -L full`, or
-// `bitsim_tests "[arith_full]"`: more than an hour on one core, the golden path being the slow side).
+// `bitsim_tests "[arith_full]"`: hours on one core, the golden path being the slow side).
 #include "hw/arith_fast.hpp"
 
 #include <catch2/catch.hpp>
