@@ -29,6 +29,9 @@ packages=(
   python3-h5py                          # reading the statistics files (notebooks/, tests/cli/stats.sh)
   python3-pandas                        # the statistics as DataFrames (docs/hdf5-schema.md; tests/cli/stats.sh checks its lines)
   python3-scipy                         # t quantiles of the width sweep's table (experiments/graham2017/plot_width_sweep.py)
+  pybind11-dev python3-dev               # the Python package (python/): the extension module bitsim._bitsim
+  python3-numpy python3-pytest          # its arrays and its tests (python/tests)
+  python3-torch                         # bitsim.torch (PyTorch integration) and examples/python
   jupyter-nbconvert python3-ipykernel   # running the notebooks headless (scripts/render-notebooks.sh)
   hdf5-tools                            # h5dump / h5ls (tests/cli/stats.sh opens a killed run's file with them)
   chromium-headless-shell               # tests/cli/sweep.sh loads the HTML report of bitsim report headless

@@ -1,0 +1,87 @@
+"""bitsim.Format: the facts `bitsim formats describe` prints, the alias list of `bitsim formats list`,
+and code tables that agree with decode()."""
+
+import pickle
+import re
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import bitsim
+from conftest import same_bits
+
+
+def describe_field(text, name):
+    m = re.search(rf"^{re.escape(name)}\s+(\S+)", text, re.M)
+    return m.group(1)
+
+
+@pytest.mark.parametrize("fmt", ["fp8_e4m3", "fp8_e5m2", "fp16", "bf16", "fp32", "fp64", "float(e=3,m=2,special=fnuz)",
+                                 "float(e=5,m=2,subnormals=no,overflow=saturate)", "fp6_e2m3", "fp4_e2m1"])
+def test_float_facts_equal_describe(cli, fmt):
+    f = bitsim.Format(fmt)
+    text = cli("formats", "describe", fmt).decode()
+    assert f.describe() == text
+    assert f.family == "float" and f.width == 1 + f.e + f.m
+    assert f.width == int(describe_field(text, "width"))
+    assert f.bias == int(describe_field(text, "bias"))
+    assert f.largest_finite == float.fromhex(describe_field(text, "largest finite"))
+    if f.smallest_normal is not None:
+        assert f.smallest_normal == float.fromhex(describe_field(text, "smallest normal"))
+        assert f.smallest_normal == 2.0 ** f.emin
+        assert f.epsilon == 2.0 ** -f.m == float.fromhex(describe_field(text, "machine epsilon"))
+        assert f.exact()["largest_finite"] == Fraction(f.largest_finite)
+        assert Fraction(2) ** f.emax <= Fraction(f.largest_finite) < Fraction(2) ** (f.emax + 1)
+    assert f.special == describe_field(text, "special")
+    assert f.has_inf == (f.special == "ieee")
+
+
+def test_fixed_and_graham_facts(cli):
+    f = bitsim.Format("fixed(i=3,f=4)")
+    assert (f.family, f.width, f.integer_bits, f.fraction_bits, f.signed, f.overflow) == ("fixed", 8, 3, 4, True, "saturate")
+    assert f.largest_finite == 127 / 16 and f.most_negative == -8 and f.epsilon == 1 / 16
+    assert f.exact()["most_negative"] == -8 and f.e is None
+    g = bitsim.Format("graham_L4")
+    assert g.family == "log" and g.own_rounding and not g.is_binary and g.describe() == cli("formats", "describe", "graham_L4").decode()
+    with pytest.raises(bitsim.FormatError):
+        g.exact()
+
+
+def test_aliases_equal_the_list(cli):
+    listed = {}
+    for line in cli("formats", "list").decode().splitlines():
+        alias, meaning = line.split(None, 1)
+        listed[alias] = meaning.strip()
+    assert bitsim.aliases() == listed
+    for alias in listed:
+        f = bitsim.Format(alias)
+        assert f.alias == alias and f.name == alias
+        assert bitsim.Format(f.canonical) == f
+
+
+@pytest.mark.parametrize("fmt", ["fp8_e4m3", "fp8_e5m2", "fp6_e3m2", "int8", "graham_L4", "graham_O4", "fp16",
+                                 "float(e=3,m=2,special=fnuz)"])
+def test_code_tables_agree_with_decode(fmt):
+    table = bitsim.Format(fmt).codes()
+    n = 1 << bitsim.Format(fmt).width
+    assert table["code"].shape == (n,) and np.array_equal(table["code"], np.arange(n))
+    used = table["code"][table["used"]]
+    assert same_bits(bitsim.decode(used, fmt), table["value"][table["used"]])
+    if not table["used"].all():
+        with pytest.raises(bitsim.QuantizeError):
+            bitsim.decode(table["code"][~table["used"]][:1], fmt)
+
+
+def test_format_values_behave():
+    f = bitsim.Format("fp8_e4m3")
+    assert f == bitsim.Format("float(e=4,m=3,special=fn)") and hash(f) == hash(bitsim.Format(f.canonical))
+    assert pickle.loads(pickle.dumps(f)) == f and repr(f) == "bitsim.Format('fp8_e4m3')" and str(f) == "fp8_e4m3"
+    assert np.array_equal(bitsim.quantize([1.1], f), bitsim.quantize([1.1], "fp8_e4m3"))
+    with pytest.raises(bitsim.FormatError) as e:
+        bitsim.Format("float(e=4,m=3,bogus=1)")
+    assert "bogus" in str(e.value) and e.value.key == "bogus" and isinstance(e.value, ValueError)
+    with pytest.raises(bitsim.FormatError, match="16 bits"):
+        bitsim.Format("fp32").codes()
+    with pytest.raises(TypeError):
+        bitsim.quantize([1.0], 8)
