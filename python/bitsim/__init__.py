@@ -51,6 +51,25 @@ def _real_array(x, name="x"):
     return a
 
 
+def _error(message, cls=None, **fields):
+    """A bitsim.Error raised from Python, with the same attributes as the library's."""
+    e = (cls or Error)(message)
+    for name in ("file", "line", "key", "option", "element"):
+        setattr(e, name, fields.get(name))
+    return e
+
+
+def _seed(seed):
+    """None, or a seed checked to be an integer 0 .. 2^64 - 1 (Philox4x32-10 takes 64 bits)."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, _np.integer)):
+        raise TypeError(f"seed: expected an integer, not {type(seed).__name__}")
+    if not 0 <= int(seed) < 2**64:
+        raise _error(f"seed: {seed}: must be 0 .. 2^64 - 1", option="seed")
+    return int(seed)
+
+
 def quantize(x, fmt, rounding="rne", *, seed=None, sr_bits=None, random_words=None, flags=False, threads=0, out=None):
     """Rounds every element of x to the format fmt and returns the values, an array of x's dtype and shape.
 
@@ -63,24 +82,26 @@ def quantize(x, fmt, rounding="rne", *, seed=None, sr_bits=None, random_words=No
     be x itself). threads: 0 = every core (the result never depends on it). The GIL is released.
     Values a float32 array cannot hold (formats wider than fp32) need float64 input.
     """
-    values, element_flags = _bitsim._round(_real_array(x), fmt, rounding, sr_bits, seed, random_words, False, flags, threads, out)
+    values, element_flags = _bitsim._round(_real_array(x), fmt, rounding, sr_bits, _seed(seed), random_words, False, flags, threads, out)
     return (values, element_flags) if flags else values
 
 
 def encode(x, fmt, rounding="rne", *, seed=None, sr_bits=None, random_words=None, flags=False, threads=0):
     """Like quantize(), but returns the codes (bit patterns) in the smallest unsigned dtype that holds
     them (uint8 up to 8 bits, uint16, uint32, uint64); flags=True returns (codes, flags)."""
-    codes, element_flags = _bitsim._round(_real_array(x), fmt, rounding, sr_bits, seed, random_words, True, flags, threads, None)
+    codes, element_flags = _bitsim._round(_real_array(x), fmt, rounding, sr_bits, _seed(seed), random_words, True, flags, threads, None)
     return (codes, element_flags) if flags else codes
 
 
 def _code_array(codes, name):
     a = _np.asarray(codes)
+    if a.size == 0 and not isinstance(codes, _np.ndarray):
+        a = a.astype(_np.uint64)  # an empty list reads as float64
     if a.dtype.kind not in "iu":
         raise TypeError(f"{name}: expected integer codes, not dtype {a.dtype}")
     if a.dtype.kind == "i" and a.size and a.min() < 0:
         index = int(_np.flatnonzero(a.reshape(-1) < 0)[0])
-        raise Error(f"{name}: element {index}: negative code {int(a.reshape(-1)[index])}")
+        raise _error(f"{name}: element {index}: negative code {int(a.reshape(-1)[index])}", option=name, element=index)
     return _np.ascontiguousarray(a, dtype=_np.uint64)
 
 
@@ -117,7 +138,7 @@ def op(name, *args, fmt=None, to=None, rounding="rne", tininess="after", nan="ca
     while len(operands) < 3:
         operands.append(None)
     return _bitsim._op(name, operands[0], operands[1], operands[2], fmt, to, rounding, sr_bits, tininess, nan, daz, ftz,
-                       notexact, seed, random_words, threads)
+                       notexact, _seed(seed), random_words, threads)
 
 
 class GemmResult(tuple):
