@@ -27,6 +27,9 @@ namespace bitsim::sweep {
 
 namespace {
 
+// What a run's accuracy was measured on, for the progress lines.
+const char* accuracy_kind(const RunResult& r) { return r.held_out ? "held-out" : "test"; }
+
 volatile std::sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
 
@@ -138,7 +141,8 @@ RunnerResult run_sweep(const SweepPlan& plan, const std::vector<SweepRun>& runs,
     const std::string note = note_text(row, run), note_path = run.dir + "/sweep_run.json";
     const std::string recorded = slurp(note_path);
     if (const auto r = read_result(run.dir)) {
-      say(fmt::format("{}: skipped, {}/result.json exists (test accuracy {:.2f}%)", name(i), run.dir, 100 * r->test_accuracy));
+      say(fmt::format("{}: skipped, {}/result.json exists ({} accuracy {:.2f}%)", name(i), run.dir, accuracy_kind(*r),
+                      100 * r->test_accuracy));
       if (!recorded.empty() && !same_note(recorded, note))
         say(fmt::format("  warning: {} was made with other overrides than this sweep's (see {}); delete the folder to redo it",
                         run.dir, note_path));
@@ -225,7 +229,8 @@ RunnerResult run_sweep(const SweepPlan& plan, const std::vector<SweepRun>& runs,
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && r) {
       ++res.finished;
       drop_checkpoint(plan, run);
-      say(fmt::format("{}: done, test accuracy {:.2f}% ({:.1f} s of training)", name(i), 100 * r->test_accuracy, r->train_seconds));
+      say(fmt::format("{}: done, {} accuracy {:.2f}% ({:.1f} s of training)", name(i), accuracy_kind(*r), 100 * r->test_accuracy,
+                      r->train_seconds));
     } else {
       const std::string why = WIFSIGNALED(status) ? fmt::format("killed by signal {}", WTERMSIG(status))
                               : WIFEXITED(status) && WEXITSTATUS(status) == 0 ? std::string("exited 0 without result.json")

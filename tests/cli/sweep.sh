@@ -82,6 +82,20 @@ check "reuse_from: the copied result.json is the source's, byte for byte" \
   cmp "$TMP/runs/W=fp8_e4m3-lr=0.1/seed1/result.json" "$TMP/reuse_runs/same/seed1/result.json"
 check "reuse_from: sweep_run.json names the source" grep -q '"copied_from": ".*/runs/W=fp8_e4m3-lr=0.1/seed2"' "$TMP/reuse_runs/same/seed2/sweep_run.json"
 check "reuse_from: the statistics came too" test -s "$TMP/reuse_runs/same/seed1/stats.h5"
+# A run evaluated on held-out training samples (data.holdout) says so when it finishes and when it is skipped.
+cat >"$TMP/heldout.toml" <<EOF2
+seeds = [1]
+out = "$TMP/heldout_table"
+runs_root = "$TMP/heldout_runs"
+base = "experiments/fp32/mlp_fashion_mnist.toml"
+set = ["model.width=16", "data.holdout=59000", "data.limit_test=100", "data.batch=100", "train.epochs=1"]
+EOF2
+RC=0
+"$BITSIM" sweep "$TMP/heldout.toml" >"$TMP/heldout.log" 2>&1 || RC=$?
+check "held out: exit 0 ($(tail -2 "$TMP/heldout.log"))" test "$RC" -eq 0
+check "held out: done, held-out accuracy" grep -q ': done, held-out accuracy' "$TMP/heldout.log"
+"$BITSIM" sweep "$TMP/heldout.toml" >"$TMP/heldout2.log" 2>&1 || RC=$?
+check "held out: skipped (held-out accuracy" grep -q 'result.json exists (held-out accuracy' "$TMP/heldout2.log"
 printf 'seeds = [1]\nout = "%s/badout"\nruns_root = "%s/badruns"\nbase = "experiments/fp32/mlp_fashion_mnist.toml"\nreuse_from = ["%s/nothere.toml"]\n' "$TMP" "$TMP" "$TMP" >"$TMP/badreuse.toml"
 run "" sweep "$TMP/badreuse.toml"
 check "reuse_from a missing sweep file: exit 2" test "$RC" -eq 2
