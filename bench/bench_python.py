@@ -6,7 +6,9 @@ Quantizer call timed inside C++ (bitsim._bitsim._kernel_seconds: no Python, no a
 thread) -- the C++ kernel's time the Python call is held to (at most 1.2x); and, where one exists
 here, an alternative a QPyTorch-style user would write: bf16 rounding as a numpy bit trick
 (add 0x7FFF plus the lowest kept bit, clear the low 16 bits: round to nearest even, finite inputs)
-and PyTorch's x.to(torch.bfloat16).to(torch.float32). Rounds are interleaved; medians are printed.
+and PyTorch's x.to(torch.bfloat16).to(torch.float32). Rounds are interleaved, the side going first
+rotates from round to round, every timed call follows one warm call of the same side; medians are
+printed.
 Inputs: N(0,1) samples times 4, as bench/bench_quantize.cpp uses. Every result is checked against
 bitsim's before it is timed.
 
@@ -66,9 +68,12 @@ def main():
         cases.append((f"{fmt} {mode}", sides))
 
     times = {(label, side): [] for label, sides in cases for side in sides}
-    for _ in range(args.rounds):
+    for round_ in range(args.rounds):
         for label, sides in cases:
-            for side, call in sides.items():
+            order = list(sides.items())
+            k = round_ % len(order)
+            for side, call in order[k:] + order[:k]:  # the side going first rotates from round to round
+                call()  # one warm call before each timed one, on every side alike
                 start = time.perf_counter()
                 inner = call()
                 elapsed = time.perf_counter() - start
