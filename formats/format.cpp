@@ -52,8 +52,6 @@ int Format::width() const {
   return std::visit([](const auto& f) { return f.width(); }, v_);
 }
 
-namespace {
-
 const char* special_name(Special s) {
   switch (s) {
     case Special::ieee: return "ieee";
@@ -72,6 +70,8 @@ const char* overflow_name(FloatOverflow o) {
   }
   return "?";
 }
+
+namespace {
 
 std::int64_t default_bias(int e, Special special) {
   std::int64_t half = std::int64_t{1} << (e - 1);

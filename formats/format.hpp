@@ -29,6 +29,10 @@ class FormatError : public bitsim::Error {
 enum class Special { ieee, fn, fnuz, none };
 // What a float result beyond the largest finite value becomes.
 enum class FloatOverflow { inf, nan, saturate };
+// The keys' values as the constructor form spells them ("fn", "saturate").
+const char* special_name(Special s);
+const char* overflow_name(FloatOverflow o);
+
 // What a fixed-point code outside the code range becomes.
 enum class FixedOverflow { saturate, wrap };
 

@@ -32,20 +32,6 @@ py::object fraction_or_none(const std::optional<Rational>& v) { return v ? fract
 double as_double(const Rational& v) { return v < 0 ? -nearest_double(Rational(-v)) : nearest_double(v); }
 py::object double_or_none(const std::optional<Rational>& v) { return v ? py::object(py::float_(as_double(*v))) : py::none(); }
 
-const char* special_name(Special s) {
-  switch (s) {
-    case Special::ieee: return "ieee";
-    case Special::fn: return "fn";
-    case Special::fnuz: return "fnuz";
-    case Special::none: return "none";
-  }
-  return "?";
-}
-
-const char* overflow_name(FloatOverflow o) {
-  return o == FloatOverflow::inf ? "inf" : o == FloatOverflow::nan ? "nan" : "saturate";
-}
-
 // The exact facts of a float or fixed format (golden_facts), as a dict of Fractions (None: absent).
 py::dict exact_facts(const Format& f) {
   py::dict d;
