@@ -136,7 +136,17 @@ py::tuple round_typed(const py::array& x, const RoundRequest& r, bool want_codes
       std::vector<std::uint32_t> words(r.sr ? kChunk : 0);
       for (std::int64_t c = begin; c < end; c += kChunk) {
         const std::int64_t len = std::min(kChunk, end - c);
-        words_of(r, c, std::span(words.data(), r.sr ? static_cast<std::size_t>(len) : 0));
+        const std::span<const std::uint32_t> chunk_words(words.data(), r.sr ? static_cast<std::size_t>(len) : 0);
+        words_of(r, c, std::span(words.data(), chunk_words.size()));
+        if (array_loop && !want_flags) {  // codes by the array loop
+          try {
+            q.encode(std::span<const T>(in + c, static_cast<std::size_t>(len)),
+                     std::span<std::uint64_t>(codes.data() + c, static_cast<std::size_t>(len)), chunk_words);
+          } catch (const QuantizeError& e) {
+            throw e.shifted(c - begin);
+          }
+          continue;
+        }
         for (std::int64_t i = c; i < c + len; ++i) {
           Quantized one;
           try {

@@ -46,7 +46,7 @@ def test_element_errors_carry_the_index():
         e = raised(lambda: bitsim.encode(x, "int8", flags=True, threads=threads))
         assert e.element == 150_001
     e = raised(lambda: bitsim.encode(np.array([1.0, 0.0]), "graham_L4"))
-    assert isinstance(e, bitsim.QuantizeError) and e.element == 1 and "+-0" in str(e)
+    assert isinstance(e, bitsim.QuantizeError) and e.element == 1 and "no code" in str(e)
 
 
 def test_wrong_types_are_type_errors():
