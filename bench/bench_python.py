@@ -7,8 +7,8 @@ thread) -- the C++ kernel's time the Python call is held to (at most 1.2x); and,
 here, an alternative a QPyTorch-style user would write: bf16 rounding as a numpy bit trick
 (add 0x7FFF plus the lowest kept bit, clear the low 16 bits: round to nearest even, finite inputs)
 and PyTorch's x.to(torch.bfloat16).to(torch.float32). Rounds are interleaved, the side going first
-rotates from round to round, every timed call follows one warm call of the same side; medians are
-printed.
+rotates from round to round, every timed call follows one warm call of the same side; the two bitsim
+sides are measured together, the alternatives afterwards (see measure()); medians are printed.
 Inputs: N(0,1) samples times 4, as bench/bench_quantize.cpp uses. Every result is checked against
 bitsim's before it is timed.
 
@@ -68,17 +68,26 @@ def main():
         cases.append((f"{fmt} {mode}", sides))
 
     times = {(label, side): [] for label, sides in cases for side in sides}
-    for round_ in range(args.rounds):
-        for label, sides in cases:
-            order = list(sides.items())
-            k = round_ % len(order)
-            for side, call in order[k:] + order[:k]:  # the side going first rotates from round to round
-                call()  # one warm call before each timed one, on every side alike
-                start = time.perf_counter()
-                inner = call()
-                elapsed = time.perf_counter() - start
-                # The C++ side reports its own time, without the Python call around it.
-                times[(label, side)].append(inner if side == "C++ kernel" else elapsed)
+
+    def measure(which):
+        for round_ in range(args.rounds):
+            for label, sides in cases:
+                order = [(side, call) for side, call in sides.items() if which(side)]
+                k = round_ % max(1, len(order))
+                for side, call in order[k:] + order[:k]:  # the side going first rotates from round to round
+                    call()  # one warm call before each timed one, on every side alike
+                    start = time.perf_counter()
+                    inner = call()
+                    elapsed = time.perf_counter() - start
+                    # The C++ side reports its own time, without the Python call around it.
+                    times[(label, side)].append(inner if side == "C++ kernel" else elapsed)
+
+    # bitsim from Python against the C++ kernel first, then the alternatives on their own: right after
+    # an alternative had allocated and freed its 100 MB of temporaries, the next 16M-value call (from
+    # Python or timed in C++ alike) ran up to twice as slow on the development machine, which would
+    # charge one side for the other's memory traffic.
+    measure(lambda side: side in ("bitsim.quantize (Python)", "C++ kernel"))
+    measure(lambda side: side not in ("bitsim.quantize (Python)", "C++ kernel"))
 
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     flags = open("/proc/cpuinfo").read()
