@@ -138,7 +138,8 @@ class _LinearFunction(torch.autograd.Function):
 class QLinear(torch.nn.Linear):
     """torch.nn.Linear whose products run through bitsim's GEMM: forward_spec rounds x (a_format) and
     W (b_format) and accumulates y; grad_input_spec the GEMM grad_y x W; grad_weight_spec grad_y^T x x
-    (defaults: the forward spec's accumulator with fp32 operands). Input of shape (batch, in_features)."""
+    (defaults: the forward spec's accumulator with fp32 operands). Input of shape (..., in_features),
+    its leading dimensions flattened into the GEMM's rows."""
 
     def __init__(self, in_features, out_features, bias=True, forward_spec=None, grad_input_spec=None,
                  grad_weight_spec=None, dtype=torch.float32):
@@ -148,9 +149,11 @@ class QLinear(torch.nn.Linear):
         self.grad_weight_spec = grad_weight_spec or GemmSpec(acc=self.forward_spec.kw["acc"])
 
     def forward(self, x):
-        if x.dim() != 2:
-            raise ValueError(f"QLinear: expected input of shape (batch, {self.in_features}), not {tuple(x.shape)}")
-        return _LinearFunction.apply(x, self.weight, self.bias, self)
+        if x.dim() < 1 or x.shape[-1] != self.in_features:
+            raise ValueError(f"QLinear: expected input of shape (..., {self.in_features}), not {tuple(x.shape)}")
+        # Leading dimensions (batch, sequence, ...) are rows of one GEMM, as nn.Linear treats them.
+        y = _LinearFunction.apply(x.reshape(-1, self.in_features), self.weight, self.bias, self)
+        return y.reshape(*x.shape[:-1], self.out_features)
 
     def extra_repr(self):
         return f"{super().extra_repr()}, forward={self.forward_spec}"

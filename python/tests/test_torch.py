@@ -65,6 +65,11 @@ def test_qlinear_runs_its_gemms_through_bitsim():
                           bitsim.gemm(g.numpy().T, x.detach().numpy(), "fp8_e5m2", "fp16", acc="fp32", out_format="bf16")
                           .astype(np.float32))
     assert np.array_equal(layer.bias.grad.numpy(), g.sum(0).numpy())
+    # Leading dimensions are rows of the same GEMM.
+    x3 = x.detach().reshape(5, 1, 20).expand(5, 3, 20)
+    assert np.array_equal(layer(x3).detach().numpy(), np.repeat(y.detach().numpy()[:, None, :], 3, axis=1))
+    with pytest.raises(ValueError, match="QLinear"):
+        layer(torch.ones(5, 19))
     # With exact operands and accumulator it is nn.Linear in float64.
     exact = bt.GemmSpec("fp64", "fp64", acc="exact")
     e = bt.QLinear(20, 6, forward_spec=exact, grad_input_spec=exact, grad_weight_spec=exact, dtype=torch.float64)
