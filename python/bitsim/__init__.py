@@ -102,7 +102,7 @@ def _code_array(codes, name):
     if a.dtype.kind == "i" and a.size and a.min() < 0:
         index = int(_np.flatnonzero(a.reshape(-1) < 0)[0])
         raise _error(f"{name}: element {index}: negative code {int(a.reshape(-1)[index])}", option=name, element=index)
-    return _np.ascontiguousarray(a, dtype=_np.uint64)
+    return _np.require(a, dtype=_np.uint64, requirements=["C"])  # keeps 0-d arrays 0-d
 
 
 def decode(codes, fmt, *, dtype=_np.float64, threads=0):
@@ -134,7 +134,7 @@ def op(name, *args, fmt=None, to=None, rounding="rne", tininess="after", nan="ca
     if not 1 <= len(args) <= 3:
         raise TypeError(f"op(): expected 1 to 3 operand arrays, got {len(args)}")
     operands = _np.broadcast_arrays(*[_code_array(a, "abc"[i]) for i, a in enumerate(args)])
-    operands = [_np.ascontiguousarray(a) for a in operands]
+    operands = [_np.require(a, requirements=["C"]) for a in operands]
     while len(operands) < 3:
         operands.append(None)
     return _bitsim._op(name, operands[0], operands[1], operands[2], fmt, to, rounding, sr_bits, tininess, nan, daz, ftz,

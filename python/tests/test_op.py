@@ -82,6 +82,8 @@ def test_broadcasting_shapes_and_dtypes():
     codes, flags = bitsim.op("mul", a, b, "fp16")
     assert codes.shape == (2, 3) and codes.dtype == np.uint16
     assert np.array_equal(bitsim.decode(codes, "fp16"), [[1, 2, 3], [2, 4, 6]])
+    scalar, _ = bitsim.op("add", 0x3C00, 0x3C00, "fp16")
+    assert scalar.shape == () and int(scalar) == 0x4000
     lt, _ = bitsim.op("lt", a, b, fmt="fp16")
     assert lt.dtype == np.uint8 and np.array_equal(lt, [[0, 1, 1], [0, 0, 1]])
     # A large batch on several threads equals one thread.
