@@ -27,7 +27,10 @@ std::string GemmSetup::describe() const {
   std::string s = "acc=" + (acc ? acc->name() : std::string("exact"));
   if (product) s += " product=" + product->name();
   if (acc) {
-    s += " order=" + acc_order_text(config());
+    GemmConfig order_only;  // acc_order_text reads only the order and the aligned parameters: no formats parsed
+    order_only.order = order;
+    order_only.aligned = aligned;
+    s += " order=" + acc_order_text(order_only);
     if (order == AccOrder::blocked) s += " chunk=" + std::to_string(chunk);
   }
   if (rounding != formats::Rounding::rne) s += std::string(" rounding=") + formats::rounding_name(rounding);
