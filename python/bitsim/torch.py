@@ -114,6 +114,13 @@ def quantized_gemm(a: torch.Tensor, b: torch.Tensor, spec: GemmSpec, threads=0) 
     return torch.from_numpy(c).to(a.dtype)
 
 
+def _set_specs(layer, forward_spec, grad_input_spec, grad_weight_spec):
+    """A layer's three GEMM specs; the backward ones default to fp32 operands with the forward accumulator."""
+    layer.forward_spec = forward_spec or GemmSpec()
+    layer.grad_input_spec = grad_input_spec or GemmSpec(acc=layer.forward_spec.kw["acc"])
+    layer.grad_weight_spec = grad_weight_spec or GemmSpec(acc=layer.forward_spec.kw["acc"])
+
+
 class _LinearFunction(torch.autograd.Function):
     """y = x W^T + b with the three GEMMs of a linear layer through bitsim: forward (x, W^T), grad_x
     (grad_y, W) and grad_W (grad_y^T, x), each under its own spec; the bias and its gradient in PyTorch."""
@@ -144,9 +151,7 @@ class QLinear(torch.nn.Linear):
     def __init__(self, in_features, out_features, bias=True, forward_spec=None, grad_input_spec=None,
                  grad_weight_spec=None, dtype=torch.float32):
         super().__init__(in_features, out_features, bias=bias, dtype=dtype)
-        self.forward_spec = forward_spec or GemmSpec()
-        self.grad_input_spec = grad_input_spec or GemmSpec(acc=self.forward_spec.kw["acc"])
-        self.grad_weight_spec = grad_weight_spec or GemmSpec(acc=self.forward_spec.kw["acc"])
+        _set_specs(self, forward_spec, grad_input_spec, grad_weight_spec)
 
     def forward(self, x):
         if x.dim() < 1 or x.shape[-1] != self.in_features:
@@ -210,9 +215,7 @@ class QConv2d(torch.nn.Conv2d):
                          bias=bias, dtype=dtype)
         if isinstance(self.padding, str):
             raise ValueError("QConv2d: give padding as integers")
-        self.forward_spec = forward_spec or GemmSpec()
-        self.grad_input_spec = grad_input_spec or GemmSpec(acc=self.forward_spec.kw["acc"])
-        self.grad_weight_spec = grad_weight_spec or GemmSpec(acc=self.forward_spec.kw["acc"])
+        _set_specs(self, forward_spec, grad_input_spec, grad_weight_spec)
 
     def forward(self, x):
         return _Conv2dFunction.apply(x, self.weight, self.bias, self)

@@ -4,7 +4,6 @@
 // `bitsim op` and `bitsim vectors` do.
 #include "python/src/common.hpp"
 
-#include "formats/random_words.hpp"
 #include "hw/arith.hpp"
 #include "hw/arith_fast.hpp"
 #include "sim/runtime/task_split.hpp"
@@ -21,15 +20,10 @@ namespace {
 using namespace bitsim::formats;
 using Codes = py::array_t<std::uint64_t, py::array::c_style>;
 
-ArithOptions options_of(const std::string& rounding, std::optional<int> sr_bits, const std::string& tininess,
-                        const std::string& nan, bool daz, bool ftz, bool notexact) {
+ArithOptions options_of(Rounding mode, const RandomWords& random, const std::string& tininess, const std::string& nan,
+                        bool daz, bool ftz, bool notexact) {
   ArithOptions o;
-  o.rounding.mode = rounding_argument(rounding, "rounding");
-  if (sr_bits) {
-    if (o.rounding.mode != Rounding::sr) bad_argument("sr_bits", fmt::format("applies only to rounding='sr' (the rounding is {})", rounding));
-    if (*sr_bits < 1 || *sr_bits > 32) bad_argument("sr_bits", fmt::format("{}: must be 1..32", *sr_bits));
-    o.rounding.sr_bits = *sr_bits;
-  }
+  o.rounding = {mode, random.sr_bits()};
   const auto t = parse_tininess(tininess);
   if (!t) bad_argument("tininess", fmt::format("'{}': expected 'after' or 'before'", tininess));
   o.tininess = *t;
@@ -57,11 +51,6 @@ py::tuple run_op(const std::string& name, const Codes& a, const std::optional<Co
   } else if (!to_arg.is_none()) {
     bad_argument("to", fmt::format("applies only to convert (the operation is {})", name));
   }
-  const ArithOptions options = options_of(rounding, sr_bits, tininess, nan, daz, ftz, notexact);
-  const bool sr = options.rounding.mode == Rounding::sr;
-  if (!sr && (seed || !random_words.is_none()))
-    bad_argument(seed ? "seed" : "random_words", fmt::format("applies only to rounding='sr' (the rounding is {})", rounding));
-  if (seed && !random_words.is_none()) bad_argument("seed", "seed and random_words exclude each other");
   const int arity = op_arity(*op);
   const int given = 1 + (b ? 1 : 0) + (c ? 1 : 0);
   if (given != arity) bad_argument("operands", fmt::format("{} takes {} operand{}, {} given", name, arity, arity == 1 ? "" : "s", given));
@@ -73,13 +62,9 @@ py::tuple run_op(const std::string& name, const Codes& a, const std::optional<Co
   if (in_width > 64 || out_width > 64)
     throw ArithError(fmt::format("{}: codes wider than 64 bits do not fit numpy integers", in_width > 64 ? format.name() : result_format.name()));
   if (!format.is_binary()) throw ArithError(fmt::format("{} is not an arithmetic format (Graham formats have no operations)", format.name()));
-  std::optional<py::array_t<std::uint32_t, py::array::c_style>> words;
-  if (!random_words.is_none()) {
-    if (!py::isinstance<py::array_t<std::uint32_t>>(random_words))
-      throw py::type_error("random_words: expected a numpy array of dtype uint32 (one word per element)");
-    words = py::array_t<std::uint32_t, py::array::c_style>::ensure(random_words);
-    if (words->size() != n) bad_argument("random_words", fmt::format("{} words for {} elements", words->size(), n));
-  }
+  const Rounding mode = rounding_argument(rounding, "rounding");
+  const RandomWords random(mode, rounding, sr_bits, seed, random_words, n);
+  const ArithOptions options = options_of(mode, random, tininess, nan, daz, ftz, notexact);
   // Operand codes must fit the format's width.
   const std::uint64_t limit = in_width >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << in_width) - 1;
   const Codes* operands[3] = {&a, b ? &*b : nullptr, c ? &*c : nullptr};
@@ -96,18 +81,16 @@ py::tuple run_op(const std::string& name, const Codes& a, const std::optional<Co
   const bool fast = FastArith::supports(*op, format, options, to_ptr);
   std::optional<FastArith> prepared;
   if (fast) prepared.emplace(*op, format, options, to_ptr);
-  const PhiloxWords philox(seed.value_or(0));
   {
     py::gil_scoped_release release;
     sim::detail::run_blocks(n, blocks_for(n, threads_argument(threads)), [&](std::int64_t begin, std::int64_t end) {
       constexpr std::int64_t kChunk = 4096;
-      std::vector<std::uint32_t> chunk_words(sr ? kChunk : 0);
+      std::vector<std::uint32_t> chunk_words(random.sr() ? kChunk : 0);
       for (std::int64_t s = begin; s < end; s += kChunk) {
         const std::int64_t len = std::min(kChunk, end - s);
-        const std::uint32_t* w = nullptr;
-        if (sr && words) w = words->data() + s;
-        else if (sr) {
-          philox.fill(static_cast<std::uint64_t>(s), std::span(chunk_words.data(), static_cast<std::size_t>(len)));
+        const std::uint32_t* w = random.given(s);  // null under Philox (and when not sr)
+        if (random.sr() && !w) {
+          random.fill(s, std::span(chunk_words.data(), static_cast<std::size_t>(len)));
           w = chunk_words.data();
         }
         if (fast) {

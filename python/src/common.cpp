@@ -108,6 +108,30 @@ formats::Rounding rounding_argument(const std::string& name, const std::string& 
   return *mode;
 }
 
+RandomWords::RandomWords(formats::Rounding mode, const std::string& rounding, std::optional<int> sr_bits,
+                         std::optional<std::uint64_t> seed, const py::object& random_words, std::int64_t n)
+    : sr_(mode == formats::Rounding::sr), sr_bits_(sr_bits.value_or(32)), philox_(seed.value_or(0)) {
+  const bool words_given = !random_words.is_none();
+  if (!sr_ && (sr_bits || seed || words_given))
+    bad_argument(sr_bits ? "sr_bits" : seed ? "seed" : "random_words",
+                 fmt::format("applies only to rounding='sr' (the rounding is {})", rounding));
+  if (seed && words_given) bad_argument("seed", "seed and random_words exclude each other");
+  if (sr_ && (sr_bits_ < 1 || sr_bits_ > 32)) bad_argument("sr_bits", fmt::format("{}: must be 1..32", sr_bits_));
+  if (words_given) {
+    if (!py::isinstance<py::array_t<std::uint32_t>>(random_words))
+      throw py::type_error("random_words: expected a numpy array of dtype uint32 (one word per element)");
+    given_ = py::array_t<std::uint32_t, py::array::c_style>::ensure(random_words);
+    if (given_->size() != n)
+      bad_argument("random_words", fmt::format("{} words for {} elements (one word per element, in C order)", given_->size(), n));
+  }
+}
+
+void RandomWords::fill(std::int64_t first, std::span<std::uint32_t> out) const {
+  if (!sr_) return;
+  if (given_) std::copy(given_->data() + first, given_->data() + first + static_cast<std::int64_t>(out.size()), out.begin());
+  else philox_.fill(static_cast<std::uint64_t>(first), out);
+}
+
 int threads_argument(int threads) {
   if (threads < 0) bad_argument("threads", fmt::format("{}: must be >= 0 (0: every core)", threads));
   return threads == 0 ? sim::all_cores() : threads;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "formats/format.hpp"
+#include "formats/random_words.hpp"
 #include "formats/rounding.hpp"
 #include "io/error.hpp"
 
@@ -13,6 +14,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 
 namespace bitsim::python {
@@ -38,6 +40,28 @@ formats::Format format_argument(const py::handle& value, const std::string& argu
 
 // A rounding mode name ("rne", "rna", "rtz", "rup", "rdn", "sr"); `allow_sr` false for the GEMM.
 formats::Rounding rounding_argument(const std::string& name, const std::string& argument, bool allow_sr = true);
+
+// The random words of stochastic rounding over an array of n elements, from the arguments sr_bits, seed
+// and random_words, checked as `bitsim quantize` checks --sr-bits, --seed and --random-words: element i
+// takes Philox word i of the seed (default 0), or random_words[i] (a uint32 array of n words).
+class RandomWords {
+ public:
+  RandomWords(formats::Rounding mode, const std::string& rounding, std::optional<int> sr_bits,
+              std::optional<std::uint64_t> seed, const py::object& random_words, std::int64_t n);
+  bool sr() const { return sr_; }
+  int sr_bits() const { return sr_bits_; }
+  const formats::PhiloxWords& philox() const { return philox_; }
+  // The caller's words from element `first` on, or null when they come from Philox.
+  const std::uint32_t* given(std::int64_t first) const { return given_ ? given_->data() + first : nullptr; }
+  // out[j] = the word of element first + j (nothing when the rounding is not sr).
+  void fill(std::int64_t first, std::span<std::uint32_t> out) const;
+
+ private:
+  bool sr_ = false;
+  int sr_bits_ = 32;
+  formats::PhiloxWords philox_;
+  std::optional<py::array_t<std::uint32_t, py::array::c_style>> given_;
+};
 
 // Threads for a call: 0 means every core the process may use; negative is an error.
 int threads_argument(int threads);

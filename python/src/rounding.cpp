@@ -24,51 +24,23 @@ using namespace bitsim::formats;
 // What one call asks for, checked as `bitsim quantize` checks its options.
 struct RoundRequest {
   Format format;
-  RoundingSpec spec;
-  bool sr = false;
-  std::uint64_t seed = 0;
-  std::optional<py::array_t<std::uint32_t, py::array::c_style>> words;
+  Rounding mode;
+  RandomWords random;
+  RoundingSpec spec() const { return {mode, random.sr_bits()}; }
 };
 
 RoundRequest make_request(const py::handle& fmt_arg, const std::string& rounding, std::optional<int> sr_bits,
                           std::optional<std::uint64_t> seed, const py::object& random_words, std::int64_t n) {
-  RoundRequest r;
-  r.format = format_argument(fmt_arg, "fmt");
+  const Format format = format_argument(fmt_arg, "fmt");
   const Rounding mode = rounding_argument(rounding, "rounding");
-  r.sr = mode == Rounding::sr;
-  const bool words_given = !random_words.is_none();
-  const char* random_argument = sr_bits ? "sr_bits" : seed ? "seed" : "random_words";
-  if (r.format.has_own_rounding()) {
+  if (format.has_own_rounding()) {
     if (mode != Rounding::rne)
-      bad_argument("rounding", fmt::format("{}: format {} defines its own rounding (only rne is allowed)", rounding, r.format.name()));
-    if (sr_bits || seed || words_given)
-      bad_argument(random_argument, fmt::format("format {} defines its own rounding and takes no random bits", r.format.name()));
+      bad_argument("rounding", fmt::format("{}: format {} defines its own rounding (only rne is allowed)", rounding, format.name()));
+    if (sr_bits || seed || !random_words.is_none())
+      bad_argument(sr_bits ? "sr_bits" : seed ? "seed" : "random_words",
+                   fmt::format("format {} defines its own rounding and takes no random bits", format.name()));
   }
-  if (seed && words_given) bad_argument("seed", "seed and random_words exclude each other");
-  if (!r.sr && (sr_bits || seed || words_given))
-    bad_argument(random_argument, fmt::format("applies only to rounding='sr' (the rounding is {})", rounding));
-  r.spec = {mode, sr_bits.value_or(32)};
-  if (r.sr && (r.spec.sr_bits < 1 || r.spec.sr_bits > 32)) bad_argument("sr_bits", fmt::format("{}: must be 1..32", r.spec.sr_bits));
-  r.seed = seed.value_or(0);
-  if (words_given) {
-    if (!py::isinstance<py::array_t<std::uint32_t>>(random_words))
-      throw py::type_error("random_words: expected a numpy array of dtype uint32 (one word per element)");
-    r.words = py::array_t<std::uint32_t, py::array::c_style>::ensure(random_words);
-    if (r.words->size() != n)
-      bad_argument("random_words", fmt::format("{} words for {} elements (one word per element, in C order)", r.words->size(), n));
-  }
-  return r;
-}
-
-// The random words of elements [first, first + out.size()): the caller's, or Philox's.
-void words_of(const RoundRequest& r, std::int64_t first, std::span<std::uint32_t> out) {
-  if (!r.sr) return;
-  if (r.words) {
-    const std::uint32_t* w = r.words->data() + first;
-    std::copy(w, w + out.size(), out.begin());
-  } else {
-    PhiloxWords(r.seed).fill(static_cast<std::uint64_t>(first), out);
-  }
+  return {format, mode, RandomWords(mode, rounding, sr_bits, seed, random_words, n)};
 }
 
 // One element through the scalar path (the golden path where the fast kernel does not serve the format).
@@ -105,7 +77,7 @@ constexpr std::int64_t kChunk = 4096;  // elements per scalar-path chunk (random
 
 template <class T>
 py::tuple round_typed(const py::array& x, const RoundRequest& r, bool want_codes, bool want_flags, int threads, const py::object& out) {
-  const Quantizer q(r.format, r.spec);
+  const Quantizer q(r.format, r.spec());
   const std::int64_t n = x.size();
   const int width = r.format.width();
   if (want_codes && width > 64)
@@ -122,22 +94,22 @@ py::tuple round_typed(const py::array& x, const RoundRequest& r, bool want_codes
   py::array_t<std::uint8_t> flags = want_flags ? py::array_t<std::uint8_t>(shape_of(x)) : py::array_t<std::uint8_t>();
   T* value_out = want_codes ? nullptr : static_cast<T*>(values.mutable_data());
   std::uint8_t* flag_out = want_flags ? flags.mutable_data() : nullptr;
-  const PhiloxWords philox(r.seed);
+  const RandomWords& random = r.random;
   auto body = [&](std::int64_t begin, std::int64_t end) {
     try {
       if (array_loop && !want_flags && !want_codes) {
         const std::span<const T> src(in + begin, static_cast<std::size_t>(end - begin));
         const std::span<T> dst(value_out + begin, src.size());
-        if (!r.sr) q.quantize(src, dst);
-        else if (r.words) q.quantize(src, dst, std::span<const std::uint32_t>(r.words->data() + begin, src.size()));
-        else q.quantize(src, dst, philox, static_cast<std::uint64_t>(begin));
+        if (!random.sr()) q.quantize(src, dst);
+        else if (random.given(begin)) q.quantize(src, dst, std::span<const std::uint32_t>(random.given(begin), src.size()));
+        else q.quantize(src, dst, random.philox(), static_cast<std::uint64_t>(begin));
         return;
       }
-      std::vector<std::uint32_t> words(r.sr ? kChunk : 0);
+      std::vector<std::uint32_t> words(random.sr() ? kChunk : 0);
       for (std::int64_t c = begin; c < end; c += kChunk) {
         const std::int64_t len = std::min(kChunk, end - c);
-        const std::span<const std::uint32_t> chunk_words(words.data(), r.sr ? static_cast<std::size_t>(len) : 0);
-        words_of(r, c, std::span(words.data(), chunk_words.size()));
+        const std::span<const std::uint32_t> chunk_words(words.data(), random.sr() ? static_cast<std::size_t>(len) : 0);
+        random.fill(c, std::span(words.data(), chunk_words.size()));
         if (array_loop && !want_flags) {  // codes by the array loop
           try {
             q.encode(std::span<const T>(in + c, static_cast<std::size_t>(len)),
@@ -150,7 +122,7 @@ py::tuple round_typed(const py::array& x, const RoundRequest& r, bool want_codes
         for (std::int64_t i = c; i < c + len; ++i) {
           Quantized one;
           try {
-            one = quantize_one(q, static_cast<double>(in[i]), r.sr ? words[static_cast<std::size_t>(i - c)] : 0);
+            one = quantize_one(q, static_cast<double>(in[i]), random.sr() ? words[static_cast<std::size_t>(i - c)] : 0);
           } catch (const QuantizeError& e) {
             throw QuantizeError::at_element(i - begin, e.cause());
           }
