@@ -49,7 +49,7 @@ template <class T> struct FloatConsts {
   U overflow_bits;     // T bits (magnitude, or QNAN) the overflow policy gives
   bool overflow_is_nan;
   bool subnormals;
-  bool fnuz;
+  bool unsigned_zero;  // no -0 (fnuz, inuz): a zero result is +0
   bool has_nan;
   bool m_is_zero;
   // T's exponent range, subnormals and IEEE specials with overflow to infinity, M < P-1 (bf16 and tf32
@@ -77,7 +77,7 @@ template <class T> struct FloatConsts {
     overflow_is_nan = f.overflow == FloatOverflow::nan;
     overflow_bits = f.overflow == FloatOverflow::inf ? C::EXPMASK : f.overflow == FloatOverflow::nan ? C::QNAN : max_bits;
     subnormals = f.subnormals;
-    fnuz = f.special == Special::fnuz;
+    unsigned_zero = !f.has_negative_zero();
     has_nan = f.has_nan();
     m_is_zero = f.m == 0;
     whole_range = f.emin() == C::EMIN && f.subnormals && f.special == Special::ieee && f.overflow == FloatOverflow::inf &&
@@ -85,13 +85,8 @@ template <class T> struct FloatConsts {
     sr_bits = sr_bits_;
     max_index = mi;
     sign_code = std::uint64_t{1} << (f.e + f.m);
-    switch (f.special) {
-      case Special::ieee: nan_code = f.m >= 1 ? ((((std::uint64_t{1} << f.e) - 1) << f.m) | (std::uint64_t{1} << (f.m - 1))) : 0; break;
-      case Special::fn: nan_code = (std::uint64_t{1} << (f.e + f.m)) - 1; break;
-      case Special::fnuz: nan_code = sign_code; break;
-      case Special::none: nan_code = 0; break;
-    }
-    inf_code = ((std::uint64_t{1} << f.e) - 1) << f.m;
+    nan_code = f.nan_code();
+    inf_code = f.inf_index();
     overflow_code = f.overflow == FloatOverflow::inf ? inf_code : f.overflow == FloatOverflow::nan ? nan_code : max_index;
   }
 };
@@ -180,7 +175,7 @@ template <class T, Rounding MODE>
   mag = ovf ? (toward_zero ? k.max_bits : k.overflow_bits) : mag;
   mag = special ? (is_nan ? C::QNAN : k.overflow_bits) : mag;
   const bool result_nan = mag == C::QNAN;
-  const bool drop_sign = result_nan | (k.fnuz & (mag == 0));
+  const bool drop_sign = result_nan | (k.unsigned_zero & (mag == 0));
 
   FloatRounded<T> out;
   out.bits = mag | (drop_sign ? U{0} : sign);
@@ -190,7 +185,7 @@ template <class T, Rounding MODE>
   index = flush ? 0 : index;
   index = ovf ? (toward_zero ? k.max_index : k.overflow_code) : index;
   index = special ? (is_nan ? k.nan_code : k.overflow_code) : index;
-  const bool unsigned_code = result_nan | (k.fnuz & (index == 0)) | !neg;
+  const bool unsigned_code = result_nan | (k.unsigned_zero & (index == 0)) | !neg;
   out.code = result_nan ? k.nan_code : (unsigned_code ? index : (index | k.sign_code));
 
   out.nan_input = is_nan;

@@ -15,7 +15,8 @@ bool FloatFormat::has_nan() const {
   switch (special) {
     case Special::ieee: return m >= 1;
     case Special::fn:
-    case Special::fnuz: return true;
+    case Special::fnuz:
+    case Special::inuz: return true;
     case Special::none: return false;
   }
   return false;
@@ -31,6 +32,25 @@ std::uint64_t FloatFormat::max_finite_index() const {
       return (top_field << m) | (frac_ones - 1);
     case Special::fnuz:
     case Special::none: return (top_field << m) | frac_ones;
+    case Special::inuz: return ((top_field << m) | frac_ones) - 1;
+  }
+  return 0;
+}
+
+std::uint64_t FloatFormat::inf_index() const {
+  const std::uint64_t all_ones = (std::uint64_t{1} << (e + m)) - 1;
+  return special == Special::inuz ? all_ones : all_ones - ((std::uint64_t{1} << m) - 1);
+}
+
+std::uint64_t FloatFormat::nan_code() const {
+  const std::uint64_t sign_code = std::uint64_t{1} << (e + m);
+  switch (special) {
+    case Special::ieee:  // exponent all ones, only the top fraction bit set: quiet (none when m = 0)
+      return m >= 1 ? ((((std::uint64_t{1} << e) - 1) << m) | (std::uint64_t{1} << (m - 1))) : 0;
+    case Special::fn: return sign_code - 1;
+    case Special::fnuz:
+    case Special::inuz: return sign_code;
+    case Special::none: return 0;
   }
   return 0;
 }
@@ -58,6 +78,7 @@ const char* special_name(Special s) {
     case Special::fn: return "fn";
     case Special::fnuz: return "fnuz";
     case Special::none: return "none";
+    case Special::inuz: return "inuz";
   }
   return "?";
 }
@@ -75,11 +96,11 @@ namespace {
 
 std::int64_t default_bias(int e, Special special) {
   std::int64_t half = std::int64_t{1} << (e - 1);
-  return special == Special::fnuz ? half : half - 1;
+  return special == Special::fnuz || special == Special::inuz ? half : half - 1;
 }
 
 FloatOverflow default_overflow(Special special) {
-  return special == Special::ieee ? FloatOverflow::inf : FloatOverflow::saturate;
+  return special == Special::ieee || special == Special::inuz ? FloatOverflow::inf : FloatOverflow::saturate;
 }
 
 std::string to_string_float(const FloatFormat& f) {
@@ -125,7 +146,8 @@ FloatFormat parse_float(Arguments& a) {
     else if (*s == "fn") f.special = Special::fn;
     else if (*s == "fnuz") f.special = Special::fnuz;
     else if (*s == "none") f.special = Special::none;
-    else throw FormatError(fmt::format("float: key 'special': expected ieee, fn, fnuz or none, got '{}'", io::excerpt(*s)));
+    else if (*s == "inuz") f.special = Special::inuz;
+    else throw FormatError(fmt::format("float: key 'special': expected ieee, fn, fnuz, inuz or none, got '{}'", io::excerpt(*s)));
   }
   f.bias = default_bias(f.e, f.special);
   if (auto b = a.take("bias")) {
@@ -141,8 +163,8 @@ FloatFormat parse_float(Arguments& a) {
     else if (*o == "nan") f.overflow = FloatOverflow::nan;
     else if (*o == "saturate") f.overflow = FloatOverflow::saturate;
     else throw FormatError(fmt::format("float: key 'overflow': expected inf, nan or saturate, got '{}'", io::excerpt(*o)));
-    if (f.overflow == FloatOverflow::inf && f.special != Special::ieee)
-      throw FormatError(fmt::format("float: key 'overflow': overflow=inf needs special=ieee (special={} has no infinity)",
+    if (f.overflow == FloatOverflow::inf && !f.has_inf())
+      throw FormatError(fmt::format("float: key 'overflow': overflow=inf needs special=ieee or inuz (special={} has no infinity)",
                                     special_name(f.special)));
     if (f.overflow == FloatOverflow::nan && !f.has_nan())
       throw FormatError(fmt::format("float: key 'overflow': overflow=nan needs a format with a NaN encoding "
@@ -154,12 +176,14 @@ FloatFormat parse_float(Arguments& a) {
   // bits (or without subnormals) has only zeros, infinities and NaNs, and every fact of `formats
   // describe` (smallest normal, largest finite, epsilon) would be meaningless.
   const std::int64_t exponent_fields = (std::int64_t{1} << f.e) - 1;  // non-zero exponent fields
-  const bool top_field_finite = f.special == Special::fnuz || f.special == Special::none || (f.special == Special::fn && f.m > 0);
+  const bool top_field_finite = f.special == Special::fnuz || f.special == Special::none ||
+                                ((f.special == Special::fn || f.special == Special::inuz) && f.m > 0);
   const std::int64_t normal_fields = exponent_fields - (top_field_finite ? 0 : 1);
   if (normal_fields == 0 && (f.m == 0 || !f.subnormals))
-    throw FormatError(fmt::format("float(e={},m={}): holds no finite non-zero value (its only exponent field besides 0 is "
+    throw FormatError(fmt::format("{}: holds no finite non-zero value (its only exponent field besides 0 is "
                                   "taken by {}, and {}); use more exponent or fraction bits, or special=fnuz or none",
-                                  f.e, f.m, f.special == Special::fn ? "NaN" : "Inf and NaN",
+                                  to_string_float(f),
+                                  f.special == Special::fn ? "NaN" : f.special == Special::inuz ? "Inf" : "Inf and NaN",
                                   f.m == 0 ? "there are no fraction bits for subnormals" : "subnormals=no flushes the rest"));
   return f;
 }
@@ -254,8 +278,50 @@ Format parse_constructor(const std::string& spec) {
 
 }  // namespace
 
+namespace {
+
+// IEEE P3109's names binaryKpP followed by s or u (signed, unsigned) and e or f (extended, with
+// infinities, or finite): K bits, precision P (P - 1 fraction bits). A signed format has K - P
+// exponent bits and bias 2^(K-P-1), one zero, its NaN in 1 0...0 and, extended, +-Inf in the two
+// all-ones magnitudes: special=inuz, or fnuz when finite. Returns the constructor, nullopt when the
+// text is not of this shape, or throws for the shape with parameters bitsim cannot take.
+std::optional<std::string> p3109_constructor(const std::string& spec) {
+  if (spec.rfind("binary", 0) != 0) return std::nullopt;
+  std::size_t i = 6;
+  auto number = [&](std::int64_t& out) {
+    const std::size_t start = i;
+    while (i < spec.size() && i - start < 4 && spec[i] >= '0' && spec[i] <= '9') ++i;
+    if (i == start || (spec[start] == '0' && i - start > 1)) return false;
+    out = std::stoll(spec.substr(start, i - start));
+    return true;
+  };
+  std::int64_t k = 0, p = 0;
+  if (!number(k) || i >= spec.size() || spec[i] != 'p') return std::nullopt;
+  ++i;
+  if (!number(p)) return std::nullopt;
+  const std::string suffix = spec.substr(i);
+  if (suffix.empty())
+    throw FormatError(fmt::format("format '{}': say which IEEE P3109 format: {}se (with infinities) or {}sf (finite), "
+                                  "signed; unsigned ({}ue, {}uf) is not supported yet",
+                                  spec, spec, spec, spec, spec));
+  if (suffix != "se" && suffix != "sf" && suffix != "ue" && suffix != "uf") return std::nullopt;
+  if (suffix[0] == 'u')
+    throw FormatError(fmt::format("format '{}': unsigned IEEE P3109 formats are not supported yet (bitsim's floats have a "
+                                  "sign bit); the signed {} is",
+                                  spec, spec.substr(0, i) + "s" + suffix[1]));
+  if (p < 1 || p >= k)
+    throw FormatError(fmt::format("format '{}': a signed P3109 format needs 1 <= P <= K-1 (K={}, P={})", spec, k, p));
+  if (k - p > 15)
+    throw FormatError(fmt::format("format '{}': K-P={} exponent bits; bitsim's floats take at most 15", spec, k - p));
+  if (k > 128) throw FormatError(fmt::format("format '{}': K={} bits; bitsim's floats take at most 128", spec, k));
+  return fmt::format("float(e={},m={},special={})", k - p, p - 1, suffix[1] == 'e' ? "inuz" : "fnuz");
+}
+
+}  // namespace
+
 const std::vector<AliasEntry>& format_aliases() {
-  static const std::vector<AliasEntry> table = {
+  static const std::vector<AliasEntry> table = [] {
+    std::vector<AliasEntry> t = {
       {"fp64", "float(e=11,m=52)"},
       {"fp32", "float(e=8,m=23)"},
       {"fp16", "float(e=5,m=10)"},
@@ -280,7 +346,15 @@ const std::vector<AliasEntry>& format_aliases() {
       {"graham_U5", "midrise(s=3,lo=-16,hi=15)"},
       {"graham_U8", "midrise(s=8,lo=-128,hi=127)"},
       {"graham_O4", "sign(x) * (a^(1/2 + clamp(floor(log_a(1+|x|)), 0, 7)) - 1), a = 1.29"},
-  };
+    };
+    // The 8-bit P3109 formats by name (other widths parse by the same rule, p3109_constructor).
+    for (const char* domain : {"se", "sf"})
+      for (int p = 1; p <= 7; ++p) {
+        const std::string name = fmt::format("binary8p{}{}", p, domain);
+        t.push_back({name, *p3109_constructor(name)});
+      }
+    return t;
+  }();
   return table;
 }
 
@@ -306,6 +380,13 @@ Format parse_format(std::string_view text) {
       Format f = parse_constructor(a.meaning);
       return Format(f.variant(), a.alias);
     }
+  if (auto p3109 = p3109_constructor(spec)) {
+    try {
+      return Format(parse_constructor(*p3109).variant(), spec);
+    } catch (const FormatError& e) {
+      throw FormatError(fmt::format("format '{}': {}", spec, e.what()));  // e names the constructor
+    }
+  }
   return parse_constructor(spec);
 }
 

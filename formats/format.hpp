@@ -25,8 +25,10 @@ class FormatError : public bitsim::Error {
   using Error::Error;
 };
 
-// Which encodings of a float format are not finite numbers (formats.md section 1).
-enum class Special { ieee, fn, fnuz, none };
+// Which encodings of a float format are not finite numbers (formats.md section 1.2). fnuz and inuz
+// have one zero and one NaN in the would-be -0 code; inuz adds +-Inf in the two all-ones magnitudes
+// (IEEE P3109's signed "finite" and "extended" formats).
+enum class Special { ieee, fn, fnuz, none, inuz };
 // What a float result beyond the largest finite value becomes.
 enum class FloatOverflow { inf, nan, saturate };
 // The keys' values as the constructor form spells them ("fn", "saturate").
@@ -49,10 +51,16 @@ struct FloatFormat {
   int width() const { return 1 + e + m; }
   std::int64_t emin() const { return 1 - bias; }  // exponent of the smallest normal
   bool has_nan() const;
-  bool has_inf() const { return special == Special::ieee; }
+  bool has_inf() const { return special == Special::ieee || special == Special::inuz; }
+  // fnuz and inuz give the would-be -0 code to their NaN: every zero is +0.
+  bool has_negative_zero() const { return special != Special::fnuz && special != Special::inuz; }
   // Magnitude index (= code without the sign bit) of the largest finite value; the grid of
   // magnitudes is indexed 0 (zero), 1 (smallest subnormal), ... in code order.
   std::uint64_t max_finite_index() const;
+  // Magnitude index of +Inf (meaningful when has_inf()), and the code of every NaN result (the
+  // canonical NaN, formats.md section 1.2; meaningful when has_nan()). Formats up to 64 bits.
+  std::uint64_t inf_index() const;
+  std::uint64_t nan_code() const;
   bool operator==(const FloatFormat&) const = default;
 };
 

@@ -33,6 +33,7 @@ const char* special_text(Special s) {
     case Special::fn: return "fn (no Inf; only exponent and fraction all ones is NaN)";
     case Special::fnuz: return "fnuz (no Inf, no -0; 1 followed by zeros is the only NaN)";
     case Special::none: return "none (every encoding is a finite number)";
+    case Special::inuz: return "inuz (no -0; 1 followed by zeros is the only NaN; all ones but the sign is Inf)";
   }
   return "?";
 }
@@ -53,8 +54,8 @@ void describe_float(std::string& out, const FloatFormat& f, const Format& format
   fmt::format_to(std::back_inserter(out), "machine epsilon     {}\n", facts.epsilon ? show(*facts.epsilon) : no_normals);
   const int w = f.width();
   const BigInt sign = BigInt(1) << (w - 1);
-  if (f.special == Special::ieee) {
-    const BigInt inf = ((BigInt(1) << f.e) - 1) << f.m;
+  if (f.has_inf()) {
+    const BigInt inf = f.special == Special::inuz ? sign - 1 : ((BigInt(1) << f.e) - 1) << f.m;
     fmt::format_to(std::back_inserter(out), "+Inf / -Inf         {} / {}\n", format_code(inf, w), format_code(inf | sign, w));
   } else {
     fmt::format_to(std::back_inserter(out), "+Inf / -Inf         none\n");
@@ -71,7 +72,8 @@ void describe_float(std::string& out, const FloatFormat& f, const Format& format
       fmt::format_to(std::back_inserter(out), "NaN                 {} and {} (canonical {})\n", format_code(nan, w), format_code(nan | sign, w), format_code(nan, w));
       break;
     }
-    case Special::fnuz: fmt::format_to(std::back_inserter(out), "NaN                 {} (the only one)\n", format_code(sign, w)); break;
+    case Special::fnuz:
+    case Special::inuz: fmt::format_to(std::back_inserter(out), "NaN                 {} (the only one)\n", format_code(sign, w)); break;
     case Special::none: fmt::format_to(std::back_inserter(out), "NaN                 none\n"); break;
   }
 }

@@ -74,6 +74,7 @@ struct FloatGrid {
       case Special::fn: return f.m == 0 ? top - 1 : ((top << f.m) | (frac_ones - 1));
       case Special::fnuz:
       case Special::none: return (top << f.m) | frac_ones;
+      case Special::inuz: return ((top << f.m) | frac_ones) - 1;  // all ones is Inf
     }
     return 0;
   }
@@ -90,12 +91,15 @@ struct FloatGrid {
     switch (f.special) {
       case Special::ieee: return ((pow2_int(f.e) - 1) << f.m) | pow2_int(f.m - 1);
       case Special::fn: return pow2_int(f.e + f.m) - 1;
-      case Special::fnuz: return sign_bit();
+      case Special::fnuz:
+      case Special::inuz: return sign_bit();  // the would-be -0
       case Special::none: break;
     }
     return 0;
   }
-  BigInt inf_index() const { return (pow2_int(f.e) - 1) << f.m; }
+  BigInt inf_index() const { return f.special == Special::inuz ? sign_bit() - 1 : (pow2_int(f.e) - 1) << f.m; }
+  // fnuz and inuz have no -0: the would-be -0 code is their NaN.
+  bool unsigned_zero() const { return f.special == Special::fnuz || f.special == Special::inuz; }
 };
 
 GoldenResult float_special_nan(const FloatFormat& f) {
@@ -140,7 +144,7 @@ GoldenResult golden_float(const FloatFormat& f, const ExactInput& x, RoundingSpe
   }
   GoldenResult r;
   if (x.is_zero()) {
-    r.negative = negative && f.special != Special::fnuz;
+    r.negative = negative && !g.unsigned_zero();
     r.code = r.negative ? g.sign_bit() : BigInt(0);
     r.exact = Rational(0);
     r.value = signed_value(r.negative, 0.0);
@@ -190,7 +194,7 @@ GoldenResult golden_float(const FloatFormat& f, const ExactInput& x, RoundingSpe
     code_index = 0;
     flags |= flag::underflow | flag::inexact;
   }
-  r.negative = negative && !(f.special == Special::fnuz && mag == 0);
+  r.negative = negative && !(g.unsigned_zero() && mag == 0);
   r.code = code_index | (r.negative ? g.sign_bit() : BigInt(0));
   r.exact = mag;
   r.value = signed_value(r.negative, nearest_double(mag));
@@ -523,6 +527,10 @@ GoldenResult golden_decode(const Format& format, const BigInt& code) {
         break;
       case Special::fn: is_nan = idx == pow2_int(f.e + f.m) - 1; break;
       case Special::fnuz: is_nan = neg && idx == 0; break;
+      case Special::inuz:
+        is_nan = neg && idx == 0;
+        is_inf = idx == g.sign_bit() - 1;
+        break;
       case Special::none: break;
     }
     if (is_nan) {

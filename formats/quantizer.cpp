@@ -313,6 +313,9 @@ static double float_decode(const FloatConsts<double>& k, const FloatFormat& f, s
     case Special::fn:
       if (idx == (k.sign_code - 1)) return std::numeric_limits<double>::quiet_NaN();
       break;
+    case Special::inuz:
+      if (idx == k.sign_code - 1) return neg ? -HUGE_VAL : HUGE_VAL;
+      break;
     case Special::fnuz:
     case Special::none: break;
   }

@@ -184,7 +184,7 @@ template <class T, Rounding MODE> struct DroppedBits {
   }
 };
 
-// The common case of a float format (every lane at least 2^emin, or Inf/NaN): the number of dropped
+// The common case of a float format (every lane at least 2^emin and normal in T, or Inf/NaN): the number of dropped
 // bits is the constant s = P-1-M and rounding is one add and one mask on the bit pattern (a carry out
 // of the fraction bumps the exponent), then the overflow and special lanes are replaced. The constants
 // are built once per array, so the loop holds them in registers. A vector with a lane below 2^emin is
@@ -198,7 +198,10 @@ template <class T, Rounding MODE> struct NormalRangeLanes : DroppedBits<T, MODE>
   U max_u, overflow_u;     // the largest finite and what overflow gives
 
   explicit NormalRangeLanes(const FloatConsts<T>& k) : DroppedBits<T, MODE>(k) {
-    min_normal = splat<S>(static_cast<SE>(k.min_normal_bits));
+    // The fixed count of dropped bits holds for inputs that are normal both in the format and in T: a
+    // format whose normal range reaches below T's (emin < T's, e.g. bias 1024 with 11 exponent bits
+    // from double) leaves T's subnormals, which have fewer significant bits, to round_float_lanes.
+    min_normal = splat<S>(static_cast<SE>(std::max<typename C::U>(k.min_normal_bits, C::IMPLICIT)));
     max_bits = splat<S>(static_cast<SE>(k.max_bits));
     max_u = splat<U>(k.max_bits);
     overflow_u = splat<U>(k.overflow_bits);
@@ -288,7 +291,7 @@ template <class T, Rounding MODE>
   mag = sel<U>(ovf, sel<U>(toward_zero, splat<U>(k.max_bits), splat<U>(k.overflow_bits)), mag);
   mag = sel<U>(d.special, sel<U>(d.is_nan, splat<U>(C::QNAN), splat<U>(k.overflow_bits)), mag);
   S drop_sign = mag == C::QNAN;
-  if (k.fnuz) drop_sign |= mag == 0;
+  if (k.unsigned_zero) drop_sign |= mag == 0;
   store_bits<T>(out, mag | sel<U>(drop_sign, splat<U>(0), d.sign));
   return d.is_nan;
 }

@@ -65,13 +65,13 @@ BigInt canonical_nan(const Format& format) { return *golden_quantize(format, std
 BigInt default_nan(const Format& format, NanPolicy policy) {
   const FloatFormat& f = format.as<FloatFormat>();
   BigInt code = canonical_nan(format);
-  if (policy == NanPolicy::x86 && f.special != Special::fnuz) code |= sign_bit(f);
+  if (policy == NanPolicy::x86 && f.has_negative_zero()) code |= sign_bit(f);  // fnuz, inuz: the one NaN is 1 0...0
   return code;
 }
 
 BigInt quieted(const FloatFormat& f, const BigInt& code) {
   if (f.special == Special::ieee) return code | p2(f.m - 1);
-  return code;  // fn and fnuz have a single NaN pattern (per sign), which is quiet
+  return code;  // fn, fnuz and inuz have a single NaN pattern (per sign), which is quiet
 }
 
 bool has_nan(const Format& format) {
@@ -194,7 +194,7 @@ ArithResult round_result(const Format& format, const ExactResult& x, const Arith
     flags = t.flags;
     if (t.flush) {
       g.exact = Rational(0);
-      g.negative = g.negative && ff->special != Special::fnuz;
+      g.negative = g.negative && ff->has_negative_zero();
       g.code = g.negative ? sign_bit(*ff) : BigInt(0);
       g.value = g.negative ? -0.0 : 0.0;
     }
@@ -398,6 +398,7 @@ ArithResult convert_to_float(const Format& from, const Format& to, const FloatFo
     const FloatFormat& ff = from.as<FloatFormat>();
     const BigInt frac = a.code & (p2(ff.m) - 1);
     const bool neg = a.code >= sign_bit(ff);
+    if (!tf.has_negative_zero()) return make_nan(to, canonical_nan(to), flags);  // fnuz, inuz: one NaN, 1 0...0
     BigInt code;
     if (tf.special == Special::ieee) {
       const BigInt payload = tf.m >= ff.m ? BigInt(frac << (tf.m - ff.m)) : BigInt(frac >> (ff.m - tf.m));
@@ -405,7 +406,7 @@ ArithResult convert_to_float(const Format& from, const Format& to, const FloatFo
     } else {
       code = canonical_nan(to) & (sign_bit(tf) - 1);
     }
-    if (neg && tf.special != Special::fnuz) code |= sign_bit(tf);
+    if (neg) code |= sign_bit(tf);
     return make_nan(to, code, flags);
   }
   const ExactResult x{a.kind, a.negative, a.magnitude, false};
@@ -513,7 +514,7 @@ ArithResult arith_golden(Op op, const Format& format, const std::vector<BigInt>&
       const FloatFormat& f = format.as<FloatFormat>();
       v.magnitude = 0;
       v.subnormal = false;
-      v.code = (v.negative && f.special != Special::fnuz) ? sign_bit(f) : BigInt(0);
+      v.code = (v.negative && f.has_negative_zero()) ? sign_bit(f) : BigInt(0);
     }
     x.push_back(std::move(v));
   }
@@ -541,7 +542,7 @@ std::optional<BigInt> ulp_distance(const Format& format, const BigInt& a, const 
         [&](const FloatFormat& f) {
           const BigInt idx = v.code & (sign_bit(f) - 1);
           if (v.code < sign_bit(f)) return idx;
-          return f.special == Special::fnuz ? BigInt(-idx) : BigInt(-idx - 1);
+          return f.has_negative_zero() ? BigInt(-idx - 1) : BigInt(-idx);
         },
         [&](const FixedFormat& f) {
           BigInt s = v.code;

@@ -78,12 +78,22 @@ Value decode(const FastLayout& L, u64 code, bool daz) {
         return v;
       }
       break;
+    case Special::inuz:
+      if (code == L.sign_bit) {
+        v.kind = Kind::nan;
+        return v;
+      }
+      if (idx == L.inf_index) {
+        v.kind = Kind::inf;
+        return v;
+      }
+      break;
     case Special::none: break;
   }
   if (idx == 0) return v;  // zero
   if (field == 0) {
     if (daz) {
-      v.code = (v.neg && L.special != Special::fnuz) ? L.sign_bit : 0;
+      v.code = (v.neg && L.negative_zero) ? L.sign_bit : 0;
       return v;  // a zero of its sign
     }
     v.kind = Kind::finite;
@@ -219,7 +229,7 @@ int sr_bits_of(const RoundingSpec& rs) { return rs.mode == Rounding::sr ? rs.sr_
 
 FastResult zero_of(const FastLayout& L, bool neg, std::uint8_t flags = 0) {
   if (!L.is_float) return {0, flags};
-  return {(neg && L.special != Special::fnuz) ? L.sign_bit : 0, flags};
+  return {(neg && L.negative_zero) ? L.sign_bit : 0, flags};
 }
 
 // Fixed point: the code for signed code value c (two's complement in width bits).
@@ -246,7 +256,7 @@ FastResult infinite_of(const FastLayout& L, bool neg, std::uint8_t op_flags) {
     own = flag::invalid;
   } else {
     switch (L.float_overflow) {
-      case FloatOverflow::inf: r.code = (L.top_field << L.m) | (neg ? L.sign_bit : 0); break;
+      case FloatOverflow::inf: r.code = L.inf_index | (neg ? L.sign_bit : 0); break;
       case FloatOverflow::saturate:
         r.code = L.max_index | (neg ? L.sign_bit : 0);
         own = flag::invalid;
@@ -265,7 +275,7 @@ u64 quieted(const FastLayout& L, u64 code) { return L.special == Special::ieee ?
 
 u64 default_nan(const FastLayout& L, NanPolicy p) {
   u64 code = L.nan_code;
-  if (p == NanPolicy::x86 && L.special != Special::fnuz) code |= L.sign_bit;
+  if (p == NanPolicy::x86 && L.negative_zero) code |= L.sign_bit;  // fnuz, inuz: the one NaN is already 1 0...0
   return code;
 }
 
@@ -296,7 +306,7 @@ FastResult overflowed(const FastLayout& L, bool neg, bool tiny_before, const Ari
   const bool toward_zero = mode == Rounding::rtz || (mode == Rounding::rup && neg) || (mode == Rounding::rdn && !neg);
   const std::uint8_t flags = flag::overflow | flag::inexact;
   if (!toward_zero && L.float_overflow == FloatOverflow::nan) return {L.nan_code, flags};
-  if (!toward_zero && L.float_overflow == FloatOverflow::inf) return {(L.top_field << L.m) | (neg ? L.sign_bit : 0), flags};
+  if (!toward_zero && L.float_overflow == FloatOverflow::inf) return {L.inf_index | (neg ? L.sign_bit : 0), flags};
   // The largest finite value. In a format whose values all lie below 2^emin (e = 1) it is tiny too.
   const TininessOutcome t = apply_tininess(flags, tiny_before, true, o);
   if (t.flush) return zero_of(L, neg, t.flags);
@@ -348,7 +358,7 @@ FastResult round_float(const FastLayout& L, const Unrounded<Word>& x, std::uint3
   }
   const TininessOutcome t = apply_tininess(flags, tiny_before, index != 0, o);
   if (t.flush) index = 0;
-  const bool neg = x.neg && !(L.special == Special::fnuz && index == 0);
+  const bool neg = x.neg && !(!L.negative_zero && index == 0);
   return {index | (neg ? L.sign_bit : 0), t.flags};
 }
 
@@ -546,17 +556,16 @@ FastLayout layout_of(const Format& format) {
   L.float_overflow = x.overflow;
   L.subnormals = x.subnormals;
   L.has_nan = x.has_nan();
-  switch (x.special) {
-    case Special::ieee: L.nan_code = x.m >= 1 ? (L.top_field << x.m) | (u64(1) << (x.m - 1)) : 0; break;
-    case Special::fn: L.nan_code = L.sign_bit - 1; break;
-    case Special::fnuz: L.nan_code = L.sign_bit; break;
-    case Special::none: L.nan_code = 0; break;
-  }
-  // ieee: the top field holds infinities and NaNs; fn: the top index is NaN (with m = 0 the top field);
-  // fnuz and none: every field >= 1 is finite (fnuz's NaN has field 0).
-  const bool top_field_special = x.special == Special::ieee || (x.special == Special::fn && x.m == 0);
+  L.negative_zero = x.has_negative_zero();
+  L.nan_code = x.nan_code();
+  L.inf_index = x.inf_index();
+  // ieee: the top field holds infinities and NaNs; fn: the top index is NaN, inuz: the top index is
+  // +Inf (with m = 0 either takes the whole top field); fnuz and none: every field >= 1 is finite
+  // (the NaN of fnuz and inuz has field 0).
+  const bool top_index_special = x.special == Special::fn || x.special == Special::inuz;
+  const bool top_field_special = x.special == Special::ieee || (top_index_special && x.m == 0);
   L.plain_fields = top_field_special ? L.top_field - 1 : L.top_field;
-  L.plain_index_end = x.special == Special::fn && x.m >= 1 ? L.sign_bit - 1 : L.sign_bit;
+  L.plain_index_end = top_index_special && x.m >= 1 ? L.sign_bit - 1 : L.sign_bit;
   return L;
 }
 
@@ -642,7 +651,7 @@ FastResult narrow_round(const FastLayout& L, bool neg, u64 sig, std::int64_t exp
     const Split s = split(Unrounded<u64>{neg, exp, sig, false}, 63 - L.m - binade, sr_bits_of(o.rounding));
     const u64 index = static_cast<u64>(s.n) + (rounds_up(o.rounding, s, (s.n & 1) != 0, neg, word, false) ? 1 : 0);
     if (index > L.max_index) return overflowed(L, neg, true, o);  // e = 1: every finite value is subnormal
-    const bool signed_zero = !(index == 0 && L.special == Special::fnuz);  // fnuz has no -0
+    const bool signed_zero = !(index == 0 && !L.negative_zero);  // fnuz and inuz have no -0
     return {index | (neg && signed_zero ? L.sign_bit : 0), s.exact ? std::uint8_t(0) : std::uint8_t(flag::inexact | flag::underflow)};
   }
   // Field binade + 1 lies beyond the largest finite value's field (max_index >> m).
@@ -952,6 +961,7 @@ FastResult FastArith::wide(u64 ca, u64 cb, u64 cc, std::uint32_t word) const {
         if (o.nan == NanPolicy::canonical) return {F.nan_code, flags};
         // Sign and payload carry over: the fraction's top bits (narrowing drops low bits).
         u64 code;
+        if (!F.negative_zero) return {F.nan_code, flags};  // fnuz, inuz: one NaN, 1 0...0
         if (F.special == Special::ieee) {
           const u64 frac = a.code & in_.frac_mask;
           const u64 payload = F.m >= in_.m ? frac << (F.m - in_.m) : frac >> (in_.m - F.m);
@@ -959,7 +969,7 @@ FastResult FastArith::wide(u64 ca, u64 cb, u64 cc, std::uint32_t word) const {
         } else {
           code = F.nan_code & (F.sign_bit - 1);
         }
-        if ((a.code & in_.sign_bit) && F.special != Special::fnuz) code |= F.sign_bit;
+        if (a.code & in_.sign_bit) code |= F.sign_bit;
         return {code, flags};
       }
       if (F.is_float) {

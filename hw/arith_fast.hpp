@@ -62,10 +62,11 @@ struct FastLayout {
   // float
   int e = 0, m = 0;
   std::int64_t bias = 0, emin = 0;
-  std::uint64_t sign_bit = 0, frac_mask = 0, top_field = 0, max_index = 0, nan_code = 0;
+  std::uint64_t sign_bit = 0, frac_mask = 0, top_field = 0, max_index = 0, nan_code = 0, inf_index = 0;
   Special special = Special::ieee;
   FloatOverflow float_overflow = FloatOverflow::inf;
   bool subnormals = true, has_nan = false;
+  bool negative_zero = true;  // false for fnuz and inuz, whose would-be -0 code is their only NaN
   // The codes that are finite normal numbers on sight: fields 1 .. plain_fields with an index (code
   // without its sign) below plain_index_end (the narrow lane reads only these).
   std::uint64_t plain_fields = 0, plain_index_end = 0;

@@ -80,6 +80,9 @@ std::vector<BigInt> float_corners(const Format& format, bool reduced) {
     if (!reduced) specials.insert(p2(f.e + f.m + 1) - 1);
   } else if (f.special == formats::Special::fnuz) {
     specials.insert(fc.sign());
+  } else if (f.special == formats::Special::inuz) {
+    specials.insert(fc.sign());                               // the NaN
+    fc.add_both_signs(specials, fc.sign() - 1);               // +-Inf
   }
   // Values beyond the largest finite index are NaN/Inf patterns; keep only real finite indices above.
   std::vector<BigInt> out;

@@ -44,8 +44,18 @@ std::vector<std::string> generated_small_formats() {
   out.push_back("float(e=5,m=10,special=fn)");
   out.push_back("float(e=8,m=7,subnormals=no)");
   out.push_back("float(e=5,m=10,special=fnuz,overflow=nan)");
+  // special=inuz (IEEE P3109's extended formats; the 8-bit ones are aliases) beyond its defaults.
+  out.push_back("float(e=5,m=10,special=inuz)");
+  out.push_back("float(e=3,m=2,special=inuz,subnormals=no,overflow=saturate)");
+  out.push_back("float(e=4,m=3,special=inuz,overflow=nan,bias=3)");
+  out.push_back("float(e=2,m=0,special=inuz)");
+  out.push_back("float(e=1,m=2,special=inuz)");
   out.push_back("float(e=7,m=8,bias=100,special=none)");
   out.push_back("float(e=2,m=13,bias=-5)");
+  // Normal ranges reaching below float's (emin = -127, -129): inputs that are float subnormals but the
+  // format's normals (the vector kernels' fixed-shift fast path once took them).
+  out.push_back("float(e=8,m=5,bias=128)");
+  out.push_back("float(e=8,m=3,bias=130,special=fn)");
   // Fixed point.
   for (const char* spec : {"fixed(i=3,f=4)", "fixed(i=3,f=4,overflow=wrap)", "fixed(i=-2,f=6)", "fixed(i=10,f=-3)",
                            "fixed(i=0,f=7,signed=no)", "fixed(i=5,f=3,signed=no,overflow=wrap)", "fixed(i=2,f=13)",
@@ -77,7 +87,7 @@ const std::vector<std::string>& small_formats() {
 const std::vector<std::string>& wide_formats() {
   static const std::vector<std::string> list = {
       "fp32", "fp64", "tf32", "int32", "float(e=8,m=23,subnormals=no)", "float(e=11,m=40,bias=2000,special=fn)",
-      "float(e=10,m=20,special=fnuz,overflow=nan)", "fixed(i=20,f=30)", "fixed(i=-10,f=60,signed=no)",
+      "float(e=10,m=20,special=fnuz,overflow=nan)", "float(e=11,m=40,special=inuz)", "fixed(i=20,f=30)", "fixed(i=-10,f=60,signed=no)",
       "fixed(i=40,f=-20,overflow=wrap)", "float(e=11,m=52,special=none)", "fixed(i=30,f=0,signed=no,overflow=wrap)"};
   return list;
 }

@@ -59,12 +59,13 @@ std::vector<ArithOptions> option_sets() {
 
 // Every float format of width up to max_width on the grid e + m = width - 1, special, subnormals and
 // overflow (each valid combination), with the default bias and the bias moved by +2 and -3.
-std::vector<Format> float_grid(int min_width, int max_width) {
+std::vector<Format> float_grid(int min_width, int max_width,
+                               std::vector<const char*> specials = {"ieee", "fn", "fnuz", "none"}) {
   std::vector<Format> out;
   for (int w = min_width; w <= max_width; ++w)
     for (int e = 1; e <= w - 1; ++e) {
       const int m = w - 1 - e;
-      for (const char* special : {"ieee", "fn", "fnuz", "none"})
+      for (const char* special : specials)
         for (const char* sub : {"yes", "no"})
           for (const char* overflow : {"inf", "nan", "saturate"})
             for (const char* bias : {"", "+2", "-3"}) {
@@ -271,6 +272,14 @@ TEST_CASE("fast arith: every operand pair of every format up to 6 bits equals th
   CHECK(agree.mismatches == 0);
 }
 
+// The IEEE P3109 8-bit formats: the extended ones (special=inuz) and the finite ones (fnuz, bias 2^(e-1)).
+std::vector<Format> p3109_8bit() {
+  std::vector<Format> out;
+  for (const char* domain : {"se", "sf"})
+    for (int p = 1; p <= 7; ++p) out.push_back(parse_format(fmt::format("binary8p{}{}", p, domain)));
+  return out;
+}
+
 // Every operand pair of the named 8-bit formats whose name starts with (or not) "fp8", under every
 // option set (fma: every 256th addend).
 void sweep_named_8bit(bool fp8, std::uint32_t seed) {
@@ -290,6 +299,47 @@ TEST_CASE("fast arith: every operand pair of the named fp8 formats equals the go
 
 TEST_CASE("fast arith: every operand pair of the other named 8-bit formats equals the golden path", "[.][arith_full]") {
   sweep_named_8bit(false, 28);
+}
+
+TEST_CASE("fast arith: sampled operand pairs and conversions of the P3109 formats equal the golden path", "[arith][p3109][slow]") {
+  FastAgreement agree;
+  std::mt19937 words(29);
+  const auto options = option_sets();
+  // The grid with special=inuz (each format under one option set in rotation, about 30 pairs per
+  // operation) and the 8-bit P3109 formats under every option set (about 80 pairs per operation).
+  std::size_t rotation = 0;
+  for (const Format& f : float_grid(2, 8, {"inuz"}))
+    sweep_format(agree, f, {options[rotation++ % options.size()]}, stride_for(f, 30), std::uint64_t(1) << f.width(), words);
+  for (const Format& f : p3109_8bit()) sweep_format(agree, f, options, stride_for(f, 80), 256, words);
+  // Conversions from and to them: every 7th code.
+  const auto targets = conversion_targets();
+  const auto p3109 = p3109_8bit();
+  for (const Format& from : p3109) sweep_conversions(agree, from, targets, {options[agree.cases % options.size()]}, 7, words);
+  for (const Format& from : named_small()) sweep_conversions(agree, from, p3109, {options[agree.cases % options.size()]}, 7, words);
+  INFO(agree.cases << " cases, " << agree.golden_fallbacks << " answered by the golden path");
+  CHECK(agree.mismatches == 0);
+  CHECK(agree.cases > 300000);
+}
+
+TEST_CASE("fast arith: every operand pair and conversion of the P3109 formats equals the golden path", "[.][arith_full]") {
+  FastAgreement agree;
+  std::mt19937 words(30);
+  const auto options = option_sets();
+  // special=inuz: every pair up to 6 bits (fma: every 16th addend at 6 bits), 7 and 8 bits on every
+  // 7th pair; the extended 8-bit formats: every pair under every option set (fma: every 256th addend).
+  // The finite ones are fnuz formats (fp8_e4m3fnuz and fp8_e5m2fnuz are two of them).
+  for (const Format& f : float_grid(2, 5, {"inuz"})) sweep_format(agree, f, options, 1, 1, words);
+  for (const Format& f : float_grid(6, 6, {"inuz"})) sweep_format(agree, f, options, 1, 16, words);
+  for (const Format& f : float_grid(7, 8, {"inuz"})) sweep_format(agree, f, {options[agree.cases % options.size()]}, 7, 256, words);
+  for (const Format& f : p3109_8bit())
+    if (f.as<FloatFormat>().special == Special::inuz) sweep_format(agree, f, options, 1, 256, words);
+  const auto targets = conversion_targets();
+  const auto p3109 = p3109_8bit();
+  for (const Format& from : p3109) sweep_conversions(agree, from, targets, options, 1, words);
+  for (const Format& from : named_small()) sweep_conversions(agree, from, p3109, options, 1, words);
+  for (const char* name : {"fp16", "bf16", "fp32"}) sweep_conversions(agree, parse_format(name), p3109, options, 97, words);
+  INFO(agree.cases << " cases, " << agree.golden_fallbacks << " answered by the golden path");
+  CHECK(agree.mismatches == 0);
 }
 
 TEST_CASE("fast arith: conversions of every code of 8-bit and sampled codes of 16-bit sources equal the golden path", "[arith]") {
@@ -408,7 +458,8 @@ void compare_lanes(LaneAgreement& agree, std::uint64_t per_op, std::uint64_t see
                                           "float(e=5,m=10,special=fn,overflow=saturate)", "float(e=6,m=9,subnormals=no)",
                                           "float(e=7,m=12,special=none,overflow=saturate,bias=70)", "float(e=5,m=6,special=fnuz,overflow=nan)", "float(e=3,m=0)",
                                           "float(e=1,m=3,overflow=nan)", "float(e=1,m=4,special=none,overflow=saturate)",
-                                          "float(e=2,m=1,special=fn)"};
+                                          "float(e=2,m=1,special=fn)", "binary8p4se", "binary8p1se", "float(e=5,m=10,special=inuz)",
+                                          "float(e=3,m=4,special=inuz,subnormals=no,overflow=saturate)"};
   const auto options = option_sets();
   int narrow_lanes = 0;
   for (const char* name : names) {

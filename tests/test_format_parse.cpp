@@ -83,15 +83,16 @@ TEST_CASE("formats without a finite non-zero value are refused, the rest are des
   int refused = 0, kept_without_normals = 0;
   for (int e = 1; e <= 3; ++e)
     for (int m = 0; m <= 3; ++m)
-      for (const Special sp : {Special::ieee, Special::fn, Special::fnuz, Special::none})
+      for (const Special sp : {Special::ieee, Special::fn, Special::fnuz, Special::none, Special::inuz})
         for (const bool sub : {true, false}) {
           FloatFormat ff;
           ff.e = e;
           ff.m = m;
           ff.special = sp;
           ff.subnormals = sub;
-          ff.bias = sp == Special::fnuz ? std::int64_t{1} << (e - 1) : (std::int64_t{1} << (e - 1)) - 1;
-          ff.overflow = sp == Special::ieee ? FloatOverflow::inf : FloatOverflow::saturate;
+          const bool one_nan = sp == Special::fnuz || sp == Special::inuz;
+          ff.bias = one_nan ? std::int64_t{1} << (e - 1) : (std::int64_t{1} << (e - 1)) - 1;
+          ff.overflow = sp == Special::ieee || sp == Special::inuz ? FloatOverflow::inf : FloatOverflow::saturate;
           const Format direct{FormatVariant(ff)};
           bool has_nonzero = false;
           for (int k = -70; k <= 70 && !has_nonzero; ++k) {
@@ -117,8 +118,8 @@ TEST_CASE("formats without a finite non-zero value are refused, the rest are des
           if (!normals) ++kept_without_normals;
           if (facts.smallest_subnormal) CHECK(*facts.smallest_subnormal <= facts.largest_finite);
         }
-  // e=1: ieee with m=0 (2) or m=1..3 without subnormals (3); fn with m=0 (2).
-  CHECK(refused == 7);
+  // e=1: ieee with m=0 (2) or m=1..3 without subnormals (3); fn and inuz with m=0 (2 each).
+  CHECK(refused == 9);
   // e=1, ieee, m=1..3 with subnormals: only subnormal values.
   CHECK(kept_without_normals == 3);
 }

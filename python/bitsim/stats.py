@@ -417,7 +417,7 @@ def smallest_exponent(format_name: str) -> int | None:
         if m.group(1) == "float":
             e, mant = int(args["e"]), int(args["m"])
             special = args.get("special", "ieee")
-            bias = int(args.get("bias", 2 ** (e - 1) if special == "fnuz" else 2 ** (e - 1) - 1))
+            bias = int(args.get("bias", 2 ** (e - 1) if special in ("fnuz", "inuz") else 2 ** (e - 1) - 1))
             # Smallest subnormal 2^(1-bias-m); with subnormals=no the smallest normal 2^(1-bias).
             return 1 - bias - (mant if args.get("subnormals", "yes") == "yes" else 0)
         if m.group(1) == "fixed":

@@ -120,7 +120,7 @@ void add_formats(py::module_& m) {
                              "exponent of the largest finite number (floats with normal numbers)")
       .def_property_readonly("subnormals", [](const Format& f) { return f.is<FloatFormat>() ? py::object(py::bool_(f.as<FloatFormat>().subnormals)) : py::none(); })
       .def_property_readonly("special", [](const Format& f) { return f.is<FloatFormat>() ? py::object(py::str(special_name(f.as<FloatFormat>().special))) : py::none(); },
-                             "ieee, fn, fnuz or none (floats)")
+                             "ieee, fn, fnuz, inuz or none (floats)")
       .def_property_readonly("overflow",
                              [](const Format& f) -> py::object {
                                if (f.is<FloatFormat>()) return py::str(overflow_name(f.as<FloatFormat>().overflow));

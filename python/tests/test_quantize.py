@@ -12,7 +12,7 @@ from conftest import npy_bytes, npy_load, same_bits
 FORMATS = [
     "fp8_e4m3", "fp8_e5m2", "fp16", "bf16", "fp32",
     "float(e=3,m=2,special=fnuz)", "float(e=5,m=2,subnormals=no,overflow=saturate)", "float(e=2,m=1,special=none)",
-    "int8", "fixed(i=3,f=4,signed=no,overflow=wrap)", "fixed(i=7,f=8)",
+    "binary8p4se", "binary8p1se", "int8", "fixed(i=3,f=4,signed=no,overflow=wrap)", "fixed(i=7,f=8)",
     "graham_L4", "graham_O4", "midrise(s=2,lo=-4,hi=3)",
 ]
 MODES = ["rne", "rna", "rtz", "rup", "rdn", "sr"]

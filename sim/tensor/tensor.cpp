@@ -136,7 +136,7 @@ class ValueCoder {
     bias_ = ff.bias;
     emin_ = ff.emin();
     sign_ = std::uint64_t{1} << (ff.e + ff.m);
-    inf_ = ((std::uint64_t{1} << ff.e) - 1) << ff.m;
+    inf_ = ff.inf_index();
     frac_mask_ = (std::uint64_t{1} << ff.m) - 1;
     if (ff.has_nan()) nan_ = q.quantize(std::numeric_limits<double>::quiet_NaN()).code.value_or(0);
     sign_shift_ = ff.e + ff.m;

@@ -40,6 +40,12 @@ graham_U4 midrise(s=2,lo=-8,hi=7)
 graham_U5 midrise(s=3,lo=-16,hi=15)
 graham_U8 midrise(s=8,lo=-128,hi=127)
 graham_O4
+binary8p1se float(e=7,m=0,special=inuz)
+binary8p3se float(e=5,m=2,special=inuz)
+binary8p4se float(e=4,m=3,special=inuz)
+binary8p7se float(e=1,m=6,special=inuz)
+binary8p4sf float(e=4,m=3,special=fnuz)
+binary8p5sf float(e=3,m=4,special=fnuz)
 EOF
 
 # ---- formats describe -------------------------------------------------------------------------------
@@ -141,6 +147,41 @@ code  value (hex float of the nearest double, decimal)
 0x1  0x1p+0                     1
 0x2  nan
 0x3  -0x1p+0                    -1
+EOF
+# IEEE P3109 binary4p2se (2 exponent bits, 1 fraction bit, bias 2): the values of the working group's
+# value table Binary4p2se.csv, 0x0.4p+0 (subnormal) to 0x1p+1, Inf at 0x7, NaN at 0x8, -Inf at 0xf.
+describe_is "binary4p2se" 'binary4p2se' <<'EOF'
+format              binary4p2se = float(e=2,m=1,special=inuz)
+kind                float
+width               4 bits (1 sign, 2 exponent, 1 fraction)
+bias                2
+subnormals          yes
+special             inuz (no -0; 1 followed by zeros is the only NaN; all ones but the sign is Inf)
+overflow            inf
+smallest subnormal  0x1p-2 (0.25)
+smallest normal     0x1p-1 (0.5)
+largest finite      0x1p+1 (2)
+machine epsilon     0x1p-1 (0.5)
++Inf / -Inf         0x7 / 0xf
+NaN                 0x8 (the only one)
+
+code  value (hex float of the nearest double, decimal)
+0x0  0x0p+0                     0
+0x1  0x1p-2                     0.25
+0x2  0x1p-1                     0.5
+0x3  0x1.8p-1                   0.75
+0x4  0x1p+0                     1
+0x5  0x1.8p+0                   1.5
+0x6  0x1p+1                     2
+0x7  inf
+0x8  nan
+0x9  -0x1p-2                    -0.25
+0xa  -0x1p-1                    -0.5
+0xb  -0x1.8p-1                  -0.75
+0xc  -0x1p+0                    -1
+0xd  -0x1.8p+0                  -1.5
+0xe  -0x1p+1                    -2
+0xf  -inf
 EOF
 # float(e=1,m=0,special=none): bias 0, emin 1: field 1 is 2^1 = 2; every code is a number.
 describe_is "e=1 none" 'float(e=1,m=0,special=none)' <<'EOF'
