@@ -2,7 +2,7 @@
 // analysis/stats_schema.hpp and docs/hdf5-schema.md).
 //
 // At every logged step (step % stats.every == 0) it sees every rounding site of the step: each layer's
-// W (per parameter), A, DY, DY_W, E, G, BN_* roles and the optimizer's U, M, W_MASTER, identity roles
+// W (per parameter), A, DY, DY_W, E, G, BN_* roles and the optimizer's U, M, V, W_MASTER, identity roles
 // included (their "after" equals "before"), and the E roundings of dL/dlogits (tensor "loss") and of a
 // gradient summed over several consumers (tensor "sum"). For each, it computes the TensorStats of before and after
 // (analysis/tensor_stats.hpp) and, with stats.sample > 0, keeps a reproducible random sample of the

@@ -6,7 +6,7 @@
 //   /steps            one row per logged step: {step u64, loss f64, accuracy f64, lr f64}; a step's
 //                     row is written last, after all of its tensors, so its presence marks it complete
 //   /layers/<layer>/<site>/   one group per layer and rounding site (role, and the parameter for W, G,
-//                     U, M, W_MASTER: "W.weight", "G.bias", "A", "E", "BN_NORM"), with attributes
+//                     U, M, V, W_MASTER: "W.weight", "G.bias", "A", "E", "BN_NORM"), with attributes
 //                     layer, kind, node, role, tensor, slot, quantizer, format, format_bits, codes,
 //                     max_finite, min_finite, order (the site's position in first-seen order)
 //       stats         one row per logged step: the compound StatsRow below

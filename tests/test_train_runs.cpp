@@ -280,6 +280,36 @@ TEST_CASE("train run: fp8 roles with stochastic rounding train and are reproduci
         a.weights_digest);
 }
 
+TEST_CASE("train run: Adam and AdamW with fp8 moments train, resume bit for bit and keep their state in the checkpoint",
+          "[train][adam]") {
+  TempDir tmp;
+  for (const char* name : {"adam", "adamw"}) {
+    DYNAMIC_SECTION(name) {
+      const std::vector<std::string> sets = {fmt::format("optimizer.name=\"{}\"", name), "optimizer.lr=0.003",
+                                             "optimizer.weight_decay=0.01", "formats.M=\"fp8_e4m3\"",
+                                             "formats.V={policy=\"mx\", format=\"fp8_e4m3\", block=32}"};
+      auto with = [&](std::vector<std::string> extra) {
+        std::vector<std::string> s = sets;
+        s.insert(s.end(), extra.begin(), extra.end());
+        return s;
+      };
+      const std::string dir = tmp / name;
+      const TrainResult a = train::run_training(config(dir + "a", sets), quiet());
+      CHECK(a.finished);
+      CHECK(a.test_accuracy > 0.5);
+      CHECK_THAT(slurp(dir + "a/model.txt"), Catch::Contains("V") && Catch::Contains("mx"));
+      const TrainResult stopped = train::run_training(config(dir + "b", with({"train.stop_after_steps=5"})), quiet());
+      CHECK_FALSE(stopped.finished);
+      const TrainResult resumed = train::run_training(config(dir + "b", sets), quiet(true, 2));
+      CHECK(resumed.weights_digest == a.weights_digest);
+      CHECK(resumed.test_loss == a.test_loss);
+      // The second moment matters: other betas give other weights; SGD others again.
+      CHECK(train::run_training(config(dir + "c", with({"optimizer.beta2=0.9"})), quiet()).weights_digest != a.weights_digest);
+      CHECK(train::run_training(config(dir + "d", {"optimizer.lr=0.003"}), quiet()).weights_digest != a.weights_digest);
+    }
+  }
+}
+
 TEST_CASE("train run: the aligned order trains, and where rule 11 coincides with sequential it gives sequential's weights",
           "[train][aligned][slow]") {
   // [slow]: 2 s here, 21 s under AddressSanitizer, whose stage skips it. An MLP of width 16, fp8

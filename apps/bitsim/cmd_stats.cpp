@@ -35,7 +35,7 @@ Runner add_stats_command(CLI::App& app) {
   cmd->add_option("--step", a->step_text, "the logged step to show (default: the last one); 'all' with --csv: every logged step");
   cmd->add_option("--step-b", a->step_b_text, "with --compare: the step of the second file (default: --step, else its last)");
   // One value per --role / --layer (repeat the option), so that `--role E RUN.h5` still finds the file.
-  cmd->add_option("--role", a->roles, "only this role (repeatable): W, A, G, E, U, M, BN_MEAN, BN_NORM, BN_SCALE, DY, DY_W, W_MASTER")
+  cmd->add_option("--role", a->roles, "only this role (repeatable): " + sim::nn::role_names_text())
       ->allow_extra_args(false);
   cmd->add_option("--layer", a->layers, "only layers matching this name pattern (repeatable; '*' matches any run of characters)")
       ->allow_extra_args(false);

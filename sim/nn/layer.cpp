@@ -91,6 +91,7 @@ bool Layer::uses_role(Role r) {
     case Role::G:
     case Role::U:
     case Role::M:
+    case Role::V:
     case Role::W_MASTER: return !params().empty();
     case Role::BN_MEAN:
     case Role::BN_SCALE:

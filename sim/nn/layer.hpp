@@ -73,7 +73,8 @@ struct Param {
   FTensor value;        // the stored (master) values the optimizer updates
   FTensor rounded;      // value rounded to W (only filled when W is not the identity)
   FTensor grad;         // dL/dparam, rounded to G
-  FTensor momentum;     // optimizer state, rounded to M
+  FTensor momentum;     // optimizer state, rounded to M (SGD's momentum, Adam's first moment)
+  FTensor second_moment;  // Adam's second moment, rounded to V (empty for SGD)
   bool w_identity = true;
   // What forward and backward read: value rounded to the layer's W role.
   const FTensor& used() const { return w_identity ? value : rounded; }
@@ -108,7 +109,7 @@ class Layer {
   // layers keep and round a DY_W copy when bifurcating.
   virtual bool has_weight_product() const { return false; }
   // Whether role r can change anything in this layer (the model summary lists only those): W, G, U,
-  // M and W_MASTER need parameters, DY_W a weight-gradient product under bifurcation; the
+  // M, V and W_MASTER need parameters, DY_W a weight-gradient product under bifurcation; the
   // batch-norm roles are the normalization layer's (it says so).
   virtual bool uses_role(Role r);
   // Whether the layer's arithmetic follows its GemmSetup (gemm_setup.hpp), so that the summary shows

@@ -40,6 +40,49 @@ void sgd_step(Model& model, const SgdConfig& c, double lr, StepContext ctx) {
   }
 }
 
+void adam_step(Model& model, const SgdConfig& common, const AdamConfig& c, double lr, std::uint64_t step_number,
+               StepContext ctx) {
+  const double t = static_cast<double>(step_number);
+  const float b1 = static_cast<float>(c.beta1), b2 = static_cast<float>(c.beta2);
+  const float one_minus_b1 = static_cast<float>(1 - c.beta1), one_minus_b2 = static_cast<float>(1 - c.beta2);
+  const float step_size = static_cast<float>(lr / (1 - std::pow(c.beta1, t)));
+  const float correction2_sqrt = static_cast<float>(std::sqrt(1 - std::pow(c.beta2, t)));
+  const float eps = static_cast<float>(c.eps);
+  for (std::size_t j = 0; j < model.nodes().size(); ++j) {
+    Layer& layer = *model.nodes()[j].layer;
+    ctx.node = static_cast<std::int64_t>(j);
+    int slot = 0;
+    for (Param* p : layer.params()) {
+      const bool decays = !common.decay_in_gradient && (p->name == "weight" || common.decay_bn_and_bias);
+      const double wd = decays ? common.weight_decay : 0.0;
+      const float l2 = c.decoupled ? 0.0f : static_cast<float>(wd);
+      const float shrink = static_cast<float>(1 - lr * wd);
+      const std::size_t n = p->value.data.size();
+      if (p->momentum.data.size() != n) p->momentum = FTensor(p->value.shape);
+      if (p->second_moment.data.size() != n) p->second_moment = FTensor(p->value.shape);
+      float* w = p->value.ptr();
+      float* m = p->momentum.ptr();
+      float* v = p->second_moment.ptr();
+      // g is formed in the gradient buffer, which then holds the update u (neither is needed after).
+      float* g = p->grad.ptr();
+      if (l2 != 0)
+        for (std::size_t i = 0; i < n; ++i) g[i] = g[i] + l2 * w[i];
+      if (c.decoupled && wd != 0)
+        for (std::size_t i = 0; i < n; ++i) w[i] = w[i] * shrink;
+      for (std::size_t i = 0; i < n; ++i) m[i] = m[i] * b1 + g[i] * one_minus_b1;
+      layer.round_span(ctx, Role::M, p->momentum.span(), slot, p->name, 1, p->momentum.shape);
+      for (std::size_t i = 0; i < n; ++i) v[i] = v[i] * b2 + (one_minus_b2 * g[i]) * g[i];
+      layer.round_span(ctx, Role::V, p->second_moment.span(), slot, p->name, 1, p->second_moment.shape);
+      for (std::size_t i = 0; i < n; ++i) g[i] = (step_size * m[i]) / (std::sqrt(v[i]) / correction2_sqrt + eps);
+      layer.round_span(ctx, Role::U, p->grad.span(), slot, p->name, 1, p->grad.shape);
+      for (std::size_t i = 0; i < n; ++i) w[i] = w[i] - g[i];
+      if (!common.master_weights) layer.round_span(ctx, Role::W, p->value.span(), 8 + slot, p->name, 1, p->value.shape);
+      else layer.round_span(ctx, Role::W_MASTER, p->value.span(), slot, p->name, 1, p->value.shape);
+      ++slot;
+    }
+  }
+}
+
 double learning_rate(const ScheduleConfig& s, std::int64_t step, std::int64_t steps_per_epoch, std::int64_t total_steps) {
   const double warm = s.warmup_epochs * static_cast<double>(steps_per_epoch);
   const double t = static_cast<double>(step);

@@ -33,6 +33,28 @@ struct SgdConfig {
 // the caller's). ctx keys the sr streams.
 void sgd_step(Model& model, const SgdConfig& config, double lr, StepContext ctx);
 
+// Adam (Kingma and Ba 2015) and AdamW (decoupled weight decay, Loshchilov and Hutter 2019) as PyTorch
+// 1.13 computes them (torch.optim.Adam / AdamW, single-tensor path), with the roles M (first moment), V
+// (second moment), U and W_MASTER. With t the number of this step (1 for the first) and the scalars formed in double and then cast to
+// float (as PyTorch casts a Python scalar for a float tensor), per parameter element in fp32, no fused
+// operations:
+//   g = grad (+ wd * w for Adam with weight decay, unless the layer added it before G, as for SGD)
+//   w = w * (1 - lr * wd)                          (AdamW only: the decoupled decay, before the step)
+//   m = round_M(m * b1 + g * (1 - b1))
+//   v = round_V(v * b2 + ((1 - b2) * g) * g)
+//   u = round_U((s * m) / (sqrt(v) / c + eps))    s = lr / (1 - b1^t), c = sqrt(1 - b2^t)
+//   w = round_W_MASTER(w - u), or round_W(w - u) without master weights (SgdConfig::master_weights)
+// Weight decay, decay_bn_and_bias, decay_in_gradient and master_weights are SgdConfig's keys;
+// momentum and nesterov are SGD's only.
+struct AdamConfig {
+  bool decoupled = false;  // AdamW
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+};
+void adam_step(Model& model, const SgdConfig& common, const AdamConfig& config, double lr, std::uint64_t t,
+               StepContext ctx);
+
 // Learning-rate schedule over optimizer steps (steps_per_epoch converts epochs).
 struct ScheduleConfig {
   std::string type = "cosine";    // constant | step | cosine

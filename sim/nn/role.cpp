@@ -15,11 +15,20 @@
 namespace bitsim::sim::nn {
 
 namespace {
-constexpr const char* kNames[kRoleCount] = {"W", "A", "G", "E", "U", "M", "BN_MEAN", "BN_NORM", "BN_SCALE", "DY", "DY_W", "W_MASTER"};
+constexpr const char* kNames[kRoleCount] = {"W", "A", "G", "E", "U", "M", "BN_MEAN", "BN_NORM", "BN_SCALE", "DY", "DY_W", "W_MASTER", "V"};
 
 }  // namespace
 
 const char* role_name(Role r) { return kNames[static_cast<int>(r)]; }
+
+const std::string& role_names_text() {
+  static const std::string text = [] {
+    std::string s;
+    for (const char* n : kNames) s += (s.empty() ? "" : ", ") + std::string(n);
+    return s;
+  }();
+  return text;
+}
 
 std::optional<Role> parse_role(std::string_view name) {
   for (int i = 0; i < kRoleCount; ++i)

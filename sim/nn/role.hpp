@@ -6,7 +6,7 @@
 //   G   weight gradients (dL/dW, dL/dbias, dL/dgamma, dL/dbeta)
 //   E   errors: every layer's input gradient dL/dx (what is propagated to the previous layer)
 //   U   the weight update (learning rate times the optimizer's direction)
-//   M   the momentum buffer
+//   M   the momentum buffer (SGD), the first moment (Adam)
 //   BN_MEAN  the batch-norm mean as used (per channel)
 //   BN_NORM  the normalized activation x_hat = (x - mean) * scale before the affine step
 //            (Graham 2017's N(x)); it is what the backward pass reads, so it is also what is stored.
@@ -18,6 +18,7 @@
 //   W_MASTER the stored (master) weights, rounded after every optimizer update (WAGEUBN's k_U = 24:
 //            W <- Q(W - update, 24)); fp32 by default. (optimizer.master_weights = false rounds them to
 //            W's format instead, as before this role existed.)
+//   V        Adam's second moment (the running mean of squared gradients); SGD has none
 // (Config files may write BN_STAT to set BN_MEAN and BN_SCALE together.)
 // Each role of each layer has a RoleRounding: a handle on one RoundingPolicy, the interface every way
 // of rounding a role implements. sim/nn holds the generic ones (a format with a rounding mode, sr with R
@@ -60,10 +61,12 @@
 namespace bitsim::sim::nn {
 
 // The numbers key the stochastic-rounding sites: new roles are appended, never inserted.
-enum class Role { W, A, G, E, U, M, BN_MEAN, BN_NORM, BN_SCALE, DY, DY_W, W_MASTER };
-inline constexpr int kRoleCount = 12;
+enum class Role { W, A, G, E, U, M, BN_MEAN, BN_NORM, BN_SCALE, DY, DY_W, W_MASTER, V };
+inline constexpr int kRoleCount = 13;
 const char* role_name(Role r);
 std::optional<Role> parse_role(std::string_view name);
+// Every role's name in order, comma-separated ("W, A, G, ..."), for messages and help texts.
+const std::string& role_names_text();
 
 // What a policy that keeps state in its layer (Banner et al.'s running ranges) needs from its caller: the
 // number of samples (first axis), whether this is a training step, the layer's state (state_floats()

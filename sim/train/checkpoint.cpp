@@ -11,7 +11,9 @@ namespace bitsim::sim::train {
 namespace {
 
 constexpr char kMagic[8] = {'B', 'I', 'T', 'S', 'I', 'M', 'C', 'K'};
-constexpr std::uint32_t kVersion = 1;
+// Version 2 added each parameter's second moment (Adam; empty for SGD) after its momentum. Version 1
+// checkpoints (SGD only) are still read.
+constexpr std::uint32_t kVersion = 2;
 
 std::uint64_t fnv1a(const std::string& s) {
   std::uint64_t h = 0xcbf29ce484222325ull;
@@ -102,6 +104,7 @@ void save_checkpoint(const std::string& path, const std::string& resolved_config
     w.str(name);
     w.floats(p->value.data);
     w.floats(p->momentum.data);
+    w.floats(p->second_moment.data);
   }
   const auto bufs = model.buffers();
   w.u64(bufs.size());
@@ -131,7 +134,8 @@ RunState load_checkpoint(const std::string& path, const std::string& resolved_co
   r.raw(magic, 8);
   std::uint32_t version;
   r.raw(&version, 4);
-  if (version != kVersion) throw CheckpointError(fmt::format("{}: checkpoint version {}, this bitsim reads {}", path, version, kVersion));
+  if (version != kVersion && version != 1)
+    throw CheckpointError(fmt::format("{}: checkpoint version {}, this bitsim reads 1 and {}", path, version, kVersion));
   if (r.str() != resolved_config)
     throw CheckpointError(path + ": the checkpoint was made with a different configuration; resume with the same "
                                  "config and --set options, or start a new run directory");
@@ -153,6 +157,17 @@ RunState load_checkpoint(const std::string& path, const std::string& resolved_co
     r.floats(p->value.data, name);
     p->momentum = nn::FTensor(p->value.shape);
     r.floats(p->momentum.data, name + " momentum");
+    p->second_moment = nn::FTensor();
+    if (version >= 2) {
+      const std::uint64_t n = r.u64();
+      if (n != 0) {
+        p->second_moment = nn::FTensor(p->value.shape);
+        if (n != p->second_moment.data.size())
+          throw CheckpointError(fmt::format("{}: {} second moment has {} values in the checkpoint, the model has {}", path,
+                                            name, n, p->second_moment.data.size()));
+        r.raw(p->second_moment.data.data(), n * sizeof(float));
+      }
+    }
   }
   const auto bufs = model.buffers();
   if (r.u64() != bufs.size()) throw CheckpointError(path + ": buffer count differs from the model's");

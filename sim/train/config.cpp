@@ -339,11 +339,24 @@ TrainConfig read(const toml::table& root, const std::string& file) {
     tr.fail(tr.get("micro_batches"), "micro_batches", fmt::format("{} micro-batches do not fit a batch of {}", c.micro_batches, c.batch));
   tr.finish();
 
-  for (const char* name : {"optimizer", "schedule"}) {
-    Section sec = top.table(name);
-    read_schema_keys(sec, name, c);
-    sec.finish();
+  Section opt = top.table("optimizer");
+  read_schema_keys(opt, "optimizer", c);
+  c.adam.decoupled = c.optimizer == "adamw";
+  if (c.optimizer != "sgd") {
+    // SGD's own keys mean nothing to Adam: refuse them rather than ignore them.
+    for (const char* key : {"momentum", "nesterov"})
+      if (opt.get(key)) opt.fail(opt.get(key), key, fmt::format("is SGD's; optimizer.name = \"{}\" has none", c.optimizer));
+    if (c.adam.decoupled && c.sgd.decay_in_gradient)
+      opt.fail(opt.get("weight_decay_point"), "weight_decay_point",
+               "\"gradient\" adds L2 to the gradient; adamw decouples the decay (use adam for L2)");
+  } else {
+    for (const char* key : {"beta1", "beta2", "eps"})
+      if (opt.get(key)) opt.fail(opt.get(key), key, "is Adam's; set optimizer.name = \"adam\" or \"adamw\"");
   }
+  opt.finish();
+  Section sched = top.table("schedule");
+  read_schema_keys(sched, "schedule", c);
+  sched.finish();
 
   Section fm = top.table("formats");
   read_level(fm, c.formats);

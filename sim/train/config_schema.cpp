@@ -70,11 +70,13 @@ ConfigKey integer_key(const std::string& path, Ref ref, std::int64_t lo, std::in
 }
 
 template <class Ref>
-ConfigKey real_key(const std::string& path, Ref ref, double lo, double hi, std::string meaning) {
+ConfigKey real_key(const std::string& path, Ref ref, double lo, double hi, std::string meaning,
+                   Written written = Written::always) {
   ConfigKey k;
   split_path(k, path);
   k.default_text = fmt::format("{}", ref(defaults()));
   k.meaning = std::move(meaning) + fmt::format(" (number, {}..{})", number_text(lo), number_text(hi));
+  k.written = written;
   const std::string name = k.name;
   k.read = [=](Section& s, TrainConfig& c) { ref(c) = s.real(name, ref(c), lo, hi); };
   k.value = [=](const TrainConfig& c) { return fmt::format("{}", ref(c)); };
@@ -253,7 +255,17 @@ std::vector<ConfigKey> make_keys() {
         }
       }));
 
+  k.push_back(string_key("optimizer.name", [](auto& c) -> auto& { return c.optimizer; }, {"sgd", "adam", "adamw"},
+                         "`sgd` (with momentum), `adam` (weight decay as L2 in the gradient) or `adamw` (decoupled weight "
+                         "decay); Adam's second moment is the role `V`",
+                         Written::unless_default));
   k.push_back(real_key("optimizer.lr", [](auto& c) -> auto& { return c.schedule.lr; }, 0, 1e6, "base learning rate"));
+  k.push_back(real_key("optimizer.beta1", [](auto& c) -> auto& { return c.adam.beta1; }, 0, 0.999999,
+                       "Adam: decay of the first moment (M)", Written::unless_default));
+  k.push_back(real_key("optimizer.beta2", [](auto& c) -> auto& { return c.adam.beta2; }, 0, 0.999999,
+                       "Adam: decay of the second moment (V)", Written::unless_default));
+  k.push_back(real_key("optimizer.eps", [](auto& c) -> auto& { return c.adam.eps; }, 1e-30, 1,
+                       "Adam: added to sqrt(v) / sqrt(1 - beta2^t) in the denominator", Written::unless_default));
   k.push_back(real_key("optimizer.momentum", [](auto& c) -> auto& { return c.sgd.momentum; }, 0, 1, "SGD momentum"));
   k.push_back(boolean_key("optimizer.nesterov", [](auto& c) -> auto& { return c.sgd.nesterov; }, "Nesterov momentum"));
   k.push_back(real_key("optimizer.weight_decay", [](auto& c) -> auto& { return c.sgd.weight_decay; }, 0, 1e3,
@@ -383,8 +395,7 @@ std::vector<ConfigKey> make_keys() {
                                 for (const std::string& r : roles)
                                   if (!nn::parse_role(r))
                                     s.fail(s.get("roles"), "roles",
-                                           "unknown role '" + r +
-                                               "' (W, A, G, E, U, M, BN_MEAN, BN_NORM, BN_SCALE, DY, DY_W, W_MASTER)");
+                                           "unknown role '" + r + "' (" + nn::role_names_text() + ")");
                               }));
   k.push_back(string_list_key("stats.layers", [](auto& c) -> auto& { return c.stats.layers; }, "all",
                               "only layers matching these name patterns"));

@@ -110,6 +110,7 @@ std::string digest(nn::Model& m) {
   for (auto& [n, p] : m.parameters()) {
     mix(p->value.data);
     mix(p->momentum.data);
+    mix(p->second_moment.data);  // Adam's; empty (nothing mixed) for SGD, whose digests stay as they were
   }
   for (auto& [n, b] : m.buffers()) mix(b->data);
   return fmt::format("{:016x}", h);
@@ -440,7 +441,9 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
     }
     const double lr = nn::learning_rate(c.schedule, static_cast<std::int64_t>(st.step), spe, total);
     try {
-      nn::sgd_step(model, c.sgd, methods::wageubn_learning_rate(lr, c.sgd.lr_bits), ctx);
+      const double rate = methods::wageubn_learning_rate(lr, c.sgd.lr_bits);
+      if (c.optimizer == "sgd") nn::sgd_step(model, c.sgd, rate, ctx);
+      else nn::adam_step(model, c.sgd, c.adam, rate, st.step + 1, ctx);
     } catch (const formats::QuantizeError& e) {
       throw cannot_hold("optimizer: ", e);
     }
