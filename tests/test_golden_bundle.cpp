@@ -2,12 +2,15 @@
 // with the golden reference recomputed from the stored raw inputs; errors leave no bundle behind.
 #include "formats/format.hpp"
 #include "formats/format_text.hpp"
+#include "formats/quantizer.hpp"
 #include "sim/kernels/conv2d.hpp"
 #include "sim/kernels/gemm.hpp"
 
 #include <H5Cpp.h>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -75,6 +78,93 @@ TEST_CASE("bitsim golden gemm bundles agree with the golden reference", "[golden
   const auto a_hex = lines_of(dir / "A.hex");
   REQUIRE(a_hex.size() == 60);
   CHECK(a_hex[7] == formats::format_code(a_codes[7], 8).substr(2));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("bitsim golden gemm with MX operands: element codes, E8M0 scales and C against the OCP rule", "[golden][bundle][mx]") {
+  const fs::path dir = fs::temp_directory_path() / "bitsim_test_bundle_mx";
+  fs::remove_all(dir);
+  // k = 70: A's rows in blocks of 32 (32, 32, 6), B's columns in blocks of 16 (4 x 16, 6).
+  const std::int64_t m = 3, k = 70, n = 4;
+  const std::string cmd = std::string(BITSIM_BINARY) +
+                          " golden gemm --m 3 --k 70 --n 4 --a-format mxfp8_e4m3 --b-format 'mx(element=fp4_e2m1,block=16)'"
+                          " --acc fp32 --out-format fp32 --seed 5 --scale 4 --out " + dir.string() + " > /dev/null";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  H5::H5File f((dir / "bundle.h5").string(), H5F_ACC_RDONLY);
+  const auto a_raw = read_dataset<double>(f, "/inputs/A_raw/values", H5::PredType::NATIVE_DOUBLE);
+  const auto b_raw = read_dataset<double>(f, "/inputs/B_raw/values", H5::PredType::NATIVE_DOUBLE);
+  auto hex_codes = [&](const std::string& name) {
+    std::vector<std::uint64_t> v;
+    for (const std::string& l : lines_of(dir / (name + ".hex"))) v.push_back(std::stoull(l, nullptr, 16));
+    return v;
+  };
+  const auto a_codes = hex_codes("A"), a_scales = hex_codes("A_scale"), b_codes = hex_codes("B"), b_scales = hex_codes("B_scale");
+  REQUIRE(a_codes.size() == static_cast<std::size_t>(m * k));
+  REQUIRE(a_scales.size() == static_cast<std::size_t>(m * 3));  // [m, 3 blocks]
+  REQUIRE(b_codes.size() == static_cast<std::size_t>(k * n));
+  REQUIRE(b_scales.size() == static_cast<std::size_t>(5 * n));  // [5 blocks, n]
+  // The OCP MX rule written out: X = 2^e, e = clamp(floor(log2 amax) - emax_elem, -127, 127); element =
+  // round_rne(clamp(x / X, -L, L)); E8M0 code e + 127.
+  auto oracle = [](const formats::Format& elem, int emax, double largest, const std::vector<double>& xs, std::vector<std::uint64_t>& codes,
+                   std::uint64_t& scale, std::vector<double>& decoded) {
+    double amax = 0;
+    for (double x : xs) amax = std::max(amax, std::fabs(x));
+    int e = -127;
+    if (amax > 0) {
+      int ex = 0;
+      std::frexp(amax, &ex);
+      e = std::clamp(ex - 1 - emax, -127, 127);
+    }
+    scale = static_cast<std::uint64_t>(e + 127);
+    const formats::Quantizer q(elem);
+    for (double x : xs) {
+      const double y = std::clamp(std::ldexp(x, -e), -largest, largest);
+      const formats::Quantized r = q.quantize(y);
+      codes.push_back(*r.code);
+      decoded.push_back(std::ldexp(r.value, e));
+    }
+  };
+  const formats::Format e4m3 = formats::parse_format("fp8_e4m3"), e2m1 = formats::parse_format("fp4_e2m1");
+  sim::Matrix a(m, k), b(k, n);
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t blk = 0; blk < 3; ++blk) {
+      const std::int64_t k0 = blk * 32, k1 = std::min<std::int64_t>(k, k0 + 32);
+      std::vector<double> xs(a_raw.begin() + i * k + k0, a_raw.begin() + i * k + k1), dec;
+      std::vector<std::uint64_t> codes;
+      std::uint64_t scale = 0;
+      oracle(e4m3, 8, 448, xs, codes, scale, dec);
+      INFO("A row " << i << " block " << blk);
+      CHECK(a_scales[static_cast<std::size_t>(i * 3 + blk)] == scale);
+      for (std::int64_t j = k0; j < k1; ++j) {
+        CHECK(a_codes[static_cast<std::size_t>(i * k + j)] == codes[static_cast<std::size_t>(j - k0)]);
+        a.data[static_cast<std::size_t>(i * k + j)] = dec[static_cast<std::size_t>(j - k0)];
+      }
+    }
+  for (std::int64_t col = 0; col < n; ++col)
+    for (std::int64_t blk = 0; blk < 5; ++blk) {
+      const std::int64_t k0 = blk * 16, k1 = std::min<std::int64_t>(k, k0 + 16);
+      std::vector<double> xs, dec;
+      for (std::int64_t j = k0; j < k1; ++j) xs.push_back(b_raw[static_cast<std::size_t>(j * n + col)]);
+      std::vector<std::uint64_t> codes;
+      std::uint64_t scale = 0;
+      oracle(e2m1, 2, 6, xs, codes, scale, dec);
+      INFO("B column " << col << " block " << blk);
+      CHECK(b_scales[static_cast<std::size_t>(blk * n + col)] == scale);
+      for (std::int64_t j = k0; j < k1; ++j) {
+        CHECK(b_codes[static_cast<std::size_t>(j * n + col)] == codes[static_cast<std::size_t>(j - k0)]);
+        b.data[static_cast<std::size_t>(j * n + col)] = dec[static_cast<std::size_t>(j - k0)];
+      }
+    }
+  // C: the golden reference GEMM of the decoded operands (exact products, fp32 accumulation in k order).
+  sim::GemmConfig c;
+  c.a_format = c.b_format = formats::parse_format("fp64");
+  c.acc = formats::parse_format("fp32");
+  c.out_format = formats::parse_format("fp32");
+  const sim::GemmResult ref = sim::gemm_reference(c, a, b);
+  CHECK(hex_codes("C") == ref.codes);
+  H5::Group root = f.openGroup("/");
+  CHECK(read_attr(root, "a_format") == "mx(element=float(e=4,m=3,special=fn))");
+  CHECK_THAT(read_attr(root, "mx"), Catch::Contains("E8M0"));
   fs::remove_all(dir);
 }
 

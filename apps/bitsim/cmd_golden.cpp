@@ -8,6 +8,8 @@
 #include "sim/kernels/conv2d.hpp"
 #include "sim/kernels/gemm.hpp"
 #include "sim/tensor/shape.hpp"
+#include "sim/tensor/tensor.hpp"
+#include "sim/tensor/tensor_policy.hpp"
 #include "io/version.hpp"
 
 #include <fmt/format.h>
@@ -16,6 +18,8 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
+#include <span>
 #include <tuple>
 
 namespace bitsim::cli {
@@ -188,7 +192,79 @@ int run_golden_conv(const GoldenConvOptions& o, const CLI::App& cmd) {
   return 0;
 }
 
-int run_golden_gemm(const GoldenGemmOptions& o, const CLI::App& cmd) {
+// An operand given as an MX policy (--a-format mxfp8_e4m3, mx(element=F,block=K)): quantized in
+// blocks of K along the reduction axis k (A's rows, B's columns), the GEMM reading its decoded values
+// (element times 2^scale, exact in double).
+struct MxOperand {
+  std::optional<sim::TensorPolicy> policy;  // empty: a plain format operand
+  std::vector<double> decoded;              // row-major in the operand's own layout
+  BundleTensor elements, scales;
+};
+
+// Parses --a-format / --b-format as an MX policy when it names one; returns an error message or "".
+std::string mx_policy_of(const std::string& option, const std::string& text, std::optional<sim::TensorPolicy>& out) {
+  if (!sim::names_policy(text)) return "";
+  try {
+    sim::TensorPolicy p = sim::parse_policy(text);
+    if (p.kind() != sim::PolicyKind::mx)
+      return fmt::format("{} '{}': only MX policies (mxfp8_e4m3, ..., mx(element=F,block=K)) may replace a format", option, text);
+    out = std::move(p);
+  } catch (const std::exception& e) {
+    return fmt::format("{} '{}': {}", option, text, e.what());
+  }
+  return "";
+}
+
+// Quantizes `values` (rows x cols, row-major) with an MX policy in blocks along the rows (along_rows:
+// blocks run down each column, as for B whose reduction axis is its first) or along the columns (A).
+void quantize_mx(MxOperand& op, const std::string& name, const std::vector<double>& values, std::int64_t rows, std::int64_t cols,
+                 bool along_rows) {
+  // The tensor's last axis must be the reduction axis: B is quantized as its transpose.
+  const std::int64_t outer = along_rows ? cols : rows, inner = along_rows ? rows : cols;
+  auto at = [&](std::int64_t o, std::int64_t i) { return static_cast<std::size_t>(along_rows ? i * cols + o : o * cols + i); };
+  std::vector<double> lanes(values.size());
+  for (std::int64_t o = 0; o < outer; ++o)
+    for (std::int64_t i = 0; i < inner; ++i) lanes[static_cast<std::size_t>(o * inner + i)] = values[at(o, i)];
+  sim::Tensor t(sim::Shape{outer, inner}, *op.policy);
+  t.quantize(std::span<const double>(lanes));
+  std::vector<double> dec(lanes.size());
+  t.decode(std::span<double>(dec));
+  const formats::Format& element = op.policy->format();
+  const formats::Quantizer q(element);
+  const std::int64_t block = op.policy->block(), blocks = (inner + block - 1) / block;
+  op.decoded.assign(values.size(), 0.0);
+  op.elements = BundleTensor{name, {rows, cols}, element.to_string(), element.width(), {}, {}, "input"};
+  op.elements.values.assign(values.size(), 0.0);
+  op.elements.codes.assign(values.size(), 0);
+  for (std::int64_t o = 0; o < outer; ++o)
+    for (std::int64_t i = 0; i < inner; ++i) {
+      const std::uint64_t code = *t.code(o * inner + i);
+      op.decoded[at(o, i)] = dec[static_cast<std::size_t>(o * inner + i)];
+      op.elements.codes[at(o, i)] = code;
+      op.elements.values[at(o, i)] = q.decode(code);
+    }
+  // Scales: A's [rows, blocks], B's [blocks, cols] (each in the operand's own orientation).
+  op.scales = BundleTensor{name + "_scale", along_rows ? std::vector<std::int64_t>{blocks, cols} : std::vector<std::int64_t>{rows, blocks},
+                           "e8m0", 8, {}, {}, "input"};
+  op.scales.codes.assign(static_cast<std::size_t>(outer * blocks), 0);
+  op.scales.values.assign(op.scales.codes.size(), 0.0);
+  for (std::int64_t o = 0; o < outer; ++o)
+    for (std::int64_t b = 0; b < blocks; ++b) {
+      const sim::GroupScale g = t.group_scale(o * blocks + b);
+      const auto k = static_cast<std::size_t>(along_rows ? b * outer + o : o * blocks + b);
+      op.scales.codes[k] = g.e8m0;
+      op.scales.values[k] = g.scale;
+    }
+}
+
+int run_golden_gemm(const GoldenGemmOptions& o_in, const CLI::App& cmd) {
+  GoldenGemmOptions o = o_in;
+  MxOperand mx_a, mx_b;
+  if (std::string err = mx_policy_of("--a-format", o.gemm.a_format, mx_a.policy); !err.empty()) return fail(err);
+  if (std::string err = mx_policy_of("--b-format", o.gemm.b_format, mx_b.policy); !err.empty()) return fail(err);
+  // An MX operand enters the GEMM as its decoded values, exact in double: fp64 is the identity on them.
+  if (mx_a.policy) o.gemm.a_format = "fp64";
+  if (mx_b.policy) o.gemm.b_format = "fp64";
   sim::GemmConfig c;
   if (std::string err = build_config(o, cmd, c); !err.empty()) return fail(err);
   for (auto [v, name] : {std::pair{o.m, "--m"}, {o.k, "--k"}, {o.n, "--n"}})
@@ -199,6 +275,15 @@ int run_golden_gemm(const GoldenGemmOptions& o, const CLI::App& cmd) {
   sim::Matrix a(o.m, o.k), b(o.k, o.n);
   a.data = random_values(o.m * o.k, o.seed, 0, o.dist, o.scale);
   b.data = random_values(o.k * o.n, o.seed, 1, o.dist, o.scale);
+  const std::vector<double> a_raw = a.data, b_raw = b.data;
+  try {
+    if (mx_a.policy) quantize_mx(mx_a, "A", a.data, o.m, o.k, false);
+    if (mx_b.policy) quantize_mx(mx_b, "B", b.data, o.k, o.n, true);
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+  if (mx_a.policy) a.data = mx_a.decoded;
+  if (mx_b.policy) b.data = mx_b.decoded;
   sim::GemmResult r;
   try {
     r = sim::gemm(c, a, b);
@@ -209,11 +294,28 @@ int run_golden_gemm(const GoldenGemmOptions& o, const CLI::App& cmd) {
   bundle.kind = "gemm";
   bundle.attributes = config_attributes(o, c);
   bundle.attributes["semantics"] = "docs/spec/gemm.md: C = round_out(acc(round_prod(round_A(a) * round_B(b))))";
+  if (mx_a.policy || mx_b.policy) {
+    bundle.attributes["mx"] =
+        "docs/golden-vectors.md: an MX operand is quantized in blocks along k (OCP MX v1.0: E8M0 scale X = 2^(floor(log2 "
+        "amax) - emax_elem), saturating elements); the GEMM reads element * X, exact, with a_format/b_format fp64";
+    if (mx_a.policy) bundle.attributes["a_format"] = mx_a.policy->to_string();
+    if (mx_b.policy) bundle.attributes["b_format"] = mx_b.policy->to_string();
+  }
   try {
-    bundle.tensors.push_back(tensor_of("A_raw", "input", {o.m, o.k}, formats::parse_format("fp64"), a.data, false));
-    bundle.tensors.push_back(tensor_of("A", "input", {o.m, o.k}, c.a_format, a.data, true));
-    bundle.tensors.push_back(tensor_of("B_raw", "input", {o.k, o.n}, formats::parse_format("fp64"), b.data, false));
-    bundle.tensors.push_back(tensor_of("B", "input", {o.k, o.n}, c.b_format, b.data, true));
+    bundle.tensors.push_back(tensor_of("A_raw", "input", {o.m, o.k}, formats::parse_format("fp64"), a_raw, false));
+    if (mx_a.policy) {
+      bundle.tensors.push_back(mx_a.elements);
+      bundle.tensors.push_back(mx_a.scales);
+    } else {
+      bundle.tensors.push_back(tensor_of("A", "input", {o.m, o.k}, c.a_format, a.data, true));
+    }
+    bundle.tensors.push_back(tensor_of("B_raw", "input", {o.k, o.n}, formats::parse_format("fp64"), b_raw, false));
+    if (mx_b.policy) {
+      bundle.tensors.push_back(mx_b.elements);
+      bundle.tensors.push_back(mx_b.scales);
+    } else {
+      bundle.tensors.push_back(tensor_of("B", "input", {o.k, o.n}, c.b_format, b.data, true));
+    }
     BundleTensor ct;
     ct.name = "C";
     ct.role = "output";
