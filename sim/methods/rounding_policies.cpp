@@ -3,6 +3,7 @@
 #include "formats/spec_arguments.hpp"
 #include "io/excerpt.hpp"
 #include "sim/methods/banner2018/range_rounding.hpp"
+#include "sim/methods/scaling/amax_scaling.hpp"
 #include "sim/methods/wageubn2019/wage_rounding.hpp"
 #include "sim/tensor/tensor_policy.hpp"
 
@@ -22,9 +23,10 @@ nn::RoleRounding make_tensor_policy(const std::string& name, std::map<std::strin
   return nn::RoleRounding::tensor_policy(sim::policy_from_arguments(name, std::move(arguments)), rounding);
 }
 
-nn::RoleRounding make_range(const std::string& name, std::map<std::string, std::string> arguments, formats::RoundingSpec rounding) {
+template <nn::RoleRounding (*from)(formats::SpecArguments<PolicyError>&, formats::RoundingSpec)>
+nn::RoleRounding make_from_arguments(const std::string& name, std::map<std::string, std::string> arguments, formats::RoundingSpec rounding) {
   Arguments args(name, std::move(arguments));
-  return range_rounding_from(args, rounding);
+  return from(args, rounding);
 }
 
 template <WageKind kind>
@@ -64,10 +66,16 @@ const std::vector<RoundingPolicyType>& rounding_policy_types() {
        "OCP MX: blocks of K along the reduction axis share an E8M0 scale; aliases `mxfp8_e4m3`, `mxfp4_e2m1`, ... (docs/tensor.md)",
        {}, Rounding::rne, true,
        make_tensor_policy},
+      {"current", "current(format=F[,margin=M][,scale=fp32|pow2|e8m0])",
+       "codes of F times a per-tensor scale from this tensor's amax (Transformer Engine's current scaling; sim/methods/scaling/)",
+       {}, Rounding::rne, true, make_from_arguments<current_scaling_from>},
+      {"delayed", "delayed(format=F,history=H[,margin=M][,scale=fp32|pow2|e8m0][,amax=max|most_recent])",
+       "codes of F times a per-tensor scale from the amax history of the site's previous H steps (Transformer Engine's delayed scaling)",
+       {}, Rounding::rne, true, make_from_arguments<delayed_scaling_from>},
       {"range",
        "range(bits=B[,range=tensor|sample_mean][,new_weight=W][,true_zero=yes|no][,arithmetic=double|float32])",
        "Banner et al. 2018's min/max quantizer, optionally with running ranges (sim/methods/banner2018/)", kNearestOrStochastic,
-       Rounding::rne, false, make_range},
+       Rounding::rne, false, make_from_arguments<range_rounding_from>},
       {"direct", "direct(bits=B[,clip=none|unit|pm1])", "WAGEUBN's Q(x, k): fixed point with k-1 fraction bits (sim/methods/wageubn2019/)",
        kNearest, Rounding::rne, false, make_wage<WageKind::direct>},
       {"shift", "shift(bits=B[,clip=unit|pm1|none])", "WAGEUBN's SQ(x, k): Q of x over its power-of-two scale R(x) (errors E1)",

@@ -5,7 +5,7 @@ namespace bitsim::sim::nn {
 void Layer::round(const StepContext& ctx, Role r, FTensor& t, int slot) { round_span(ctx, r, t.span(), slot, {}, t.shape.n, t.shape); }
 
 void Layer::round_span(const StepContext& ctx, Role r, std::span<float> x, int slot, std::string_view tensor,
-                       std::int64_t samples, const Nchw& shape) {
+                       std::int64_t samples, const Nchw& shape, int state_slot) {
   const RoleRounding& rr = roles[r];
   if (rr.is_identity()) {  // changes nothing: an observer sees the values as both before and after
     if (ctx.observer) ctx.observer->on_rounding(RoundingEvent{this, r, slot, tensor, x, x, PowerOfTwoScale{}});
@@ -25,6 +25,7 @@ void Layer::round_span(const StepContext& ctx, Role r, std::span<float> x, int s
       state.training = ctx.training;
       state.update = ctx.update_running;
       state.values = role_state_[static_cast<std::size_t>(r)].ptr();
+      state.slot = state_slot < 0 ? slot : state_slot;
     }
     scale = rr.apply(x, ctx.seed_for(r, slot), what.c_str(), ctx.threads, rr.state_floats() > 0 ? &state : nullptr, shape);
   }

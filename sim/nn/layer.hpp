@@ -63,6 +63,8 @@ struct StepContext {
   // as only the first rank's buffers count in data-parallel training.
   bool update_running = true;
   RoundingObserver* observer = nullptr;  // sees every rounding (none: no cost)
+  // Loss scaling (sim/train/loss_scaling.hpp): dL/dlogits is multiplied by it before its rounding to E.
+  float loss_scale = 1;
 
   // Seed of the stochastic-rounding stream of one site of this layer at this step.
   std::uint64_t seed_for(Role r, int slot = 0) const { return site_seed(seed, step, site_id(node, r, slot)); }
@@ -134,8 +136,12 @@ class Layer {
   // Rounds x with role r at `slot` (the optimizer's and round_weights' entry): reports to ctx.observer;
   // `tensor` names a parameter ("weight") in errors and events; `samples` is the batch axis (for a
   // policy with state, e.g. a range role with running estimates).
+  // `state_slot` (-1: `slot`) is the slot a policy's per-slot state is kept under (delayed scaling's
+  // amax history): the loss gradient shares its site's slot with the last layer's own E and keeps its
+  // history apart under kLossStateSlot.
   void round_span(const StepContext& ctx, Role r, std::span<float> x, int slot, std::string_view tensor = {},
-                  std::int64_t samples = 1, const Nchw& shape = {});
+                  std::int64_t samples = 1, const Nchw& shape = {}, int state_slot = -1);
+  static constexpr int kLossStateSlot = 15;
 
   std::string name;
   RoleSet roles;

@@ -39,7 +39,9 @@ const FTensor& Model::forward(StepContext ctx, const FTensor& x) {
 
 void Model::round_loss_gradient(StepContext ctx, FTensor& dlogits) {
   ctx.node = static_cast<std::int64_t>(nodes_.size());  // the loss's own site keys, after every layer's
-  nodes_.back().layer->round_span(ctx, Role::E, dlogits.span(), 0, "loss", dlogits.shape.n, dlogits.shape);
+  if (ctx.loss_scale != 1)
+    for (float& g : dlogits.data) g = g * ctx.loss_scale;  // a power of two: exact unless it overflows
+  nodes_.back().layer->round_span(ctx, Role::E, dlogits.span(), 0, "loss", dlogits.shape.n, dlogits.shape, Layer::kLossStateSlot);
 }
 
 void Model::backward(StepContext ctx, const FTensor& dlogits) {

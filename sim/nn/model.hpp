@@ -51,8 +51,9 @@ class Model {
   // A table of the accumulated forward / backward milliseconds per layer, then resets them.
   std::string timing_report();
 
-  // Rounds dL/dlogits in place to the last layer's E role: the rounding site (node nodes().size(),
-  // E, slot 0) of that layer with tensor "loss", reported to ctx.observer like every other site.
+  // Multiplies dL/dlogits by ctx.loss_scale (loss scaling), then rounds it in place to the last layer's
+  // E role: the rounding site (node nodes().size(), E, slot 0) of that layer with tensor "loss",
+  // reported to ctx.observer like every other site.
   void round_loss_gradient(StepContext ctx, FTensor& dlogits);
 
  private:

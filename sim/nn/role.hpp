@@ -68,14 +68,16 @@ std::optional<Role> parse_role(std::string_view name);
 // Every role's name in order, comma-separated ("W, A, G, ..."), for messages and help texts.
 const std::string& role_names_text();
 
-// What a policy that keeps state in its layer (Banner et al.'s running ranges) needs from its caller: the
-// number of samples (first axis), whether this is a training step, the layer's state (state_floats()
-// floats, checkpointed), and whether a training step may change it.
+// What a policy that keeps state in its layer (Banner et al.'s running ranges, delayed scaling's amax
+// histories) needs from its caller: the number of samples (first axis), whether this is a training step,
+// the layer's state for this role (state_floats() floats, checkpointed), whether a training step may
+// change it, and which tensor of the role this is (the site's slot: 0 weight, 1 bias, ...).
 struct PolicyState {
   std::int64_t samples = 1;
   bool training = true;
   float* values = nullptr;
   bool update = true;
+  int slot = 0;
 };
 
 // One way of rounding a role's tensor. Immutable once made; a RoleRounding shares it.
@@ -103,6 +105,9 @@ class RoundingPolicy {
   // Floats of state it keeps per layer and role (0: none), and the state's name in checkpoints.
   virtual int state_floats() const { return 0; }
   virtual const char* state_name() const { return ""; }
+  // Whether its state is per sample of a batch axis (a range role's sample-mean ranges), so that only
+  // roles with one (A, DY, DY_W, BN_NORM) can take it.
+  virtual bool needs_batch_axis() const { return false; }
   // Rounds x in place (see RoleRounding::apply). `state` is given when state_floats() > 0.
   virtual PowerOfTwoScale apply(std::span<float> x, std::uint64_t seed, int threads, const PolicyState* state,
                                 const Nchw& shape) const = 0;

@@ -74,9 +74,6 @@ std::map<std::string, std::string> split_constructor_arguments(const std::string
   return formats::split_spec_arguments<PolicyError>(name, body);
 }
 
-namespace {
-
-// The format with saturation on overflow; Graham's families saturate already (their cells clamp).
 Format saturating(const Format& f) {
   return std::visit(formats::overloaded{[&](FloatFormat ff) {
                                           if (ff.overflow == formats::FloatOverflow::saturate) return f;
@@ -93,8 +90,6 @@ Format saturating(const Format& f) {
                                         [&](const formats::O4Format&) { return f; }},
                     f.variant());
 }
-
-}  // namespace
 
 // ---- factories ---------------------------------------------------------------------------------
 

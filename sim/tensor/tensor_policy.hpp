@@ -93,6 +93,11 @@ class TensorPolicy {
   friend TensorPolicy parse_policy(std::string_view);
 };
 
+// The format with saturation on overflow (a float's or fixed format's `overflow` set to saturate; Graham's
+// families saturate already, their cells clamp): MX elements, and the elements of the amax scaling
+// recipes (sim/methods/scaling/), as hardware converts into them.
+formats::Format saturating(const formats::Format& f);
+
 // Parses a policy string (see the header comment). Throws PolicyError naming the offending key;
 // a plain format name that is not a format throws the formats library's FormatError.
 TensorPolicy parse_policy(std::string_view spec);

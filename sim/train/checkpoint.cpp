@@ -13,7 +13,7 @@ namespace {
 constexpr char kMagic[8] = {'B', 'I', 'T', 'S', 'I', 'M', 'C', 'K'};
 // Version 2 added each parameter's second moment (Adam; empty for SGD) after its momentum. Version 1
 // checkpoints (SGD only) are still read.
-constexpr std::uint32_t kVersion = 2;
+constexpr std::uint32_t kVersion = 3;  // 2: Adam's second moments; 3: the loss scaler and the optimizer's step count
 
 std::uint64_t fnv1a(const std::string& s) {
   std::uint64_t h = 0xcbf29ce484222325ull;
@@ -112,6 +112,9 @@ void save_checkpoint(const std::string& path, const std::string& resolved_config
     w.str(name);
     w.floats(b->data);
   }
+  w.f64(s.loss_scale.scale);
+  w.u64(static_cast<std::uint64_t>(s.loss_scale.clean_steps));
+  w.u64(s.optimizer_steps);
   const std::uint64_t sum = fnv1a(w.buf);
   w.u64(sum);
   io::write_file_atomically(path, w.buf);
@@ -134,8 +137,8 @@ RunState load_checkpoint(const std::string& path, const std::string& resolved_co
   r.raw(magic, 8);
   std::uint32_t version;
   r.raw(&version, 4);
-  if (version != kVersion && version != 1)
-    throw CheckpointError(fmt::format("{}: checkpoint version {}, this bitsim reads 1 and {}", path, version, kVersion));
+  if (version < 1 || version > kVersion)
+    throw CheckpointError(fmt::format("{}: checkpoint version {}, this bitsim reads 1 to {}", path, version, kVersion));
   if (r.str() != resolved_config)
     throw CheckpointError(path + ": the checkpoint was made with a different configuration; resume with the same "
                                  "config and --set options, or start a new run directory");
@@ -175,6 +178,12 @@ RunState load_checkpoint(const std::string& path, const std::string& resolved_co
     const std::string n = r.str();
     if (n != name) throw CheckpointError(fmt::format("{}: buffer '{}' where the model has '{}'", path, n, name));
     r.floats(b->data, name);
+  }
+  s.optimizer_steps = s.step;  // before version 3 no step was ever skipped
+  if (version >= 3) {
+    s.loss_scale.scale = r.f64();
+    s.loss_scale.clean_steps = static_cast<std::int64_t>(r.u64());
+    s.optimizer_steps = r.u64();
   }
   return s;
 }

@@ -1,5 +1,5 @@
 // Checkpoints: everything a run needs to continue bit-identically (stored weights, momentum buffers,
-// batch-norm running statistics, the optimizer step, the data stream's epoch and position, the current
+// batch-norm running statistics, the optimizer step, the loss scale, the data stream's epoch and position, the current
 // epoch's running sums, and the metrics rows written so far), plus the resolved config it was made with.
 //
 // File layout (little-endian): "BITSIMCK", u32 version, then length-prefixed sections, then a 64-bit
@@ -11,6 +11,7 @@
 
 #include "io/error.hpp"
 #include "sim/nn/model.hpp"
+#include "sim/train/loss_scaling.hpp"
 
 #include <cstdint>
 #include <stdexcept>
@@ -44,6 +45,8 @@ struct RunState {
   std::int64_t epoch_correct = 0, epoch_samples = 0, epoch_steps = 0;
   double elapsed_seconds = 0;       // training time before this checkpoint
   std::string metrics_csv;          // metrics rows written so far (header included)
+  LossScaleState loss_scale;        // the loss scaler's S and clean-step count
+  std::uint64_t optimizer_steps = 0;  // updates made: `step` minus the steps loss scaling skipped (Adam's t)
 };
 
 void save_checkpoint(const std::string& path, const std::string& resolved_config, nn::Model& model, const RunState& state);

@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cmath>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -121,7 +122,7 @@ void read_level(Section& s, FormatLevel& level) {
     if (const toml::node* n = s.get(key)) {
       level.roles[static_cast<std::size_t>(r)] = role_from(s, n, key);
       const bool batched = role == nn::Role::A || role == nn::Role::DY || role == nn::Role::DY_W || role == nn::Role::BN_NORM;
-      if (level.roles[static_cast<std::size_t>(r)]->state_floats() > 0 && !batched)
+      if (level.roles[static_cast<std::size_t>(r)]->policy().needs_batch_axis() && !batched)
         s.fail(n, key, "a policy with running estimates (range = sample_mean) needs a tensor with a batch axis: A, DY, DY_W, BN_NORM");
     }
   }
@@ -337,6 +338,16 @@ TrainConfig read(const toml::table& root, const std::string& file) {
   read_schema_keys(tr, "train", c);
   if (c.micro_batches > c.batch)
     tr.fail(tr.get("micro_batches"), "micro_batches", fmt::format("{} micro-batches do not fit a batch of {}", c.micro_batches, c.batch));
+  {
+    int e = 0;
+    if (std::frexp(c.loss_scale.init, &e) != 0.5)  // S and 1/S must scale exactly
+      tr.fail(tr.get("loss_scale_init"), "loss_scale_init", fmt::format("{} is not a power of two", c.loss_scale.init));
+    if (c.loss_scale.mode == LossScaleMode::none)
+      for (const char* key : {"loss_scale_init", "loss_scale_growth_interval"})
+        if (tr.get(key)) tr.fail(tr.get(key), key, "needs train.loss_scale = \"static\" or \"dynamic\"");
+    if (c.loss_scale.mode == LossScaleMode::fixed && tr.get("loss_scale_growth_interval"))
+      tr.fail(tr.get("loss_scale_growth_interval"), "loss_scale_growth_interval", "is for train.loss_scale = \"dynamic\"");
+  }
   tr.finish();
 
   Section opt = top.table("optimizer");
@@ -353,6 +364,9 @@ TrainConfig read(const toml::table& root, const std::string& file) {
     for (const char* key : {"beta1", "beta2", "eps"})
       if (opt.get(key)) opt.fail(opt.get(key), key, "is Adam's; set optimizer.name = \"adam\" or \"adamw\"");
   }
+  if (c.loss_scale.mode != LossScaleMode::none && c.sgd.decay_in_gradient)
+    opt.fail(opt.get("weight_decay_point"), "weight_decay_point",
+             "\"gradient\" adds wd * w to the scaled gradient, which train.loss_scale would then divide by S; use \"update\"");
   opt.finish();
   Section sched = top.table("schedule");
   read_schema_keys(sched, "schedule", c);

@@ -11,6 +11,7 @@
 #include "sim/nn/optimizer.hpp"
 #include "sim/nn/role.hpp"
 #include "sim/train/hazards.hpp"
+#include "sim/train/loss_scaling.hpp"
 
 #include <array>
 #include <cstdint>
@@ -105,6 +106,7 @@ struct TrainConfig {
   // exact fp32.
   std::string allreduce;
   bool drop_last = true;
+  LossScaleConfig loss_scale;  // train.loss_scale*: none, static or dynamic (sim/train/loss_scaling.hpp)
 
   std::string optimizer = "sgd";  // optimizer.name: sgd, adam, adamw
   nn::SgdConfig sgd;            // [optimizer]: SGD's keys, and weight decay and master weights for all

@@ -35,6 +35,8 @@ std::string number_text(std::int64_t v) {
 
 std::string number_text(double v) {
   if (v == std::floor(v) && std::fabs(v) < 1e7) return fmt::format("{}", static_cast<std::int64_t>(v));
+  int e = 0;
+  if (v > 0 && std::frexp(v, &e) == 0.5) return fmt::format("2^{}", e - 1);  // 2^-126, not 1.17549e-38
   return fmt::format("{:g}", v);
 }
 
@@ -254,6 +256,20 @@ std::vector<ConfigKey> make_keys() {
           s.fail(s.get("allreduce"), "allreduce", e.what());
         }
       }));
+
+  k.push_back(choice_key(
+      "train.loss_scale", [](auto& c) -> auto& { return c.loss_scale.mode; },
+      std::vector<std::pair<std::string, LossScaleMode>>{
+          {"none", LossScaleMode::none}, {"static", LossScaleMode::fixed}, {"dynamic", LossScaleMode::dynamic}},
+      {"none", "static", "dynamic"},
+      "loss scaling (below): dL/dlogits times S before its rounding to `E`, the gradients times 1/S before the optimizer; "
+      "`dynamic` skips a step whose gradients hold a NaN or Inf and halves S, and doubles S after "
+      "`loss_scale_growth_interval` clean steps",
+      Written::unless_default));
+  k.push_back(real_key("train.loss_scale_init", [](auto& c) -> auto& { return c.loss_scale.init; }, 0x1p-126, 0x1p127,
+                       "loss scaling: S at the first step, a power of two", Written::unless_default));
+  k.push_back(integer_key("train.loss_scale_growth_interval", [](auto& c) -> auto& { return c.loss_scale.growth_interval; }, 1,
+                          std::int64_t{1} << 40, "dynamic loss scaling: clean steps before S doubles", Written::unless_default));
 
   k.push_back(string_key("optimizer.name", [](auto& c) -> auto& { return c.optimizer; }, {"sgd", "adam", "adamw"},
                          "`sgd` (with momentum), `adam` (weight decay as L2 in the gradient) or `adamw` (decoupled weight "

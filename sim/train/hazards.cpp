@@ -6,10 +6,8 @@
 
 #include <fmt/format.h>
 
-#include <charconv>
 #include <cmath>
 #include <cstring>
-#include <fstream>
 
 namespace bitsim::sim::train {
 
@@ -146,37 +144,16 @@ HazardAction HazardWatch::action(const Hazard& h) const {
 }
 
 HazardLog::HazardLog(std::string csv_path, bool resume, std::uint64_t first_step, std::ostream* warnings)
-    : path_(std::move(csv_path)), out_(warnings) {
-  if (path_.empty()) return;
-  std::string kept = hazards_csv_header();
-  if (resume) {
-    std::ifstream in(path_);
-    std::string line;
-    std::getline(in, line);  // the header
-    while (std::getline(in, line)) {
-      std::uint64_t step = 0;
-      const auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), step);
-      if (ec == std::errc() && end != line.data() && *end == ',' && step < first_step) kept += line + "\n";
-    }
-  }
-  io::write_file_atomically(path_, kept);
-}
+    : csv_(std::move(csv_path), hazards_csv_header(), resume, first_step), out_(warnings) {}
 
-void HazardLog::append(const Hazard& h) {
-  if (path_.empty()) return;
-  std::ofstream out(path_, std::ios::app | std::ios::binary);
-  const std::string row = hazards_csv_row(h);
-  out.write(row.data(), static_cast<std::streamsize>(row.size()));
-  out.flush();
-  if (!out) throw io::FileError(path_, "cannot append a hazard (disk full?)");
-}
-
-std::string HazardLog::report(const std::vector<Hazard>& found, const HazardWatch& watch) {
+std::string HazardLog::report(const std::vector<Hazard>& found, const HazardWatch& watch, bool nonfinite_handled) {
   std::string stop_message;
   for (const Hazard& h : found) {
-    const HazardAction a = watch.action(h);
+    HazardAction a = watch.action(h);
+    const bool in_step = h.kind == Hazard::Kind::nonfinite_input || h.kind == Hazard::Kind::overflow;
+    if (nonfinite_handled && in_step && a == HazardAction::stop) a = HazardAction::warn;
     if (a == HazardAction::ignore) continue;
-    append(h);
+    csv_.append(hazards_csv_row(h));
     if (a == HazardAction::stop) {
       if (stop_message.empty()) stop_message = h.message();
       continue;

@@ -20,6 +20,7 @@
 
 #include "io/error.hpp"
 #include "sim/nn/layer.hpp"
+#include "sim/train/step_csv.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -93,13 +94,14 @@ class HazardLog {
   HazardLog(std::string csv_path, bool resume, std::uint64_t first_step, std::ostream* warnings);
   // Logs each hazard whose action is not "ignore" and warns the first time per site and kind for
   // those whose action is "warn". Returns the message of the first whose action is "stop" (empty: none).
-  std::string report(const std::vector<Hazard>& found, const HazardWatch& watch);
+  // `nonfinite_handled`: dynamic loss scaling skipped the step, so its non-finite sites (not a
+  // non-finite loss) are logged and warned but never stop the run.
+  std::string report(const std::vector<Hazard>& found, const HazardWatch& watch, bool nonfinite_handled = false);
   // Hazards reported as warnings so far.
   std::int64_t warnings() const { return warnings_; }
 
  private:
-  void append(const Hazard& h);
-  std::string path_;
+  StepCsv csv_;
   std::ostream* out_;
   std::set<std::tuple<std::string, std::string, std::string, int>> warned_;  // (layer, role, tensor, kind)
   std::int64_t warnings_ = 0;

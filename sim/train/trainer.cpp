@@ -20,6 +20,8 @@
 #include "sim/train/checkpoint.hpp"
 #include "sim/train/collective.hpp"
 #include "sim/train/hazards.hpp"
+#include "sim/train/loss_scaling.hpp"
+#include "sim/train/step_csv.hpp"
 
 #include <fmt/format.h>
 
@@ -329,7 +331,7 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
   // Every output of the run must be a regular file, a link to one, or absent (io/files.hpp): checked
   // before the data are read and before a fresh start removes the files of an earlier run.
   const std::vector<std::string> outputs = {ckpt,           dir + "/metrics.csv", dir + "/result.json", dir + "/config.toml",
-                                            dir + "/model.txt", dir + "/hazards.csv"};
+                                            dir + "/model.txt", dir + "/hazards.csv", dir + "/loss_scale.csv"};
   if (writer) {
     io::output_directory_target(dir);
     for (const std::string& p : outputs) io::check_output_path(p);
@@ -357,7 +359,8 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
   if (writer) {
     io::make_directories(dir);
     if (!o.resume)  // a fresh start leaves nothing of an earlier run in the folder (links stay links)
-      for (const char* f : {"checkpoint.bin", "metrics.csv", "result.json", "stats.h5", "stats.h5.partial", "hazards.csv"})
+      for (const char* f : {"checkpoint.bin", "metrics.csv", "result.json", "stats.h5", "stats.h5.partial", "hazards.csv",
+                            "loss_scale.csv"})
         fs::remove(io::output_target((fs::path(dir) / f).string()), ec);
     io::write_file_atomically(dir + "/config.toml", resolved);
     io::write_file_atomically(dir + "/model.txt", model.summary());
@@ -381,6 +384,9 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
   if (monitor) monitor->start(model, c, st.step, o.resume, threads);
   HazardWatch watch(c.hazards);
   HazardLog hazard_log(writer ? dir + "/hazards.csv" : std::string(), o.resume, st.step, o.warnings);
+  LossScaler scaler(c.loss_scale, st.loss_scale);
+  StepCsv scale_log(writer && scaler.enabled() ? dir + "/loss_scale.csv" : std::string(), "step,loss_scale,grad_finite,skipped\n",
+                    o.resume, st.step);
   std::vector<float> flags_mine(2), flags_all(2 * static_cast<std::size_t>(ranks));
   TrainResult result;
   // A value reached a format that cannot hold it (NaN into int8): the step cannot complete. What the
@@ -414,6 +420,7 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
     ctx.step = st.step * static_cast<std::uint64_t>(M);
     ctx.seed = c.seed;
     ctx.threads = threads;
+    ctx.loss_scale = scaler.scale();
     nn::RoundingObserver* const stats_observer = monitor ? monitor->observer_for(st.step) : nullptr;
     nn::RoundingObserver* const hazard_observer = watch.begin_step(st.step);
     BothObservers both(stats_observer, hazard_observer);
@@ -439,17 +446,30 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
     } catch (const formats::QuantizeError& e) {
       throw cannot_hold("", e);
     }
+    // Loss scaling: the gradients back to their own scale; a dynamic scaler skips the update of a step
+    // whose gradients overflowed (with ranks, the gradients are the all-reduced ones: every rank decides alike).
+    bool skipped = false;
+    if (scaler.enabled()) {
+      const float used = scaler.scale();
+      const bool finite = scaler.unscale(model);
+      skipped = scaler.end_step(finite);
+      scale_log.append(fmt::format("{},{},{},{}\n", st.step, used, finite ? 1 : 0, skipped ? 1 : 0));
+      st.loss_scale = scaler.state();
+    }
     const double lr = nn::learning_rate(c.schedule, static_cast<std::int64_t>(st.step), spe, total);
     try {
       const double rate = methods::wageubn_learning_rate(lr, c.sgd.lr_bits);
-      if (c.optimizer == "sgd") nn::sgd_step(model, c.sgd, rate, ctx);
-      else nn::adam_step(model, c.sgd, c.adam, rate, st.step + 1, ctx);
+      if (!skipped) {
+        if (c.optimizer == "sgd") nn::sgd_step(model, c.sgd, rate, ctx);
+        else nn::adam_step(model, c.sgd, c.adam, rate, st.optimizer_steps + 1, ctx);  // t counts the updates made
+        ++st.optimizer_steps;
+      }
     } catch (const formats::QuantizeError& e) {
       throw cannot_hold("optimizer: ", e);
     }
     if (monitor)
       monitor->end_step(StepRecord{st.step, lr_loss.loss, static_cast<double>(lr_loss.correct) / static_cast<double>(batch.size), lr});
-    std::string stop_message = hazard_log.report(watch.end_step(lr_loss.loss), watch);
+    std::string stop_message = hazard_log.report(watch.end_step(lr_loss.loss), watch, skipped);
     // With ranks, every rank must stop at the same step: each one's hazard verdict and rank 0's stop
     // request are shared.
     bool hazard_stop = !stop_message.empty();

@@ -17,6 +17,7 @@ class RangeRounding final : public nn::TensorGridPolicy {
   std::string text() const override { return spec_.text(); }
   int state_floats() const override { return spec_.sample_mean ? 2 : 0; }
   const char* state_name() const override { return "running_range"; }
+  bool needs_batch_axis() const override { return spec_.sample_mean; }
 
   nn::PowerOfTwoScale apply(std::span<float> x, std::uint64_t seed, int threads, const nn::PolicyState* state,
                             const Nchw&) const override {
