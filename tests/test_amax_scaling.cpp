@@ -14,6 +14,8 @@
 #include "sim/train/trainer.hpp"
 
 #include "temp_dir.hpp"
+#include "train_checks.hpp"
+#include "random_values.hpp"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -38,15 +40,6 @@ using sim::nn::RoleRounding;
 namespace {
 
 RoleRounding policy(const std::string& text, RoundingSpec r = {}) { return sim::methods::parse_role_rounding(text, r); }
-
-std::vector<float> random_values(std::size_t n, std::uint32_t seed, double spread) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<double> mag(0.0, spread);
-  std::uniform_real_distribution<double> u(-1, 1);
-  std::vector<float> x(n);
-  for (auto& v : x) v = static_cast<float>(u(rng) * std::exp2(mag(rng)));
-  return x;
-}
 
 float amax_of(const std::vector<float>& x) {
   float a = 0;
@@ -128,7 +121,7 @@ TEST_CASE("amax scaling: scales against hand-computed examples", "[policy][scali
 
 TEST_CASE("amax scaling: current scaling gives the recipe's values bit for bit", "[policy][scaling]") {
   const formats::Format e4m3 = formats::parse_format("fp8_e4m3"), e5m2 = formats::parse_format("fp8_e5m2");
-  const std::vector<float> x = random_values(1000, 3, 6.0);
+  const std::vector<float> x = test::random_values(1000, 3, 6.0);
   const float a = amax_of(x);
   for (const char* scale : {"fp32", "pow2", "e8m0"})
     for (const auto& [name, fmt_] : {std::pair{"fp8_e4m3", e4m3}, std::pair{"fp8_e5m2", e5m2}})
@@ -291,29 +284,13 @@ TEST_CASE("amax scaling: config spellings print back and errors name the key", "
 
 TEST_CASE("amax scaling: an FP8 training run with delayed scaling resumes bit for bit", "[train][scaling]") {
   test::TempDir tmp;
-  const char* base = R"toml(name = "unit"
-seed = 7
-threads = 1
-[model]
-name = "mlp"
-width = 64
-[data]
-batch = 128
-limit_train = 1000
-limit_test = 500
-[train]
-epochs = 2
-[optimizer]
-lr = 0.05
-[formats]
-W = "delayed(format=fp8_e4m3,history=4)"
-A = "delayed(format=fp8_e4m3,history=4,scale=pow2)"
-E = "delayed(format=fp8_e5m2,history=4,margin=1)"
-G = { policy = "current", format = "fp8_e5m2", rounding = "sr" }
-)toml";
+  const std::vector<std::string> fp8 = {"formats.W=\"delayed(format=fp8_e4m3,history=4)\"",
+                                        "formats.A=\"delayed(format=fp8_e4m3,history=4,scale=pow2)\"",
+                                        "formats.E=\"delayed(format=fp8_e5m2,history=4,margin=1)\"",
+                                        "formats.G={policy=\"current\", format=\"fp8_e5m2\", rounding=\"sr\"}"};
   auto config = [&](const std::string& dir, std::vector<std::string> sets = {}) {
-    sets.push_back("run.dir=\"" + dir + "\"");
-    return sim::train::parse_config(base, "unit.toml", sets);
+    sets.insert(sets.begin(), fp8.begin(), fp8.end());
+    return test::unit_run_config(dir, sets);
   };
   sim::train::TrainOptions quiet;
   quiet.progress = false;

@@ -8,6 +8,7 @@
 #include "sim/train/trainer.hpp"
 
 #include "temp_dir.hpp"
+#include "train_checks.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -38,38 +39,15 @@ std::vector<std::string> lines(const std::string& text) {
   return out;
 }
 
-// An MLP on 1000 samples, 7 steps per epoch, 2 epochs, its errors (and the loss gradient) in fp8_e5m2
-// (largest 57344, overflow to infinity): dL/dlogits = (p - y) / 128 reaches about 2^-7, which times the
-// initial scale 2^24 overflows.
-const char* const kBase = R"toml(name = "unit"
-seed = 7
-threads = 1
-[model]
-name = "mlp"
-width = 64
-[data]
-batch = 128
-limit_train = 1000
-limit_test = 500
-[train]
-epochs = 2
-[optimizer]
-lr = 0.05
-[formats]
-E = "fp8_e5m2"
-)toml";
-
+// The unit run (train_checks.hpp) with its errors (and the loss gradient) in fp8_e5m2 (largest 57344,
+// overflow to infinity): dL/dlogits = (p - y) / 128 reaches about 2^-7, which times the initial scale
+// 2^24 overflows.
 train::TrainConfig config(const std::string& dir, std::vector<std::string> sets) {
-  sets.push_back("run.dir=\"" + dir + "\"");
-  return train::parse_config(kBase, "unit.toml", sets);
+  sets.push_back("formats.E=\"fp8_e5m2\"");
+  return bitsim::test::unit_run_config(dir, std::move(sets));
 }
 
-train::TrainOptions quiet(bool resume = false) {
-  train::TrainOptions o;
-  o.progress = false;
-  o.resume = resume;
-  return o;
-}
+train::TrainOptions quiet(bool resume = false) { return bitsim::test::quiet_training(resume); }
 
 }  // namespace
 

@@ -10,6 +10,8 @@
 #include "sim/tensor/tensor.hpp"
 #include "sim/train/config.hpp"
 
+#include "random_values.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -25,15 +27,6 @@ using sim::Nchw;
 using sim::nn::RoleRounding;
 
 namespace {
-
-std::vector<float> random_values(std::size_t n, std::uint32_t seed, double spread) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<double> mag(0.0, spread);
-  std::uniform_real_distribution<double> u(-1, 1);
-  std::vector<float> x(n);
-  for (auto& v : x) v = static_cast<float>(u(rng) * std::exp2(mag(rng)));
-  return x;
-}
 
 // The OCP MX rule for element (n, k, h, w) of an NCHW tensor, written out: its block is channels
 // [32 b, 32 b + 32) at (n, h, w); X = 2^e with e = clamp(floor(log2(amax)) - emax, -127, 127), emax = 8
@@ -85,7 +78,7 @@ TEST_CASE("role policy: MX blocks run along the channel axis with E8M0 scales an
       CHECK(sim::nn::tensor_policy_of(role) != nullptr);
       CHECK_FALSE(role.is_identity());
       CHECK_FALSE(role.values_are_codes());
-      std::vector<float> x = random_values(static_cast<std::size_t>(s.numel()), 17, 6.0);
+      std::vector<float> x = test::random_values(static_cast<std::size_t>(s.numel()), 17, 6.0);
       x[3] = 0;
       const std::uint64_t seed = 0x1234567;
       const std::vector<float> want = mx_oracle(x, s, 32, element, r, seed);
@@ -109,7 +102,7 @@ TEST_CASE("role policy: MX blocks run along the channel axis with E8M0 scales an
     for (int k = 0; k < 32; ++k) CHECK(got[static_cast<std::size_t>(k)] == 0);
   }
   SECTION("a span whose size differs from the shape is one row") {
-    const std::vector<float> x = random_values(70, 5, 3.0);
+    const std::vector<float> x = test::random_values(70, 5, 3.0);
     std::vector<float> got = x;
     RoleRounding::tensor_policy(policy, {}).apply(got, 1, "test", 1, nullptr, Nchw{});
     CHECK(identical(got, mx_oracle(x, Nchw{1, 70, 1, 1}, 32, element, {}, 1)));
@@ -119,7 +112,7 @@ TEST_CASE("role policy: MX blocks run along the channel axis with E8M0 scales an
 TEST_CASE("role policy: stochastic MX rounding is reproducible and keyed by the seed", "[nn][policy]") {
   const RoleRounding role = RoleRounding::tensor_policy(sim::parse_policy("mx(element=fp8_e5m2,block=16)"), RoundingSpec{Rounding::sr, 32});
   const Nchw s{4, 48, 2, 2};
-  const std::vector<float> x = random_values(static_cast<std::size_t>(s.numel()), 3, 4.0);
+  const std::vector<float> x = test::random_values(static_cast<std::size_t>(s.numel()), 3, 4.0);
   std::vector<float> a = x, b = x, c = x;
   role.apply(a, 11, "t", 1, nullptr, s);
   role.apply(b, 11, "t", 1, nullptr, s);
@@ -131,7 +124,7 @@ TEST_CASE("role policy: stochastic MX rounding is reproducible and keyed by the 
 
 TEST_CASE("role policy: scaled and affine roles quantize the NCHW tensor as sim::Tensor does", "[nn][policy]") {
   const Nchw s{2, 3, 4, 5};
-  const std::vector<float> x = random_values(static_cast<std::size_t>(s.numel()), 29, 3.0);
+  const std::vector<float> x = test::random_values(static_cast<std::size_t>(s.numel()), 29, 3.0);
   for (const char* spec : {"scaled(format=int8,scale=pow2)", "scaled(format=fp8_e4m3,scale=real,axis=1)", "affine(bits=4,axis=0)",
                            "affine(bits=8,signed=yes)"}) {
     INFO(spec);

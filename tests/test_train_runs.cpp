@@ -8,6 +8,7 @@
 #include "sim/train/trainer.hpp"
 
 #include "error_of.hpp"
+#include "train_checks.hpp"
 #include "temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -32,41 +33,13 @@ using bitsim::test::TempDir;
 
 namespace {
 
-// 1000 training samples in batches of 128 with drop_last: 7 steps per epoch (the last 104 samples of
-// each epoch's order unused), 14 steps in all; an MLP of width 64 trains in well under a second.
-const char* const kBase = R"toml(name = "unit"
-seed = 7
-threads = 1
-
-[model]
-name = "mlp"
-width = 64
-
-[data]
-batch = 128
-limit_train = 1000
-limit_test = 500
-
-[train]
-epochs = 2
-
-[optimizer]
-lr = 0.05
-)toml";
-constexpr std::int64_t kStepsPerEpoch = 7, kTotalSteps = 14;
+constexpr std::int64_t kStepsPerEpoch = bitsim::test::kUnitStepsPerEpoch, kTotalSteps = bitsim::test::kUnitSteps;
 
 TrainConfig config(const std::string& run_dir, std::vector<std::string> sets = {}) {
-  sets.push_back("run.dir=\"" + run_dir + "\"");
-  return train::parse_config(kBase, "unit.toml", sets);
+  return bitsim::test::unit_run_config(run_dir, std::move(sets));
 }
 
-TrainOptions quiet(bool resume = false, int threads = 0) {
-  TrainOptions o;
-  o.progress = false;
-  o.resume = resume;
-  o.threads = threads;
-  return o;
-}
+TrainOptions quiet(bool resume = false, int threads = 0) { return bitsim::test::quiet_training(resume, threads); }
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
