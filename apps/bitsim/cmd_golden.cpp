@@ -302,20 +302,19 @@ int run_golden_gemm(const GoldenGemmOptions& o_in, const CLI::App& cmd) {
     if (mx_b.policy) bundle.attributes["b_format"] = mx_b.policy->to_string();
   }
   try {
-    bundle.tensors.push_back(tensor_of("A_raw", "input", {o.m, o.k}, formats::parse_format("fp64"), a_raw, false));
-    if (mx_a.policy) {
-      bundle.tensors.push_back(mx_a.elements);
-      bundle.tensors.push_back(mx_a.scales);
-    } else {
-      bundle.tensors.push_back(tensor_of("A", "input", {o.m, o.k}, c.a_format, a.data, true));
-    }
-    bundle.tensors.push_back(tensor_of("B_raw", "input", {o.k, o.n}, formats::parse_format("fp64"), b_raw, false));
-    if (mx_b.policy) {
-      bundle.tensors.push_back(mx_b.elements);
-      bundle.tensors.push_back(mx_b.scales);
-    } else {
-      bundle.tensors.push_back(tensor_of("B", "input", {o.k, o.n}, c.b_format, b.data, true));
-    }
+    // Each operand: its raw values, then its rounded codes, or an MX operand's element codes and scales.
+    auto add_operand = [&](const std::string& name, std::vector<std::int64_t> shape, const std::vector<double>& raw, const MxOperand& mx,
+                           const formats::Format& format, const std::vector<double>& values) {
+      bundle.tensors.push_back(tensor_of(name + "_raw", "input", shape, formats::parse_format("fp64"), raw, false));
+      if (mx.policy) {
+        bundle.tensors.push_back(mx.elements);
+        bundle.tensors.push_back(mx.scales);
+      } else {
+        bundle.tensors.push_back(tensor_of(name, "input", shape, format, values, true));
+      }
+    };
+    add_operand("A", {o.m, o.k}, a_raw, mx_a, c.a_format, a.data);
+    add_operand("B", {o.k, o.n}, b_raw, mx_b, c.b_format, b.data);
     BundleTensor ct;
     ct.name = "C";
     ct.role = "output";
