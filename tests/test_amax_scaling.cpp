@@ -143,6 +143,43 @@ TEST_CASE("amax scaling: current scaling gives the recipe's values bit for bit",
         }
 }
 
+TEST_CASE("amax scaling: current scaling per index of an axis scales each channel by its own amax", "[policy][scaling]") {
+  const formats::Format e4m3 = formats::parse_format("fp8_e4m3");
+  const sim::Nchw shape{2, 3, 2, 5};
+  std::vector<float> x = test::random_values(static_cast<std::size_t>(shape.numel()), 11, 2.0);
+  for (std::int64_t i = 0; i < shape.numel(); ++i)  // channel k spans 2^(6k): one tensor scale could not fit all three
+    x[static_cast<std::size_t>(i)] *= std::exp2(6.0f * static_cast<float>((i / 10) % 3));
+  for (const char* scale : {"fp32", "pow2"})
+    for (int axis : {0, 1, 2, 3}) {
+      INFO("scale=" << scale << " axis=" << axis);
+      const std::int64_t dims[4] = {shape.n, shape.c, shape.h, shape.w};
+      std::int64_t inner = 1;
+      for (int d = axis + 1; d < 4; ++d) inner *= dims[d];
+      auto group = [&](std::size_t i) { return static_cast<std::size_t>((static_cast<std::int64_t>(i) / inner) % dims[axis]); };
+      std::vector<float> amax(static_cast<std::size_t>(dims[axis]), 0.0f);
+      for (std::size_t i = 0; i < x.size(); ++i) amax[group(i)] = std::max(amax[group(i)], std::fabs(x[i]));
+      RoundingSpec r;
+      r.mode = Rounding::sr;
+      r.sr_bits = 6;
+      const RoleRounding role = policy(fmt::format("current(format=fp8_e4m3,scale={},axis={})", scale, axis), r);
+      std::vector<float> y = x;
+      role.apply(y, 5, "A", 1, nullptr, shape);
+      // Element i: the whole-tensor recipe with its group's scale (word i either way).
+      for (std::size_t g = 0; g < amax.size(); ++g) {
+        const AmaxScale s = amax_scale(amax[g], 448.0f, 0, std::string(scale) == "pow2" ? ScaleFormat::pow2 : ScaleFormat::fp32);
+        const std::vector<float> want = oracle(x, s, e4m3, r, 5);
+        for (std::size_t i = 0; i < x.size(); ++i)
+          if (group(i) == g) {
+            INFO("element " << i);
+            CHECK(std::memcmp(&y[i], &want[i], sizeof(float)) == 0);
+          }
+      }
+    }
+  CHECK(policy("current(format=fp8_e4m3,axis=1)").text() == "current(format=fp8_e4m3,axis=1)");
+  CHECK_THROWS_WITH(policy("current(format=fp8_e4m3,axis=4)"), Catch::Contains("'axis' out of range"));
+  CHECK_THROWS_WITH(policy("delayed(format=fp8_e4m3,history=2,axis=1)"), Catch::Contains("unknown key 'axis'"));
+}
+
 TEST_CASE("amax scaling: the delayed recipe rolls its history and scales from the previous steps", "[policy][scaling]") {
   // Amaxes 2, 8, 4, 1, 0.5, 0.25 at six steps, history 3, E4M3 (L = 448), pow2 scales: the scale's
   // exponent k of a reference amax a is the largest with a * 2^k <= 448: a = 2 -> 7, 8 -> 5, 4 -> 6,

@@ -41,6 +41,7 @@ const std::vector<std::string>& samples() {
       "mx(element=fp4_e2m1,block=16)",
       "current(format=fp8_e4m3)",
       "current(format=fp8_e5m2,margin=2,scale=e8m0)",
+      "current(format=int8,scale=pow2,axis=1)",
       "delayed(format=fp8_e4m3,history=4,scale=pow2)",
       "delayed(format=fp8_e5m2,history=2,margin=1,amax=most_recent)",
       "range(bits=8)",

@@ -9,6 +9,7 @@
 #include <limits>
 #include <memory>
 #include <stdexcept>
+#include <vector>
 
 namespace bitsim::sim::methods {
 
@@ -57,6 +58,10 @@ class AmaxRounding final : public nn::RoundingPolicy {
 
   nn::PowerOfTwoScale apply(std::span<float> x, std::uint64_t seed, int threads, const nn::PolicyState* state,
                             const Nchw& shape) const override {
+    if (spec_.axis) {
+      per_index(x, seed, threads, shape);
+      return {};
+    }
     const float now = finite_amax(x);
     float reference = now;
     float* history = nullptr;
@@ -80,6 +85,33 @@ class AmaxRounding final : public nn::RoundingPolicy {
 
  private:
   const char* ctor() const { return spec_.history == 0 ? "current" : "delayed"; }
+
+  // Current scaling with one scale per index of axis N of the NCHW shape (a shape that does not
+  // match x is the row [1, size, 1, 1]): the groups are the runs of `inner` elements with the same index.
+  void per_index(std::span<float> x, std::uint64_t seed, int threads, const Nchw& shape) const {
+    const auto size = static_cast<std::int64_t>(x.size());
+    const Nchw s = shape.numel() == size && shape.n > 0 ? shape : Nchw{1, size, 1, 1};
+    const std::int64_t dims[4] = {s.n, s.c, s.h, s.w};
+    const int axis = *spec_.axis;
+    std::int64_t inner = 1;
+    for (int d = axis + 1; d < 4; ++d) inner *= dims[d];
+    const std::int64_t dim = dims[axis];
+    std::vector<float> amax(static_cast<std::size_t>(dim), 0.0f);
+    for (std::int64_t start = 0; start < size; start += inner) {
+      float& a = amax[static_cast<std::size_t>((start / inner) % dim)];
+      a = std::max(a, finite_amax(x.subspan(static_cast<std::size_t>(start), static_cast<std::size_t>(inner))));
+    }
+    std::vector<AmaxScale> scales(amax.size());
+    for (std::size_t g = 0; g < amax.size(); ++g) scales[g] = amax_scale(amax[g], largest_, spec_.margin, spec_.scale);
+    auto each_run = [&](bool into) {
+      for (std::int64_t start = 0; start < size; start += inner)
+        multiply(x.subspan(static_cast<std::size_t>(start), static_cast<std::size_t>(inner)),
+                 scales[static_cast<std::size_t>((start / inner) % dim)], into);
+    };
+    each_run(true);
+    element_.policy().apply(x, seed, threads, nullptr, shape);  // element j takes word j, whatever its group
+    each_run(false);
+  }
 
   // x *= s (into the format's range) or x *= s_inv (back), one float rounding per element.
   static void multiply(std::span<float> x, const AmaxScale& s, bool into) {
@@ -129,6 +161,7 @@ std::string AmaxScaling::text() const {
   std::string s = history == 0 ? fmt::format("current(format={}", format.name()) : fmt::format("delayed(format={},history={}", format.name(), history);
   if (margin != 0) s += fmt::format(",margin={}", margin);
   if (scale != ScaleFormat::fp32) s += fmt::format(",scale={}", scale_name(scale));
+  if (axis) s += fmt::format(",axis={}", *axis);
   if (history != 0 && amax != AmaxOf::max) s += ",amax=most_recent";
   return s + ")";
 }
@@ -165,6 +198,8 @@ nn::RoleRounding amax_rounding(const AmaxScaling& spec, formats::RoundingSpec ro
   if (spec.history < 0 || spec.history > kMaxAmaxHistory)
     throw PolicyError(fmt::format("{}: key 'history' out of range: {} (must be 1..{})", ctor, spec.history, kMaxAmaxHistory),
                       ErrorSite::at_key("history"));
+  if (spec.axis && (spec.history != 0 || *spec.axis < 0 || *spec.axis > 3))
+    throw PolicyError(fmt::format("{}: key 'axis': per-index scales are for current scaling, axis 0..3", ctor), ErrorSite::at_key("axis"));
   if (spec.margin < 0 || spec.margin > kMaxMargin)
     throw PolicyError(fmt::format("{}: key 'margin' out of range: {} (must be 0..{})", ctor, spec.margin, kMaxMargin),
                       ErrorSite::at_key("margin"));
@@ -173,6 +208,11 @@ nn::RoleRounding amax_rounding(const AmaxScaling& spec, formats::RoundingSpec ro
 
 nn::RoleRounding current_scaling_from(formats::SpecArguments<PolicyError>& args, formats::RoundingSpec rounding) {
   AmaxScaling spec = read_common(args);
+  if (auto a = args.take("axis")) {
+    const std::int64_t v = args.integer("axis", *a);
+    if (v < 0 || v > 3) args.out_of_range("axis", fmt::format("{} (must be 0..3, an axis of the NCHW tensor)", v));
+    spec.axis = static_cast<int>(v);
+  }
   args.finish();
   return amax_rounding(spec, rounding);
 }

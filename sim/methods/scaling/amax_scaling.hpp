@@ -17,7 +17,9 @@
 //   pow2:  s = 2^(k - M), k the largest integer with a * 2^k <= L (exact)
 //   e8m0:  as pow2, the exponent clamped to E8M0's range [-127, 127]
 //   a = 0 (an all-zero tensor, or an empty history): s = 1.
-// current:  a = this tensor's amax.
+// current:  a = this tensor's amax; with axis = N, one amax and scale per index of axis N of the
+//           role's NCHW tensor (per-channel scaling: axis 1 for activations and errors, 0 for a
+//           weight's output channels).
 // delayed:  a = the largest (amax = max) or the newest (amax = most_recent) of the amaxes the site's
 //           previous H updating roundings recorded; after rounding, this tensor's amax is recorded
 //           (training roundings that update running state only: not evaluation, not micro-batches
@@ -26,7 +28,7 @@
 //           histories. The history is the role's state in checkpoints ("<ROLE>.amax_history").
 //
 // Config spellings (sim/methods/rounding_policies.cpp registers both):
-//   current(format=F[,margin=M][,scale=fp32|pow2|e8m0])
+//   current(format=F[,margin=M][,scale=fp32|pow2|e8m0][,axis=N])
 //   delayed(format=F,history=H[,margin=M][,scale=fp32|pow2|e8m0][,amax=max|most_recent])
 #pragma once
 
@@ -36,6 +38,7 @@
 #include "sim/tensor/tensor_policy.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace bitsim::sim::methods {
@@ -49,6 +52,7 @@ struct AmaxScaling {
   int margin = 0;               // M >= 0: the scale is 2^M times smaller than the one that just fits
   ScaleFormat scale = ScaleFormat::fp32;
   AmaxOf amax = AmaxOf::max;    // delayed only
+  std::optional<int> axis;      // current only: one scale per index of this NCHW axis (0..3)
   // The config spelling: "current(format=fp8_e4m3)", "delayed(format=fp8_e5m2,history=16,scale=pow2)".
   std::string text() const;
 };
