@@ -197,7 +197,7 @@ int run_golden_conv(const GoldenConvOptions& o, const CLI::App& cmd) {
 // (element times 2^scale, exact in double).
 struct MxOperand {
   std::optional<sim::TensorPolicy> policy;  // empty: a plain format operand
-  std::vector<double> decoded;              // row-major in the operand's own layout
+  sim::Matrix decoded;                      // the values the GEMM reads, in the operand's own layout
   BundleTensor elements, scales;
 };
 
@@ -232,14 +232,14 @@ void quantize_mx(MxOperand& op, const std::string& name, const std::vector<doubl
   const formats::Format& element = op.policy->format();
   const formats::Quantizer q(element);
   const std::int64_t block = op.policy->block(), blocks = (inner + block - 1) / block;
-  op.decoded.assign(values.size(), 0.0);
+  op.decoded = sim::Matrix(rows, cols);
   op.elements = BundleTensor{name, {rows, cols}, element.to_string(), element.width(), {}, {}, "input"};
   op.elements.values.assign(values.size(), 0.0);
   op.elements.codes.assign(values.size(), 0);
   for (std::int64_t o = 0; o < outer; ++o)
     for (std::int64_t i = 0; i < inner; ++i) {
       const std::uint64_t code = *t.code(o * inner + i);
-      op.decoded[at(o, i)] = dec[static_cast<std::size_t>(o * inner + i)];
+      op.decoded.data[at(o, i)] = dec[static_cast<std::size_t>(o * inner + i)];
       op.elements.codes[at(o, i)] = code;
       op.elements.values[at(o, i)] = q.decode(code);
     }
@@ -275,18 +275,15 @@ int run_golden_gemm(const GoldenGemmOptions& o_in, const CLI::App& cmd) {
   sim::Matrix a(o.m, o.k), b(o.k, o.n);
   a.data = random_values(o.m * o.k, o.seed, 0, o.dist, o.scale);
   b.data = random_values(o.k * o.n, o.seed, 1, o.dist, o.scale);
-  const std::vector<double> a_raw = a.data, b_raw = b.data;
   try {
     if (mx_a.policy) quantize_mx(mx_a, "A", a.data, o.m, o.k, false);
     if (mx_b.policy) quantize_mx(mx_b, "B", b.data, o.k, o.n, true);
   } catch (const std::exception& e) {
     return fail(e.what());
   }
-  if (mx_a.policy) a.data = mx_a.decoded;
-  if (mx_b.policy) b.data = mx_b.decoded;
   sim::GemmResult r;
   try {
-    r = sim::gemm(c, a, b);
+    r = sim::gemm(c, mx_a.policy ? mx_a.decoded : a, mx_b.policy ? mx_b.decoded : b);
   } catch (const sim::GemmError& e) {
     return fail(with_option(e));
   }
@@ -304,17 +301,17 @@ int run_golden_gemm(const GoldenGemmOptions& o_in, const CLI::App& cmd) {
   try {
     // Each operand: its raw values, then its rounded codes, or an MX operand's element codes and scales.
     auto add_operand = [&](const std::string& name, std::vector<std::int64_t> shape, const std::vector<double>& raw, const MxOperand& mx,
-                           const formats::Format& format, const std::vector<double>& values) {
+                           const formats::Format& format) {
       bundle.tensors.push_back(tensor_of(name + "_raw", "input", shape, formats::parse_format("fp64"), raw, false));
       if (mx.policy) {
         bundle.tensors.push_back(mx.elements);
         bundle.tensors.push_back(mx.scales);
       } else {
-        bundle.tensors.push_back(tensor_of(name, "input", shape, format, values, true));
+        bundle.tensors.push_back(tensor_of(name, "input", shape, format, raw, true));
       }
     };
-    add_operand("A", {o.m, o.k}, a_raw, mx_a, c.a_format, a.data);
-    add_operand("B", {o.k, o.n}, b_raw, mx_b, c.b_format, b.data);
+    add_operand("A", {o.m, o.k}, a.data, mx_a, c.a_format);
+    add_operand("B", {o.k, o.n}, b.data, mx_b, c.b_format);
     BundleTensor ct;
     ct.name = "C";
     ct.role = "output";

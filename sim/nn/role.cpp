@@ -132,8 +132,7 @@ Tensor& reusable_tensor(const Shape& shape, const TensorPolicy& policy, formats:
 class TensorPolicyRounding final : public RoundingPolicy {
  public:
   TensorPolicyRounding(const TensorPolicy& policy, formats::RoundingSpec rounding) : policy_(policy), rounding_(rounding) {
-    const int width = policy.format().width();
-    limits_.codes = width < 64 ? std::uint64_t{1} << width : 0;  // the scales follow the tensor
+    limits_.codes = formats::finite_limits(policy.format()).codes;  // the scales follow the tensor: only the count is known
   }
 
   const TensorPolicy& policy() const { return policy_; }

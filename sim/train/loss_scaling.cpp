@@ -5,15 +5,6 @@
 
 namespace bitsim::sim::train {
 
-const char* loss_scale_mode_name(LossScaleMode m) {
-  switch (m) {
-    case LossScaleMode::none: return "none";
-    case LossScaleMode::fixed: return "static";
-    case LossScaleMode::dynamic: return "dynamic";
-  }
-  return "?";
-}
-
 LossScaler::LossScaler(const LossScaleConfig& config, const LossScaleState& state) : cfg_(config), state_(state) {
   if (cfg_.mode == LossScaleMode::none) state_ = LossScaleState{1, 0};
   else if (state_.scale == 0) state_.scale = cfg_.init;

@@ -19,8 +19,7 @@
 
 namespace bitsim::sim::train {
 
-enum class LossScaleMode { none, fixed, dynamic };
-const char* loss_scale_mode_name(LossScaleMode m);  // "none", "static", "dynamic"
+enum class LossScaleMode { none, fixed, dynamic };  // config names (config_schema.cpp): none, static, dynamic
 
 struct LossScaleConfig {
   LossScaleMode mode = LossScaleMode::none;

@@ -37,15 +37,15 @@ float finite_amax(std::span<const float> x) {
 class AmaxRounding final : public nn::RoundingPolicy {
  public:
   AmaxRounding(const AmaxScaling& spec, formats::RoundingSpec rounding)
-      : spec_(spec),
-        element_(saturating(spec.format), rounding, (spec.history == 0 ? "current" : "delayed") + std::string(": key 'format': ")) {
-    const double largest = formats::finite_limits(spec.format).max_finite;
+      : spec_(spec), element_(saturating(spec.format), rounding, spec.constructor() + std::string(": key 'format': ")) {
+    const formats::FiniteLimits format_limits = formats::finite_limits(spec.format);
+    const double largest = format_limits.max_finite;
     if (!(largest > 0) || !std::isfinite(largest))
-      throw PolicyError(fmt::format("{}: key 'format': {} has no positive largest finite value to scale to", ctor(), spec.format.name()),
+      throw PolicyError(fmt::format("{}: key 'format': {} has no positive largest finite value to scale to", spec.constructor(),
+                                    spec.format.name()),
                         ErrorSite::at_key("format"));
     largest_ = static_cast<float>(largest);  // exact: every value of the format is a float (element_ checked it)
-    const int width = spec.format.width();
-    limits_.codes = width < 64 ? std::uint64_t{1} << width : 0;  // the scale follows the tensor
+    limits_.codes = format_limits.codes;     // the range follows the tensor: only the number of codes is known
   }
 
   std::string text() const override { return spec_.text(); }
@@ -84,8 +84,6 @@ class AmaxRounding final : public nn::RoundingPolicy {
   }
 
  private:
-  const char* ctor() const { return spec_.history == 0 ? "current" : "delayed"; }
-
   // Current scaling with one scale per index of axis N of the NCHW shape (a shape that does not
   // match x is the row [1, size, 1, 1]): the groups are the runs of `inner` elements with the same index.
   void per_index(std::span<float> x, std::uint64_t seed, int threads, const Nchw& shape) const {
@@ -158,7 +156,8 @@ AmaxScaling read_common(formats::SpecArguments<PolicyError>& args) {
 }  // namespace
 
 std::string AmaxScaling::text() const {
-  std::string s = history == 0 ? fmt::format("current(format={}", format.name()) : fmt::format("delayed(format={},history={}", format.name(), history);
+  std::string s = fmt::format("{}(format={}", constructor(), format.name());
+  if (history != 0) s += fmt::format(",history={}", history);
   if (margin != 0) s += fmt::format(",margin={}", margin);
   if (scale != ScaleFormat::fp32) s += fmt::format(",scale={}", scale_name(scale));
   if (axis) s += fmt::format(",axis={}", *axis);
@@ -194,7 +193,7 @@ AmaxScale amax_scale(float amax, float largest, int margin, ScaleFormat format) 
 }
 
 nn::RoleRounding amax_rounding(const AmaxScaling& spec, formats::RoundingSpec rounding) {
-  const char* ctor = spec.history == 0 ? "current" : "delayed";
+  const char* ctor = spec.constructor();
   if (spec.history < 0 || spec.history > kMaxAmaxHistory)
     throw PolicyError(fmt::format("{}: key 'history' out of range: {} (must be 1..{})", ctor, spec.history, kMaxAmaxHistory),
                       ErrorSite::at_key("history"));

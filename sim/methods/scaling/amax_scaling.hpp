@@ -53,6 +53,8 @@ struct AmaxScaling {
   ScaleFormat scale = ScaleFormat::fp32;
   AmaxOf amax = AmaxOf::max;    // delayed only
   std::optional<int> axis;      // current only: one scale per index of this NCHW axis (0..3)
+  // The config constructor: "current" (history 0) or "delayed".
+  const char* constructor() const { return history == 0 ? "current" : "delayed"; }
   // The config spelling: "current(format=fp8_e4m3)", "delayed(format=fp8_e5m2,history=16,scale=pow2)".
   std::string text() const;
 };
