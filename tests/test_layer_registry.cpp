@@ -29,7 +29,8 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
-// A layer of `type` with `out` where it needs one, inside a model that gives it a 4x8x8 input.
+// A layer of `type` with `out` where it needs one, inside a model that gives it a 12x8x8 input (12
+// channels: attention's q, k and v of 4 channels each).
 LayerSpec sample_spec(const LayerType& t) {
   LayerSpec s;
   s.type = std::string(t.type);
@@ -56,7 +57,7 @@ TEST_CASE("layer registry: each type builds a layer of its kind, named with its 
       CHECK((find_layer_key(k) != nullptr) != structural);
     }
     ModelSpec m{"custom", {sample_spec(t)}};
-    const Model model = build_model(m, Nchw{1, 4, 8, 8}, [](Layer&) {});
+    const Model model = build_model(m, Nchw{1, 12, 8, 8}, [](Layer&) {});
     const Layer& last = *model.nodes().back().layer;
     CHECK(std::string(last.kind()) == std::string(t.kind));
     CHECK(last.name.rfind(std::string(t.prefix) + "1", 0) == 0);
@@ -69,8 +70,13 @@ TEST_CASE("layer registry: each type builds a layer of its kind, named with its 
 TEST_CASE("layer registry: the resolved config writes every layer key and reads it back", "[nn][train]") {
   // One layer per type with every key it takes set, written by to_toml() and read again.
   std::string text = "[model]\nname = \"custom\"\n";
+  std::size_t helpers = 0;
   for (const LayerType& t : layer_types()) {
     if (!t.make) continue;
+    if (t.type == "attention") {  // heads = 2 needs q, k and v of a multiple of 2 channels each
+      text += "\n[[model.layers]]\ntype = \"conv\"\nout = 6\nkernel = 1\n";
+      ++helpers;
+    }
     text += "\n[[model.layers]]\ntype = \"" + std::string(t.type) + "\"\n";
     for (const std::string_view k : t.keys) {
       const LayerKey& key = *find_layer_key(k);
@@ -95,8 +101,8 @@ TEST_CASE("layer registry: the resolved config writes every layer key and reads 
   std::size_t expected = 0;
   for (const LayerType& t : layer_types())
     if (t.make) expected += t.keys.size();
-  CHECK(layers == layer_types().size());  // the registered ones but residual, and the last linear
-  CHECK(set_keys == expected + 1);
+  CHECK(layers == layer_types().size() + helpers);  // the registered ones but residual, the last linear, the helpers
+  CHECK(set_keys == expected + 1 + 2 * helpers);  // + the last linear's out, the helpers' out and kernel
   const std::string written = train::to_toml(c);
   CHECK(train::to_toml(train::parse_config(written, "written.toml")) == written);
 }

@@ -96,7 +96,9 @@ bool Layer::uses_role(Role r) {
     case Role::W_MASTER: return !params().empty();
     case Role::BN_MEAN:
     case Role::BN_SCALE:
-    case Role::BN_NORM: return false;
+    case Role::BN_NORM:
+    case Role::ATT_S:
+    case Role::ATT_P: return false;
     case Role::DY_W: return bifurcate && has_weight_product();
     default: return true;
   }

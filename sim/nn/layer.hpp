@@ -112,7 +112,7 @@ class Layer {
   virtual bool has_weight_product() const { return false; }
   // Whether role r can change anything in this layer (the model summary lists only those): W, G, U,
   // M, V and W_MASTER need parameters, DY_W a weight-gradient product under bifurcation; the
-  // batch-norm roles are the normalization layer's (it says so).
+  // batch-norm roles are the normalization layers' and ATT_S, ATT_P the attention layer's (they say so).
   virtual bool uses_role(Role r);
   // Whether the layer's arithmetic follows its GemmSetup (gemm_setup.hpp), so that the summary shows
   // a setup other than the engine's fp32 default.

@@ -1,10 +1,12 @@
 #include "sim/nn/layer_registry.hpp"
 
+#include "sim/nn/layers/attention_layer.hpp"
 #include "sim/nn/layers/batchnorm_layer.hpp"
 #include "sim/nn/layers/conv_layer.hpp"
 #include "sim/nn/layers/linear_layer.hpp"
 #include "sim/nn/model.hpp"
 #include "sim/nn/layers/simple_layers.hpp"
+#include "sim/nn/layers/transformer_layers.hpp"
 #include "sim/tensor/shape.hpp"
 
 #include <fmt/format.h>
@@ -26,6 +28,13 @@ const std::vector<LayerType>& layer_types() {
       {"avgpool", "avgpool", "avgpool", {"kernel", "stride", "pad"}, make_avgpool_layer,
        "`kernel` 2, `stride` = kernel, `pad` 0"},
       {"gap", "gap", "gap", {}, make_gap_layer, "no keys: the average of each channel's plane, [N, C, 1, 1]"},
+      {"layernorm", "ln", "layernorm", {"eps"}, make_layernorm_layer,
+       "`eps` 1e-5: normalizes the C channels of each position [n, :, h, w]"},
+      {"rmsnorm", "rms", "rmsnorm", {"eps"}, make_rmsnorm_layer, "`eps` 1e-5: scales the C channels of each position by their RMS"},
+      {"gelu", "gelu", "gelu", {}, make_gelu_layer, "no keys: x Phi(x) with the exact normal CDF"},
+      {"pos_embed", "pos", "pos_embed", {}, make_pos_embed_layer, "no keys: adds a learned [1, C, H, W] tensor (`embedding`)"},
+      {"attention", "attn", "attention", {"heads"}, make_attention_layer,
+       "`heads` 1: multi-head self-attention over the H*W positions of [N, 3D, H, W] (q, k, v) to [N, D, H, W]"},
       {"residual", "block", "add", {"body", "shortcut", "pre", "shortcut_from"}, nullptr,
        "`body`, `shortcut` (empty = identity), `pre`, `shortcut_from` = `input` or `pre`; its add is "
        "`<block>.add`"},
@@ -42,6 +51,7 @@ const std::vector<LayerKey>& layer_keys() {
       {"bias", &LayerSpec::bias, 0, 0, "whether the layer adds a bias"},
       {"eps", &LayerSpec::eps, 1e-30, 1, "added to the variance"},
       {"momentum", &LayerSpec::momentum, 0, 1, "weight of the batch in the running statistics"},
+      {"heads", &LayerSpec::heads, 1, 4096, "attention heads; each reads 1/heads of the q, k and v channels"},
   };
   return keys;
 }

@@ -32,7 +32,7 @@ class ModelError : public bitsim::Error {
 struct LayerSpec {
   std::string type;
   std::string name;
-  std::optional<std::int64_t> out, kernel, stride, pad;
+  std::optional<std::int64_t> out, kernel, stride, pad, heads;
   std::optional<bool> bias;
   std::optional<double> eps, momentum;
   std::vector<LayerSpec> body, shortcut, pre;

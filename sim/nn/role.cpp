@@ -15,7 +15,7 @@
 namespace bitsim::sim::nn {
 
 namespace {
-constexpr const char* kNames[kRoleCount] = {"W", "A", "G", "E", "U", "M", "BN_MEAN", "BN_NORM", "BN_SCALE", "DY", "DY_W", "W_MASTER", "V"};
+constexpr const char* kNames[kRoleCount] = {"W", "A", "G", "E", "U", "M", "BN_MEAN", "BN_NORM", "BN_SCALE", "DY", "DY_W", "W_MASTER", "V", "ATT_S", "ATT_P"};
 
 }  // namespace
 

@@ -19,6 +19,8 @@
 //            W <- Q(W - update, 24)); fp32 by default. (optimizer.master_weights = false rounds them to
 //            W's format instead, as before this role existed.)
 //   V        Adam's second moment (the running mean of squared gradients); SGD has none
+//   ATT_S    an attention layer's scores QK^T / sqrt(d) as softmax reads them (attention_layer.hpp)
+//   ATT_P    an attention layer's probabilities softmax(S) as the product with V reads them
 // (Config files may write BN_STAT to set BN_MEAN and BN_SCALE together.)
 // Each role of each layer has a RoleRounding: a handle on one RoundingPolicy, the interface every way
 // of rounding a role implements. sim/nn holds the generic ones (a format with a rounding mode, sr with R
@@ -61,8 +63,8 @@
 namespace bitsim::sim::nn {
 
 // The numbers key the stochastic-rounding sites: new roles are appended, never inserted.
-enum class Role { W, A, G, E, U, M, BN_MEAN, BN_NORM, BN_SCALE, DY, DY_W, W_MASTER, V };
-inline constexpr int kRoleCount = 13;
+enum class Role { W, A, G, E, U, M, BN_MEAN, BN_NORM, BN_SCALE, DY, DY_W, W_MASTER, V, ATT_S, ATT_P };
+inline constexpr int kRoleCount = 15;
 const char* role_name(Role r);
 std::optional<Role> parse_role(std::string_view name);
 // Every role's name in order, comma-separated ("W, A, G, ..."), for messages and help texts.
