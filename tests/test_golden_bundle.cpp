@@ -1,10 +1,11 @@
-// `bitsim golden gemm` writes a bundle whose HDF5 datasets and hex files agree with each other and
+// `bitsim golden gemm`, `conv` and `attention` write bundles whose HDF5 datasets and hex files agree with each other and
 // with the golden reference recomputed from the stored raw inputs; errors leave no bundle behind.
 #include "formats/format.hpp"
 #include "formats/format_text.hpp"
 #include "formats/quantizer.hpp"
 #include "sim/kernels/conv2d.hpp"
 #include "sim/kernels/gemm.hpp"
+#include "sim/nn/layers/attention_layer.hpp"
 
 #include <H5Cpp.h>
 #include <catch2/catch.hpp>
@@ -219,4 +220,63 @@ TEST_CASE("bitsim golden conv bundles agree with the convolution kernels", "[gol
   REQUIRE(y_hex.size() == 108);
   CHECK(y_hex[50] == formats::format_code(y_codes[50], 16).substr(2));
   fs::remove_all(dir);
+}
+
+TEST_CASE("bitsim golden attention equals the engine's attention layer bit for bit", "[golden][bundle][transformer]") {
+  // The bundle is computed on the golden path (sim::gemm on doubles, explicit roundings); the engine's
+  // layer runs its fp32 kernels. With --out-format fp32 both must give the same bits, for the default
+  // accumulation and for one the engine runs through the reference kernels (bf16, pairwise).
+  const std::int64_t T = 12, d = 8;
+  for (const bool bf16_acc : {false, true}) {
+    INFO((bf16_acc ? "acc bf16 pairwise" : "acc fp32 sequential"));
+    const fs::path dir = fs::temp_directory_path() / "bitsim_test_attention_bundle";
+    fs::remove_all(dir);
+    const std::string cmd = std::string(BITSIM_BINARY) + " golden attention --tokens 12 --dim 8 --a-format fp32 --b-format fp32" +
+                            (bf16_acc ? " --acc bf16 --order pairwise" : " --acc fp32") +
+                            " --out-format fp32 --score-format bf16 --prob-format fp8_e4m3 --seed 5 --scale 2 --out " + dir.string() +
+                            " > /dev/null";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    H5::H5File f((dir / "bundle.h5").string(), H5F_ACC_RDONLY);
+    H5::Group root = f.openGroup("/");
+    CHECK(read_attr(root, "kind") == "attention");
+    CHECK(read_attr(root, "prob_format") == formats::parse_format("fp8_e4m3").to_string());
+    auto input = [&](const char* t) { return read_dataset<double>(f, std::string("/inputs/") + t + "/values", H5::PredType::NATIVE_DOUBLE); };
+    auto output = [&](const char* t) { return read_dataset<double>(f, std::string("/outputs/") + t + "/values", H5::PredType::NATIVE_DOUBLE); };
+    const std::vector<double> q = input("Q"), k = input("K"), v = input("V");
+    CHECK(q != input("Q_raw"));  // the raw values were rounded to fp32
+    sim::nn::FTensor x(sim::Nchw{1, 3 * d, T, 1});
+    for (std::int64_t t = 0; t < T; ++t)
+      for (std::int64_t j = 0; j < d; ++j) {
+        x.data[static_cast<std::size_t>(j * T + t)] = static_cast<float>(q[static_cast<std::size_t>(t * d + j)]);
+        x.data[static_cast<std::size_t>((d + j) * T + t)] = static_cast<float>(k[static_cast<std::size_t>(t * d + j)]);
+        x.data[static_cast<std::size_t>((2 * d + j) * T + t)] = static_cast<float>(v[static_cast<std::size_t>(t * d + j)]);
+      }
+    sim::nn::AttentionLayer layer(1);
+    layer.name = "attn";
+    layer.roles[sim::nn::Role::ATT_S] = sim::nn::RoleRounding(formats::parse_format("bf16"), formats::RoundingSpec{});
+    layer.roles[sim::nn::Role::ATT_P] = sim::nn::RoleRounding(formats::parse_format("fp8_e4m3"), formats::RoundingSpec{});
+    if (bf16_acc) {
+      layer.gemm.acc = formats::parse_format("bf16");
+      layer.gemm.order = sim::AccOrder::pairwise;
+    }
+    const sim::nn::FTensor* in[1] = {&x};
+    sim::nn::FTensor y;
+    layer.forward(sim::nn::StepContext{}, in, y);
+    auto as_doubles = [](const sim::nn::FTensor& t) { return std::vector<double>(t.data.begin(), t.data.end()); };
+    CHECK(output("S") == as_doubles(layer.scores()));
+    CHECK(output("P") == as_doubles(layer.probabilities()));
+    std::vector<double> o(static_cast<std::size_t>(T * d));
+    for (std::int64_t t = 0; t < T; ++t)
+      for (std::int64_t j = 0; j < d; ++j) o[static_cast<std::size_t>(t * d + j)] = y.data[static_cast<std::size_t>(j * T + t)];
+    CHECK(output("O") == o);
+    // The probabilities are fp8 values, and each row sums to about 1.
+    const std::vector<double> p = output("P");
+    for (std::int64_t t = 0; t < T; ++t) {
+      double row = 0;
+      for (std::int64_t u = 0; u < T; ++u) row += p[static_cast<std::size_t>(t * T + u)];
+      CHECK(row == Approx(1.0).margin(0.1));
+    }
+    CHECK(lines_of(dir / "P.hex").size() == static_cast<std::size_t>(T * T));
+    fs::remove_all(dir);
+  }
 }

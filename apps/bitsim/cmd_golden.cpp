@@ -1,4 +1,4 @@
-// `bitsim golden gemm ...`: a test-vector bundle (HDF5 + $readmemh hex files) for a GEMM with random
+// `bitsim golden gemm|conv|attention ...`: a test-vector bundle (HDF5 + $readmemh hex files) for a GEMM with random
 // inputs from a seed. Bundle layout: docs/golden-vectors.md.
 #include "apps/bitsim/commands.hpp"
 #include "apps/bitsim/gemm_options.hpp"
@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 #include <map>
@@ -330,6 +331,95 @@ int run_golden_gemm(const GoldenGemmOptions& o_in, const CLI::App& cmd) {
   return 0;
 }
 
+struct GoldenAttentionOptions {
+  GoldenGemmOptions g;
+  std::int64_t tokens = 16, dim = 32;
+  std::string score_format = "fp32", prob_format = "fp32";
+};
+
+// One attention head's forward as the engine's attention layer computes it (attention_layer.hpp), on the
+// golden path: every product and sum is sim::gemm under the options' accumulation, and each fp32 step of
+// the layer is a rounding (rne) to --out-format, so with --out-format fp32 the bundle is what the
+// engine's layer gives with ATT_S = --score-format and ATT_P = --prob-format (a test checks this).
+int run_golden_attention(const GoldenAttentionOptions& o, const CLI::App& cmd) {
+  sim::GemmConfig c;
+  if (std::string err = build_config(o.g, cmd, c); !err.empty()) return fail(err);
+  for (auto [v, name] : {std::pair{o.tokens, "--tokens"}, {o.dim, "--dim"}})
+    if (v < 1 || v > 4096) return fail(fmt::format("{} {}: must be 1..4096", name, v));
+  formats::Format score_f = c.out_format, prob_f = c.out_format;
+  for (auto [text, f, name] : {std::tuple{&o.score_format, &score_f, "--score-format"}, {&o.prob_format, &prob_f, "--prob-format"}}) {
+    try {
+      *f = formats::parse_format(*text);
+    } catch (const std::exception& e) {
+      return fail(fmt::format("{} '{}': {}", name, *text, e.what()));
+    }
+  }
+  const std::int64_t T = o.tokens, d = o.dim;
+  sim::Matrix q(T, d), k(T, d), v(T, d);
+  q.data = random_values(T * d, o.g.seed, 0, o.g.dist, o.g.scale);
+  k.data = random_values(T * d, o.g.seed, 1, o.g.dist, o.g.scale);
+  v.data = random_values(T * d, o.g.seed, 2, o.g.dist, o.g.scale);
+  // The later products read operands that are already values of their formats: fp64 inputs keep them.
+  sim::GemmConfig rounded = c;
+  rounded.a_format = rounded.b_format = formats::parse_format("fp64");
+  const formats::Quantizer out_q(c.out_format), score_q(score_f), prob_q(prob_f);
+  auto out = [&](double x) { return out_q.quantize(x).value; };
+  sim::Matrix s(T, T), e(T, T), p(T, T), z(T, 1), ones(T, 1), o_mat;
+  std::fill(ones.data.begin(), ones.data.end(), 1.0);
+  try {
+    sim::Matrix kt(d, T);
+    for (std::int64_t t = 0; t < T; ++t)
+      for (std::int64_t j = 0; j < d; ++j) kt(j, t) = k(t, j);
+    const sim::Matrix qk = sim::gemm(c, q, kt).values;
+    const double scale = out(1.0 / std::sqrt(static_cast<double>(d)));
+    for (std::size_t i = 0; i < s.data.size(); ++i) s.data[i] = score_q.quantize(out(qk.data[i] * scale)).value;
+    for (std::int64_t t = 0; t < T; ++t) {
+      double m = -INFINITY;
+      for (std::int64_t u = 0; u < T; ++u) m = std::max(m, s(t, u));
+      for (std::int64_t u = 0; u < T; ++u) e(t, u) = out(std::exp(out(s(t, u) - m)));
+    }
+    z = sim::gemm(rounded, e, ones).values;
+    for (std::int64_t t = 0; t < T; ++t)
+      for (std::int64_t u = 0; u < T; ++u) p(t, u) = prob_q.quantize(out(e(t, u) / z(t, 0))).value;
+    sim::GemmConfig pv = rounded;
+    pv.b_format = c.b_format;  // V rounded to the b-format, as K
+    o_mat = sim::gemm(pv, p, v).values;
+  } catch (const sim::GemmError& err) {
+    return fail(with_option(err));
+  } catch (const std::exception& err) {
+    return fail(err.what());
+  }
+  Bundle bundle;
+  bundle.kind = "attention";
+  bundle.attributes = config_attributes(o.g, c);
+  bundle.attributes["tokens"] = std::to_string(T);
+  bundle.attributes["dim"] = std::to_string(d);
+  bundle.attributes["score_format"] = score_f.to_string();
+  bundle.attributes["prob_format"] = prob_f.to_string();
+  bundle.attributes["semantics"] =
+      "docs/golden-vectors.md, attention: S = round_score(out(out(gemm(Q, K^T)) * out(1/sqrt(dim)))); "
+      "e = out(exp(out(S - rowmax S))); z = gemm(e, ones); P = round_prob(out(e / z)); O = gemm(P, V); "
+      "Q in a_format, K and V in b_format, out() rounds rne to out_format";
+  const formats::Format fp64 = formats::parse_format("fp64");
+  try {
+    bundle.tensors.push_back(tensor_of("Q_raw", "input", {T, d}, fp64, q.data, false));
+    bundle.tensors.push_back(tensor_of("K_raw", "input", {T, d}, fp64, k.data, false));
+    bundle.tensors.push_back(tensor_of("V_raw", "input", {T, d}, fp64, v.data, false));
+    bundle.tensors.push_back(tensor_of("Q", "input", {T, d}, c.a_format, q.data, true));
+    bundle.tensors.push_back(tensor_of("K", "input", {T, d}, c.b_format, k.data, true));
+    bundle.tensors.push_back(tensor_of("V", "input", {T, d}, c.b_format, v.data, true));
+    bundle.tensors.push_back(output_tensor("S", {T, T}, score_f, s.data));
+    bundle.tensors.push_back(output_tensor("z", {T, 1}, c.out_format, z.data));
+    bundle.tensors.push_back(output_tensor("P", {T, T}, prob_f, p.data));
+    bundle.tensors.push_back(output_tensor("O", {T, d}, c.out_format, o_mat.data));
+    write_bundle(bundle, o.g.out);
+  } catch (const std::exception& err) {
+    return fail(err.what());
+  }
+  std::cout << fmt::format("wrote {} (bundle.h5, hex files of Q, K, V, S, z, P, O, manifest.txt)\n", o.g.out);
+  return 0;
+}
+
 // The options shared by every bundle kind: formats, accumulation, rounding, inputs and output directory.
 void add_product_options(CLI::App* cmd, GoldenGemmOptions& o, const char* a_help, const char* b_help, const char* out_help) {
   add_gemm_options(*cmd, o.gemm, a_help, b_help, out_help);
@@ -381,9 +471,22 @@ Runner add_golden_command(CLI::App& app) {
             exit_status +
             "Example: bitsim golden conv --n 2 --c 8 --h 8 --w 8 --k 16 --stride 2 --a-format fp8_e4m3 --b-format "
             "fp8_e4m3 --acc fp32 --out-format fp32 --out conv_e4m3");
-  return [o, g, co, v] {
+  auto ao = std::make_shared<GoldenAttentionOptions>();
+  CLI::App* at = cmd->add_subcommand("attention", "One attention head's forward: softmax(Q K^T / sqrt(dim)) V, random Q, K, V from a seed");
+  at->add_option("--tokens", ao->tokens, "tokens T: Q, K, V are T x dim (default 16)");
+  at->add_option("--dim", ao->dim, "the head's dimension (default 32)");
+  at->add_option("--score-format", ao->score_format, "format of the scores S (the engine's ATT_S role; default fp32)");
+  at->add_option("--prob-format", ao->prob_format, "format of the probabilities P (the engine's ATT_P role; default fp32)");
+  add_product_options(at, ao->g, "format of Q", "format of K and V", "format of each product's output and of the softmax's steps");
+  at->footer(std::string("Q, K and V are drawn from --seed; every product and the softmax's row sums follow docs/spec/gemm.md.\n"
+                         "--tokens and --dim are 1..4096.\n") +
+             exit_status +
+             "Example: bitsim golden attention --tokens 16 --dim 32 --a-format fp8_e4m3 --b-format fp8_e4m3 --acc fp32 "
+             "--out-format fp32 --score-format bf16 --prob-format fp8_e4m3 --out attn_e4m3");
+  return [o, g, co, v, ao, at] {
     if (g->parsed()) return run_golden_gemm(*o, *g);
     if (v->parsed()) return run_golden_conv(*co, *v);
+    if (at->parsed()) return run_golden_attention(*ao, *at);
     return kExitBadInput;
   };
 }
