@@ -2,7 +2,7 @@
 // backward, SGD momentum + weight decay) of the built-in models on 1x28x28 inputs (Fashion-MNIST size),
 // batch 128 (MLP: 100), the same models and batches as bench/pytorch_step.py, for the comparison with
 // PyTorch recorded in docs/PERFORMANCE.md. Arguments: model index (0 cnn, 1 resnet20, 2 preact_resnet20,
-// 3 mlp), thread count, and scheme (0 fp32; 1 the 8-bit scheme of Banner et al. 2018 with Range BN and
+// 3 mlp, 4 vit: the small vision transformer of experiments/modern/vit_fashion_mnist.toml), thread count, and scheme (0 fp32; 1 the 8-bit scheme of Banner et al. 2018 with Range BN and
 // gradients bifurcation, the [formats] of experiments/banner2018/cnn_q8_rangebn_bif.toml; 2 WAGEUBN's
 // full 8-bit integer scheme, experiments/wageubn2019/cnn_full8.toml, with its quantized optimizer; 3
 // Graham 2017's L4 batch-normalized activations in every batch norm but the first, kept as 4-bit codes,
@@ -35,7 +35,13 @@ namespace {
 
 using namespace bitsim::sim;
 
-const char* kModels[] = {"cnn", "resnet20", "preact_resnet20", "mlp"};
+const char* kModels[] = {"cnn", "resnet20", "preact_resnet20", "mlp", "vit"};
+
+// A built-in model, or the ViT, whose layers its experiment config describes.
+nn::ModelSpec model_spec(const std::string& name) {
+  if (name != "vit") return nn::builtin_model(name, 10);
+  return nn::ModelSpec{"custom", train::load_config(BITSIM_SOURCE_DIR "/experiments/modern/vit_fashion_mnist.toml").layers};
+}
 
 void train_steps(benchmark::State& state, std::optional<std::int64_t> stats_every, bool hazards = false) {
   const std::string name = kModels[state.range(0)];
@@ -48,7 +54,7 @@ void train_steps(benchmark::State& state, std::optional<std::int64_t> stats_ever
   const char* scheme_names[] = {" fp32", " banner2018-8bit", " wageubn-full8", " graham-L4"};
   const train::TrainConfig scheme = scheme_id ? train::load_config(scheme_files[scheme_id]) : train::TrainConfig{};
   train::LayerConfigurator configure(scheme);
-  nn::Model model = nn::build_model(nn::builtin_model(name, 10), Nchw{1, 1, 28, 28}, [&](nn::Layer& l) {
+  nn::Model model = nn::build_model(model_spec(name), Nchw{1, 1, 28, 28}, [&](nn::Layer& l) {
     if (scheme_id) configure(l);
   });
   nn::initialize(model, 1);
@@ -115,7 +121,7 @@ void BM_TrainStepChecked(benchmark::State& state) { train_steps(state, std::null
 
 }  // namespace
 
-BENCHMARK(BM_TrainStep)->ArgsProduct({{0, 1, 2, 3}, {1, 2}, {0}})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_TrainStep)->ArgsProduct({{0, 1, 2, 3, 4}, {1, 2}, {0}})->Unit(benchmark::kMillisecond)->UseRealTime();
 // The 8-bit scheme on the models with convolutions (its Range BN needs batch * H * W divisible by 16).
 BENCHMARK(BM_TrainStep)->ArgsProduct({{0, 1}, {1, 2}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime();
 // Graham 2017's stored 4-bit N(x): the cost of rounding and packing against scheme 0.

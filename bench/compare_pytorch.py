@@ -8,7 +8,7 @@ the two sides spreads the machine's noise over both. Both sides run 5 untimed wa
 (bench_train_step's kWarmSteps, pytorch_step.py --warmup 5), and both keep freed memory for reuse
 (bitsim's retain_freed_memory(); PyTorch through the same glibc settings in GLIBC_TUNABLES). Usage, from the repository root after building:
 
-    python3 bench/compare_pytorch.py [--rounds 3] [--threads 1 2] [--models cnn resnet20 preact_resnet20 mlp]
+    python3 bench/compare_pytorch.py [--rounds 3] [--threads 1 2] [--models cnn resnet20 preact_resnet20 mlp vit]
 """
 import argparse
 import json
@@ -17,7 +17,7 @@ import statistics
 import subprocess
 import sys
 
-MODELS = ["cnn", "resnet20", "preact_resnet20", "mlp"]
+MODELS = ["cnn", "resnet20", "preact_resnet20", "mlp", "vit"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -40,6 +40,14 @@ mlp              flatten - FC 1024 - BN1d - ReLU - FC 1024 - BN1d - ReLU
                  - FC 10 (Graham 2017, section 2.1, permutation invariant).
                  The FC layers followed by BN have no bias (like the convs);
                  the last FC has a bias.  Default batch 100.
+vit              experiments/modern/vit_fashion_mnist.toml: 7x7 patches (conv 7x7
+                 stride 7, 128 channels, bias) + a learned position embedding,
+                 4 pre-norm blocks x = x + proj(attn(qkv(LN(x)))) (4 heads of 32),
+                 x = x + fc2(GELU(fc1(LN(x)))) (512 hidden), LN, mean over the 16
+                 tokens, FC 10; all projections with bias.  Written as PyTorch
+                 users write it (tokens [N, 16, 128], nn.Linear, F.softmax);
+                 bitsim keeps tokens as [N, 128, 4, 4] with 1x1 convs: the same
+                 function.  Default batch 128.
 
 Command lines (from the repository root)
 ----------------------------------------
@@ -83,8 +91,8 @@ import statistics
 import sys
 import time
 
-MODELS = ("cnn", "resnet20", "preact_resnet20", "mlp")
-DEFAULT_BATCH = {"cnn": 128, "resnet20": 128, "preact_resnet20": 128, "mlp": 100}
+MODELS = ("cnn", "resnet20", "preact_resnet20", "mlp", "vit")
+DEFAULT_BATCH = {"cnn": 128, "resnet20": 128, "preact_resnet20": 128, "mlp": 100, "vit": 128}
 SYSTEM_PYTHON = "/usr/bin/python3"
 REEXEC_ENV = "BITSIM_PYTORCH_STEP_REEXEC"
 
@@ -346,6 +354,35 @@ def build_model(torch, name):
             x = self.final(self.blocks(self.stem(x)))
             return self.fc(torch.flatten(self.pool(x), 1))
 
+    class Vit(nn.Module):
+        def __init__(self, width=128, heads=4, depth=4, hidden=512, tokens=16):
+            super().__init__()
+            self.heads = heads
+            self.patch = nn.Conv2d(1, width, 7, stride=7, bias=True)
+            self.pos = nn.Parameter(torch.zeros(1, tokens, width))
+            self.blocks = nn.ModuleList()
+            for _ in range(depth):
+                self.blocks.append(nn.ModuleDict({
+                    "ln1": nn.LayerNorm(width), "qkv": nn.Linear(width, 3 * width), "proj": nn.Linear(width, width),
+                    "ln2": nn.LayerNorm(width), "fc1": nn.Linear(width, hidden), "fc2": nn.Linear(hidden, width)}))
+            self.ln = nn.LayerNorm(width)
+            self.fc = nn.Linear(width, 10)
+
+        def attention(self, b, x):
+            n, t, c = x.shape
+            q, k, v = b["qkv"](b["ln1"](x)).view(n, t, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+            p = torch.softmax(q @ k.transpose(-2, -1) * (c // self.heads) ** -0.5, dim=-1)
+            return b["proj"]((p @ v).transpose(1, 2).reshape(n, t, c))
+
+        def forward(self, x):
+            x = self.patch(x).flatten(2).transpose(1, 2) + self.pos
+            for b in self.blocks:
+                x = x + self.attention(b, x)
+                x = x + b["fc2"](torch.nn.functional.gelu(b["fc1"](b["ln2"](x))))
+            return self.fc(self.ln(x).mean(dim=1))
+
+    if name == "vit":
+        return Vit()
     if name == "resnet20":
         return ResNet20(preact=False)
     if name == "preact_resnet20":

@@ -143,10 +143,15 @@ void GeluLayer::forward(const StepContext& ctx, std::span<const FTensor* const> 
   const FTensor& x = *in[0];
   input_ = &x;
   out.reshape(x.shape);
+  // A training step keeps Phi(x) for backward, which then needs only the density (erf costs twice exp).
+  const bool keep = ctx.training;
+  if (keep) cdf_.resize(x.data.size());
   detail::run_blocks(x.numel(), ctx.threads, [&](std::int64_t b, std::int64_t e) {
     for (std::int64_t i = b; i < e; ++i) {
       const double v = x.data[static_cast<std::size_t>(i)];
-      out.data[static_cast<std::size_t>(i)] = static_cast<float>(v * normal_cdf(v));
+      const double cdf = normal_cdf(v);
+      if (keep) cdf_[static_cast<std::size_t>(i)] = cdf;
+      out.data[static_cast<std::size_t>(i)] = static_cast<float>(v * cdf);
     }
   });
   round(ctx, Role::A, out);
@@ -160,7 +165,7 @@ void GeluLayer::backward(const StepContext& ctx, const FTensor& dy, std::span<FT
     for (std::int64_t i = b; i < e; ++i) {
       const double v = x.data[static_cast<std::size_t>(i)];
       dx[0]->data[static_cast<std::size_t>(i)] =
-          static_cast<float>(static_cast<double>(dy.data[static_cast<std::size_t>(i)]) * (normal_cdf(v) + v * normal_pdf(v)));
+          static_cast<float>(static_cast<double>(dy.data[static_cast<std::size_t>(i)]) * (cdf_[static_cast<std::size_t>(i)] + v * normal_pdf(v)));
     }
   });
   round(ctx, Role::E, *dx[0]);

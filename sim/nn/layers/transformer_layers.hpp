@@ -70,6 +70,7 @@ class GeluLayer final : public Layer {
 
  private:
   const FTensor* input_ = nullptr;
+  std::vector<double> cdf_;  // Phi(x) of the last training forward pass
 };
 
 class PosEmbedLayer final : public Layer {
