@@ -12,6 +12,7 @@
 // logging costs per step on average; its counter stats_s/step is the logger's own time per step.
 // BM_TrainStepChecked runs the default numerical-hazard checks ([hazards], sim/train/hazards.hpp) at
 // every step, as `bitsim train` does unless hazards.check_every says otherwise.
+// Scheme ids 10 and up are the low-precision recipes of experiments/modern/cnn_table.toml (kRecipes).
 // BITSIM_PROFILE=1 prints a per-layer time table for each benchmark.
 #include "analysis/stats_logger.hpp"
 #include "formats/random_words.hpp"
@@ -37,6 +38,26 @@ using namespace bitsim::sim;
 
 const char* kModels[] = {"cnn", "resnet20", "preact_resnet20", "mlp", "vit"};
 
+// The low-precision recipes of experiments/modern/cnn_table.toml, each as its rows' [formats] (W, A, E;
+// G for bf16): what a recipe's rounding costs per step against fp32 on the same model.
+struct Recipe {
+  const char* name;
+  const char* formats;
+};
+const Recipe kRecipes[] = {
+    {"fp32", ""},
+    {"bf16", "W = \"bf16\"\nA = \"bf16\"\nE = \"bf16\"\nG = \"bf16\"\n"},
+    {"fp8 delayed", "W = \"delayed(format=fp8_e4m3,history=16)\"\nA = \"delayed(format=fp8_e4m3,history=16)\"\n"
+                    "E = \"delayed(format=fp8_e5m2,history=16)\"\n"},
+    {"fp8 current", "W = \"current(format=fp8_e4m3)\"\nA = \"current(format=fp8_e4m3)\"\nE = \"current(format=fp8_e5m2)\"\n"},
+    {"fp8 unscaled", "W = \"fp8_e4m3\"\nA = \"fp8_e4m3\"\nE = \"fp8_e5m2\"\n"},
+    {"mxfp8", "W = \"mxfp8_e4m3\"\nA = \"mxfp8_e4m3\"\nE = \"mxfp8_e5m2\"\n"},
+    {"mxfp6", "W = \"mxfp6_e2m3\"\nA = \"mxfp6_e2m3\"\nE = \"mxfp6_e3m2\"\n"},
+    {"mxfp4 W", "W = \"mxfp4_e2m1\"\nA = \"mxfp8_e4m3\"\nE = \"mxfp8_e5m2\"\n"},
+    {"p3109 delayed", "W = \"delayed(format=binary8p4se,history=16)\"\nA = \"delayed(format=binary8p4se,history=16)\"\n"
+                      "E = \"delayed(format=binary8p3se,history=16)\"\n"},
+};
+
 // A built-in model, or the ViT, whose layers its experiment config describes.
 nn::ModelSpec model_spec(const std::string& name) {
   if (name != "vit") return nn::builtin_model(name, 10);
@@ -52,7 +73,11 @@ void train_steps(benchmark::State& state, std::optional<std::int64_t> stats_ever
                                 BITSIM_SOURCE_DIR "/experiments/wageubn2019/cnn_full8.toml",
                                 BITSIM_SOURCE_DIR "/experiments/graham2017/cnn_L4_all_but_first.toml"};
   const char* scheme_names[] = {" fp32", " banner2018-8bit", " wageubn-full8", " graham-L4"};
-  const train::TrainConfig scheme = scheme_id ? train::load_config(scheme_files[scheme_id]) : train::TrainConfig{};
+  const bool recipe = scheme_id >= 10;
+  const train::TrainConfig scheme =
+      recipe ? train::parse_config(std::string("[model]\nname = \"cnn\"\n[formats]\n") + kRecipes[scheme_id - 10].formats, "recipe.toml")
+      : scheme_id ? train::load_config(scheme_files[scheme_id])
+                  : train::TrainConfig{};
   train::LayerConfigurator configure(scheme);
   nn::Model model = nn::build_model(model_spec(name), Nchw{1, 1, 28, 28}, [&](nn::Layer& l) {
     if (scheme_id) configure(l);
@@ -109,7 +134,7 @@ void train_steps(benchmark::State& state, std::optional<std::int64_t> stats_ever
   }
   state.counters["images/s"] = benchmark::Counter(static_cast<double>(batch * static_cast<std::int64_t>(state.iterations())),
                                                   benchmark::Counter::kIsRate);
-  state.SetLabel(name + scheme_names[scheme_id] + " batch " + std::to_string(batch) + ", " + std::to_string(threads) +
+  state.SetLabel(name + (recipe ? std::string(" ") + kRecipes[scheme_id - 10].name : std::string(scheme_names[scheme_id])) + " batch " + std::to_string(batch) + ", " + std::to_string(threads) +
                  " thread(s)" + (stats_every ? ", stats every " + std::to_string(*stats_every) : std::string()) +
                  (hazards ? ", hazard checks every step" : ""));
   if (profile) std::cerr << name << ", " << threads << " thread(s), " << state.iterations() << " steps:\n" << model.timing_report();
@@ -134,4 +159,7 @@ BENCHMARK(BM_TrainStepLogged)->ArgsProduct({{0}, {1, 2}, {0, 1}, {0, 10, 1}})->U
 // Hazard checks at every step on the small CNN, fp32 and the 8-bit scheme, against the same 30 steps
 // without them (last argument 0).
 BENCHMARK(BM_TrainStepChecked)->ArgsProduct({{0}, {1, 2}, {0, 1}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(30);
+// Each recipe of the modern table against fp32 (scheme 10) on the small CNN, 1 and 2 threads
+// (scheme ids 10 + index into kRecipes).
+BENCHMARK(BM_TrainStep)->ArgsProduct({{0}, {1, 2}, {10, 11, 12, 13, 14, 15, 16, 17, 18}})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_MAIN();
