@@ -401,3 +401,22 @@ TEST_CASE("transformer: a small vision transformer builds, and bad shapes name t
   ModelSpec wrong{"vit", {conv(12, 2), bad}};  // D = 4 is not a multiple of 3 heads
   REQUIRE_THROWS_WITH(build_model(wrong, Nchw{1, 1, 4, 4}, [](Layer&) {}), Catch::Contains("attn1") && Catch::Contains("heads = 3"));
 }
+
+TEST_CASE("transformer: init_gain sets the weights' initial variance in place of the layer's own", "[nn][transformer]") {
+  auto variance_of = [](std::optional<double> gain) {
+    LayerSpec conv;
+    conv.type = "conv";
+    conv.out = 64;
+    conv.kernel = 1;
+    conv.init_gain = gain;
+    Model model = build_model(ModelSpec{"custom", {conv}}, Nchw{1, 128, 4, 4}, [](Layer&) {});
+    initialize(model, 5);
+    const FTensor& w = model.parameters().front().second->value;
+    double s = 0;
+    for (const float v : w.data) s += static_cast<double>(v) * v;
+    return s / static_cast<double>(w.data.size()) * 128;  // times fan_in
+  };
+  // 8192 normal samples: the variance estimate is within 5% with overwhelming probability.
+  CHECK(variance_of(std::nullopt) == Approx(2.0).epsilon(0.05));  // He, a conv's default
+  CHECK(variance_of(0.25) == Approx(0.25).epsilon(0.05));
+}

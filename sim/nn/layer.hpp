@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <string>
@@ -122,6 +123,9 @@ class Layer {
   // Numerator of the weights' initial variance gain / fan_in: 2 (He) where a ReLU follows, 1
   // (LeCun) for layers feeding a batch norm or the softmax directly.
   virtual double weight_init_gain() const { return 1.0; }
+  // The model description's `init_gain`, which replaces weight_init_gain() when given (a transformer's
+  // projections want a smaller variance than He's).
+  std::optional<double> init_gain;
 
   // Rounds every parameter's stored value to roles[W] (called once per step before forward).
   void round_weights(const StepContext& ctx);

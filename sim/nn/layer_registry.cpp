@@ -17,9 +17,10 @@ namespace bitsim::sim::nn {
 
 const std::vector<LayerType>& layer_types() {
   static const std::vector<LayerType> types = {
-      {"conv", "conv", "conv", {"out", "kernel", "stride", "pad", "bias"}, make_conv_layer,
-       "`out`, `kernel` 3, `stride` 1, `pad` kernel/2, `bias` false"},
-      {"linear", "fc", "linear", {"out", "bias"}, make_linear_layer, "`out`, `bias` true; flattens its input"},
+      {"conv", "conv", "conv", {"out", "kernel", "stride", "pad", "bias", "init_gain"}, make_conv_layer,
+       "`out`, `kernel` 3, `stride` 1, `pad` kernel/2, `bias` false, `init_gain` 2 (He: a ReLU follows)"},
+      {"linear", "fc", "linear", {"out", "bias", "init_gain"}, make_linear_layer,
+       "`out`, `bias` true, `init_gain` 1 (LeCun); flattens its input"},
       {"batchnorm", "bn", "batchnorm", {"eps", "momentum"}, make_batchnorm_layer, "`eps` 1e-5, `momentum` 0.1"},
       {"relu", "relu", "relu", {}, make_relu_layer, "no keys"},
       {"flatten", "flatten", "flatten", {}, make_flatten_layer, "no keys: [N, C, H, W] to [N, C*H*W, 1, 1]"},
@@ -51,6 +52,7 @@ const std::vector<LayerKey>& layer_keys() {
       {"bias", &LayerSpec::bias, 0, 0, "whether the layer adds a bias"},
       {"eps", &LayerSpec::eps, 1e-30, 1, "added to the variance"},
       {"momentum", &LayerSpec::momentum, 0, 1, "weight of the batch in the running statistics"},
+      {"init_gain", &LayerSpec::init_gain, 1e-6, 100, "the weights' initial variance times fan_in (default: the layer's own)"},
       {"heads", &LayerSpec::heads, 1, 4096, "attention heads; each reads 1/heads of the q, k and v channels"},
   };
   return keys;

@@ -258,6 +258,7 @@ struct Builder {
       if (msg.find(name) != std::string::npos) throw;
       throw ModelError(name + ": " + msg);
     }
+    layer->init_gain = s.init_gain;
     return add_node(std::move(layer), name, {cur}, input);
   }
 };
@@ -286,7 +287,7 @@ void initialize(Model& model, std::uint64_t seed) {
         const double fan_in = static_cast<double>(v.shape.c * v.shape.h * v.shape.w);
         // He normal where a ReLU follows (convolutions); LeCun normal (std sqrt(1 / fan_in)) for fully
         // connected layers, whose output feeds a BN or the softmax directly: keeps the initial logits O(1).
-        const double sd = std::sqrt(l.weight_init_gain() / fan_in);
+        const double sd = std::sqrt(l.init_gain.value_or(l.weight_init_gain()) / fan_in);
         const formats::PhiloxWords rng(seed * 0x9E3779B97F4A7C15ull + index);
         for (std::size_t i = 0; i < v.data.size(); ++i) {
           const double u1 = (static_cast<double>(rng.word(2 * i)) + 0.5) / 4294967296.0;

@@ -34,7 +34,7 @@ struct LayerSpec {
   std::string name;
   std::optional<std::int64_t> out, kernel, stride, pad, heads;
   std::optional<bool> bias;
-  std::optional<double> eps, momentum;
+  std::optional<double> eps, momentum, init_gain;
   std::vector<LayerSpec> body, shortcut, pre;
   std::string shortcut_from = "input";
   // Where the layer was described, for messages: "run.toml:12: key 'model.layers[3]'" when it comes
