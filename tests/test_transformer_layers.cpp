@@ -30,6 +30,23 @@ namespace {
 
 // ---- the fp64 reference -----------------------------------------------------------------------------
 
+// The statistics of position (n, h, w): the mean (0 for RMS norm) and r = 1 / sqrt(var + eps) (RMS norm:
+// the mean square in place of the variance).
+struct PositionStats {
+  double mean = 0, r = 0;
+};
+PositionStats position_stats(const T4& x, std::int64_t n, std::int64_t h, std::int64_t w, bool rms, double eps) {
+  const std::int64_t C = x.shape.c;
+  double mean = 0, var = 0;
+  if (!rms) {
+    for (std::int64_t c = 0; c < C; ++c) mean += x(n, c, h, w);
+    mean /= static_cast<double>(C);
+  }
+  for (std::int64_t c = 0; c < C; ++c) var += (x(n, c, h, w) - mean) * (x(n, c, h, w) - mean);
+  var /= static_cast<double>(C);
+  return PositionStats{mean, 1 / std::sqrt(var + eps)};
+}
+
 // Layer norm (rms = false) or RMS norm over the channels of each position.
 T4 norm_fwd(const T4& x, const T4& gamma, const T4* beta, bool rms, double eps) {
   const Nchw s = x.shape;
@@ -37,14 +54,7 @@ T4 norm_fwd(const T4& x, const T4& gamma, const T4* beta, bool rms, double eps) 
   for (std::int64_t n = 0; n < s.n; ++n)
     for (std::int64_t h = 0; h < s.h; ++h)
       for (std::int64_t w = 0; w < s.w; ++w) {
-        double mean = 0, var = 0;
-        if (!rms) {
-          for (std::int64_t c = 0; c < s.c; ++c) mean += x(n, c, h, w);
-          mean /= static_cast<double>(s.c);
-        }
-        for (std::int64_t c = 0; c < s.c; ++c) var += (x(n, c, h, w) - mean) * (x(n, c, h, w) - mean);
-        var /= static_cast<double>(s.c);
-        const double r = 1 / std::sqrt(var + eps);
+        const auto [mean, r] = position_stats(x, n, h, w, rms, eps);
         for (std::int64_t c = 0; c < s.c; ++c)
           y(n, c, h, w) = gamma(0, c, 0, 0) * (x(n, c, h, w) - mean) * r + (beta ? (*beta)(0, c, 0, 0) : 0.0);
       }
@@ -60,14 +70,7 @@ std::vector<T4> norm_bwd(const T4& x, const T4& gamma, bool rms, double eps, con
   for (std::int64_t n = 0; n < s.n; ++n)
     for (std::int64_t h = 0; h < s.h; ++h)
       for (std::int64_t w = 0; w < s.w; ++w) {
-        double mean = 0, var = 0;
-        if (!rms) {
-          for (std::int64_t c = 0; c < s.c; ++c) mean += x(n, c, h, w);
-          mean /= static_cast<double>(s.c);
-        }
-        for (std::int64_t c = 0; c < s.c; ++c) var += (x(n, c, h, w) - mean) * (x(n, c, h, w) - mean);
-        var /= static_cast<double>(s.c);
-        const double r = 1 / std::sqrt(var + eps);
+        const auto [mean, r] = position_stats(x, n, h, w, rms, eps);
         double mg = 0, mgx = 0;
         for (std::int64_t c = 0; c < s.c; ++c) {
           const double xh = (x(n, c, h, w) - mean) * r, gc = gamma(0, c, 0, 0) * dy(n, c, h, w);
