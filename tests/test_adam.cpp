@@ -221,3 +221,20 @@ TEST_CASE("adam: optimizer.name chooses it, and SGD's and Adam's own keys are re
   CHECK(train::to_toml(parse("")).find("beta1") == std::string::npos);
   CHECK(train::to_toml(a).find("beta1 = 0.8") != std::string::npos);
 }
+
+TEST_CASE("adam: the resolved config of an Adam run reads back (SGD's momentum keys are not written)", "[adam][train]") {
+  for (const char* name : {"adam", "adamw"}) {
+    INFO(name);
+    const bitsim::sim::train::TrainConfig c =
+        bitsim::sim::train::parse_config(std::string("[optimizer]\nname = \"") + name + "\"\nbeta2 = 0.98\n", "adam.toml");
+    const std::string written = bitsim::sim::train::to_toml(c);
+    CHECK(written.find("momentum") == std::string::npos);
+    CHECK(written.find("nesterov") == std::string::npos);
+    CHECK(written.find("beta2 = 0.98") != std::string::npos);
+    CHECK(bitsim::sim::train::to_toml(bitsim::sim::train::parse_config(written, "written.toml")) == written);
+  }
+  // SGD still writes them, so resolved configs of SGD runs are unchanged.
+  const std::string sgd = bitsim::sim::train::to_toml(bitsim::sim::train::parse_config("[optimizer]\nname = \"sgd\"\n", "sgd.toml"));
+  CHECK(sgd.find("momentum = 0.9") != std::string::npos);
+  CHECK(sgd.find("nesterov = false") != std::string::npos);
+}

@@ -511,7 +511,7 @@ TEST_CASE("train config: errors name the source, the line and the full key path"
     // Before the layer registry, `eps` on a conv and `kernel` on a gap were read and ignored.
     const std::string msg = config_error("[model]\nname = \"custom\"\n[[model.layers]]\ntype = \"conv\"\nout = 4\neps = 0.1\n");
     check_names(msg, 6, "model.layers[0].eps");
-    CHECK_THAT(msg, Catch::Contains("a conv layer has no `eps` (its keys: out, kernel, stride, pad, bias)"));
+    CHECK_THAT(msg, Catch::Contains("a conv layer has no `eps` (its keys: out, kernel, stride, pad, bias, init_gain)"));
     const std::string gap = config_error("[model]\nname = \"custom\"\n[[model.layers]]\ntype = \"gap\"\nkernel = 3\n");
     check_names(gap, 5, "model.layers[0].kernel");
     CHECK_THAT(gap, Catch::Contains("none besides type and name"));

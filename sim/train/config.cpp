@@ -355,8 +355,9 @@ TrainConfig read(const toml::table& root, const std::string& file) {
   c.adam.decoupled = c.optimizer == "adamw";
   if (c.optimizer != "sgd") {
     // SGD's own keys mean nothing to Adam: refuse them rather than ignore them.
-    for (const char* key : {"momentum", "nesterov"})
-      if (opt.get(key)) opt.fail(opt.get(key), key, fmt::format("is SGD's; optimizer.name = \"{}\" has none", c.optimizer));
+    for (const ConfigKey& k : config_keys())
+      if (k.section == "optimizer" && k.applies && !k.applies(c) && opt.get(k.name))
+        opt.fail(opt.get(k.name), k.name, fmt::format("is SGD's; optimizer.name = \"{}\" has none", c.optimizer));
     if (c.adam.decoupled && c.sgd.decay_in_gradient)
       opt.fail(opt.get("weight_decay_point"), "weight_decay_point",
                "\"gradient\" adds L2 to the gradient; adamw decouples the decay (use adam for L2)");

@@ -283,7 +283,9 @@ std::vector<ConfigKey> make_keys() {
   k.push_back(real_key("optimizer.eps", [](auto& c) -> auto& { return c.adam.eps; }, 1e-30, 1,
                        "Adam: added to sqrt(v) / sqrt(1 - beta2^t) in the denominator", Written::unless_default));
   k.push_back(real_key("optimizer.momentum", [](auto& c) -> auto& { return c.sgd.momentum; }, 0, 1, "SGD momentum"));
+  k.back().applies = [](const TrainConfig& c) { return c.optimizer == "sgd"; };
   k.push_back(boolean_key("optimizer.nesterov", [](auto& c) -> auto& { return c.sgd.nesterov; }, "Nesterov momentum"));
+  k.back().applies = [](const TrainConfig& c) { return c.optimizer == "sgd"; };
   k.push_back(real_key("optimizer.weight_decay", [](auto& c) -> auto& { return c.sgd.weight_decay; }, 0, 1e3,
                        "L2 weight decay"));
   k.push_back(boolean_key("optimizer.decay_bn_and_bias", [](auto& c) -> auto& { return c.sgd.decay_bn_and_bias; },
@@ -563,7 +565,7 @@ void read_schema_keys(Section& s, const std::string& section, TrainConfig& c) {
 std::string write_schema_keys(const std::string& section, const TrainConfig& c) {
   std::string out;
   for (const ConfigKey& k : config_keys()) {
-    if (k.section != section || !k.value || k.written == Written::by_hand) continue;
+    if (k.section != section || !k.value || k.written == Written::by_hand || (k.applies && !k.applies(c))) continue;
     const bool set = k.is_set ? k.is_set(c) : k.value(c) != k.value(defaults());
     if (k.written == Written::unless_default && !set) continue;
     out += k.name + " = " + k.value(c) + "\n";

@@ -43,6 +43,9 @@ struct ConfigKey {
   // For Written::unless_default: whether the key counts as set (null: its value differs from the
   // default's).
   std::function<bool(const TrainConfig&)> is_set;
+  // Whether the config's choices give the key a meaning (null: always). A key without one is neither
+  // written to the resolved config nor accepted when read (SGD's momentum under Adam).
+  std::function<bool(const TrainConfig&)> applies;
   std::string path() const { return section.empty() ? name : section + "." + name; }
 };
 
