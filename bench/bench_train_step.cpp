@@ -12,9 +12,11 @@
 // logging costs per step on average; its counter stats_s/step is the logger's own time per step.
 // BM_TrainStepChecked runs the default numerical-hazard checks ([hazards], sim/train/hazards.hpp) at
 // every step, as `bitsim train` does unless hazards.check_every says otherwise.
-// Scheme ids 10 and up are the low-precision recipes of experiments/modern/cnn_table.toml (kRecipes).
+// Scheme ids 10 and up are the low-precision recipes: the rows of experiments/modern/cnn_table.toml in
+// order, then FP8 with current scaling (recipes()).
 // BITSIM_PROFILE=1 prints a per-layer time table for each benchmark.
 #include "analysis/stats_logger.hpp"
+#include "apps/sweep/sweep_plan.hpp"
 #include "formats/random_words.hpp"
 #include "sim/nn/loss.hpp"
 #include "sim/nn/model.hpp"
@@ -38,25 +40,29 @@ using namespace bitsim::sim;
 
 const char* kModels[] = {"cnn", "resnet20", "preact_resnet20", "mlp", "vit"};
 
-// The low-precision recipes of experiments/modern/cnn_table.toml, each as its rows' [formats] (W, A, E;
-// G for bf16): what a recipe's rounding costs per step against fp32 on the same model.
+// The low-precision recipes measured against fp32: each row of experiments/modern/cnn_table.toml (its
+// config with the row's and the plan's overrides, read from the plan so that the two never differ), then
+// FP8 with current scaling in place of the fp8_delayed row's delayed scaling (not a row of the table).
 struct Recipe {
-  const char* name;
-  const char* formats;
+  std::string name;
+  train::TrainConfig config;
 };
-const Recipe kRecipes[] = {
-    {"fp32", ""},
-    {"bf16", "W = \"bf16\"\nA = \"bf16\"\nE = \"bf16\"\nG = \"bf16\"\n"},
-    {"fp8 delayed", "W = \"delayed(format=fp8_e4m3,history=16)\"\nA = \"delayed(format=fp8_e4m3,history=16)\"\n"
-                    "E = \"delayed(format=fp8_e5m2,history=16)\"\n"},
-    {"fp8 current", "W = \"current(format=fp8_e4m3)\"\nA = \"current(format=fp8_e4m3)\"\nE = \"current(format=fp8_e5m2)\"\n"},
-    {"fp8 unscaled", "W = \"fp8_e4m3\"\nA = \"fp8_e4m3\"\nE = \"fp8_e5m2\"\n"},
-    {"mxfp8", "W = \"mxfp8_e4m3\"\nA = \"mxfp8_e4m3\"\nE = \"mxfp8_e5m2\"\n"},
-    {"mxfp6", "W = \"mxfp6_e2m3\"\nA = \"mxfp6_e2m3\"\nE = \"mxfp6_e3m2\"\n"},
-    {"mxfp4 W", "W = \"mxfp4_e2m1\"\nA = \"mxfp8_e4m3\"\nE = \"mxfp8_e5m2\"\n"},
-    {"p3109 delayed", "W = \"delayed(format=binary8p4se,history=16)\"\nA = \"delayed(format=binary8p4se,history=16)\"\n"
-                      "E = \"delayed(format=binary8p3se,history=16)\"\n"},
-};
+const std::vector<Recipe>& recipes() {
+  static const std::vector<Recipe> all = [] {
+    std::vector<Recipe> r;
+    const bitsim::sweep::SweepPlan plan = bitsim::sweep::load_plan(BITSIM_SOURCE_DIR "/experiments/modern/cnn_table.toml");
+    for (const bitsim::sweep::SweepRow& row : plan.rows) {
+      std::vector<std::string> sets = row.sets;
+      sets.insert(sets.end(), plan.sets.begin(), plan.sets.end());
+      r.push_back({row.id, train::load_config(BITSIM_SOURCE_DIR "/" + row.config, sets)});
+    }
+    r.push_back({"fp8_current", train::load_config(BITSIM_SOURCE_DIR "/experiments/fp32/cnn_fashion_mnist.toml",
+                                                   {"formats.W=\"current(format=fp8_e4m3)\"", "formats.A=\"current(format=fp8_e4m3)\"",
+                                                    "formats.E=\"current(format=fp8_e5m2)\""})});
+    return r;
+  }();
+  return all;
+}
 
 // A built-in model, or the ViT, whose layers its experiment config describes.
 nn::ModelSpec model_spec(const std::string& name) {
@@ -74,10 +80,13 @@ void train_steps(benchmark::State& state, std::optional<std::int64_t> stats_ever
                                 BITSIM_SOURCE_DIR "/experiments/graham2017/cnn_L4_all_but_first.toml"};
   const char* scheme_names[] = {" fp32", " banner2018-8bit", " wageubn-full8", " graham-L4"};
   const bool recipe = scheme_id >= 10;
-  const train::TrainConfig scheme =
-      recipe ? train::parse_config(std::string("[model]\nname = \"cnn\"\n[formats]\n") + kRecipes[scheme_id - 10].formats, "recipe.toml")
-      : scheme_id ? train::load_config(scheme_files[scheme_id])
-                  : train::TrainConfig{};
+  if (recipe && scheme_id - 10 >= static_cast<int>(recipes().size())) {
+    state.SkipWithError("no such recipe");
+    return;
+  }
+  const train::TrainConfig scheme = recipe      ? recipes()[static_cast<std::size_t>(scheme_id - 10)].config
+                                    : scheme_id ? train::load_config(scheme_files[scheme_id])
+                                                : train::TrainConfig{};
   train::LayerConfigurator configure(scheme);
   nn::Model model = nn::build_model(model_spec(name), Nchw{1, 1, 28, 28}, [&](nn::Layer& l) {
     if (scheme_id) configure(l);
@@ -134,7 +143,7 @@ void train_steps(benchmark::State& state, std::optional<std::int64_t> stats_ever
   }
   state.counters["images/s"] = benchmark::Counter(static_cast<double>(batch * static_cast<std::int64_t>(state.iterations())),
                                                   benchmark::Counter::kIsRate);
-  state.SetLabel(name + (recipe ? std::string(" ") + kRecipes[scheme_id - 10].name : std::string(scheme_names[scheme_id])) + " batch " + std::to_string(batch) + ", " + std::to_string(threads) +
+  state.SetLabel(name + (recipe ? " " + recipes()[static_cast<std::size_t>(scheme_id - 10)].name : std::string(scheme_names[scheme_id])) + " batch " + std::to_string(batch) + ", " + std::to_string(threads) +
                  " thread(s)" + (stats_every ? ", stats every " + std::to_string(*stats_every) : std::string()) +
                  (hazards ? ", hazard checks every step" : ""));
   if (profile) std::cerr << name << ", " << threads << " thread(s), " << state.iterations() << " steps:\n" << model.timing_report();
@@ -159,7 +168,7 @@ BENCHMARK(BM_TrainStepLogged)->ArgsProduct({{0}, {1, 2}, {0, 1}, {0, 10, 1}})->U
 // Hazard checks at every step on the small CNN, fp32 and the 8-bit scheme, against the same 30 steps
 // without them (last argument 0).
 BENCHMARK(BM_TrainStepChecked)->ArgsProduct({{0}, {1, 2}, {0, 1}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(30);
-// Each recipe of the modern table against fp32 (scheme 10) on the small CNN, 1 and 2 threads
-// (scheme ids 10 + index into kRecipes).
+// Each recipe against fp32 (scheme 10, the table's first row) on the small CNN, 1 and 2 threads
+// (scheme ids 10 + index into recipes(): the table's 8 rows, then current scaling).
 BENCHMARK(BM_TrainStep)->ArgsProduct({{0}, {1, 2}, {10, 11, 12, 13, 14, 15, 16, 17, 18}})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_MAIN();
