@@ -17,6 +17,8 @@ struct Dims {
   std::int64_t units() const { return N * heads; }  // (sample, head) pairs, unit u = n * heads + h
   std::int64_t n_of(std::int64_t u) const { return u / heads; }
   std::int64_t h_of(std::int64_t u) const { return u % heads; }
+  // s = float(1 / sqrt(d)), the scores' factor (forward and backward).
+  float scale() const { return static_cast<float>(1.0 / std::sqrt(static_cast<double>(d))); }
 };
 
 Dims dims_of(const Nchw& in, std::int64_t heads) { return Dims{in.n, in.c / 3, in.c / 3 / heads, in.h * in.w, heads}; }
@@ -58,7 +60,7 @@ void AttentionLayer::forward(const StepContext& ctx, std::span<const FTensor* co
   qkv_.reshape(Nchw{k.units(), 3, k.T, k.d});
   s_.reshape(Nchw{k.units() * k.T, k.T, 1, 1});
   p_.reshape(s_.shape);
-  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(k.d)));
+  const float scale = k.scale();
   const float* xp = x.ptr();
   // Scores.
   detail::run_blocks(k.units(), ctx.threads, [&](std::int64_t u0, std::int64_t u1) {
@@ -106,7 +108,7 @@ void AttentionLayer::backward(const StepContext& ctx, const FTensor& dy, std::sp
   if (!dx[0]) return;
   const Dims k = dims_of(in_shape_, heads_);
   const std::int64_t mat = k.T * k.d, sq = k.T * k.T;
-  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(k.d)));
+  const float scale = k.scale();
   dx[0]->reshape(in_shape_);
   detail::run_blocks(k.units(), ctx.threads, [&](std::int64_t u0, std::int64_t u1) {
     std::vector<float> d_o(static_cast<std::size_t>(mat)), grad(static_cast<std::size_t>(mat));
