@@ -238,3 +238,16 @@ TEST_CASE("adam: the resolved config of an Adam run reads back (SGD's momentum k
   CHECK(sgd.find("momentum = 0.9") != std::string::npos);
   CHECK(sgd.find("nesterov = false") != std::string::npos);
 }
+
+TEST_CASE("adam: each optimizer's own keys are refused under the other, naming the key", "[adam][train]") {
+  using bitsim::sim::train::parse_config;
+  CHECK_THROWS_WITH(parse_config("[optimizer]\nname = \"adamw\"\nmomentum = 0.8\n", "a.toml"),
+                    Catch::Contains("a.toml:3") && Catch::Contains("optimizer.momentum") &&
+                        Catch::Contains("is SGD's; optimizer.name = \"adamw\" has none"));
+  CHECK_THROWS_WITH(parse_config("[optimizer]\nname = \"adam\"\nnesterov = true\n", "a.toml"),
+                    Catch::Contains("optimizer.nesterov") && Catch::Contains("is SGD's"));
+  for (const char* key : {"beta1", "beta2", "eps"})
+    CHECK_THROWS_WITH(parse_config(std::string("[optimizer]\nname = \"sgd\"\n") + key + " = 0.5\n", "s.toml"),
+                      Catch::Contains(std::string("optimizer.") + key) &&
+                          Catch::Contains("is Adam's; set optimizer.name = \"adam\" or \"adamw\""));
+}

@@ -353,18 +353,15 @@ TrainConfig read(const toml::table& root, const std::string& file) {
   Section opt = top.table("optimizer");
   read_schema_keys(opt, "optimizer", c);
   c.adam.decoupled = c.optimizer == "adamw";
-  if (c.optimizer != "sgd") {
-    // SGD's own keys mean nothing to Adam: refuse them rather than ignore them.
-    for (const ConfigKey& k : config_keys())
-      if (k.section == "optimizer" && k.applies && !k.applies(c) && opt.get(k.name))
-        opt.fail(opt.get(k.name), k.name, fmt::format("is SGD's; optimizer.name = \"{}\" has none", c.optimizer));
-    if (c.adam.decoupled && c.sgd.decay_in_gradient)
-      opt.fail(opt.get("weight_decay_point"), "weight_decay_point",
-               "\"gradient\" adds L2 to the gradient; adamw decouples the decay (use adam for L2)");
-  } else {
-    for (const char* key : {"beta1", "beta2", "eps"})
-      if (opt.get(key)) opt.fail(opt.get(key), key, "is Adam's; set optimizer.name = \"adam\" or \"adamw\"");
-  }
+  // One optimizer's own keys mean nothing to the other: refuse them rather than ignore them.
+  for (const ConfigKey& k : config_keys())
+    if (k.section == "optimizer" && k.applies && !k.applies(c) && opt.get(k.name))
+      opt.fail(opt.get(k.name), k.name,
+               c.optimizer == "sgd" ? std::string("is Adam's; set optimizer.name = \"adam\" or \"adamw\"")
+                                    : fmt::format("is SGD's; optimizer.name = \"{}\" has none", c.optimizer));
+  if (c.adam.decoupled && c.sgd.decay_in_gradient)
+    opt.fail(opt.get("weight_decay_point"), "weight_decay_point",
+             "\"gradient\" adds L2 to the gradient; adamw decouples the decay (use adam for L2)");
   if (c.loss_scale.mode != LossScaleMode::none && c.sgd.decay_in_gradient)
     opt.fail(opt.get("weight_decay_point"), "weight_decay_point",
              "\"gradient\" adds wd * w to the scaled gradient, which train.loss_scale would then divide by S; use \"update\"");

@@ -276,16 +276,22 @@ std::vector<ConfigKey> make_keys() {
                          "decay); Adam's second moment is the role `V`",
                          Written::unless_default));
   k.push_back(real_key("optimizer.lr", [](auto& c) -> auto& { return c.schedule.lr; }, 0, 1e6, "base learning rate"));
+  // Each optimizer's own keys (the reader refuses them under the other, the writer leaves them out).
+  const auto sgd_only = [](const TrainConfig& c) { return c.optimizer == "sgd"; };
+  const auto adam_only = [](const TrainConfig& c) { return c.optimizer != "sgd"; };
   k.push_back(real_key("optimizer.beta1", [](auto& c) -> auto& { return c.adam.beta1; }, 0, 0.999999,
                        "Adam: decay of the first moment (M)", Written::unless_default));
+  k.back().applies = adam_only;
   k.push_back(real_key("optimizer.beta2", [](auto& c) -> auto& { return c.adam.beta2; }, 0, 0.999999,
                        "Adam: decay of the second moment (V)", Written::unless_default));
+  k.back().applies = adam_only;
   k.push_back(real_key("optimizer.eps", [](auto& c) -> auto& { return c.adam.eps; }, 1e-30, 1,
                        "Adam: added to sqrt(v) / sqrt(1 - beta2^t) in the denominator", Written::unless_default));
+  k.back().applies = adam_only;
   k.push_back(real_key("optimizer.momentum", [](auto& c) -> auto& { return c.sgd.momentum; }, 0, 1, "SGD momentum"));
-  k.back().applies = [](const TrainConfig& c) { return c.optimizer == "sgd"; };
+  k.back().applies = sgd_only;
   k.push_back(boolean_key("optimizer.nesterov", [](auto& c) -> auto& { return c.sgd.nesterov; }, "Nesterov momentum"));
-  k.back().applies = [](const TrainConfig& c) { return c.optimizer == "sgd"; };
+  k.back().applies = sgd_only;
   k.push_back(real_key("optimizer.weight_decay", [](auto& c) -> auto& { return c.sgd.weight_decay; }, 0, 1e3,
                        "L2 weight decay"));
   k.push_back(boolean_key("optimizer.decay_bn_and_bias", [](auto& c) -> auto& { return c.sgd.decay_bn_and_bias; },
