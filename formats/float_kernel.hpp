@@ -47,9 +47,11 @@ template <class T> struct FloatConsts {
   U min_normal_bits;   // T bits of 2^emin
   U min_sub_bits;      // T bits of 2^(emin - M), the smallest subnormal
   U overflow_bits;     // T bits (magnitude, or QNAN) the overflow policy gives
+  U inf_input_bits;    // T bits an infinite input gives (differs from overflow_bits under satpropagate)
   bool overflow_is_nan;
   bool subnormals;
   bool unsigned_zero;  // no -0 (fnuz, inuz): a zero result is +0
+  bool unsigned_format;  // no sign bit: a negative input gives +0
   bool has_nan;
   bool m_is_zero;
   // T's exponent range, subnormals and IEEE specials with overflow to infinity, M < P-1 (bf16 and tf32
@@ -57,7 +59,7 @@ template <class T> struct FloatConsts {
   bool whole_range;
   int sr_bits;
   // codes
-  std::uint64_t max_index, sign_code, nan_code, inf_code, overflow_code;
+  std::uint64_t max_index, sign_code, nan_code, inf_code, overflow_code, inf_input_code;
 
   explicit FloatConsts(const FloatFormat& f, int sr_bits_ = 32) {
     emin = static_cast<S>(f.emin());
@@ -76,8 +78,10 @@ template <class T> struct FloatConsts {
     min_sub_bits = pow2_bits<T>(f.emin() - f.m);
     overflow_is_nan = f.overflow == FloatOverflow::nan;
     overflow_bits = f.overflow == FloatOverflow::inf ? C::EXPMASK : f.overflow == FloatOverflow::nan ? C::QNAN : max_bits;
+    inf_input_bits = f.keeps_infinite_inputs() ? C::EXPMASK : overflow_bits;
     subnormals = f.subnormals;
     unsigned_zero = !f.has_negative_zero();
+    unsigned_format = !f.is_signed;
     has_nan = f.has_nan();
     m_is_zero = f.m == 0;
     whole_range = f.emin() == C::EMIN && f.subnormals && f.special == Special::ieee && f.overflow == FloatOverflow::inf &&
@@ -88,6 +92,7 @@ template <class T> struct FloatConsts {
     nan_code = f.nan_code();
     inf_code = f.inf_index();
     overflow_code = f.overflow == FloatOverflow::inf ? inf_code : f.overflow == FloatOverflow::nan ? nan_code : max_index;
+    inf_input_code = f.keeps_infinite_inputs() ? inf_code : overflow_code;
   }
 };
 
@@ -96,6 +101,7 @@ template <class T> struct FloatRounded {
   typename Ieee<T>::U bits;   // the result as T bits (sign included)
   std::uint64_t code;         // the format's code
   bool inexact, overflow, underflow, invalid, nan_input;
+  bool negative_clamped;      // a negative input to an unsigned format, which gave +0
 };
 
 // Rounds one element. `word` is its random word (used only by MODE == sr).
@@ -171,9 +177,12 @@ template <class T, Rounding MODE>
   const bool toward_zero = MODE == Rounding::rtz || (MODE == Rounding::rup && neg) || (MODE == Rounding::rdn && !neg);
   const bool flush = !k.subnormals & (rb != 0) & (rb < k.min_normal_bits);
 
+  // An unsigned format has no negative values: a negative input (-Inf included) gives +0.
+  const bool clamped = k.unsigned_format & neg & !is_nan & (a != 0);
   U mag = flush ? U{0} : rb;
   mag = ovf ? (toward_zero ? k.max_bits : k.overflow_bits) : mag;
-  mag = special ? (is_nan ? C::QNAN : k.overflow_bits) : mag;
+  mag = special ? (is_nan ? C::QNAN : k.inf_input_bits) : mag;
+  mag = clamped ? U{0} : mag;
   const bool result_nan = mag == C::QNAN;
   const bool drop_sign = result_nan | (k.unsigned_zero & (mag == 0));
 
@@ -184,16 +193,19 @@ template <class T, Rounding MODE>
   std::uint64_t index = (static_cast<std::uint64_t>(eq - k.emin) << k.M) + static_cast<std::uint64_t>(kept) + (up ? 1u : 0u);
   index = flush ? 0 : index;
   index = ovf ? (toward_zero ? k.max_index : k.overflow_code) : index;
-  index = special ? (is_nan ? k.nan_code : k.overflow_code) : index;
+  index = special ? (is_nan ? k.nan_code : k.inf_input_code) : index;
+  index = clamped ? 0 : index;
   const bool unsigned_code = result_nan | (k.unsigned_zero & (index == 0)) | !neg;
   out.code = result_nan ? k.nan_code : (unsigned_code ? index : (index | k.sign_code));
 
   out.nan_input = is_nan;
-  out.invalid = special & (!is_nan) & (k.overflow_bits != C::EXPMASK);
-  out.overflow = ovf;
-  out.inexact = (!special) & (nonzero_rem | ovf | flush);
+  out.negative_clamped = clamped;
+  // Invalid: an infinite input that does not stay infinite, or a negative input to an unsigned format.
+  out.invalid = (special & (!is_nan) & (k.inf_input_bits != C::EXPMASK)) | clamped;
+  out.overflow = ovf & !clamped;
+  out.inexact = (!special) & (nonzero_rem | ovf | flush | clamped);
   // Tininess after rounding is computed by the caller that needs flags (see float_tiny).
-  out.underflow = flush;
+  out.underflow = flush & !clamped;
   return out;
 }
 

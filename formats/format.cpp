@@ -25,6 +25,10 @@ bool FloatFormat::has_nan() const {
 std::uint64_t FloatFormat::max_finite_index() const {
   const std::uint64_t frac_ones = (std::uint64_t{1} << m) - 1;
   const std::uint64_t top_field = (std::uint64_t{1} << e) - 1;
+  if (!is_signed) {  // the all-ones code is the NaN (fnuz, inuz), the one below it +Inf (inuz)
+    const std::uint64_t all_ones = (top_field << m) | frac_ones;
+    return special == Special::inuz ? all_ones - 2 : special == Special::fnuz ? all_ones - 1 : all_ones;
+  }
   switch (special) {
     case Special::ieee: return e == 1 ? frac_ones : ((top_field - 1) << m) | frac_ones;
     case Special::fn:
@@ -39,11 +43,13 @@ std::uint64_t FloatFormat::max_finite_index() const {
 
 std::uint64_t FloatFormat::inf_index() const {
   const std::uint64_t all_ones = (std::uint64_t{1} << (e + m)) - 1;
+  if (!is_signed) return all_ones - 1;
   return special == Special::inuz ? all_ones : all_ones - ((std::uint64_t{1} << m) - 1);
 }
 
 std::uint64_t FloatFormat::nan_code() const {
   const std::uint64_t sign_code = std::uint64_t{1} << (e + m);
+  if (!is_signed) return special == Special::none ? 0 : sign_code - 1;
   switch (special) {
     case Special::ieee:  // exponent all ones, only the top fraction bit set: quiet (none when m = 0)
       return m >= 1 ? ((((std::uint64_t{1} << e) - 1) << m) | (std::uint64_t{1} << (m - 1))) : 0;
@@ -68,6 +74,8 @@ int ceil_log2_count(std::uint64_t count) {  // ceil(log2(count)) for count >= 1
 int LogFormat::width() const { return 1 + ceil_log2_count(static_cast<std::uint64_t>(hi - lo) + 1); }
 int MidriseFormat::width() const { return ceil_log2_count(static_cast<std::uint64_t>(hi - lo) + 1); }
 
+bool Format::has_arithmetic() const { return is_binary() && !(is<FloatFormat>() && !as<FloatFormat>().is_signed); }
+
 int Format::width() const {
   return std::visit([](const auto& f) { return f.width(); }, v_);
 }
@@ -88,6 +96,7 @@ const char* overflow_name(FloatOverflow o) {
     case FloatOverflow::inf: return "inf";
     case FloatOverflow::nan: return "nan";
     case FloatOverflow::saturate: return "saturate";
+    case FloatOverflow::satpropagate: return "satpropagate";
   }
   return "?";
 }
@@ -109,6 +118,7 @@ std::string to_string_float(const FloatFormat& f) {
   if (!f.subnormals) s += ",subnormals=no";
   if (f.special != Special::ieee) s += fmt::format(",special={}", special_name(f.special));
   if (f.overflow != default_overflow(f.special)) s += fmt::format(",overflow={}", overflow_name(f.overflow));
+  if (!f.is_signed) s += ",signed=no";
   return s + ")";
 }
 
@@ -157,21 +167,39 @@ FloatFormat parse_float(Arguments& a) {
       a.out_of_range("bias", fmt::format("{} (must be within +-2^40)", f.bias));
   }
   if (auto s = a.take("subnormals")) f.subnormals = a.yes_no("subnormals", *s);
+  if (auto s = a.take("signed")) f.is_signed = a.yes_no("signed", *s);
+  if (!f.is_signed && f.special != Special::fnuz && f.special != Special::inuz && f.special != Special::none)
+    throw FormatError(fmt::format("float: key 'signed': an unsigned float takes special=fnuz (NaN in the all-ones code), "
+                                  "inuz (and +Inf below it) or none, not special={}",
+                                  special_name(f.special)));
   f.overflow = default_overflow(f.special);
   if (auto o = a.take("overflow")) {
     if (*o == "inf") f.overflow = FloatOverflow::inf;
     else if (*o == "nan") f.overflow = FloatOverflow::nan;
     else if (*o == "saturate") f.overflow = FloatOverflow::saturate;
-    else throw FormatError(fmt::format("float: key 'overflow': expected inf, nan or saturate, got '{}'", io::excerpt(*o)));
-    if (f.overflow == FloatOverflow::inf && !f.has_inf())
-      throw FormatError(fmt::format("float: key 'overflow': overflow=inf needs special=ieee or inuz (special={} has no infinity)",
-                                    special_name(f.special)));
+    else if (*o == "satpropagate") f.overflow = FloatOverflow::satpropagate;
+    else
+      throw FormatError(
+          fmt::format("float: key 'overflow': expected inf, nan, saturate or satpropagate, got '{}'", io::excerpt(*o)));
+    if ((f.overflow == FloatOverflow::inf || f.overflow == FloatOverflow::satpropagate) && !f.has_inf())
+      throw FormatError(fmt::format("float: key 'overflow': overflow={} needs special=ieee or inuz (special={} has no infinity{})",
+                                    overflow_name(f.overflow), special_name(f.special),
+                                    f.overflow == FloatOverflow::satpropagate ? "; without one, use overflow=saturate" : ""));
     if (f.overflow == FloatOverflow::nan && !f.has_nan())
       throw FormatError(fmt::format("float: key 'overflow': overflow=nan needs a format with a NaN encoding "
                                     "(special={}, m={} has none)",
                                     special_name(f.special), f.m));
   }
   a.finish();
+  if (!f.is_signed && f.e + f.m <= 63) {  // wider: certainly holds one
+    // The largest finite code is non-zero and not flushed.
+    const std::uint64_t top = f.max_finite_index();
+    if (top == 0 || (!f.subnormals && (top >> f.m) == 0))
+      throw FormatError(fmt::format("{}: holds no finite non-zero value (its codes are zero, {}); use more exponent or "
+                                    "fraction bits",
+                                    to_string_float(f), f.subnormals ? "NaN and Inf" : "NaN, Inf and flushed subnormals"));
+    return f;
+  }
   // Every format holds a finite non-zero value: with one exponent bit, an IEEE format without fraction
   // bits (or without subnormals) has only zeros, infinities and NaNs, and every fact of `formats
   // describe` (smallest normal, largest finite, epsilon) would be meaningless.
@@ -281,10 +309,12 @@ Format parse_constructor(const std::string& spec) {
 namespace {
 
 // IEEE P3109's names binaryKpP followed by s or u (signed, unsigned) and e or f (extended, with
-// infinities, or finite): K bits, precision P (P - 1 fraction bits). A signed format has K - P
-// exponent bits and bias 2^(K-P-1), one zero, its NaN in 1 0...0 and, extended, +-Inf in the two
-// all-ones magnitudes: special=inuz, or fnuz when finite. Returns the constructor, nullopt when the
-// text is not of this shape, or throws for the shape with parameters bitsim cannot take.
+// infinities, or finite): K bits, precision P (P - 1 fraction bits), one zero 0...0, subnormals.
+// A signed format has K - P exponent bits with bias 2^(K-P-1), its NaN in 1 0...0 and, extended, +-Inf
+// in the two all-ones magnitudes: special=inuz, or fnuz when finite. An unsigned format has K - P + 1
+// exponent bits with bias 2^(K-P), its NaN in 1...1 and, extended, +Inf in 1...10: the same specials
+// with signed=no. (Both biases are 2^(E-1), the default of fnuz and inuz.) Returns the constructor,
+// nullopt when the text is not of this shape, or throws for the shape with parameters bitsim cannot take.
 std::optional<std::string> p3109_constructor(const std::string& spec) {
   if (spec.rfind("binary", 0) != 0) return std::nullopt;
   std::size_t i = 6;
@@ -301,20 +331,20 @@ std::optional<std::string> p3109_constructor(const std::string& spec) {
   if (!number(p)) return std::nullopt;
   const std::string suffix = spec.substr(i);
   if (suffix.empty())
-    throw FormatError(fmt::format("format '{}': say which IEEE P3109 format: {}se (with infinities) or {}sf (finite), "
-                                  "signed; unsigned ({}ue, {}uf) is not supported yet",
+    throw FormatError(fmt::format("format '{}': say which IEEE P3109 format: {}se or {}sf (signed, with infinities or "
+                                  "finite), {}ue or {}uf (unsigned)",
                                   spec, spec, spec, spec, spec));
   if (suffix != "se" && suffix != "sf" && suffix != "ue" && suffix != "uf") return std::nullopt;
-  if (suffix[0] == 'u')
-    throw FormatError(fmt::format("format '{}': unsigned IEEE P3109 formats are not supported yet (bitsim's floats have a "
-                                  "sign bit); the signed {} is",
-                                  spec, spec.substr(0, i) + "s" + suffix[1]));
-  if (p < 1 || p >= k)
-    throw FormatError(fmt::format("format '{}': a signed P3109 format needs 1 <= P <= K-1 (K={}, P={})", spec, k, p));
-  if (k - p > 15)
-    throw FormatError(fmt::format("format '{}': K-P={} exponent bits; bitsim's floats take at most 15", spec, k - p));
+  const bool is_signed = suffix[0] == 's';
+  const std::int64_t exponent_bits = is_signed ? k - p : k - p + 1;
+  if (p < 1 || exponent_bits < 1)
+    throw FormatError(fmt::format("format '{}': a{} P3109 format needs 1 <= P <= K{} (K={}, P={})", spec,
+                                  is_signed ? " signed" : "n unsigned", is_signed ? "-1" : "", k, p));
+  if (exponent_bits > 15)
+    throw FormatError(fmt::format("format '{}': {} exponent bits; bitsim's floats take at most 15", spec, exponent_bits));
   if (k > 128) throw FormatError(fmt::format("format '{}': K={} bits; bitsim's floats take at most 128", spec, k));
-  return fmt::format("float(e={},m={},special={})", k - p, p - 1, suffix[1] == 'e' ? "inuz" : "fnuz");
+  return fmt::format("float(e={},m={},special={}{})", exponent_bits, p - 1, suffix[1] == 'e' ? "inuz" : "fnuz",
+                     is_signed ? "" : ",signed=no");
 }
 
 }  // namespace
@@ -348,8 +378,8 @@ const std::vector<AliasEntry>& format_aliases() {
       {"graham_O4", "sign(x) * (a^(1/2 + clamp(floor(log_a(1+|x|)), 0, 7)) - 1), a = 1.29"},
     };
     // The 8-bit P3109 formats by name (other widths parse by the same rule, p3109_constructor).
-    for (const char* domain : {"se", "sf"})
-      for (int p = 1; p <= 7; ++p) {
+    for (const char* domain : {"se", "sf", "ue", "uf"})
+      for (int p = 1; p <= (domain[0] == 's' ? 7 : 8); ++p) {
         const std::string name = fmt::format("binary8p{}{}", p, domain);
         t.push_back({name, *p3109_constructor(name)});
       }

@@ -29,8 +29,11 @@ class FormatError : public bitsim::Error {
 // have one zero and one NaN in the would-be -0 code; inuz adds +-Inf in the two all-ones magnitudes
 // (IEEE P3109's signed "finite" and "extended" formats).
 enum class Special { ieee, fn, fnuz, none, inuz };
-// What a float result beyond the largest finite value becomes.
-enum class FloatOverflow { inf, nan, saturate };
+// What a float result beyond the largest finite value becomes, and what an infinite input becomes.
+// inf, saturate and satpropagate are IEEE P3109's OvfInf, SatFinite and SatPropagate: overflow gives
+// +-Inf, or the largest finite value; an infinite input stays infinite under inf and satpropagate and
+// saturates under saturate. nan gives the canonical NaN for both.
+enum class FloatOverflow { inf, nan, saturate, satpropagate };
 // The keys' values as the constructor form spells them ("fn", "saturate").
 const char* special_name(Special s);
 const char* overflow_name(FloatOverflow o);
@@ -38,8 +41,12 @@ const char* overflow_name(FloatOverflow o);
 // What a fixed-point code outside the code range becomes.
 enum class FixedOverflow { saturate, wrap };
 
-// One sign bit, e exponent bits, m fraction bits; value of exponent field k >= 1 is 1.f * 2^(k-bias),
-// of field 0 is 0.f * 2^(1-bias).
+// One sign bit (none when unsigned), e exponent bits, m fraction bits; value of exponent field k >= 1 is
+// 1.f * 2^(k-bias), of field 0 is 0.f * 2^(1-bias).
+//
+// An unsigned float (is_signed false: IEEE P3109's unsigned formats) has only the magnitudes, coded
+// 0 ... 2^(e+m) - 1; it takes special=fnuz (its one NaN is the all-ones code), inuz (and +Inf the code
+// below it) or none. A negative input becomes +0 (P3109 saturates it to the smallest value).
 struct FloatFormat {
   int e = 0;
   int m = 0;
@@ -47,13 +54,19 @@ struct FloatFormat {
   bool subnormals = true;
   Special special = Special::ieee;
   FloatOverflow overflow = FloatOverflow::inf;
+  bool is_signed = true;
 
-  int width() const { return 1 + e + m; }
+  int width() const { return (is_signed ? 1 : 0) + e + m; }
   std::int64_t emin() const { return 1 - bias; }  // exponent of the smallest normal
   bool has_nan() const;
   bool has_inf() const { return special == Special::ieee || special == Special::inuz; }
-  // fnuz and inuz give the would-be -0 code to their NaN: every zero is +0.
-  bool has_negative_zero() const { return special != Special::fnuz && special != Special::inuz; }
+  // fnuz and inuz give the would-be -0 code to their NaN: every zero is +0; an unsigned format has no -0.
+  bool has_negative_zero() const { return is_signed && special != Special::fnuz && special != Special::inuz; }
+  // What an infinite input becomes: infinite under overflow=inf and satpropagate (when the format has
+  // infinities), else the overflow policy's value.
+  bool keeps_infinite_inputs() const {
+    return has_inf() && (overflow == FloatOverflow::inf || overflow == FloatOverflow::satpropagate);
+  }
   // Magnitude index (= code without the sign bit) of the largest finite value; the grid of
   // magnitudes is indexed 0 (zero), 1 (smallest subnormal), ... in code order.
   std::uint64_t max_finite_index() const;
@@ -159,6 +172,9 @@ class Format {
   }
   // Shorthands of traits(): see FamilyTraits.
   bool is_binary() const { return traits().binary; }
+  // Whether bitsim's arithmetic (hw/arith.hpp, GEMM operands, products, accumulators) takes the format:
+  // the binary families but unsigned floats, which are storage formats (a difference has no code).
+  bool has_arithmetic() const;
   bool has_own_rounding() const { return traits().own_rounding; }
   // The alias it was parsed from ("fp8_e4m3"), or empty.
   const std::string& alias() const { return alias_; }

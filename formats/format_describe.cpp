@@ -38,14 +38,26 @@ const char* special_text(Special s) {
   return "?";
 }
 
+const char* unsigned_special_text(Special s) {
+  switch (s) {
+    case Special::fnuz: return "fnuz (no Inf; all ones is the only NaN)";
+    case Special::inuz: return "inuz (all ones is the only NaN, the code below it +Inf)";
+    case Special::none: return "none (every encoding is a finite number)";
+    case Special::ieee:
+    case Special::fn: break;  // refused for unsigned formats by the parser
+  }
+  return "?";
+}
+
 void describe_float(std::string& out, const FloatFormat& f, const Format& format) {
   FormatFacts facts = golden_facts(format);
-  fmt::format_to(std::back_inserter(out), "kind                float\n");
-  fmt::format_to(std::back_inserter(out), "width               {} bits (1 sign, {} exponent, {} fraction)\n", f.width(), f.e, f.m);
+  fmt::format_to(std::back_inserter(out), "kind                float{}\n", f.is_signed ? "" : " (unsigned: negative inputs give +0)");
+  fmt::format_to(std::back_inserter(out), "width               {} bits ({}{} exponent, {} fraction)\n", f.width(), f.is_signed ? "1 sign, " : "",
+                 f.e, f.m);
   fmt::format_to(std::back_inserter(out), "bias                {}\n", f.bias);
   fmt::format_to(std::back_inserter(out), "subnormals          {}\n", f.subnormals ? "yes" : "no (results flushed to zero after rounding)");
-  fmt::format_to(std::back_inserter(out), "special             {}\n", special_text(f.special));
-  fmt::format_to(std::back_inserter(out), "overflow            {}\n", f.overflow == FloatOverflow::inf ? "inf" : f.overflow == FloatOverflow::nan ? "nan" : "saturate");
+  fmt::format_to(std::back_inserter(out), "special             {}\n", f.is_signed ? special_text(f.special) : unsigned_special_text(f.special));
+  fmt::format_to(std::back_inserter(out), "overflow            {}\n", overflow_name(f.overflow));
   if (facts.smallest_subnormal) fmt::format_to(std::back_inserter(out), "smallest subnormal  {}\n", show(*facts.smallest_subnormal));
   else fmt::format_to(std::back_inserter(out), "smallest subnormal  none\n");
   const char* no_normals = "none (no normal numbers: the only non-zero exponent field is Inf and NaN)";
@@ -53,6 +65,14 @@ void describe_float(std::string& out, const FloatFormat& f, const Format& format
   fmt::format_to(std::back_inserter(out), "largest finite      {}\n", show(facts.largest_finite));
   fmt::format_to(std::back_inserter(out), "machine epsilon     {}\n", facts.epsilon ? show(*facts.epsilon) : no_normals);
   const int w = f.width();
+  if (!f.is_signed) {
+    const BigInt all_ones = (BigInt(1) << w) - 1;
+    if (f.has_inf()) fmt::format_to(std::back_inserter(out), "+Inf                {}\n", format_code(all_ones - 1, w));
+    else fmt::format_to(std::back_inserter(out), "+Inf                none\n");
+    if (f.has_nan()) fmt::format_to(std::back_inserter(out), "NaN                 {} (the only one)\n", format_code(all_ones, w));
+    else fmt::format_to(std::back_inserter(out), "NaN                 none\n");
+    return;
+  }
   const BigInt sign = BigInt(1) << (w - 1);
   if (f.has_inf()) {
     const BigInt inf = f.special == Special::inuz ? sign - 1 : ((BigInt(1) << f.e) - 1) << f.m;

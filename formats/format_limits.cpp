@@ -14,7 +14,7 @@ FiniteLimits finite_limits(const Format& f) {
   const Quantizer q(f);
   if (f.is<FloatFormat>()) {
     l.max_finite = q.decode(f.as<FloatFormat>().max_finite_index());
-    l.min_finite = -l.max_finite;  // sign-magnitude
+    l.min_finite = f.as<FloatFormat>().is_signed ? -l.max_finite : 0.0;  // sign-magnitude, or unsigned
   } else if (f.is<FixedFormat>()) {
     const auto& x = f.as<FixedFormat>();
     if (x.is_signed) {  // two's complement: codes -2^(w-1) .. 2^(w-1) - 1

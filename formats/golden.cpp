@@ -69,6 +69,10 @@ struct FloatGrid {
   BigInt max_index() const {
     const BigInt frac_ones = pow2_int(f.m) - 1;
     const BigInt top = pow2_int(f.e) - 1;
+    if (!f.is_signed) {  // all ones is the NaN (fnuz, inuz), the code below it +Inf (inuz)
+      const BigInt all_ones = pow2_int(f.e + f.m) - 1;
+      return f.special == Special::inuz ? BigInt(all_ones - 2) : f.special == Special::fnuz ? BigInt(all_ones - 1) : all_ones;
+    }
     switch (f.special) {
       case Special::ieee: return f.e == 1 ? frac_ones : ((top - 1) << f.m) | frac_ones;
       case Special::fn: return f.m == 0 ? top - 1 : ((top << f.m) | (frac_ones - 1));
@@ -86,8 +90,10 @@ struct FloatGrid {
     BigInt frac = idx & (scale - 1);
     return Rational(scale + frac) * pow2(f.emin() - 1 - f.m + static_cast<std::int64_t>(field));
   }
+  // An unsigned format's codes all lie below this bit, and it is never set.
   BigInt sign_bit() const { return pow2_int(f.e + f.m); }
   BigInt nan_code() const {
+    if (!f.is_signed) return sign_bit() - 1;  // fnuz, inuz: all ones
     switch (f.special) {
       case Special::ieee: return ((pow2_int(f.e) - 1) << f.m) | pow2_int(f.m - 1);
       case Special::fn: return pow2_int(f.e + f.m) - 1;
@@ -97,9 +103,12 @@ struct FloatGrid {
     }
     return 0;
   }
-  BigInt inf_index() const { return f.special == Special::inuz ? sign_bit() - 1 : (pow2_int(f.e) - 1) << f.m; }
-  // fnuz and inuz have no -0: the would-be -0 code is their NaN.
-  bool unsigned_zero() const { return f.special == Special::fnuz || f.special == Special::inuz; }
+  BigInt inf_index() const {
+    if (!f.is_signed) return sign_bit() - 2;
+    return f.special == Special::inuz ? sign_bit() - 1 : (pow2_int(f.e) - 1) << f.m;
+  }
+  // fnuz and inuz have no -0 (the would-be -0 code is their NaN), an unsigned format no sign.
+  bool unsigned_zero() const { return !f.has_negative_zero(); }
 };
 
 GoldenResult float_special_nan(const FloatFormat& f) {
@@ -112,14 +121,14 @@ GoldenResult float_special_nan(const FloatFormat& f) {
   return r;
 }
 
-// The result of an overflow (or an infinite input) under the format's policy; `toward_zero` selects
+// The result of an overflow or of an infinite input under the format's policy; `toward_zero` selects
 // the IEEE exception for directed rounding toward zero.
-GoldenResult float_overflow_result(const FloatFormat& f, bool negative, bool toward_zero) {
+GoldenResult float_overflow_result(const FloatFormat& f, bool negative, bool toward_zero, bool infinite_input) {
   FloatGrid g{f};
   GoldenResult r;
   if (!toward_zero && f.overflow == FloatOverflow::nan) return float_special_nan(f);
   r.negative = negative;
-  if (!toward_zero && f.overflow == FloatOverflow::inf) {
+  if (!toward_zero && (f.overflow == FloatOverflow::inf || (infinite_input && f.keeps_infinite_inputs()))) {
     r.kind = ValueKind::infinite;
     r.code = g.inf_index() | (negative ? g.sign_bit() : BigInt(0));
     r.value = signed_value(negative, std::numeric_limits<double>::infinity());
@@ -136,9 +145,18 @@ GoldenResult golden_float(const FloatFormat& f, const ExactInput& x, RoundingSpe
   FloatGrid g{f};
   if (x.is_nan()) return float_special_nan(f);
   const bool negative = x.negative;
+  if (!f.is_signed && negative && !x.is_zero()) {
+    // An unsigned format has no negative values: P3109 saturates to the smallest one, +0.
+    GoldenResult r;
+    r.code = BigInt(0);
+    r.exact = Rational(0);
+    r.value = 0.0;
+    r.flags = x.is_inf() ? flag::invalid : flag::invalid | flag::inexact;
+    return r;
+  }
   if (x.is_inf()) {
     // Not rounded: the overflow policy's value, in every rounding mode.
-    GoldenResult r = float_overflow_result(f, negative, false);
+    GoldenResult r = float_overflow_result(f, negative, false, true);
     if (r.kind != ValueKind::infinite) r.flags = flag::invalid;
     return r;
   }
@@ -181,7 +199,7 @@ GoldenResult golden_float(const FloatFormat& f, const ExactInput& x, RoundingSpe
   if (index > g.max_index()) {
     const bool toward_zero = rs.mode == Rounding::rtz || (rs.mode == Rounding::rup && negative) ||
                              (rs.mode == Rounding::rdn && !negative);
-    GoldenResult o = float_overflow_result(f, negative, toward_zero);
+    GoldenResult o = float_overflow_result(f, negative, toward_zero, false);
     o.flags = flag::overflow | flag::inexact;
     return o;
   }
@@ -515,13 +533,16 @@ GoldenResult golden_decode(const Format& format, const BigInt& code) {
   if (format.is<FloatFormat>()) {
     const FloatFormat& f = format.as<FloatFormat>();
     FloatGrid g{f};
-    const bool neg = code >= g.sign_bit();
+    const bool neg = f.is_signed && code >= g.sign_bit();
     const BigInt idx = neg ? BigInt(code - g.sign_bit()) : code;
     const BigInt field = idx >> f.m;
     const BigInt frac = idx & (pow2_int(f.m) - 1);
     const BigInt top = pow2_int(f.e) - 1;
     bool is_nan = false, is_inf = false;
-    switch (f.special) {
+    if (!f.is_signed) {
+      is_nan = f.has_nan() && code == g.nan_code();
+      is_inf = f.has_inf() && code == g.inf_index();
+    } else switch (f.special) {
       case Special::ieee:
         if (field == top) (frac == 0 ? is_inf : is_nan) = true;
         break;

@@ -56,7 +56,8 @@ bool float_loop(const FloatConsts<T>& consts, const T* in, T* out, const std::ui
     nan_seen |= r.nan_input;
   };
   std::size_t i = 0;
-  for (const std::size_t head = elements_before_vector_boundary(out, n); i < head; ++i) one(i);
+  // Unsigned formats (negative inputs give +0) have no lane kernel: element by element.
+  for (const std::size_t head = k.unsigned_format ? n : elements_before_vector_boundary(out, n); i < head; ++i) one(i);
   if (k.whole_range) {
     const WholeRangeLanes<T, MODE> round(k);
     for (; i + L <= n; i += L) nan_lanes |= round(in + i, out + i, MODE == Rounding::sr ? words + i : nullptr);

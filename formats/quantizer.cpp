@@ -129,7 +129,8 @@ Quantized Quantizer::quantize(double x, std::uint32_t word) const {
         if (r.invalid) flags |= flag::invalid;
         if (r.overflow) flags |= flag::overflow;
         if (r.inexact) flags |= flag::inexact;
-        if (r.inexact && (r.underflow || (!r.overflow && x != 0 && float_tiny<double, MODE>(k, x, word))))
+        if (r.inexact && !r.negative_clamped &&
+            (r.underflow || (!r.overflow && x != 0 && float_tiny<double, MODE>(k, x, word))))
           flags |= flag::underflow;
         q.flags = flags;
       });
@@ -301,7 +302,7 @@ template <class T> static T graham_decode(const GrahamTable<T>& t, std::uint64_t
 
 // Value of a float-format code; exact in double when the format fits double.
 static double float_decode(const FloatConsts<double>& k, const FloatFormat& f, std::uint64_t code) {
-  const bool neg = (code & k.sign_code) != 0;
+  const bool neg = f.is_signed && (code & k.sign_code) != 0;  // an unsigned code is below sign_code
   const std::uint64_t idx = code & (k.sign_code - 1);
   if (k.has_nan && code == k.nan_code) return std::numeric_limits<double>::quiet_NaN();
   const std::uint64_t field = idx >> f.m, frac = idx & ((std::uint64_t{1} << f.m) - 1);
@@ -314,7 +315,7 @@ static double float_decode(const FloatConsts<double>& k, const FloatFormat& f, s
       if (idx == (k.sign_code - 1)) return std::numeric_limits<double>::quiet_NaN();
       break;
     case Special::inuz:
-      if (idx == k.sign_code - 1) return neg ? -HUGE_VAL : HUGE_VAL;
+      if (idx == k.inf_code) return neg ? -HUGE_VAL : HUGE_VAL;
       break;
     case Special::fnuz:
     case Special::none: break;

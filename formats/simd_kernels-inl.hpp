@@ -196,6 +196,7 @@ template <class T, Rounding MODE> struct NormalRangeLanes : DroppedBits<T, MODE>
   using SE = decltype(S{}[0]);
   S min_normal, max_bits;  // bit patterns (below 2^(W-1), so they compare as signed lanes)
   U max_u, overflow_u;     // the largest finite and what overflow gives
+  U inf_input_u;           // what an infinite input gives
 
   explicit NormalRangeLanes(const FloatConsts<T>& k) : DroppedBits<T, MODE>(k) {
     // The fixed count of dropped bits holds for inputs that are normal both in the format and in T: a
@@ -205,6 +206,7 @@ template <class T, Rounding MODE> struct NormalRangeLanes : DroppedBits<T, MODE>
     max_bits = splat<S>(static_cast<SE>(k.max_bits));
     max_u = splat<U>(k.max_bits);
     overflow_u = splat<U>(k.overflow_bits);
+    inf_input_u = splat<U>(k.inf_input_bits);
   }
 
   // Rounds Lanes<T>::L elements and ORs their NaN-input lanes into nan_lanes; false (nothing written)
@@ -228,7 +230,7 @@ template <class T, Rounding MODE> struct NormalRangeLanes : DroppedBits<T, MODE>
     else if constexpr (MODE == Rounding::rdn) over = sel<U>(neg, overflow_u, max_u);
     else over = overflow_u;
     U mag = sel<U>(ovf, over, rb);
-    mag = sel<U>(special, sel<U>(is_nan, splat<U>(C::QNAN), overflow_u), mag);
+    mag = sel<U>(special, sel<U>(is_nan, splat<U>(C::QNAN), inf_input_u), mag);
     store_bits<T>(out, mag | sel<U>(mag == C::QNAN, splat<U>(0), sign));
     nan_lanes |= is_nan;
     return true;
@@ -289,7 +291,7 @@ template <class T, Rounding MODE>
 
   U mag = sel<U>(flush, splat<U>(0), rb);
   mag = sel<U>(ovf, sel<U>(toward_zero, splat<U>(k.max_bits), splat<U>(k.overflow_bits)), mag);
-  mag = sel<U>(d.special, sel<U>(d.is_nan, splat<U>(C::QNAN), splat<U>(k.overflow_bits)), mag);
+  mag = sel<U>(d.special, sel<U>(d.is_nan, splat<U>(C::QNAN), splat<U>(k.inf_input_bits)), mag);
   S drop_sign = mag == C::QNAN;
   if (k.unsigned_zero) drop_sign |= mag == 0;
   store_bits<T>(out, mag | sel<U>(drop_sign, splat<U>(0), d.sign));

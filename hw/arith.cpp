@@ -51,6 +51,10 @@ void require_arith_format(const Format& f, const char* role) {
   if (!f.is_binary())
     throw ArithError(fmt::format("{} format {}: Graham formats have no arithmetic (use float or fixed formats)", role,
                                  f.name()));
+  if (!f.has_arithmetic())
+    throw ArithError(fmt::format("{} format {}: unsigned floats are storage formats here; bitsim's arithmetic takes signed "
+                                 "float and fixed formats",
+                                 role, f.name()));
   if (f.width() > 128) throw ArithError(fmt::format("{} format {} is wider than 128 bits", role, f.name()));
 }
 

@@ -256,7 +256,8 @@ FastResult infinite_of(const FastLayout& L, bool neg, std::uint8_t op_flags) {
     own = flag::invalid;
   } else {
     switch (L.float_overflow) {
-      case FloatOverflow::inf: r.code = L.inf_index | (neg ? L.sign_bit : 0); break;
+      case FloatOverflow::inf:
+      case FloatOverflow::satpropagate: r.code = L.inf_index | (neg ? L.sign_bit : 0); break;
       case FloatOverflow::saturate:
         r.code = L.max_index | (neg ? L.sign_bit : 0);
         own = flag::invalid;
@@ -571,7 +572,7 @@ FastLayout layout_of(const Format& format) {
 
 bool layout_supported(const Format& f) {
   if (f.is<FixedFormat>()) return f.width() <= 64;
-  if (!f.is<FloatFormat>()) return false;
+  if (!f.has_arithmetic()) return false;
   // Exponents (bias up to 2^40, products and quotients of two operands) stay far inside int64.
   return f.width() <= 64;
 }

@@ -9,6 +9,8 @@
 #include "formats/quantizer.hpp"
 #include "hw/arith.hpp"
 #include "hw/arith_fast.hpp"
+#include "compare.hpp"
+#include "format_corpus.hpp"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -16,6 +18,8 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <span>
+#include <vector>
 
 using namespace bitsim::formats;
 
@@ -54,6 +58,27 @@ std::optional<Rational> p3109_exact(int k, int p, bool extended, std::uint64_t c
   return c > sign_code ? Rational(-v) : v;
 }
 
+// The value of code c of the unsigned P3109 format (K, P, extended) by the interim report's definition:
+// K - P + 1 exponent bits with bias 2^(K-P), P - 1 trailing bits, subnormals; 0...0 is zero, 1...1 the
+// NaN and, extended, 1...10 +Inf. nullopt for the NaN and +Inf.
+std::optional<Rational> p3109_unsigned_exact(int k, int p, bool extended, std::uint64_t c) {
+  const std::uint64_t all_ones = (std::uint64_t{1} << k) - 1;
+  if (c == all_ones || (extended && c == all_ones - 1)) return std::nullopt;
+  const int trailing = p - 1;
+  const std::int64_t bias = std::int64_t{1} << (k - p);
+  const std::uint64_t exponent = c >> trailing;
+  const std::uint64_t t = c & ((std::uint64_t{1} << trailing) - 1);
+  return exponent == 0 ? Rational(t) * pow2(1 - bias - trailing)
+                       : Rational((std::uint64_t{1} << trailing) + t) * pow2(static_cast<std::int64_t>(exponent) - bias - trailing);
+}
+
+double p3109_unsigned_value(int k, int p, bool extended, std::uint64_t c) {
+  const std::uint64_t all_ones = (std::uint64_t{1} << k) - 1;
+  if (c == all_ones) return std::numeric_limits<double>::quiet_NaN();
+  if (extended && c == all_ones - 1) return HUGE_VAL;
+  return nearest_double(*p3109_unsigned_exact(k, p, extended, c));
+}
+
 bool same(double a, double b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
 
 double decode(const std::string& name, std::uint64_t code) { return Quantizer(parse_format(name)).decode(code); }
@@ -75,9 +100,8 @@ TEST_CASE("P3109 names: signed formats of every width and precision, errors for 
   // The 8-bit ones are listed aliases.
   int listed = 0;
   for (const auto& a : format_aliases()) listed += a.alias.starts_with("binary8p");
-  CHECK(listed == 14);
-  CHECK_THROWS_WITH(parse_format("binary8p4"), Catch::Contains("binary8p4se") && Catch::Contains("binary8p4sf"));
-  CHECK_THROWS_WITH(parse_format("binary8p4ue"), Catch::Contains("unsigned") && Catch::Contains("binary8p4se"));
+  CHECK(listed == 14 + 16);
+  CHECK_THROWS_WITH(parse_format("binary8p4"), Catch::Contains("binary8p4se") && Catch::Contains("binary8p4uf"));
   CHECK_THROWS_WITH(parse_format("binary8p8se"), Catch::Contains("1 <= P <= K-1"));
   CHECK_THROWS_WITH(parse_format("binary8p0sf"), Catch::Contains("1 <= P <= K-1"));
   CHECK_THROWS_WITH(parse_format("binary20p1se"), Catch::Contains("15"));
@@ -229,4 +253,226 @@ TEST_CASE("conversions of a NaN to a format with one NaN (fnuz, inuz) give that 
         CHECK(z.code == 0x80);
         CHECK(z.flags == golden.flags);
       }
+}
+
+TEST_CASE("P3109 unsigned names: K - P + 1 exponent bits, bias 2^(K-P), signed=no", "[parse][p3109][unsigned]") {
+  CHECK(parse_format("binary8p4ue").to_string() == "float(e=5,m=3,special=inuz,signed=no)");
+  CHECK(parse_format("binary8p4uf").to_string() == "float(e=5,m=3,special=fnuz,signed=no)");
+  CHECK(parse_format("binary8p1uf").to_string() == "float(e=8,m=0,special=fnuz,signed=no)");
+  CHECK(parse_format("binary8p8ue").to_string() == "float(e=1,m=7,special=inuz,signed=no)");
+  CHECK(parse_format("binary8p3ue").as<FloatFormat>().bias == 32);
+  CHECK(parse_format("binary10p2ue").as<FloatFormat>().bias == 256);
+  CHECK(parse_format("binary8p4ue").width() == 8);
+  CHECK(parse_format("binary8p4ue").alias() == "binary8p4ue");
+  // The constructor form reads back to the same format.
+  CHECK(parse_format(parse_format("binary12p5uf").to_string()) == parse_format("binary12p5uf"));
+  CHECK_THROWS_WITH(parse_format("binary8p9ue"), Catch::Contains("1 <= P <= K") && Catch::Contains("unsigned"));
+  CHECK_THROWS_WITH(parse_format("binary20p1uf"), Catch::Contains("20 exponent bits"));
+  CHECK_THROWS_WITH(parse_format("float(e=4,m=3,signed=no)"), Catch::Contains("special=fnuz") && Catch::Contains("special=ieee"));
+  CHECK_THROWS_WITH(parse_format("float(e=4,m=3,special=fn,signed=no)"), Catch::Contains("key 'signed'"));
+  CHECK_THROWS_WITH(parse_format("float(e=1,m=0,special=fnuz,signed=no)"), Catch::Contains("no finite non-zero value"));
+  CHECK_THROWS_WITH(parse_format("float(e=4,m=3,special=fnuz,signed=maybe)"), Catch::Contains("signed"));
+  const FloatFormat u = parse_format("binary8p3ue").as<FloatFormat>();
+  CHECK(u.max_finite_index() == 0xfd);
+  CHECK(u.inf_index() == 0xfe);
+  CHECK(u.nan_code() == 0xff);
+  CHECK_FALSE(u.has_negative_zero());
+  CHECK(parse_format("float(e=3,m=2,special=none,signed=no)").as<FloatFormat>().max_finite_index() == 0x1f);
+  CHECK_FALSE(parse_format("binary8p3ue").has_arithmetic());
+  CHECK(parse_format("binary8p3se").has_arithmetic());
+}
+
+TEST_CASE("P3109 unsigned formats: every code of widths 3 to 16 decodes as the interim report defines", "[p3109][unsigned]") {
+  int formats = 0;
+  for (int k = 3; k <= 16; ++k)
+    for (int p = 1; p <= k; ++p)
+      for (const bool extended : {true, false}) {
+        const std::string name = fmt::format("binary{}p{}u{}", k, p, extended ? 'e' : 'f');
+        INFO(name);
+        if (k - p + 1 > 15) {  // binary16p1u*: 16 exponent bits, one more than bitsim's floats take
+          CHECK_THROWS_WITH(parse_format(name), Catch::Contains("16 exponent bits"));
+          continue;
+        }
+        const Format f = parse_format(name);
+        ++formats;
+        std::uint64_t wrong = 0;
+        const std::uint64_t all_ones = (std::uint64_t{1} << k) - 1;
+        if (k - p + 1 > 10) {
+          // Beyond a double's exponent range (bias >= 1024): the exact values of every 61st code and the last two.
+          auto check_code = [&](std::uint64_t c) {
+            const GoldenResult g = golden_decode(f, BigInt(c));
+            const std::optional<Rational> want = p3109_unsigned_exact(k, p, extended, c);
+            wrong += want ? !(g.kind == ValueKind::finite && !g.negative && *g.exact == *want) : g.kind == ValueKind::finite;
+          };
+          for (std::uint64_t c = 0; c <= all_ones; c += 61) check_code(c);
+          check_code(all_ones - 1);
+          check_code(all_ones);
+          CHECK(wrong == 0);
+          continue;
+        }
+        const Quantizer q(f);
+        for (std::uint64_t c = 0; c <= all_ones; ++c) {
+          const double want = p3109_unsigned_value(k, p, extended, c);
+          wrong += !same(q.decode(c), want);
+          wrong += *q.quantize(want).code != c;  // every value encodes back to its code
+        }
+        CHECK(wrong == 0);
+        if (k <= 8)
+          for (std::uint64_t c = 0; c <= all_ones; ++c)
+            wrong += !same(golden_decode(f, BigInt(c)).value, p3109_unsigned_value(k, p, extended, c));
+        CHECK(wrong == 0);
+      }
+  CHECK(formats == 2 * (3 + 4 + 5 + 6 + 7 + 8 + 9 + 10 + 11 + 12 + 13 + 14 + 15 + 16 - 1));
+}
+
+TEST_CASE("P3109 unsigned value tables: values as the working group's tables list them", "[p3109][unsigned][known]") {
+  // Binary8p3ue: 0x00 0x0p+0, 0x01 0x0.8p-32 (subnormal), 0x02 0x0.1p-28, 0x04 0x1p-31, 0x80 0x1p+0,
+  // 0xfd 0x1.4p+31, 0xfe Inf, 0xff NaN.
+  CHECK(decode("binary8p3ue", 0x00) == 0.0);
+  CHECK(decode("binary8p3ue", 0x01) == std::ldexp(1.0, -33));
+  CHECK(decode("binary8p3ue", 0x02) == std::ldexp(1.0, -32));
+  CHECK(decode("binary8p3ue", 0x04) == std::ldexp(1.0, -31));
+  CHECK(decode("binary8p3ue", 0x80) == 1.0);
+  CHECK(decode("binary8p3ue", 0xfd) == 0x1.4p+31);
+  CHECK(decode("binary8p3ue", 0xfe) == HUGE_VAL);
+  CHECK(std::isnan(decode("binary8p3ue", 0xff)));
+  // Binary8p3uf: 0xfe 0x1.8p+31, 0xff NaN.
+  CHECK(decode("binary8p3uf", 0xfe) == 0x1.8p+31);
+  CHECK(std::isnan(decode("binary8p3uf", 0xff)));
+  // Binary8p1uf: 0x01 0x1p-127, 0x80 0x1p+0, 0xfe 0x1p+126.
+  CHECK(decode("binary8p1uf", 0x01) == std::ldexp(1.0, -127));
+  CHECK(decode("binary8p1uf", 0x80) == 1.0);
+  CHECK(decode("binary8p1uf", 0xfe) == std::ldexp(1.0, 126));
+  // Binary8p4ue: 0xfd 0x1.ap+15.
+  CHECK(decode("binary8p4ue", 0xfd) == 0x1.ap+15);
+  // Binary8p8ue: 0x01 0x0.2p-4 (subnormal), 0x7f 0x0.fep+0, 0x80 0x1p+0, 0xfd 0x1.fap+0, 0xfe Inf.
+  CHECK(decode("binary8p8ue", 0x01) == std::ldexp(1.0, -7));
+  CHECK(decode("binary8p8ue", 0x7f) == 0x0.fep+0);
+  CHECK(decode("binary8p8ue", 0x80) == 1.0);
+  CHECK(decode("binary8p8ue", 0xfd) == 0x1.fap+0);
+  CHECK(decode("binary8p8ue", 0xfe) == HUGE_VAL);
+  // Binary10p2ue: 0x0001 0x0.1p-252 (subnormal), 0x0002 0x1p-255, 0x0200 0x1p+0, 0x03fd 0x1.8p+254.
+  CHECK(decode("binary10p2ue", 0x0001) == std::ldexp(1.0, -256));
+  CHECK(decode("binary10p2ue", 0x0002) == std::ldexp(1.0, -255));
+  CHECK(decode("binary10p2ue", 0x0200) == 1.0);
+  CHECK(decode("binary10p2ue", 0x03fd) == 0x1.8p+254);
+}
+
+TEST_CASE("rounding into an unsigned format: negative inputs give +0, every path agrees", "[p3109][unsigned][golden]") {
+  const Format p3ue = parse_format("binary8p3ue");
+  const Quantizer q(p3ue);
+  // Negative inputs saturate to the smallest value, +0: invalid and inexact; -Inf invalid; -0 is +0.
+  for (const double x : {-1.0, -1e-30, -1e30, -0x1.4p+31}) {
+    const Quantized r = q.quantize(x);
+    CHECK(*r.code == 0x00);
+    CHECK(r.value == 0.0);
+    CHECK_FALSE(std::signbit(r.value));
+    CHECK(r.flags == (flag::invalid | flag::inexact));
+  }
+  CHECK(*q.quantize(-HUGE_VAL).code == 0x00);
+  CHECK(q.quantize(-HUGE_VAL).flags == flag::invalid);
+  CHECK(*q.quantize(-0.0).code == 0x00);
+  CHECK(q.quantize(-0.0).flags == 0);
+  CHECK(*q.quantize(HUGE_VAL).code == 0xfe);
+  CHECK(*q.quantize(std::nan("")).code == 0xff);
+  CHECK(*q.quantize(1.0).code == 0x80);
+  CHECK(*q.quantize(0x1.4p+31).code == 0xfd);  // the largest finite
+  CHECK(*q.quantize(0x1.7p+31).code == 0xfe);  // beyond the tie with 0x1.8p+31: overflow to +Inf
+  CHECK(q.quantize(0x1.7p+31).flags == (flag::overflow | flag::inexact));
+  CHECK(*Quantizer(parse_format("binary8p3uf")).quantize(1e30).code == 0xfe);  // finite: saturates
+  CHECK(*Quantizer(p3ue, {Rounding::rdn, 32}).quantize(-1e-30).code == 0x00);
+  CHECK(*Quantizer(p3ue, {Rounding::rup, 32}).quantize(1e-30).code == 0x01);
+
+  // Fast scalar, fast arrays (float and double, every mode incl. sr) and the golden path agree on
+  // adversarial inputs of both signs, for unsigned formats of each special kind.
+  std::vector<std::string> failures;
+  std::size_t checked = 0;
+  for (const char* spec : {"binary8p3ue", "binary8p1uf", "binary8p8ue", "binary12p5uf", "float(e=3,m=2,special=none,signed=no,subnormals=no)",
+                           "float(e=4,m=3,special=fnuz,signed=no,overflow=nan)", "float(e=5,m=2,special=inuz,signed=no,overflow=satpropagate)"}) {
+    const Format f = parse_format(spec);
+    // Both signs, +-0, +-Inf and (where the format has one) NaN.
+    std::vector<double> inputs;
+    for (double x : bitsim::test::adversarial_inputs(f, 300, 1, 77))
+      if (!std::isnan(x) || f.as<FloatFormat>().has_nan()) inputs.push_back(x);
+    for (Rounding mode : bitsim::test::modes_for(f)) {
+      const Quantizer qm(f, {mode, 32});
+      std::vector<std::uint32_t> words(inputs.size());
+      for (std::size_t i = 0; i < words.size(); ++i) words[i] = static_cast<std::uint32_t>(i * 2654435761u);
+      std::vector<double> out(inputs.size());
+      qm.quantize(std::span<const double>(inputs), std::span<double>(out), words);
+      std::vector<float> in_f, out_f;
+      for (double x : inputs) in_f.push_back(static_cast<float>(x));
+      out_f.resize(in_f.size());
+      if (qm.supports_float_arrays()) qm.quantize(std::span<const float>(in_f), std::span<float>(out_f), words);
+      for (std::size_t i = 0; i < inputs.size(); ++i) {
+        ++checked;
+        if (auto diff = bitsim::test::compare_fast_golden(qm, inputs[i], words[i]); diff && failures.size() < 10) failures.push_back(*diff);
+        const GoldenResult g = golden_quantize(f, inputs[i], {mode, 32}, words[i]);
+        if (!bitsim::test::same_double(out[i], g.value) && failures.size() < 10)
+          failures.push_back(fmt::format("{} {} double array: {} gives {} (golden {})", spec, rounding_name(mode), inputs[i], out[i], g.value));
+        const GoldenResult gf = golden_quantize(f, static_cast<double>(in_f[i]), {mode, 32}, words[i]);
+        if (qm.supports_float_arrays() && !bitsim::test::same_double(out_f[i], gf.value) && failures.size() < 10)
+          failures.push_back(fmt::format("{} {} float array: {} gives {} (golden {})", spec, rounding_name(mode), in_f[i], out_f[i], gf.value));
+      }
+    }
+  }
+  for (const auto& f : failures) UNSCOPED_INFO(f);
+  CHECK(checked > 10000);
+  CHECK(failures.empty());
+}
+
+TEST_CASE("overflow=satpropagate (P3109 SatPropagate): overflow saturates, infinities stay", "[p3109][golden]") {
+  const Format sp = parse_format("float(e=4,m=3,special=inuz,overflow=satpropagate)");
+  CHECK(sp.to_string() == "float(e=4,m=3,special=inuz,overflow=satpropagate)");
+  const Quantizer q(sp);
+  CHECK(*q.quantize(1e6).code == 0x7e);
+  CHECK(q.quantize(1e6).flags == (flag::overflow | flag::inexact));
+  CHECK(*q.quantize(-1e6).code == 0xfe);
+  CHECK(*q.quantize(HUGE_VAL).code == 0x7f);
+  CHECK(q.quantize(HUGE_VAL).flags == 0);
+  CHECK(*q.quantize(-HUGE_VAL).code == 0xff);
+  // IEEE specials too; and the same on the golden path, and on arrays.
+  const Format e5 = parse_format("float(e=5,m=2,overflow=satpropagate)");
+  CHECK(*Quantizer(e5).quantize(1e6).code == 0x7b);
+  CHECK(*Quantizer(e5).quantize(HUGE_VAL).code == 0x7c);
+  CHECK(*golden_quantize(e5, 1e6, {}).code == 0x7b);
+  CHECK(*golden_quantize(e5, -HUGE_VAL, {}).code == 0xfc);
+  const std::vector<double> in = {1e6, -1e6, HUGE_VAL, -HUGE_VAL, 3.0, 1e-9, 1e6, 1e6, 1e6, 1e6, 1e6, 1e6, 1e6, 1e6, 1e6, 1e6, -HUGE_VAL};
+  std::vector<double> out(in.size());
+  Quantizer(e5).quantize(std::span<const double>(in), std::span<double>(out));
+  for (std::size_t i = 0; i < in.size(); ++i) CHECK(bitsim::test::same_double(out[i], golden_quantize(e5, in[i], {}).value));
+  // Arithmetic: an infinite result stays infinite, an overflowing one saturates.
+  auto run = [&](Op op, std::vector<std::uint64_t> codes) {
+    std::vector<BigInt> operands(codes.begin(), codes.end());
+    return arith(op, sp, operands, parse_arith_options(""));
+  };
+  CHECK(static_cast<std::uint64_t>(run(Op::add, {0x7e, 0x7e}).code) == 0x7e);  // 224 + 224
+  CHECK(run(Op::add, {0x7e, 0x7e}).flags == (flag::overflow | flag::inexact));
+  CHECK(static_cast<std::uint64_t>(run(Op::add, {0x7f, 0x38}).code) == 0x7f);  // Inf + 1
+  CHECK(static_cast<std::uint64_t>(run(Op::div, {0x38, 0x00}).code) == 0x7f);  // 1 / 0
+  CHECK(run(Op::div, {0x38, 0x00}).flags == flag::divide_by_zero);
+  for (const std::uint64_t a : {0x7eu, 0x7fu, 0x38u, 0xffu})
+    for (const std::uint64_t b : {0x7eu, 0x00u, 0x38u, 0x7fu})
+      for (const Op op : {Op::add, Op::mul, Op::div}) {
+        const std::vector<BigInt> ops = {BigInt(a), BigInt(b)};
+        const ArithResult golden = arith_golden(op, sp, ops, parse_arith_options(""));
+        const FastResult fast = FastArith(op, sp, parse_arith_options("")).complete(a, b);
+        CHECK(fast.code == static_cast<std::uint64_t>(golden.code));
+        CHECK(fast.flags == golden.flags);
+      }
+  CHECK_THROWS_WITH(parse_format("float(e=4,m=3,special=fnuz,overflow=satpropagate)"),
+                    Catch::Contains("no infinity") && Catch::Contains("overflow=saturate"));
+}
+
+TEST_CASE("unsigned floats are storage formats: arithmetic and gemm refuse them by name", "[p3109][unsigned][arith]") {
+  const std::vector<BigInt> ops = {BigInt(0x80), BigInt(0x80)};
+  CHECK_THROWS_WITH(arith(Op::add, parse_format("binary8p3ue"), ops, parse_arith_options("")),
+                    Catch::Contains("binary8p3ue") && Catch::Contains("unsigned"));
+  CHECK_FALSE(FastArith::supports(Op::add, parse_format("binary8p3ue"), parse_arith_options("")));
+  const std::string d = describe_format(parse_format("binary8p3ue"));
+  CHECK_THAT(d, Catch::Contains("unsigned: negative inputs give +0"));
+  CHECK_THAT(d, Catch::Contains("width               8 bits (6 exponent, 2 fraction)"));
+  CHECK_THAT(d, Catch::Contains("+Inf                0xfe"));
+  CHECK_THAT(d, Catch::Contains("NaN                 0xff (the only one)"));
+  CHECK_THAT(d, Catch::Contains("0x80  0x1p+0"));
 }

@@ -135,7 +135,14 @@ void add_formats(py::module_& m) {
                              "i of a fixed-point format (else None)")
       .def_property_readonly("fraction_bits", [](const Format& f) { return f.is<FixedFormat>() ? py::object(py::int_(f.as<FixedFormat>().f)) : py::none(); },
                              "f of a fixed-point format (else None)")
-      .def_property_readonly("signed", [](const Format& f) { return f.is<FixedFormat>() ? f.as<FixedFormat>().is_signed : true; })
+      .def_property_readonly("signed",
+                             [](const Format& f) {
+                               if (f.is<FixedFormat>()) return f.as<FixedFormat>().is_signed;
+                               return f.is<FloatFormat>() ? f.as<FloatFormat>().is_signed : true;
+                             },
+                             "false for unsigned fixed-point and unsigned float (P3109 binaryKpPu*) formats")
+      .def_property_readonly("has_arithmetic", &Format::has_arithmetic,
+                             "whether op() and gemm() take it: is_binary, but for unsigned floats (storage formats)")
       // facts as doubles
       .def_property_readonly("largest_finite", [](const Format& f) { return finite_limits(f).max_finite; },
                              "largest finite value (nearest double)")

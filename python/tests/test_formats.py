@@ -85,3 +85,17 @@ def test_format_values_behave():
         bitsim.Format("fp32").codes()
     with pytest.raises(TypeError):
         bitsim.quantize([1.0], 8)
+
+
+def test_unsigned_p3109_format(cli):
+    f = bitsim.Format("binary8p3ue")
+    assert (f.family, f.width, f.e, f.m, f.bias, f.signed) == ("float", 8, 6, 2, 32, False)
+    assert f.is_binary and not f.has_arithmetic and bitsim.Format("binary8p3se").has_arithmetic
+    assert f.most_negative == 0 and f.largest_finite == float.fromhex("0x1.4p+31")
+    assert f.describe() == cli("formats", "describe", "binary8p3ue").decode()
+    # Negative inputs give +0; +Inf and NaN their codes 0xfe and 0xff.
+    values = bitsim.quantize(np.array([-1.0, -np.inf, 1.0, np.inf, np.nan]), f)
+    assert values[0] == 0 and not np.signbit(values[0]) and values[1] == 0 and values[2] == 1 and values[3] == np.inf
+    assert np.array_equal(bitsim.encode(np.array([1.0, np.inf, np.nan, -3.0]), f), [0x80, 0xFE, 0xFF, 0x00])
+    with pytest.raises(bitsim.ArithError, match="unsigned"):
+        bitsim.op("add", [0x80], [0x80], f)

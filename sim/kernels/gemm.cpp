@@ -63,6 +63,11 @@ void validate(const GemmConfig& c) {
       throw GemmError(fmt::format("{}: format {} has no arithmetic (a Graham format; gemm takes float and fixed formats)", what,
                                   f.name()),
                       ErrorSite::at_key(field));
+    if (!f.has_arithmetic())
+      throw GemmError(fmt::format("{}: format {} is an unsigned float, a storage format (gemm takes signed float and fixed "
+                                  "formats)",
+                                  what, f.name()),
+                      ErrorSite::at_key(field));
     if (f.width() > 64) throw GemmError(fmt::format("{}: format {} is wider than 64 bits", what, f.name()), ErrorSite::at_key(field));
   };
   check(c.a_format, "A's format", "a_format");

@@ -484,6 +484,7 @@ std::optional<formats::Format> gemm_format(Section& s, const std::string& key) {
     s.fail(n, key, e.what());
   }
   if (!f.is_binary()) s.fail(n, key, "Graham formats have no arithmetic, so they cannot be accumulators or products");
+  if (!f.has_arithmetic()) s.fail(n, key, "unsigned floats are storage formats, so they cannot be accumulators or products");
   return f;
 }
 

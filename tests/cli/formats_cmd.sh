@@ -46,6 +46,9 @@ binary8p4se float(e=4,m=3,special=inuz)
 binary8p7se float(e=1,m=6,special=inuz)
 binary8p4sf float(e=4,m=3,special=fnuz)
 binary8p5sf float(e=3,m=4,special=fnuz)
+binary8p1uf float(e=8,m=0,special=fnuz,signed=no)
+binary8p3ue float(e=6,m=2,special=inuz,signed=no)
+binary8p8ue float(e=1,m=7,special=inuz,signed=no)
 EOF
 
 # ---- formats describe -------------------------------------------------------------------------------
