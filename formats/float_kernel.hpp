@@ -31,9 +31,9 @@ template <class T> bool float_fits(const FloatFormat& f) {
   if (min_quantum < C::EMIN - (C::P - 1)) return false;
   // exponent of the largest finite value (and of the first grid point above it, which the kernel forms
   // on overflow: it must not exceed T's Inf pattern).
-  const std::uint64_t max_idx = f.max_finite_index();
+  const std::uint64_t max_idx = f.max_finite_index() + f.grid_offset();
   const std::int64_t field = static_cast<std::int64_t>(max_idx >> f.m);
-  const std::int64_t emax = (field == 0 ? emin : field - f.bias);
+  const std::int64_t emax = (field == 0 ? emin : emin - 1 + field);
   return emax <= C::EMAX;
 }
 
@@ -45,13 +45,15 @@ template <class T> struct FloatConsts {
   S emin, M;
   U max_bits;          // T bits of the largest finite magnitude
   U min_normal_bits;   // T bits of 2^emin
+  U smallest_bits;     // T bits of the smallest value: 0, or 2^emin in a format without zero
   U min_sub_bits;      // T bits of 2^(emin - M), the smallest subnormal
   U overflow_bits;     // T bits (magnitude, or QNAN) the overflow policy gives
   U inf_input_bits;    // T bits an infinite input gives (differs from overflow_bits under satpropagate)
   bool overflow_is_nan;
   bool subnormals;
   bool unsigned_zero;  // no -0 (fnuz, inuz): a zero result is +0
-  bool unsigned_format;  // no sign bit: a negative input gives +0
+  bool unsigned_format;  // no sign bit: a negative input gives the smallest value (+0)
+  bool no_zero;          // code 0 is 2^emin: zero and smaller inputs give it
   bool has_nan;
   bool m_is_zero;
   // T's exponent range, subnormals and IEEE specials with overflow to infinity, M < P-1 (bf16 and tf32
@@ -60,21 +62,24 @@ template <class T> struct FloatConsts {
   int sr_bits;
   // codes
   std::uint64_t max_index, sign_code, nan_code, inf_code, overflow_code, inf_input_code;
+  std::uint64_t grid_offset;  // grid index of code 0 (FloatFormat::grid_offset)
+  U code_parity;              // 1 when a code's parity is its grid index's flipped (no zero and m = 0)
 
   explicit FloatConsts(const FloatFormat& f, int sr_bits_ = 32) {
     emin = static_cast<S>(f.emin());
     M = f.m;
     const std::uint64_t mi = f.max_finite_index();
-    const std::int64_t field = static_cast<std::int64_t>(mi >> f.m);
+    const std::int64_t field = static_cast<std::int64_t>((mi + f.grid_offset()) >> f.m);
     const std::uint64_t frac = mi & ((std::uint64_t{1} << f.m) - 1);
     // Products of an integer below 2^P and a power of two, exact in T by float_fits.
     if (field == 0) {
       max_bits = to_bits<T>(static_cast<T>(frac) * from_bits<T>(pow2_bits<T>(f.emin() - f.m)));
     } else {
       const T sig = static_cast<T>((std::uint64_t{1} << f.m) + frac);
-      max_bits = to_bits<T>(sig * from_bits<T>(pow2_bits<T>(field - f.bias - f.m)));
+      max_bits = to_bits<T>(sig * from_bits<T>(pow2_bits<T>(f.emin() - 1 + field - f.m)));
     }
     min_normal_bits = pow2_bits<T>(f.emin());
+    smallest_bits = f.has_zero ? U{0} : min_normal_bits;
     min_sub_bits = pow2_bits<T>(f.emin() - f.m);
     overflow_is_nan = f.overflow == FloatOverflow::nan;
     overflow_bits = f.overflow == FloatOverflow::inf ? C::EXPMASK : f.overflow == FloatOverflow::nan ? C::QNAN : max_bits;
@@ -82,6 +87,7 @@ template <class T> struct FloatConsts {
     subnormals = f.subnormals;
     unsigned_zero = !f.has_negative_zero();
     unsigned_format = !f.is_signed;
+    no_zero = !f.has_zero;
     has_nan = f.has_nan();
     m_is_zero = f.m == 0;
     whole_range = f.emin() == C::EMIN && f.subnormals && f.special == Special::ieee && f.overflow == FloatOverflow::inf &&
@@ -93,6 +99,8 @@ template <class T> struct FloatConsts {
     inf_code = f.inf_index();
     overflow_code = f.overflow == FloatOverflow::inf ? inf_code : f.overflow == FloatOverflow::nan ? nan_code : max_index;
     inf_input_code = f.keeps_infinite_inputs() ? inf_code : overflow_code;
+    grid_offset = f.grid_offset();
+    code_parity = static_cast<U>(grid_offset & 1);
   }
 };
 
@@ -101,7 +109,7 @@ template <class T> struct FloatRounded {
   typename Ieee<T>::U bits;   // the result as T bits (sign included)
   std::uint64_t code;         // the format's code
   bool inexact, overflow, underflow, invalid, nan_input;
-  bool negative_clamped;      // a negative input to an unsigned format, which gave +0
+  bool negative_clamped;      // a negative input to an unsigned format, which gave the smallest value
 };
 
 // Rounds one element. `word` is its random word (used only by MODE == sr).
@@ -141,7 +149,9 @@ template <class T, Rounding MODE>
 
   bool up;
   if constexpr (MODE == Rounding::rne) {
-    const U parity = k.m_is_zero ? (static_cast<U>(eq - k.emin) + kept) & 1 : kept & 1;
+    // Ties go to the even code: for m = 0 the parity of the grid index (eq - emin + kept), flipped when
+    // code 0 is grid index 1 (no zero); for m >= 1 the offset 2^m is even.
+    const U parity = k.m_is_zero ? (static_cast<U>(eq - k.emin) + kept + k.code_parity) & 1 : kept & 1;
     up = (rem > half) | ((rem == half) & nonzero_rem & (parity != 0));
   } else if constexpr (MODE == Rounding::rna) {
     up = nonzero_rem & (rem >= half);
@@ -177,25 +187,28 @@ template <class T, Rounding MODE>
   const bool toward_zero = MODE == Rounding::rtz || (MODE == Rounding::rup && neg) || (MODE == Rounding::rdn && !neg);
   const bool flush = !k.subnormals & (rb != 0) & (rb < k.min_normal_bits);
 
-  // An unsigned format has no negative values: a negative input (-Inf included) gives +0.
+  // An unsigned format has no negative values: a negative input (-Inf included) gives the smallest
+  // value, +0 or (no zero) 2^emin. A format without zero gives 2^emin for zero and anything below it.
   const bool clamped = k.unsigned_format & neg & !is_nan & (a != 0);
+  const bool below_smallest = k.no_zero & !special & (a < k.min_normal_bits);
   U mag = flush ? U{0} : rb;
   mag = ovf ? (toward_zero ? k.max_bits : k.overflow_bits) : mag;
   mag = special ? (is_nan ? C::QNAN : k.inf_input_bits) : mag;
-  mag = clamped ? U{0} : mag;
+  mag = (clamped | below_smallest) ? k.smallest_bits : mag;
   const bool result_nan = mag == C::QNAN;
-  const bool drop_sign = result_nan | (k.unsigned_zero & (mag == 0));
+  const bool drop_sign = result_nan | k.unsigned_format | (k.unsigned_zero & (mag == 0));
 
   FloatRounded<T> out;
   out.bits = mag | (drop_sign ? U{0} : sign);
 
-  // Code: magnitude index = ((eq - emin) << M) + kept + up on the normal or subnormal grid.
+  // Code: grid index ((eq - emin) << M) + kept + up on the normal or subnormal grid, less the grid
+  // index of code 0.
   std::uint64_t index = (static_cast<std::uint64_t>(eq - k.emin) << k.M) + static_cast<std::uint64_t>(kept) + (up ? 1u : 0u);
-  index = flush ? 0 : index;
+  index = flush ? 0 : index - k.grid_offset;
   index = ovf ? (toward_zero ? k.max_index : k.overflow_code) : index;
   index = special ? (is_nan ? k.nan_code : k.inf_input_code) : index;
-  index = clamped ? 0 : index;
-  const bool unsigned_code = result_nan | (k.unsigned_zero & (index == 0)) | !neg;
+  index = (clamped | below_smallest) ? 0 : index;
+  const bool unsigned_code = result_nan | drop_sign | !neg;
   out.code = result_nan ? k.nan_code : (unsigned_code ? index : (index | k.sign_code));
 
   out.nan_input = is_nan;
@@ -203,9 +216,10 @@ template <class T, Rounding MODE>
   // Invalid: an infinite input that does not stay infinite, or a negative input to an unsigned format.
   out.invalid = (special & (!is_nan) & (k.inf_input_bits != C::EXPMASK)) | clamped;
   out.overflow = ovf & !clamped;
-  out.inexact = (!special) & (nonzero_rem | ovf | flush | clamped);
-  // Tininess after rounding is computed by the caller that needs flags (see float_tiny).
-  out.underflow = flush & !clamped;
+  out.inexact = (!special) & (nonzero_rem | ovf | flush | clamped | below_smallest);
+  // Tininess after rounding is computed by the caller that needs flags (see float_tiny); a format
+  // without zero underflows on every input below its smallest value.
+  out.underflow = (flush | below_smallest) & !clamped;
   return out;
 }
 

@@ -115,10 +115,11 @@ FloatOverflow default_overflow(Special special) {
 std::string to_string_float(const FloatFormat& f) {
   std::string s = fmt::format("float(e={},m={}", f.e, f.m);
   if (f.bias != default_bias(f.e, f.special)) s += fmt::format(",bias={}", f.bias);
-  if (!f.subnormals) s += ",subnormals=no";
+  if (!f.subnormals && f.has_zero) s += ",subnormals=no";  // zero=no implies it
   if (f.special != Special::ieee) s += fmt::format(",special={}", special_name(f.special));
   if (f.overflow != default_overflow(f.special)) s += fmt::format(",overflow={}", overflow_name(f.overflow));
   if (!f.is_signed) s += ",signed=no";
+  if (!f.has_zero) s += ",zero=no";
   return s + ")";
 }
 
@@ -166,7 +167,8 @@ FloatFormat parse_float(Arguments& a) {
     if (f.bias < -(std::int64_t{1} << 40) || f.bias > (std::int64_t{1} << 40))
       a.out_of_range("bias", fmt::format("{} (must be within +-2^40)", f.bias));
   }
-  if (auto s = a.take("subnormals")) f.subnormals = a.yes_no("subnormals", *s);
+  const std::optional<std::string> subnormals_text = a.take("subnormals");
+  if (subnormals_text) f.subnormals = a.yes_no("subnormals", *subnormals_text);
   if (auto s = a.take("signed")) f.is_signed = a.yes_no("signed", *s);
   if (!f.is_signed && f.special != Special::fnuz && f.special != Special::inuz && f.special != Special::none)
     throw FormatError(fmt::format("float: key 'signed': an unsigned float takes special=fnuz (NaN in the all-ones code), "
@@ -190,14 +192,27 @@ FloatFormat parse_float(Arguments& a) {
                                     "(special={}, m={} has none)",
                                     special_name(f.special), f.m));
   }
+  if (auto z = a.take("zero")) {
+    f.has_zero = a.yes_no("zero", *z);
+    if (!f.has_zero && f.is_signed)
+      throw FormatError("float: key 'zero': zero=no needs signed=no (a format without zero is an unsigned float, as OCP MX's E8M0)");
+    if (!f.has_zero && subnormals_text && f.subnormals)
+      throw FormatError("float: key 'subnormals': a format with zero=no has no subnormals (its exponent field 0 is normal)");
+    if (!f.has_zero) f.subnormals = false;
+  }
   a.finish();
   if (!f.is_signed && f.e + f.m <= 63) {  // wider: certainly holds one
-    // The largest finite code is non-zero and not flushed.
-    const std::uint64_t top = f.max_finite_index();
-    if (top == 0 || (!f.subnormals && (top >> f.m) == 0))
-      throw FormatError(fmt::format("{}: holds no finite non-zero value (its codes are zero, {}); use more exponent or "
+    // Some code besides the specials (and zero) is finite, and not flushed.
+    const std::uint64_t codes = std::uint64_t{1} << (f.e + f.m);
+    const std::uint64_t specials = f.special == Special::inuz ? 2 : f.special == Special::fnuz ? 1 : 0;
+    const std::uint64_t zeros = f.has_zero ? 1 : 0;
+    if (codes <= specials + zeros || (f.has_zero && !f.subnormals && (f.max_finite_index() >> f.m) == 0))
+      throw FormatError(fmt::format("{}: holds no finite non-zero value (its codes are {}); use more exponent or "
                                     "fraction bits",
-                                    to_string_float(f), f.subnormals ? "NaN and Inf" : "NaN, Inf and flushed subnormals"));
+                                    to_string_float(f),
+                                    codes <= specials           ? "NaN and Inf"
+                                    : codes <= specials + zeros ? "zero, NaN and Inf"
+                                                                : "zero, NaN, Inf and flushed subnormals"));
     return f;
   }
   // Every format holds a finite non-zero value: with one exponent bit, an IEEE format without fraction
@@ -368,6 +383,7 @@ const std::vector<AliasEntry>& format_aliases() {
       {"int16", "fixed(i=15,f=0)"},
       {"int32", "fixed(i=31,f=0)"},
       {"uint8", "fixed(i=8,f=0,signed=no)"},
+      {"e8m0", "float(e=8,m=0,bias=127,special=fnuz,signed=no,zero=no)"},
       {"graham_L2", "log(k=1,lo=-1,hi=0,scale=1.034,offset=0.5)"},
       {"graham_L3", "log(k=1,lo=-1,hi=2,scale=1.316)"},
       {"graham_L4", "log(k=1,lo=-3,hi=4,scale=1.36)"},

@@ -47,17 +47,28 @@ enum class FixedOverflow { saturate, wrap };
 // An unsigned float (is_signed false: IEEE P3109's unsigned formats) has only the magnitudes, coded
 // 0 ... 2^(e+m) - 1; it takes special=fnuz (its one NaN is the all-ones code), inuz (and +Inf the code
 // below it) or none. A negative input becomes +0 (P3109 saturates it to the smallest value).
+//
+// An unsigned float may also have no zero (has_zero false, OCP MX's E8M0 scale type): every exponent
+// field, 0 included, is normal, 1.f * 2^(k-bias), so code 0 is the smallest value 2^-bias and there are
+// no subnormals. Zero, values below 2^-bias and negative inputs become that smallest value.
 struct FloatFormat {
   int e = 0;
   int m = 0;
   std::int64_t bias = 0;
-  bool subnormals = true;
+  bool subnormals = true;  // false when !has_zero (field 0 is normal: there are none)
   Special special = Special::ieee;
   FloatOverflow overflow = FloatOverflow::inf;
   bool is_signed = true;
+  bool has_zero = true;  // false only for unsigned formats
 
   int width() const { return (is_signed ? 1 : 0) + e + m; }
-  std::int64_t emin() const { return 1 - bias; }  // exponent of the smallest normal
+  // Exponent of the smallest normal: 2^emin is the first magnitude with a full significand (field 1, or
+  // field 0 in a format without zero).
+  std::int64_t emin() const { return has_zero ? 1 - bias : -bias; }
+  // The magnitudes lie on one grid indexed 0 (zero), 1 (smallest subnormal), ..., 2^m (2^emin), ...:
+  // the magnitude of code c (without its sign bit) has grid index c + grid_offset(). A format without
+  // zero starts at 2^emin.
+  std::uint64_t grid_offset() const { return has_zero ? 0 : std::uint64_t{1} << m; }
   bool has_nan() const;
   bool has_inf() const { return special == Special::ieee || special == Special::inuz; }
   // fnuz and inuz give the would-be -0 code to their NaN: every zero is +0; an unsigned format has no -0.
@@ -67,8 +78,8 @@ struct FloatFormat {
   bool keeps_infinite_inputs() const {
     return has_inf() && (overflow == FloatOverflow::inf || overflow == FloatOverflow::satpropagate);
   }
-  // Magnitude index (= code without the sign bit) of the largest finite value; the grid of
-  // magnitudes is indexed 0 (zero), 1 (smallest subnormal), ... in code order.
+  // Magnitude index (= code without the sign bit) of the largest finite value; the magnitudes are in
+  // code order (see grid_offset).
   std::uint64_t max_finite_index() const;
   // Magnitude index of +Inf (meaningful when has_inf()), and the code of every NaN result (the
   // canonical NaN, formats.md section 1.2; meaningful when has_nan()). Formats up to 64 bits.

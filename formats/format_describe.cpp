@@ -51,11 +51,17 @@ const char* unsigned_special_text(Special s) {
 
 void describe_float(std::string& out, const FloatFormat& f, const Format& format) {
   FormatFacts facts = golden_facts(format);
-  fmt::format_to(std::back_inserter(out), "kind                float{}\n", f.is_signed ? "" : " (unsigned: negative inputs give +0)");
+  fmt::format_to(std::back_inserter(out), "kind                float{}\n",
+                 f.is_signed   ? ""
+                 : f.has_zero ? " (unsigned: negative inputs give +0)"
+                              : " (unsigned, no zero: zero, negative inputs and values below the smallest give code 0)");
   fmt::format_to(std::back_inserter(out), "width               {} bits ({}{} exponent, {} fraction)\n", f.width(), f.is_signed ? "1 sign, " : "",
                  f.e, f.m);
   fmt::format_to(std::back_inserter(out), "bias                {}\n", f.bias);
-  fmt::format_to(std::back_inserter(out), "subnormals          {}\n", f.subnormals ? "yes" : "no (results flushed to zero after rounding)");
+  fmt::format_to(std::back_inserter(out), "subnormals          {}\n",
+                 f.subnormals ? "yes"
+                 : f.has_zero ? "no (results flushed to zero after rounding)"
+                              : "no (exponent field 0 is normal: code 0 is the smallest normal)");
   fmt::format_to(std::back_inserter(out), "special             {}\n", f.is_signed ? special_text(f.special) : unsigned_special_text(f.special));
   fmt::format_to(std::back_inserter(out), "overflow            {}\n", overflow_name(f.overflow));
   if (facts.smallest_subnormal) fmt::format_to(std::back_inserter(out), "smallest subnormal  {}\n", show(*facts.smallest_subnormal));

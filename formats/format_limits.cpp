@@ -14,7 +14,8 @@ FiniteLimits finite_limits(const Format& f) {
   const Quantizer q(f);
   if (f.is<FloatFormat>()) {
     l.max_finite = q.decode(f.as<FloatFormat>().max_finite_index());
-    l.min_finite = f.as<FloatFormat>().is_signed ? -l.max_finite : 0.0;  // sign-magnitude, or unsigned
+    // Sign-magnitude, or unsigned: code 0 (+0, or the smallest value of a format without zero).
+    l.min_finite = f.as<FloatFormat>().is_signed ? -l.max_finite : q.decode(0);
   } else if (f.is<FixedFormat>()) {
     const auto& x = f.as<FixedFormat>();
     if (x.is_signed) {  // two's complement: codes -2^(w-1) .. 2^(w-1) - 1

@@ -82,6 +82,16 @@ struct FloatGrid {
     }
     return 0;
   }
+  // Grid index of code 0 (formats.md 2.2): 2^m in a format without zero, whose code 0 is 2^emin.
+  BigInt grid_offset() const { return f.has_zero ? BigInt(0) : pow2_int(f.m); }
+  // Magnitude of the code whose bits without the sign are `code` (section 1.2's formula).
+  Rational code_magnitude(const BigInt& code) const {
+    if (f.has_zero) return magnitude(code);
+    // No zero: every exponent field k, 0 included, is normal, (1 + f/2^M) x 2^(k-B).
+    const BigInt field = code >> f.m;
+    const BigInt frac = code & (pow2_int(f.m) - 1);
+    return Rational(pow2_int(f.m) + frac) * pow2(static_cast<std::int64_t>(field) - f.bias - f.m);
+  }
   // Magnitude of the grid point with index idx (idx may lie beyond the largest code).
   Rational magnitude(const BigInt& idx) const {
     const BigInt scale = pow2_int(f.m);
@@ -136,7 +146,7 @@ GoldenResult float_overflow_result(const FloatFormat& f, bool negative, bool tow
   }
   BigInt idx = g.max_index();
   r.code = idx | (negative ? g.sign_bit() : BigInt(0));
-  r.exact = g.magnitude(idx);
+  r.exact = g.code_magnitude(idx);
   r.value = signed_value(negative, nearest_double(*r.exact));
   return r;
 }
@@ -146,12 +156,22 @@ GoldenResult golden_float(const FloatFormat& f, const ExactInput& x, RoundingSpe
   if (x.is_nan()) return float_special_nan(f);
   const bool negative = x.negative;
   if (!f.is_signed && negative && !x.is_zero()) {
-    // An unsigned format has no negative values: P3109 saturates to the smallest one, +0.
+    // An unsigned format has no negative values: P3109 saturates to the smallest one, code 0 (+0, or
+    // 2^emin without zero).
     GoldenResult r;
     r.code = BigInt(0);
-    r.exact = Rational(0);
-    r.value = 0.0;
+    r.exact = g.code_magnitude(0);
+    r.value = nearest_double(*r.exact);
     r.flags = x.is_inf() ? flag::invalid : flag::invalid | flag::inexact;
+    return r;
+  }
+  if (!f.has_zero && !x.is_inf() && (x.is_zero() || x.magnitude < pow2(f.emin()))) {
+    // Without zero, zero and every magnitude below the smallest value 2^emin become that value (code 0).
+    GoldenResult r;
+    r.code = BigInt(0);
+    r.exact = pow2(f.emin());
+    r.value = nearest_double(*r.exact);
+    r.flags = flag::underflow | flag::inexact;
     return r;
   }
   if (x.is_inf()) {
@@ -177,8 +197,8 @@ GoldenResult golden_float(const FloatFormat& f, const ExactInput& x, RoundingSpe
   const Rational n = ax / quantum;
   const BigInt d = floor_of(n);
   const Rational t = n - Rational(d);
-  const BigInt base_index = BigInt(eq - emin) * pow2_int(f.m);  // index of (eq, significand 0)
-  const BigInt lower_index = base_index + d;
+  const BigInt base_index = BigInt(eq - emin) * pow2_int(f.m);  // grid index of (eq, significand 0)
+  const BigInt lower_index = base_index + d - g.grid_offset();   // its code (without sign)
   const bool up = rounds_up(rs, t, (lower_index & 1) != 0, negative, word);
   const BigInt index = lower_index + (up ? 1 : 0);
   const bool inexact = t != 0;
@@ -203,7 +223,7 @@ GoldenResult golden_float(const FloatFormat& f, const ExactInput& x, RoundingSpe
     o.flags = flag::overflow | flag::inexact;
     return o;
   }
-  Rational mag = g.magnitude(index);
+  Rational mag = g.code_magnitude(index);
   BigInt code_index = index;
   std::uint8_t flags = inexact ? flag::inexact : 0;
   if (inexact && tiny) flags |= flag::underflow;
@@ -565,7 +585,7 @@ GoldenResult golden_decode(const Format& format, const BigInt& code) {
       r.value = signed_value(neg, std::numeric_limits<double>::infinity());
       return r;
     }
-    r.exact = g.magnitude(idx);
+    r.exact = g.code_magnitude(idx);
     r.value = signed_value(neg, nearest_double(*r.exact));
     return r;
   }
@@ -607,7 +627,7 @@ FormatFacts golden_facts(const Format& format) {
     const FloatFormat& f = format.as<FloatFormat>();
     FloatGrid g{f};
     if (f.subnormals && f.m > 0) facts.smallest_subnormal = pow2(f.emin() - f.m);
-    facts.largest_finite = g.magnitude(g.max_index());
+    facts.largest_finite = g.code_magnitude(g.max_index());
     // float(e=1,m>=1) with IEEE specials has subnormals only (its one non-zero exponent field is Inf
     // and NaN): no smallest normal, and no epsilon (the spacing of normal numbers relative to 1).
     if (facts.largest_finite >= pow2(f.emin())) {

@@ -320,8 +320,8 @@ static double float_decode(const FloatConsts<double>& k, const FloatFormat& f, s
     case Special::fnuz:
     case Special::none: break;
   }
-  double mag;
-  if (field == 0) mag = std::ldexp(static_cast<double>(frac), static_cast<int>(f.emin() - f.m));
+  double mag;  // field 0 holds zero and the subnormals, or (no zero) normals like every other field
+  if (field == 0 && f.has_zero) mag = std::ldexp(static_cast<double>(frac), static_cast<int>(f.emin() - f.m));
   else mag = std::ldexp(static_cast<double>((std::uint64_t{1} << f.m) + frac), static_cast<int>(static_cast<std::int64_t>(field) - f.bias - f.m));
   return neg ? -mag : mag;
 }

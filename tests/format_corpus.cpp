@@ -53,6 +53,9 @@ std::vector<std::string> generated_small_formats() {
   // Unsigned floats and P3109's SatPropagate beyond the aliases.
   out.push_back("float(e=3,m=2,special=none,signed=no,subnormals=no)");
   out.push_back("float(e=4,m=3,special=fnuz,signed=no,overflow=nan,bias=5)");
+  // Formats without zero (code 0 is the smallest value; the alias e8m0 is one) of each special kind.
+  out.push_back("float(e=3,m=2,bias=-1,special=none,signed=no,zero=no)");
+  out.push_back("float(e=4,m=1,special=inuz,overflow=satpropagate,signed=no,zero=no)");
   out.push_back("float(e=4,m=3,special=inuz,overflow=satpropagate)");
   out.push_back("float(e=5,m=2,overflow=satpropagate,subnormals=no)");
   out.push_back("float(e=7,m=8,bias=100,special=none)");

@@ -115,7 +115,8 @@ void add_formats(py::module_& m) {
                                if (!f.is<FloatFormat>()) return py::none();
                                const FloatFormat& ff = f.as<FloatFormat>();
                                const std::uint64_t field = ff.max_finite_index() >> ff.m;
-                               return field == 0 ? py::none() : py::object(py::int_(static_cast<std::int64_t>(field) - ff.bias));
+                               // field 0 is normal only in a format without zero
+                               return field == 0 && ff.has_zero ? py::none() : py::object(py::int_(static_cast<std::int64_t>(field) - ff.bias));
                              },
                              "exponent of the largest finite number (floats with normal numbers)")
       .def_property_readonly("subnormals", [](const Format& f) { return f.is<FloatFormat>() ? py::object(py::bool_(f.as<FloatFormat>().subnormals)) : py::none(); })
@@ -141,6 +142,8 @@ void add_formats(py::module_& m) {
                                return f.is<FloatFormat>() ? f.as<FloatFormat>().is_signed : true;
                              },
                              "false for unsigned fixed-point and unsigned float (P3109 binaryKpPu*) formats")
+      .def_property_readonly("has_zero", [](const Format& f) { return f.is<FloatFormat>() ? py::object(py::bool_(f.as<FloatFormat>().has_zero)) : py::none(); },
+                             "floats: False for a float without zero (e8m0, whose code 0 is the smallest value); else None")
       .def_property_readonly("has_arithmetic", &Format::has_arithmetic,
                              "whether op() and gemm() take it: is_binary, but for unsigned floats (storage formats)")
       // facts as doubles

@@ -99,3 +99,17 @@ def test_unsigned_p3109_format(cli):
     assert np.array_equal(bitsim.encode(np.array([1.0, np.inf, np.nan, -3.0]), f), [0x80, 0xFE, 0xFF, 0x00])
     with pytest.raises(bitsim.ArithError, match="unsigned"):
         bitsim.op("add", [0x80], [0x80], f)
+
+
+def test_e8m0_format_without_zero(cli):
+    f = bitsim.Format("e8m0")
+    assert (f.family, f.width, f.e, f.m, f.bias, f.signed, f.has_zero) == ("float", 8, 8, 0, 127, False, False)
+    assert bitsim.Format("binary8p3ue").has_zero and bitsim.Format("int8").has_zero is None
+    assert (f.emin, f.emax) == (-127, 127)
+    assert f.most_negative == 2.0**-127 and f.largest_finite == 2.0**127
+    assert f.describe() == cli("formats", "describe", "e8m0").decode()
+    # OCP MX: code c is 2^(c-127), 0xff the NaN; zero, tiny and negative inputs give code 0.
+    codes = np.arange(255, dtype=np.uint64)
+    assert np.array_equal(bitsim.decode(codes, f), np.ldexp(1.0, codes.astype(np.int64) - 127))
+    assert np.array_equal(bitsim.encode(np.array([1.0, 0.0, 1e-40, -3.0, np.nan, 1e39]), f), [0x7F, 0, 0, 0, 0xFF, 0xFE])
+    assert np.array_equal(bitsim.encode(np.array([3.0, 0.75]), f, rounding="rdn"), [0x80, 0x7E])

@@ -379,17 +379,20 @@ void Tensor::quantize_impl(std::span<const T> x, const formats::PhiloxWords* rng
   } else if (kind == PolicyKind::mx) {
     e8m0.resize(groups);
     exact_risk.resize(groups);
-    const std::int64_t emax = policy_.emax_elem();
+    const int emax = policy_.emax_elem();
+    // X = 2^e, e = floor(log2 amax) - emax_elem, is amax / 2^emax_elem rounded down into the format
+    // e8m0: a block whose amax is 0 or below the range gets code 0 (2^-127), one above it code 0xFE.
+    static const formats::Quantizer e8m0_floor(formats::parse_format("e8m0"), {formats::Rounding::rdn, 32});
     for (std::size_t g = 0; g < groups; ++g) {
       if (stats[g].nan || stats[g].inf) {
         e8m0[g] = 0xFF;
         continue;
       }
-      // floor(log2(0)) = -inf, clamped like any exponent below the E8M0 range.
-      std::int64_t e = stats[g].amax == 0 ? -127 : detail::floor_log2(stats[g].amax) - emax;
-      e = std::clamp<std::int64_t>(e, -127, 127);
-      e8m0[g] = static_cast<std::uint8_t>(e + 127);
-      exact_risk[g] = needs_exact(stats[g], e);
+      // Exact unless it leaves the doubles' normal range, far beyond E8M0's (the code is the same).
+      const double ratio = std::ldexp(stats[g].amax, -emax);
+      const std::uint64_t code = *e8m0_floor.quantize(ratio).code;
+      e8m0[g] = static_cast<std::uint8_t>(code);
+      exact_risk[g] = needs_exact(stats[g], static_cast<std::int64_t>(code) - 127);
     }
   }
   bool any_risk = false;
