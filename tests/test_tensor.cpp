@@ -9,9 +9,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 using namespace bitsim::sim;
@@ -717,6 +719,64 @@ TEST_CASE("tensor: mx special blocks: zero, NaN, Inf, scale clamping, exact tiny
     ne.quantize(block_of({0x1p200, 0x1p-1074}));
     CHECK(ne.code(1) == 0x00);
   }
+}
+
+TEST_CASE("tensor: round_values equals quantize then decode bit for bit, every policy kind and mode", "[tensor][mx]") {
+  // The one-pass path (scaled and MX policies of float and fixed formats) and the fallback (the rest)
+  // against the codes path, on rows with zeros, signs, tiny and huge magnitudes per block, a NaN block
+  // and an infinity; `scaled` with a format far below 1 makes quotients leave the doubles (each_exact).
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  std::mt19937 rng(23);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_int_distribution<int> exponent(-150, 127);
+  const Shape shape{6, 70};  // rows of 70: blocks of 32, 32 and 6
+  std::vector<float> x(static_cast<std::size_t>(shape.numel()));
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const int block_exponent = exponent(rng) / (1 + static_cast<int>(i / 32) % 3);
+    x[i] = i % 7 == 3 ? 0.0f : static_cast<float>(std::ldexp(static_cast<double>(normal(rng)), block_exponent));
+  }
+  x[5] = -0.0f;
+  x[100] = 0x1p-149f;
+  x[101] = 0x1p127f;
+  std::vector<float> with_nan = x;
+  with_nan[200] = nan;
+  with_nan[300] = -inf;
+  std::size_t compared = 0, errors = 0;
+  for (const char* policy : {"mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8",
+                             "mx(element=fp16,block=8)", "mx(element=binary8p3ue,block=16)", "scaled(format=int8)",
+                             "scaled(format=fp8_e4m3,scale=real)", "scaled(format=int8,axis=1)",
+                             "scaled(format=fixed(i=-900,f=920))", "affine(bits=8,axis=0)", "fp8_e5m2"}) {
+    const TensorPolicy p = parse_policy(policy);
+    for (const Rounding mode : {Rounding::rne, Rounding::rtz, Rounding::rup, Rounding::rdn, Rounding::sr}) {
+      if (p.kind() == PolicyKind::affine && mode != Rounding::rne) continue;
+      for (const std::vector<float>* input : {&x, &with_nan}) {
+        INFO(policy << " " << bitsim::formats::rounding_name(mode) << (input == &x ? "" : " with NaN"));
+        Tensor codes(shape, p, {mode, 24}, 77), values(shape, p, {mode, 24}, 77);
+        std::vector<float> want(input->size()), got = *input;
+        std::string want_error, got_error;
+        try {
+          codes.quantize_decode(std::span<const float>(*input), std::span<float>(want), 5);
+        } catch (const QuantizeError& e) {
+          want_error = e.what();
+        }
+        try {
+          values.round_values(got, 5);
+        } catch (const QuantizeError& e) {
+          got_error = e.what();
+        }
+        CHECK(got_error == want_error);
+        errors += !want_error.empty();
+        if (!want_error.empty()) continue;
+        std::size_t differ = 0;
+        for (std::size_t i = 0; i < want.size(); ++i)
+          differ += std::bit_cast<std::uint32_t>(want[i]) != std::bit_cast<std::uint32_t>(got[i]);
+        CHECK(differ == 0);
+        compared += want.size();
+      }
+    }
+  }
+  CHECK(compared > 40000);
+  CHECK(errors > 0);  // a NaN into int8 and fixed point: the same message naming the element
 }
 
 TEST_CASE("tensor: mx blocks run along the last axis and never cross rows", "[tensor][mx]") {

@@ -147,14 +147,14 @@ class TensorPolicyRounding final : public RoundingPolicy {
     const Nchw s = shape.numel() == size && shape.n > 0 ? shape : Nchw{1, size, 1, 1};
     if (!policy_.blocks_last_axis()) {
       Tensor& t = reusable_tensor(Shape{s.n, s.c, s.h, s.w}, policy_, rounding_, seed);
-      t.quantize_decode(std::span<const float>(x), x);
+      t.round_values(x);
       return {};
     }
     // Blocks run along axis 1: a channel-last copy [n * h * w, c] makes them the tensor's last axis.
     const std::int64_t inner = s.h * s.w;
     Tensor& t = reusable_tensor(Shape{s.n * inner, s.c}, policy_, rounding_, seed);
     if (inner == 1) {
-      t.quantize_decode(std::span<const float>(x), x);
+      t.round_values(x);
       return {};
     }
     // f(NCHW index, channel-last index) for every element.
@@ -167,7 +167,7 @@ class TensorPolicyRounding final : public RoundingPolicy {
     thread_local std::vector<float> rows;
     rows.resize(x.size());
     each([&](std::size_t nchw, std::size_t row) { rows[row] = x[nchw]; });
-    t.quantize_decode(std::span<const float>(rows), std::span<float>(rows));
+    t.round_values(std::span<float>(rows));
     each([&](std::size_t nchw, std::size_t row) { x[nchw] = rows[row]; });
     return {};
   }

@@ -221,6 +221,22 @@ std::string index_text(const Shape& shape, std::int64_t flat) {
   return s + "]";
 }
 
+// After an array rounding of a chunk failed: throws the error of the chunk's first element the format
+// cannot take, naming its tensor index and input (x: the inputs, in: what was rounded; w: the random
+// words, or null). Returns when no element fails alone.
+template <class T, class In>
+void throw_for_element(const Quantizer& rq, const Shape& shape, const T* x, const In* in, std::int64_t c0, std::size_t len,
+                       const std::uint32_t* w) {
+  for (std::size_t j = 0; j < len; ++j) {
+    try {
+      (void)rq.quantize(static_cast<double>(in[j]), w ? w[j] : 0u);
+    } catch (const QuantizeError& e) {
+      const std::int64_t flat = c0 + static_cast<std::int64_t>(j);
+      throw QuantizeError(fmt::format("element {} {} (input {}): {}", flat, index_text(shape, flat), static_cast<double>(x[j]), e.what()));
+    }
+  }
+}
+
 }  // namespace
 
 // ---- construction ------------------------------------------------------------------------------
@@ -280,47 +296,17 @@ Tensor::Tensor(Shape shape, TensorPolicy policy, formats::RoundingSpec rounding,
   quantize(std::span<const float>(zeros), std::span<const std::uint32_t>(no_words));
 }
 
-// ---- quantize ----------------------------------------------------------------------------------
+// ---- the scales, the scaled inputs and the way back ------------------------------------------------
 
-void Tensor::quantize(std::span<const float> x, std::uint64_t word_offset) {
-  const formats::PhiloxWords rng(seed_);
-  quantize_impl<float>(x, &rng, word_offset, {});
-}
-void Tensor::quantize(std::span<const double> x, std::uint64_t word_offset) {
-  const formats::PhiloxWords rng(seed_);
-  quantize_impl<double>(x, &rng, word_offset, {});
-}
-void Tensor::quantize(std::span<const float> x, std::span<const std::uint32_t> words) {
-  quantize_impl<float>(x, nullptr, 0, words);
-}
-void Tensor::quantize(std::span<const double> x, std::span<const std::uint32_t> words) {
-  quantize_impl<double>(x, nullptr, 0, words);
-}
-
-void Tensor::quantize_decode(std::span<const float> in, std::span<float> out, std::uint64_t word_offset) {
-  quantize(in, word_offset);
-  decode(out);
-}
-void Tensor::quantize_decode(std::span<const double> in, std::span<double> out, std::uint64_t word_offset) {
-  quantize(in, word_offset);
-  decode(out);
-}
-
-template <class T>
-void Tensor::quantize_impl(std::span<const T> x, const formats::PhiloxWords* rng, std::uint64_t offset,
-                           std::span<const std::uint32_t> words) {
+template <class T> Tensor::GroupScales Tensor::scales_of(std::span<const T> x) const {
   const std::int64_t n = numel();
-  if (static_cast<std::int64_t>(x.size()) != n)
-    throw TensorError(fmt::format("quantize: {} input values for a tensor of shape {} ({} elements)", x.size(),
-                                  shape_.to_string(), n));
-  const bool sr = rounding_.mode == Rounding::sr;
-  if (sr && !rng && static_cast<std::int64_t>(words.size()) < n)
-    throw TensorError(fmt::format("quantize: stochastic rounding needs one random word per element: {} words for {} elements",
-                                  words.size(), n));
   const PolicyKind kind = policy_.kind();
-  const Quantizer& rq = *round_q_;
-
-  // ---- 1. the scale of every group, from the group's statistics -------------------------------
+  GroupScales out;
+  std::vector<std::int32_t>& exponent = out.exponent;
+  std::vector<double>& scale = out.scale;
+  std::vector<std::int64_t>& zero_point = out.zero_point;
+  std::vector<std::uint8_t>& e8m0 = out.e8m0;
+  std::vector<std::uint8_t>& exact_risk = out.exact_risk;
   const auto groups = static_cast<std::size_t>(layout_.groups);
   std::vector<GroupStats> stats(groups);
   if (kind != PolicyKind::elementwise)
@@ -328,13 +314,6 @@ void Tensor::quantize_impl(std::span<const T> x, const formats::PhiloxWords* rng
       if (kind == PolicyKind::affine) accumulate<true>(stats[static_cast<std::size_t>(g)], x.data() + start, len);
       else accumulate<false>(stats[static_cast<std::size_t>(g)], x.data() + start, len);
     });
-  std::vector<std::int32_t> exponent;
-  std::vector<double> scale;
-  std::vector<std::int64_t> zero_point;
-  std::vector<std::uint8_t> e8m0;
-  // Groups whose x / 2^k may fall below the normal doubles, where the division would round: their
-  // tiny elements are rounded from the exact quotient by the golden path.
-  std::vector<std::uint8_t> exact_risk;
   auto needs_exact = [](const GroupStats& s, std::int64_t k) {
     return s.min_nonzero <= kMaxFinite && detail::floor_log2(s.min_nonzero) - k < -1022;
   };
@@ -395,8 +374,160 @@ void Tensor::quantize_impl(std::span<const T> x, const formats::PhiloxWords* rng
       exact_risk[g] = needs_exact(stats[g], static_cast<std::int64_t>(code) - 127);
     }
   }
-  bool any_risk = false;
-  for (auto r : exact_risk) any_risk |= r != 0;
+  for (auto r : exact_risk) out.any_risk |= r != 0;
+  return out;
+}
+
+// y[j] = x[c0 + j] divided by its group's scale (scaled and mx; 0 in an mx NaN block, whose codes the
+// caller sets).
+template <class T> void Tensor::scaled_inputs(const GroupScales& s, const T* x, std::int64_t c0, std::int64_t len, double* y) const {
+  const PolicyKind kind = policy_.kind();
+  const bool pow2 = kind == PolicyKind::mx || policy_.scale_rule() == ScaleRule::pow2;
+  layout_.for_each_run(c0, len, [&](std::int64_t g, std::int64_t start, std::int64_t rl) {
+    const auto ug = static_cast<std::size_t>(g);
+    double* out = y + (start - c0);
+    const T* in = x + start;
+    if (!pow2) {
+      const double sc = s.scale[ug];
+      for (std::int64_t j = 0; j < rl; ++j) out[j] = static_cast<double>(in[j]) / sc;
+      return;
+    }
+    if (kind == PolicyKind::mx && s.e8m0[ug] == 0xFF) {
+      for (std::int64_t j = 0; j < rl; ++j) out[j] = 0;
+      return;
+    }
+    const std::int64_t k = kind == PolicyKind::mx ? std::int64_t{s.e8m0[ug]} - 127 : s.exponent[ug];
+    if (const double f = pow2_normal(-k); f != 0)
+      for (std::int64_t j = 0; j < rl; ++j) out[j] = static_cast<double>(in[j]) * f;
+    else
+      for (std::int64_t j = 0; j < rl; ++j) out[j] = std::ldexp(static_cast<double>(in[j]), static_cast<int>(-k));
+  });
+}
+
+// f(j, golden result) for every element c0 + j of a power-of-two group whose quotient y[j] left the
+// normal doubles (the division rounded): it is rounded from the exact quotient instead.
+template <class T, class F>
+void Tensor::each_exact(const GroupScales& s, const T* x, std::int64_t c0, std::int64_t len, const double* y,
+                        const std::uint32_t* w, F&& f) const {
+  if (!s.any_risk) return;
+  const PolicyKind kind = policy_.kind();
+  const bool sr = rounding_.mode == Rounding::sr;
+  layout_.for_each_run(c0, len, [&](std::int64_t g, std::int64_t start, std::int64_t rl) {
+    const auto ug = static_cast<std::size_t>(g);
+    if (!s.exact_risk[ug] || (kind == PolicyKind::mx && s.e8m0[ug] == 0xFF)) return;
+    const std::int64_t k = kind == PolicyKind::mx ? std::int64_t{s.e8m0[ug]} - 127 : s.exponent[ug];
+    for (auto j = static_cast<std::size_t>(start - c0); j < static_cast<std::size_t>(start - c0 + rl); ++j) {
+      const double xv = static_cast<double>(x[static_cast<std::size_t>(c0) + j]);
+      if (!std::isfinite(xv) || xv == 0 || std::fabs(y[j]) >= kMinNormal) continue;
+      const auto exact = formats::ExactInput::from_rational(formats::rational_from_double(xv) * formats::pow2(-k));
+      f(j, formats::golden_quantize_exact(round_q_->format(), exact, rounding_, sr ? w[j] : 0u));
+    }
+  });
+}
+
+// o[j] = d[j] (element c0 + j's value in the format) times its group's scale (scaled and mx; NaN in an
+// mx NaN block).
+template <class T> void Tensor::scale_back(const GroupScales& s, std::int64_t c0, std::int64_t len, const double* d, T* o) const {
+  const PolicyKind kind = policy_.kind();
+  layout_.for_each_run(c0, len, [&](std::int64_t g, std::int64_t start, std::int64_t rl) {
+    const auto ug = static_cast<std::size_t>(g);
+    const std::size_t j0 = static_cast<std::size_t>(start - c0), j1 = j0 + static_cast<std::size_t>(rl);
+    if (kind == PolicyKind::scaled && policy_.scale_rule() == ScaleRule::real) {
+      for (std::size_t j = j0; j < j1; ++j) o[j] = static_cast<T>(d[j] * s.scale[ug]);
+      return;
+    }
+    if (kind == PolicyKind::mx && s.e8m0[ug] == 0xFF) {
+      for (std::size_t j = j0; j < j1; ++j) o[j] = std::numeric_limits<T>::quiet_NaN();
+      return;
+    }
+    const std::int64_t k = kind == PolicyKind::mx ? std::int64_t{s.e8m0[ug]} - 127 : s.exponent[ug];
+    if (const double f = pow2_normal(k); f != 0)
+      for (std::size_t j = j0; j < j1; ++j) o[j] = static_cast<T>(d[j] * f);
+    else
+      for (std::size_t j = j0; j < j1; ++j) o[j] = static_cast<T>(std::ldexp(d[j], static_cast<int>(k)));
+  });
+}
+
+// ---- quantize ----------------------------------------------------------------------------------
+
+void Tensor::quantize(std::span<const float> x, std::uint64_t word_offset) {
+  const formats::PhiloxWords rng(seed_);
+  quantize_impl<float>(x, &rng, word_offset, {});
+}
+void Tensor::quantize(std::span<const double> x, std::uint64_t word_offset) {
+  const formats::PhiloxWords rng(seed_);
+  quantize_impl<double>(x, &rng, word_offset, {});
+}
+void Tensor::quantize(std::span<const float> x, std::span<const std::uint32_t> words) {
+  quantize_impl<float>(x, nullptr, 0, words);
+}
+void Tensor::quantize(std::span<const double> x, std::span<const std::uint32_t> words) {
+  quantize_impl<double>(x, nullptr, 0, words);
+}
+
+void Tensor::quantize_decode(std::span<const float> in, std::span<float> out, std::uint64_t word_offset) {
+  quantize(in, word_offset);
+  decode(out);
+}
+void Tensor::quantize_decode(std::span<const double> in, std::span<double> out, std::uint64_t word_offset) {
+  quantize(in, word_offset);
+  decode(out);
+}
+
+void Tensor::round_values(std::span<float> x, std::uint64_t word_offset) {
+  const std::int64_t n = numel();
+  const PolicyKind kind = policy_.kind();
+  const Quantizer& rq = *round_q_;
+  // The one-pass path: scaled and MX policies of formats whose values are doubles (every value code
+  // pair is then the array rounding's value); the rest goes through the codes.
+  if ((kind != PolicyKind::scaled && kind != PolicyKind::mx) || !policy_.format().is_binary() || !rq.supports_double_arrays()) {
+    quantize_decode(std::span<const float>(x), x, word_offset);
+    return;
+  }
+  if (static_cast<std::int64_t>(x.size()) != n)
+    throw TensorError(fmt::format("round_values: {} values for a tensor of shape {} ({} elements)", x.size(), shape_.to_string(), n));
+  const bool sr = rounding_.mode == Rounding::sr;
+  const formats::PhiloxWords rng(seed_);
+  const GroupScales scales = scales_of(std::span<const float>(x));
+  std::array<double, kChunk> y, v;
+  std::array<std::uint32_t, kChunk> w;
+  for (std::int64_t c0 = 0; c0 < n; c0 += kChunk) {
+    const std::int64_t len = std::min(kChunk, n - c0);
+    const auto ulen = static_cast<std::size_t>(len);
+    std::span<const std::uint32_t> wspan;
+    if (sr) {
+      rng.fill(word_offset + static_cast<std::uint64_t>(c0), std::span<std::uint32_t>(w.data(), ulen));
+      wspan = std::span<const std::uint32_t>(w.data(), ulen);
+    }
+    float* xc = x.data() + c0;
+    scaled_inputs(scales, x.data(), c0, len, y.data());
+    try {
+      rq.quantize(std::span<const double>(y.data(), ulen), std::span<double>(v.data(), ulen), wspan);
+    } catch (const QuantizeError&) {
+      throw_for_element(rq, shape_, xc, y.data(), c0, ulen, sr ? w.data() : nullptr);
+      throw;
+    }
+    each_exact(scales, x.data(), c0, len, y.data(), w.data(), [&](std::size_t j, const formats::GoldenResult& r) { v[j] = r.value; });
+    scale_back(scales, c0, len, v.data(), xc);
+  }
+}
+
+template <class T>
+void Tensor::quantize_impl(std::span<const T> x, const formats::PhiloxWords* rng, std::uint64_t offset,
+                           std::span<const std::uint32_t> words) {
+  const std::int64_t n = numel();
+  if (static_cast<std::int64_t>(x.size()) != n)
+    throw TensorError(fmt::format("quantize: {} input values for a tensor of shape {} ({} elements)", x.size(),
+                                  shape_.to_string(), n));
+  const bool sr = rounding_.mode == Rounding::sr;
+  if (sr && !rng && static_cast<std::int64_t>(words.size()) < n)
+    throw TensorError(fmt::format("quantize: stochastic rounding needs one random word per element: {} words for {} elements",
+                                  words.size(), n));
+  const PolicyKind kind = policy_.kind();
+  const Quantizer& rq = *round_q_;
+
+  // ---- 1. the scale of every group, from the group's statistics -------------------------------
+  GroupScales scales = scales_of(x);
 
   // ---- 2. the codes, chunk by chunk ---------------------------------------------------------------
   PackedCodes codes(policy_.format().width(), n);
@@ -443,16 +574,7 @@ void Tensor::quantize_impl(std::span<const T> x, const formats::PhiloxWords* rng
         }
         rq.encode(in, cc, wspan);
       } catch (const QuantizeError&) {
-        // Name the first element the format cannot take, by its tensor index.
-        for (std::size_t j = 0; j < ulen; ++j) {
-          try {
-            (void)rq.quantize(static_cast<double>(in[j]), sr ? w[j] : 0u);
-          } catch (const QuantizeError& e) {
-            const std::int64_t flat = c0 + static_cast<std::int64_t>(j);
-            throw QuantizeError(fmt::format("element {} {} (input {}): {}", flat, index_text(shape_, flat),
-                                            static_cast<double>(xc[j]), e.what()));
-          }
-        }
+        throw_for_element(rq, shape_, xc.data(), in.data(), c0, ulen, sr ? w.data() : nullptr);
         throw;
       }
     };
@@ -476,52 +598,22 @@ void Tensor::quantize_impl(std::span<const T> x, const formats::PhiloxWords* rng
       }
       case PolicyKind::scaled:
       case PolicyKind::mx: {
-        const bool pow2 = kind == PolicyKind::mx || policy_.scale_rule() == ScaleRule::pow2;
-        layout_.for_each_run(c0, len, [&](std::int64_t g, std::int64_t start, std::int64_t rl) {
-          const auto ug = static_cast<std::size_t>(g);
-          double* out = y.data() + (start - c0);
-          const T* in = x.data() + start;
-          if (!pow2) {
-            const double s = scale[ug];
-            for (std::int64_t j = 0; j < rl; ++j) out[j] = static_cast<double>(in[j]) / s;
-            return;
-          }
-          if (kind == PolicyKind::mx && e8m0[ug] == 0xFF) {
-            for (std::int64_t j = 0; j < rl; ++j) out[j] = 0;  // codes set below
-            return;
-          }
-          const std::int64_t k = kind == PolicyKind::mx ? std::int64_t{e8m0[ug]} - 127 : exponent[ug];
-          if (const double f = pow2_normal(-k); f != 0)
-            for (std::int64_t j = 0; j < rl; ++j) out[j] = static_cast<double>(in[j]) * f;
-          else
-            for (std::int64_t j = 0; j < rl; ++j) out[j] = std::ldexp(static_cast<double>(in[j]), static_cast<int>(-k));
-        });
+        scaled_inputs(scales, x.data(), c0, len, y.data());
         encode(yc);
-        if (kind == PolicyKind::mx || any_risk)
+        if (kind == PolicyKind::mx)
           layout_.for_each_run(c0, len, [&](std::int64_t g, std::int64_t start, std::int64_t rl) {
-            const auto ug = static_cast<std::size_t>(g);
-            const std::size_t j0 = static_cast<std::size_t>(start - c0);
-            if (kind == PolicyKind::mx && e8m0[ug] == 0xFF) {
-              // A NaN block: the scale alone makes every element NaN. Its element codes are the
-              // element's NaN code when it has one, else 0 (our choice; the spec leaves them open).
-              for (std::size_t j = j0; j < j0 + static_cast<std::size_t>(rl); ++j) c[j] = nan_code_.value_or(0);
-              return;
-            }
-            if (!pow2 || !exact_risk[ug]) return;
-            const std::int64_t k = kind == PolicyKind::mx ? std::int64_t{e8m0[ug]} - 127 : exponent[ug];
-            for (std::size_t j = j0; j < j0 + static_cast<std::size_t>(rl); ++j) {
-              const double xv = static_cast<double>(xc[j]);
-              if (!std::isfinite(xv) || xv == 0 || std::fabs(y[j]) >= kMinNormal) continue;
-              const auto exact = formats::ExactInput::from_rational(formats::rational_from_double(xv) * formats::pow2(-k));
-              const auto r = formats::golden_quantize_exact(rq.format(), exact, rounding_, sr ? w[j] : 0u);
-              c[j] = static_cast<std::uint64_t>(*r.code);
-            }
+            // A NaN block: the scale alone makes every element NaN. Its element codes are the
+            // element's NaN code when it has one, else 0 (our choice; the spec leaves them open).
+            if (scales.e8m0[static_cast<std::size_t>(g)] != 0xFF) return;
+            std::fill_n(c.begin() + (start - c0), rl, nan_code_.value_or(0));
           });
+        each_exact(scales, x.data(), c0, len, y.data(), w.data(),
+                   [&](std::size_t j, const formats::GoldenResult& r) { c[j] = static_cast<std::uint64_t>(*r.code); });
         break;
       }
       case PolicyKind::affine: {
         layout_.for_each_run(c0, len, [&](std::int64_t g, std::int64_t start, std::int64_t rl) {
-          const double s = scale[static_cast<std::size_t>(g)];
+          const double s = scales.scale[static_cast<std::size_t>(g)];
           double* out = y.data() + (start - c0);
           const T* in = x.data() + start;
           for (std::int64_t j = 0; j < rl; ++j) out[j] = static_cast<double>(in[j]) / s;  // rounding 1
@@ -535,7 +627,7 @@ void Tensor::quantize_impl(std::span<const T> x, const formats::PhiloxWords* rng
         const std::int64_t qmin = policy_.qmin(), qmax = policy_.qmax();
         const std::uint64_t mask = (std::uint64_t{1} << policy_.bits()) - 1;
         layout_.for_each_run(c0, len, [&](std::int64_t g, std::int64_t start, std::int64_t rl) {
-          const std::int64_t z = zero_point[static_cast<std::size_t>(g)];
+          const std::int64_t z = scales.zero_point[static_cast<std::size_t>(g)];
           for (std::size_t j = static_cast<std::size_t>(start - c0); j < static_cast<std::size_t>(start - c0 + rl); ++j) {
             const std::int64_t q = std::clamp(static_cast<std::int64_t>(v[j]) + z, qmin, qmax);
             c[j] = static_cast<std::uint64_t>(q) & mask;
@@ -550,10 +642,7 @@ void Tensor::quantize_impl(std::span<const T> x, const formats::PhiloxWords* rng
   // ---- 3. commit (nothing above touched the tensor) ------------------------------------------------
   codes_ = std::move(codes);
   zero_mask_ = std::move(zmask);
-  exponent_ = std::move(exponent);
-  scale_ = std::move(scale);
-  zero_point_ = std::move(zero_point);
-  e8m0_ = std::move(e8m0);
+  scales_ = std::move(scales);
 }
 
 template void Tensor::quantize_impl<float>(std::span<const float>, const formats::PhiloxWords*, std::uint64_t,
@@ -596,8 +685,8 @@ template <class T> void Tensor::decode_impl(std::int64_t first, std::span<T> out
       const int bits = policy_.bits();
       const bool sgn = policy_.is_signed();
       layout_.for_each_run(c0, len, [&](std::int64_t g, std::int64_t start, std::int64_t rl) {
-        const double s = scale_[static_cast<std::size_t>(g)];
-        const std::int64_t z = zero_point_[static_cast<std::size_t>(g)];
+        const double s = scales_.scale[static_cast<std::size_t>(g)];
+        const std::int64_t z = scales_.zero_point[static_cast<std::size_t>(g)];
         for (std::size_t j = static_cast<std::size_t>(start - c0); j < static_cast<std::size_t>(start - c0 + rl); ++j) {
           const std::int64_t q = sgn ? sign_extend(c[j], bits) : static_cast<std::int64_t>(c[j]);
           o[j] = static_cast<T>(static_cast<double>(q - z) * s);
@@ -622,25 +711,7 @@ template <class T> void Tensor::decode_impl(std::int64_t first, std::span<T> out
         for (std::size_t j = 0; j < ulen; ++j) o[j] = static_cast<T>(d[j]);
         break;
       case PolicyKind::scaled:
-      case PolicyKind::mx:
-        layout_.for_each_run(c0, len, [&](std::int64_t g, std::int64_t start, std::int64_t rl) {
-          const auto ug = static_cast<std::size_t>(g);
-          const std::size_t j0 = static_cast<std::size_t>(start - c0), j1 = j0 + static_cast<std::size_t>(rl);
-          if (kind == PolicyKind::scaled && policy_.scale_rule() == ScaleRule::real) {
-            for (std::size_t j = j0; j < j1; ++j) o[j] = static_cast<T>(d[j] * scale_[ug]);
-            return;
-          }
-          if (kind == PolicyKind::mx && e8m0_[ug] == 0xFF) {
-            for (std::size_t j = j0; j < j1; ++j) o[j] = std::numeric_limits<T>::quiet_NaN();
-            return;
-          }
-          const std::int64_t k = kind == PolicyKind::mx ? std::int64_t{e8m0_[ug]} - 127 : exponent_[ug];
-          if (const double f = pow2_normal(k); f != 0)
-            for (std::size_t j = j0; j < j1; ++j) o[j] = static_cast<T>(d[j] * f);
-          else
-            for (std::size_t j = j0; j < j1; ++j) o[j] = static_cast<T>(std::ldexp(d[j], static_cast<int>(k)));
-        });
-        break;
+      case PolicyKind::mx: scale_back(scales_, c0, len, d.data(), o); break;
       case PolicyKind::affine: break;
     }
   }
@@ -680,18 +751,18 @@ GroupScale Tensor::group_scale(std::int64_t group) const {
     case PolicyKind::elementwise: break;
     case PolicyKind::scaled:
       if (policy_.scale_rule() == ScaleRule::pow2) {
-        s.exponent = exponent_[g];
+        s.exponent = scales_.exponent[g];
         s.scale = std::ldexp(1.0, s.exponent);
       } else {
-        s.scale = scale_[g];
+        s.scale = scales_.scale[g];
       }
       break;
     case PolicyKind::affine:
-      s.scale = scale_[g];
-      s.zero_point = zero_point_[g];
+      s.scale = scales_.scale[g];
+      s.zero_point = scales_.zero_point[g];
       break;
     case PolicyKind::mx:
-      s.e8m0 = e8m0_[g];
+      s.e8m0 = scales_.e8m0[g];
       s.is_nan = s.e8m0 == 0xFF;
       s.exponent = s.is_nan ? 0 : static_cast<std::int32_t>(s.e8m0) - 127;
       s.scale = s.is_nan ? std::numeric_limits<double>::quiet_NaN() : std::ldexp(1.0, s.exponent);

@@ -167,6 +167,11 @@ class Tensor {
   // quantize(in) then decode(out); `out` may be `in`.
   void quantize_decode(std::span<const float> in, std::span<float> out, std::uint64_t word_offset = 0);
   void quantize_decode(std::span<const double> in, std::span<double> out, std::uint64_t word_offset = 0);
+  // x replaced by quantize_decode(x, x)'s values, bit for bit. Scaled and MX policies of float and
+  // fixed formats take one pass over the values (scales, element rounding, scales back) without
+  // forming codes: what a rounding policy needs. The tensor's codes and scales are then unspecified
+  // (it is the caller's scratch).
+  void round_values(std::span<float> x, std::uint64_t word_offset = 0);
 
   // ---- elements -----------------------------------------------------------------------------------
   double value(std::int64_t flat) const;
@@ -184,7 +189,7 @@ class Tensor {
   std::int64_t num_groups() const { return layout_.groups; }
   std::int64_t group_of(std::int64_t flat) const { return layout_.group_of(flat); }
   GroupScale group_scale(std::int64_t group) const;
-  std::span<const std::uint8_t> e8m0_scales() const { return e8m0_; }  // mx: one code per block
+  std::span<const std::uint8_t> e8m0_scales() const { return scales_.e8m0; }  // mx: one code per block
 
   // ---- storage and views --------------------------------------------------------------------------
   const PackedCodes& codes() const { return codes_; }
@@ -203,6 +208,24 @@ class Tensor {
                                         std::span<const std::uint32_t> words);
   template <class T> void decode_impl(std::int64_t first, std::span<T> out) const;
 
+  // Every group's scale (step 1 of quantize), from the groups' statistics.
+  struct GroupScales {
+    std::vector<std::int32_t> exponent;    // pow2
+    std::vector<double> scale;             // real, affine
+    std::vector<std::int64_t> zero_point;  // affine
+    std::vector<std::uint8_t> e8m0;        // mx
+    // pow2 and mx groups whose x / 2^k may fall below the normal doubles, where the division would
+    // round: their tiny elements are rounded from the exact quotient by the golden path (each_exact).
+    std::vector<std::uint8_t> exact_risk;
+    bool any_risk = false;
+  };
+  template <class T> GroupScales scales_of(std::span<const T> x) const;
+  template <class T> void scaled_inputs(const GroupScales& s, const T* x, std::int64_t c0, std::int64_t len, double* y) const;
+  template <class T, class F>
+  void each_exact(const GroupScales& s, const T* x, std::int64_t c0, std::int64_t len, const double* y, const std::uint32_t* w,
+                  F&& f) const;
+  template <class T> void scale_back(const GroupScales& s, std::int64_t c0, std::int64_t len, const double* d, T* o) const;
+
   Shape shape_;
   TensorPolicy policy_;
   formats::RoundingSpec rounding_;
@@ -216,10 +239,7 @@ class Tensor {
 
   PackedCodes codes_;
   std::optional<PackedCodes> zero_mask_;
-  std::vector<std::int32_t> exponent_;     // pow2
-  std::vector<double> scale_;              // real, affine
-  std::vector<std::int64_t> zero_point_;   // affine
-  std::vector<std::uint8_t> e8m0_;         // mx
+  GroupScales scales_;
 };
 
 // A contiguous part of a tensor selected by leading indices (a sample, a channel of a sample, ...):
