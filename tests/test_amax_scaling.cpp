@@ -302,6 +302,30 @@ TEST_CASE("amax scaling: config spellings print back and errors name the key", "
   CHECK_THAT(error("current(format=fp9)"), Catch::Contains("key 'format'"));
   CHECK_THAT(error("current(scale=pow2)"), Catch::Contains("missing required key 'format'"));
   CHECK_THAT(error("current(format=fp64)"), Catch::Contains("float"));  // the engine's arrays are floats
+  // The C++ entry point checks the same ranges with the same words.
+  auto struct_error = [](sim::methods::AmaxScaling spec) -> std::string {
+    spec.format = formats::parse_format("fp8_e4m3");
+    try {
+      sim::methods::amax_rounding(spec, {});
+    } catch (const formats::FormatError& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  sim::methods::AmaxScaling bad;
+  bad.margin = 65;
+  CHECK_THAT(struct_error(bad), Catch::Contains("current: key 'margin' out of range: 65 (must be 0..64)"));
+  bad = {};
+  bad.history = -2;
+  CHECK_THAT(struct_error(bad), Catch::Contains("delayed: key 'history' out of range: -2 (must be 1..1024)"));
+  bad = {};
+  bad.history = 4;
+  bad.axis = 1;
+  CHECK_THAT(struct_error(bad), Catch::Contains("delayed: key 'axis': per-index scales are for current scaling"));
+  bad = {};
+  bad.axis = 4;
+  CHECK_THAT(struct_error(bad), Catch::Contains("current: key 'axis' out of range: 4"));
+  CHECK_THAT(error("current(format=fp8_e4m3,axis=-1)"), Catch::Contains("current: key 'axis' out of range: -1"));
 
   // In a config: table and text forms, any role (no batch axis needed), errors at the key.
   const char* base = "name = \"t\"\n[model]\nname = \"mlp\"\nwidth = 8\n";

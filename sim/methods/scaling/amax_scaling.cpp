@@ -129,6 +129,22 @@ class AmaxRounding final : public nn::RoundingPolicy {
   formats::FiniteLimits limits_;
 };
 
+// The ranges of the keys, checked in this one place for the config spellings (the values as written,
+// before they are narrowed to int) and for amax_rounding's C++ callers.
+void check_ranges(bool delayed, std::int64_t history, std::int64_t margin, std::optional<std::int64_t> axis) {
+  const char* ctor = delayed ? "delayed" : "current";
+  if (delayed && (history < 1 || history > kMaxAmaxHistory))
+    throw PolicyError(fmt::format("delayed: key 'history' out of range: {} (must be 1..{})", history, kMaxAmaxHistory),
+                      ErrorSite::at_key("history"));
+  if (margin < 0 || margin > kMaxMargin)
+    throw PolicyError(fmt::format("{}: key 'margin' out of range: {} (must be 0..{})", ctor, margin, kMaxMargin), ErrorSite::at_key("margin"));
+  if (axis && delayed)
+    throw PolicyError("delayed: key 'axis': per-index scales are for current scaling (one amax history per site)", ErrorSite::at_key("axis"));
+  if (axis && (*axis < 0 || *axis > 3))
+    throw PolicyError(fmt::format("current: key 'axis' out of range: {} (must be 0..3, an axis of the NCHW tensor)", *axis),
+                      ErrorSite::at_key("axis"));
+}
+
 // The key=value arguments both constructors share.
 AmaxScaling read_common(formats::SpecArguments<PolicyError>& args) {
   AmaxScaling spec;
@@ -140,7 +156,7 @@ AmaxScaling read_common(formats::SpecArguments<PolicyError>& args) {
   }
   if (auto m = args.take("margin")) {
     const std::int64_t v = args.integer("margin", *m);
-    if (v < 0 || v > kMaxMargin) args.out_of_range("margin", fmt::format("{} (must be 0..{})", v, kMaxMargin));
+    check_ranges(false, 0, v, std::nullopt);
     spec.margin = static_cast<int>(v);
   }
   if (auto s = args.take("scale")) {
@@ -193,15 +209,8 @@ AmaxScale amax_scale(float amax, float largest, int margin, ScaleFormat format) 
 }
 
 nn::RoleRounding amax_rounding(const AmaxScaling& spec, formats::RoundingSpec rounding) {
-  const char* ctor = spec.constructor();
-  if (spec.history < 0 || spec.history > kMaxAmaxHistory)
-    throw PolicyError(fmt::format("{}: key 'history' out of range: {} (must be 1..{})", ctor, spec.history, kMaxAmaxHistory),
-                      ErrorSite::at_key("history"));
-  if (spec.axis && (spec.history != 0 || *spec.axis < 0 || *spec.axis > 3))
-    throw PolicyError(fmt::format("{}: key 'axis': per-index scales are for current scaling, axis 0..3", ctor), ErrorSite::at_key("axis"));
-  if (spec.margin < 0 || spec.margin > kMaxMargin)
-    throw PolicyError(fmt::format("{}: key 'margin' out of range: {} (must be 0..{})", ctor, spec.margin, kMaxMargin),
-                      ErrorSite::at_key("margin"));
+  // history 0 is current scaling; a negative one is a delayed history out of range.
+  check_ranges(spec.history != 0, spec.history, spec.margin, spec.axis);
   return nn::RoleRounding(std::make_shared<const AmaxRounding>(spec, rounding));
 }
 
@@ -209,7 +218,7 @@ nn::RoleRounding current_scaling_from(formats::SpecArguments<PolicyError>& args,
   AmaxScaling spec = read_common(args);
   if (auto a = args.take("axis")) {
     const std::int64_t v = args.integer("axis", *a);
-    if (v < 0 || v > 3) args.out_of_range("axis", fmt::format("{} (must be 0..3, an axis of the NCHW tensor)", v));
+    check_ranges(false, 0, spec.margin, v);
     spec.axis = static_cast<int>(v);
   }
   args.finish();
@@ -219,7 +228,7 @@ nn::RoleRounding current_scaling_from(formats::SpecArguments<PolicyError>& args,
 nn::RoleRounding delayed_scaling_from(formats::SpecArguments<PolicyError>& args, formats::RoundingSpec rounding) {
   AmaxScaling spec = read_common(args);
   const std::int64_t h = args.integer("history", args.require("history"));
-  if (h < 1 || h > kMaxAmaxHistory) args.out_of_range("history", fmt::format("{} (must be 1..{})", h, kMaxAmaxHistory));
+  check_ranges(true, h, spec.margin, std::nullopt);
   spec.history = static_cast<int>(h);
   if (auto a = args.take("amax")) {
     if (*a == "max") spec.amax = AmaxOf::max;
