@@ -79,7 +79,7 @@ TEST_CASE("adam: adam_step equals the documented fp32 update bit for bit", "[nn]
     SgdConfig common;
     common.weight_decay = c.wd;
     common.decay_bn_and_bias = c.decay_bias;
-    AdamConfig adam{c.decoupled, c.beta1, c.beta2, c.eps};
+    AdamConfig adam{c.beta1, c.beta2, c.eps};
     const float b1 = static_cast<float>(c.beta1), b2 = static_cast<float>(c.beta2);
     const float a1 = static_cast<float>(1 - c.beta1), a2 = static_cast<float>(1 - c.beta2), eps = static_cast<float>(c.eps);
     for (std::uint64_t t = 1; t <= 3; ++t) {  // the moments carry over, the bias corrections change
@@ -90,7 +90,7 @@ TEST_CASE("adam: adam_step equals the documented fp32 update bit for bit", "[nn]
       }
       StepContext ctx;
       ctx.step = t - 1;
-      adam_step(model, common, adam, c.lr, t, ctx);
+      adam_step(model, common, adam, c.decoupled, c.lr, t, ctx);
       const float s = static_cast<float>(c.lr / (1 - std::pow(c.beta1, static_cast<double>(t))));
       const float corr = static_cast<float>(std::sqrt(1 - std::pow(c.beta2, static_cast<double>(t))));
       for (std::size_t k = 0; k < params.size(); ++k) {
@@ -139,7 +139,7 @@ TEST_CASE("adam: each of 200 fp32 steps is within float rounding of a plain doub
     }
     SgdConfig common;
     common.weight_decay = 0.01;
-    const AdamConfig adam{decoupled, 0.9, 0.999, 1e-8};
+    const AdamConfig adam{0.9, 0.999, 1e-8};
     const double lr = 1e-3, wd = 0.01;
     std::size_t bad = 0, compared = 0;
     double worst_w = 0;
@@ -169,7 +169,7 @@ TEST_CASE("adam: each of 200 fp32 steps is within float rounding of a plain doub
       }
       StepContext ctx;
       ctx.step = t - 1;
-      adam_step(model, common, adam, lr, t, ctx);
+      adam_step(model, common, adam, decoupled, lr, t, ctx);
       for (std::size_t k = 0; k < params.size(); ++k) {
         const Param* p = params[k].second;
         for (std::size_t i = 0; i < expect[k].size(); ++i) {
@@ -198,11 +198,10 @@ TEST_CASE("adam: optimizer.name chooses it, and SGD's and Adam's own keys are re
   CHECK(parse("").optimizer == "sgd");
   const train::TrainConfig a = parse("name = \"adamw\"\nbeta1 = 0.8\nbeta2 = 0.95\neps = 1e-6\n");
   CHECK(a.optimizer == "adamw");
-  CHECK(a.adam.decoupled);
   CHECK(a.adam.beta1 == 0.8);
   CHECK(a.adam.beta2 == 0.95);
   CHECK(a.adam.eps == 1e-6);
-  CHECK_FALSE(parse("name = \"adam\"\n").adam.decoupled);
+  CHECK(parse("name = \"adam\"\n").optimizer == "adam");
   auto error = [&](const std::string& extra) -> std::string {
     try {
       (void)parse(extra);

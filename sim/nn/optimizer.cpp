@@ -63,7 +63,7 @@ void sgd_step(Model& model, const SgdConfig& c, double lr, StepContext ctx) {
   });
 }
 
-void adam_step(Model& model, const SgdConfig& common, const AdamConfig& c, double lr, std::uint64_t step_number,
+void adam_step(Model& model, const SgdConfig& common, const AdamConfig& c, bool decoupled, double lr, std::uint64_t step_number,
                StepContext ctx) {
   const double t = static_cast<double>(step_number);
   const float b1 = static_cast<float>(c.beta1), b2 = static_cast<float>(c.beta2);
@@ -73,7 +73,7 @@ void adam_step(Model& model, const SgdConfig& common, const AdamConfig& c, doubl
   const float eps = static_cast<float>(c.eps);
   for_each_param(model, ctx, [&](Layer& layer, Param& p, int slot, const StepContext& pctx) {
     const double wd = decay_of(common, p);
-    const float l2 = c.decoupled ? 0.0f : static_cast<float>(wd);
+    const float l2 = decoupled ? 0.0f : static_cast<float>(wd);
     const float shrink = static_cast<float>(1 - lr * wd);
     const std::size_t n = p.value.data.size();
     if (p.momentum.data.size() != n) p.momentum = FTensor(p.value.shape);
@@ -85,7 +85,7 @@ void adam_step(Model& model, const SgdConfig& common, const AdamConfig& c, doubl
     float* g = p.grad.ptr();
     if (l2 != 0)
       for (std::size_t i = 0; i < n; ++i) g[i] = g[i] + l2 * w[i];
-    if (c.decoupled && wd != 0)
+    if (decoupled && wd != 0)
       for (std::size_t i = 0; i < n; ++i) w[i] = w[i] * shrink;
     for (std::size_t i = 0; i < n; ++i) m[i] = m[i] * b1 + g[i] * one_minus_b1;
     layer.round_span(pctx, Role::M, p.momentum.span(), slot, p.name, 1, p.momentum.shape);

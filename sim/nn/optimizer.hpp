@@ -47,12 +47,12 @@ void sgd_step(Model& model, const SgdConfig& config, double lr, StepContext ctx)
 // Weight decay, decay_bn_and_bias, decay_in_gradient and master_weights are SgdConfig's keys;
 // momentum and nesterov are SGD's only.
 struct AdamConfig {
-  bool decoupled = false;  // AdamW
   double beta1 = 0.9;
   double beta2 = 0.999;
   double eps = 1e-8;
 };
-void adam_step(Model& model, const SgdConfig& common, const AdamConfig& config, double lr, std::uint64_t t,
+// `decoupled`: AdamW's weight decay (optimizer.name = "adamw"), else Adam's (wd * w in the gradient).
+void adam_step(Model& model, const SgdConfig& common, const AdamConfig& config, bool decoupled, double lr, std::uint64_t t,
                StepContext ctx);
 
 // Learning-rate schedule over optimizer steps (steps_per_epoch converts epochs).

@@ -352,14 +352,13 @@ TrainConfig read(const toml::table& root, const std::string& file) {
 
   Section opt = top.table("optimizer");
   read_schema_keys(opt, "optimizer", c);
-  c.adam.decoupled = c.optimizer == "adamw";
   // One optimizer's own keys mean nothing to the other: refuse them rather than ignore them.
   for (const ConfigKey& k : config_keys())
     if (k.section == "optimizer" && k.applies && !k.applies(c) && opt.get(k.name))
       opt.fail(opt.get(k.name), k.name,
                c.optimizer == "sgd" ? std::string("is Adam's; set optimizer.name = \"adam\" or \"adamw\"")
                                     : fmt::format("is SGD's; optimizer.name = \"{}\" has none", c.optimizer));
-  if (c.adam.decoupled && c.sgd.decay_in_gradient)
+  if (c.optimizer == "adamw" && c.sgd.decay_in_gradient)
     opt.fail(opt.get("weight_decay_point"), "weight_decay_point",
              "\"gradient\" adds L2 to the gradient; adamw decouples the decay (use adam for L2)");
   if (c.loss_scale.mode != LossScaleMode::none && c.sgd.decay_in_gradient)

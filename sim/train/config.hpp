@@ -110,7 +110,7 @@ struct TrainConfig {
 
   std::string optimizer = "sgd";  // optimizer.name: sgd, adam, adamw
   nn::SgdConfig sgd;            // [optimizer]: SGD's keys, and weight decay and master weights for all
-  nn::AdamConfig adam;          // [optimizer]: Adam's betas and eps (decoupled: optimizer.name = "adamw")
+  nn::AdamConfig adam;          // [optimizer]: Adam's betas and eps (AdamW's decay: optimizer.name = "adamw")
   nn::ScheduleConfig schedule;  // [schedule] (+ optimizer.lr)
 
   FormatLevel formats;                  // [formats]

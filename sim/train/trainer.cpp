@@ -461,7 +461,7 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& o) {
       const double rate = methods::wageubn_learning_rate(lr, c.sgd.lr_bits);
       if (!skipped) {
         if (c.optimizer == "sgd") nn::sgd_step(model, c.sgd, rate, ctx);
-        else nn::adam_step(model, c.sgd, c.adam, rate, st.optimizer_steps + 1, ctx);  // t counts the updates made
+        else nn::adam_step(model, c.sgd, c.adam, c.optimizer == "adamw", rate, st.optimizer_steps + 1, ctx);  // t counts the updates made
         ++st.optimizer_steps;
       }
     } catch (const formats::QuantizeError& e) {
