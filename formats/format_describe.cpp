@@ -71,36 +71,32 @@ void describe_float(std::string& out, const FloatFormat& f, const Format& format
   fmt::format_to(std::back_inserter(out), "largest finite      {}\n", show(facts.largest_finite));
   fmt::format_to(std::back_inserter(out), "machine epsilon     {}\n", facts.epsilon ? show(*facts.epsilon) : no_normals);
   const int w = f.width();
+  // The codes of +Inf and of the canonical NaN are the golden path's (golden_facts).
   if (!f.is_signed) {
-    const BigInt all_ones = (BigInt(1) << w) - 1;
-    if (f.has_inf()) fmt::format_to(std::back_inserter(out), "+Inf                {}\n", format_code(all_ones - 1, w));
+    if (facts.inf_code) fmt::format_to(std::back_inserter(out), "+Inf                {}\n", format_code(*facts.inf_code, w));
     else fmt::format_to(std::back_inserter(out), "+Inf                none\n");
-    if (f.has_nan()) fmt::format_to(std::back_inserter(out), "NaN                 {} (the only one)\n", format_code(all_ones, w));
+    if (facts.nan_code) fmt::format_to(std::back_inserter(out), "NaN                 {} (the only one)\n", format_code(*facts.nan_code, w));
     else fmt::format_to(std::back_inserter(out), "NaN                 none\n");
     return;
   }
   const BigInt sign = BigInt(1) << (w - 1);
-  if (f.has_inf()) {
-    const BigInt inf = f.special == Special::inuz ? sign - 1 : ((BigInt(1) << f.e) - 1) << f.m;
-    fmt::format_to(std::back_inserter(out), "+Inf / -Inf         {} / {}\n", format_code(inf, w), format_code(inf | sign, w));
-  } else {
+  if (facts.inf_code)
+    fmt::format_to(std::back_inserter(out), "+Inf / -Inf         {} / {}\n", format_code(*facts.inf_code, w), format_code(*facts.inf_code | sign, w));
+  else
     fmt::format_to(std::back_inserter(out), "+Inf / -Inf         none\n");
+  if (!facts.nan_code) {
+    fmt::format_to(std::back_inserter(out), "NaN                 none\n");
+    return;
   }
+  const std::string nan = format_code(*facts.nan_code, w);
   switch (f.special) {
-    case Special::ieee:
-      if (f.m == 0) fmt::format_to(std::back_inserter(out), "NaN                 none\n");
-      else
-        fmt::format_to(std::back_inserter(out), "NaN                 exponent all ones, fraction != 0 (canonical {})\n",
-                   format_code((((BigInt(1) << f.e) - 1) << f.m) | (BigInt(1) << (f.m - 1)), w));
+    case Special::ieee: fmt::format_to(std::back_inserter(out), "NaN                 exponent all ones, fraction != 0 (canonical {})\n", nan); break;
+    case Special::fn:  // the canonical NaN and its negative
+      fmt::format_to(std::back_inserter(out), "NaN                 {} and {} (canonical {})\n", nan, format_code(*facts.nan_code | sign, w), nan);
       break;
-    case Special::fn: {
-      const BigInt nan = (BigInt(1) << (f.e + f.m)) - 1;
-      fmt::format_to(std::back_inserter(out), "NaN                 {} and {} (canonical {})\n", format_code(nan, w), format_code(nan | sign, w), format_code(nan, w));
-      break;
-    }
     case Special::fnuz:
-    case Special::inuz: fmt::format_to(std::back_inserter(out), "NaN                 {} (the only one)\n", format_code(sign, w)); break;
-    case Special::none: fmt::format_to(std::back_inserter(out), "NaN                 none\n"); break;
+    case Special::inuz:
+    case Special::none: fmt::format_to(std::back_inserter(out), "NaN                 {} (the only one)\n", nan); break;
   }
 }
 

@@ -628,6 +628,8 @@ FormatFacts golden_facts(const Format& format) {
     FloatGrid g{f};
     if (f.subnormals && f.m > 0) facts.smallest_subnormal = pow2(f.emin() - f.m);
     facts.largest_finite = g.code_magnitude(g.max_index());
+    if (f.has_inf()) facts.inf_code = g.inf_index();
+    if (f.has_nan()) facts.nan_code = g.nan_code();
     // float(e=1,m>=1) with IEEE specials has subnormals only (its one non-zero exponent field is Inf
     // and NaN): no smallest normal, and no epsilon (the spacing of normal numbers relative to 1).
     if (facts.largest_finite >= pow2(f.emin())) {

@@ -57,6 +57,8 @@ struct FormatFacts {
   Rational largest_finite;
   std::optional<Rational> epsilon;             // floats with normal numbers: 2^-m; fixed: the quantum
   std::optional<Rational> most_negative;       // fixed: value of the lowest code
+  std::optional<BigInt> inf_code;              // floats with infinities: the code of +Inf
+  std::optional<BigInt> nan_code;              // floats with a NaN: the canonical NaN's code
 };
 FormatFacts golden_facts(const Format& format);
 

@@ -78,24 +78,33 @@ TEST_CASE("invalid format names are errors that name the key", "[parse][errors]"
 }
 
 // A format must hold a finite non-zero value. Whether one does is found here without the parser's rule:
-// the format is built directly and every power of two from 2^-70 to 2^70 is rounded to it.
+// the format is built directly and every power of two from 2^-70 to 2^70 is rounded to it (a format
+// without zero: every code but the specials is such a value, by its definition).
 TEST_CASE("formats without a finite non-zero value are refused, the rest are described consistently", "[parse][errors]") {
   int refused = 0, kept_without_normals = 0;
+  enum Kind { signed_float, unsigned_float, without_zero };
+  for (const Kind kind : {signed_float, unsigned_float, without_zero})
   for (int e = 1; e <= 3; ++e)
     for (int m = 0; m <= 3; ++m)
       for (const Special sp : {Special::ieee, Special::fn, Special::fnuz, Special::none, Special::inuz})
         for (const bool sub : {true, false}) {
+          if (kind != signed_float && (sp == Special::ieee || sp == Special::fn)) continue;  // no unsigned spelling
+          if (kind == without_zero && sub) continue;                                         // it has no subnormals
           FloatFormat ff;
           ff.e = e;
           ff.m = m;
           ff.special = sp;
           ff.subnormals = sub;
+          ff.is_signed = kind == signed_float;
+          ff.has_zero = kind != without_zero;
           const bool one_nan = sp == Special::fnuz || sp == Special::inuz;
           ff.bias = one_nan ? std::int64_t{1} << (e - 1) : (std::int64_t{1} << (e - 1)) - 1;
           ff.overflow = sp == Special::ieee || sp == Special::inuz ? FloatOverflow::inf : FloatOverflow::saturate;
           const Format direct{FormatVariant(ff)};
           bool has_nonzero = false;
-          for (int k = -70; k <= 70 && !has_nonzero; ++k) {
+          if (kind == without_zero)
+            has_nonzero = (1 << (e + m)) > (sp == Special::inuz ? 2 : sp == Special::fnuz ? 1 : 0);
+          for (int k = -70; k <= 70 && !has_nonzero && kind != without_zero; ++k) {
             const GoldenResult g = golden_quantize(direct, std::ldexp(1.0, k), {Rounding::rne, 32});
             has_nonzero = g.kind == ValueKind::finite && g.value != 0;
           }
@@ -117,11 +126,19 @@ TEST_CASE("formats without a finite non-zero value are refused, the rest are des
           if (normals) CHECK(*facts.smallest_normal <= facts.largest_finite);
           if (!normals) ++kept_without_normals;
           if (facts.smallest_subnormal) CHECK(*facts.smallest_subnormal <= facts.largest_finite);
+          // The golden grid's +Inf and canonical NaN codes (what `formats describe` prints) equal
+          // FloatFormat's own, computed separately.
+          CHECK(facts.inf_code.has_value() == ff.has_inf());
+          if (facts.inf_code) CHECK(*facts.inf_code == BigInt(ff.inf_index()));
+          CHECK(facts.nan_code.has_value() == ff.has_nan());
+          if (facts.nan_code) CHECK(*facts.nan_code == BigInt(ff.nan_code()));
         }
-  // e=1: ieee with m=0 (2) or m=1..3 without subnormals (3); fn and inuz with m=0 (2 each).
-  CHECK(refused == 9);
-  // e=1, ieee, m=1..3 with subnormals: only subnormal values.
-  CHECK(kept_without_normals == 3);
+  // Signed, e=1: ieee with m=0 (2) or m=1..3 without subnormals (3); fn and inuz with m=0 (2 each).
+  // Unsigned, e=1: fnuz and inuz with m=0 (zero and NaN, or +Inf and NaN; 2 each), inuz with m=1
+  // without subnormals (its one finite non-zero code is a subnormal). Without zero: inuz, e=1, m=0.
+  CHECK(refused == 9 + 5 + 1);
+  // e=1, m=1..3 with subnormals: ieee signed (only subnormal values); inuz unsigned with m=1.
+  CHECK(kept_without_normals == 3 + 1);
 }
 
 TEST_CASE("log formats: the root order k * denominator(offset) is at most 64, and order 64 is served exactly", "[parse][graham]") {
