@@ -38,7 +38,7 @@ double value_without_zero(int e, int m, std::int64_t bias, Special special, std:
 
 }  // namespace
 
-TEST_CASE("OCP MX E8M0: code c is 2^(c-127), 0xFF the NaN; no zero, no infinity, no sign", "[known][e8m0]") {
+TEST_CASE("OCP MX E8M0: code c is 2^(c-127), 0xFF the NaN, no zero, no infinity, no sign", "[known][e8m0]") {
   const Format f = parse_format("e8m0");
   CHECK(f.to_string() == "float(e=8,m=0,bias=127,special=fnuz,signed=no,zero=no)");
   CHECK(f.width() == 8);
